@@ -1,0 +1,271 @@
+//! `BatchClient`: the handful of Batch data-plane calls pool-resizer makes.
+//!
+//! Shaped like the azure-sdk-for-rust clients: a client struct holding an
+//! `azure_core` [`Pipeline`], an options struct, one async method per call.
+//! The pipeline brings retries with exponential backoff that honour
+//! `Retry-After` (429/503 and 408/500/502/504 are retried), a
+//! `client-request-id` per call and the user agent; the auth policy (bearer
+//! token or Shared Key) runs per try.
+
+use super::error::BatchError;
+use super::models::{ErrorBody, MetadataItem, Node, Page, Pool, ResizePool};
+use super::pool_id::PoolId;
+use super::shared_key::SharedKeyPolicy;
+use crate::secret::Secret;
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{
+    ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions,
+    RawResponse, Request, RetryOptions, Url,
+    headers::HeaderName,
+    policies::{ClientRequestIdPolicy, Policy, auth::BearerTokenAuthorizationPolicy},
+};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The data-plane version every call uses.
+pub const API_VERSION: &str = "2025-06-01";
+/// Entra scope of the Batch data plane (the double slash is right).
+pub const BATCH_SCOPE: &str = "https://batch.core.windows.net//.default";
+const JSON_CONTENT_TYPE: &str = "application/json; odata=minimalmetadata";
+
+/// Fields the resizer reads; `$select` keeps pool GETs small.
+const POOL_SELECT: &str = "id,eTag,lastModified,state,allocationState,allocationStateTransitionTime,vmSize,resizeTimeout,currentDedicatedNodes,currentLowPriorityNodes,targetDedicatedNodes,targetLowPriorityNodes,enableAutoScale,autoScaleFormula,resizeErrors,metadata";
+const NODE_SELECT: &str =
+    "id,state,stateTransitionTime,isDedicated,runningTasksCount,startTaskInfo,errors";
+/// A pool has at most a few thousand nodes; more pages than this means a loop.
+const MAX_PAGES: usize = 100;
+
+/// How the client proves who it is.
+#[derive(Clone)]
+pub enum BatchAuth {
+    /// Account name and base64 key (full access; RBAC does not apply).
+    SharedKey { account: String, key: Secret },
+    /// Microsoft Entra ID: a managed identity in Azure, developer tools locally.
+    Token(Arc<dyn TokenCredential>),
+}
+
+impl std::fmt::Debug for BatchAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchAuth::SharedKey { account, .. } => write!(f, "SharedKey({account})"),
+            BatchAuth::Token(_) => f.write_str("EntraToken"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchClientOptions {
+    /// Transport, retry and telemetry settings of the pipeline.
+    pub client_options: ClientOptions,
+}
+
+impl Default for BatchClientOptions {
+    fn default() -> Self {
+        Self {
+            client_options: ClientOptions {
+                retry: RetryOptions::exponential(ExponentialRetryOptions {
+                    initial_delay: azure_core::time::Duration::milliseconds(500),
+                    max_retries: 6,
+                    max_total_elapsed: azure_core::time::Duration::seconds(60),
+                    max_delay: azure_core::time::Duration::seconds(15),
+                }),
+                ..ClientOptions::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchClient {
+    endpoint: Url,
+    pipeline: Pipeline,
+}
+
+impl BatchClient {
+    /// `endpoint` is the account URL, e.g. `https://acct.westeurope.batch.azure.com`.
+    pub fn new(
+        endpoint: Url,
+        auth: BatchAuth,
+        options: BatchClientOptions,
+    ) -> Result<Self, super::shared_key::InvalidAccountKey> {
+        let auth_policy: Arc<dyn Policy> = match auth {
+            BatchAuth::SharedKey { account, key } => Arc::new(SharedKeyPolicy::new(account, &key)?),
+            BatchAuth::Token(credential) => Arc::new(BearerTokenAuthorizationPolicy::new(
+                credential,
+                [BATCH_SCOPE],
+            )),
+        };
+        let request_id: Arc<dyn Policy> =
+            Arc::new(ClientRequestIdPolicy::with_header_name("client-request-id"));
+        let pipeline = Pipeline::new(
+            Some(env!("CARGO_PKG_NAME")),
+            Some(env!("CARGO_PKG_VERSION")),
+            options.client_options,
+            vec![request_id],
+            vec![auth_policy],
+            None,
+        );
+        Ok(Self { endpoint, pipeline })
+    }
+
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// `GET /pools/{id}` with the fields the resizer reads. The ETag comes
+    /// from the body, or from the header when `$select` left it out.
+    pub async fn get_pool(&self, pool_id: &PoolId) -> Result<Pool, BatchError> {
+        let url = self.url(&["pools", pool_id.as_str()], &[("$select", POOL_SELECT)]);
+        let response = self.send(Request::new(url, Method::Get)).await?;
+        let etag = header(&response, "etag");
+        let mut pool: Pool = decode(&response)?;
+        if pool.e_tag.is_none() {
+            pool.e_tag = etag;
+        }
+        Ok(pool)
+    }
+
+    /// `GET /pools/{id}/nodes`, every page, optionally filtered
+    /// (e.g. `state eq 'starttaskfailed'`).
+    pub async fn list_nodes(
+        &self,
+        pool_id: &PoolId,
+        filter: Option<&str>,
+    ) -> Result<Vec<Node>, BatchError> {
+        let mut query = vec![("$select", NODE_SELECT)];
+        if let Some(filter) = filter {
+            query.push(("$filter", filter));
+        }
+        let mut url = self.url(&["pools", pool_id.as_str(), "nodes"], &query);
+        let mut nodes = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let response = self.send(Request::new(url, Method::Get)).await?;
+            let page: Page<Node> = decode(&response)?;
+            nodes.extend(page.value);
+            match page.next_link {
+                Some(next) => url = self.same_origin(&next)?,
+                None => return Ok(nodes),
+            }
+        }
+        Err(BatchError::Decode(format!(
+            "the node list of {pool_id} did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// `POST /pools/{id}/resize` (202, no body).
+    pub async fn resize_pool(&self, pool_id: &PoolId, body: &ResizePool) -> Result<(), BatchError> {
+        let url = self.url(&["pools", pool_id.as_str(), "resize"], &[]);
+        let mut request = Request::new(url, Method::Post);
+        set_json(&mut request, body)?;
+        self.send(request).await.map(drop)
+    }
+
+    /// `POST /pools/{id}/stopresize` (202). The pool keeps the nodes it has.
+    pub async fn stop_resize(&self, pool_id: &PoolId) -> Result<(), BatchError> {
+        let url = self.url(&["pools", pool_id.as_str(), "stopresize"], &[]);
+        self.send(Request::new(url, Method::Post)).await.map(drop)
+    }
+
+    /// `PATCH /pools/{id}` replacing the whole metadata list, guarded by
+    /// `If-Match` so concurrent writers cannot overwrite each other (412).
+    pub async fn replace_pool_metadata(
+        &self,
+        pool_id: &PoolId,
+        metadata: &[MetadataItem],
+        if_match: Option<&str>,
+    ) -> Result<(), BatchError> {
+        #[derive(Serialize)]
+        struct Patch<'a> {
+            metadata: &'a [MetadataItem],
+        }
+        let url = self.url(&["pools", pool_id.as_str()], &[]);
+        let mut request = Request::new(url, Method::Patch);
+        if let Some(etag) = if_match {
+            request.insert_header(HeaderName::from_static("if-match"), etag.to_owned());
+        }
+        set_json(&mut request, &Patch { metadata })?;
+        self.send(request).await.map(drop)
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = self.endpoint.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        {
+            let mut path = url
+                .path_segments_mut()
+                .expect("an https URL always has a path");
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("api-version", API_VERSION);
+            for (name, value) in query {
+                pairs.append_pair(name, value);
+            }
+        }
+        url
+    }
+
+    /// Paging links must point back at our account: never send credentials
+    /// to a host a response body named.
+    fn same_origin(&self, link: &str) -> Result<Url, BatchError> {
+        let url =
+            Url::parse(link).map_err(|e| BatchError::Decode(format!("bad odata.nextLink: {e}")))?;
+        if url.origin() != self.endpoint.origin() {
+            return Err(BatchError::Decode(
+                "odata.nextLink points away from the Batch account".to_owned(),
+            ));
+        }
+        Ok(url)
+    }
+
+    async fn send(&self, mut request: Request) -> Result<RawResponse, BatchError> {
+        let ctx = Context::new();
+        let response = self
+            .pipeline
+            .send(
+                &ctx,
+                &mut request,
+                Some(PipelineSendOptions {
+                    skip_checks: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(BatchError::from_core)?;
+        let status = u16::from(response.status());
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let body: ErrorBody = serde_json::from_slice(response.body()).unwrap_or_default();
+        Err(BatchError::Service {
+            status,
+            code: body.code.unwrap_or_else(|| format!("Http{status}")),
+            message: body
+                .message
+                .map(|m| m.text().to_owned())
+                .unwrap_or_default(),
+            request_id: header(&response, "request-id"),
+        })
+    }
+}
+
+fn set_json<T: Serialize>(request: &mut Request, body: &T) -> Result<(), BatchError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| BatchError::Decode(e.to_string()))?;
+    request.insert_header(HeaderName::from_static("content-type"), JSON_CONTENT_TYPE);
+    request.set_body(bytes);
+    Ok(())
+}
+
+fn header(response: &RawResponse, name: &'static str) -> Option<String> {
+    response
+        .headers()
+        .get_optional_str(&HeaderName::from_static(name))
+        .map(str::to_owned)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(response: &RawResponse) -> Result<T, BatchError> {
+    serde_json::from_slice(response.body()).map_err(|e| BatchError::Decode(e.to_string()))
+}

@@ -1,0 +1,281 @@
+//! What the Batch service sends back, as much of it as pool-resizer reads.
+//!
+//! The service adds fields over time and omits absent ones (no nulls), so every
+//! field is optional or defaulted and unknown fields are ignored. Enumerations
+//! keep an `Other` catch-all: a new node state must not make a pool unreadable.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /pools/{id}`. Only the fields the resizer reasons about.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Pool {
+    pub id: String,
+    #[serde(rename = "eTag", default)]
+    pub e_tag: Option<String>,
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    #[serde(default)]
+    pub state: Option<PoolState>,
+    #[serde(default)]
+    pub allocation_state: Option<AllocationState>,
+    #[serde(default)]
+    pub allocation_state_transition_time: Option<String>,
+    #[serde(default)]
+    pub vm_size: Option<String>,
+    #[serde(default)]
+    pub resize_timeout: Option<String>,
+    #[serde(default)]
+    pub current_dedicated_nodes: u32,
+    #[serde(default)]
+    pub current_low_priority_nodes: u32,
+    #[serde(default)]
+    pub target_dedicated_nodes: u32,
+    #[serde(default)]
+    pub target_low_priority_nodes: u32,
+    #[serde(default)]
+    pub enable_auto_scale: bool,
+    #[serde(default)]
+    pub auto_scale_formula: Option<String>,
+    #[serde(default)]
+    pub resize_errors: Vec<ResizeError>,
+    #[serde(default)]
+    pub metadata: Vec<MetadataItem>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolState {
+    Active,
+    Deleting,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AllocationState {
+    Steady,
+    Resizing,
+    Stopping,
+    #[serde(other)]
+    Other,
+}
+
+/// An entry of `resizeErrors`: note the plain-string message and `values`
+/// of `{name, value}`, unlike the top-level error body.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResizeError {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub values: Vec<NameValue>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct NameValue {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct MetadataItem {
+    pub name: String,
+    pub value: String,
+}
+
+/// A compute node from `GET /pools/{id}/nodes`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    pub id: String,
+    #[serde(default)]
+    pub state: Option<NodeState>,
+    #[serde(default)]
+    pub state_transition_time: Option<String>,
+    /// Absent on some old API versions; the service means dedicated then.
+    #[serde(default)]
+    pub is_dedicated: Option<bool>,
+    #[serde(default)]
+    pub running_tasks_count: Option<u32>,
+    #[serde(default)]
+    pub start_task_info: Option<StartTaskInfo>,
+    #[serde(default)]
+    pub errors: Vec<NodeError>,
+}
+
+impl Node {
+    pub fn is_dedicated(&self) -> bool {
+        self.is_dedicated.unwrap_or(true)
+    }
+}
+
+/// `BatchNodeState`, lower-case on the wire.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    Idle,
+    Rebooting,
+    Reimaging,
+    Running,
+    Unusable,
+    Creating,
+    Starting,
+    WaitingForStartTask,
+    StartTaskFailed,
+    Unknown,
+    LeavingPool,
+    Offline,
+    Preempted,
+    UpgradingOs,
+    Deallocated,
+    Deallocating,
+    #[serde(other)]
+    Other,
+}
+
+impl NodeState {
+    /// The wire spelling, used as a key in status bodies so they read like Batch.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Idle => "idle",
+            NodeState::Rebooting => "rebooting",
+            NodeState::Reimaging => "reimaging",
+            NodeState::Running => "running",
+            NodeState::Unusable => "unusable",
+            NodeState::Creating => "creating",
+            NodeState::Starting => "starting",
+            NodeState::WaitingForStartTask => "waitingforstarttask",
+            NodeState::StartTaskFailed => "starttaskfailed",
+            NodeState::Unknown => "unknown",
+            NodeState::LeavingPool => "leavingpool",
+            NodeState::Offline => "offline",
+            NodeState::Preempted => "preempted",
+            NodeState::UpgradingOs => "upgradingos",
+            NodeState::Deallocated => "deallocated",
+            NodeState::Deallocating => "deallocating",
+            NodeState::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskInfo {
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub retry_count: Option<u32>,
+    #[serde(default)]
+    pub failure_info: Option<FailureInfo>,
+}
+
+impl StartTaskInfo {
+    /// Completed and successful. `result` is the service's own verdict; older
+    /// responses without it fall back to the exit code.
+    pub fn succeeded(&self) -> bool {
+        self.state.as_deref() == Some("completed")
+            && match self.result.as_deref() {
+                Some(result) => result.eq_ignore_ascii_case("success"),
+                None => self.exit_code == Some(0),
+            }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureInfo {
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Node `errors[]` entries (`errorDetails`, not `values`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeError {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// One page of a list response.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub value: Vec<T>,
+    #[serde(rename = "odata.nextLink", default)]
+    pub next_link: Option<String>,
+}
+
+/// Body of `POST /pools/{id}/resize`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResizePool {
+    pub target_dedicated_nodes: u32,
+    pub target_low_priority_nodes: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resize_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_deallocation_option: Option<NodeDeallocationOption>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeDeallocationOption {
+    Requeue,
+    Terminate,
+    TaskCompletion,
+    RetainedData,
+}
+
+/// Body of a Batch error response. `message` is `{lang, value}` on the wire;
+/// a plain string is accepted too, because proxies and older versions differ.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<ErrorMessage>,
+    #[serde(default)]
+    pub values: Vec<ErrorDetail>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ErrorMessage {
+    Localized { value: String },
+    Plain(String),
+}
+
+impl ErrorMessage {
+    /// The text without the `RequestId:`/`Time:` trailer the service appends.
+    pub fn text(&self) -> &str {
+        let full = match self {
+            ErrorMessage::Localized { value } => value,
+            ErrorMessage::Plain(text) => text,
+        };
+        full.split("\nRequestId:").next().unwrap_or(full).trim_end()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}

@@ -1,0 +1,295 @@
+//! The decision at the centre: observe a pool, decide the next step.
+//!
+//! [`decide`] is pure. It is called again after every observation, like a
+//! Kubernetes reconcile, so it must be safe to re-run: it never assumes the
+//! previous step happened, it looks. Its only memory is [`History`], which
+//! says whether *this* run already resized: a `resizeErrors` entry seen after
+//! our own resize is our failure; one seen before we acted is stale, so we
+//! resize once more to retry the allocation.
+
+use super::snapshot::{NodeTally, Observed, Snapshot};
+use super::want::{Operation, Want};
+use crate::batch::models::{AllocationState, NodeDeallocationOption, PoolState};
+use serde::Serialize;
+
+/// More resizes than this in one run means the pool is not moving; say so
+/// instead of resizing forever.
+pub const MAX_RESIZES_PER_RUN: u32 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The want is met.
+    Done,
+    Resize(ResizeTo),
+    /// A resize in the wrong direction is running; stop it first.
+    StopResize,
+    Wait(WaitReason),
+    Fail(Failure),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResizeTo {
+    pub dedicated: u32,
+    pub low_priority: u32,
+    pub deallocation: Option<NodeDeallocationOption>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WaitReason {
+    /// Batch is allocating or releasing nodes (`resizing`).
+    Resizing,
+    /// A stop-resize is finishing (`stopping`).
+    Stopping,
+    /// Nodes are allocated but not ready yet (booting, start task running).
+    NodesStarting,
+    /// Nodes were not listed; observe them before judging readiness.
+    NeedNodes,
+}
+
+impl WaitReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitReason::Resizing => "Batch is resizing the pool",
+            WaitReason::Stopping => "a stop-resize is finishing",
+            WaitReason::NodesStarting => "nodes are starting (boot and start task)",
+            WaitReason::NeedNodes => "the nodes have not been observed yet",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FailureCode {
+    PoolNotFound,
+    PoolBeingDeleted,
+    AutoScaleEnabled,
+    /// The resize ended short of target; `batch_code` says why
+    /// (`AccountCoreQuotaReached`, `AllocationFailed`, `AllocationTimedout`...).
+    ResizeFailed,
+    StartTaskFailed,
+    NodesUnusable,
+    /// The pool does not move however often it is resized.
+    PoolNotConverging,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: FailureCode,
+    pub message: String,
+    /// The code Batch itself gave, when there is one.
+    pub batch_code: Option<String>,
+}
+
+/// What this run has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    pub resizes_issued: u32,
+}
+
+impl History {
+    /// For a read-only status check: judge the pool as if the resize it waits
+    /// for had been issued, so errors on the pool count as that resize's.
+    pub fn assume_resized() -> Self {
+        Self { resizes_issued: 1 }
+    }
+}
+
+pub fn decide(observed: &Observed, want: &Want, history: History) -> Step {
+    let snapshot = match observed {
+        Observed::Missing => {
+            return Step::Fail(Failure {
+                code: FailureCode::PoolNotFound,
+                message: format!(
+                    "pool '{}' does not exist in this Batch account",
+                    want.pool_id
+                ),
+                batch_code: Some("PoolNotFound".into()),
+            });
+        }
+        Observed::Pool(snapshot) => snapshot,
+    };
+    let pool = &snapshot.pool;
+    if pool.state == Some(PoolState::Deleting) {
+        return Step::Fail(Failure {
+            code: FailureCode::PoolBeingDeleted,
+            message: format!("pool '{}' is being deleted", want.pool_id),
+            batch_code: Some("PoolBeingDeleted".into()),
+        });
+    }
+    if pool.enable_auto_scale {
+        return Step::Fail(Failure {
+            code: FailureCode::AutoScaleEnabled,
+            message: format!(
+                "pool '{}' has autoscale enabled, so Batch refuses manual resizes; \
+                 disable autoscale or let the formula size the pool",
+                want.pool_id
+            ),
+            batch_code: None,
+        });
+    }
+    match want.operation {
+        Operation::ScaleUp => decide_up(snapshot, want, history),
+        Operation::ScaleDown => decide_down(snapshot, want, history),
+    }
+}
+
+fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
+    let pool = &snapshot.pool;
+    let targets_suffice = pool.target_dedicated_nodes >= want.dedicated
+        && pool.target_low_priority_nodes >= want.low_priority;
+    let grow_to = ResizeTo {
+        dedicated: pool.target_dedicated_nodes.max(want.dedicated),
+        low_priority: pool.target_low_priority_nodes.max(want.low_priority),
+        deallocation: None,
+    };
+    let nothing_wanted = want.dedicated == 0 && want.low_priority == 0;
+    let tally = match (&snapshot.nodes, nothing_wanted) {
+        (_, true) => None,
+        (Some(tally), false) => Some(tally),
+        (None, false) if targets_suffice => return Step::Wait(WaitReason::NeedNodes),
+        (None, false) => None,
+    };
+    let ready = |t: &NodeTally| {
+        t.ready_dedicated >= want.dedicated && t.ready_low_priority >= want.low_priority
+    };
+
+    match pool.allocation_state {
+        Some(AllocationState::Stopping) => Step::Wait(WaitReason::Stopping),
+        Some(AllocationState::Resizing) | Some(AllocationState::Other) | None => {
+            if !targets_suffice {
+                // Someone is shrinking (or growing too little): its end state
+                // would not hold our nodes. Stop it, then resize ourselves.
+                return Step::StopResize;
+            }
+            if nothing_wanted || tally.is_some_and(ready) {
+                return Step::Done;
+            }
+            if let Some(failure) = tally.and_then(|t| hopeless(t, want)) {
+                return Step::Fail(failure);
+            }
+            Step::Wait(WaitReason::Resizing)
+        }
+        Some(AllocationState::Steady) => {
+            if !targets_suffice {
+                return Step::Resize(grow_to);
+            }
+            if nothing_wanted || tally.is_some_and(ready) {
+                return Step::Done;
+            }
+            let short_of_target = pool.current_dedicated_nodes < want.dedicated
+                || pool.current_low_priority_nodes < want.low_priority;
+            if short_of_target {
+                return resize_again_or_fail(pool, grow_to, history);
+            }
+            match tally {
+                Some(t) => match hopeless(t, want) {
+                    Some(failure) => Step::Fail(failure),
+                    None => Step::Wait(WaitReason::NodesStarting),
+                },
+                None => Step::Wait(WaitReason::NeedNodes),
+            }
+        }
+    }
+}
+
+/// The pool is steady but holds fewer nodes than its target asks.
+fn resize_again_or_fail(
+    pool: &crate::batch::models::Pool,
+    target: ResizeTo,
+    history: History,
+) -> Step {
+    if let Some(error) = pool.resize_errors.first() {
+        if history.resizes_issued > 0 {
+            return Step::Fail(Failure {
+                code: FailureCode::ResizeFailed,
+                message: format!(
+                    "the resize of pool '{}' ended with {} of {} dedicated and {} of {} \
+                     low-priority nodes: {}",
+                    pool.id,
+                    pool.current_dedicated_nodes,
+                    pool.target_dedicated_nodes,
+                    pool.current_low_priority_nodes,
+                    pool.target_low_priority_nodes,
+                    error.message
+                ),
+                batch_code: Some(error.code.clone()),
+            });
+        }
+    }
+    if history.resizes_issued >= MAX_RESIZES_PER_RUN {
+        return Step::Fail(Failure {
+            code: FailureCode::PoolNotConverging,
+            message: format!(
+                "pool '{}' went steady short of its target {} times in a row without an error",
+                pool.id, history.resizes_issued
+            ),
+            batch_code: None,
+        });
+    }
+    Step::Resize(target)
+}
+
+/// Nodes that failed leave too few that can still become ready.
+fn hopeless(tally: &NodeTally, want: &Want) -> Option<Failure> {
+    let short_dedicated = tally.ready_dedicated + tally.coming_dedicated < want.dedicated;
+    let short_low = tally.ready_low_priority + tally.coming_low_priority < want.low_priority;
+    if !(short_dedicated || short_low) {
+        return None;
+    }
+    let failure = tally
+        .failed
+        .iter()
+        .find(|f| (f.is_dedicated && short_dedicated) || (!f.is_dedicated && short_low))?;
+    let (code, what) = match failure.state {
+        crate::batch::models::NodeState::StartTaskFailed => {
+            (FailureCode::StartTaskFailed, "its start task failed")
+        }
+        _ => (FailureCode::NodesUnusable, "it is unusable"),
+    };
+    let detail = failure
+        .message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    Some(Failure {
+        code,
+        message: format!(
+            "node '{}' cannot take tasks because {what}{detail} ({} of it failed this way)",
+            failure.node_id,
+            tally.failed.len()
+        ),
+        batch_code: failure.code.clone(),
+    })
+}
+
+fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
+    let pool = &snapshot.pool;
+    let above_floor = pool.target_dedicated_nodes > want.dedicated
+        || pool.target_low_priority_nodes > want.low_priority;
+    let shrink_to = ResizeTo {
+        dedicated: pool.target_dedicated_nodes.min(want.dedicated),
+        low_priority: pool.target_low_priority_nodes.min(want.low_priority),
+        deallocation: Some(NodeDeallocationOption::TaskCompletion),
+    };
+    match pool.allocation_state {
+        Some(AllocationState::Stopping) => Step::Wait(WaitReason::Stopping),
+        Some(AllocationState::Resizing) | Some(AllocationState::Other) | None => {
+            if above_floor {
+                Step::StopResize
+            } else {
+                Step::Wait(WaitReason::Resizing)
+            }
+        }
+        Some(AllocationState::Steady) => {
+            if above_floor {
+                return Step::Resize(shrink_to);
+            }
+            let still_above = pool.current_dedicated_nodes > want.dedicated
+                || pool.current_low_priority_nodes > want.low_priority;
+            if !still_above {
+                return Step::Done;
+            }
+            resize_again_or_fail(pool, shrink_to, history)
+        }
+    }
+}

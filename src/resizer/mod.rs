@@ -1,0 +1,17 @@
+//! The resizer: decisions and the wait loop. No HTTP framework in here; it
+//! talks to Batch through the [`converge::PoolApi`] trait.
+//!
+//! - [`want`]: what a trigger asks for.
+//! - [`snapshot`]: what one observation of the pool shows.
+//! - [`decide`]: the pure function from (observation, want, history) to the next step.
+//! - [`converge`]: the loop that observes, decides, acts and sleeps on the clock.
+
+pub mod converge;
+pub mod decide;
+pub mod snapshot;
+pub mod want;
+
+pub use converge::{Action, ConvergeError, Converger, Outcome, PollPolicy, PoolApi, Report};
+pub use decide::{Failure, FailureCode, History, Step, WaitReason, decide};
+pub use snapshot::{NodeTally, Observed, Snapshot};
+pub use want::{Operation, Want};

@@ -1,0 +1,108 @@
+//! What the resizer sees of a pool at one instant: the pool itself and, when
+//! readiness matters, its nodes tallied by what they can still become.
+
+use crate::batch::models::{Node, NodeState, Pool};
+use std::collections::BTreeMap;
+
+/// The outcome of one observation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// `GET /pools/{id}` answered 404.
+    Missing,
+    Pool(Snapshot),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub pool: Pool,
+    /// `None` when the nodes were not listed (not needed for the decision).
+    pub nodes: Option<NodeTally>,
+}
+
+/// Nodes counted by their prospects. A node is *ready* when it can take a
+/// task now: idle or running, and its start task (if any) succeeded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeTally {
+    pub by_state: BTreeMap<NodeState, u32>,
+    pub ready_dedicated: u32,
+    pub ready_low_priority: u32,
+    /// Still on their way to ready: creating, starting, waiting for the start
+    /// task, rebooting, reimaging, or idle with the start task still running.
+    pub coming_dedicated: u32,
+    pub coming_low_priority: u32,
+    /// Nodes that will not become ready without someone's help.
+    pub failed: Vec<NodeFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFailure {
+    pub node_id: String,
+    pub state: NodeState,
+    pub is_dedicated: bool,
+    /// Batch's code: the start task's `failureInfo.code`, or the node error's.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl NodeTally {
+    pub fn from_nodes(nodes: &[Node]) -> Self {
+        let mut tally = NodeTally::default();
+        for node in nodes {
+            let state = node.state.unwrap_or(NodeState::Unknown);
+            *tally.by_state.entry(state).or_default() += 1;
+            let dedicated = node.is_dedicated();
+            let start_task_done = node
+                .start_task_info
+                .as_ref()
+                .is_none_or(|info| info.succeeded());
+            let (ready, coming) = if dedicated {
+                (&mut tally.ready_dedicated, &mut tally.coming_dedicated)
+            } else {
+                (
+                    &mut tally.ready_low_priority,
+                    &mut tally.coming_low_priority,
+                )
+            };
+            match state {
+                NodeState::Idle | NodeState::Running if start_task_done => *ready += 1,
+                NodeState::Idle
+                | NodeState::Running
+                | NodeState::Creating
+                | NodeState::Starting
+                | NodeState::WaitingForStartTask
+                | NodeState::Rebooting
+                | NodeState::Reimaging
+                | NodeState::UpgradingOs
+                | NodeState::Unknown => *coming += 1,
+                NodeState::StartTaskFailed | NodeState::Unusable => {
+                    tally.failed.push(NodeFailure::of(node, state))
+                }
+                _ => {}
+            }
+        }
+        tally
+    }
+}
+
+impl NodeFailure {
+    fn of(node: &Node, state: NodeState) -> Self {
+        let failure_info = node
+            .start_task_info
+            .as_ref()
+            .and_then(|info| info.failure_info.as_ref());
+        let node_error = node.errors.first();
+        let code = failure_info
+            .and_then(|f| f.code.clone())
+            .or_else(|| node_error.and_then(|e| e.code.clone()));
+        let message = failure_info
+            .and_then(|f| f.message.clone())
+            .or_else(|| node_error.and_then(|e| e.message.clone()));
+        NodeFailure {
+            node_id: node.id.clone(),
+            state,
+            is_dedicated: node.is_dedicated(),
+            code,
+            message,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The client's models read every real recorded Batch body.
+//!
+//! The bodies come from the Azure SDK test recordings (see
+//! `../shared/fixtures/batch-recorded/README.md`): if a field name, casing or
+//! shape in our models were wrong, these would fail or read zeros.
+
+use pool_resizer::batch::models::{
+    AllocationState, ErrorBody, Node, NodeState, Page, Pool, PoolState,
+};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/batch-recorded")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn pool(name: &str) -> Pool {
+    serde_json::from_slice(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn nodes(name: &str) -> Vec<Node> {
+    let page: Page<Node> =
+        serde_json::from_slice(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    page.value
+}
+
+#[test]
+fn every_pool_body_parses_with_its_state() {
+    let steady = pool("pool-get-steady-fixed-scale.json");
+    assert_eq!(steady.allocation_state, Some(AllocationState::Steady));
+    assert_eq!(steady.state, Some(PoolState::Active));
+    assert!(steady.e_tag.as_deref().is_some_and(|e| e.starts_with("0x")));
+
+    let resizing = pool("pool-get-resizing-after-resize-post.json");
+    assert_eq!(resizing.allocation_state, Some(AllocationState::Resizing));
+    assert_eq!(resizing.target_dedicated_nodes, 2);
+
+    let down = pool("pool-get-resizing-down-after-removenodes.json");
+    assert_eq!(down.allocation_state, Some(AllocationState::Resizing));
+    assert_eq!(
+        (down.current_dedicated_nodes, down.target_dedicated_nodes),
+        (2, 1)
+    );
+
+    for name in [
+        "pool-get-resizing-fixed-scale.json",
+        "pool-get-steady-before-resize.json",
+        "pool-get-odata-select-id-state.json",
+    ] {
+        pool(name);
+    }
+    let patched = pool("pool-get-after-patch-metadata.json");
+    assert_eq!(patched.metadata.len(), 1);
+    assert_eq!(patched.metadata[0].name, "foo2");
+}
+
+#[test]
+fn pool_list_with_a_deleting_pool() {
+    let page: Page<Pool> =
+        serde_json::from_slice(&fixture("pools-list-pool-deleting-resizing.json")).unwrap();
+    assert!(
+        page.value
+            .iter()
+            .any(|p| p.state == Some(PoolState::Deleting)
+                && p.allocation_state == Some(AllocationState::Resizing))
+    );
+}
+
+#[test]
+fn node_lists_parse_through_their_progression() {
+    assert!(nodes("nodes-list-empty.json").is_empty());
+    let booting = nodes("nodes-list-creating-starting.json");
+    assert!(!booting.is_empty());
+    assert!(booting.iter().all(|n| matches!(
+        n.state,
+        Some(
+            NodeState::Creating
+                | NodeState::Starting
+                | NodeState::WaitingForStartTask
+                | NodeState::Idle
+        )
+    )));
+    let idle = nodes("nodes-list-all-idle-starttask-completed.json");
+    assert!(idle.iter().all(|n| n.state == Some(NodeState::Idle)));
+    assert!(
+        idle.iter()
+            .all(|n| n.start_task_info.as_ref().is_some_and(|s| s.succeeded()))
+    );
+    let reimaging: Node = serde_json::from_slice(&fixture("node-get-reimaging.json")).unwrap();
+    assert_eq!(reimaging.state, Some(NodeState::Reimaging));
+}
+
+#[test]
+fn error_bodies_give_code_and_clean_message() {
+    for (name, code) in [
+        ("error-404-pool-not-found-get.json", "PoolNotFound"),
+        ("error-404-pool-not-found-resize.json", "PoolNotFound"),
+        (
+            "error-400-resize-missing-required-property.json",
+            "MissingRequiredProperty",
+        ),
+        (
+            "error-400-missing-required-header.json",
+            "MissingRequiredHeader",
+        ),
+        (
+            "error-400-invalid-query-parameter-value.json",
+            "InvalidQueryParameterValue",
+        ),
+    ] {
+        let body: ErrorBody = serde_json::from_slice(&fixture(name)).unwrap();
+        assert_eq!(body.code.as_deref(), Some(code), "{name}");
+        let message = body.message.expect(name);
+        assert!(!message.text().is_empty(), "{name}");
+        assert!(!message.text().contains("RequestId:"), "{name}");
+    }
+}
