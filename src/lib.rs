@@ -10,8 +10,12 @@
 //! - [`settings`], [`clock`], [`secret`]: typed configuration, scaled time,
 //!   values that never print.
 
+pub mod app;
 pub mod batch;
 pub mod clock;
+pub mod functions;
 pub mod resizer;
 pub mod secret;
+pub mod settings;
 pub mod simulator;
+pub mod telemetry;

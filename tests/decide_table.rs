@@ -64,10 +64,10 @@ fn node(state: NodeState, start_task: Option<&str>) -> Node {
 }
 
 fn observed(pool: Pool, nodes: Option<Vec<Node>>) -> Observed {
-    Observed::Pool(Snapshot {
+    Observed::Pool(Box::new(Snapshot {
         pool,
         nodes: nodes.map(|n| NodeTally::from_nodes(&n)),
-    })
+    }))
 }
 
 fn up(dedicated: u32) -> Want {
@@ -112,6 +112,18 @@ fn fail_code(step: &Step) -> Option<FailureCode> {
 use AllocationState::{Resizing, Steady, Stopping};
 use NodeState::*;
 
+/// (name, observation, want, history, expected step)
+type StepRow = (&'static str, Observed, Want, History, Step);
+/// (name, observation, want, history, failure code, Batch's code)
+type FailureRow = (
+    &'static str,
+    Observed,
+    Want,
+    History,
+    FailureCode,
+    Option<&'static str>,
+);
+
 const FRESH: History = History { resizes_issued: 0 };
 const ACTED: History = History { resizes_issued: 1 };
 
@@ -119,7 +131,7 @@ const ACTED: History = History { resizes_issued: 1 };
 #[rustfmt::skip]
 fn scale_up_table() {
     let ok = Some("success");
-    let rows: Vec<(&str, Observed, Want, History, Step)> = vec![
+    let rows: Vec<StepRow> = vec![
         (
             "cold pool: resize to the want",
             observed(pool(PoolSpec { allocation: Steady, target: 0, current: 0, errors: &[] }), Some(vec![])),
@@ -217,7 +229,7 @@ fn scale_up_table() {
 #[test]
 #[rustfmt::skip]
 fn scale_up_failures() {
-    let rows: Vec<(&str, Observed, Want, History, FailureCode, Option<&str>)> = vec![
+    let rows: Vec<FailureRow> = vec![
         ("unknown pool", Observed::Missing, up(1), FRESH, FailureCode::PoolNotFound, Some("PoolNotFound")),
         (
             "deleting pool",
@@ -272,7 +284,7 @@ fn scale_up_failures() {
 #[test]
 #[rustfmt::skip]
 fn scale_down_table() {
-    let rows: Vec<(&str, Observed, Want, History, Step)> = vec![
+    let rows: Vec<StepRow> = vec![
         (
             "busy pool: shrink to the floor with taskcompletion",
             observed(pool(PoolSpec { allocation: Steady, target: 3, current: 3, errors: &[] }), None),

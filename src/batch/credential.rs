@@ -46,7 +46,6 @@ pub fn entra_credential(
                 user_assigned_id: user_assigned_client_id
                     .map(|id| UserAssignedId::ClientId(id.to_owned())),
                 client_options,
-                ..Default::default()
             }))?
         }
         CredentialKind::DeveloperTools => DeveloperToolsCredential::new(None)?,

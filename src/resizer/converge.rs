@@ -13,7 +13,7 @@ use super::snapshot::{NodeTally, Observed, Snapshot};
 use super::want::{Operation, Want};
 use crate::batch::models::{Node, Pool, ResizePool};
 use crate::batch::{BatchClient, BatchError, PoolId};
-use crate::clock::Clock;
+use crate::clock::{Clock, Stopwatch};
 use serde::Serialize;
 use std::future::Future;
 use std::time::Duration;
@@ -129,27 +129,68 @@ pub struct Converger<'a, B: PoolApi> {
     pub batch: &'a B,
     pub clock: Clock,
     pub policy: PollPolicy,
+    /// Flips to `true` when the process is asked to stop (SIGTERM): the loop
+    /// then ends its wait early and reports `Pending`, so the open request is
+    /// answered with a status URL instead of being dropped.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// However little budget is left, a Batch call may take this long (simulated
+/// time): a zero wait still observes and acts once. Budget 220 s + this stays
+/// inside the 230 s front-end limit.
+const MIN_CALL_ALLOWANCE: Duration = Duration::from_secs(8);
+
+/// Why a Batch call did not complete.
+enum Cut {
+    Failed(BatchError),
+    /// The wait budget ended or the process is stopping.
+    Interrupted(&'static str),
 }
 
 impl<B: PoolApi> Converger<'_, B> {
-    /// Observe + decide once, without acting: the status check.
+    /// Observe + decide once, without acting: the status check. Nodes are
+    /// always listed, since people read this.
     pub async fn check(&self, want: &Want) -> Result<Report, ConvergeError> {
+        self.single_pass(want, false).await
+    }
+
+    /// Observe + decide once and take at most one step: what a status URL
+    /// with a target does, so that an operation whose handler died (or whose
+    /// budget ended before it could act) is picked up by the next poll.
+    pub async fn resume(&self, want: &Want) -> Result<Report, ConvergeError> {
+        self.single_pass(want, true).await
+    }
+
+    async fn single_pass(&self, want: &Want, act: bool) -> Result<Report, ConvergeError> {
+        let watch = self.clock.start();
         let mut calls = 0;
-        let observed = self
-            .observe(want, &mut calls)
+        let mut actions = Vec::new();
+        let observed = match self
+            .bounded(self.observe(want, &mut calls, true), Duration::ZERO, &watch)
             .await
-            .map_err(|e| self.error(e, want, "reading the pool", Vec::new(), Duration::ZERO))?;
+        {
+            Ok(observed) => observed,
+            Err(cut) => return Err(self.error(cut, want, "reading the pool", actions, &watch)),
+        };
         let outcome = match decide(&observed, want, History::assume_resized()) {
             Step::Done => Outcome::Converged,
             Step::Fail(failure) => Outcome::Failed(failure),
             Step::Wait(reason) => Outcome::Pending(reason),
-            Step::Resize(_) | Step::StopResize => Outcome::Pending(WaitReason::Resizing),
+            step @ (Step::Resize(_) | Step::StopResize) => {
+                if act {
+                    calls += 1;
+                    if let Err(cut) = self.act(want, &step, &mut actions, &watch).await {
+                        return Err(self.error(cut, want, "acting on the pool", actions, &watch));
+                    }
+                }
+                Outcome::Pending(WaitReason::Resizing)
+            }
         };
         Ok(Report {
             outcome,
             last: observed,
-            actions: Vec::new(),
-            waited: Duration::ZERO,
+            actions,
+            waited: watch.elapsed(),
             batch_calls: calls,
         })
     }
@@ -161,112 +202,198 @@ impl<B: PoolApi> Converger<'_, B> {
         let mut actions = Vec::new();
         let mut calls = 0;
         let mut interval = self.policy.first;
+        let mut last_seen: Option<Observed> = None;
         loop {
-            let observed = match self.observe(want, &mut calls).await {
+            let observed = match self
+                .bounded(self.observe(want, &mut calls, false), budget, &watch)
+                .await
+            {
                 Ok(observed) => observed,
-                Err(e) => {
-                    return Err(self.error(e, want, "reading the pool", actions, watch.elapsed()));
+                Err(Cut::Interrupted(why)) if last_seen.is_some() => {
+                    tracing::info!(pool = %want.pool_id, why, "wait cut short while reading the pool");
+                    let observed = last_seen.expect("checked");
+                    return Ok(self.pending(observed, want, actions, calls, &watch));
                 }
+                Err(cut) => return Err(self.error(cut, want, "reading the pool", actions, &watch)),
             };
             let step = decide(&observed, want, history);
             tracing::debug!(pool = %want.pool_id, ?step, "decided");
-            let outcome = match step {
-                Step::Done => Some(Outcome::Converged),
-                Step::Fail(failure) => Some(Outcome::Failed(failure)),
-                Step::Wait(_) => None,
-                Step::Resize(target) => {
+            match step {
+                Step::Done => {
+                    return Ok(self.finished(Outcome::Converged, observed, actions, calls, &watch));
+                }
+                Step::Fail(failure) => {
+                    return Ok(self.finished(
+                        Outcome::Failed(failure),
+                        observed,
+                        actions,
+                        calls,
+                        &watch,
+                    ));
+                }
+                Step::Wait(_) => {}
+                step @ (Step::Resize(_) | Step::StopResize) => {
                     calls += 1;
-                    history.resizes_issued += 1;
-                    match self.resize(&want.pool_id, target).await {
-                        Ok(()) => {
-                            tracing::info!(
-                                pool = %want.pool_id,
-                                dedicated = target.dedicated,
-                                low_priority = target.low_priority,
-                                "resize accepted"
-                            );
-                            actions.push(resize_action(target, watch.elapsed()));
-                            interval = self.policy.first;
+                    if matches!(step, Step::Resize(_)) {
+                        history.resizes_issued += 1;
+                    }
+                    match self.act(want, &step, &mut actions, &watch).await {
+                        Ok(true) => interval = self.policy.first,
+                        Ok(false) => {}
+                        Err(Cut::Interrupted(_)) => {
+                            return Ok(self.pending(observed, want, actions, calls, &watch));
                         }
-                        Err(e) if e.is_conflict() || e.is_not_found() => {
-                            tracing::info!(pool = %want.pool_id, code = e.code(), "resize refused; looking again");
-                        }
-                        Err(e) => {
+                        Err(cut) => {
                             return Err(self.error(
-                                e,
+                                cut,
                                 want,
-                                "resizing the pool",
+                                "acting on the pool",
                                 actions,
-                                watch.elapsed(),
+                                &watch,
                             ));
                         }
                     }
-                    None
                 }
-                Step::StopResize => {
-                    calls += 1;
-                    match self.batch.stop_resize(&want.pool_id).await {
-                        Ok(()) => {
-                            tracing::info!(pool = %want.pool_id, "stop-resize accepted");
-                            actions.push(Action::StopResize {
-                                after_seconds: seconds(watch.elapsed()),
-                            });
-                            interval = self.policy.first;
-                        }
-                        Err(e) if e.is_conflict() || e.is_not_found() => {
-                            tracing::info!(pool = %want.pool_id, code = e.code(), "stop-resize refused; looking again");
-                        }
-                        Err(e) => {
-                            return Err(self.error(
-                                e,
-                                want,
-                                "stopping a resize",
-                                actions,
-                                watch.elapsed(),
-                            ));
-                        }
-                    }
-                    None
-                }
-            };
+            }
             let waited = watch.elapsed();
-            if let Some(outcome) = outcome {
-                return Ok(Report {
-                    outcome,
-                    last: observed,
-                    actions,
-                    waited,
-                    batch_calls: calls,
-                });
+            if waited >= budget || self.stopping() {
+                return Ok(self.pending(observed, want, actions, calls, &watch));
             }
-            if waited >= budget {
-                let reason = match decide(&observed, want, History::assume_resized()) {
-                    Step::Wait(reason) => reason,
-                    _ => WaitReason::Resizing,
-                };
-                return Ok(Report {
-                    outcome: Outcome::Pending(reason),
-                    last: observed,
-                    actions,
-                    waited,
-                    batch_calls: calls,
-                });
+            if !self.pause(interval.min(budget - waited)).await {
+                return Ok(self.pending(observed, want, actions, calls, &watch));
             }
-            self.clock.sleep(interval.min(budget - waited)).await;
+            last_seen = Some(observed);
             interval = interval.mul_f64(self.policy.growth).min(self.policy.max);
         }
     }
 
+    /// Takes a Resize or StopResize step. `Ok(false)`: Batch refused with
+    /// 409/404 because the pool changed under us; the next look decides again.
+    async fn act(
+        &self,
+        want: &Want,
+        step: &Step,
+        actions: &mut Vec<Action>,
+        watch: &Stopwatch,
+    ) -> Result<bool, Cut> {
+        let (result, action) = match step {
+            Step::Resize(target) => (
+                self.bounded(self.resize(&want.pool_id, *target), Duration::ZERO, watch)
+                    .await,
+                resize_action(*target, watch.elapsed()),
+            ),
+            Step::StopResize => (
+                self.bounded(self.batch.stop_resize(&want.pool_id), Duration::ZERO, watch)
+                    .await,
+                Action::StopResize {
+                    after_seconds: seconds(watch.elapsed()),
+                },
+            ),
+            _ => return Ok(false),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(pool = %want.pool_id, ?action, "accepted by Batch");
+                actions.push(action);
+                Ok(true)
+            }
+            Err(Cut::Failed(e)) if e.is_conflict() || e.is_not_found() => {
+                tracing::info!(pool = %want.pool_id, code = e.code(), ?action, "refused by Batch; looking again");
+                Ok(false)
+            }
+            Err(cut) => Err(cut),
+        }
+    }
+
+    /// Runs a Batch call, but no longer than the budget left (at least
+    /// [`MIN_CALL_ALLOWANCE`]) and not past a stop request. The pipeline's
+    /// own retries otherwise know nothing of our budget.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, BatchError>>,
+        budget: Duration,
+        watch: &Stopwatch,
+    ) -> Result<T, Cut> {
+        let allowance = budget
+            .saturating_sub(watch.elapsed())
+            .max(MIN_CALL_ALLOWANCE);
+        let deadline = self.clock.sleep(allowance);
+        let stop = async {
+            match self.stop.clone() {
+                Some(mut stop) => {
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            result = call => result.map_err(Cut::Failed),
+            () = deadline => Err(Cut::Interrupted("no answer from Batch within the wait budget")),
+            () = stop => Err(Cut::Interrupted("the handler is shutting down")),
+        }
+    }
+
+    fn finished(
+        &self,
+        outcome: Outcome,
+        last: Observed,
+        actions: Vec<Action>,
+        batch_calls: u32,
+        watch: &Stopwatch,
+    ) -> Report {
+        Report {
+            outcome,
+            last,
+            actions,
+            waited: watch.elapsed(),
+            batch_calls,
+        }
+    }
+
+    fn pending(
+        &self,
+        last: Observed,
+        want: &Want,
+        actions: Vec<Action>,
+        batch_calls: u32,
+        watch: &Stopwatch,
+    ) -> Report {
+        let outcome = Outcome::Pending(pending_reason(&last, want));
+        self.finished(outcome, last, actions, batch_calls, watch)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
+    /// Sleeps on the clock; `false` when a stop request cut the sleep short.
+    async fn pause(&self, duration: Duration) -> bool {
+        let Some(mut stop) = self.stop.clone() else {
+            self.clock.sleep(duration).await;
+            return true;
+        };
+        tokio::select! {
+            () = self.clock.sleep(duration) => true,
+            _ = stop.wait_for(|stopping| *stopping) => false,
+        }
+    }
+
     /// One GET of the pool, plus the node list when readiness must be judged.
-    async fn observe(&self, want: &Want, calls: &mut u32) -> Result<Observed, BatchError> {
+    async fn observe(
+        &self,
+        want: &Want,
+        calls: &mut u32,
+        always_list_nodes: bool,
+    ) -> Result<Observed, BatchError> {
         *calls += 1;
         let pool = match self.batch.get_pool(&want.pool_id).await {
             Ok(pool) => pool,
             Err(e) if e.is_not_found() => return Ok(Observed::Missing),
             Err(e) => return Err(e),
         };
-        let wants_nodes = want.operation == Operation::ScaleUp
-            && (want.dedicated > 0 || want.low_priority > 0)
+        let judges_readiness =
+            want.operation == Operation::ScaleUp && (want.dedicated > 0 || want.low_priority > 0);
+        let wants_nodes = (judges_readiness || always_list_nodes)
             && !pool.enable_auto_scale
             && pool.state != Some(crate::batch::models::PoolState::Deleting);
         let nodes = if !wants_nodes {
@@ -281,7 +408,7 @@ impl<B: PoolApi> Converger<'_, B> {
                 Err(e) => return Err(e),
             }
         };
-        Ok(Observed::Pool(Snapshot { pool, nodes }))
+        Ok(Observed::Pool(Box::new(Snapshot { pool, nodes })))
     }
 
     async fn resize(&self, pool_id: &PoolId, target: ResizeTo) -> Result<(), BatchError> {
@@ -296,18 +423,30 @@ impl<B: PoolApi> Converger<'_, B> {
 
     fn error(
         &self,
-        source: BatchError,
+        cut: Cut,
         want: &Want,
         doing: &str,
         actions: Vec<Action>,
-        waited: Duration,
+        watch: &Stopwatch,
     ) -> ConvergeError {
+        let source = match cut {
+            Cut::Failed(e) => e,
+            Cut::Interrupted(why) => BatchError::Transport(why.to_owned()),
+        };
         ConvergeError {
             context: format!("{doing} '{}'", want.pool_id),
             source,
             actions,
-            waited,
+            waited: watch.elapsed(),
         }
+    }
+}
+
+/// Why the pool is not there yet, judged as the status check would.
+fn pending_reason(observed: &Observed, want: &Want) -> WaitReason {
+    match decide(observed, want, History::assume_resized()) {
+        Step::Wait(reason) => reason,
+        _ => WaitReason::Resizing,
     }
 }
 

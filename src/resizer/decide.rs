@@ -198,8 +198,10 @@ fn resize_again_or_fail(
     target: ResizeTo,
     history: History,
 ) -> Step {
-    if let Some(error) = pool.resize_errors.first() {
-        if history.resizes_issued > 0 {
+    if let Some(error) = pool.resize_errors.first()
+        && history.resizes_issued > 0
+    {
+        {
             return Step::Fail(Failure {
                 code: FailureCode::ResizeFailed,
                 message: format!(

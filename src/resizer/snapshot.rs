@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 pub enum Observed {
     /// `GET /pools/{id}` answered 404.
     Missing,
-    Pool(Snapshot),
+    Pool(Box<Snapshot>),
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -1,0 +1,116 @@
+//! Wiring: from validated [`Settings`] to a ready [`BatchClient`].
+//!
+//! Kept apart from the Functions face so the CLI and tests build the client
+//! the same way the handler does.
+
+use crate::batch::credential::entra_credential;
+use crate::batch::transport::{https_client, read_ca_file};
+use crate::batch::{BatchAuth, BatchClient, BatchClientOptions};
+use crate::settings::{AuthSettings, Settings};
+use azure_core::http::{ClientOptions, Transport};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    #[error(transparent)]
+    Transport(#[from] crate::batch::transport::TransportError),
+    #[error("cannot set up the Microsoft Entra credential: {0}")]
+    Credential(String),
+    #[error(transparent)]
+    AccountKey(#[from] crate::batch::shared_key::InvalidAccountKey),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
+    let extra_roots = match &settings.ca_file {
+        Some(path) => read_ca_file(path)?,
+        None => Vec::new(),
+    };
+    let http = https_client(&extra_roots, settings.ca_file.as_deref())?;
+    let transport = Transport::new(Arc::new(http));
+    let mut options = BatchClientOptions::default();
+    options.client_options.transport = Some(transport.clone());
+    let auth = match &settings.auth {
+        AuthSettings::SharedKey { account, key } => BatchAuth::SharedKey {
+            account: account.clone(),
+            key: key.clone(),
+        },
+        AuthSettings::Entra { kind, client_id } => {
+            let credential_options = ClientOptions {
+                transport: Some(transport),
+                ..ClientOptions::default()
+            };
+            let credential = entra_credential(*kind, client_id.as_deref(), credential_options)
+                .map_err(|e| StartupError::Credential(e.to_string()))?;
+            BatchAuth::Token(credential)
+        }
+    };
+    Ok(BatchClient::new(
+        settings.batch_account_url.clone(),
+        auth,
+        options,
+    )?)
+}
+
+/// Runs the custom handler until SIGTERM/Ctrl-C: binds the port the host
+/// gave, serves, and on shutdown ends open waits early (they answer 202).
+///
+/// It binds loopback only: the host calls `127.0.0.1`, and function keys are
+/// enforced by the host, so nothing else must reach this port directly.
+pub async fn run_handler(
+    settings: Settings,
+    policy: crate::resizer::PollPolicy,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], settings.port));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| StartupError::Listen {
+            address: address.to_string(),
+            source,
+        })?;
+    serve_handler(listener, settings, policy, shutdown).await
+}
+
+/// Like [`run_handler`] on a listener the caller bound (tests, `dev`).
+pub async fn serve_handler(
+    listener: tokio::net::TcpListener,
+    settings: Settings,
+    policy: crate::resizer::PollPolicy,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let batch = batch_client(&settings)?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartupError::Listen {
+            address: "?".into(),
+            source,
+        })?;
+    tracing::info!(
+        address = %local,
+        batch = %settings.batch_account_url,
+        auth = ?settings.auth,
+        default_pool = settings.default_pool_id.as_ref().map(|p| p.as_str()),
+        time_scale = settings.time_scale,
+        "pool-resizer handler listening"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = crate::functions::AppState::new(batch, settings, policy, stop_rx);
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: open waits answer 202 with their status URL");
+        let _ = stop_tx.send(true);
+    };
+    crate::functions::serve(listener, state, shutdown)
+        .await
+        .map_err(|source| StartupError::Listen {
+            address: local.to_string(),
+            source,
+        })
+}

@@ -1,0 +1,17 @@
+//! The Azure Functions face: what the Functions host (and ADF, and curl) sees.
+//!
+//! The host starts this binary as a *custom handler* and forwards HTTP
+//! requests unchanged to `http://127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT`
+//! (`enableForwardingHttpRequest`), paths included (`/api/scale-up`). It
+//! probes `/` until anything answers. Handlers here are thin: parse the
+//! request into a [`Want`](crate::resizer::Want), run the resizer, map the
+//! report to a status code and the JSON body of [`response`].
+
+pub mod error;
+pub mod handlers;
+pub mod params;
+pub mod response;
+pub mod server;
+
+pub use handlers::AppState;
+pub use server::{router, serve};

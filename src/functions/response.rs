@@ -1,0 +1,139 @@
+//! The JSON body every operation answers with, success or failure.
+//!
+//! One stable shape, so an ADF expression such as
+//! `@activity('Scale up').output.pool.readyDedicatedNodes` always resolves:
+//! what was asked (`requested`), what was done (`actions`), the pool as last
+//! seen (`pool`), how long it waited, and on failure `error.code`/`error.message`.
+//! Keys are always present; absent values are `null`.
+
+use crate::batch::models::{Pool, ResizeError};
+use crate::resizer::{Action, Observed, Snapshot};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationBody {
+    pub operation: &'static str,
+    /// `succeeded`, `inProgress` or `failed`.
+    pub status: &'static str,
+    pub pool_id: String,
+    pub requested: Requested,
+    pub actions: Vec<Action>,
+    pub pool: Option<PoolView>,
+    pub waited_seconds: f64,
+    pub batch_calls: u32,
+    /// While in progress: what the pool is waiting for.
+    pub waiting_for: Option<&'static str>,
+    /// While in progress: where to poll (also the `Location` header).
+    pub status_url: Option<String>,
+    pub error: Option<ErrorView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Requested {
+    pub dedicated_nodes: Option<u32>,
+    pub low_priority_nodes: Option<u32>,
+    pub wait_seconds: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorView {
+    pub code: String,
+    pub message: String,
+    /// Batch's own code (`AccountCoreQuotaReached`, `PoolNotFound`...).
+    pub batch_code: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolView {
+    pub exists: bool,
+    pub state: Option<String>,
+    pub allocation_state: Option<String>,
+    pub allocation_state_transition_time: Option<String>,
+    pub enable_auto_scale: bool,
+    pub vm_size: Option<String>,
+    pub target_dedicated_nodes: u32,
+    pub target_low_priority_nodes: u32,
+    pub current_dedicated_nodes: u32,
+    pub current_low_priority_nodes: u32,
+    /// Nodes that can take a task now (idle or running, start task succeeded).
+    /// `null` when the nodes were not listed.
+    pub ready_dedicated_nodes: Option<u32>,
+    pub ready_low_priority_nodes: Option<u32>,
+    pub nodes_by_state: Option<BTreeMap<&'static str, u32>>,
+    pub resize_errors: Vec<ResizeError>,
+    pub start_task_failures: Vec<NodeFailureView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeFailureView {
+    pub node_id: String,
+    pub state: &'static str,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl PoolView {
+    pub fn of(observed: &Observed) -> Self {
+        match observed {
+            Observed::Missing => PoolView::missing(),
+            Observed::Pool(snapshot) => PoolView::from_snapshot(snapshot),
+        }
+    }
+
+    fn missing() -> Self {
+        PoolView {
+            exists: false,
+            ..PoolView::from_snapshot(&Snapshot::default())
+        }
+    }
+
+    fn from_snapshot(snapshot: &Snapshot) -> Self {
+        let pool: &Pool = &snapshot.pool;
+        let wire = |value: Option<String>| value.map(|s| s.trim_matches('"').to_owned());
+        let tally = snapshot.nodes.as_ref();
+        PoolView {
+            exists: true,
+            state: wire(pool.state.map(|s| json_name(&s))),
+            allocation_state: wire(pool.allocation_state.map(|s| json_name(&s))),
+            allocation_state_transition_time: pool.allocation_state_transition_time.clone(),
+            enable_auto_scale: pool.enable_auto_scale,
+            vm_size: pool.vm_size.clone(),
+            target_dedicated_nodes: pool.target_dedicated_nodes,
+            target_low_priority_nodes: pool.target_low_priority_nodes,
+            current_dedicated_nodes: pool.current_dedicated_nodes,
+            current_low_priority_nodes: pool.current_low_priority_nodes,
+            ready_dedicated_nodes: tally.map(|t| t.ready_dedicated),
+            ready_low_priority_nodes: tally.map(|t| t.ready_low_priority),
+            nodes_by_state: tally.map(|t| {
+                t.by_state
+                    .iter()
+                    .map(|(state, count)| (state.as_str(), *count))
+                    .collect()
+            }),
+            resize_errors: pool.resize_errors.clone(),
+            start_task_failures: tally
+                .map(|t| {
+                    t.failed
+                        .iter()
+                        .map(|f| NodeFailureView {
+                            node_id: f.node_id.clone(),
+                            state: f.state.as_str(),
+                            code: f.code.clone(),
+                            message: f.message.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn json_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}

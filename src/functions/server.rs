@@ -1,0 +1,100 @@
+//! The router, request logging, and serving with graceful shutdown.
+
+use super::error::ApiError;
+use super::handlers::{AppState, pool_status, scale_down, scale_up};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::future::Future;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+/// Parameters fit in a few hundred bytes; refuse anything big before reading it.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(ready).head(ready))
+        .route("/api/scale-up", post(scale_up))
+        .route("/api/scale-down", post(scale_down))
+        .route("/api/pool-status", get(pool_status))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(invocation_span))
+        .with_state(state)
+}
+
+/// The host's readiness probe and periodic ping: answer at once.
+async fn ready() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ready", "service": "pool-resizer" }))
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::Route {
+        status: StatusCode::NOT_FOUND,
+        code: "NotFound",
+        message: format!(
+            "no function at {}; try POST /api/scale-up, POST /api/scale-down or GET /api/pool-status",
+            request.uri().path()
+        ),
+    }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::Route {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "MethodNotAllowed",
+        message: format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    }
+}
+
+/// Every log line of a request carries the host's invocation id, so
+/// Application Insights can tie them to the function execution. The query
+/// string is never logged: it may carry the function key (`code`).
+async fn invocation_span(request: Request, next: Next) -> Response {
+    let invocation_id = request
+        .headers()
+        .get("x-azure-functions-invocationid")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .unwrap_or("-")
+        .to_owned();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let probe = path == "/";
+    let span = tracing::info_span!("invocation", id = %invocation_id);
+    async move {
+        let started = std::time::Instant::now();
+        let response = next.run(request).await;
+        let status = response.status().as_u16();
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if probe {
+            tracing::debug!(%method, path, status, elapsed_ms, "handled");
+        } else {
+            tracing::info!(%method, path, status, elapsed_ms, "handled");
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Serves until `shutdown` resolves, then stops taking connections and lets
+/// open requests finish (waits end early through the state's stop signal).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,296 @@
+//! Typed settings, read once at start from app settings (environment).
+//!
+//! Every problem is collected and reported together, naming the setting and
+//! what is wrong with it, so a misconfigured Function App says everything in
+//! its first log line instead of one error per restart. Secrets are wrapped
+//! in [`Secret`] and never printed.
+
+use crate::batch::PoolId;
+use crate::batch::credential::CredentialKind;
+use crate::secret::Secret;
+use std::fmt;
+use std::path::PathBuf;
+use url::Url;
+
+/// The HTTP front end in Azure cuts responses at 230 s; stay clear of it.
+pub const HTTP_WAIT_LIMIT_SECONDS: u32 = 220;
+pub const DEFAULT_WAIT_SECONDS: u32 = 200;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `BATCH_ACCOUNT_URL`, e.g. `https://acct.westeurope.batch.azure.com`.
+    pub batch_account_url: Url,
+    /// `BATCH_POOL_ID`: the pool a request without `poolId` means.
+    pub default_pool_id: Option<PoolId>,
+    pub auth: AuthSettings,
+    /// `BATCH_CA_FILE`: extra trusted CA certificates (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// `DEFAULT_WAIT_SECONDS`: inline wait when a request names none.
+    pub default_wait_seconds: u32,
+    /// `MAX_DEDICATED_NODES` / `MAX_LOW_PRIORITY_NODES`: the most a request may
+    /// ask for, so a leaked function key cannot run up a bill.
+    pub max_dedicated_nodes: u32,
+    pub max_low_priority_nodes: u32,
+    /// `POOL_RESIZER_TIME_SCALE`: dev and tests only; makes waits and poll
+    /// intervals pass this many times faster, matching the simulator's scale.
+    pub time_scale: f64,
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`, set by the Functions host.
+    pub port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub enum AuthSettings {
+    /// `BATCH_ACCOUNT_NAME` + `BATCH_ACCOUNT_KEY`.
+    SharedKey { account: String, key: Secret },
+    /// Microsoft Entra ID; `AZURE_CLIENT_ID` picks a user-assigned identity.
+    Entra {
+        kind: CredentialKind,
+        client_id: Option<String>,
+    },
+}
+
+pub const DEFAULT_MAX_NODES: u32 = 10;
+const DEFAULT_PORT: u16 = 8080;
+
+/// Every problem found, one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError(pub Vec<String>);
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid settings: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    pub fn from_process_env() -> Result<Self, SettingsError> {
+        Self::from_env(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+
+        let batch_account_url = match get("BATCH_ACCOUNT_URL") {
+            None => {
+                problems.push("BATCH_ACCOUNT_URL is not set (e.g. https://myaccount.westeurope.batch.azure.com)".to_owned());
+                None
+            }
+            Some(raw) => match Url::parse(&raw) {
+                Ok(url) if url.scheme() == "https" && url.host().is_some() => Some(url),
+                Ok(_) => {
+                    problems.push(format!(
+                        "BATCH_ACCOUNT_URL must be an https:// URL with a host, not '{raw}'"
+                    ));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("BATCH_ACCOUNT_URL '{raw}' is not a URL: {e}"));
+                    None
+                }
+            },
+        };
+
+        let default_pool_id = get("BATCH_POOL_ID").and_then(|raw| match raw.parse::<PoolId>() {
+            Ok(id) => Some(id),
+            Err(e) => {
+                problems.push(format!("BATCH_POOL_ID '{raw}' is not a valid pool id: {e}"));
+                None
+            }
+        });
+
+        let auth = match (
+            get("BATCH_ACCOUNT_NAME"),
+            env("BATCH_ACCOUNT_KEY").filter(|k| !k.trim().is_empty()),
+        ) {
+            (Some(account), Some(key)) => {
+                let key = Secret::new(key.trim());
+                if crate::batch::shared_key::SharedKeyPolicy::new(account.clone(), &key).is_err() {
+                    problems.push("BATCH_ACCOUNT_KEY is not valid base64 (copy it from the Batch account's Keys blade)".to_owned());
+                }
+                AuthSettings::SharedKey { account, key }
+            }
+            (Some(_), None) => {
+                problems.push("BATCH_ACCOUNT_NAME is set but BATCH_ACCOUNT_KEY is not: set both for Shared Key, or neither for Microsoft Entra ID".to_owned());
+                AuthSettings::Entra {
+                    kind: CredentialKind::DeveloperTools,
+                    client_id: None,
+                }
+            }
+            (None, Some(_)) => {
+                problems.push("BATCH_ACCOUNT_KEY is set but BATCH_ACCOUNT_NAME is not: set both for Shared Key, or neither for Microsoft Entra ID".to_owned());
+                AuthSettings::Entra {
+                    kind: CredentialKind::DeveloperTools,
+                    client_id: None,
+                }
+            }
+            (None, None) => AuthSettings::Entra {
+                kind: CredentialKind::detect(&env),
+                client_id: get("AZURE_CLIENT_ID"),
+            },
+        };
+
+        let ca_file = get("BATCH_CA_FILE").map(PathBuf::from);
+        if let Some(path) = &ca_file
+            && let Err(e) = crate::batch::transport::read_ca_file(path)
+        {
+            problems.push(format!("BATCH_CA_FILE: {e}"));
+        }
+
+        let mut number = |name: &str, default: u32, max: u32| -> u32 {
+            match get(name) {
+                None => default,
+                Some(raw) => match raw.parse::<u32>() {
+                    Ok(n) if n <= max => n,
+                    _ => {
+                        problems.push(format!(
+                            "{name} must be a whole number from 0 to {max}, not '{raw}'"
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let default_wait_seconds = number(
+            "DEFAULT_WAIT_SECONDS",
+            DEFAULT_WAIT_SECONDS,
+            HTTP_WAIT_LIMIT_SECONDS,
+        );
+        let max_dedicated_nodes = number("MAX_DEDICATED_NODES", DEFAULT_MAX_NODES, 10_000);
+        let max_low_priority_nodes = number("MAX_LOW_PRIORITY_NODES", DEFAULT_MAX_NODES, 10_000);
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            None => DEFAULT_PORT,
+            Some(raw) => raw.parse::<u16>().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT must be a TCP port, not '{raw}'"
+                ));
+                DEFAULT_PORT
+            }),
+        };
+        let time_scale = match get("POOL_RESIZER_TIME_SCALE") {
+            None => 1.0,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(scale) if scale.is_finite() && scale >= 1.0 => scale,
+                _ => {
+                    problems.push(format!("POOL_RESIZER_TIME_SCALE must be a number >= 1 (dev and tests only), not '{raw}'"));
+                    1.0
+                }
+            },
+        };
+
+        match (problems.is_empty(), batch_account_url) {
+            (true, Some(batch_account_url)) => Ok(Settings {
+                batch_account_url,
+                default_pool_id,
+                auth,
+                ca_file,
+                default_wait_seconds,
+                max_dedicated_nodes,
+                max_low_priority_nodes,
+                time_scale,
+                port,
+            }),
+            _ => Err(SettingsError(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn minimal_entra_settings() {
+        let s = Settings::from_env(env(&[
+            (
+                "BATCH_ACCOUNT_URL",
+                "https://acct.westeurope.batch.azure.com",
+            ),
+            ("BATCH_POOL_ID", "adf-pool"),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            s.auth,
+            AuthSettings::Entra {
+                kind: CredentialKind::DeveloperTools,
+                ..
+            }
+        ));
+        assert_eq!(s.default_pool_id.unwrap().as_str(), "adf-pool");
+        assert_eq!(s.default_wait_seconds, DEFAULT_WAIT_SECONDS);
+        assert_eq!(s.max_dedicated_nodes, DEFAULT_MAX_NODES);
+    }
+
+    #[test]
+    fn managed_identity_in_azure() {
+        let s = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("IDENTITY_ENDPOINT", "http://localhost:8081/msi/token"),
+            ("AZURE_CLIENT_ID", "0000-1111"),
+        ]))
+        .unwrap();
+        match s.auth {
+            AuthSettings::Entra { kind, client_id } => {
+                assert_eq!(kind, CredentialKind::ManagedIdentity);
+                assert_eq!(client_id.as_deref(), Some("0000-1111"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_and_no_secret_is_shown() {
+        let err = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "http://plain.example"),
+            ("BATCH_POOL_ID", "bad/pool"),
+            ("BATCH_ACCOUNT_NAME", "acct"),
+            ("BATCH_ACCOUNT_KEY", "!!not-base64-secret!!"),
+            ("DEFAULT_WAIT_SECONDS", "900"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "http"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "BATCH_ACCOUNT_URL",
+            "BATCH_POOL_ID",
+            "BATCH_ACCOUNT_KEY",
+            "DEFAULT_WAIT_SECONDS",
+            "FUNCTIONS_CUSTOMHANDLER_PORT",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from: {text}");
+        }
+        assert!(!text.contains("not-base64-secret"));
+        assert_eq!(err.0.len(), 5);
+    }
+
+    #[test]
+    fn half_a_shared_key_is_an_error() {
+        let err = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("BATCH_ACCOUNT_NAME", "acct"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("BATCH_ACCOUNT_KEY is not"));
+        assert!(
+            Settings::from_env(env(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("BATCH_ACCOUNT_URL is not set")
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! The converge loop against a scripted pool on paused tokio time: how many
+//! Batch calls it makes, when it gives up waiting, how it treats refusals.
+
+use pool_resizer::batch::models::{
+    AllocationState, Node, NodeState, Pool, PoolState, ResizePool, StartTaskInfo,
+};
+use pool_resizer::batch::{BatchError, PoolId};
+use pool_resizer::clock::Clock;
+use pool_resizer::resizer::{Converger, Operation, Outcome, PollPolicy, PoolApi, Want};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A pool that allocates nodes 60 s after a resize and readies them 180 s later.
+struct FakePool {
+    state: Mutex<FakeState>,
+}
+
+struct FakeState {
+    target: u32,
+    resized_at: Option<Instant>,
+    calls: Vec<&'static str>,
+    refuse_next_resize: bool,
+    fail_reads: bool,
+}
+
+impl FakePool {
+    fn new(target: u32) -> Self {
+        Self {
+            state: Mutex::new(FakeState {
+                target,
+                resized_at: None,
+                calls: vec![],
+                refuse_next_resize: false,
+                fail_reads: false,
+            }),
+        }
+    }
+
+    fn calls(&self) -> Vec<&'static str> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    fn phase(state: &FakeState) -> (AllocationState, u32, bool) {
+        match state.resized_at {
+            None => (AllocationState::Steady, state.target, true),
+            Some(at) => {
+                let age = at.elapsed();
+                let steady = age >= Duration::from_secs(60);
+                let current = if steady { state.target } else { 0 };
+                let allocation = if steady {
+                    AllocationState::Steady
+                } else {
+                    AllocationState::Resizing
+                };
+                (allocation, current, age >= Duration::from_secs(240))
+            }
+        }
+    }
+}
+
+impl PoolApi for FakePool {
+    async fn get_pool(&self, pool_id: &PoolId) -> Result<Pool, BatchError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("get");
+        if state.fail_reads {
+            return Err(BatchError::Service {
+                status: 403,
+                code: "AuthenticationFailed".into(),
+                message: "Server failed to authenticate the request.".into(),
+                request_id: None,
+            });
+        }
+        let (allocation, current, _) = Self::phase(&state);
+        Ok(Pool {
+            id: pool_id.to_string(),
+            state: Some(PoolState::Active),
+            allocation_state: Some(allocation),
+            target_dedicated_nodes: state.target,
+            current_dedicated_nodes: current,
+            ..Pool::default()
+        })
+    }
+
+    async fn list_nodes(&self, _: &PoolId) -> Result<Vec<Node>, BatchError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("list");
+        let (_, current, ready) = Self::phase(&state);
+        Ok((0..current)
+            .map(|i| Node {
+                id: format!("n{i}"),
+                state: Some(if ready {
+                    NodeState::Idle
+                } else {
+                    NodeState::Starting
+                }),
+                is_dedicated: Some(true),
+                start_task_info: ready.then(|| StartTaskInfo {
+                    state: Some("completed".into()),
+                    exit_code: Some(0),
+                    result: Some("success".into()),
+                    ..StartTaskInfo::default()
+                }),
+                ..Node::default()
+            })
+            .collect())
+    }
+
+    async fn resize_pool(&self, _: &PoolId, body: &ResizePool) -> Result<(), BatchError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("resize");
+        if std::mem::take(&mut state.refuse_next_resize) {
+            return Err(BatchError::Service {
+                status: 409,
+                code: "PoolBeingResized".into(),
+                message: "The specified pool is being resized.".into(),
+                request_id: None,
+            });
+        }
+        state.target = body.target_dedicated_nodes;
+        state.resized_at = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn stop_resize(&self, _: &PoolId) -> Result<(), BatchError> {
+        self.state.lock().unwrap().calls.push("stop");
+        Ok(())
+    }
+}
+
+fn want(dedicated: u32) -> Want {
+    Want {
+        pool_id: "p".parse().unwrap(),
+        operation: Operation::ScaleUp,
+        dedicated,
+        low_priority: 0,
+    }
+}
+
+fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
+    Converger {
+        batch,
+        clock: Clock::real(),
+        policy: PollPolicy::default(),
+        stop: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cold_pool_converges_with_few_calls() {
+    let pool = FakePool::new(0);
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    assert_eq!(report.actions.len(), 1);
+    let calls = pool.calls();
+    assert_eq!(
+        calls.iter().filter(|c| **c == "resize").count(),
+        1,
+        "resized once: {calls:?}"
+    );
+    // 240 s of waiting with intervals growing 2 s -> 15 s: about 20 looks.
+    let gets = calls.iter().filter(|c| **c == "get").count();
+    assert!((15..=25).contains(&gets), "{gets} GETs: {calls:?}");
+    assert!(report.waited >= Duration::from_secs(240) && report.waited < Duration::from_secs(260));
+}
+
+#[tokio::test(start_paused = true)]
+async fn already_ready_answers_at_once_without_acting() {
+    let pool = FakePool::new(2);
+    let report = converger(&pool)
+        .converge(&want(2), Duration::from_secs(200))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    assert!(report.actions.is_empty());
+    assert_eq!(pool.calls(), vec!["get", "list"]);
+    assert_eq!(report.waited, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_end_is_pending_not_failure_and_status_resumes() {
+    let pool = FakePool::new(0);
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        matches!(report.outcome, Outcome::Pending(_)),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(report.waited, Duration::from_secs(30));
+
+    tokio::time::advance(Duration::from_secs(300)).await;
+    let status = converger(&pool).check(&want(1)).await.unwrap();
+    assert_eq!(status.outcome, Outcome::Converged);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_resize_is_looked_at_again() {
+    let pool = FakePool::new(0);
+    pool.state.lock().unwrap().refuse_next_resize = true;
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    assert_eq!(pool.calls().iter().filter(|c| **c == "resize").count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_budget_still_acts_once_and_status_picks_up() {
+    let pool = FakePool::new(0);
+    let report = converger(&pool)
+        .converge(&want(1), Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(matches!(report.outcome, Outcome::Pending(_)));
+    assert_eq!(pool.calls(), vec!["get", "resize"]);
+
+    // A pool whose scale-up died before acting: the status poll resizes it.
+    let orphan = FakePool::new(0);
+    let resumed = converger(&orphan).resume(&want(1)).await.unwrap();
+    assert!(matches!(resumed.outcome, Outcome::Pending(_)));
+    assert_eq!(orphan.calls(), vec!["get", "resize"]);
+    // A plain check never acts.
+    let untouched = FakePool::new(0);
+    converger(&untouched).check(&want(1)).await.unwrap();
+    assert_eq!(untouched.calls(), vec!["get"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn auth_refusal_is_an_error_not_a_wait() {
+    let pool = FakePool::new(0);
+    pool.state.lock().unwrap().fail_reads = true;
+    let error = converger(&pool)
+        .converge(&want(1), Duration::from_secs(200))
+        .await
+        .unwrap_err();
+    assert_eq!(error.source.status(), Some(403));
+    assert_eq!(pool.calls(), vec!["get"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_signal_ends_the_wait_with_pending() {
+    let pool = FakePool::new(0);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let converger = Converger {
+        batch: &pool,
+        clock: Clock::scaled(10.0),
+        policy: PollPolicy::default(),
+        stop: Some(stop_rx),
+    };
+    let stopper = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop_tx.send(true).unwrap();
+    };
+    let wanted = want(1);
+    let (report, ()) = tokio::join!(
+        converger.converge(&wanted, Duration::from_secs(200)),
+        stopper
+    );
+    let report = report.unwrap();
+    assert!(matches!(report.outcome, Outcome::Pending(_)));
+    assert!(
+        report.waited < Duration::from_secs(20),
+        "{:?}",
+        report.waited
+    );
+}

@@ -1,0 +1,447 @@
+//! A stand-in for the Azure Functions host, driven by the repo's own
+//! `host.json` and `function.json` files.
+//!
+//! It does what the host does to a custom handler (see
+//! `shared/design/functions-protocol.md`): starts the executable named in
+//! `host.json` with its arguments and `FUNCTIONS_CUSTOMHANDLER_PORT`, probes
+//! `/` every 25 ms until anything answers, enforces `authLevel: function`
+//! keys, routes public `/api/<route>` requests to the function whose
+//! `function.json` declares that route and method, forwards them unchanged
+//! (query, `code` included) with the host's extra headers, and posts
+//! non-HTTP (timer) invocations as `POST /<FunctionName>` JSON payloads.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const FUNCTION_KEY: &str = "test-function-key-3f9a7c1e";
+const HOST_VERSION: &str = "4.1037.0.0";
+
+/// One function folder.
+#[derive(Debug, Clone)]
+pub struct FunctionManifest {
+    pub name: String,
+    pub bindings: Vec<Value>,
+}
+
+impl FunctionManifest {
+    pub fn trigger(&self) -> &Value {
+        self.bindings
+            .iter()
+            .find(|b| {
+                b["direction"] == "in" && b["type"].as_str().is_some_and(|t| t.ends_with("Trigger"))
+            })
+            .unwrap_or_else(|| panic!("{} has no trigger binding", self.name))
+    }
+
+    pub fn trigger_type(&self) -> &str {
+        self.trigger()["type"].as_str().unwrap()
+    }
+
+    /// HTTP and forwarding apply only with exactly one httpTrigger in and one http out.
+    pub fn is_forwarded_http(&self) -> bool {
+        let ins: Vec<_> = self
+            .bindings
+            .iter()
+            .filter(|b| b["direction"] == "in")
+            .collect();
+        let outs: Vec<_> = self
+            .bindings
+            .iter()
+            .filter(|b| b["direction"] == "out")
+            .collect();
+        ins.len() == 1
+            && ins[0]["type"] == "httpTrigger"
+            && outs.len() == 1
+            && outs[0]["type"] == "http"
+    }
+}
+
+/// host.json plus every function.json under the app root.
+#[derive(Debug, Clone)]
+pub struct AppManifest {
+    pub root: PathBuf,
+    pub host: Value,
+    pub functions: Vec<FunctionManifest>,
+}
+
+impl AppManifest {
+    pub fn load(root: &Path) -> Self {
+        let host: Value =
+            serde_json::from_slice(&std::fs::read(root.join("host.json")).expect("host.json"))
+                .expect("host.json is JSON");
+        let mut functions = Vec::new();
+        for entry in std::fs::read_dir(root).unwrap() {
+            let path = entry.unwrap().path();
+            let manifest = path.join("function.json");
+            if path.is_dir() && manifest.exists() {
+                let json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap())
+                    .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+                functions.push(FunctionManifest {
+                    name: path.file_name().unwrap().to_string_lossy().into_owned(),
+                    bindings: json["bindings"].as_array().cloned().unwrap_or_default(),
+                });
+            }
+        }
+        functions.sort_by(|a, b| a.name.cmp(&b.name));
+        Self {
+            root: root.to_owned(),
+            host,
+            functions,
+        }
+    }
+
+    pub fn repo() -> Self {
+        Self::load(Path::new(env!("CARGO_MANIFEST_DIR")))
+    }
+
+    pub fn route_prefix(&self) -> String {
+        self.host["extensions"]["http"]["routePrefix"]
+            .as_str()
+            .unwrap_or("api")
+            .to_owned()
+    }
+
+    pub fn function(&self, name: &str) -> &FunctionManifest {
+        self.functions
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no function {name}"))
+    }
+
+    /// The HTTP function serving `method` on public `path`, as the host routes.
+    fn http_function(&self, method: &str, path: &str) -> Option<&FunctionManifest> {
+        let prefix = format!("/{}/", self.route_prefix());
+        let route = path.strip_prefix(&prefix)?;
+        self.functions.iter().find(|f| {
+            let trigger = f.trigger();
+            trigger["type"] == "httpTrigger"
+                && trigger["route"].as_str().unwrap_or(&f.name) == route
+                && trigger["methods"].as_array().is_none_or(|methods| {
+                    methods
+                        .iter()
+                        .any(|m| m.as_str().is_some_and(|m| m.eq_ignore_ascii_case(method)))
+                })
+        })
+    }
+}
+
+pub struct HostResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub invocation_id: String,
+}
+
+impl HostResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub enum Key {
+    Query,
+    Header,
+    None,
+}
+
+pub struct FunctionsHost {
+    pub manifest: AppManifest,
+    child: Child,
+    port: u16,
+    http: reqwest::Client,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl FunctionsHost {
+    /// Starts the handler as the host would, with the app settings `env`.
+    pub async fn start(env: &HashMap<String, String>) -> Self {
+        let manifest = AppManifest::repo();
+        let description = &manifest.host["customHandler"]["description"];
+        assert_eq!(
+            description["defaultExecutablePath"], "pool-resizer",
+            "host.json must start our binary"
+        );
+        let arguments: Vec<String> = description["arguments"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            manifest.host["customHandler"]["enableForwardingHttpRequest"],
+            true
+        );
+
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pool-resizer"));
+        command
+            .args(&arguments)
+            .current_dir(&manifest.root)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env(
+                "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+                uuid::Uuid::new_v4().to_string(),
+            )
+            .env("FUNCTIONS_APP_ROOT_PATH", &manifest.root)
+            .env("RUST_LOG", "info")
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start the handler");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for (stream, tag) in [
+            (
+                Box::new(child.stdout.take().unwrap())
+                    as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                "stdout",
+            ),
+            (Box::new(child.stderr.take().unwrap()), "stderr"),
+        ] {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    logs.lock().unwrap().push(format!("[{tag}] {line}"));
+                }
+            });
+        }
+        let http = plain_client();
+        let host = Self {
+            manifest,
+            child,
+            port,
+            http,
+            logs,
+        };
+        host.wait_ready().await;
+        host
+    }
+
+    /// The host's readiness loop: any HTTP answer on `/` means ready.
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.http.get(self.url("/")).send().await.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "handler not ready in 30 s; logs:\n{}",
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path_and_query)
+    }
+
+    /// A public request, e.g. `("POST", "/api/scale-up?poolId=p", Some(body))`.
+    pub async fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&str>,
+        key: Key,
+    ) -> HostResponse {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let invocation_id = uuid::Uuid::new_v4().to_string();
+        let Some(function) = self.manifest.http_function(method, path) else {
+            return HostResponse {
+                status: 404,
+                headers: Default::default(),
+                body: Value::Null,
+                invocation_id,
+            };
+        };
+        let level = function.trigger()["authLevel"]
+            .as_str()
+            .unwrap_or("function");
+        let mut query = query.to_owned();
+        let mut extra_key_header = None;
+        match key {
+            Key::Query => {
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.push_str(&format!("code={FUNCTION_KEY}"));
+            }
+            Key::Header => extra_key_header = Some(FUNCTION_KEY),
+            Key::None if level != "anonymous" => {
+                return HostResponse {
+                    status: 401,
+                    headers: Default::default(),
+                    body: Value::Null,
+                    invocation_id,
+                };
+            }
+            Key::None => {}
+        }
+        let target = if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        };
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), self.url(&target))
+            .header("Host", format!("127.0.0.1:{}", self.port))
+            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .header("X-Azure-Functions-InvocationId", &invocation_id)
+            .header(
+                "User-Agent",
+                format!("curl/8.5.0 Azure-Functions-Host/{HOST_VERSION}"),
+            );
+        if let Some(key) = extra_key_header {
+            request = request.header("x-functions-key", key);
+        }
+        if let Some(body) = body.filter(|b| !b.is_empty()) {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.expect("handler answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "handler answered non-JSON ({status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        HostResponse {
+            status,
+            headers,
+            body,
+            invocation_id,
+        }
+    }
+
+    pub async fn post(&self, path_and_query: &str, body: &str) -> HostResponse {
+        self.request("POST", path_and_query, Some(body), Key::Query)
+            .await
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> HostResponse {
+        self.request("GET", path_and_query, None, Key::Query).await
+    }
+
+    /// Follows a `Location` URL as an ADF Web activity would (GET, key header).
+    pub async fn follow(&self, location: &str) -> HostResponse {
+        let path = location
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .and_then(|r| r.find('/').map(|i| &r[i..]))
+            .expect("absolute URL");
+        self.request("GET", path, None, Key::Header).await
+    }
+
+    /// A non-HTTP invocation: `POST /<FunctionName>` with `Data` and `Metadata`.
+    pub async fn invoke(
+        &self,
+        function_name: &str,
+        payload: &Value,
+    ) -> (u16, Option<String>, Value) {
+        let function = self.manifest.function(function_name);
+        assert!(
+            !function.is_forwarded_http(),
+            "{function_name} is forwarded HTTP, not an invocation"
+        );
+        let response = self
+            .http
+            .post(self.url(&format!("/{function_name}")))
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .header(
+                "X-Azure-Functions-InvocationId",
+                uuid::Uuid::new_v4().to_string(),
+            )
+            .body(serde_json::to_vec(payload).unwrap())
+            .send()
+            .await
+            .expect("handler answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.unwrap();
+        (
+            status,
+            content_type,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Everything the handler wrote, `[stdout] ...` / `[stderr] ...` per line.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, as the host does on shutdown; returns the exit code.
+    pub async fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().expect("running");
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap();
+        status.code()
+    }
+
+    pub fn sigterm(&self) {
+        let pid = self.child.id().expect("running");
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+
+    pub async fn wait_exit(mut self) -> Option<i32> {
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("exits")
+            .unwrap();
+        status.code()
+    }
+}
+
+/// reqwest with only `rustls-no-provider` needs a process-wide provider
+/// even for plain HTTP; tests use ring, like the production client.
+pub fn plain_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
