@@ -625,18 +625,11 @@ impl World {
             if !seen.insert(nid.clone()) {
                 continue;
             }
-            let dedicated = p
-                .nodes
-                .iter()
-                .find(|n| &n.id == nid)
-                .map(|n| n.is_dedicated);
-            match dedicated {
-                Some(true) => p.target_dedicated = p.target_dedicated.saturating_sub(1),
-                Some(false) => p.target_low_priority = p.target_low_priority.saturating_sub(1),
-                None => continue,
-            }
             remove_node(ctx, jobs, p, nid, dealloc);
         }
+        // The targets become what stays (recorded: 2 nodes, remove 1 -> target 1 at once).
+        p.target_dedicated = p.live(true);
+        p.target_low_priority = p.live(false);
         ctx.pool_event(p);
         maybe_steady(ctx, p);
         Ok(())
