@@ -13,6 +13,7 @@
 pub mod app;
 pub mod batch;
 pub mod clock;
+pub mod dev;
 pub mod functions;
 pub mod resizer;
 pub mod secret;

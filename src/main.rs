@@ -4,14 +4,14 @@
 use clap::{Parser, Subcommand};
 use pool_resizer::resizer::PollPolicy;
 use pool_resizer::settings::Settings;
-use pool_resizer::telemetry;
+use pool_resizer::{dev, simulator, telemetry};
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "pool-resizer",
     version,
-    about = "Resizes Azure Batch pools on demand; an Azure Functions custom handler."
+    about = "Hold Azure Batch nodes only while a pipeline needs them: an Azure Functions custom handler."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,14 +23,15 @@ enum Command {
     /// Serve the Functions custom handler on FUNCTIONS_CUSTOMHANDLER_PORT
     /// (what host.json starts). Settings come from the environment.
     Serve,
+    /// The handler on :7071 against an embedded Batch simulator: try it with curl.
+    Dev(dev::DevArgs),
+    /// Run the Azure Batch data-plane simulator (HTTPS on loopback).
+    Simulator(simulator::SimulatorArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -40,6 +41,14 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Serve => serve().await,
+            Command::Dev(args) => {
+                telemetry::init_handler_logs();
+                report(dev::run(args, telemetry::shutdown_signal()).await)
+            }
+            Command::Simulator(args) => {
+                telemetry::init_stderr_logs();
+                report(simulator::run(args).await)
+            }
         }
     })
 }
@@ -48,19 +57,17 @@ async fn serve() -> ExitCode {
     telemetry::init_handler_logs();
     let settings = match Settings::from_process_env() {
         Ok(settings) => settings,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return report::<()>(Err(e)),
     };
-    match pool_resizer::app::run_handler(
-        settings,
-        PollPolicy::default(),
-        telemetry::shutdown_signal(),
+    report(
+        pool_resizer::app::run_handler(settings, PollPolicy::default(), telemetry::shutdown_signal())
+            .await,
     )
-    .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
+}
+
+fn report<T>(result: Result<T, impl std::fmt::Display>) -> ExitCode {
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE

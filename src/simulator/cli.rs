@@ -1,0 +1,40 @@
+//! Command-line flags of `pool-resizer simulator`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Run the Azure Batch data-plane simulator (HTTPS on loopback).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulatorArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", env = "SIMULATOR_LISTEN")]
+    pub listen: SocketAddr,
+    /// Batch account name.
+    #[arg(long, default_value = "devaccount")]
+    pub account: String,
+    /// Account key (base64) for Shared Key auth. Default: a fixed, public dev key.
+    #[arg(long, default_value = super::DEV_KEY, hide_default_value = true)]
+    pub key: String,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Create a ready pool with this id at start (repeatable): standard_a1_v2, Ubuntu,
+    /// 0 nodes, steady, start task `/bin/bash -c "sleep 30"` (waitForSuccess).
+    #[arg(long = "pool", value_name = "ID")]
+    pub pools: Vec<String>,
+    /// Dedicated core quota of the account.
+    #[arg(long, default_value_t = 100)]
+    pub dedicated_core_quota: u32,
+    /// Low-priority/Spot core quota of the account.
+    #[arg(long, default_value_t = 100)]
+    pub low_priority_core_quota: u32,
+    /// Write the generated CA certificate (PEM) to this file.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Seed for the deterministic jitter.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Lifetime of issued access tokens, in real seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub token_lifetime_secs: u64,
+}

@@ -1,0 +1,199 @@
+//! Simulated time.
+//!
+//! The simulator runs on a *scaled* clock: `now = start_wall + real_elapsed * time_scale`.
+//! With `--time-scale 600` ten simulated minutes pass every real second, so a pool that
+//! needs five minutes to bring its nodes to `idle` is ready in half a second of test time.
+//!
+//! Everything the service would stamp (`lastModified`, `stateTransitionTime`, ETags, ...)
+//! uses this clock. Authentication (Shared Key date window, token expiry) deliberately
+//! does **not**: those checks are about the caller's real clock, so they use wall time.
+//!
+//! This module also owns the two value formats the service derives from time:
+//! timestamps with up to seven fractional digits (trailing zeros trimmed, as .NET's
+//! `FFFFFFF` pattern prints them) and ETags, which are the .NET tick count of the
+//! last modification in upper-case hex (`0x8DE62B79EFC6E5F`).
+
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+/// A clock whose simulated time runs `scale` times faster than real time.
+#[derive(Debug, Clone)]
+pub struct SimClock {
+    start_wall: OffsetDateTime,
+    start_instant: Instant,
+    scale: f64,
+}
+
+impl SimClock {
+    /// Start a clock at the current wall time.
+    pub fn new(scale: f64) -> Self {
+        Self {
+            start_wall: OffsetDateTime::now_utc(),
+            start_instant: Instant::now(),
+            scale,
+        }
+    }
+
+    /// Simulated "now".
+    pub fn now(&self) -> OffsetDateTime {
+        let real = self.start_instant.elapsed().as_secs_f64();
+        self.start_wall + time::Duration::seconds_f64(real * self.scale)
+    }
+}
+
+/// Unix epoch expressed in .NET ticks (100 ns since 0001-01-01).
+const UNIX_EPOCH_TICKS: i128 = 621_355_968_000_000_000;
+
+/// .NET ticks of a timestamp.
+pub fn ticks(t: OffsetDateTime) -> i128 {
+    t.unix_timestamp_nanos() / 100 + UNIX_EPOCH_TICKS
+}
+
+/// The ETag the service derives from a last-modified time: `0x` + upper-case hex ticks.
+pub fn etag_for(t: OffsetDateTime) -> String {
+    format!("0x{:X}", ticks(t))
+}
+
+/// `2026-02-03T18:11:55.3971038Z`: UTC, up to 7 fractional digits, trailing zeros trimmed.
+pub fn format_ts(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let frac = (t.nanosecond() / 100) as u64; // 100 ns units, 7 digits
+    let mut s = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    if frac != 0 {
+        let digits = format!("{frac:07}");
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
+/// RFC 1123 (`Tue, 03 Feb 2026 00:00:00 GMT`) for `Last-Modified`.
+pub fn format_rfc1123(t: OffsetDateTime) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().number_days_from_monday() as usize],
+        t.day(),
+        MONTHS[u8::from(t.month()) as usize - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Parse an RFC 1123 date as sent in `ocp-date` / `Date`.
+pub fn parse_rfc1123(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822).ok()
+}
+
+/// Parse an ISO-8601 duration of the shape the API uses (`PT15M`, `PT7M9.497S`, `P1DT2H`).
+pub fn parse_iso_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let rest = s.strip_prefix('P')?;
+    let (date, timepart) = match rest.split_once('T') {
+        Some((d, t)) => (d, t),
+        None => (rest, ""),
+    };
+    let mut secs = 0f64;
+    let mut any = false;
+    let mut num = String::new();
+    for c in date.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        any = true;
+        secs += match c {
+            'D' => n * 86_400.0,
+            'W' => n * 7.0 * 86_400.0,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    for c in timepart.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        any = true;
+        secs += match c {
+            'H' => n * 3600.0,
+            'M' => n * 60.0,
+            'S' => n,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() || !any || !secs.is_finite() {
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_matches_recorded_fixture() {
+        // pool-get-after-patch-metadata.json: lastModified 2026-02-03T00:00:36.7721692Z
+        let t = OffsetDateTime::parse(
+            "2026-02-03T00:00:36.7721692Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(etag_for(t), "0x8DE62B74284BCDC");
+        assert_eq!(format_ts(t), "2026-02-03T00:00:36.7721692Z");
+    }
+
+    #[test]
+    fn trims_trailing_zeros() {
+        let t = OffsetDateTime::parse(
+            "2026-02-03T18:11:55.3971100Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(format_ts(t), "2026-02-03T18:11:55.39711Z");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_iso_duration("PT15M"), Some(Duration::from_secs(900)));
+        assert_eq!(
+            parse_iso_duration("PT7M9.497S"),
+            Some(Duration::from_secs_f64(429.497))
+        );
+        assert_eq!(
+            parse_iso_duration("P1DT1H"),
+            Some(Duration::from_secs(90_000))
+        );
+        assert_eq!(parse_iso_duration("15M"), None);
+        assert_eq!(parse_iso_duration("PT"), None);
+    }
+
+    #[test]
+    fn rfc1123_roundtrip() {
+        let t = parse_rfc1123("Tue, 03 Feb 2026 00:00:00 GMT").unwrap();
+        assert_eq!(format_rfc1123(t), "Tue, 03 Feb 2026 00:00:00 GMT");
+    }
+}

@@ -1,0 +1,363 @@
+//! Fault injection.
+//!
+//! Two kinds of faults:
+//!
+//! * **Request faults** hit the next `count` requests that match a method and/or a path
+//!   substring (any request, including the token endpoint `/msi/token`; never the control
+//!   surface): answer with a status (429/500/503 with a Batch error body and optional
+//!   `Retry-After`), add real-time latency, or drop the connection without answering.
+//! * **World faults**: make a pool's next resize fail after `k` nodes (`AllocationFailed`)
+//!   or stall (only the resize timeout ends it: `AllocationTimedout`), or push a node into
+//!   `unusable` / `starttaskfailed` right now.
+//!
+//! The same [`FaultSpec`] JSON is accepted by `POST /_simulator/faults` and by
+//! [`Faults::inject`]:
+//!
+//! ```json
+//! {"kind":"status","status":429,"retryAfter":2,"method":"POST","pathContains":"/resize","count":1}
+//! {"kind":"status","status":500,"code":"OperationTimedOut"}
+//! {"kind":"status","status":503}                       // ServerBusy, Retry-After 1 by default
+//! {"kind":"latency","ms":300,"pathContains":"/pools","count":5}
+//! {"kind":"drop","method":"GET","count":1}
+//! {"kind":"allocationFailure","poolId":"p1","afterNodes":1}
+//! {"kind":"allocationStall","poolId":"p1"}
+//! {"kind":"nodeState","poolId":"p1","state":"unusable"}          // nodeId optional
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::errors::ApiError;
+use super::node::NodeState;
+use super::pool::AllocFault;
+use super::state::World;
+
+/// A fault, as JSON (`kind` selects the variant; field names camelCase).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// Answer matching requests with `status` and a Batch error body.
+    #[serde(rename_all = "camelCase")]
+    Status {
+        status: u16,
+        /// Error code; default `TooManyRequests` (429), `InternalError` (500), `ServerBusy` (503).
+        #[serde(default)]
+        code: Option<String>,
+        /// `Retry-After` seconds (default 1 for 429/503, none otherwise).
+        #[serde(default)]
+        retry_after: Option<u64>,
+        #[serde(default)]
+        method: Option<String>,
+        #[serde(default)]
+        path_contains: Option<String>,
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Delay matching requests by `ms` real milliseconds, then serve them normally.
+    #[serde(rename_all = "camelCase")]
+    Latency {
+        ms: u64,
+        #[serde(default)]
+        method: Option<String>,
+        #[serde(default)]
+        path_contains: Option<String>,
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Close the connection without answering.
+    #[serde(rename_all = "camelCase")]
+    Drop {
+        #[serde(default)]
+        method: Option<String>,
+        #[serde(default)]
+        path_contains: Option<String>,
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// The pool's next resize allocates at most `afterNodes` nodes, then `AllocationFailed`.
+    #[serde(rename_all = "camelCase")]
+    AllocationFailure { pool_id: String, after_nodes: u32 },
+    /// The pool's next resize allocates nothing until its resize timeout.
+    #[serde(rename_all = "camelCase")]
+    AllocationStall { pool_id: String },
+    /// Force a node (default: first idle) into `unusable` or `starttaskfailed` now.
+    #[serde(rename_all = "camelCase")]
+    NodeState {
+        pool_id: String,
+        #[serde(default)]
+        node_id: Option<String>,
+        state: String,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What to do with one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestFault {
+    Respond(ApiError),
+    Delay(std::time::Duration),
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    spec: FaultSpec,
+    remaining: u32,
+}
+
+impl Rule {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let (m, p) = match &self.spec {
+            FaultSpec::Status {
+                method,
+                path_contains,
+                ..
+            }
+            | FaultSpec::Latency {
+                method,
+                path_contains,
+                ..
+            }
+            | FaultSpec::Drop {
+                method,
+                path_contains,
+                ..
+            } => (method, path_contains),
+            _ => return false,
+        };
+        self.remaining > 0
+            && m.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && p.as_ref().is_none_or(|p| path.contains(p.as_str()))
+    }
+}
+
+/// Handle for injecting faults (shared by the HTTP control surface and the library API).
+#[derive(Clone)]
+pub struct Faults {
+    rules: Arc<Mutex<Vec<Rule>>>,
+    world: Arc<Mutex<World>>,
+    clock: super::clock::SimClock,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults").finish_non_exhaustive()
+    }
+}
+
+impl Faults {
+    pub(crate) fn new(world: Arc<Mutex<World>>, clock: super::clock::SimClock) -> Self {
+        Self {
+            rules: Arc::new(Mutex::new(Vec::new())),
+            world,
+            clock,
+        }
+    }
+
+    /// Inject a fault. Returns the affected node id for `nodeState`.
+    pub fn inject(&self, spec: FaultSpec) -> Result<Option<String>, ApiError> {
+        match &spec {
+            FaultSpec::Status { status, .. } => {
+                if StatusCode::from_u16(*status).is_err() || *status < 400 {
+                    return Err(ApiError::invalid_property(
+                        "status",
+                        status.to_string(),
+                        "must be an HTTP error status (400-599)",
+                    ));
+                }
+            }
+            FaultSpec::AllocationFailure {
+                pool_id,
+                after_nodes,
+            } => {
+                self.with_world(|w| {
+                    w.arm_alloc_fault(pool_id, AllocFault::FailAfter(*after_nodes))
+                });
+                return Ok(None);
+            }
+            FaultSpec::AllocationStall { pool_id } => {
+                self.with_world(|w| w.arm_alloc_fault(pool_id, AllocFault::Stall));
+                return Ok(None);
+            }
+            FaultSpec::NodeState {
+                pool_id,
+                node_id,
+                state,
+            } => {
+                let to = match state.as_str() {
+                    "unusable" => NodeState::Unusable,
+                    "starttaskfailed" => NodeState::StartTaskFailed,
+                    other => {
+                        return Err(ApiError::invalid_property(
+                            "state",
+                            other,
+                            "must be 'unusable' or 'starttaskfailed'",
+                        ));
+                    }
+                };
+                let now = self.clock.now();
+                let mut w = self
+                    .world
+                    .lock()
+                    .map_err(|_| ApiError::internal("InternalError"))?;
+                w.advance_to(now);
+                return w
+                    .force_node_state(pool_id, node_id.as_deref(), to)
+                    .map(Some);
+            }
+            _ => {}
+        }
+        let remaining = match &spec {
+            FaultSpec::Status { count, .. }
+            | FaultSpec::Latency { count, .. }
+            | FaultSpec::Drop { count, .. } => *count,
+            _ => 0,
+        };
+        if let Ok(mut rules) = self.rules.lock() {
+            rules.push(Rule { spec, remaining });
+        }
+        Ok(None)
+    }
+
+    /// Answer the next `count` requests matching `method`/`path_contains` with `status`.
+    pub fn fail_next(
+        &self,
+        count: u32,
+        status: u16,
+        retry_after: Option<u64>,
+        method: Option<&str>,
+        path_contains: Option<&str>,
+    ) {
+        let _ = self.inject(FaultSpec::Status {
+            status,
+            code: None,
+            retry_after,
+            method: method.map(str::to_string),
+            path_contains: path_contains.map(str::to_string),
+            count,
+        });
+    }
+
+    /// Remove every request fault and armed allocation fault.
+    pub fn clear(&self) {
+        if let Ok(mut r) = self.rules.lock() {
+            r.clear();
+        }
+        self.with_world(|w| w.clear_alloc_faults());
+    }
+
+    /// Request faults still armed (`count` = remaining).
+    pub fn list(&self) -> Vec<FaultSpec> {
+        let Ok(rules) = self.rules.lock() else {
+            return Vec::new();
+        };
+        rules
+            .iter()
+            .filter(|r| r.remaining > 0)
+            .map(|r| {
+                let mut s = r.spec.clone();
+                match &mut s {
+                    FaultSpec::Status { count, .. }
+                    | FaultSpec::Latency { count, .. }
+                    | FaultSpec::Drop { count, .. } => *count = r.remaining,
+                    _ => {}
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn with_world(&self, f: impl FnOnce(&mut World)) {
+        if let Ok(mut w) = self.world.lock() {
+            f(&mut w);
+        }
+    }
+
+    /// Consume the faults that apply to this request (latency first, then at most one
+    /// respond/drop). Returns them in the order to apply.
+    pub(crate) fn take_for(&self, method: &str, path: &str) -> Vec<RequestFault> {
+        let Ok(mut rules) = self.rules.lock() else {
+            return Vec::new();
+        };
+        if rules.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut terminal = false;
+        for r in rules.iter_mut() {
+            if !r.matches(method, path) {
+                continue;
+            }
+            match &r.spec {
+                FaultSpec::Latency { ms, .. } => {
+                    r.remaining -= 1;
+                    out.push(RequestFault::Delay(std::time::Duration::from_millis(*ms)));
+                }
+                FaultSpec::Drop { .. } if !terminal => {
+                    r.remaining -= 1;
+                    terminal = true;
+                    out.push(RequestFault::Drop);
+                }
+                FaultSpec::Status {
+                    status,
+                    code,
+                    retry_after,
+                    ..
+                } if !terminal => {
+                    r.remaining -= 1;
+                    terminal = true;
+                    out.push(RequestFault::Respond(status_error(
+                        *status,
+                        code.as_deref(),
+                        *retry_after,
+                    )));
+                }
+                _ => {}
+            }
+        }
+        rules.retain(|r| r.remaining > 0);
+        out
+    }
+}
+
+fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> ApiError {
+    let sc = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut e = match status {
+        429 => {
+            let mut e = ApiError::new(
+                sc,
+                "TooManyRequests",
+                "The request was throttled. Please retry after the time given in Retry-After.",
+            );
+            e.retry_after = Some(retry_after.unwrap_or(1));
+            e
+        }
+        503 => ApiError::server_busy(sc, retry_after.unwrap_or(1)),
+        500 => ApiError::internal("InternalError"),
+        _ => ApiError::new(sc, "InjectedFault", "A fault injected by the simulator."),
+    };
+    if let Some(c) = code {
+        // Leak the (small, user-chosen) code once per injected rule application so the
+        // error keeps its `&'static str` code; codes come from a short fixed set in practice.
+        e.code = match c {
+            "InternalError" => "InternalError",
+            "OperationTimedOut" => "OperationTimedOut",
+            "ServerBusy" => "ServerBusy",
+            "TooManyRequests" => "TooManyRequests",
+            "TooManyEnableAutoScaleRequests" => "TooManyEnableAutoScaleRequests",
+            _ => "InjectedFault",
+        };
+        if e.code == "OperationTimedOut" {
+            e.message = "The operation could not be completed within the permitted time.".into();
+        }
+    }
+    if retry_after.is_some() {
+        e.retry_after = retry_after;
+    }
+    e
+}

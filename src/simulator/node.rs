@@ -1,0 +1,168 @@
+//! Compute nodes: their states and how they look on the wire.
+//!
+//! A node walks `creating -> starting -> waitingforstarttask -> idle` (or
+//! `starttaskfailed`), alternates `idle <-> running` while it runs tasks, and ends with
+//! `leavingpool` before it disappears. The transitions themselves are driven by
+//! [`super::state::World`]; this module holds the record and renders it like the recorded
+//! bodies: `lastBootTime`, `startTask` and `nodeAgentInfo` only exist once the VM booted.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::clock::format_ts;
+use super::wire::{FailureInfoWire, NodeAgentInfoWire, NodeErrorWire, NodeWire, StartTaskInfoWire};
+
+/// `BatchNodeState` values the simulator produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Creating,
+    Starting,
+    WaitingForStartTask,
+    Idle,
+    Running,
+    StartTaskFailed,
+    Unusable,
+    LeavingPool,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Creating => "creating",
+            NodeState::Starting => "starting",
+            NodeState::WaitingForStartTask => "waitingforstarttask",
+            NodeState::Idle => "idle",
+            NodeState::Running => "running",
+            NodeState::StartTaskFailed => "starttaskfailed",
+            NodeState::Unusable => "unusable",
+            NodeState::LeavingPool => "leavingpool",
+        }
+    }
+
+    /// Preference when the service picks nodes to remove on a shrink (lower goes first).
+    pub fn removal_rank(self) -> u8 {
+        match self {
+            NodeState::Unusable | NodeState::StartTaskFailed => 0,
+            NodeState::Idle => 1,
+            NodeState::Creating | NodeState::Starting | NodeState::WaitingForStartTask => 2,
+            NodeState::Running => 3,
+            NodeState::LeavingPool => 4,
+        }
+    }
+}
+
+/// How tasks on a removed node are treated (`nodeDeallocationOption`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dealloc {
+    Requeue,
+    Terminate,
+    TaskCompletion,
+    RetainedData,
+}
+
+impl Dealloc {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "requeue" => Some(Dealloc::Requeue),
+            "terminate" => Some(Dealloc::Terminate),
+            "taskcompletion" => Some(Dealloc::TaskCompletion),
+            "retaineddata" => Some(Dealloc::RetainedData),
+            _ => None,
+        }
+    }
+
+    /// Does the node wait for its running tasks before leaving?
+    pub fn waits_for_tasks(self) -> bool {
+        matches!(self, Dealloc::TaskCompletion | Dealloc::RetainedData)
+    }
+}
+
+/// The start task as it ran on one node.
+#[derive(Debug, Clone)]
+pub struct StartTaskRun {
+    pub start_time: OffsetDateTime,
+    pub end_time: Option<OffsetDateTime>,
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    pub is_dedicated: bool,
+    pub state: NodeState,
+    pub state_transition_time: OffsetDateTime,
+    pub allocation_time: OffsetDateTime,
+    pub last_boot_time: Option<OffsetDateTime>,
+    pub ip_address: String,
+    pub vm_size: String,
+    /// The pool's start task as captured at boot (shown from then on).
+    pub start_task: Option<Value>,
+    pub start_task_run: Option<StartTaskRun>,
+    /// `(jobId, taskId)` of running tasks.
+    pub running: Vec<(String, String)>,
+    pub total_tasks_run: u32,
+    pub total_tasks_succeeded: u32,
+    /// Set when the node was picked for removal but waits for its tasks (taskcompletion).
+    pub pending_removal: Option<Dealloc>,
+    /// Bumped on every externally caused change so stale scheduled steps are ignored.
+    pub epoch: u64,
+    pub errors: Vec<NodeErrorWire>,
+    pub vm_image: Value,
+}
+
+impl Node {
+    /// Is the node leaving (or about to)?
+    pub fn is_leaving(&self) -> bool {
+        self.state == NodeState::LeavingPool || self.pending_removal.is_some()
+    }
+
+    pub fn to_wire(&self, pool_url: &str) -> NodeWire {
+        let start_task_info = self.start_task_run.as_ref().map(|r| {
+            let completed = r.exit_code.is_some();
+            let failed = r.exit_code.is_some_and(|c| c != 0);
+            StartTaskInfoWire {
+                state: if completed { "completed" } else { "running" },
+                start_time: format_ts(r.start_time),
+                end_time: r.end_time.map(format_ts),
+                exit_code: r.exit_code,
+                result: completed.then_some(if failed { "failure" } else { "success" }),
+                failure_info: failed.then(|| FailureInfoWire {
+                    category: "UserError",
+                    code: "FailureExitCode",
+                    message: "The task exited with an exit code representing a failure".to_string(),
+                }),
+                retry_count: 0,
+            }
+        });
+        let slots = self.running.len() as u32;
+        NodeWire {
+            id: self.id.clone(),
+            url: format!("{pool_url}/nodes/{}", self.id),
+            state: self.state.as_str(),
+            scheduling_state: if self.pending_removal.is_some() {
+                "disabled"
+            } else {
+                "enabled"
+            },
+            state_transition_time: format_ts(self.state_transition_time),
+            last_boot_time: self.last_boot_time.map(format_ts),
+            allocation_time: format_ts(self.allocation_time),
+            ip_address: self.ip_address.clone(),
+            affinity_id: format!("TVM:{}", self.id),
+            vm_size: self.vm_size.clone(),
+            total_tasks_run: self.total_tasks_run,
+            total_tasks_succeeded: self.total_tasks_succeeded,
+            running_tasks_count: slots,
+            running_task_slots_count: slots,
+            start_task: self.start_task.clone(),
+            start_task_info,
+            errors: self.errors.clone(),
+            is_dedicated: self.is_dedicated,
+            node_agent_info: self.last_boot_time.map(|t| NodeAgentInfoWire {
+                last_update_time: format_ts(t),
+                version: "1.12.39",
+            }),
+            virtual_machine_info: json!({ "imageReference": self.vm_image.clone() }),
+        }
+    }
+}

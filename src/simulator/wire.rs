@@ -1,0 +1,385 @@
+//! The simulator's own wire types (request and response bodies).
+//!
+//! Deliberately independent of the client's models in `crate::batch`: if both sides
+//! shared one set of types, a wrong field name would be wrong on both ends and every test
+//! would still pass. These types are written against the recorded bodies in
+//! `shared/fixtures/batch-recorded/` instead. Field order follows the recordings; absent
+//! optional fields are omitted (the service never sends `null`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Wraps a body with its `odata.metadata` link, keeping the body's own field order.
+#[derive(Serialize)]
+pub struct WithMeta<'a, T: Serialize> {
+    #[serde(rename = "odata.metadata")]
+    pub metadata: String,
+    #[serde(flatten)]
+    pub inner: &'a T,
+}
+
+/// A list page: `{"odata.metadata": ..., "value": [...], "odata.nextLink": ...}`.
+#[derive(Serialize)]
+pub struct ListPage<T: Serialize> {
+    #[serde(rename = "odata.metadata")]
+    pub metadata: String,
+    pub value: Vec<T>,
+    #[serde(rename = "odata.nextLink", skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// `resizeErrors[]` entry (plain-string message, `{name,value}` details).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ResizeErrorWire {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<NameValue>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoScaleRunWire {
+    pub timestamp: String,
+    pub results: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSchedulingPolicyWire {
+    pub node_fill_type: &'static str,
+    pub job_default_order: &'static str,
+}
+
+/// `GET /pools/{id}` body (without `odata.metadata`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolWire {
+    pub id: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub e_tag: String,
+    pub last_modified: String,
+    pub creation_time: String,
+    pub state: &'static str,
+    pub state_transition_time: String,
+    pub allocation_state: &'static str,
+    pub allocation_state_transition_time: String,
+    pub vm_size: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resize_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resize_errors: Vec<ResizeErrorWire>,
+    pub current_dedicated_nodes: u32,
+    pub target_dedicated_nodes: u32,
+    pub current_low_priority_nodes: u32,
+    pub target_low_priority_nodes: u32,
+    pub enable_auto_scale: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scale_formula: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scale_evaluation_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scale_run: Option<AutoScaleRunWire>,
+    pub enable_inter_node_communication: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_task: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<NameValue>,
+    pub task_slots_per_node: u32,
+    pub task_scheduling_policy: TaskSchedulingPolicyWire,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_machine_configuration: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureInfoWire {
+    pub category: &'static str,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskInfoWire {
+    pub state: &'static str,
+    pub start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_info: Option<FailureInfoWire>,
+    pub retry_count: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAgentInfoWire {
+    pub last_update_time: String,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeErrorWire {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_details: Vec<NameValue>,
+}
+
+/// `GET /pools/{id}/nodes/{nodeId}` body (without `odata.metadata`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeWire {
+    pub id: String,
+    pub url: String,
+    pub state: &'static str,
+    pub scheduling_state: &'static str,
+    pub state_transition_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_boot_time: Option<String>,
+    pub allocation_time: String,
+    pub ip_address: String,
+    pub affinity_id: String,
+    pub vm_size: String,
+    pub total_tasks_run: u32,
+    pub total_tasks_succeeded: u32,
+    pub running_tasks_count: u32,
+    pub running_task_slots_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_task: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_task_info: Option<StartTaskInfoWire>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<NodeErrorWire>,
+    pub is_dedicated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_agent_info: Option<NodeAgentInfoWire>,
+    pub virtual_machine_info: Value,
+}
+
+/// One entry of `GET /nodecounts`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCountsWire {
+    pub creating: u32,
+    pub deallocated: u32,
+    pub deallocating: u32,
+    pub idle: u32,
+    pub leaving_pool: u32,
+    pub offline: u32,
+    pub preempted: u32,
+    pub rebooting: u32,
+    pub reimaging: u32,
+    pub running: u32,
+    pub starting: u32,
+    pub start_task_failed: u32,
+    pub unusable: u32,
+    pub unknown: u32,
+    #[serde(rename = "upgradingOS")]
+    pub upgrading_os: u32,
+    pub waiting_for_start_task: u32,
+    pub total: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolNodeCountsWire {
+    pub pool_id: String,
+    pub dedicated: NodeCountsWire,
+    pub low_priority: NodeCountsWire,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCountsWire {
+    pub active: u32,
+    pub running: u32,
+    pub completed: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCountsResultWire {
+    pub task_counts: TaskCountsWire,
+    pub task_slot_counts: TaskCountsWire,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolInfoWire {
+    pub pool_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobExecutionInfoWire {
+    pub start_time: String,
+    pub pool_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobWire {
+    pub id: String,
+    pub url: String,
+    pub e_tag: String,
+    pub last_modified: String,
+    pub creation_time: String,
+    pub state: &'static str,
+    pub state_transition_time: String,
+    pub priority: i32,
+    pub max_parallel_tasks: i32,
+    pub allow_task_preemption: bool,
+    pub uses_task_dependencies: bool,
+    pub constraints: Value,
+    pub pool_info: PoolInfoWire,
+    pub execution_info: JobExecutionInfoWire,
+    pub on_all_tasks_complete: &'static str,
+    pub on_task_failure: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFailureInfoWire {
+    pub category: &'static str,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskExecutionInfoWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_info: Option<TaskFailureInfoWire>,
+    pub retry_count: u32,
+    pub requeue_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskNodeInfoWire {
+    pub affinity_id: String,
+    pub node_url: String,
+    pub pool_id: String,
+    pub node_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskWire {
+    pub id: String,
+    pub url: String,
+    pub e_tag: String,
+    pub creation_time: String,
+    pub last_modified: String,
+    pub state: &'static str,
+    pub state_transition_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_state_transition_time: Option<String>,
+    pub command_line: String,
+    pub constraints: Value,
+    pub required_slots: u32,
+    pub execution_info: TaskExecutionInfoWire,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_info: Option<TaskNodeInfoWire>,
+}
+
+// ---------------------------------------------------------------- request bodies
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolCreateBody {
+    pub id: Option<String>,
+    pub display_name: Option<String>,
+    pub vm_size: Option<String>,
+    pub virtual_machine_configuration: Option<Value>,
+    pub resize_timeout: Option<String>,
+    pub target_dedicated_nodes: Option<u32>,
+    pub target_low_priority_nodes: Option<u32>,
+    pub enable_auto_scale: Option<bool>,
+    pub auto_scale_formula: Option<String>,
+    pub auto_scale_evaluation_interval: Option<String>,
+    pub enable_inter_node_communication: Option<bool>,
+    pub start_task: Option<Value>,
+    pub metadata: Option<Vec<NameValue>>,
+    pub task_slots_per_node: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResizeBody {
+    pub target_dedicated_nodes: Option<u32>,
+    pub target_low_priority_nodes: Option<u32>,
+    pub resize_timeout: Option<String>,
+    pub node_deallocation_option: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveNodesBody {
+    pub node_list: Option<Vec<String>>,
+    pub resize_timeout: Option<String>,
+    pub node_deallocation_option: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnableAutoScaleBody {
+    pub auto_scale_formula: Option<String>,
+    pub auto_scale_evaluation_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolPatchBody {
+    pub metadata: Option<Vec<NameValue>>,
+    pub start_task: Option<Value>,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPoolInfoBody {
+    pub pool_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCreateBody {
+    pub id: Option<String>,
+    pub pool_info: Option<JobPoolInfoBody>,
+    pub priority: Option<i32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCreateBody {
+    pub id: Option<String>,
+    pub command_line: Option<String>,
+    pub required_slots: Option<u32>,
+}
