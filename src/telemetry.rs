@@ -11,7 +11,10 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    // azure_core's pipeline logs every failed try at info; our own lines say
+    // what matters (and retries are expected), so keep it to warnings.
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,typespec_client_core=warn,azure_core=warn"))
 }
 
 /// Handler logs: stdout for info/debug, stderr for warn/error.

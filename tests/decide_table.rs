@@ -213,6 +213,11 @@ fn scale_up_table() {
             up(1), FRESH, Step::Wait(WaitReason::NeedNodes),
         ),
         (
+            "a failed node while others are still being allocated: wait",
+            observed(pool(PoolSpec { allocation: Resizing, target: 2, current: 1, errors: &[] }), Some(vec![node(StartTaskFailed, Some("failure"))])),
+            up(1), ACTED, Step::Wait(WaitReason::Resizing),
+        ),
+        (
             "one failed start task among enough coming: wait",
             observed(
                 pool(PoolSpec { allocation: Steady, target: 3, current: 3, errors: &[] }),

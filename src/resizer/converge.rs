@@ -140,6 +140,8 @@ pub struct Converger<'a, B: PoolApi> {
 /// inside the 230 s front-end limit.
 const MIN_CALL_ALLOWANCE: Duration = Duration::from_secs(8);
 
+const MIN_REAL_CALL_ALLOWANCE: Duration = Duration::from_secs(2);
+
 /// Why a Batch call did not complete.
 enum Cut {
     Failed(BatchError),
@@ -317,7 +319,10 @@ impl<B: PoolApi> Converger<'_, B> {
         let allowance = budget
             .saturating_sub(watch.elapsed())
             .max(MIN_CALL_ALLOWANCE);
-        let deadline = self.clock.sleep(allowance);
+        // On a fast clock (dev, tests) the allowance shrinks with it; a TLS
+        // round trip still takes real milliseconds, so never less than this.
+        let real = self.clock.to_real(allowance).max(MIN_REAL_CALL_ALLOWANCE);
+        let deadline = tokio::time::sleep(real);
         let stop = async {
             match self.stop.clone() {
                 Some(mut stop) => {

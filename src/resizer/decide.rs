@@ -164,7 +164,7 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             if nothing_wanted || tally.is_some_and(ready) {
                 return Step::Done;
             }
-            if let Some(failure) = tally.and_then(|t| hopeless(t, want)) {
+            if let Some(failure) = tally.and_then(|t| hopeless(t, want, pool)) {
                 return Step::Fail(failure);
             }
             Step::Wait(WaitReason::Resizing)
@@ -182,7 +182,7 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
                 return resize_again_or_fail(pool, grow_to, history);
             }
             match tally {
-                Some(t) => match hopeless(t, want) {
+                Some(t) => match hopeless(t, want, pool) {
                     Some(failure) => Step::Fail(failure),
                     None => Step::Wait(WaitReason::NodesStarting),
                 },
@@ -232,9 +232,18 @@ fn resize_again_or_fail(
 }
 
 /// Nodes that failed leave too few that can still become ready.
-fn hopeless(tally: &NodeTally, want: &Want) -> Option<Failure> {
-    let short_dedicated = tally.ready_dedicated + tally.coming_dedicated < want.dedicated;
-    let short_low = tally.ready_low_priority + tally.coming_low_priority < want.low_priority;
+/// While Batch is still allocating, nodes not yet in the list are coming too.
+fn hopeless(tally: &NodeTally, want: &Want, pool: &crate::batch::models::Pool) -> Option<Failure> {
+    let allocating = pool.allocation_state != Some(AllocationState::Steady);
+    let unallocated = |target: u32, current: u32| {
+        if allocating { target.saturating_sub(current) } else { 0 }
+    };
+    let coming_dedicated = tally.coming_dedicated
+        + unallocated(pool.target_dedicated_nodes, pool.current_dedicated_nodes);
+    let coming_low = tally.coming_low_priority
+        + unallocated(pool.target_low_priority_nodes, pool.current_low_priority_nodes);
+    let short_dedicated = tally.ready_dedicated + coming_dedicated < want.dedicated;
+    let short_low = tally.ready_low_priority + coming_low < want.low_priority;
     if !(short_dedicated || short_low) {
         return None;
     }
