@@ -162,14 +162,14 @@ impl Faults {
     /// Inject a fault. Returns the affected node id for `nodeState`.
     pub fn inject(&self, spec: FaultSpec) -> Result<Option<String>, ApiError> {
         match &spec {
-            FaultSpec::Status { status, .. } => {
-                if StatusCode::from_u16(*status).is_err() || *status < 400 {
-                    return Err(ApiError::invalid_property(
-                        "status",
-                        status.to_string(),
-                        "must be an HTTP error status (400-599)",
-                    ));
-                }
+            FaultSpec::Status { status, .. }
+                if StatusCode::from_u16(*status).is_err() || *status < 400 =>
+            {
+                return Err(ApiError::invalid_property(
+                    "status",
+                    status.to_string(),
+                    "must be an HTTP error status (400-599)",
+                ));
             }
             FaultSpec::AllocationFailure {
                 pool_id,
@@ -342,8 +342,8 @@ fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> Ap
         _ => ApiError::new(sc, "InjectedFault", "A fault injected by the simulator."),
     };
     if let Some(c) = code {
-        // Leak the (small, user-chosen) code once per injected rule application so the
-        // error keeps its `&'static str` code; codes come from a short fixed set in practice.
+        // Codes are limited to a known set (errors carry `&'static str` codes);
+        // anything else becomes `InjectedFault`.
         e.code = match c {
             "InternalError" => "InternalError",
             "OperationTimedOut" => "OperationTimedOut",
