@@ -31,7 +31,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -60,8 +63,12 @@ async fn serve() -> ExitCode {
         Err(e) => return report::<()>(Err(e)),
     };
     report(
-        pool_resizer::app::run_handler(settings, PollPolicy::default(), telemetry::shutdown_signal())
-            .await,
+        pool_resizer::app::run_handler(
+            settings,
+            PollPolicy::default(),
+            telemetry::shutdown_signal(),
+        )
+        .await,
     )
 }
 

@@ -218,7 +218,7 @@ fn respond(
         pool_id: pool_id.to_string(),
         requested,
         actions: report.actions.clone(),
-        pool: Some(PoolView::of(&report.last)),
+        pool: report.last.as_ref().map(PoolView::of),
         waited_seconds: seconds(report.waited),
         batch_calls: report.batch_calls,
         waiting_for: None,

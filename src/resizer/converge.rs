@@ -106,8 +106,9 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub outcome: Outcome,
-    /// The last observation: what the response shows of the pool.
-    pub last: Observed,
+    /// The last observation: what the response shows of the pool. `None`
+    /// when Batch never answered within the budget (throttled, slow).
+    pub last: Option<Observed>,
     pub actions: Vec<Action>,
     pub waited: Duration,
     pub batch_calls: u32,
@@ -172,6 +173,10 @@ impl<B: PoolApi> Converger<'_, B> {
             .await
         {
             Ok(observed) => observed,
+            Err(Cut::Interrupted(why)) => {
+                tracing::info!(pool = %want.pool_id, why, "no answer from Batch yet");
+                return Ok(self.unanswered(actions, calls, &watch));
+            }
             Err(cut) => return Err(self.error(cut, want, "reading the pool", actions, &watch)),
         };
         let outcome = match decide(&observed, want, History::assume_resized()) {
@@ -188,13 +193,7 @@ impl<B: PoolApi> Converger<'_, B> {
                 Outcome::Pending(WaitReason::Resizing)
             }
         };
-        Ok(Report {
-            outcome,
-            last: observed,
-            actions,
-            waited: watch.elapsed(),
-            batch_calls: calls,
-        })
+        Ok(self.finished(outcome, observed, actions, calls, &watch))
     }
 
     /// Drive the pool toward `want` for at most `budget` of (clock) time.
@@ -211,10 +210,12 @@ impl<B: PoolApi> Converger<'_, B> {
                 .await
             {
                 Ok(observed) => observed,
-                Err(Cut::Interrupted(why)) if last_seen.is_some() => {
+                Err(Cut::Interrupted(why)) => {
                     tracing::info!(pool = %want.pool_id, why, "wait cut short while reading the pool");
-                    let observed = last_seen.expect("checked");
-                    return Ok(self.pending(observed, want, actions, calls, &watch));
+                    return Ok(match last_seen {
+                        Some(observed) => self.pending(observed, want, actions, calls, &watch),
+                        None => self.unanswered(actions, calls, &watch),
+                    });
                 }
                 Err(cut) => return Err(self.error(cut, want, "reading the pool", actions, &watch)),
             };
@@ -348,7 +349,18 @@ impl<B: PoolApi> Converger<'_, B> {
     ) -> Report {
         Report {
             outcome,
-            last,
+            last: Some(last),
+            actions,
+            waited: watch.elapsed(),
+            batch_calls,
+        }
+    }
+
+    /// The budget ended before Batch answered once: pending, pool unknown.
+    fn unanswered(&self, actions: Vec<Action>, batch_calls: u32, watch: &Stopwatch) -> Report {
+        Report {
+            outcome: Outcome::Pending(WaitReason::BatchNotAnswering),
+            last: None,
             actions,
             waited: watch.elapsed(),
             batch_calls,

@@ -45,6 +45,8 @@ pub enum WaitReason {
     NodesStarting,
     /// Nodes were not listed; observe them before judging readiness.
     NeedNodes,
+    /// Batch did not answer within the budget (throttling, slowness).
+    BatchNotAnswering,
 }
 
 impl WaitReason {
@@ -54,6 +56,7 @@ impl WaitReason {
             WaitReason::Stopping => "a stop-resize is finishing",
             WaitReason::NodesStarting => "nodes are starting (boot and start task)",
             WaitReason::NeedNodes => "the nodes have not been observed yet",
+            WaitReason::BatchNotAnswering => "Batch has not answered yet (throttled or slow)",
         }
     }
 }
@@ -236,12 +239,19 @@ fn resize_again_or_fail(
 fn hopeless(tally: &NodeTally, want: &Want, pool: &crate::batch::models::Pool) -> Option<Failure> {
     let allocating = pool.allocation_state != Some(AllocationState::Steady);
     let unallocated = |target: u32, current: u32| {
-        if allocating { target.saturating_sub(current) } else { 0 }
+        if allocating {
+            target.saturating_sub(current)
+        } else {
+            0
+        }
     };
     let coming_dedicated = tally.coming_dedicated
         + unallocated(pool.target_dedicated_nodes, pool.current_dedicated_nodes);
     let coming_low = tally.coming_low_priority
-        + unallocated(pool.target_low_priority_nodes, pool.current_low_priority_nodes);
+        + unallocated(
+            pool.target_low_priority_nodes,
+            pool.current_low_priority_nodes,
+        );
     let short_dedicated = tally.ready_dedicated + coming_dedicated < want.dedicated;
     let short_low = tally.ready_low_priority + coming_low < want.low_priority;
     if !(short_dedicated || short_low) {

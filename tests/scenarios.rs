@@ -1,0 +1,537 @@
+//! The HTTP triggers end to end: the handler binary under the host stand-in
+//! (driven by the repo's host.json/function.json), against the simulator at
+//! a high time scale, checked through the simulator's own event log.
+
+#[path = "simulator_support/mod.rs"]
+mod simulator_support;
+mod support;
+
+use pool_resizer::simulator::{EventKind, FaultSpec, SimulatorConfig};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::app::{TestApp, spawn_app};
+use support::host::{FunctionsHost, HostResponse};
+
+fn config(pools: &[&str]) -> SimulatorConfig {
+    SimulatorConfig {
+        pools: pools.iter().map(|p| p.to_string()).collect(),
+        ..SimulatorConfig::default()
+    }
+}
+
+/// A signed client for arranging the world behind the handler's back.
+fn batch(app: &TestApp) -> simulator_support::Client {
+    let info = app.sim.ready_info();
+    simulator_support::Client {
+        http: simulator_support::http_client(app.sim.ca_pem()),
+        endpoint: info.endpoint.clone(),
+        account: info.account.clone(),
+        key: base64_decode(&info.key),
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// Follows 202 + Location the way an ADF Web activity does, until not 202.
+async fn poll_until_done(host: &FunctionsHost, first: HostResponse) -> HostResponse {
+    let mut response = first;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while response.status == 202 {
+        let location = response
+            .header("location")
+            .expect("202 carries Location")
+            .to_owned();
+        assert_eq!(
+            response.body["statusUrl"],
+            location.as_str(),
+            "body carries the same URL"
+        );
+        assert!(
+            response.header("retry-after").is_some(),
+            "202 carries Retry-After"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "still 202 after 20 s: {}",
+            response.body
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        response = host.follow(&location).await;
+    }
+    response
+}
+
+fn resize_requests(app: &TestApp, pool: &str) -> usize {
+    let path = format!("/pools/{pool}/resize");
+    app.sim
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Request { method, path: p, status, .. } if method == "POST" && *p == path && *status == 202))
+        .count()
+}
+
+/// "No running task was ever killed": a task leaving `running` for any
+/// reason but completion means a scale-down took its node from under it.
+fn killed_tasks(app: &TestApp) -> Vec<String> {
+    app.sim
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Task {
+                task_id,
+                from,
+                reason,
+                ..
+            } if from == "running" && reason != "completed" => Some(format!("{task_id}: {reason}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+
+    let first = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 1, "waitSeconds": 220}"#,
+        )
+        .await;
+    assert!(first.status == 200 || first.status == 202, "{}", first.body);
+    assert_eq!(first.body["actions"][0]["action"], "resize");
+    assert_eq!(first.body["actions"][0]["targetDedicatedNodes"], 1);
+    let done = poll_until_done(&app.host, first).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["status"], "succeeded");
+    assert!(
+        done.body["pool"]["readyDedicatedNodes"].as_u64().unwrap() >= 1,
+        "{}",
+        done.body
+    );
+    assert_eq!(resize_requests(&app, "adf-pool"), 1);
+
+    // Already ready: answers at once and does nothing.
+    let again = app.host.post("/api/scale-up", "{}").await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["actions"], json!([]));
+    assert!(
+        again.body["waitedSeconds"].as_f64().unwrap() < 5.0,
+        "{}",
+        again.body
+    );
+    assert_eq!(resize_requests(&app, "adf-pool"), 1, "no second resize");
+
+    let down = app.host.post("/api/scale-down", "").await;
+    let down = poll_until_done(&app.host, down).await;
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert_eq!(
+        down.body["actions"][0]["nodeDeallocationOption"],
+        "taskcompletion"
+    );
+    assert_eq!(down.body["pool"]["allocationState"], "steady");
+    assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
+
+    // Idempotent.
+    let down_again = app.host.post("/api/scale-down", "{}").await;
+    assert_eq!(down_again.status, 200);
+    assert_eq!(down_again.body["actions"], json!([]));
+    assert_eq!(resize_requests(&app, "adf-pool"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_wait_answers_202_and_the_status_url_reaches_200() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+    let response = app
+        .host
+        .post(
+            "/api/scale-up?poolId=adf-pool",
+            r#"{"dedicatedNodes": "1", "waitSeconds": 5}"#,
+        )
+        .await;
+    assert_eq!(response.status, 202, "{}", response.body);
+    assert_eq!(response.body["status"], "inProgress");
+    let location = response.header("location").unwrap().to_owned();
+    assert!(
+        location.contains("/api/pool-status?poolId=adf-pool&operation=scale-up&dedicatedNodes=1"),
+        "{location}"
+    );
+    assert!(response.body["waitingFor"].is_string());
+    let done = poll_until_done(&app.host, response).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["operation"], "pool-status");
+    assert_eq!(
+        resize_requests(&app, "adf-pool"),
+        1,
+        "polling never resized again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+    let client = batch(&app);
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .await;
+    assert_eq!(poll_until_done(&app.host, up).await.status, 200);
+
+    // A long task keeps the node busy, so taskcompletion holds it in the pool.
+    assert_eq!(
+        client
+            .call(
+                "POST",
+                "/jobs",
+                Some(json!({"id": "job1", "poolInfo": {"poolId": "adf-pool"}}))
+            )
+            .await
+            .status,
+        201
+    );
+    let task = json!({"id": "t1", "commandLine": "/bin/bash -c 'sleep 600'"});
+    assert_eq!(
+        client
+            .call("POST", "/jobs/job1/tasks", Some(task))
+            .await
+            .status,
+        201
+    );
+    client
+        .wait_nodes("adf-pool", "running", |n| {
+            n.iter().any(|n| n["state"] == "running")
+        })
+        .await;
+
+    // Pipeline A releases (without waiting), pipeline B asks for a node.
+    let down = app
+        .host
+        .post("/api/scale-down", r#"{"waitSeconds": 0}"#)
+        .await;
+    assert_eq!(down.status, 202, "{}", down.body);
+    assert_eq!(client.pool("adf-pool").await["allocationState"], "resizing");
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .await;
+    let up = poll_until_done(&app.host, up).await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let actions: Vec<&str> = up.body["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.first(), Some(&"stopResize"), "{}", up.body);
+    assert!(up.body["pool"]["readyDedicatedNodes"].as_u64().unwrap() >= 1);
+    assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_task_survives_scale_down() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+    let client = batch(&app);
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .await;
+    assert_eq!(poll_until_done(&app.host, up).await.status, 200);
+    assert_eq!(
+        client
+            .call(
+                "POST",
+                "/jobs",
+                Some(json!({"id": "job1", "poolInfo": {"poolId": "adf-pool"}}))
+            )
+            .await
+            .status,
+        201
+    );
+    let task = json!({"id": "t1", "commandLine": "/bin/bash -c 'sleep 120'"});
+    assert_eq!(
+        client
+            .call("POST", "/jobs/job1/tasks", Some(task))
+            .await
+            .status,
+        201
+    );
+    client
+        .wait_nodes("adf-pool", "running", |n| {
+            n.iter().any(|n| n["state"] == "running")
+        })
+        .await;
+
+    let down = app
+        .host
+        .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
+        .await;
+    let down = poll_until_done(&app.host, down).await;
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
+    let task = client.call("GET", "/jobs/job1/tasks/t1", None).await;
+    assert_eq!(task.body["state"], "completed", "{}", task.body);
+    assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_error_is_reported_with_the_batch_code() {
+    let app = spawn_app(SimulatorConfig {
+        dedicated_core_quota: 1,
+        ..config(&["adf-pool"])
+    })
+    .await;
+    let response = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 3, "waitSeconds": 220}"#,
+        )
+        .await;
+    let response = poll_until_done(&app.host, response).await;
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert_eq!(response.body["status"], "failed");
+    assert_eq!(response.body["error"]["code"], "ResizeFailed");
+    assert_eq!(
+        response.body["error"]["batchCode"],
+        "AccountCoreQuotaReached"
+    );
+    assert!(
+        response.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 3"),
+        "{}",
+        response.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_start_task_is_a_failure_not_a_success() {
+    let app = spawn_app(config(&[])).await;
+    let client = batch(&app);
+    client
+        .create_pool(
+            "bad-pool",
+            json!({"startTask": {"commandLine": "/bin/bash -c 'exit 1'", "waitForSuccess": true}}),
+        )
+        .await;
+    client
+        .wait_pool("bad-pool", "steady", simulator_support::steady)
+        .await;
+    let response = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"poolId": "bad-pool", "waitSeconds": 220}"#,
+        )
+        .await;
+    let response = poll_until_done(&app.host, response).await;
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "StartTaskFailed");
+    assert!(
+        response.body["error"]["batchCode"].is_string(),
+        "{}",
+        response.body
+    );
+    assert_eq!(response.body["pool"]["readyDedicatedNodes"], 0);
+    assert_eq!(
+        response.body["pool"]["startTaskFailures"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
+    let app = spawn_app(config(&["auto", "doomed"])).await;
+    let client = batch(&app);
+    let enable = json!({"autoScaleFormula": "$TargetDedicatedNodes = 0;", "autoScaleEvaluationInterval": "PT5M"});
+    assert_eq!(
+        client
+            .call("POST", "/pools/auto/enableautoscale", Some(enable))
+            .await
+            .status,
+        200
+    );
+    client
+        .wait_pool("auto", "steady", simulator_support::steady)
+        .await;
+
+    let response = app
+        .host
+        .post("/api/scale-up", r#"{"poolId": "auto"}"#)
+        .await;
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "AutoScaleEnabled");
+    assert_eq!(resize_requests(&app, "auto"), 0);
+
+    let deleting = app
+        .host
+        .post("/api/scale-down", r#"{"poolId": "missing-pool"}"#)
+        .await;
+    assert_eq!(deleting.status, 404, "{}", deleting.body);
+    assert_eq!(deleting.body["error"]["code"], "PoolNotFound");
+    assert_eq!(deleting.body["pool"]["exists"], false);
+    let status = app.host.get("/api/pool-status?poolId=missing-pool").await;
+    assert_eq!(status.status, 200, "a plain view of a missing pool says so");
+    assert_eq!(status.body["pool"]["exists"], false);
+
+    // Grow it, then delete it: scale requests get 409 PoolBeingDeleted.
+    assert_eq!(
+        client
+            .call(
+                "POST",
+                "/pools/doomed/resize",
+                Some(json!({"targetDedicatedNodes": 2}))
+            )
+            .await
+            .status,
+        202
+    );
+    client
+        .wait_pool("doomed", "allocated", |p| p["currentDedicatedNodes"] == 2)
+        .await;
+    assert_eq!(
+        client.call("DELETE", "/pools/doomed", None).await.status,
+        202
+    );
+    let response = app
+        .host
+        .post("/api/scale-up", r#"{"poolId": "doomed"}"#)
+        .await;
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "PoolBeingDeleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_status_is_a_read_only_view() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+    let view = app.host.get("/api/pool-status").await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    for key in [
+        "allocationState",
+        "targetDedicatedNodes",
+        "currentDedicatedNodes",
+        "nodesByState",
+        "resizeErrors",
+        "startTaskFailures",
+        "readyDedicatedNodes",
+    ] {
+        assert!(
+            view.body["pool"].get(key).is_some(),
+            "{key} missing: {}",
+            view.body
+        );
+    }
+    assert_eq!(view.body["requested"]["dedicatedNodes"], Value::Null);
+    let requests_before = app.sim.events().len();
+    app.host.get("/api/pool-status?poolId=adf-pool").await;
+    let writes = app.sim.events()[requests_before..]
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Request { method, .. } if method != "GET"))
+        .count();
+    assert_eq!(writes, 0, "a plain status never writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_ridden_out_and_acted_on_once() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+    app.sim
+        .faults()
+        .inject(FaultSpec::Status {
+            status: 429,
+            code: None,
+            retry_after: Some(1),
+            method: None,
+            path_contains: Some("/pools/adf-pool".into()),
+            count: 2,
+        })
+        .unwrap();
+    app.sim
+        .faults()
+        .fail_next(1, 503, Some(1), Some("POST"), Some("/resize"));
+    let response = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .await;
+    let response = poll_until_done(&app.host, response).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        resize_requests(&app, "adf-pool"),
+        1,
+        "one accepted resize despite the 503"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_identity_gets_a_token_from_the_identity_endpoint() {
+    let sim = support::app::start_simulator(config(&["adf-pool"])).await;
+    let info = sim.ready_info().clone();
+    let mut settings = support::app::settings_for(&sim, "adf-pool");
+    settings.remove("BATCH_ACCOUNT_NAME");
+    settings.remove("BATCH_ACCOUNT_KEY");
+    // What App Service / Functions sets for a system-assigned identity.
+    settings.insert("IDENTITY_ENDPOINT".into(), info.identity_endpoint.clone());
+    settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
+    let host = FunctionsHost::start(&settings).await;
+    let response = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
+    let response = poll_until_done(&host, response).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+
+    let token_requests = sim
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Request { path, status: 200, .. } if path.starts_with("/msi/token")))
+        .count();
+    assert!(
+        token_requests >= 1,
+        "the credential asked the identity endpoint"
+    );
+    assert!(
+        token_requests <= 2,
+        "and cached its token: {token_requests} requests"
+    );
+    let logs = host.logs().join("\n");
+    assert!(
+        logs.contains("ManagedIdentity"),
+        "start-up says which credential"
+    );
+    assert!(
+        !logs.contains(&info.identity_header),
+        "identity header leaked"
+    );
+
+    // A wrong identity secret: a clear 502, never a hang.
+    settings.insert("IDENTITY_HEADER".into(), "wrong-secret".into());
+    let host = FunctionsHost::start(&settings).await;
+    let response = host.post("/api/scale-up", r#"{"waitSeconds": 5}"#).await;
+    assert_eq!(response.status, 502, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "BatchAuthenticationFailed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_account_key_is_a_clear_authentication_failure() {
+    let sim = support::app::start_simulator(config(&["adf-pool"])).await;
+    let mut settings = support::app::settings_for(&sim, "adf-pool");
+    settings.insert(
+        "BATCH_ACCOUNT_KEY".into(),
+        "d3Jvbmcta2V5LXdyb25nLWtleQ==".into(),
+    );
+    let host = FunctionsHost::start(&settings).await;
+    let response = host.post("/api/scale-up", "{}").await;
+    assert_eq!(response.status, 502, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "BatchAuthenticationFailed");
+    assert_eq!(response.body["error"]["batchCode"], "AuthenticationFailed");
+    assert!(
+        !host
+            .logs()
+            .join("\n")
+            .contains("d3Jvbmcta2V5LXdyb25nLWtleQ==")
+    );
+}
