@@ -15,6 +15,7 @@ use tokio::time::Instant;
 pub struct Clock {
     scale: f64,
     origin: Instant,
+    origin_wall: time::OffsetDateTime,
 }
 
 impl Clock {
@@ -34,6 +35,7 @@ impl Clock {
         Self {
             scale,
             origin: Instant::now(),
+            origin_wall: time::OffsetDateTime::now_utc(),
         }
     }
 
@@ -44,6 +46,12 @@ impl Clock {
     /// Simulated time elapsed since this clock was made.
     pub fn elapsed(&self) -> Duration {
         self.origin.elapsed().mul_f64(self.scale)
+    }
+
+    /// Wall-clock time on this clock: real UTC at scale 1; on a fast clock it
+    /// runs ahead from the moment the clock was made (lease expiry in tests).
+    pub fn now_utc(&self) -> time::OffsetDateTime {
+        self.origin_wall + self.elapsed()
     }
 
     /// A point on this clock's simulated time line, for measuring a wait.

@@ -2,7 +2,7 @@
 //! Batch calls it makes, when it gives up waiting, how it treats refusals.
 
 use pool_resizer::batch::models::{
-    AllocationState, Node, NodeState, Pool, PoolState, ResizePool, StartTaskInfo,
+    AllocationState, MetadataItem, Node, NodeState, Pool, PoolState, ResizePool, StartTaskInfo,
 };
 use pool_resizer::batch::{BatchError, PoolId};
 use pool_resizer::clock::Clock;
@@ -106,7 +106,12 @@ impl PoolApi for FakePool {
             .collect())
     }
 
-    async fn resize_pool(&self, _: &PoolId, body: &ResizePool) -> Result<(), BatchError> {
+    async fn resize_pool(
+        &self,
+        _: &PoolId,
+        body: &ResizePool,
+        _: Option<&str>,
+    ) -> Result<(), BatchError> {
         let mut state = self.state.lock().unwrap();
         state.calls.push("resize");
         if std::mem::take(&mut state.refuse_next_resize) {
@@ -122,8 +127,18 @@ impl PoolApi for FakePool {
         Ok(())
     }
 
-    async fn stop_resize(&self, _: &PoolId) -> Result<(), BatchError> {
+    async fn stop_resize(&self, _: &PoolId, _: Option<&str>) -> Result<(), BatchError> {
         self.state.lock().unwrap().calls.push("stop");
+        Ok(())
+    }
+
+    async fn replace_pool_metadata(
+        &self,
+        _: &PoolId,
+        _: &[MetadataItem],
+        _: Option<&str>,
+    ) -> Result<(), BatchError> {
+        self.state.lock().unwrap().calls.push("patch");
         Ok(())
     }
 }
@@ -134,6 +149,7 @@ fn want(dedicated: u32) -> Want {
         operation: Operation::ScaleUp,
         dedicated,
         low_priority: 0,
+        honour_leases: false,
     }
 }
 

@@ -67,6 +67,7 @@ fn observed(pool: Pool, nodes: Option<Vec<Node>>) -> Observed {
     Observed::Pool(Box::new(Snapshot {
         pool,
         nodes: nodes.map(|n| NodeTally::from_nodes(&n)),
+        observed_at: NOW,
     }))
 }
 
@@ -76,6 +77,7 @@ fn up(dedicated: u32) -> Want {
         operation: Operation::ScaleUp,
         dedicated,
         low_priority: 0,
+        honour_leases: false,
     }
 }
 
@@ -123,6 +125,8 @@ type FailureRow = (
     FailureCode,
     Option<&'static str>,
 );
+
+const NOW: time::OffsetDateTime = time::macros::datetime!(2026-11-24 06:00 UTC);
 
 const FRESH: History = History { resizes_issued: 0 };
 const ACTED: History = History { resizes_issued: 1 };
@@ -346,4 +350,54 @@ fn scale_down_failures() {
     assert_eq!(fail_code(&decide(&stuck, &down(0), ACTED)), Some(FailureCode::ResizeFailed));
     assert_eq!(decide(&stuck, &down(0), FRESH), shrink(0));
     assert_eq!(fail_code(&decide(&Observed::Missing, &down(0), FRESH)), Some(FailureCode::PoolNotFound));
+}
+
+#[test]
+fn scale_down_with_leases_keeps_what_live_leases_need() {
+    use pool_resizer::batch::models::MetadataItem;
+    let lease = |id: &str, dedicated: u32, expires: &str| MetadataItem {
+        name: format!("pool-resizer-lease:{id}"),
+        value: format!(r#"{{"dedicated":{dedicated},"lowPriority":0,"expires":"{expires}"}}"#),
+    };
+    let with_metadata = |metadata: Vec<MetadataItem>| {
+        observed(
+            Pool {
+                metadata,
+                ..pool(PoolSpec {
+                    allocation: Steady,
+                    target: 3,
+                    current: 3,
+                    errors: &[],
+                })
+            },
+            None,
+        )
+    };
+    let leased_down = Want {
+        honour_leases: true,
+        ..down(0)
+    };
+    let live = with_metadata(vec![lease("b", 2, "2026-11-24T09:00:00Z")]);
+    assert_eq!(
+        decide(&live, &leased_down, FRESH),
+        shrink(2),
+        "keeps B's two nodes"
+    );
+    assert_eq!(
+        decide(&live, &down(0), FRESH),
+        shrink(0),
+        "a call without a lease ignores leases"
+    );
+    let expired = with_metadata(vec![lease("b", 2, "2026-11-24T05:59:59Z")]);
+    assert_eq!(
+        decide(&expired, &leased_down, FRESH),
+        shrink(0),
+        "expired leases count as gone"
+    );
+    let covered = with_metadata(vec![lease("b", 3, "2026-11-24T09:00:00Z")]);
+    assert_eq!(
+        decide(&covered, &leased_down, FRESH),
+        Step::Done,
+        "nothing to release"
+    );
 }

@@ -152,18 +152,31 @@ impl BatchClient {
         )))
     }
 
-    /// `POST /pools/{id}/resize` (202, no body).
-    pub async fn resize_pool(&self, pool_id: &PoolId, body: &ResizePool) -> Result<(), BatchError> {
+    /// `POST /pools/{id}/resize` (202, no body). With `if_match`, Batch
+    /// refuses (412) if the pool changed since that ETag was read.
+    pub async fn resize_pool(
+        &self,
+        pool_id: &PoolId,
+        body: &ResizePool,
+        if_match: Option<&str>,
+    ) -> Result<(), BatchError> {
         let url = self.url(&["pools", pool_id.as_str(), "resize"], &[]);
         let mut request = Request::new(url, Method::Post);
+        set_if_match(&mut request, if_match);
         set_json(&mut request, body)?;
         self.send(request).await.map(drop)
     }
 
     /// `POST /pools/{id}/stopresize` (202). The pool keeps the nodes it has.
-    pub async fn stop_resize(&self, pool_id: &PoolId) -> Result<(), BatchError> {
+    pub async fn stop_resize(
+        &self,
+        pool_id: &PoolId,
+        if_match: Option<&str>,
+    ) -> Result<(), BatchError> {
         let url = self.url(&["pools", pool_id.as_str(), "stopresize"], &[]);
-        self.send(Request::new(url, Method::Post)).await.map(drop)
+        let mut request = Request::new(url, Method::Post);
+        set_if_match(&mut request, if_match);
+        self.send(request).await.map(drop)
     }
 
     /// `PATCH /pools/{id}` replacing the whole metadata list, guarded by
@@ -180,9 +193,7 @@ impl BatchClient {
         }
         let url = self.url(&["pools", pool_id.as_str()], &[]);
         let mut request = Request::new(url, Method::Patch);
-        if let Some(etag) = if_match {
-            request.insert_header(HeaderName::from_static("if-match"), etag.to_owned());
-        }
+        set_if_match(&mut request, if_match);
         set_json(&mut request, &Patch { metadata })?;
         self.send(request).await.map(drop)
     }
@@ -249,6 +260,12 @@ impl BatchClient {
                 .unwrap_or_default(),
             request_id: header(&response, "request-id"),
         })
+    }
+}
+
+fn set_if_match(request: &mut Request, etag: Option<&str>) {
+    if let Some(etag) = etag {
+        request.insert_header(HeaderName::from_static("if-match"), etag.to_owned());
     }
 }
 

@@ -6,7 +6,10 @@ use super::response::{ErrorView, OperationBody, PoolView, Requested};
 use crate::batch::{BatchClient, PoolId};
 use crate::clock::Clock;
 use crate::resizer::converge::seconds;
-use crate::resizer::{ConvergeError, Converger, Operation, Outcome, PollPolicy, Report, Want};
+use crate::resizer::{
+    ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseWrite, Operation, Outcome,
+    PollPolicy, Report, Want,
+};
 use crate::settings::Settings;
 use axum::Json;
 use axum::body::Bytes;
@@ -100,6 +103,7 @@ async fn scale(
         operation,
         dedicated: params.dedicated,
         low_priority: params.low_priority,
+        honour_leases: operation == Operation::ScaleDown && params.lease_id.is_some(),
     };
     tracing::info!(
         operation = operation.as_str(),
@@ -114,24 +118,50 @@ async fn scale(
         low_priority_nodes: Some(params.low_priority),
         wait_seconds: Some(params.wait_seconds),
     };
-    let result = app
-        .converger()
-        .converge(&want, Duration::from_secs(params.wait_seconds.into()))
-        .await;
     let target = StatusTarget {
         operation,
         dedicated: want.dedicated,
         low_priority: want.low_priority,
     };
-    respond(
-        &app,
-        operation.as_str(),
-        &want.pool_id,
-        requested,
-        Some(target),
-        &headers,
-        result,
-    )
+    let context = Context {
+        operation: operation.as_str(),
+        pool_id: &want.pool_id,
+        lease_id: params.lease_id.as_ref(),
+        target: Some(target),
+        headers: &headers,
+    };
+    if let Some(lease_id) = &params.lease_id {
+        let edit = match operation {
+            Operation::ScaleUp => LeaseEdit::Hold(Lease {
+                id: lease_id.clone(),
+                dedicated: params.dedicated,
+                low_priority: params.low_priority,
+                expires: app.0.clock.now_utc()
+                    + Duration::from_secs(u64::from(params.lease_minutes) * 60),
+            }),
+            Operation::ScaleDown => LeaseEdit::Release(lease_id.clone()),
+        };
+        match app.converger().edit_leases(&want.pool_id, &edit).await {
+            Ok(LeaseWrite::TooMany(too_many)) => {
+                return failure_response(
+                    &context,
+                    requested,
+                    StatusCode::CONFLICT,
+                    "TooManyLeases",
+                    too_many.to_string(),
+                );
+            }
+            Ok(outcome) => {
+                tracing::info!(operation = operation.as_str(), pool = %want.pool_id, lease = %lease_id, ?outcome, "lease updated");
+            }
+            Err(error) => return respond(&app, &context, requested, Err(error)),
+        }
+    }
+    let result = app
+        .converger()
+        .converge(&want, Duration::from_secs(params.wait_seconds.into()))
+        .await;
+    respond(&app, &context, requested, result)
 }
 
 pub async fn pool_status(
@@ -149,6 +179,7 @@ pub async fn pool_status(
             operation: target.operation,
             dedicated: target.dedicated,
             low_priority: target.low_priority,
+            honour_leases: target.operation == Operation::ScaleDown && params.lease_id.is_some(),
         },
         // A plain view: judge "scale-up to nothing" so the nodes get listed.
         None => Want {
@@ -156,6 +187,7 @@ pub async fn pool_status(
             operation: Operation::ScaleUp,
             dedicated: 0,
             low_priority: 0,
+            honour_leases: false,
         },
     };
     let requested = Requested {
@@ -167,26 +199,60 @@ pub async fn pool_status(
         Some(_) => app.converger().resume(&want).await,
         None => app.converger().check(&want).await,
     };
-    respond(
-        &app,
-        "pool-status",
-        &params.pool_id,
+    let context = Context {
+        operation: "pool-status",
+        pool_id: &params.pool_id,
+        lease_id: params.lease_id.as_ref(),
+        target: params.target,
+        headers: &headers,
+    };
+    respond(&app, &context, requested, result)
+}
+
+/// What a response needs to know about the request it answers.
+struct Context<'a> {
+    operation: &'static str,
+    pool_id: &'a PoolId,
+    lease_id: Option<&'a LeaseId>,
+    target: Option<StatusTarget>,
+    headers: &'a HeaderMap,
+}
+
+fn failure_response(
+    context: &Context<'_>,
+    requested: Requested,
+    status: StatusCode,
+    code: &str,
+    message: String,
+) -> Response {
+    tracing::warn!(operation = context.operation, pool = %context.pool_id, code, "{message}");
+    let body = OperationBody {
+        operation: context.operation,
+        status: "failed",
+        pool_id: context.pool_id.to_string(),
         requested,
-        params.target,
-        &headers,
-        result,
-    )
+        actions: Vec::new(),
+        pool: None,
+        waited_seconds: 0.0,
+        batch_calls: 0,
+        waiting_for: None,
+        status_url: None,
+        error: Some(ErrorView {
+            code: code.to_owned(),
+            message,
+            batch_code: None,
+        }),
+    };
+    (status, Json(body)).into_response()
 }
 
 fn respond(
     app: &AppState,
-    operation: &'static str,
-    pool_id: &PoolId,
+    context: &Context<'_>,
     requested: Requested,
-    target: Option<StatusTarget>,
-    headers: &HeaderMap,
     result: Result<Report, ConvergeError>,
 ) -> Response {
+    let (operation, pool_id, target) = (context.operation, context.pool_id, context.target);
     let report = match result {
         Ok(report) => report,
         Err(error) => {
@@ -241,7 +307,7 @@ fn respond(
         (Outcome::Pending(reason), Some(target)) => {
             body.status = "inProgress";
             body.waiting_for = Some(reason.describe());
-            let url = status_url(headers, pool_id, target);
+            let url = status_url(context.headers, pool_id, target, context.lease_id);
             body.status_url = Some(url.clone());
             let retry_after = app.0.clock.to_real(RETRY_AFTER).as_secs().max(1);
             let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
@@ -261,7 +327,12 @@ fn respond(
 }
 
 /// The status URL for this pool and target, on the host the caller used.
-fn status_url(headers: &HeaderMap, pool_id: &PoolId, target: StatusTarget) -> String {
+fn status_url(
+    headers: &HeaderMap,
+    pool_id: &PoolId,
+    target: StatusTarget,
+    lease_id: Option<&LeaseId>,
+) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -279,8 +350,11 @@ fn status_url(headers: &HeaderMap, pool_id: &PoolId, target: StatusTarget) -> St
         .iter()
         .any(|prefix| host.starts_with(prefix));
     let scheme = forwarded.unwrap_or(if local { "http" } else { "https" });
+    let lease = lease_id
+        .map(|id| format!("&leaseId={id}"))
+        .unwrap_or_default();
     format!(
-        "{scheme}://{host}/api/pool-status?poolId={pool_id}&operation={}&dedicatedNodes={}&lowPriorityNodes={}",
+        "{scheme}://{host}/api/pool-status?poolId={pool_id}&operation={}&dedicatedNodes={}&lowPriorityNodes={}{lease}",
         target.operation.as_str(),
         target.dedicated,
         target.low_priority

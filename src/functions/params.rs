@@ -9,7 +9,8 @@
 
 use super::error::ApiError;
 use crate::batch::PoolId;
-use crate::resizer::Operation;
+use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
+use crate::resizer::{LeaseId, Operation};
 use crate::settings::{HTTP_WAIT_LIMIT_SECONDS, Settings};
 use serde_json::{Map, Value};
 
@@ -22,11 +23,17 @@ pub struct ScaleParams {
     pub dedicated: u32,
     pub low_priority: u32,
     pub wait_seconds: u32,
+    /// Scale-up holds this lease; scale-down releases it and keeps what the
+    /// remaining live leases need.
+    pub lease_id: Option<LeaseId>,
+    pub lease_minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusParams {
     pub pool_id: PoolId,
+    /// A scale-down target judged with this lease released: live leases count.
+    pub lease_id: Option<LeaseId>,
     /// With a target, the status says whether it is met (200/202/error);
     /// without, it is a plain view of the pool (200).
     pub target: Option<StatusTarget>,
@@ -49,8 +56,16 @@ const SCALE_NAMES: &[&str] = &[
     "dedicatedNodes",
     "lowPriorityNodes",
     "waitSeconds",
+    "leaseId",
+    "leaseMinutes",
 ];
-const STATUS_NAMES: &[&str] = &["poolId", "dedicatedNodes", "lowPriorityNodes", "operation"];
+const STATUS_NAMES: &[&str] = &[
+    "poolId",
+    "dedicatedNodes",
+    "lowPriorityNodes",
+    "operation",
+    "leaseId",
+];
 
 impl Raw {
     fn collect(query: Option<&str>, body: &[u8], known: &[&str]) -> Result<Self, ApiError> {
@@ -166,6 +181,20 @@ impl Raw {
         }
     }
 
+    fn lease_id(&self) -> Result<Option<LeaseId>, ApiError> {
+        match self.values.get("leaseId") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(raw)) => raw
+                .parse::<LeaseId>()
+                .map(Some)
+                .map_err(|e| ApiError::invalid("InvalidParameter", format!("leaseId: {e}"))),
+            Some(other) => Err(ApiError::invalid(
+                "InvalidParameter",
+                format!("leaseId must be a string, not {}", json_kind(other)),
+            )),
+        }
+    }
+
     fn has(&self, name: &str) -> bool {
         self.values.get(name).is_some_and(|v| !v.is_null())
     }
@@ -203,6 +232,13 @@ impl ScaleParams {
                 HTTP_WAIT_LIMIT_SECONDS,
                 "the HTTP front end in Azure cuts responses at 230 s; poll the status URL for longer waits",
             )?,
+            lease_id: raw.lease_id()?,
+            lease_minutes: raw.count(
+                "leaseMinutes",
+                DEFAULT_LEASE_MINUTES,
+                MAX_LEASE_MINUTES,
+                "a lease lasts at most 7 days",
+            )?,
         })
     }
 }
@@ -238,7 +274,11 @@ impl StatusParams {
         } else {
             None
         };
-        Ok(Self { pool_id, target })
+        Ok(Self {
+            pool_id,
+            lease_id: raw.lease_id()?,
+            target,
+        })
     }
 }
 

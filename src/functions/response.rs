@@ -7,7 +7,8 @@
 //! Keys are always present; absent values are `null`.
 
 use crate::batch::models::{Pool, ResizeError};
-use crate::resizer::{Action, Observed, Snapshot};
+use crate::resizer::lease::live_leases;
+use crate::resizer::{Action, Lease, Observed, Snapshot};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -67,6 +68,8 @@ pub struct PoolView {
     pub nodes_by_state: Option<BTreeMap<&'static str, u32>>,
     pub resize_errors: Vec<ResizeError>,
     pub start_task_failures: Vec<NodeFailureView>,
+    /// Live leases: who holds how many nodes until when.
+    pub leases: Vec<Lease>,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +133,7 @@ impl PoolView {
                         .collect()
                 })
                 .unwrap_or_default(),
+            leases: live_leases(&pool.metadata, snapshot.observed_at),
         }
     }
 }

@@ -9,9 +9,10 @@
 //! our GET and our POST) is simply a reason to look again.
 
 use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
+use super::lease::{self, LeaseEdit, TooManyLeases};
 use super::snapshot::{NodeTally, Observed, Snapshot};
 use super::want::{Operation, Want};
-use crate::batch::models::{Node, Pool, ResizePool};
+use crate::batch::models::{MetadataItem, Node, Pool, ResizePool};
 use crate::batch::{BatchClient, BatchError, PoolId};
 use crate::clock::{Clock, Stopwatch};
 use serde::Serialize;
@@ -30,8 +31,19 @@ pub trait PoolApi: Sync {
         &self,
         pool_id: &PoolId,
         body: &ResizePool,
+        if_match: Option<&str>,
     ) -> impl Future<Output = Result<(), BatchError>> + Send;
-    fn stop_resize(&self, pool_id: &PoolId) -> impl Future<Output = Result<(), BatchError>> + Send;
+    fn stop_resize(
+        &self,
+        pool_id: &PoolId,
+        if_match: Option<&str>,
+    ) -> impl Future<Output = Result<(), BatchError>> + Send;
+    fn replace_pool_metadata(
+        &self,
+        pool_id: &PoolId,
+        metadata: &[MetadataItem],
+        if_match: Option<&str>,
+    ) -> impl Future<Output = Result<(), BatchError>> + Send;
 }
 
 impl PoolApi for BatchClient {
@@ -48,11 +60,24 @@ impl PoolApi for BatchClient {
         &self,
         pool_id: &PoolId,
         body: &ResizePool,
+        if_match: Option<&str>,
     ) -> impl Future<Output = Result<(), BatchError>> + Send {
-        BatchClient::resize_pool(self, pool_id, body)
+        BatchClient::resize_pool(self, pool_id, body, if_match)
     }
-    fn stop_resize(&self, pool_id: &PoolId) -> impl Future<Output = Result<(), BatchError>> + Send {
-        BatchClient::stop_resize(self, pool_id)
+    fn stop_resize(
+        &self,
+        pool_id: &PoolId,
+        if_match: Option<&str>,
+    ) -> impl Future<Output = Result<(), BatchError>> + Send {
+        BatchClient::stop_resize(self, pool_id, if_match)
+    }
+    fn replace_pool_metadata(
+        &self,
+        pool_id: &PoolId,
+        metadata: &[MetadataItem],
+        if_match: Option<&str>,
+    ) -> impl Future<Output = Result<(), BatchError>> + Send {
+        BatchClient::replace_pool_metadata(self, pool_id, metadata, if_match)
     }
 }
 
@@ -150,7 +175,88 @@ enum Cut {
     Interrupted(&'static str),
 }
 
+/// How a lease change went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseWrite {
+    /// Written after `attempts` tries (more than one: someone else wrote first).
+    Written {
+        attempts: u32,
+    },
+    /// The pool already said so (renewal at the same expiry, release of a lease it does not hold).
+    Unchanged,
+    /// No such pool, or it is being deleted: the converge step reports it.
+    Skipped,
+    TooMany(TooManyLeases),
+}
+
+/// Optimistic writers give up after this many lost races in a row.
+pub const MAX_LEASE_WRITE_ATTEMPTS: u32 = 40;
+
 impl<B: PoolApi> Converger<'_, B> {
+    /// Applies `edit` to the pool's lease metadata: read (ETag), edit, `PATCH`
+    /// with `If-Match`; on 412 someone else wrote in between, so read again
+    /// after a short random pause (which spreads a storm of writers out).
+    pub async fn edit_leases(
+        &self,
+        pool_id: &PoolId,
+        edit: &LeaseEdit,
+    ) -> Result<LeaseWrite, ConvergeError> {
+        let watch = self.clock.start();
+        let want = Want {
+            pool_id: pool_id.clone(),
+            operation: Operation::ScaleUp,
+            dedicated: 0,
+            low_priority: 0,
+            honour_leases: false,
+        };
+        let fail = |cut: Cut| self.error(cut, &want, "writing the leases of", Vec::new(), &watch);
+        for attempt in 1..=MAX_LEASE_WRITE_ATTEMPTS {
+            let pool = match self
+                .bounded(self.batch.get_pool(pool_id), Duration::ZERO, &watch)
+                .await
+            {
+                Ok(pool) => pool,
+                Err(Cut::Failed(e)) if e.is_not_found() => return Ok(LeaseWrite::Skipped),
+                Err(cut) => return Err(fail(cut)),
+            };
+            if pool.state == Some(crate::batch::models::PoolState::Deleting) {
+                return Ok(LeaseWrite::Skipped);
+            }
+            let Some(etag) = pool.e_tag.as_deref() else {
+                return Err(fail(Cut::Failed(BatchError::Decode(
+                    "the pool came without an ETag, so its metadata cannot be updated safely"
+                        .into(),
+                ))));
+            };
+            let next = match lease::apply(&pool.metadata, edit, self.clock.now_utc()) {
+                Ok(Some(next)) => next,
+                Ok(None) => return Ok(LeaseWrite::Unchanged),
+                Err(too_many) => return Ok(LeaseWrite::TooMany(too_many)),
+            };
+            match self
+                .bounded(
+                    self.batch.replace_pool_metadata(pool_id, &next, Some(etag)),
+                    Duration::ZERO,
+                    &watch,
+                )
+                .await
+            {
+                Ok(()) => return Ok(LeaseWrite::Written { attempts: attempt }),
+                Err(Cut::Failed(e)) if e.is_precondition_failed() || e.is_conflict() => {
+                    tracing::debug!(pool = %pool_id, attempt, "lease write lost a race; reading again");
+                    let spread = 5 * u64::from(attempt.min(10));
+                    let pause = rand::random_range(1..=spread);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(Cut::Failed(e)) if e.is_not_found() => return Ok(LeaseWrite::Skipped),
+                Err(cut) => return Err(fail(cut)),
+            }
+        }
+        Err(fail(Cut::Failed(BatchError::Transport(format!(
+            "gave up after {MAX_LEASE_WRITE_ATTEMPTS} conflicting metadata writes"
+        )))))
+    }
+
     /// Observe + decide once, without acting: the status check. Nodes are
     /// always listed, since people read this.
     pub async fn check(&self, want: &Want) -> Result<Report, ConvergeError> {
@@ -186,7 +292,7 @@ impl<B: PoolApi> Converger<'_, B> {
             step @ (Step::Resize(_) | Step::StopResize) => {
                 if act {
                     calls += 1;
-                    if let Err(cut) = self.act(want, &step, &mut actions, &watch).await {
+                    if let Err(cut) = self.act(want, &step, &observed, &mut actions, &watch).await {
                         return Err(self.error(cut, want, "acting on the pool", actions, &watch));
                     }
                 }
@@ -240,7 +346,7 @@ impl<B: PoolApi> Converger<'_, B> {
                     if matches!(step, Step::Resize(_)) {
                         history.resizes_issued += 1;
                     }
-                    match self.act(want, &step, &mut actions, &watch).await {
+                    match self.act(want, &step, &observed, &mut actions, &watch).await {
                         Ok(true) => interval = self.policy.first,
                         Ok(false) => {}
                         Err(Cut::Interrupted(_)) => {
@@ -270,24 +376,39 @@ impl<B: PoolApi> Converger<'_, B> {
         }
     }
 
-    /// Takes a Resize or StopResize step. `Ok(false)`: Batch refused with
-    /// 409/404 because the pool changed under us; the next look decides again.
+    /// Takes a Resize or StopResize step, conditional on the ETag of the
+    /// observation it was decided from. `Ok(false)`: Batch refused with
+    /// 409/404/412 because the pool changed under us (another pipeline's
+    /// lease or resize); the next look decides again.
     async fn act(
         &self,
         want: &Want,
         step: &Step,
+        observed: &Observed,
         actions: &mut Vec<Action>,
         watch: &Stopwatch,
     ) -> Result<bool, Cut> {
+        let etag = match observed {
+            Observed::Pool(snapshot) => snapshot.pool.e_tag.as_deref(),
+            Observed::Missing => None,
+        };
         let (result, action) = match step {
             Step::Resize(target) => (
-                self.bounded(self.resize(&want.pool_id, *target), Duration::ZERO, watch)
-                    .await,
+                self.bounded(
+                    self.resize(&want.pool_id, *target, etag),
+                    Duration::ZERO,
+                    watch,
+                )
+                .await,
                 resize_action(*target, watch.elapsed()),
             ),
             Step::StopResize => (
-                self.bounded(self.batch.stop_resize(&want.pool_id), Duration::ZERO, watch)
-                    .await,
+                self.bounded(
+                    self.batch.stop_resize(&want.pool_id, etag),
+                    Duration::ZERO,
+                    watch,
+                )
+                .await,
                 Action::StopResize {
                     after_seconds: seconds(watch.elapsed()),
                 },
@@ -300,7 +421,9 @@ impl<B: PoolApi> Converger<'_, B> {
                 actions.push(action);
                 Ok(true)
             }
-            Err(Cut::Failed(e)) if e.is_conflict() || e.is_not_found() => {
+            Err(Cut::Failed(e))
+                if e.is_conflict() || e.is_not_found() || e.is_precondition_failed() =>
+            {
                 tracing::info!(pool = %want.pool_id, code = e.code(), ?action, "refused by Batch; looking again");
                 Ok(false)
             }
@@ -425,17 +548,26 @@ impl<B: PoolApi> Converger<'_, B> {
                 Err(e) => return Err(e),
             }
         };
-        Ok(Observed::Pool(Box::new(Snapshot { pool, nodes })))
+        Ok(Observed::Pool(Box::new(Snapshot {
+            pool,
+            nodes,
+            observed_at: self.clock.now_utc(),
+        })))
     }
 
-    async fn resize(&self, pool_id: &PoolId, target: ResizeTo) -> Result<(), BatchError> {
+    async fn resize(
+        &self,
+        pool_id: &PoolId,
+        target: ResizeTo,
+        if_match: Option<&str>,
+    ) -> Result<(), BatchError> {
         let body = ResizePool {
             target_dedicated_nodes: target.dedicated,
             target_low_priority_nodes: target.low_priority,
             resize_timeout: self.policy.resize_timeout.map(iso8601_duration),
             node_deallocation_option: target.deallocation,
         };
-        self.batch.resize_pool(pool_id, &body).await
+        self.batch.resize_pool(pool_id, &body, if_match).await
     }
 
     fn error(

@@ -285,11 +285,20 @@ fn hopeless(tally: &NodeTally, want: &Want, pool: &crate::batch::models::Pool) -
 
 fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
     let pool = &snapshot.pool;
-    let above_floor = pool.target_dedicated_nodes > want.dedicated
-        || pool.target_low_priority_nodes > want.low_priority;
+    let (floor_dedicated, floor_low) = if want.honour_leases {
+        let (need_dedicated, need_low) = snapshot.lease_need();
+        (
+            want.dedicated.max(need_dedicated),
+            want.low_priority.max(need_low),
+        )
+    } else {
+        (want.dedicated, want.low_priority)
+    };
+    let above_floor =
+        pool.target_dedicated_nodes > floor_dedicated || pool.target_low_priority_nodes > floor_low;
     let shrink_to = ResizeTo {
-        dedicated: pool.target_dedicated_nodes.min(want.dedicated),
-        low_priority: pool.target_low_priority_nodes.min(want.low_priority),
+        dedicated: pool.target_dedicated_nodes.min(floor_dedicated),
+        low_priority: pool.target_low_priority_nodes.min(floor_low),
         deallocation: Some(NodeDeallocationOption::TaskCompletion),
     };
     match pool.allocation_state {
@@ -305,8 +314,8 @@ fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             if above_floor {
                 return Step::Resize(shrink_to);
             }
-            let still_above = pool.current_dedicated_nodes > want.dedicated
-                || pool.current_low_priority_nodes > want.low_priority;
+            let still_above = pool.current_dedicated_nodes > floor_dedicated
+                || pool.current_low_priority_nodes > floor_low;
             if !still_above {
                 return Step::Done;
             }

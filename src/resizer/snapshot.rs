@@ -12,11 +12,30 @@ pub enum Observed {
     Pool(Box<Snapshot>),
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub pool: Pool,
     /// `None` when the nodes were not listed (not needed for the decision).
     pub nodes: Option<NodeTally>,
+    /// When it was seen, on the handler's clock: leases expire against this.
+    pub observed_at: time::OffsetDateTime,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            pool: Pool::default(),
+            nodes: None,
+            observed_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+impl Snapshot {
+    /// What the pool's live leases need: (dedicated, low-priority).
+    pub fn lease_need(&self) -> (u32, u32) {
+        super::lease::lease_need(&self.pool.metadata, self.observed_at)
+    }
 }
 
 /// Nodes counted by their prospects. A node is *ready* when it can take a

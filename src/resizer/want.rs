@@ -28,4 +28,7 @@ pub struct Want {
     pub operation: Operation,
     pub dedicated: u32,
     pub low_priority: u32,
+    /// Scale-down only: never go below what the pool's live leases need.
+    /// Set when the caller released a lease; calls without one ignore leases.
+    pub honour_leases: bool,
 }

@@ -1,0 +1,311 @@
+//! Leases: how several pipelines (and the schedule) share one pool.
+//!
+//! A lease says "until `expires`, this pool must keep at least N nodes for
+//! me". It lives in the pool's own `metadata`, one entry per lease, so the
+//! handler stays stateless, any number of Function instances agree, and no
+//! extra storage is needed:
+//!
+//! ```text
+//! name:  pool-resizer-lease:<leaseId>
+//! value: {"dedicated":1,"lowPriority":0,"expires":"2026-11-24T09:00:00Z"}
+//! ```
+//!
+//! Writers read the pool (ETag), edit the list, and `PATCH` it with
+//! `If-Match`; a 412 means someone else wrote first, so they read again.
+//! Other metadata entries are carried over untouched. The pool needs the
+//! *largest* live lease (each lease asks for "at least N", like scale-up);
+//! expired or unreadable entries count as gone and are dropped on the next write.
+//!
+//! Everything here is pure; the read-modify-write loop is in `converge.rs`.
+
+use crate::batch::models::MetadataItem;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use time::OffsetDateTime;
+
+pub const LEASE_PREFIX: &str = "pool-resizer-lease:";
+/// Bounds the metadata we add to a pool (Batch refuses oversized metadata
+/// with `MetadataTooLarge`; 50 short entries stay far below any such limit).
+pub const MAX_LEASES: usize = 50;
+pub const DEFAULT_LEASE_MINUTES: u32 = 180;
+pub const MAX_LEASE_MINUTES: u32 = 7 * 24 * 60;
+
+/// A caller's name for its lease, e.g. an ADF pipeline run id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a lease id has 1 to 80 characters: letters, digits, '-', '_', '.', ':'")]
+pub struct InvalidLeaseId;
+
+impl FromStr for LeaseId {
+    type Err = InvalidLeaseId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = (1..=80).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidLeaseId)
+        }
+    }
+}
+
+impl LeaseId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    #[serde(serialize_with = "as_str")]
+    pub id: LeaseId,
+    pub dedicated: u32,
+    pub low_priority: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}
+
+fn as_str<S: serde::Serializer>(id: &LeaseId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(id.as_str())
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredLease {
+    dedicated: u32,
+    low_priority: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    expires: OffsetDateTime,
+}
+
+impl Lease {
+    fn parse(item: &MetadataItem) -> Option<Lease> {
+        let id = item.name.strip_prefix(LEASE_PREFIX)?.parse().ok()?;
+        let stored: StoredLease = serde_json::from_str(&item.value).ok()?;
+        Some(Lease {
+            id,
+            dedicated: stored.dedicated,
+            low_priority: stored.low_priority,
+            expires: stored.expires,
+        })
+    }
+
+    fn to_item(&self) -> MetadataItem {
+        let stored = StoredLease {
+            dedicated: self.dedicated,
+            low_priority: self.low_priority,
+            expires: self.expires.replace_nanosecond(0).unwrap_or(self.expires),
+        };
+        MetadataItem {
+            name: format!("{LEASE_PREFIX}{}", self.id),
+            value: serde_json::to_string(&stored).expect("a lease always serializes"),
+        }
+    }
+
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expires > now
+    }
+}
+
+fn is_lease_entry(item: &MetadataItem) -> bool {
+    item.name.starts_with(LEASE_PREFIX)
+}
+
+/// Live leases on a pool, in id order.
+pub fn live_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<Lease> {
+    let mut leases: Vec<Lease> = metadata
+        .iter()
+        .filter_map(Lease::parse)
+        .filter(|lease| lease.is_live(now))
+        .collect();
+    leases.sort_by(|a, b| a.id.cmp(&b.id));
+    leases
+}
+
+/// What the live leases need of the pool: the largest of each count.
+pub fn lease_need(metadata: &[MetadataItem], now: OffsetDateTime) -> (u32, u32) {
+    live_leases(metadata, now)
+        .iter()
+        .fold((0, 0), |(d, l), lease| {
+            (d.max(lease.dedicated), l.max(lease.low_priority))
+        })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "pool already holds {MAX_LEASES} live leases; release some (scale-down with their leaseId) or let them expire"
+)]
+pub struct TooManyLeases;
+
+/// A change to the lease list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseEdit {
+    /// Add or renew.
+    Hold(Lease),
+    Release(LeaseId),
+}
+
+impl LeaseEdit {
+    pub fn lease_id(&self) -> &LeaseId {
+        match self {
+            LeaseEdit::Hold(lease) => &lease.id,
+            LeaseEdit::Release(id) => id,
+        }
+    }
+}
+
+/// The metadata after `edit`, or `None` when nothing would change (so no
+/// write is needed). Expired and unreadable lease entries are dropped;
+/// entries that are not leases keep their order and values.
+pub fn apply(
+    metadata: &[MetadataItem],
+    edit: &LeaseEdit,
+    now: OffsetDateTime,
+) -> Result<Option<Vec<MetadataItem>>, TooManyLeases> {
+    let target = format!("{LEASE_PREFIX}{}", edit.lease_id());
+    let mut next: Vec<MetadataItem> = metadata
+        .iter()
+        .filter(|item| {
+            !is_lease_entry(item)
+                || (item.name != target && Lease::parse(item).is_some_and(|l| l.is_live(now)))
+        })
+        .cloned()
+        .collect();
+    if let LeaseEdit::Hold(lease) = edit {
+        if next.iter().filter(|item| is_lease_entry(item)).count() >= MAX_LEASES {
+            return Err(TooManyLeases);
+        }
+        next.push(lease.to_item());
+    }
+    Ok((next != metadata).then_some(next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-24 06:00 UTC);
+
+    fn lease(id: &str, dedicated: u32, minutes: i64) -> Lease {
+        Lease {
+            id: id.parse().unwrap(),
+            dedicated,
+            low_priority: 0,
+            expires: NOW + Duration::minutes(minutes),
+        }
+    }
+
+    fn other() -> MetadataItem {
+        MetadataItem {
+            name: "owner".into(),
+            value: "data-team".into(),
+        }
+    }
+
+    #[test]
+    fn hold_release_and_need() {
+        let md = vec![other()];
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-a", 1, 60)), NOW)
+            .unwrap()
+            .unwrap();
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-b", 3, 60)), NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(lease_need(&md, NOW), (3, 0));
+        assert_eq!(md[0], other(), "other metadata untouched, first");
+        let md = apply(&md, &LeaseEdit::Release("run-b".parse().unwrap()), NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(lease_need(&md, NOW), (1, 0));
+        let md = apply(&md, &LeaseEdit::Release("run-a".parse().unwrap()), NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(md, vec![other()]);
+        assert_eq!(lease_need(&md, NOW), (0, 0));
+    }
+
+    #[test]
+    fn renewing_replaces_and_releasing_twice_changes_nothing() {
+        let md = apply(&[], &LeaseEdit::Hold(lease("a", 1, 60)), NOW)
+            .unwrap()
+            .unwrap();
+        let md = apply(&md, &LeaseEdit::Hold(lease("a", 2, 120)), NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(live_leases(&md, NOW).len(), 1);
+        assert_eq!(lease_need(&md, NOW), (2, 0));
+        let gone = apply(&md, &LeaseEdit::Release("a".parse().unwrap()), NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            apply(&gone, &LeaseEdit::Release("a".parse().unwrap()), NOW).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn expired_and_garbled_leases_count_as_gone_and_are_pruned() {
+        let md = vec![
+            lease("old", 5, -1).to_item(),
+            MetadataItem {
+                name: format!("{LEASE_PREFIX}garbled"),
+                value: "{not json".into(),
+            },
+            lease("live", 1, 10).to_item(),
+        ];
+        assert_eq!(lease_need(&md, NOW), (1, 0));
+        let next = apply(&md, &LeaseEdit::Hold(lease("new", 1, 10)), NOW)
+            .unwrap()
+            .unwrap();
+        let names: Vec<_> = next.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [format!("{LEASE_PREFIX}live"), format!("{LEASE_PREFIX}new")]
+        );
+        // Expiry is exact: at `expires` the lease is gone.
+        assert_eq!(lease_need(&md, NOW + Duration::minutes(10)), (0, 0));
+    }
+
+    #[test]
+    fn the_number_of_leases_is_bounded() {
+        let mut md = Vec::new();
+        for i in 0..MAX_LEASES {
+            md = apply(&md, &LeaseEdit::Hold(lease(&format!("r{i}"), 1, 60)), NOW)
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(
+            apply(&md, &LeaseEdit::Hold(lease("one-more", 1, 60)), NOW),
+            Err(TooManyLeases)
+        );
+        // Renewing an existing one is still fine.
+        assert!(apply(&md, &LeaseEdit::Hold(lease("r0", 1, 90)), NOW).is_ok());
+    }
+
+    #[test]
+    fn lease_ids_are_checked() {
+        assert!(
+            "4f1c2d9e-0000-4000-8000-000000000000"
+                .parse::<LeaseId>()
+                .is_ok()
+        );
+        assert!("schedule:business-hours".parse::<LeaseId>().is_ok());
+        for bad in ["", "a b", "a/b", "é", &"x".repeat(81)] {
+            assert!(bad.parse::<LeaseId>().is_err(), "{bad}");
+        }
+    }
+}
