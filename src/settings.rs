@@ -239,6 +239,17 @@ impl Settings {
                 "SCALE_UP_SCHEDULE and SCALE_DOWN_SCHEDULE are both '{up}': the window would never open"
             ));
         }
+        // The host would fire timers in that zone while the handler judges
+        // the window in UTC: the two would disagree about when it is open.
+        if let Some(zone) = get("WEBSITE_TIME_ZONE")
+            && !["UTC", "Etc/UTC", "Coordinated Universal Time"]
+                .iter()
+                .any(|utc| zone.eq_ignore_ascii_case(utc))
+        {
+            problems.push(format!(
+                "WEBSITE_TIME_ZONE is '{zone}', but schedules are UTC only: remove it and write SCALE_UP_SCHEDULE/SCALE_DOWN_SCHEDULE in UTC"
+            ));
+        }
         let schedule_pool_id = match get("SCHEDULE_POOL_ID") {
             None => default_pool_id.clone(),
             Some(raw) => match raw.parse::<PoolId>() {
@@ -432,6 +443,7 @@ mod tests {
             ("SCHEDULE_POOL_ID", "bad pool"),
             ("SCHEDULE_DEDICATED_NODES", "-1"),
             ("TIMER_WAIT_SECONDS", "9000"),
+            ("WEBSITE_TIME_ZONE", "W. Europe Standard Time"),
         ]))
         .unwrap_err();
         let text = err.to_string();
@@ -442,10 +454,11 @@ mod tests {
             "SCHEDULE_POOL_ID 'bad pool'",
             "SCHEDULE_DEDICATED_NODES must be a whole number",
             "TIMER_WAIT_SECONDS must be a whole number from 0 to 3600",
+            "WEBSITE_TIME_ZONE is 'W. Europe Standard Time', but schedules are UTC only",
         ] {
             assert!(text.contains(needle), "{needle} missing from: {text}");
         }
-        assert_eq!(err.0.len(), 6, "{text}");
+        assert_eq!(err.0.len(), 7, "{text}");
 
         let err = Settings::from_env(env(&[
             ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
