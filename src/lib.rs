@@ -7,6 +7,7 @@
 //!   next step, pure) and the converge loop that drives it. No HTTP inside.
 //! - [`batch`]: the Batch REST client over `azure_core`'s pipeline.
 //! - [`simulator`]: a faithful local Batch service; shares no types with `batch`.
+//! - [`schedule`]: NCRONTAB expressions and the business-hours window (pure).
 //! - [`settings`], [`clock`], [`secret`]: typed configuration, scaled time,
 //!   values that never print.
 
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod dev;
 pub mod functions;
 pub mod resizer;
+pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod simulator;

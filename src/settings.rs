@@ -7,6 +7,7 @@
 
 use crate::batch::PoolId;
 use crate::batch::credential::CredentialKind;
+use crate::schedule::{Schedule, Window};
 use crate::secret::Secret;
 use std::fmt;
 use std::path::PathBuf;
@@ -36,7 +37,35 @@ pub struct Settings {
     pub time_scale: f64,
     /// `FUNCTIONS_CUSTOMHANDLER_PORT`, set by the Functions host.
     pub port: u16,
+    /// What the timer functions do (`docs/schedules.md`).
+    pub schedule: ScheduleSettings,
 }
+
+/// The business-hours window the timer functions keep.
+#[derive(Debug, Clone)]
+pub struct ScheduleSettings {
+    /// `SCALE_UP_SCHEDULE` / `SCALE_DOWN_SCHEDULE`: the same NCRONTAB
+    /// expressions the host reads through `%SETTING%` in the timers'
+    /// function.json; the handler reads them too, to know the window.
+    pub window: Window,
+    /// `SCHEDULE_RECONCILE_SCHEDULE`, validated when set (only the host uses it).
+    pub reconcile: Option<Schedule>,
+    /// `SCHEDULE_POOL_ID`, else `BATCH_POOL_ID`.
+    pub pool_id: Option<PoolId>,
+    /// `SCHEDULE_DEDICATED_NODES` / `SCHEDULE_LOW_PRIORITY_NODES`: ready
+    /// nodes held inside the window.
+    pub dedicated: u32,
+    pub low_priority: u32,
+    /// `TIMER_WAIT_SECONDS`: how long one timer invocation waits for the
+    /// pool; keep it under host.json's `functionTimeout`.
+    pub wait_seconds: u32,
+}
+
+/// The classic window: one node Monday to Friday, 06:00-07:00 UTC.
+pub const DEFAULT_SCALE_UP_SCHEDULE: &str = "0 0 6 * * 1-5";
+pub const DEFAULT_SCALE_DOWN_SCHEDULE: &str = "0 0 7 * * 1-5";
+/// Nine minutes: a minute clear of the 10-minute functionTimeout in host.json.
+pub const DEFAULT_TIMER_WAIT_SECONDS: u32 = 540;
 
 #[derive(Debug, Clone)]
 pub enum AuthSettings {
@@ -184,8 +213,75 @@ impl Settings {
             },
         };
 
-        match (problems.is_empty(), batch_account_url) {
-            (true, Some(batch_account_url)) => Ok(Settings {
+        let mut schedule = |name: &str, default: Option<&str>| -> Option<Schedule> {
+            let raw = get(name).or_else(|| default.map(str::to_owned))?;
+            match Schedule::parse(&raw) {
+                Ok(s) if s.ever_fires() => Some(s),
+                Ok(s) => {
+                    problems.push(format!(
+                        "{name} '{s}' never fires (no such date, e.g. 30 February)"
+                    ));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("{name}: {e}"));
+                    None
+                }
+            }
+        };
+        let up = schedule("SCALE_UP_SCHEDULE", Some(DEFAULT_SCALE_UP_SCHEDULE));
+        let down = schedule("SCALE_DOWN_SCHEDULE", Some(DEFAULT_SCALE_DOWN_SCHEDULE));
+        let reconcile = schedule("SCHEDULE_RECONCILE_SCHEDULE", None);
+        if let (Some(up), Some(down)) = (&up, &down)
+            && up == down
+        {
+            problems.push(format!(
+                "SCALE_UP_SCHEDULE and SCALE_DOWN_SCHEDULE are both '{up}': the window would never open"
+            ));
+        }
+        // The host would fire timers in that zone while the handler judges
+        // the window in UTC: the two would disagree about when it is open.
+        if let Some(zone) = get("WEBSITE_TIME_ZONE")
+            && !["UTC", "Etc/UTC", "Coordinated Universal Time"]
+                .iter()
+                .any(|utc| zone.eq_ignore_ascii_case(utc))
+        {
+            problems.push(format!(
+                "WEBSITE_TIME_ZONE is '{zone}', but schedules are UTC only: remove it and write SCALE_UP_SCHEDULE/SCALE_DOWN_SCHEDULE in UTC"
+            ));
+        }
+        let schedule_pool_id = match get("SCHEDULE_POOL_ID") {
+            None => default_pool_id.clone(),
+            Some(raw) => match raw.parse::<PoolId>() {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    problems.push(format!(
+                        "SCHEDULE_POOL_ID '{raw}' is not a valid pool id: {e}"
+                    ));
+                    None
+                }
+            },
+        };
+        let mut number = |name: &str, default: u32, max: u32| -> u32 {
+            match get(name) {
+                None => default,
+                Some(raw) => match raw.parse::<u32>() {
+                    Ok(n) if n <= max => n,
+                    _ => {
+                        problems.push(format!(
+                            "{name} must be a whole number from 0 to {max}, not '{raw}'"
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let schedule_dedicated = number("SCHEDULE_DEDICATED_NODES", 1, 10_000);
+        let schedule_low_priority = number("SCHEDULE_LOW_PRIORITY_NODES", 0, 10_000);
+        let timer_wait_seconds = number("TIMER_WAIT_SECONDS", DEFAULT_TIMER_WAIT_SECONDS, 3_600);
+
+        match (problems.is_empty(), batch_account_url, up, down) {
+            (true, Some(batch_account_url), Some(up), Some(down)) => Ok(Settings {
                 batch_account_url,
                 default_pool_id,
                 auth,
@@ -195,6 +291,14 @@ impl Settings {
                 max_low_priority_nodes,
                 time_scale,
                 port,
+                schedule: ScheduleSettings {
+                    window: Window { up, down },
+                    reconcile,
+                    pool_id: schedule_pool_id,
+                    dedicated: schedule_dedicated,
+                    low_priority: schedule_low_priority,
+                    wait_seconds: timer_wait_seconds,
+                },
             }),
             _ => Err(SettingsError(problems)),
         }
@@ -292,5 +396,76 @@ mod tests {
                 .to_string()
                 .contains("BATCH_ACCOUNT_URL is not set")
         );
+    }
+
+    #[test]
+    fn schedules_default_to_the_classic_window() {
+        let s = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("BATCH_POOL_ID", "adf-pool"),
+        ]))
+        .unwrap();
+        let schedule = s.schedule;
+        assert_eq!(schedule.window.up.as_str(), DEFAULT_SCALE_UP_SCHEDULE);
+        assert_eq!(schedule.window.down.as_str(), DEFAULT_SCALE_DOWN_SCHEDULE);
+        assert!(schedule.reconcile.is_none());
+        assert_eq!(schedule.pool_id.unwrap().as_str(), "adf-pool");
+        assert_eq!((schedule.dedicated, schedule.low_priority), (1, 0));
+        assert_eq!(schedule.wait_seconds, DEFAULT_TIMER_WAIT_SECONDS);
+    }
+
+    #[test]
+    fn schedule_settings_are_read_and_checked() {
+        let s = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("BATCH_POOL_ID", "adf-pool"),
+            ("SCHEDULE_POOL_ID", "night-pool"),
+            ("SCALE_UP_SCHEDULE", "0 30 21 * * *"),
+            ("SCALE_DOWN_SCHEDULE", "0 0 2 * *"),
+            ("SCHEDULE_RECONCILE_SCHEDULE", "0 */15 * * * *"),
+            ("SCHEDULE_DEDICATED_NODES", "2"),
+            ("SCHEDULE_LOW_PRIORITY_NODES", "3"),
+            ("TIMER_WAIT_SECONDS", "120"),
+        ]))
+        .unwrap();
+        let schedule = s.schedule;
+        assert_eq!(schedule.window.down.as_str(), "0 0 0 2 * *");
+        assert_eq!(schedule.reconcile.unwrap().as_str(), "0 */15 * * * *");
+        assert_eq!(schedule.pool_id.unwrap().as_str(), "night-pool");
+        assert_eq!((schedule.dedicated, schedule.low_priority), (2, 3));
+        assert_eq!(schedule.wait_seconds, 120);
+
+        let err = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("SCALE_UP_SCHEDULE", "0 0 25 * * 1-5"),
+            ("SCALE_DOWN_SCHEDULE", "0 0 0 30 2 *"),
+            ("SCHEDULE_RECONCILE_SCHEDULE", "every 15 minutes"),
+            ("SCHEDULE_POOL_ID", "bad pool"),
+            ("SCHEDULE_DEDICATED_NODES", "-1"),
+            ("TIMER_WAIT_SECONDS", "9000"),
+            ("WEBSITE_TIME_ZONE", "W. Europe Standard Time"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "SCALE_UP_SCHEDULE: '0 0 25 * * 1-5' is not an NCRONTAB schedule: hour 25 is out of range 0-23",
+            "SCALE_DOWN_SCHEDULE '0 0 0 30 2 *' never fires",
+            "SCHEDULE_RECONCILE_SCHEDULE: 'every 15 minutes' is not an NCRONTAB schedule: it has 3 fields",
+            "SCHEDULE_POOL_ID 'bad pool'",
+            "SCHEDULE_DEDICATED_NODES must be a whole number",
+            "TIMER_WAIT_SECONDS must be a whole number from 0 to 3600",
+            "WEBSITE_TIME_ZONE is 'W. Europe Standard Time', but schedules are UTC only",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from: {text}");
+        }
+        assert_eq!(err.0.len(), 7, "{text}");
+
+        let err = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("SCALE_UP_SCHEDULE", "0 0 6 * * *"),
+            ("SCALE_DOWN_SCHEDULE", "0 0 6 * * *"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("never open"), "{err}");
     }
 }

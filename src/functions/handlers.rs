@@ -56,7 +56,7 @@ impl AppState {
         &self.0.settings
     }
 
-    fn converger(&self) -> Converger<'_, BatchClient> {
+    pub(super) fn converger(&self) -> Converger<'_, BatchClient> {
         Converger {
             batch: &self.0.batch,
             clock: self.0.clock,

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::handlers::{AppState, pool_status, scale_down, scale_up};
+use super::timer::{timer_reconcile, timer_scale_down, timer_scale_up};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
@@ -21,6 +22,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scale-up", post(scale_up))
         .route("/api/scale-down", post(scale_down))
         .route("/api/pool-status", get(pool_status))
+        // Timer invocations: `POST /<function folder name>`, no route prefix.
+        .route("/timer-scale-up", post(timer_scale_up))
+        .route("/timer-scale-down", post(timer_scale_down))
+        .route("/timer-reconcile", post(timer_reconcile))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -445,3 +445,60 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+// Timer invocations (tests/timers.rs).
+impl FunctionsHost {
+    /// `POST /<FunctionName>` with any bytes, for malformed payloads.
+    pub async fn invoke_raw(
+        &self,
+        function_name: &str,
+        body: &[u8],
+    ) -> (u16, Option<String>, Vec<u8>) {
+        let response = self
+            .http
+            .post(self.url(&format!("/{function_name}")))
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("handler answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (
+            status,
+            content_type,
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+}
+
+/// A timer invocation as the host sends it (binding `timer`): `Data.timer` is
+/// the serialised `TimerInfo`, `Metadata.sys` the system binding data.
+/// `schedule_status: None` sends `null`, as with `useMonitor: false`.
+pub fn timer_payload(
+    function_name: &str,
+    is_past_due: bool,
+    schedule_status: Option<(&str, &str)>,
+) -> Value {
+    let status = match schedule_status {
+        Some((last, next)) => serde_json::json!({"Last": last, "Next": next, "LastUpdated": last}),
+        None => Value::Null,
+    };
+    serde_json::json!({
+        "Data": { "timer": {
+            "Schedule": { "AdjustForDST": true },
+            "ScheduleStatus": status,
+            "IsPastDue": is_past_due,
+        } },
+        "Metadata": { "sys": {
+            "MethodName": function_name,
+            "UtcNow": "2025-03-03T06:00:00.0123456Z",
+            "RandGuid": uuid::Uuid::new_v4().to_string(),
+        } },
+    })
+}

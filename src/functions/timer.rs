@@ -1,0 +1,570 @@
+//! Timer triggers over the custom-handler invocation protocol.
+//!
+//! The host does not forward timer firings as HTTP requests: it posts
+//! `POST /<function folder>` with `{"Data": {"timer": TimerInfo}, "Metadata":
+//! {"sys": {...}}}` and expects a 2xx `application/json` answer
+//! `{"Outputs": {}, "Logs": [...], "ReturnValue": null}`; `Logs` lines show on
+//! the invocation in Application Insights. (An empty body would leave the
+//! invocation hanging until `functionTimeout`; a missing content type fails it.)
+//!
+//! Every firing, whichever timer and however late, looks at the window the
+//! schedules describe *now* and converges the pool to it, so a repeated,
+//! late or past-due firing does the right thing (`docs/schedules.md`):
+//! - window open: hold the scheduled ready nodes (scale-up, never shrinks);
+//! - window closed, scale-down timer: release every node with
+//!   `taskcompletion` (running tasks finish first);
+//! - window closed, scale-up or reconcile timer: leave the pool alone, so
+//!   nodes someone asked for over HTTP outside the window stay.
+//!
+//! Status codes: 200 when the pool got there or is still on its way at the
+//! end of the wait; 500 when it cannot get there (no such pool, autoscale on,
+//! quota, start task failed, Batch unreachable or refusing us) so the
+//! invocation shows as failed and alerts fire; 400 for a payload that is not
+//! a timer invocation. Every answer is the same JSON shape. The host does not
+//! read the body of a non-2xx answer, so failures are also logged to stderr
+//! (an Error trace in Application Insights).
+
+use super::handlers::AppState;
+use crate::resizer::{Observed, Operation, Outcome, Report, Want};
+use crate::schedule::{WindowState, format_utc};
+use crate::settings::ScheduleSettings;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A firing is judged this far ahead of the handler's clock: a timer that
+/// fires a hair before its occurrence (clock skew between the host's timer
+/// and our clock) still sees the window edge it was scheduled for.
+pub const EDGE_GRACE: time::Duration = time::Duration::seconds(30);
+
+/// Which timer fired: the function folder name is the route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `timer-scale-up`, on `SCALE_UP_SCHEDULE`: the window's start.
+    Up,
+    /// `timer-scale-down`, on `SCALE_DOWN_SCHEDULE`: the window's end.
+    Down,
+    /// `timer-reconcile`, on `SCHEDULE_RECONCILE_SCHEDULE`: raises only.
+    Reconcile,
+}
+
+impl Role {
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Role::Up => "timer-scale-up",
+            Role::Down => "timer-scale-down",
+            Role::Reconcile => "timer-reconcile",
+        }
+    }
+}
+
+/// What one firing does to the pool. Pure: from the role and the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Hold at least the scheduled ready nodes.
+    Hold,
+    /// Release every node with taskcompletion.
+    Release,
+    /// Touch nothing; only report.
+    Leave,
+}
+
+pub fn plan(role: Role, window_open: bool) -> Plan {
+    match (window_open, role) {
+        (true, _) => Plan::Hold,
+        (false, Role::Down) => Plan::Release,
+        (false, Role::Up | Role::Reconcile) => Plan::Leave,
+    }
+}
+
+/// What the host told us about the firing; every part is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Firing {
+    /// The key under `Data` the timer came in (`timer` in our function.json).
+    pub binding: Option<String>,
+    pub is_past_due: Option<bool>,
+    /// `None`: no `ScheduleStatus` key; `Some(None)`: null (useMonitor off).
+    pub schedule_status: Option<Option<ScheduleStatus>>,
+    pub host_utc_now: Option<String>,
+    pub method_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleStatus {
+    pub last: Option<String>,
+    pub next: Option<String>,
+    pub last_updated: Option<String>,
+}
+
+/// Reads an invocation body leniently: keys in any case, unknown keys
+/// ignored, missing parts tolerated. Only a body that cannot be a timer
+/// invocation (not a JSON object, or a known key of the wrong type) fails.
+pub fn parse_firing(body: &[u8]) -> Result<Firing, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(
+            "the invocation body is empty; expected a JSON object with Data and Metadata".into(),
+        );
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the invocation body is not JSON: {e}"))?;
+    let root = value.as_object().ok_or_else(|| {
+        format!(
+            "the invocation body is {} in JSON, not an object with Data and Metadata",
+            kind(&value)
+        )
+    })?;
+    let mut firing = Firing::default();
+    if let Some(data) = object_at(root, "Data", "Data")? {
+        let timer = match field(data, "timer") {
+            Some((key, value)) => Some((key, value)),
+            // Another binding name: take the only entry there is.
+            None if data.len() == 1 => data.iter().next().map(|(k, v)| (k.as_str(), v)),
+            None => None,
+        };
+        if let Some((key, value)) = timer {
+            firing.binding = Some(key.to_owned());
+            let path = format!("Data.{key}");
+            if let Some(info) = as_object(value, &path)? {
+                firing.is_past_due = match field(info, "IsPastDue").map(|(_, v)| v) {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Bool(b)) => Some(*b),
+                    Some(other) => {
+                        return Err(format!(
+                            "{path}.IsPastDue must be true or false, not {}",
+                            kind(other)
+                        ));
+                    }
+                };
+                firing.schedule_status = match field(info, "ScheduleStatus") {
+                    None => None,
+                    Some((key, value)) => {
+                        let status = as_object(value, &format!("{path}.{key}"))?;
+                        Some(status.map(|s| ScheduleStatus {
+                            last: text(s, "Last"),
+                            next: text(s, "Next"),
+                            last_updated: text(s, "LastUpdated"),
+                        }))
+                    }
+                };
+            }
+        }
+    }
+    if let Some(metadata) = object_at(root, "Metadata", "Metadata")?
+        && let Some((_, Value::Object(sys))) = field(metadata, "sys")
+    {
+        firing.host_utc_now = text(sys, "UtcNow");
+        firing.method_name = text(sys, "MethodName");
+    }
+    Ok(firing)
+}
+
+fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<(&'a str, &'a Value)> {
+    object
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
+    match field(object, key)?.1 {
+        Value::String(s) => Some(s.chars().take(64).collect()),
+        _ => None,
+    }
+}
+
+/// `Ok(None)` for null; an error naming `path` for anything but an object.
+fn as_object<'a>(value: &'a Value, path: &str) -> Result<Option<&'a Map<String, Value>>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Object(object) => Ok(Some(object)),
+        other => Err(format!("{path} must be an object, not {}", kind(other))),
+    }
+}
+
+fn object_at<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a Map<String, Value>>, String> {
+    match field(object, key) {
+        None => Ok(None),
+        Some((_, value)) => as_object(value, path),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+pub async fn timer_scale_up(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    fire(app, Role::Up, body).await
+}
+
+pub async fn timer_scale_down(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    fire(app, Role::Down, body).await
+}
+
+pub async fn timer_reconcile(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    fire(app, Role::Reconcile, body).await
+}
+
+/// The invocation answer the host expects; the only shape we send.
+fn answer(status: StatusCode, logs: Vec<String>) -> Response {
+    let body = json!({ "Outputs": {}, "Logs": logs, "ReturnValue": null });
+    (status, Json(body)).into_response()
+}
+
+async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) -> Response {
+    let name = role.function_name();
+    let firing = match body
+        .map_err(|e| format!("cannot read the invocation body: {e}"))
+        .and_then(|body| parse_firing(&body))
+    {
+        Ok(firing) => firing,
+        Err(problem) => {
+            let line = format!("{name}: malformed timer invocation, nothing done: {problem}");
+            tracing::error!(function = name, "{line}");
+            return answer(StatusCode::BAD_REQUEST, vec![line]);
+        }
+    };
+    let mut log = Lines::default();
+    let now = OffsetDateTime::now_utc();
+    log.info(describe_firing(name, &firing, now));
+
+    let settings = &app.settings().schedule;
+    let state = settings.window.at(now + EDGE_GRACE);
+    log.info(describe_window(settings, &state));
+
+    let Some(pool_id) = settings.pool_id.clone() else {
+        log.error(
+            "FAILED: no pool to keep: set SCHEDULE_POOL_ID (or BATCH_POOL_ID) in the app settings"
+                .into(),
+        );
+        return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let plan = plan(role, state.open);
+    let converger = app.converger();
+    let (want, result) = match plan {
+        Plan::Hold | Plan::Release => {
+            let want = if plan == Plan::Hold {
+                log.info(format!(
+                    "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
+                    settings.dedicated, settings.low_priority
+                ));
+                Want {
+                    pool_id,
+                    operation: Operation::ScaleUp,
+                    dedicated: settings.dedicated,
+                    low_priority: settings.low_priority,
+                }
+            } else {
+                log.info(format!(
+                    "window closed and this is its end firing: scaling pool '{pool_id}' down to 0 nodes with taskcompletion (running tasks finish first)"
+                ));
+                Want {
+                    pool_id,
+                    operation: Operation::ScaleDown,
+                    dedicated: 0,
+                    low_priority: 0,
+                }
+            };
+            let budget = Duration::from_secs(settings.wait_seconds.into());
+            (want.clone(), converger.converge(&want, budget).await)
+        }
+        Plan::Leave => {
+            log.info(format!(
+                "window closed: {name} does not shrink pools, so nodes asked for over HTTP outside the window stay; \
+                 leaving pool '{pool_id}' as it is (only timer-scale-down releases nodes)"
+            ));
+            let look = Want {
+                pool_id,
+                operation: Operation::ScaleUp,
+                dedicated: 0,
+                low_priority: 0,
+            };
+            (look.clone(), converger.check(&look).await)
+        }
+    };
+    match result {
+        Ok(report) => {
+            describe_report(&mut log, &want, plan, settings.wait_seconds, &report);
+            match report.outcome {
+                Outcome::Failed(_) => log.answer(StatusCode::INTERNAL_SERVER_ERROR),
+                Outcome::Converged | Outcome::Pending(_) => log.answer(StatusCode::OK),
+            }
+        }
+        Err(error) => {
+            for action in &error.actions {
+                log.info(describe_action(action));
+            }
+            let (code, message) = super::error::batch_failure(&error);
+            log.error(format!("FAILED: {code}: {message}"));
+            log.answer(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// Log lines for the invocation, each also written to the handler's log.
+#[derive(Default)]
+struct Lines(Vec<String>);
+
+impl Lines {
+    fn info(&mut self, line: String) {
+        tracing::info!("{line}");
+        self.0.push(line);
+    }
+
+    fn error(&mut self, line: String) {
+        tracing::error!("{line}");
+        self.0.push(line);
+    }
+
+    fn answer(self, status: StatusCode) -> Response {
+        answer(status, self.0)
+    }
+}
+
+fn describe_firing(name: &str, firing: &Firing, now: OffsetDateTime) -> String {
+    let past_due = match firing.is_past_due {
+        Some(true) => "past due (IsPastDue: a firing was missed or is late)",
+        Some(false) => "on schedule",
+        None => "IsPastDue not given",
+    };
+    let status = match &firing.schedule_status {
+        None => "no ScheduleStatus".to_owned(),
+        Some(None) => "ScheduleStatus null (useMonitor off)".to_owned(),
+        Some(Some(s)) => format!(
+            "ScheduleStatus last {}, next {}",
+            s.last.as_deref().unwrap_or("?"),
+            s.next.as_deref().unwrap_or("?")
+        ),
+    };
+    let host_now = firing
+        .host_utc_now
+        .as_deref()
+        .map(|t| format!(", host UtcNow {t}"))
+        .unwrap_or_default();
+    format!(
+        "{name} fired: {past_due}; {status}; handler time {}{host_now}",
+        format_utc(now)
+    )
+}
+
+fn describe_window(settings: &ScheduleSettings, state: &WindowState) -> String {
+    let at = |t: Option<OffsetDateTime>| t.map(format_utc).unwrap_or_else(|| "never".into());
+    let edges = format!(
+        "SCALE_UP_SCHEDULE '{}', SCALE_DOWN_SCHEDULE '{}' (UTC)",
+        settings.window.up, settings.window.down
+    );
+    if state.open {
+        format!(
+            "window {edges}: open since {}, closes at {}",
+            at(state.last_up),
+            at(state.next_down)
+        )
+    } else {
+        format!(
+            "window {edges}: closed since {}, opens at {}",
+            at(state.last_down),
+            at(state.next_up)
+        )
+    }
+}
+
+fn describe_action(action: &crate::resizer::Action) -> String {
+    match action {
+        crate::resizer::Action::Resize {
+            target_dedicated_nodes,
+            target_low_priority_nodes,
+            node_deallocation_option,
+            after_seconds,
+        } => format!(
+            "resize to {target_dedicated_nodes} dedicated + {target_low_priority_nodes} low-priority{} accepted by Batch after {after_seconds} s",
+            node_deallocation_option
+                .map(|o| format!(" ({o})"))
+                .unwrap_or_default()
+        ),
+        crate::resizer::Action::StopResize { after_seconds } => {
+            format!(
+                "stop-resize of a resize going the other way accepted by Batch after {after_seconds} s"
+            )
+        }
+    }
+}
+
+fn describe_pool(observed: &Observed) -> String {
+    match observed {
+        Observed::Missing => "the pool does not exist".into(),
+        Observed::Pool(snapshot) => {
+            let pool = &snapshot.pool;
+            let state = pool
+                .allocation_state
+                .map(|s| serde_json::to_string(&s).unwrap_or_default())
+                .unwrap_or_else(|| "\"?\"".into());
+            let ready = snapshot
+                .nodes
+                .as_ref()
+                .map(|t| {
+                    format!(
+                        ", ready {} dedicated + {} low-priority",
+                        t.ready_dedicated, t.ready_low_priority
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "allocation {}, target {} dedicated + {} low-priority, current {} + {}{ready}",
+                state.trim_matches('"'),
+                pool.target_dedicated_nodes,
+                pool.target_low_priority_nodes,
+                pool.current_dedicated_nodes,
+                pool.current_low_priority_nodes
+            )
+        }
+    }
+}
+
+fn describe_report(log: &mut Lines, want: &Want, plan: Plan, wait_seconds: u32, report: &Report) {
+    for action in &report.actions {
+        log.info(describe_action(action));
+    }
+    if report.actions.is_empty() && plan != Plan::Leave {
+        log.info("no resize needed".into());
+    }
+    let pool = describe_pool(&report.last);
+    match &report.outcome {
+        Outcome::Converged if plan == Plan::Leave => {
+            log.info(format!("pool '{}': {pool}", want.pool_id));
+        }
+        Outcome::Converged => log.info(format!(
+            "done after {} s: pool '{}': {pool}",
+            crate::resizer::converge::seconds(report.waited),
+            want.pool_id
+        )),
+        Outcome::Pending(reason) if plan == Plan::Leave => {
+            log.info(format!("pool '{}' ({}): {pool}", want.pool_id, reason.describe()));
+        }
+        Outcome::Pending(reason) => log.info(format!(
+            "still converging at the end of the {wait_seconds} s wait ({}); not a failure: the next firing \
+             or GET /api/pool-status will pick it up. pool '{}': {pool}",
+            reason.describe(),
+            want.pool_id
+        )),
+        Outcome::Failed(failure) => log.error(format!(
+            "FAILED: {:?}: {}{}. pool '{}': {pool}",
+            failure.code,
+            failure.message,
+            failure
+                .batch_code
+                .as_deref()
+                .map(|c| format!(" (Batch code {c})"))
+                .unwrap_or_default(),
+            want.pool_id
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_by_role_and_window() {
+        for role in [Role::Up, Role::Down, Role::Reconcile] {
+            assert_eq!(plan(role, true), Plan::Hold, "{role:?} inside the window");
+        }
+        assert_eq!(plan(Role::Down, false), Plan::Release);
+        assert_eq!(plan(Role::Up, false), Plan::Leave);
+        assert_eq!(plan(Role::Reconcile, false), Plan::Leave);
+    }
+
+    #[test]
+    fn reads_a_real_shaped_invocation() {
+        let body = br#"{ "Data": { "timer": { "Schedule": { "AdjustForDST": true },
+            "ScheduleStatus": { "Last": "2025-03-01T02:00:00+00:00", "Next": "2025-03-01T03:00:00+00:00",
+                                "LastUpdated": "2025-03-01T02:00:00+00:00" },
+            "IsPastDue": false } },
+          "Metadata": { "sys": { "MethodName": "timer-scale-up", "UtcNow": "2025-03-01T03:00:00.0123456Z",
+                                 "RandGuid": "0b0e6c1e-0000-4000-8000-000000000000" } } }"#;
+        let firing = parse_firing(body).unwrap();
+        assert_eq!(firing.binding.as_deref(), Some("timer"));
+        assert_eq!(firing.is_past_due, Some(false));
+        let status = firing.schedule_status.clone().unwrap().unwrap();
+        assert_eq!(status.next.as_deref(), Some("2025-03-01T03:00:00+00:00"));
+        assert_eq!(firing.method_name.as_deref(), Some("timer-scale-up"));
+        assert_eq!(
+            firing.host_utc_now.as_deref(),
+            Some("2025-03-01T03:00:00.0123456Z")
+        );
+    }
+
+    #[test]
+    fn is_lenient_about_case_names_nulls_and_extras() {
+        let firing = parse_firing(
+            br#"{"data": {"myTimer": {"isPastDue": true, "scheduleStatus": null, "Extra": [1]}},
+                 "metadata": {"SYS": {"utcNow": "x"}}, "Unknown": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(firing.binding.as_deref(), Some("myTimer"));
+        assert_eq!(firing.is_past_due, Some(true));
+        assert_eq!(firing.schedule_status, Some(None));
+        assert_eq!(firing.host_utc_now.as_deref(), Some("x"));
+        assert_eq!(parse_firing(b"{}").unwrap(), Firing::default());
+        assert_eq!(
+            parse_firing(br#"{"Data": null, "Metadata": {"sys": 5}}"#).unwrap(),
+            Firing::default()
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_say_why() {
+        for (body, needle) in [
+            ("", "empty"),
+            ("  ", "empty"),
+            ("{not json", "not JSON"),
+            ("[]", "is an array in JSON, not an object"),
+            ("\"timer\"", "is a string in JSON"),
+            (
+                r#"{"Data": "timer"}"#,
+                "Data must be an object, not a string",
+            ),
+            (
+                r#"{"Data": {"timer": 5}}"#,
+                "Data.timer must be an object, not a number",
+            ),
+            (
+                r#"{"Data": {"timer": {"IsPastDue": "yes"}}}"#,
+                "Data.timer.IsPastDue must be true or false, not a string",
+            ),
+            (
+                r#"{"Data": {"timer": {"ScheduleStatus": []}}}"#,
+                "Data.timer.ScheduleStatus must be an object, not an array",
+            ),
+            (r#"{"Metadata": true}"#, "Metadata must be an object"),
+        ] {
+            let err = parse_firing(body.as_bytes()).expect_err(body);
+            assert!(err.contains(needle), "{body}: {err}");
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Timer functions end to end: the host stand-in posts real-shaped timer
+//! invocations to the handler, which drives the in-process Batch simulator.
+//!
+//! "Now" is the real clock, so the tests pick schedules whose window is open
+//! (or closed) whatever the time: up every second and down once a year on
+//! 1 January at midnight, or the reverse.
+
+#[path = "simulator_support/mod.rs"]
+mod simulator_support;
+mod support;
+
+use pool_resizer::schedule::Schedule;
+use pool_resizer::simulator::{EventKind, Simulator, SimulatorConfig};
+use serde_json::{Value, json};
+use simulator_support::{Client, all_in, sim_with, steady};
+use std::collections::HashMap;
+use support::host::{AppManifest, FunctionsHost, timer_payload};
+
+const SCALE: f64 = 300.0;
+const EVERY_SECOND: &str = "* * * * * *";
+const NEW_YEAR: &str = "0 0 0 1 1 *";
+
+enum Window {
+    Open,
+    Closed,
+}
+
+async fn simulator(pools: &[&str]) -> (Simulator, Client) {
+    sim_with(SimulatorConfig {
+        time_scale: SCALE,
+        pools: pools.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    })
+    .await
+}
+
+fn settings(sim: &Simulator, window: Window) -> HashMap<String, String> {
+    let info = sim.ready_info();
+    let ca = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("timers-ca-{}.pem", uuid::Uuid::new_v4()));
+    std::fs::write(&ca, sim.ca_pem()).unwrap();
+    let (up, down) = match window {
+        Window::Open => (EVERY_SECOND, NEW_YEAR),
+        Window::Closed => (NEW_YEAR, EVERY_SECOND),
+    };
+    [
+        ("BATCH_ACCOUNT_URL", info.endpoint.as_str()),
+        ("BATCH_POOL_ID", "p1"),
+        ("BATCH_ACCOUNT_NAME", info.account.as_str()),
+        ("BATCH_ACCOUNT_KEY", info.key.as_str()),
+        ("BATCH_CA_FILE", ca.to_str().unwrap()),
+        ("POOL_RESIZER_TIME_SCALE", "300"),
+        ("SCALE_UP_SCHEDULE", up),
+        ("SCALE_DOWN_SCHEDULE", down),
+        ("SCHEDULE_RECONCILE_SCHEDULE", "0 */15 * * * *"),
+        ("SCHEDULE_DEDICATED_NODES", "1"),
+        // 15 simulated minutes = 3 real seconds: room for a node to boot.
+        ("TIMER_WAIT_SECONDS", "900"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Invokes a timer function and checks what every answer must be: JSON
+/// object with `Outputs`, `Logs`, `ReturnValue`, as `application/json`.
+async fn fire(host: &FunctionsHost, function: &str, payload: &Value) -> (u16, Vec<String>) {
+    let (status, content_type, body) = host.invoke(function, payload).await;
+    check_shape(status, content_type.as_deref(), &body);
+    let logs = body["Logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    (status, logs)
+}
+
+fn check_shape(status: u16, content_type: Option<&str>, body: &Value) {
+    assert!(
+        content_type.is_some_and(|c| c.starts_with("application/json")),
+        "{status}: content type {content_type:?}"
+    );
+    assert_eq!(body["Outputs"], json!({}), "{body}");
+    assert!(body["ReturnValue"].is_null(), "{body}");
+    let logs = body["Logs"].as_array().expect("Logs array");
+    assert!(
+        !logs.is_empty() && logs.iter().all(Value::is_string),
+        "{body}"
+    );
+}
+
+fn has(logs: &[String], needle: &str) -> bool {
+    logs.iter().any(|l| l.contains(needle))
+}
+
+fn resizes(sim: &Simulator) -> usize {
+    sim.events()
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Request { method, path, status, .. }
+                if method == "POST" && path.ends_with("/resize") && *status == 202)
+        })
+        .count()
+}
+
+fn no_running_task_was_killed(sim: &Simulator) {
+    for e in sim.events() {
+        if let EventKind::Task { from, reason, .. } = &e.kind {
+            assert!(
+                !(from == "running" && reason != "completed"),
+                "task killed: {e:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_window_brings_a_ready_node_and_repeats_change_nothing() {
+    let (sim, client) = simulator(&["p1"]).await;
+    let host = FunctionsHost::start(&settings(&sim, Window::Open)).await;
+
+    let payload = timer_payload(
+        "timer-scale-up",
+        false,
+        Some(("2025-03-03T06:00:00+00:00", "2025-03-04T06:00:00+00:00")),
+    );
+    let (status, logs) = fire(&host, "timer-scale-up", &payload).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "timer-scale-up fired: on schedule"), "{logs:#?}");
+    assert!(has(&logs, ": open since"), "{logs:#?}");
+    assert!(
+        has(&logs, "resize to 1 dedicated + 0 low-priority accepted"),
+        "{logs:#?}"
+    );
+    assert!(has(&logs, "done after"), "{logs:#?}");
+    let pool = client.pool("p1").await;
+    assert_eq!(pool["targetDedicatedNodes"], 1);
+    let nodes = client.nodes("p1").await;
+    assert!(all_in(&nodes, "idle", 1), "{nodes:?}");
+    assert_eq!(resizes(&sim), 1);
+
+    // Repeated, past due, unmonitored, with fields we do not know, any timer,
+    // keys in another case: the window is open, the pool is right, nothing to do.
+    let mut odd = timer_payload("timer-scale-up", true, None);
+    odd["Data"]["timer"]["FutureField"] = json!({"x": [1, 2]});
+    odd["Metadata"]["sys"]["Extra"] = json!("y");
+    odd["Unknown"] = json!(42);
+    let lower =
+        json!({"data": {"timer": {"isPastDue": true, "scheduleStatus": null}}, "metadata": {}});
+    for (function, payload) in [
+        ("timer-scale-up", &odd),
+        ("timer-scale-up", &lower),
+        ("timer-reconcile", &payload),
+        ("timer-scale-down", &odd),
+    ] {
+        let (status, logs) = fire(&host, function, payload).await;
+        assert_eq!(status, 200, "{function}: {logs:#?}");
+        assert!(has(&logs, "no resize needed"), "{function}: {logs:#?}");
+        assert!(has(&logs, "ready 1 dedicated"), "{function}: {logs:#?}");
+    }
+    let (_, logs) = fire(&host, "timer-scale-up", &odd).await;
+    assert!(has(&logs, "past due"), "{logs:#?}");
+    assert!(
+        has(&logs, "ScheduleStatus null (useMonitor off)"),
+        "{logs:#?}"
+    );
+    assert_eq!(resizes(&sim), 1, "repeated firings issue no second resize");
+
+    host.terminate().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_window_only_the_end_firing_releases_and_running_tasks_finish() {
+    let (sim, client) = simulator(&["p1"]).await;
+    // A pipeline scaled the pool up outside the window and runs a task.
+    let r = client
+        .call(
+            "POST",
+            "/pools/p1/resize",
+            Some(json!({"targetDedicatedNodes": 1})),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    client
+        .wait_nodes("p1", "1 idle", |n| all_in(n, "idle", 1))
+        .await;
+    client.wait_pool("p1", "steady", steady).await;
+    let job = json!({"id": "j", "poolInfo": {"poolId": "p1"}});
+    assert_eq!(client.call("POST", "/jobs", Some(job)).await.status, 201);
+    let task = json!({"id": "t", "commandLine": "/bin/bash -c 'sleep 240'"});
+    assert_eq!(
+        client
+            .call("POST", "/jobs/j/tasks", Some(task))
+            .await
+            .status,
+        201
+    );
+    let before = resizes(&sim);
+
+    let host = FunctionsHost::start(&settings(&sim, Window::Closed)).await;
+    // The reconcile and a late up-firing leave a closed window's pool alone.
+    for function in ["timer-reconcile", "timer-scale-up"] {
+        let payload = timer_payload(function, true, None);
+        let (status, logs) = fire(&host, function, &payload).await;
+        assert_eq!(status, 200, "{function}: {logs:#?}");
+        assert!(has(&logs, ": closed since"), "{logs:#?}");
+        assert!(has(&logs, "leaving pool 'p1' as it is"), "{logs:#?}");
+        assert!(has(&logs, "target 1 dedicated"), "{logs:#?}");
+    }
+    assert_eq!(resizes(&sim), before, "nothing shrank the pool");
+    let t = client.call("GET", "/jobs/j/tasks/t", None).await;
+    assert_eq!(t.body["state"], "running");
+
+    // The end firing releases the node, but only once its task is done.
+    let payload = timer_payload("timer-scale-down", false, None);
+    let (status, logs) = fire(&host, "timer-scale-down", &payload).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "with taskcompletion"), "{logs:#?}");
+    assert!(
+        has(
+            &logs,
+            "resize to 0 dedicated + 0 low-priority (taskcompletion) accepted"
+        ),
+        "{logs:#?}"
+    );
+    assert!(has(&logs, "done after"), "{logs:#?}");
+    let pool = client.pool("p1").await;
+    assert_eq!(pool["currentDedicatedNodes"], 0, "{pool}");
+    let t = client.call("GET", "/jobs/j/tasks/t", None).await;
+    assert_eq!(t.body["state"], "completed");
+    assert_eq!(t.body["executionInfo"]["exitCode"], 0);
+    no_running_task_was_killed(&sim);
+    assert_eq!(resizes(&sim), before + 1);
+
+    // Fired again (past due): already there.
+    let payload = timer_payload("timer-scale-down", true, None);
+    let (status, logs) = fire(&host, "timer-scale-down", &payload).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "no resize needed"), "{logs:#?}");
+    assert_eq!(resizes(&sim), before + 1);
+
+    host.terminate().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_cannot_be_kept_fails_the_invocation_with_json_logs() {
+    let (sim, _client) = simulator(&[]).await;
+    let host = FunctionsHost::start(&settings(&sim, Window::Open)).await;
+    let payload = timer_payload("timer-scale-up", false, None);
+    let (status, logs) = fire(&host, "timer-scale-up", &payload).await;
+    assert_eq!(status, 500, "{logs:#?}");
+    assert!(has(&logs, "FAILED: PoolNotFound"), "{logs:#?}");
+    assert!(
+        host.logs()
+            .iter()
+            .any(|l| l.starts_with("[stderr]") && l.contains("PoolNotFound")),
+        "the failure reaches stderr, since the host drops non-2xx bodies"
+    );
+    host.terminate().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn still_converging_at_the_end_of_the_wait_is_logged_not_failed() {
+    let (sim, client) = simulator(&["p1"]).await;
+    let mut env = settings(&sim, Window::Open);
+    env.insert("TIMER_WAIT_SECONDS".into(), "20".into());
+    let host = FunctionsHost::start(&env).await;
+    let payload = timer_payload("timer-scale-up", false, None);
+    let (status, logs) = fire(&host, "timer-scale-up", &payload).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(
+        has(&logs, "still converging at the end of the 20 s wait"),
+        "{logs:#?}"
+    );
+    assert_eq!(client.pool("p1").await["targetDedicatedNodes"], 1);
+    host.terminate().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_invocations_get_400_json_and_nothing_is_done() {
+    // Batch is never called: every payload here is refused first.
+    let env: HashMap<String, String> = [
+        ("BATCH_ACCOUNT_URL", "https://127.0.0.1:9"),
+        ("BATCH_POOL_ID", "p1"),
+        ("BATCH_ACCOUNT_NAME", "devaccount"),
+        ("BATCH_ACCOUNT_KEY", "c2VjcmV0LWtleS1kby1ub3QtbG9n"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let host = FunctionsHost::start(&env).await;
+    for function in ["timer-scale-up", "timer-scale-down", "timer-reconcile"] {
+        for (body, needle) in [
+            ("", "empty"),
+            ("{not json", "not JSON"),
+            ("[1,2]", "is an array in JSON"),
+            (r#"{"Data": "timer"}"#, "Data must be an object"),
+            (
+                r#"{"Data": {"timer": {"IsPastDue": "yes"}}}"#,
+                "IsPastDue must be true or false",
+            ),
+            (
+                r#"{"Data": {"timer": {"ScheduleStatus": 7}}}"#,
+                "ScheduleStatus must be an object",
+            ),
+        ] {
+            let (status, content_type, bytes) = host.invoke_raw(function, body.as_bytes()).await;
+            assert_eq!(status, 400, "{function} {body}");
+            let json: Value = serde_json::from_slice(&bytes).expect("JSON body");
+            check_shape(status, content_type.as_deref(), &json);
+            let line = json["Logs"][0].as_str().unwrap();
+            assert!(line.contains(needle), "{body}: {line}");
+            assert!(line.contains("nothing done"), "{line}");
+        }
+    }
+    let huge = format!(
+        r#"{{"Data": {{"timer": {{"x": "{}"}}}}}}"#,
+        "a".repeat(100_000)
+    );
+    let (status, content_type, bytes) = host.invoke_raw("timer-scale-up", huge.as_bytes()).await;
+    assert_eq!(status, 400);
+    check_shape(
+        status,
+        content_type.as_deref(),
+        &serde_json::from_slice(&bytes).unwrap(),
+    );
+    assert_eq!(host.terminate().await, Some(0), "no panic, clean exit");
+}
+
+/// Every function.json in the repo: known trigger types, HTTP ones forwarded
+/// with an http out binding, timer schedules that parse, whether literal or a
+/// `%SETTING%` whose value in `local.settings.json.example` parses.
+#[test]
+fn every_function_json_in_the_repo_is_valid() {
+    let app = AppManifest::repo();
+    let example: Value = serde_json::from_slice(
+        &std::fs::read(app.root.join("local.settings.json.example")).unwrap(),
+    )
+    .expect("local.settings.json.example is JSON");
+    let values = example["Values"].as_object().expect("Values");
+    let mut timers = Vec::new();
+    for f in &app.functions {
+        match f.trigger_type() {
+            "httpTrigger" => {
+                assert!(
+                    f.is_forwarded_http(),
+                    "{}: one httpTrigger in and one http out",
+                    f.name
+                );
+            }
+            "timerTrigger" => {
+                assert_eq!(
+                    f.bindings.len(),
+                    1,
+                    "{}: a timer takes no other binding",
+                    f.name
+                );
+                let trigger = f.trigger();
+                assert_eq!(trigger["direction"], "in", "{}", f.name);
+                assert_eq!(
+                    trigger["name"], "timer",
+                    "{}: the handler reads Data.timer",
+                    f.name
+                );
+                assert_eq!(
+                    trigger["runOnStartup"], false,
+                    "{}: would fire on every restart",
+                    f.name
+                );
+                assert!(trigger["useMonitor"].is_boolean(), "{}", f.name);
+                let schedule = trigger["schedule"].as_str().expect("schedule");
+                let expression = match schedule.strip_prefix('%').and_then(|s| s.strip_suffix('%'))
+                {
+                    Some(setting) => {
+                        timers.push((f.name.clone(), setting.to_owned()));
+                        values
+                            .get(setting)
+                            .and_then(Value::as_str)
+                            .unwrap_or_else(|| {
+                                panic!("{}: {setting} missing from the example settings; the host would not start", f.name)
+                            })
+                            .to_owned()
+                    }
+                    None => schedule.to_owned(),
+                };
+                let parsed =
+                    Schedule::parse(&expression).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+                assert!(
+                    parsed.ever_fires(),
+                    "{}: '{expression}' never fires",
+                    f.name
+                );
+            }
+            other => panic!("{}: unknown trigger type {other}", f.name),
+        }
+    }
+    timers.sort();
+    assert_eq!(
+        timers,
+        [
+            (
+                "timer-reconcile".to_owned(),
+                "SCHEDULE_RECONCILE_SCHEDULE".to_owned()
+            ),
+            (
+                "timer-scale-down".to_owned(),
+                "SCALE_DOWN_SCHEDULE".to_owned()
+            ),
+            ("timer-scale-up".to_owned(), "SCALE_UP_SCHEDULE".to_owned()),
+        ],
+        "the handler's routes and the settings it reads"
+    );
+
+    // The example settings as a whole are what the handler accepts.
+    let env: HashMap<String, String> = values
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect();
+    let settings = pool_resizer::settings::Settings::from_env(|name| env.get(name).cloned())
+        .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
+    assert_eq!(settings.schedule.window.up.as_str(), "0 0 6 * * 1-5");
+    assert_eq!(settings.schedule.window.down.as_str(), "0 0 7 * * 1-5");
+}
