@@ -426,3 +426,66 @@ fn every_function_json_in_the_repo_is_valid() {
     assert_eq!(settings.schedule.window.up.as_str(), "0 0 6 * * 1-5");
     assert_eq!(settings.schedule.window.down.as_str(), "0 0 7 * * 1-5");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
+    let (sim, _client) = simulator(&["p1"]).await;
+    let open = FunctionsHost::start(&settings(&sim, Window::Open)).await;
+    let (status, logs) = fire(
+        &open,
+        "timer-scale-up",
+        &timer_payload("timer-scale-up", false, None),
+    )
+    .await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "holding lease 'schedule' until"), "{logs:#?}");
+
+    // A pipeline that started inside the window still runs when it closes.
+    let pipeline = open
+        .post(
+            "/api/scale-up",
+            r#"{"poolId": "p1", "leaseId": "run-late"}"#,
+        )
+        .await;
+    assert_eq!(pipeline.status, 200, "{}", pipeline.body);
+    let holders: Vec<&str> = pipeline.body["pool"]["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(holders, ["run-late", "schedule"]);
+    open.terminate().await;
+
+    let closed = FunctionsHost::start(&settings(&sim, Window::Closed)).await;
+    let before = resizes(&sim);
+    let (status, logs) = fire(
+        &closed,
+        "timer-scale-down",
+        &timer_payload("timer-scale-down", false, None),
+    )
+    .await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "released lease 'schedule'"), "{logs:#?}");
+    assert_eq!(
+        resizes(&sim),
+        before,
+        "the pipeline's lease keeps its node: {logs:#?}"
+    );
+
+    // When the pipeline releases its lease, the pool goes to zero.
+    let done = closed
+        .post(
+            "/api/scale-down",
+            r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 220}"#,
+        )
+        .await;
+    assert!(done.status == 200 || done.status == 202, "{}", done.body);
+    assert_eq!(
+        done.body["pool"]["targetDedicatedNodes"], 0,
+        "{}",
+        done.body
+    );
+    closed.terminate().await;
+    sim.shutdown().await;
+}

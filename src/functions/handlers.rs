@@ -56,6 +56,11 @@ impl AppState {
         &self.0.settings
     }
 
+    /// The handler's clock: real time in Azure, scaled in dev and tests.
+    pub(super) fn clock(&self) -> Clock {
+        self.0.clock
+    }
+
     pub(super) fn converger(&self) -> Converger<'_, BatchClient> {
         Converger {
             batch: &self.0.batch,

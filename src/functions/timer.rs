@@ -25,7 +25,9 @@
 //! (an Error trace in Application Insights).
 
 use super::handlers::AppState;
-use crate::resizer::{Observed, Operation, Outcome, Report, Want};
+use crate::resizer::{
+    Lease, LeaseEdit, LeaseId, LeaseWrite, Observed, Operation, Outcome, Report, Want,
+};
 use crate::schedule::{WindowState, format_utc};
 use crate::settings::ScheduleSettings;
 use axum::Json;
@@ -278,6 +280,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                     operation: Operation::ScaleUp,
                     dedicated: settings.dedicated,
                     low_priority: settings.low_priority,
+                    honour_leases: false,
                 }
             } else {
                 log.info(format!(
@@ -288,8 +291,14 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                     operation: Operation::ScaleDown,
                     dedicated: 0,
                     low_priority: 0,
+                    honour_leases: true,
                 }
             };
+            if let Err(failure) = schedule_lease(&app, &want, settings, &state, now, &mut log).await
+            {
+                log.error(failure);
+                return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
+            }
             let budget = Duration::from_secs(settings.wait_seconds.into());
             (want.clone(), converger.converge(&want, budget).await)
         }
@@ -303,6 +312,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                 operation: Operation::ScaleUp,
                 dedicated: 0,
                 low_priority: 0,
+                honour_leases: false,
             };
             (look.clone(), converger.check(&look).await)
         }
@@ -325,6 +335,63 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
         }
     }
 }
+
+/// The schedule is a lease holder like any pipeline: while the window is
+/// open it holds lease `schedule` (until the window's next close, plus a
+/// grace, so a lost end firing cannot hold nodes for ever); the end firing
+/// releases it and scales down only to what pipelines' live leases still
+/// need. So a scheduled scale-down never strands a pipeline that holds a lease.
+async fn schedule_lease(
+    app: &AppState,
+    want: &Want,
+    settings: &ScheduleSettings,
+    window: &WindowState,
+    now: OffsetDateTime,
+    log: &mut Lines,
+) -> Result<(), String> {
+    let id: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
+    let edit = match want.operation {
+        Operation::ScaleUp => {
+            // Measured in real time (the window is wall-clock), added to the
+            // handler's clock (which runs fast in dev and tests).
+            let until_close = window
+                .next_down
+                .map(|close| (close - now).max(time::Duration::ZERO))
+                .unwrap_or(time::Duration::hours(3));
+            LeaseEdit::Hold(Lease {
+                id,
+                dedicated: settings.dedicated,
+                low_priority: settings.low_priority,
+                expires: app.clock().now_utc() + until_close + SCHEDULE_LEASE_GRACE,
+            })
+        }
+        Operation::ScaleDown => LeaseEdit::Release(id),
+    };
+    match app.converger().edit_leases(&want.pool_id, &edit).await {
+        Ok(LeaseWrite::TooMany(too_many)) => Err(format!("FAILED: TooManyLeases: {too_many}")),
+        Ok(LeaseWrite::Written { .. }) => {
+            log.info(match &edit {
+                LeaseEdit::Hold(lease) => format!(
+                    "holding lease '{SCHEDULE_LEASE}' until {}",
+                    format_utc(lease.expires)
+                ),
+                LeaseEdit::Release(_) => format!(
+                    "released lease '{SCHEDULE_LEASE}'; pipelines' live leases keep their nodes"
+                ),
+            });
+            Ok(())
+        }
+        Ok(LeaseWrite::Unchanged | LeaseWrite::Skipped) => Ok(()),
+        Err(error) => {
+            let (code, message) = super::error::batch_failure(&error);
+            Err(format!("FAILED: {code}: {message}"))
+        }
+    }
+}
+
+/// The lease the schedule holds while its window is open.
+const SCHEDULE_LEASE: &str = "schedule";
+const SCHEDULE_LEASE_GRACE: time::Duration = time::Duration::minutes(15);
 
 /// Log lines for the invocation, each also written to the handler's log.
 #[derive(Default)]
@@ -452,7 +519,11 @@ fn describe_report(log: &mut Lines, want: &Want, plan: Plan, wait_seconds: u32, 
     if report.actions.is_empty() && plan != Plan::Leave {
         log.info("no resize needed".into());
     }
-    let pool = describe_pool(&report.last);
+    let pool = report
+        .last
+        .as_ref()
+        .map(describe_pool)
+        .unwrap_or_else(|| "Batch did not answer within the wait".into());
     match &report.outcome {
         Outcome::Converged if plan == Plan::Leave => {
             log.info(format!("pool '{}': {pool}", want.pool_id));
