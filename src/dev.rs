@@ -59,6 +59,7 @@ pub async fn run(
         ("BATCH_ACCOUNT_KEY", info.key.clone()),
         ("BATCH_CA_FILE", ca_file.display().to_string()),
         ("POOL_RESIZER_TIME_SCALE", args.time_scale.to_string()),
+        ("ALLOWED_POOLS", args.pools.join(",")),
     ]);
     let settings = Settings::from_env(|name| values.get(name).cloned())
         .map_err(crate::app::StartupError::from)?;

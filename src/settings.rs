@@ -39,6 +39,8 @@ pub struct Settings {
     pub port: u16,
     /// What the timer functions do (`docs/schedules.md`).
     pub schedule: ScheduleSettings,
+    /// `ALLOWED_POOLS`: which pools requests may touch.
+    pub allowed_pools: AllowedPools,
 }
 
 /// The business-hours window the timer functions keep.
@@ -80,6 +82,27 @@ pub enum AuthSettings {
 
 pub const DEFAULT_MAX_NODES: u32 = 10;
 const DEFAULT_PORT: u16 = 8080;
+
+/// Which pools HTTP requests may name. A leaked function key must not be
+/// able to resize every pool in the account, so the default is the one
+/// pool the app is for (`BATCH_POOL_ID`); `*` opens it to all, on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedPools {
+    Any,
+    Only(Vec<PoolId>),
+}
+
+impl AllowedPools {
+    /// Batch pool ids are case-insensitive.
+    pub fn allows(&self, pool_id: &PoolId) -> bool {
+        match self {
+            AllowedPools::Any => true,
+            AllowedPools::Only(ids) => ids
+                .iter()
+                .any(|id| id.as_str().eq_ignore_ascii_case(pool_id.as_str())),
+        }
+    }
+}
 
 /// Every problem found, one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,6 +303,31 @@ impl Settings {
         let schedule_low_priority = number("SCHEDULE_LOW_PRIORITY_NODES", 0, 10_000);
         let timer_wait_seconds = number("TIMER_WAIT_SECONDS", DEFAULT_TIMER_WAIT_SECONDS, 3_600);
 
+        let allowed_pools = match get("ALLOWED_POOLS") {
+            Some(raw) if raw == "*" => AllowedPools::Any,
+            Some(raw) => {
+                let mut ids = Vec::new();
+                for id in raw.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+                    match id.parse::<PoolId>() {
+                        Ok(id) => ids.push(id),
+                        Err(e) => problems
+                            .push(format!("ALLOWED_POOLS: '{id}' is not a valid pool id: {e}")),
+                    }
+                }
+                if ids.is_empty() {
+                    problems.push("ALLOWED_POOLS is empty: list pool ids separated by commas, or * for every pool".to_owned());
+                }
+                AllowedPools::Only(ids)
+            }
+            None => match &default_pool_id {
+                Some(id) => AllowedPools::Only(vec![id.clone()]),
+                None => {
+                    problems.push("neither BATCH_POOL_ID nor ALLOWED_POOLS is set: set BATCH_POOL_ID to the pool this app resizes, or ALLOWED_POOLS to a comma-separated list (or * for every pool in the account)".to_owned());
+                    AllowedPools::Any
+                }
+            },
+        };
+
         match (problems.is_empty(), batch_account_url, up, down) {
             (true, Some(batch_account_url), Some(up), Some(down)) => Ok(Settings {
                 batch_account_url,
@@ -299,6 +347,7 @@ impl Settings {
                     low_priority: schedule_low_priority,
                     wait_seconds: timer_wait_seconds,
                 },
+                allowed_pools,
             }),
             _ => Err(SettingsError(problems)),
         }
@@ -346,6 +395,7 @@ mod tests {
             ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
             ("IDENTITY_ENDPOINT", "http://localhost:8081/msi/token"),
             ("AZURE_CLIENT_ID", "0000-1111"),
+            ("ALLOWED_POOLS", "*"),
         ]))
         .unwrap();
         match s.auth {
@@ -379,7 +429,45 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from: {text}");
         }
         assert!(!text.contains("not-base64-secret"));
-        assert_eq!(err.0.len(), 5);
+        // The bad BATCH_POOL_ID also leaves no pool to allow.
+        assert!(text.contains("ALLOWED_POOLS"), "{text}");
+        assert_eq!(err.0.len(), 6);
+    }
+
+    #[test]
+    fn allowed_pools_default_to_the_one_pool() {
+        let base = [
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("BATCH_POOL_ID", "adf-pool"),
+        ];
+        let s = Settings::from_env(env(&base)).unwrap();
+        assert!(
+            s.allowed_pools.allows(&"ADF-Pool".parse().unwrap()),
+            "case-insensitive"
+        );
+        assert!(!s.allowed_pools.allows(&"other".parse().unwrap()));
+        let mut listed = base.to_vec();
+        listed.push(("ALLOWED_POOLS", "a, b"));
+        let s = Settings::from_env(env(&listed)).unwrap();
+        assert!(s.allowed_pools.allows(&"b".parse().unwrap()));
+        assert!(
+            !s.allowed_pools.allows(&"adf-pool".parse().unwrap()),
+            "the list replaces the default"
+        );
+        let mut any = base.to_vec();
+        any.push(("ALLOWED_POOLS", "*"));
+        assert_eq!(
+            Settings::from_env(env(&any)).unwrap().allowed_pools,
+            AllowedPools::Any
+        );
+        let err = Settings::from_env(env(&[("BATCH_ACCOUNT_URL", "https://a.b")])).unwrap_err();
+        assert!(err.to_string().contains("ALLOWED_POOLS"), "{err}");
+        let err = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("ALLOWED_POOLS", "a/b"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("'a/b'"), "{err}");
     }
 
     #[test]
@@ -444,6 +532,7 @@ mod tests {
             ("SCHEDULE_DEDICATED_NODES", "-1"),
             ("TIMER_WAIT_SECONDS", "9000"),
             ("WEBSITE_TIME_ZONE", "W. Europe Standard Time"),
+            ("ALLOWED_POOLS", "*"),
         ]))
         .unwrap_err();
         let text = err.to_string();

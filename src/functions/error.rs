@@ -2,6 +2,7 @@
 //!
 //! The mapping, which the README documents:
 //! - 400 the caller's input is wrong (code says which rule).
+//! - 403 the pool is not in `ALLOWED_POOLS`.
 //! - 404 the pool does not exist; 405/404 for unknown methods and routes.
 //! - 409 the pool cannot get there: autoscale on, being deleted, a resize
 //!   error (quota, allocation), start task failures, unusable nodes.
@@ -22,6 +23,8 @@ pub enum ApiError {
     Invalid { code: &'static str, message: String },
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("pool '{0}' is not one this app may resize (ALLOWED_POOLS)")]
+    PoolNotAllowed(String),
     #[error("{message}")]
     Route {
         status: StatusCode,
@@ -39,6 +42,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { code, .. } | ApiError::Route { code, .. } => code,
             ApiError::TooLarge { .. } => "PayloadTooLarge",
+            ApiError::PoolNotAllowed(_) => "PoolNotAllowed",
         }
     }
 
@@ -46,6 +50,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PoolNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::Route { status, .. } => *status,
         }
     }

@@ -114,7 +114,17 @@ impl Raw {
         Ok(Self { values })
     }
 
+    /// The pool named (or the default), if this app may touch it.
     fn pool_id(&self, settings: &Settings) -> Result<PoolId, ApiError> {
+        let pool_id = self.named_pool(settings)?;
+        if settings.allowed_pools.allows(&pool_id) {
+            Ok(pool_id)
+        } else {
+            Err(ApiError::PoolNotAllowed(pool_id.to_string()))
+        }
+    }
+
+    fn named_pool(&self, settings: &Settings) -> Result<PoolId, ApiError> {
         match self.values.get("poolId") {
             None | Some(Value::Null) => settings.default_pool_id.clone().ok_or_else(|| {
                 ApiError::invalid(
@@ -332,6 +342,7 @@ mod tests {
         Settings::from_env(|name| match name {
             "BATCH_ACCOUNT_URL" => Some("https://a.b".into()),
             "BATCH_POOL_ID" => Some("default-pool".into()),
+            "ALLOWED_POOLS" => Some("default-pool,q,p,a".into()),
             _ => None,
         })
         .unwrap()
