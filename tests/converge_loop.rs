@@ -143,6 +143,7 @@ fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
         clock: Clock::real(),
         policy: PollPolicy::default(),
         stop: None,
+        progress: None,
     }
 }
 
@@ -253,6 +254,7 @@ async fn stop_signal_ends_the_wait_with_pending() {
         clock: Clock::scaled(10.0),
         policy: PollPolicy::default(),
         stop: Some(stop_rx),
+        progress: None,
     };
     let stopper = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
