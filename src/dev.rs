@@ -41,7 +41,8 @@ pub async fn run(
     args: DevArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DevError> {
-    let ca_file = std::env::temp_dir().join(format!("pool-resizer-dev-ca-{}.pem", std::process::id()));
+    let ca_file =
+        std::env::temp_dir().join(format!("pool-resizer-dev-ca-{}.pem", std::process::id()));
     let sim = simulator::start(SimulatorConfig {
         time_scale: args.time_scale,
         pools: args.pools.clone(),
@@ -64,9 +65,12 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| DevError::Listen(args.listen, e))?;
-    let address = listener.local_addr().map_err(|e| DevError::Listen(args.listen, e))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| DevError::Listen(args.listen, e))?;
     print_welcome(address, &info, &args);
-    let result = crate::app::serve_handler(listener, settings, PollPolicy::default(), shutdown).await;
+    let result =
+        crate::app::serve_handler(listener, settings, PollPolicy::default(), shutdown).await;
     sim.shutdown().await;
     let _ = std::fs::remove_file(&ca_file);
     Ok(result?)
@@ -83,8 +87,12 @@ fn print_welcome(address: SocketAddr, info: &simulator::ReadyInfo, args: &DevArg
         args.time_scale,
         args.pools.join(", ")
     );
-    println!("Try (function keys are not checked locally; in Azure add ?code=<key> or -H 'x-functions-key: <key>'):");
-    println!("  curl -s -X POST {base}/scale-up -d '{{\"poolId\":\"{pool}\",\"dedicatedNodes\":1}}'");
+    println!(
+        "Try (function keys are not checked locally; in Azure add ?code=<key> or -H 'x-functions-key: <key>'):"
+    );
+    println!(
+        "  curl -s -X POST {base}/scale-up -d '{{\"poolId\":\"{pool}\",\"dedicatedNodes\":1}}'"
+    );
     println!("  curl -s '{base}/pool-status?poolId={pool}'");
     println!("  curl -s '{base}/pool-status?poolId={pool}&operation=scale-up&dedicatedNodes=1'");
     println!("  curl -s -X POST {base}/scale-down -d '{{\"poolId\":\"{pool}\"}}'");

@@ -236,12 +236,19 @@ fn resize_again_or_fail(
 fn hopeless(tally: &NodeTally, want: &Want, pool: &crate::batch::models::Pool) -> Option<Failure> {
     let allocating = pool.allocation_state != Some(AllocationState::Steady);
     let unallocated = |target: u32, current: u32| {
-        if allocating { target.saturating_sub(current) } else { 0 }
+        if allocating {
+            target.saturating_sub(current)
+        } else {
+            0
+        }
     };
     let coming_dedicated = tally.coming_dedicated
         + unallocated(pool.target_dedicated_nodes, pool.current_dedicated_nodes);
     let coming_low = tally.coming_low_priority
-        + unallocated(pool.target_low_priority_nodes, pool.current_low_priority_nodes);
+        + unallocated(
+            pool.target_low_priority_nodes,
+            pool.current_low_priority_nodes,
+        );
     let short_dedicated = tally.ready_dedicated + coming_dedicated < want.dedicated;
     let short_low = tally.ready_low_priority + coming_low < want.low_priority;
     if !(short_dedicated || short_low) {
