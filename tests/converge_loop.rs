@@ -168,6 +168,30 @@ async fn cold_pool_converges_with_few_calls() {
     assert!(report.waited >= Duration::from_secs(240) && report.waited < Duration::from_secs(260));
 }
 
+/// The CLI's live display hangs off this hook: one call per decision, the
+/// last one being the step that ended the loop.
+#[tokio::test(start_paused = true)]
+async fn progress_hook_sees_every_decision() {
+    let pool = FakePool::new(0);
+    let steps = std::sync::Mutex::new(Vec::new());
+    let observer = |_: &pool_resizer::resizer::Observed, step: &pool_resizer::resizer::Step| {
+        steps.lock().unwrap().push(step.clone());
+    };
+    let converger = Converger {
+        progress: Some(&observer),
+        ..converger(&pool)
+    };
+    converger
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let steps = steps.into_inner().unwrap();
+    let gets = pool.calls().iter().filter(|c| **c == "get").count();
+    assert_eq!(steps.len(), gets, "one decision per look: {steps:?}");
+    assert!(matches!(steps[0], pool_resizer::resizer::Step::Resize(_)));
+    assert_eq!(steps.last(), Some(&pool_resizer::resizer::Step::Done));
+}
+
 #[tokio::test(start_paused = true)]
 async fn already_ready_answers_at_once_without_acting() {
     let pool = FakePool::new(2);
