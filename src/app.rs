@@ -85,6 +85,12 @@ pub async fn serve_handler(
     policy: crate::resizer::PollPolicy,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
+    if settings.allowed_pools.is_empty() {
+        return Err(crate::settings::SettingsError(vec![
+            crate::settings::AllowedPools::NONE_SET.to_owned(),
+        ])
+        .into());
+    }
     let batch = batch_client(&settings)?;
     let local = listener
         .local_addr()

@@ -8,11 +8,14 @@
 //! - [`batch`]: the Batch REST client over `azure_core`'s pipeline.
 //! - [`simulator`]: a faithful local Batch service; shares no types with `batch`.
 //! - [`schedule`]: NCRONTAB expressions and the business-hours window (pure).
+//! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
+//!   resizer path as the triggers, with live progress.
 //! - [`settings`], [`clock`], [`secret`]: typed configuration, scaled time,
 //!   values that never print.
 
 pub mod app;
 pub mod batch;
+pub mod cli;
 pub mod clock;
 pub mod dev;
 pub mod functions;

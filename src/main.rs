@@ -2,9 +2,10 @@
 //! around them. Thin: parse, set up logs, call the library.
 
 use clap::{Parser, Subcommand};
+use pool_resizer::resizer::Operation;
 use pool_resizer::resizer::PollPolicy;
 use pool_resizer::settings::Settings;
-use pool_resizer::{dev, simulator, telemetry};
+use pool_resizer::{cli, dev, simulator, telemetry};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -27,6 +28,13 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run the Azure Batch data-plane simulator (HTTPS on loopback).
     Simulator(simulator::SimulatorArgs),
+    /// Bring a pool to at least N ready nodes, directly against Batch, with
+    /// live progress. Exit 0 done, 1 failed, 2 bad usage, 3 still converging.
+    ScaleUp(cli::ScaleArgs),
+    /// Bring a pool down to at most N nodes (running tasks finish first).
+    ScaleDown(cli::ScaleArgs),
+    /// Show the pool and its nodes by state.
+    Status(cli::CommonArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +59,17 @@ fn main() -> ExitCode {
             Command::Simulator(args) => {
                 telemetry::init_stderr_logs();
                 report(simulator::run(args).await)
+            }
+            Command::ScaleUp(args) => {
+                let command = cli::Command::Scale(Operation::ScaleUp, args);
+                cli::run(command, telemetry::shutdown_signal()).await
+            }
+            Command::ScaleDown(args) => {
+                let command = cli::Command::Scale(Operation::ScaleDown, args);
+                cli::run(command, telemetry::shutdown_signal()).await
+            }
+            Command::Status(args) => {
+                cli::run(cli::Command::Status(args), telemetry::shutdown_signal()).await
             }
         }
     })

@@ -159,6 +159,7 @@ fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
         clock: Clock::real(),
         policy: PollPolicy::default(),
         stop: None,
+        progress: None,
     }
 }
 
@@ -181,6 +182,30 @@ async fn cold_pool_converges_with_few_calls() {
     let gets = calls.iter().filter(|c| **c == "get").count();
     assert!((15..=25).contains(&gets), "{gets} GETs: {calls:?}");
     assert!(report.waited >= Duration::from_secs(240) && report.waited < Duration::from_secs(260));
+}
+
+/// The CLI's live display hangs off this hook: one call per decision, the
+/// last one being the step that ended the loop.
+#[tokio::test(start_paused = true)]
+async fn progress_hook_sees_every_decision() {
+    let pool = FakePool::new(0);
+    let steps = std::sync::Mutex::new(Vec::new());
+    let observer = |_: &pool_resizer::resizer::Observed, step: &pool_resizer::resizer::Step| {
+        steps.lock().unwrap().push(step.clone());
+    };
+    let converger = Converger {
+        progress: Some(&observer),
+        ..converger(&pool)
+    };
+    converger
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let steps = steps.into_inner().unwrap();
+    let gets = pool.calls().iter().filter(|c| **c == "get").count();
+    assert_eq!(steps.len(), gets, "one decision per look: {steps:?}");
+    assert!(matches!(steps[0], pool_resizer::resizer::Step::Resize(_)));
+    assert_eq!(steps.last(), Some(&pool_resizer::resizer::Step::Done));
 }
 
 #[tokio::test(start_paused = true)]
@@ -269,6 +294,7 @@ async fn stop_signal_ends_the_wait_with_pending() {
         clock: Clock::scaled(10.0),
         policy: PollPolicy::default(),
         stop: Some(stop_rx),
+        progress: None,
     };
     let stopper = async {
         tokio::time::sleep(Duration::from_secs(1)).await;

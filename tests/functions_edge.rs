@@ -85,9 +85,17 @@ async fn readiness_routes_and_bad_input_answer_json() {
     assert_eq!(response.body["error"]["code"], "PayloadTooLarge");
 
     let response = host
-        .get("/api/pool-status?poolId=a&operation=sideways")
+        .get("/api/pool-status?poolId=adf-pool&operation=sideways")
         .await;
     assert_eq!(response.status, 400);
+    let response = host
+        .post("/api/scale-up", r#"{"poolId": "someone-elses-pool"}"#)
+        .await;
+    assert_eq!(
+        response.status, 403,
+        "not in ALLOWED_POOLS (defaults to BATCH_POOL_ID)"
+    );
+    assert_eq!(response.body["error"]["code"], "PoolNotAllowed");
 
     // Straight to the handler (the host would 404 first): JSON all the same.
     let direct = client

@@ -67,6 +67,7 @@ impl AppState {
             clock: self.0.clock,
             policy: self.0.policy,
             stop: Some(self.0.stop.clone()),
+            progress: None,
         }
     }
 }

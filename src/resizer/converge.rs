@@ -151,6 +151,9 @@ pub struct ConvergeError {
     pub waited: Duration,
 }
 
+/// See [`Converger::progress`].
+pub type ProgressFn<'a> = dyn Fn(&Observed, &Step) + Sync + 'a;
+
 pub struct Converger<'a, B: PoolApi> {
     pub batch: &'a B,
     pub clock: Clock,
@@ -159,6 +162,10 @@ pub struct Converger<'a, B: PoolApi> {
     /// then ends its wait early and reports `Pending`, so the open request is
     /// answered with a status URL instead of being dropped.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Called after every decision of [`Converger::converge`] with what was
+    /// seen and what comes next, so a caller can show progress live (the
+    /// CLI's status line). `None` for the HTTP handlers: they answer once.
+    pub progress: Option<&'a ProgressFn<'a>>,
 }
 
 /// However little budget is left, a Batch call may take this long (simulated
@@ -327,6 +334,9 @@ impl<B: PoolApi> Converger<'_, B> {
             };
             let step = decide(&observed, want, history);
             tracing::debug!(pool = %want.pool_id, ?step, "decided");
+            if let Some(progress) = self.progress {
+                progress(&observed, &step);
+            }
             match step {
                 Step::Done => {
                     return Ok(self.finished(Outcome::Converged, observed, actions, calls, &watch));

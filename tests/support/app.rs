@@ -29,6 +29,8 @@ pub fn settings_for(sim: &Simulator, pool: &str) -> HashMap<String, String> {
             "POOL_RESIZER_TIME_SCALE".into(),
             sim.ready_info().time_scale.to_string(),
         ),
+        // Scenarios use several pools; ALLOWED_POOLS itself is tested in functions_edge.rs.
+        ("ALLOWED_POOLS".into(), "*".into()),
     ])
 }
 

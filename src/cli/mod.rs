@@ -1,0 +1,274 @@
+//! The operator's CLI: `pool-resizer scale-up | scale-down | status`.
+//!
+//! Does what the HTTP triggers do, directly against Batch, on the same code
+//! path: [`Settings::from_process_env`], [`crate::app::batch_client`] and the
+//! [`Converger`]. So a script or an operator at a terminal can do by hand
+//! what the pipeline does, and what works here works in the Function App.
+//!
+//! Exit codes (documented in `docs/cli.md`) tell scripts what happened
+//! without parsing output: see [`Exit`].
+
+mod progress;
+mod summary;
+
+use crate::app::StartupError;
+use crate::batch::PoolId;
+use crate::clock::Clock;
+use crate::resizer::{Converger, Operation, Outcome, PollPolicy, Want};
+use crate::settings::{Settings, SettingsError};
+use progress::Progress;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The CLI has no 230 s front end in its way; this default covers a cold
+/// pool with a start task (typically 5-10 min) with room to spare, and
+/// matches Batch's own default resize timeout.
+pub const DEFAULT_CLI_WAIT_SECONDS: u32 = 900;
+/// Longest `--wait`: a day. More is a typo, not a plan.
+pub const MAX_CLI_WAIT_SECONDS: u32 = 86_400;
+
+/// How the command ended; the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: the pool is where it was asked to be (or, for `status`, exists).
+    Success = 0,
+    /// 1: it cannot get there: pool not found, autoscale on, quota or
+    /// allocation failure, start task failed, Batch refused or unreachable.
+    Failed = 1,
+    /// 2: bad command line or settings; nothing was sent to Batch.
+    Usage = 2,
+    /// 3: `--wait` ran out (or Ctrl-C) while the pool was still on its way;
+    /// Batch carries on, run the command again to keep waiting.
+    TimedOut = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// Flags of `scale-up` and `scale-down`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Dedicated nodes: at least this many ready (scale-up, default 1), at
+    /// most this many left (scale-down, default 0).
+    #[arg(long, value_name = "N")]
+    pub dedicated: Option<u32>,
+    /// Low-priority/Spot nodes, as --dedicated (default 0).
+    #[arg(long = "low-priority", value_name = "N")]
+    pub low_priority: Option<u32>,
+    /// Wait at most this long for the pool to get there (default 900).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_CLI_WAIT_SECONDS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CLI_WAIT_SECONDS)))]
+    pub wait: u32,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// The pool (default: BATCH_POOL_ID).
+    #[arg(long, value_name = "ID")]
+    pub pool: Option<String>,
+    /// Print the same JSON body the HTTP trigger answers with, on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+}
+
+impl CliError {
+    fn exit(&self) -> Exit {
+        match self {
+            CliError::Settings(_) | CliError::Usage(_) => Exit::Usage,
+            CliError::Startup(_) => Exit::Failed,
+        }
+    }
+}
+
+/// What to run, once the command line is parsed.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Scale(Operation, ScaleArgs),
+    Status(CommonArgs),
+}
+
+/// Runs a command to its end: prints the result, returns the exit code.
+/// Ctrl-C/SIGTERM end the wait early, like `--wait` running out.
+pub async fn run(command: Command, stop: impl std::future::Future<Output = ()>) -> ExitCode {
+    init_logs();
+    match execute(command, stop).await {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit().into()
+        }
+    }
+}
+
+async fn execute(
+    command: Command,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Exit, CliError> {
+    let settings = Settings::from_process_env()?;
+    let common = match &command {
+        Command::Scale(_, args) => &args.common,
+        Command::Status(common) => common,
+    };
+    let pool_id = pool_id(common.pool.as_deref(), &settings)?;
+    let want = match &command {
+        Command::Scale(operation, args) => scale_want(*operation, args, pool_id, &settings)?,
+        // A plain view: judge "scale-up to nothing" so the nodes get listed,
+        // as the pool-status trigger does.
+        Command::Status(_) => Want {
+            pool_id,
+            operation: Operation::ScaleUp,
+            dedicated: 0,
+            low_priority: 0,
+            honour_leases: false,
+        },
+    };
+    let batch = crate::app::batch_client(&settings)?;
+    let clock = Clock::scaled(settings.time_scale);
+    let progress = Progress::new(clock, common.quiet);
+    let observer = |observed: &_, step: &_| progress.update(observed, step);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let converger = Converger {
+        batch: &batch,
+        clock,
+        policy: PollPolicy::default(),
+        stop: Some(stop_rx),
+        progress: Some(&observer),
+    };
+    let work = async {
+        match &command {
+            Command::Scale(_, args) => {
+                converger
+                    .converge(&want, Duration::from_secs(args.wait.into()))
+                    .await
+            }
+            Command::Status(_) => converger.check(&want).await,
+        }
+    };
+    let stop = async {
+        stop.await;
+        let _ = stop_tx.send(true);
+        std::future::pending::<()>().await
+    };
+    let ticker = progress.tick();
+    let result = tokio::select! {
+        result = work => result,
+        () = stop => unreachable!("never completes"),
+        () = ticker => unreachable!("never completes"),
+    };
+    progress.finish();
+    let requested = match &command {
+        Command::Scale(_, args) => Some((want.dedicated, want.low_priority, args.wait)),
+        Command::Status(_) => None,
+    };
+    let out = summary::Summary {
+        operation: match &command {
+            Command::Scale(operation, _) => operation.as_str(),
+            Command::Status(_) => "pool-status",
+        },
+        pool_id: &want.pool_id,
+        requested,
+    };
+    let exit = match &result {
+        Err(_) => Exit::Failed,
+        Ok(report) => match (&report.outcome, &command) {
+            (_, Command::Status(_)) if report.last == Some(crate::resizer::Observed::Missing) => {
+                Exit::Failed
+            }
+            (_, Command::Status(_)) | (Outcome::Converged, _) => Exit::Success,
+            (Outcome::Failed(_), _) => Exit::Failed,
+            (Outcome::Pending(_), _) => Exit::TimedOut,
+        },
+    };
+    if common.json {
+        println!("{}", out.json(&result, exit));
+    } else {
+        println!("{}", out.plain(&result, exit));
+    }
+    Ok(exit)
+}
+
+fn pool_id(flag: Option<&str>, settings: &Settings) -> Result<PoolId, CliError> {
+    match flag {
+        Some(raw) => raw
+            .parse::<PoolId>()
+            .map_err(|e| CliError::Usage(format!("--pool '{raw}': {e}"))),
+        None => settings.default_pool_id.clone().ok_or_else(|| {
+            CliError::Usage("--pool is required: no default pool is set (BATCH_POOL_ID)".into())
+        }),
+    }
+}
+
+/// The same defaults and limits as the HTTP triggers, so a leaked script
+/// cannot ask for more than a request could (MAX_*_NODES).
+fn scale_want(
+    operation: Operation,
+    args: &ScaleArgs,
+    pool_id: PoolId,
+    settings: &Settings,
+) -> Result<Want, CliError> {
+    let default_dedicated = match operation {
+        Operation::ScaleUp => 1,
+        Operation::ScaleDown => 0,
+    };
+    let dedicated = args.dedicated.unwrap_or(default_dedicated);
+    let low_priority = args.low_priority.unwrap_or(0);
+    let over = |flag: &str, n: u32, max: u32, setting: &str| {
+        CliError::Usage(format!(
+            "{flag} {n} is above the limit of {max} ({setting})"
+        ))
+    };
+    if dedicated > settings.max_dedicated_nodes {
+        return Err(over(
+            "--dedicated",
+            dedicated,
+            settings.max_dedicated_nodes,
+            "MAX_DEDICATED_NODES",
+        ));
+    }
+    if low_priority > settings.max_low_priority_nodes {
+        return Err(over(
+            "--low-priority",
+            low_priority,
+            settings.max_low_priority_nodes,
+            "MAX_LOW_PRIORITY_NODES",
+        ));
+    }
+    Ok(Want {
+        pool_id,
+        operation,
+        dedicated,
+        low_priority,
+        honour_leases: false,
+    })
+}
+
+/// Warnings and errors only: the progress display is the CLI's info level.
+/// `RUST_LOG` still overrides.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

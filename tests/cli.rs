@@ -1,0 +1,218 @@
+//! The operator CLI against the in-process Batch simulator, through the real
+//! binary: exit codes, `--json` bodies, and plain progress lines when stderr
+//! is not a terminal. Time runs 200x faster on both sides, so a cold pool is
+//! ready in a couple of real seconds.
+
+use pool_resizer::simulator::{Simulator, SimulatorConfig, start};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::process::Command;
+
+const SCALE: f64 = 200.0;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+async fn simulator(name: &str, config: SimulatorConfig) -> (Simulator, PathBuf) {
+    let sim = start(SimulatorConfig {
+        time_scale: SCALE,
+        pools: vec!["p".into()],
+        ..config
+    })
+    .await
+    .expect("simulator starts");
+    let ca = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}-ca.pem"));
+    std::fs::write(&ca, sim.ca_pem()).expect("write CA");
+    (sim, ca)
+}
+
+/// Runs the binary with only the settings given (nothing inherited).
+async fn cli(sim: Option<(&Simulator, &PathBuf)>, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pool-resizer"));
+    command.args(args).env_clear().kill_on_drop(true);
+    if let Some((sim, ca)) = sim {
+        let info = sim.ready_info();
+        command
+            .env("BATCH_ACCOUNT_URL", &info.endpoint)
+            .env("BATCH_ACCOUNT_NAME", &info.account)
+            .env("BATCH_ACCOUNT_KEY", &info.key)
+            .env("BATCH_CA_FILE", ca)
+            .env("POOL_RESIZER_TIME_SCALE", SCALE.to_string());
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the CLI finishes within 60 s")
+        .expect("the CLI runs");
+    Run {
+        code: output.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_up_then_down_succeed_with_http_shaped_json() {
+    let (sim, ca) = simulator("updown", SimulatorConfig::default()).await;
+    let up = cli(
+        Some((&sim, &ca)),
+        &[
+            "scale-up",
+            "--pool",
+            "p",
+            "--dedicated",
+            "1",
+            "--wait",
+            "600",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(up.code, 0, "{}\n{}", up.stdout, up.stderr);
+    let body = up.json();
+    assert_eq!(body["operation"], "scale-up");
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(body["poolId"], "p");
+    assert_eq!(body["requested"]["dedicatedNodes"], 1);
+    assert_eq!(body["requested"]["waitSeconds"], 600);
+    assert_eq!(body["pool"]["readyDedicatedNodes"], 1);
+    assert_eq!(body["actions"][0]["action"], "resize");
+    assert!(body["statusUrl"].is_null() && body["error"].is_null());
+    for key in ["waitedSeconds", "batchCalls", "waitingFor"] {
+        assert!(body.get(key).is_some(), "{key} missing: {body}");
+    }
+    // Not a terminal: plain lines, one per change, no carriage returns.
+    assert!(!up.stderr.contains('\r'), "{:?}", up.stderr);
+    let lines: Vec<&str> = up.stderr.lines().collect();
+    assert!(lines.len() >= 2, "progress lines: {:?}", up.stderr);
+    assert!(lines.iter().all(|l| l.contains("allocation=")), "{lines:?}");
+    assert!(lines.last().unwrap().ends_with("| done"), "{lines:?}");
+    assert!(up.stderr.contains("idle=1"), "{lines:?}");
+
+    let down = cli(
+        Some((&sim, &ca)),
+        &["scale-down", "--pool", "p", "--wait", "600"],
+    )
+    .await;
+    assert_eq!(down.code, 0, "{}\n{}", down.stdout, down.stderr);
+    assert!(
+        down.stdout.starts_with("scale-down p: succeeded after "),
+        "{}",
+        down.stdout
+    );
+    assert!(
+        down.stdout.contains("target=0+0 current=0+0"),
+        "{}",
+        down.stdout
+    );
+
+    let status = cli(Some((&sim, &ca)), &["status", "--pool", "p", "--quiet"]).await;
+    assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+    assert!(
+        status.stdout.starts_with("pool-status p: succeeded"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stderr.is_empty(), "--quiet: {:?}", status.stderr);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_exit_1_with_the_error_code() {
+    let (sim, ca) = simulator("fail", SimulatorConfig::default()).await;
+    let missing = cli(Some((&sim, &ca)), &["scale-up", "--pool", "nope", "--json"]).await;
+    assert_eq!(missing.code, 1, "{}\n{}", missing.stdout, missing.stderr);
+    let body = missing.json();
+    assert_eq!(body["status"], "failed");
+    assert_eq!(body["error"]["code"], "PoolNotFound");
+    assert_eq!(body["pool"]["exists"], false);
+
+    let status = cli(Some((&sim, &ca)), &["status", "--pool", "nope", "--json"]).await;
+    assert_eq!(status.code, 1, "{}\n{}", status.stdout, status.stderr);
+    assert_eq!(status.json()["error"]["code"], "PoolNotFound");
+    sim.shutdown().await;
+
+    let (sim, ca) = simulator(
+        "quota",
+        SimulatorConfig {
+            dedicated_core_quota: 0,
+            ..SimulatorConfig::default()
+        },
+    )
+    .await;
+    let quota = cli(
+        Some((&sim, &ca)),
+        &["scale-up", "--pool", "p", "--wait", "600", "--json"],
+    )
+    .await;
+    assert_eq!(quota.code, 1, "{}\n{}", quota.stdout, quota.stderr);
+    let body = quota.json();
+    assert_eq!(body["error"]["code"], "ResizeFailed", "{body}");
+    assert!(body["error"]["batchCode"].is_string(), "{body}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_wait_exits_3_and_says_what_it_waits_for() {
+    let (sim, ca) = simulator("timeout", SimulatorConfig::default()).await;
+    let run = cli(
+        Some((&sim, &ca)),
+        &[
+            "scale-up",
+            "--pool",
+            "p",
+            "--dedicated",
+            "2",
+            "--wait",
+            "0",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let body = run.json();
+    assert_eq!(body["status"], "inProgress");
+    assert!(body["waitingFor"].is_string(), "{body}");
+    assert_eq!(body["actions"][0]["targetDedicatedNodes"], 2, "{body}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_usage_exits_2_before_calling_batch() {
+    let (sim, ca) = simulator("usage", SimulatorConfig::default()).await;
+    let cases: &[&[&str]] = &[
+        &["scale-up", "--pool", "p", "--dedicated", "many"],
+        &["scale-up", "--pool", "p", "--dedicated", "11"], // above MAX_DEDICATED_NODES (10)
+        &["scale-up", "--pool", "bad/pool"],
+        &["scale-up", "--wait", "100000", "--pool", "p"],
+        &["scale-up"], // no --pool and no BATCH_POOL_ID
+        &["resize"],
+    ];
+    for args in cases {
+        let run = cli(Some((&sim, &ca)), args).await;
+        assert_eq!(run.code, 2, "{args:?}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+    let status = cli(Some((&sim, &ca)), &["status", "--pool", "p", "--json"]).await;
+    assert_eq!(
+        status.json()["pool"]["targetDedicatedNodes"],
+        0,
+        "nothing may have resized the pool"
+    );
+    // No settings at all: a usage error that names what is missing.
+    let run = cli(None, &["status", "--pool", "p"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("BATCH_ACCOUNT_URL"), "{}", run.stderr);
+    sim.shutdown().await;
+}
