@@ -7,7 +7,7 @@ use crate::batch::credential::entra_credential;
 use crate::batch::transport::{https_client, read_ca_file};
 use crate::batch::{BatchAuth, BatchClient, BatchClientOptions};
 use crate::settings::{AuthSettings, Settings};
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +42,17 @@ pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
             key: key.clone(),
         },
         AuthSettings::Entra { kind, client_id } => {
+            // Token endpoints answer at once or not at all: a few quick
+            // retries, then a clear credential error (502), rather than a
+            // minute of retrying that the wait budget would cut to a 202.
             let credential_options = ClientOptions {
                 transport: Some(transport),
+                retry: RetryOptions::exponential(ExponentialRetryOptions {
+                    initial_delay: azure_core::time::Duration::milliseconds(100),
+                    max_retries: 3,
+                    max_total_elapsed: azure_core::time::Duration::seconds(10),
+                    max_delay: azure_core::time::Duration::seconds(2),
+                }),
                 ..ClientOptions::default()
             };
             let credential = entra_credential(*kind, client_id.as_deref(), credential_options)

@@ -173,7 +173,7 @@ pub struct Converger<'a, B: PoolApi> {
 /// inside the 230 s front-end limit.
 const MIN_CALL_ALLOWANCE: Duration = Duration::from_secs(8);
 
-const MIN_REAL_CALL_ALLOWANCE: Duration = Duration::from_secs(2);
+const MIN_REAL_CALL_ALLOWANCE: Duration = Duration::from_secs(5);
 
 /// Why a Batch call did not complete.
 enum Cut {

@@ -411,6 +411,11 @@ impl FunctionsHost {
         status.code()
     }
 
+    /// SIGKILL: what a crashed or recycled worker looks like.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
     pub fn sigterm(&self) {
         let pid = self.child.id().expect("running");
         std::process::Command::new("kill")

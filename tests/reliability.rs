@@ -1,0 +1,418 @@
+//! Reliability: Batch faults, identity faults, stuck or failing allocations,
+//! nodes that break, a handler killed mid-wait, SIGTERM during a wait, no
+//! secret in any log or response. Each test injects through the simulator's
+//! fault controls and checks the end state in the simulator's event log.
+
+#[path = "simulator_support/mod.rs"]
+mod simulator_support;
+mod support;
+
+use pool_resizer::simulator::{EventKind, FaultSpec, Simulator, SimulatorConfig};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::app::{settings_for, spawn_app, start_simulator};
+use support::host::{FUNCTION_KEY, FunctionsHost, HostResponse, Key};
+
+fn pools(ids: &[&str]) -> SimulatorConfig {
+    SimulatorConfig {
+        pools: ids.iter().map(|p| p.to_string()).collect(),
+        ..SimulatorConfig::default()
+    }
+}
+
+async fn until_not_202(host: &FunctionsHost, mut response: HostResponse) -> HostResponse {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while response.status == 202 {
+        assert!(
+            Instant::now() < deadline,
+            "still 202 after 30 s: {}",
+            response.body
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let location = response.header("location").expect("Location").to_owned();
+        response = host.follow(&location).await;
+    }
+    response
+}
+
+fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
+    sim.events()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Request { method: m, path, status: 202, .. } if m == method && path.ends_with(suffix)))
+        .count()
+}
+
+fn status_fault(status: u16, path: &str, count: u32) -> FaultSpec {
+    FaultSpec::Status {
+        status,
+        code: None,
+        retry_after: Some(1),
+        method: None,
+        path_contains: Some(path.into()),
+        count,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_errors_drops_and_slowness_are_ridden_out_acting_once() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let faults = app.sim.faults();
+    faults
+        .inject(status_fault(500, "/pools/adf-pool", 2))
+        .unwrap();
+    faults
+        .inject(FaultSpec::Drop {
+            method: Some("GET".into()),
+            path_contains: Some("/pools/adf-pool".into()),
+            count: 2,
+        })
+        .unwrap();
+    faults
+        .inject(FaultSpec::Latency {
+            ms: 300,
+            method: None,
+            path_contains: Some("/pools/adf-pool".into()),
+            count: 3,
+        })
+        .unwrap();
+    faults.inject(status_fault(503, "/resize", 1)).unwrap();
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .await;
+    let up = until_not_202(&app.host, up).await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    assert_eq!(
+        accepted(&app.sim, "POST", "/resize"),
+        1,
+        "one resize despite the faults"
+    );
+
+    faults
+        .inject(status_fault(429, "/pools/adf-pool", 3))
+        .unwrap();
+    faults
+        .inject(FaultSpec::Drop {
+            method: Some("POST".into()),
+            path_contains: Some("/resize".into()),
+            count: 1,
+        })
+        .unwrap();
+    let down = app
+        .host
+        .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
+        .await;
+    let down = until_not_202(&app.host, down).await;
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
+    assert_eq!(
+        accepted(&app.sim, "POST", "/resize"),
+        2,
+        "one shrink, even after a dropped POST was retried"
+    );
+}
+
+async fn managed_identity_host(sim: &Simulator) -> FunctionsHost {
+    let info = sim.ready_info();
+    let mut settings = settings_for(sim, "adf-pool");
+    settings.remove("BATCH_ACCOUNT_NAME");
+    settings.remove("BATCH_ACCOUNT_KEY");
+    settings.insert("IDENTITY_ENDPOINT".into(), info.identity_endpoint.clone());
+    settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
+    FunctionsHost::start(&settings).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
+    let sim = start_simulator(pools(&["adf-pool"])).await;
+    let host = managed_identity_host(&sim).await;
+
+    // A few failures, then it recovers: retried, the scale-up succeeds.
+    sim.faults()
+        .inject(status_fault(500, "/msi/token", 2))
+        .unwrap();
+    let up = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
+    assert_eq!(until_not_202(&host, up).await.status, 200);
+
+    // Slow: the wait budget cuts it to a 202, and polling recovers.
+    let host = managed_identity_host(&sim).await;
+    sim.faults()
+        .inject(FaultSpec::Latency {
+            ms: 2500,
+            method: None,
+            path_contains: Some("/msi/token".into()),
+            count: 1,
+        })
+        .unwrap();
+    let started = Instant::now();
+    let status = host
+        .get("/api/pool-status?poolId=adf-pool&operation=scale-up&dedicatedNodes=1")
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10), "never a hang");
+    assert!(
+        status.status == 200 || status.status == 202,
+        "{}",
+        status.body
+    );
+    assert_eq!(until_not_202(&host, status).await.status, 200);
+
+    // Down for good: a clear authentication failure, quickly.
+    let host = managed_identity_host(&sim).await;
+    sim.faults()
+        .inject(status_fault(500, "/msi/token", 1000))
+        .unwrap();
+    let started = Instant::now();
+    let response = host.post("/api/scale-down", r#"{"waitSeconds": 5}"#).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.status, 502, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "BatchAuthenticationFailed");
+    sim.faults().clear();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_and_failed_allocations_are_reported_with_batch_codes() {
+    let app = spawn_app(pools(&["stuck", "failing"])).await;
+    app.sim
+        .faults()
+        .inject(FaultSpec::AllocationStall {
+            pool_id: "stuck".into(),
+        })
+        .unwrap();
+    app.sim
+        .faults()
+        .inject(FaultSpec::AllocationFailure {
+            pool_id: "failing".into(),
+            after_nodes: 0,
+        })
+        .unwrap();
+
+    let stuck = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"poolId": "stuck", "waitSeconds": 220}"#,
+        )
+        .await;
+    let stuck = until_not_202(&app.host, stuck).await;
+    assert_eq!(stuck.status, 409, "{}", stuck.body);
+    assert_eq!(stuck.body["error"]["code"], "ResizeFailed");
+    assert_eq!(stuck.body["error"]["batchCode"], "AllocationTimedout");
+
+    let failing = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"poolId": "failing", "waitSeconds": 220}"#,
+        )
+        .await;
+    let failing = until_not_202(&app.host, failing).await;
+    assert_eq!(failing.status, 409, "{}", failing.body);
+    assert_eq!(failing.body["error"]["batchCode"], "AllocationFailed");
+    // The caller is told what the pool holds now: nothing half-done silently.
+    assert_eq!(failing.body["pool"]["targetDedicatedNodes"], 1);
+    assert_eq!(failing.body["pool"]["currentDedicatedNodes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_break_after_being_ready_are_reported() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .await;
+    assert_eq!(until_not_202(&app.host, up).await.status, 200);
+    for (state, code) in [
+        ("unusable", "NodesUnusable"),
+        ("starttaskfailed", "StartTaskFailed"),
+    ] {
+        app.sim
+            .faults()
+            .inject(FaultSpec::NodeState {
+                pool_id: "adf-pool".into(),
+                node_id: None,
+                state: state.into(),
+            })
+            .unwrap();
+        let response = app
+            .host
+            .post("/api/scale-up", r#"{"waitSeconds": 10}"#)
+            .await;
+        assert_eq!(response.status, 409, "{state}: {}", response.body);
+        assert_eq!(response.body["error"]["code"], code);
+        // Bring a fresh node for the next round: release, then ask again.
+        let down = app
+            .host
+            .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
+            .await;
+        assert_eq!(until_not_202(&app.host, down).await.status, 200);
+        let up = app
+            .host
+            .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+            .await;
+        assert_eq!(until_not_202(&app.host, up).await.status, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_killed_mid_wait_loses_nothing() {
+    let sim = start_simulator(pools(&["adf-pool"])).await;
+    let settings = settings_for(&sim, "adf-pool");
+    let first = Arc::new(FunctionsHost::start(&settings).await);
+    let waiting = {
+        let first = first.clone();
+        tokio::spawn(async move {
+            first
+                .request(
+                    "POST",
+                    "/api/scale-up",
+                    Some(r#"{"waitSeconds": 220}"#),
+                    Key::Query,
+                )
+                .await
+        })
+    };
+    // Kill it once the resize is in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accepted(&sim, "POST", "/resize") == 0 {
+        assert!(Instant::now() < deadline, "no resize issued");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    waiting.abort();
+    let _ = waiting.await;
+    Arc::try_unwrap(first)
+        .ok()
+        .expect("sole owner")
+        .kill()
+        .await;
+
+    // Another instance answers the status URL from the pool itself.
+    let second = FunctionsHost::start(&settings).await;
+    let status = second.get("/api/pool-status?poolId=adf-pool&operation=scale-up&dedicatedNodes=1&lowPriorityNodes=0").await;
+    let status = until_not_202(&second, status).await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(
+        accepted(&sim, "POST", "/resize"),
+        1,
+        "picked up, not redone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_wait_answers_202_with_the_status_url() {
+    let sim = start_simulator(pools(&["adf-pool"])).await;
+    let host = Arc::new(FunctionsHost::start(&settings_for(&sim, "adf-pool")).await);
+    let waiting = {
+        let host = host.clone();
+        tokio::spawn(async move { host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accepted(&sim, "POST", "/resize") == 0 {
+        assert!(Instant::now() < deadline, "no resize issued");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    host.sigterm();
+    let response = waiting.await.unwrap();
+    assert_eq!(response.status, 202, "{}", response.body);
+    assert!(
+        response
+            .header("location")
+            .unwrap()
+            .contains("/api/pool-status?poolId=adf-pool")
+    );
+    let host = Arc::try_unwrap(host).ok().expect("sole owner");
+    assert_eq!(host.wait_exit().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_callers_are_all_answered() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let host = Arc::new(app.host);
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let host = host.clone();
+        calls.push(tokio::spawn(async move {
+            if i % 4 == 0 {
+                host.post("/api/scale-up", r#"{"waitSeconds": 1}"#).await
+            } else {
+                host.get("/api/pool-status").await
+            }
+        }));
+    }
+    for call in calls {
+        let response = call.await.unwrap();
+        assert!(matches!(response.status, 200 | 202), "{}", response.body);
+    }
+    let resizes = accepted(&app.sim, "POST", "/resize");
+    assert!(
+        resizes <= 2,
+        "{resizes} resizes for one want: ETag-conditional acts keep it to one (or a retry)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_or_a_response() {
+    let sim = start_simulator(pools(&["adf-pool"])).await;
+    let info = sim.ready_info().clone();
+    let key_host = FunctionsHost::start(&settings_for(&sim, "adf-pool")).await;
+    let mi_host = managed_identity_host(&sim).await;
+    let mut answers = Vec::new();
+    for host in [&key_host, &mi_host] {
+        for key in [Key::Query, Key::Header] {
+            for (method, path, body) in [
+                (
+                    "POST",
+                    "/api/scale-up",
+                    Some(r#"{"waitSeconds": 220, "leaseId": "run-1"}"#),
+                ),
+                ("GET", "/api/pool-status?poolId=adf-pool", None),
+                (
+                    "POST",
+                    "/api/scale-down",
+                    Some(r#"{"leaseId": "run-1", "waitSeconds": 1}"#),
+                ),
+                ("POST", "/api/scale-up", Some("{broken")),
+            ] {
+                let key = match key {
+                    Key::Query => Key::Query,
+                    _ => Key::Header,
+                };
+                let response = host.request(method, path, body, key).await;
+                answers.push(format!("{:?} {}", response.headers, response.body));
+            }
+        }
+    }
+    // A wrong key, so an authentication failure is logged too.
+    let mut wrong = settings_for(&sim, "adf-pool");
+    wrong.insert(
+        "BATCH_ACCOUNT_KEY".into(),
+        "c2VjcmV0LWJ1dC13cm9uZy1rZXk=".into(),
+    );
+    let wrong_host = FunctionsHost::start(&wrong).await;
+    answers.push(
+        wrong_host
+            .post("/api/scale-up", "{}")
+            .await
+            .body
+            .to_string(),
+    );
+
+    let logs = [key_host.logs(), mi_host.logs(), wrong_host.logs()]
+        .concat()
+        .join("\n");
+    let everything = format!("{logs}\n{}", answers.join("\n"));
+    for (what, secret) in [
+        ("account key", info.key.as_str()),
+        ("wrong account key", "c2VjcmV0LWJ1dC13cm9uZy1rZXk="),
+        ("function key", FUNCTION_KEY),
+        ("identity header", info.identity_header.as_str()),
+        ("access token", "simtok."),
+        ("Authorization header", "SharedKey devaccount:"),
+    ] {
+        assert!(!everything.contains(secret), "{what} leaked");
+    }
+    assert!(logs.contains("invocation{id="), "the logs were captured");
+}
