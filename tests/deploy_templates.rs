@@ -295,3 +295,22 @@ fn adf_pipeline_calls_functions_that_exist() {
         "{called:?}"
     );
 }
+
+#[test]
+fn local_settings_example_lists_every_setting() {
+    let example = json(&repo().join("local.settings.json.example"));
+    let values = example["Values"].as_object().expect("Values");
+    let not_for_users = [
+        "FUNCTIONS_CUSTOMHANDLER_PORT",
+        "POOL_RESIZER_TIME_SCALE",
+        "WEBSITE_TIME_ZONE",
+    ];
+    for name in settings_read_by_code() {
+        if !not_for_users.contains(&name.as_str()) {
+            assert!(
+                values.contains_key(&name),
+                "local.settings.json.example lacks {name}"
+            );
+        }
+    }
+}
