@@ -4,9 +4,7 @@
 
 use super::Exit;
 use crate::batch::PoolId;
-use crate::functions::error::batch_failure;
-use crate::functions::response::{ErrorView, OperationBody, PoolView, Requested};
-use crate::resizer::converge::seconds;
+use crate::functions::response::{ErrorView, OperationBody, Requested};
 use crate::resizer::{ConvergeError, Outcome, Report};
 
 pub struct Summary<'a> {
@@ -73,56 +71,25 @@ impl Summary<'_> {
         let report = match result {
             Ok(report) => report,
             Err(error) => {
-                let (code, message) = batch_failure(error);
-                return OperationBody {
-                    operation: self.operation,
-                    status: "failed",
-                    pool_id: self.pool_id.to_string(),
+                return OperationBody::from_batch_error(
+                    self.operation,
+                    &self.pool_id,
                     requested,
-                    actions: error.actions.clone(),
-                    pool: None,
-                    waited_seconds: seconds(error.waited),
-                    batch_calls: 0,
-                    waiting_for: None,
-                    status_url: None,
-                    error: Some(ErrorView {
-                        code: code.to_owned(),
-                        message,
-                        batch_code: error.source.code().map(str::to_owned),
-                    }),
-                };
+                    error,
+                );
             }
         };
-        let mut body = OperationBody {
-            operation: self.operation,
-            status: match exit {
-                Exit::Success => "succeeded",
-                Exit::TimedOut => "inProgress",
-                Exit::Failed | Exit::Usage => "failed",
-            },
-            pool_id: self.pool_id.to_string(),
-            requested,
-            actions: report.actions.clone(),
-            pool: report.last.as_ref().map(PoolView::of),
-            waited_seconds: seconds(report.waited),
-            batch_calls: report.batch_calls,
-            waiting_for: None,
-            status_url: None,
-            error: None,
-        };
+        let mut body = OperationBody::from_report(self.operation, &self.pool_id, requested, report);
         match &report.outcome {
-            Outcome::Failed(failure) if self.requested.is_some() => {
-                body.error = Some(ErrorView {
-                    code: format!("{:?}", failure.code),
-                    message: failure.message.clone(),
-                    batch_code: failure.batch_code.clone(),
-                });
-            }
-            Outcome::Pending(reason) if exit == Exit::TimedOut => {
-                body.waiting_for = Some(reason.describe());
-            }
+            Outcome::Failed(failure) if self.requested.is_some() => body.failed_with(failure),
+            Outcome::Pending(reason) if exit == Exit::TimedOut => body.in_progress(*reason, None),
             _ => {}
         }
+        body.status = match exit {
+            Exit::Success => "succeeded",
+            Exit::TimedOut => "inProgress",
+            Exit::Failed | Exit::Usage => "failed",
+        };
         if self.requested.is_none() && exit == Exit::Failed {
             body.error = Some(ErrorView {
                 code: "PoolNotFound".to_owned(),

@@ -1,11 +1,10 @@
 //! HTTP trigger handlers: scale-up, scale-down, pool-status.
 
-use super::error::{ApiError, batch_failure, failure_status};
+use super::error::{ApiError, failure_status};
 use super::params::{ScaleParams, StatusParams, StatusTarget};
-use super::response::{ErrorView, OperationBody, PoolView, Requested};
+use super::response::{OperationBody, Requested};
 use crate::batch::{BatchClient, PoolId};
 use crate::clock::Clock;
-use crate::resizer::converge::seconds;
 use crate::resizer::{
     ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseWrite, Operation, Outcome,
     PollPolicy, Report, Want,
@@ -232,23 +231,7 @@ fn failure_response(
     message: String,
 ) -> Response {
     tracing::warn!(operation = context.operation, pool = %context.pool_id, code, "{message}");
-    let body = OperationBody {
-        operation: context.operation,
-        status: "failed",
-        pool_id: context.pool_id.to_string(),
-        requested,
-        actions: Vec::new(),
-        pool: None,
-        waited_seconds: 0.0,
-        batch_calls: 0,
-        waiting_for: None,
-        status_url: None,
-        error: Some(ErrorView {
-            code: code.to_owned(),
-            message,
-            batch_code: None,
-        }),
-    };
+    let body = OperationBody::refused(context.operation, context.pool_id, requested, code, message);
     (status, Json(body)).into_response()
 }
 
@@ -262,59 +245,25 @@ fn respond(
     let report = match result {
         Ok(report) => report,
         Err(error) => {
-            let (code, message) = batch_failure(&error);
-            tracing::warn!(operation, pool = %pool_id, code, error = %message, "Batch call failed");
-            let body = OperationBody {
-                operation,
-                status: "failed",
-                pool_id: pool_id.to_string(),
-                requested,
-                actions: error.actions.clone(),
-                pool: None,
-                waited_seconds: seconds(error.waited),
-                batch_calls: 0,
-                waiting_for: None,
-                status_url: None,
-                error: Some(ErrorView {
-                    code: code.to_owned(),
-                    message,
-                    batch_code: error.source.code().map(str::to_owned),
-                }),
-            };
+            let body = OperationBody::from_batch_error(operation, pool_id, requested, &error);
+            if let Some(e) = &body.error {
+                tracing::warn!(operation, pool = %pool_id, code = e.code, error = %e.message, "Batch call failed");
+            }
             return (StatusCode::BAD_GATEWAY, Json(body)).into_response();
         }
     };
-    let mut body = OperationBody {
-        operation,
-        status: "succeeded",
-        pool_id: pool_id.to_string(),
-        requested,
-        actions: report.actions.clone(),
-        pool: report.last.as_ref().map(PoolView::of),
-        waited_seconds: seconds(report.waited),
-        batch_calls: report.batch_calls,
-        waiting_for: None,
-        status_url: None,
-        error: None,
-    };
+    let mut body = OperationBody::from_report(operation, pool_id, requested, &report);
     let status = match (&report.outcome, target) {
         (_, None) => StatusCode::OK,
         (Outcome::Converged, Some(_)) => StatusCode::OK,
         (Outcome::Failed(failure), Some(_)) => {
             tracing::warn!(operation, pool = %pool_id, code = ?failure.code, batch_code = failure.batch_code.as_deref(), "{}", failure.message);
-            body.status = "failed";
-            body.error = Some(ErrorView {
-                code: format!("{:?}", failure.code),
-                message: failure.message.clone(),
-                batch_code: failure.batch_code.clone(),
-            });
+            body.failed_with(failure);
             failure_status(failure.code)
         }
         (Outcome::Pending(reason), Some(target)) => {
-            body.status = "inProgress";
-            body.waiting_for = Some(reason.describe());
             let url = status_url(context.headers, pool_id, target, context.lease_id);
-            body.status_url = Some(url.clone());
+            body.in_progress(*reason, Some(url.clone()));
             let retry_after = app.0.clock.to_real(RETRY_AFTER).as_secs().max(1);
             let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
             let response_headers = response.headers_mut();

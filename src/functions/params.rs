@@ -176,6 +176,33 @@ impl Raw {
         Ok(n as u32)
     }
 
+    /// `dedicatedNodes` and `lowPriorityNodes`, capped by the settings.
+    /// Scale-up means one dedicated node unless told otherwise; scale-down, none.
+    fn node_counts(
+        &self,
+        operation: Operation,
+        settings: &Settings,
+    ) -> Result<(u32, u32), ApiError> {
+        let default_dedicated = match operation {
+            Operation::ScaleUp => 1,
+            Operation::ScaleDown => 0,
+        };
+        Ok((
+            self.count(
+                "dedicatedNodes",
+                default_dedicated,
+                settings.max_dedicated_nodes,
+                "MAX_DEDICATED_NODES",
+            )?,
+            self.count(
+                "lowPriorityNodes",
+                0,
+                settings.max_low_priority_nodes,
+                "MAX_LOW_PRIORITY_NODES",
+            )?,
+        ))
+    }
+
     fn operation(&self) -> Result<Option<Operation>, ApiError> {
         match self.values.get("operation") {
             None | Some(Value::Null) => Ok(None),
@@ -218,24 +245,11 @@ impl ScaleParams {
         settings: &Settings,
     ) -> Result<Self, ApiError> {
         let raw = Raw::collect(query, body, SCALE_NAMES)?;
-        let default_dedicated = match operation {
-            Operation::ScaleUp => 1,
-            Operation::ScaleDown => 0,
-        };
+        let (dedicated, low_priority) = raw.node_counts(operation, settings)?;
         Ok(Self {
             pool_id: raw.pool_id(settings)?,
-            dedicated: raw.count(
-                "dedicatedNodes",
-                default_dedicated,
-                settings.max_dedicated_nodes,
-                "MAX_DEDICATED_NODES",
-            )?,
-            low_priority: raw.count(
-                "lowPriorityNodes",
-                0,
-                settings.max_low_priority_nodes,
-                "MAX_LOW_PRIORITY_NODES",
-            )?,
+            dedicated,
+            low_priority,
             wait_seconds: raw.count(
                 "waitSeconds",
                 settings.default_wait_seconds,
@@ -262,24 +276,11 @@ impl StatusParams {
             operation.is_some() || raw.has("dedicatedNodes") || raw.has("lowPriorityNodes");
         let target = if wants_target {
             let operation = operation.unwrap_or(Operation::ScaleUp);
-            let default_dedicated = match operation {
-                Operation::ScaleUp => 1,
-                Operation::ScaleDown => 0,
-            };
+            let (dedicated, low_priority) = raw.node_counts(operation, settings)?;
             Some(StatusTarget {
                 operation,
-                dedicated: raw.count(
-                    "dedicatedNodes",
-                    default_dedicated,
-                    settings.max_dedicated_nodes,
-                    "MAX_DEDICATED_NODES",
-                )?,
-                low_priority: raw.count(
-                    "lowPriorityNodes",
-                    0,
-                    settings.max_low_priority_nodes,
-                    "MAX_LOW_PRIORITY_NODES",
-                )?,
+                dedicated,
+                low_priority,
             })
         } else {
             None

@@ -6,9 +6,14 @@
 //! seen (`pool`), how long it waited, and on failure `error.code`/`error.message`.
 //! Keys are always present; absent values are `null`.
 
+use super::error::batch_failure;
+use crate::batch::PoolId;
 use crate::batch::models::{Pool, ResizeError};
+use crate::resizer::converge::seconds;
 use crate::resizer::lease::live_leases;
-use crate::resizer::{Action, Lease, Observed, Snapshot};
+use crate::resizer::{
+    Action, ConvergeError, Failure, Lease, Observed, Report, Snapshot, WaitReason,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,6 +34,102 @@ pub struct OperationBody {
     /// While in progress: where to poll (also the `Location` header).
     pub status_url: Option<String>,
     pub error: Option<ErrorView>,
+}
+
+impl OperationBody {
+    /// What a finished (or paused) run shows: the report's actions, the
+    /// pool as last seen, time and calls. Status is `succeeded` until the
+    /// caller says otherwise with [`OperationBody::failed_with`] or
+    /// [`OperationBody::in_progress`].
+    pub fn from_report(
+        operation: &'static str,
+        pool_id: &PoolId,
+        requested: Requested,
+        report: &Report,
+    ) -> Self {
+        Self {
+            operation,
+            status: "succeeded",
+            pool_id: pool_id.to_string(),
+            requested,
+            actions: report.actions.clone(),
+            pool: report.last.as_ref().map(PoolView::of),
+            waited_seconds: seconds(report.waited),
+            batch_calls: report.batch_calls,
+            waiting_for: None,
+            status_url: None,
+            error: None,
+        }
+    }
+
+    /// A run a Batch call ended for good (auth, transport, rejection).
+    pub fn from_batch_error(
+        operation: &'static str,
+        pool_id: &PoolId,
+        requested: Requested,
+        error: &ConvergeError,
+    ) -> Self {
+        let (code, message) = batch_failure(error);
+        Self {
+            operation,
+            status: "failed",
+            pool_id: pool_id.to_string(),
+            requested,
+            actions: error.actions.clone(),
+            pool: None,
+            waited_seconds: seconds(error.waited),
+            batch_calls: 0,
+            waiting_for: None,
+            status_url: None,
+            error: Some(ErrorView {
+                code: code.to_owned(),
+                message,
+                batch_code: error.source.code().map(str::to_owned),
+            }),
+        }
+    }
+
+    /// A request refused before anything was done.
+    pub fn refused(
+        operation: &'static str,
+        pool_id: &PoolId,
+        requested: Requested,
+        code: &str,
+        message: String,
+    ) -> Self {
+        Self {
+            operation,
+            status: "failed",
+            pool_id: pool_id.to_string(),
+            requested,
+            actions: Vec::new(),
+            pool: None,
+            waited_seconds: 0.0,
+            batch_calls: 0,
+            waiting_for: None,
+            status_url: None,
+            error: Some(ErrorView {
+                code: code.to_owned(),
+                message,
+                batch_code: None,
+            }),
+        }
+    }
+
+    pub fn failed_with(&mut self, failure: &Failure) {
+        self.status = "failed";
+        self.error = Some(ErrorView {
+            code: format!("{:?}", failure.code),
+            message: failure.message.clone(),
+            batch_code: failure.batch_code.clone(),
+        });
+    }
+
+    pub fn in_progress(&mut self, reason: WaitReason, status_url: Option<String>) {
+        self.status = "inProgress";
+        self.waiting_for = Some(reason.describe());
+        self.status_url = status_url;
+    }
 }
 
 #[derive(Debug, Serialize)]
