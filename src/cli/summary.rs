@@ -73,13 +73,13 @@ impl Summary<'_> {
             Err(error) => {
                 return OperationBody::from_batch_error(
                     self.operation,
-                    &self.pool_id,
+                    self.pool_id,
                     requested,
                     error,
                 );
             }
         };
-        let mut body = OperationBody::from_report(self.operation, &self.pool_id, requested, report);
+        let mut body = OperationBody::from_report(self.operation, self.pool_id, requested, report);
         match &report.outcome {
             Outcome::Failed(failure) if self.requested.is_some() => body.failed_with(failure),
             Outcome::Pending(reason) if exit == Exit::TimedOut => body.in_progress(*reason, None),
