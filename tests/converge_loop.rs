@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A pool that allocates nodes 60 s after a resize and readies them 180 s later.
+/// A pool that allocates nodes 60 s after a resize and readies them 180 s later;
+/// with `start_task_secs`, the last that many seconds are `waitingforstarttask`.
 struct FakePool {
     state: Mutex<FakeState>,
 }
@@ -22,6 +23,7 @@ struct FakeState {
     calls: Vec<&'static str>,
     refuse_next_resize: bool,
     fail_reads: bool,
+    start_task_secs: u64,
 }
 
 impl FakePool {
@@ -33,6 +35,7 @@ impl FakePool {
                 calls: vec![],
                 refuse_next_resize: false,
                 fail_reads: false,
+                start_task_secs: 0,
             }),
         }
     }
@@ -86,11 +89,16 @@ impl PoolApi for FakePool {
         let mut state = self.state.lock().unwrap();
         state.calls.push("list");
         let (_, current, ready) = Self::phase(&state);
+        let age = state.resized_at.map(|at| at.elapsed()).unwrap_or_default();
+        let booted =
+            state.start_task_secs > 0 && age >= Duration::from_secs(240 - state.start_task_secs);
         Ok((0..current)
             .map(|i| Node {
                 id: format!("n{i}"),
                 state: Some(if ready {
                     NodeState::Idle
+                } else if booted {
+                    NodeState::WaitingForStartTask
                 } else {
                     NodeState::Starting
                 }),
@@ -177,10 +185,66 @@ async fn cold_pool_converges_with_few_calls() {
         1,
         "resized once: {calls:?}"
     );
-    // 240 s of waiting with intervals growing 2 s -> 15 s: about 20 looks.
+    // Until the pool is steady (60 s), looks grow 2 s -> 15 s and read the
+    // pool (9 looks, the list only once nodes exist). Then nodes boot: a
+    // look every 15 s that lists the nodes only, re-reading the pool every
+    // 60 s: 13 looks, 3 of them with a GET. The Python SDK's 5-s poller
+    // makes about 50 calls for the same 240 s.
     let gets = calls.iter().filter(|c| **c == "get").count();
-    assert!((15..=25).contains(&gets), "{gets} GETs: {calls:?}");
+    assert!((10..=14).contains(&gets), "{gets} GETs: {calls:?}");
+    assert!(calls.len() <= 30, "{} calls: {calls:?}", calls.len());
     assert!(report.waited >= Duration::from_secs(240) && report.waited < Duration::from_secs(260));
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_task_phase_is_watched_closely_with_node_lists_only() {
+    let pool = FakePool::new(0);
+    pool.state.lock().unwrap().start_task_secs = 40;
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    // Ready at 240 s; once the node waits for its start task (200 s), looks
+    // come every `near` (1.5 s), so the answer follows within one of them.
+    let near = PollPolicy::default().near;
+    assert!(
+        report.waited >= Duration::from_secs(240)
+            && report.waited <= Duration::from_secs(240) + near,
+        "{:?}",
+        report.waited
+    );
+    // The fast looks list the nodes only (the pool is read at most every 60 s).
+    let calls = pool.calls();
+    let tail: Vec<_> = calls.iter().rev().take(20).collect();
+    assert!(
+        tail.iter().filter(|c| ***c == "get").count() <= 1,
+        "{calls:?}"
+    );
+    // Never more calls than the SDK's 5-s poller: 240 s is 48 looks.
+    assert!(calls.len() <= 48, "{} calls: {calls:?}", calls.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_start_task_costs_no_more_calls_than_the_sdk_poller() {
+    let pool = FakePool::new(0);
+    // 170 s of start task: fast looks soon spend what the 60 s of allocation
+    // saved, then the loop looks at the SDK's cadence.
+    pool.state.lock().unwrap().start_task_secs = 170;
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    let policy = PollPolicy::default();
+    assert!(
+        report.waited <= Duration::from_secs(240) + policy.call_budget,
+        "{:?}",
+        report.waited
+    );
+    // The SDK: a GET, the resize, then a call every 5 s for 240 s.
+    let calls = pool.calls();
+    assert!(calls.len() <= 50, "{} calls: {calls:?}", calls.len());
 }
 
 #[tokio::test(start_paused = true)]
