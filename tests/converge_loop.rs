@@ -242,9 +242,10 @@ async fn a_long_start_task_costs_no_more_calls_than_the_sdk_poller() {
         "{:?}",
         report.waited
     );
-    // The SDK: a GET, the resize, then a call every 5 s for 240 s.
+    // The SDK's way on this pool: get_pool, the resize, the poller's GETs at
+    // 0, 5 ... 60 s (13), then list_nodes at 60, 65 ... 240 s (37): 52.
     let calls = pool.calls();
-    assert!(calls.len() <= 50, "{} calls: {calls:?}", calls.len());
+    assert!(calls.len() <= 52, "{} calls: {calls:?}", calls.len());
 }
 
 #[tokio::test(start_paused = true)]

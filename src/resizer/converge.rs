@@ -385,9 +385,22 @@ impl<B: PoolApi> Converger<'_, B> {
                 }
                 Step::Wait(reason) => {
                     if is_near(&observed, want) {
-                        let earned = watch.elapsed().as_secs_f64()
-                            / self.policy.call_budget.as_secs_f64().max(f64::EPSILON);
-                        interval = if earned >= f64::from(calls) + 1.0 {
+                        // Counted from the resize this wait is for, as the
+                        // SDK's poller would: a wait that joined late (a
+                        // caller posting again after a 202) did not see the
+                        // slow looks that earned the credit, but they were made.
+                        let waited = match history.resizes_issued {
+                            0 => since_modified(&observed, self.clock.now_utc())
+                                .map_or(watch.elapsed(), |since| since.max(watch.elapsed())),
+                            _ => watch.elapsed(),
+                        };
+                        // What the SDK's way has made by now: get_pool, the
+                        // resize, the poller's first GET, then one per 5 s.
+                        let earned = 3.0
+                            + waited.as_secs_f64()
+                                / self.policy.call_budget.as_secs_f64().max(f64::EPSILON);
+                        // Room for the next look even if it re-reads the pool.
+                        interval = if earned >= f64::from(calls) + 2.0 {
                             self.policy.near
                         } else {
                             self.policy.call_budget
@@ -726,6 +739,20 @@ fn nodes_only_pool<'o>(observed: &'o Observed, want: &Want, history: History) ->
         Step::Wait(WaitReason::NodesStarting)
     );
     (want.operation == Operation::ScaleUp && covered && waiting_for_nodes).then_some(pool)
+}
+
+/// How long ago the pool was last changed through the API (our resize, or
+/// someone's): `lastModified` does not move with node churn. `None` when
+/// unknown or in the future (clock skew).
+fn since_modified(observed: &Observed, now: time::OffsetDateTime) -> Option<Duration> {
+    let Observed::Pool(snapshot) = observed else {
+        return None;
+    };
+    let modified = snapshot.pool.last_modified.as_deref()?;
+    let modified =
+        time::OffsetDateTime::parse(modified, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    Duration::try_from(now - modified).ok()
 }
 
 /// Every wanted node is ready or only waiting for its start task: the last
