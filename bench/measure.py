@@ -321,7 +321,7 @@ def main():
     quick = args.quick
     parts = set(args.parts.split(","))
     scale = 20.0
-    cycles = 1 if quick else 4
+    cycles = 1 if quick else 8
     cold_runs = 3 if quick else 31
     py_cold_runs = 2 if quick else 11
     load_seconds = 2 if quick else 10
