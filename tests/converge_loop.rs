@@ -354,3 +354,24 @@ async fn stop_signal_ends_the_wait_with_pending() {
         report.waited
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shrink_is_looked_at_no_sooner_than_the_sdk_cadence() {
+    // One node, scaled down to none: steady again 60 s after the resize.
+    let pool = FakePool::new(1);
+    let down = Want {
+        operation: Operation::ScaleDown,
+        dedicated: 0,
+        ..want(0)
+    };
+    let report = converger(&pool)
+        .converge(&down, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    // GET, resize, then looks at 5, 12.5, 23.75, 40.6, 55.6, 70.6 s. The
+    // SDK's poller: the resize, then a GET at 0, 5 ... 60 s (14 calls).
+    let calls = pool.calls();
+    assert_eq!(calls.iter().filter(|c| **c == "resize").count(), 1);
+    assert!(calls.len() <= 8, "{} calls: {calls:?}", calls.len());
+}

@@ -418,7 +418,18 @@ impl<B: PoolApi> Converger<'_, B> {
                         history.resizes_issued += 1;
                     }
                     match self.act(want, &step, &observed, &mut actions, &watch).await {
-                        Ok(true) => interval = self.policy.first,
+                        Ok(true) => {
+                            // A shrink takes Batch tens of seconds at least
+                            // (nodes drain, then leave): looking sooner than
+                            // the SDK's cadence only adds calls.
+                            interval = match step {
+                                Step::Resize(ResizeTo {
+                                    deallocation: Some(_),
+                                    ..
+                                }) => self.policy.call_budget.max(self.policy.first),
+                                _ => self.policy.first,
+                            };
+                        }
                         Ok(false) => {}
                         Err(Cut::Interrupted(_)) => {
                             return Ok(self.pending(observed, want, actions, calls, &watch));
