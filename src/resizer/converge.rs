@@ -98,11 +98,13 @@ pub struct PollPolicy {
     /// start task (`waitingforstarttask`, or idle/running with the start task
     /// still running). Bounds the reaction time after the last node is ready.
     pub near: Duration,
-    /// The call budget of the fast looks: one call per `call_budget` of
-    /// waiting so far (the Python SDK poller's 5 s). Fast looks spend what
-    /// the slow phase saved; once that is spent, the loop looks every
-    /// `call_budget`, so even a start task of many minutes never costs more
-    /// calls than the SDK's poller would make.
+    /// The SDK poller's cadence (5 s), which bounds the fast looks: they may
+    /// only spend what the SDK's way would have made by now (get_pool, the
+    /// resize, its poller's first GET, then one call per `call_budget` since
+    /// the resize), i.e. what the slower phases saved. Once that is spent the
+    /// loop looks every `call_budget`, so even a start task of many minutes
+    /// never costs more calls than the SDK would make. Also the first
+    /// interval after our own shrink, which takes Batch tens of seconds.
     pub call_budget: Duration,
     /// While the pool is steady with every wanted node allocated, only the
     /// node list can change the decision, so looks list the nodes only and
