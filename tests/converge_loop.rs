@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A pool that allocates nodes 60 s after a resize and readies them 180 s later.
+/// A pool that allocates nodes 60 s after a resize and readies them 180 s later;
+/// with `start_task_secs`, the last that many seconds are `waitingforstarttask`.
 struct FakePool {
     state: Mutex<FakeState>,
 }
@@ -22,6 +23,7 @@ struct FakeState {
     calls: Vec<&'static str>,
     refuse_next_resize: bool,
     fail_reads: bool,
+    start_task_secs: u64,
 }
 
 impl FakePool {
@@ -33,6 +35,7 @@ impl FakePool {
                 calls: vec![],
                 refuse_next_resize: false,
                 fail_reads: false,
+                start_task_secs: 0,
             }),
         }
     }
@@ -86,11 +89,16 @@ impl PoolApi for FakePool {
         let mut state = self.state.lock().unwrap();
         state.calls.push("list");
         let (_, current, ready) = Self::phase(&state);
+        let age = state.resized_at.map(|at| at.elapsed()).unwrap_or_default();
+        let booted =
+            state.start_task_secs > 0 && age >= Duration::from_secs(240 - state.start_task_secs);
         Ok((0..current)
             .map(|i| Node {
                 id: format!("n{i}"),
                 state: Some(if ready {
                     NodeState::Idle
+                } else if booted {
+                    NodeState::WaitingForStartTask
                 } else {
                     NodeState::Starting
                 }),
@@ -178,9 +186,14 @@ async fn cold_pool_converges_with_few_calls() {
         1,
         "resized once: {calls:?}"
     );
-    // 240 s of waiting with intervals growing 2 s -> 15 s: about 20 looks.
+    // Until the pool is steady (60 s), looks grow 2 s -> 15 s and read the
+    // pool (9 looks, the list only once nodes exist). Then nodes boot: a
+    // look every 15 s that lists the nodes only, re-reading the pool every
+    // 60 s: 13 looks, 3 of them with a GET. The Python SDK's 5-s poller
+    // makes about 50 calls for the same 240 s.
     let gets = calls.iter().filter(|c| **c == "get").count();
-    assert!((15..=25).contains(&gets), "{gets} GETs: {calls:?}");
+    assert!((10..=14).contains(&gets), "{gets} GETs: {calls:?}");
+    assert!(calls.len() <= 30, "{} calls: {calls:?}", calls.len());
     assert!(report.waited >= Duration::from_secs(240) && report.waited < Duration::from_secs(260));
 }
 
@@ -206,6 +219,58 @@ async fn progress_hook_sees_every_decision() {
     assert_eq!(steps.len(), gets, "one decision per look: {steps:?}");
     assert!(matches!(steps[0], pool_resizer::resizer::Step::Resize(_)));
     assert_eq!(steps.last(), Some(&pool_resizer::resizer::Step::Done));
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_task_phase_is_watched_closely_with_node_lists_only() {
+    let pool = FakePool::new(0);
+    pool.state.lock().unwrap().start_task_secs = 40;
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    // Ready at 240 s; once the node waits for its start task (200 s), looks
+    // come every `near` (1.5 s), so the answer follows within one of them.
+    let near = PollPolicy::default().near;
+    assert!(
+        report.waited >= Duration::from_secs(240)
+            && report.waited <= Duration::from_secs(240) + near,
+        "{:?}",
+        report.waited
+    );
+    // The fast looks list the nodes only (the pool is read at most every 60 s).
+    let calls = pool.calls();
+    let tail: Vec<_> = calls.iter().rev().take(20).collect();
+    assert!(
+        tail.iter().filter(|c| ***c == "get").count() <= 1,
+        "{calls:?}"
+    );
+    // Never more calls than the SDK's 5-s poller: 240 s is 48 looks.
+    assert!(calls.len() <= 48, "{} calls: {calls:?}", calls.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_start_task_costs_no_more_calls_than_the_sdk_poller() {
+    let pool = FakePool::new(0);
+    // 170 s of start task: fast looks soon spend what the 60 s of allocation
+    // saved, then the loop looks at the SDK's cadence.
+    pool.state.lock().unwrap().start_task_secs = 170;
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    let policy = PollPolicy::default();
+    assert!(
+        report.waited <= Duration::from_secs(240) + policy.call_budget,
+        "{:?}",
+        report.waited
+    );
+    // The SDK's way on this pool: get_pool, the resize, the poller's GETs at
+    // 0, 5 ... 60 s (13), then list_nodes at 60, 65 ... 240 s (37): 52.
+    let calls = pool.calls();
+    assert!(calls.len() <= 52, "{} calls: {calls:?}", calls.len());
 }
 
 #[tokio::test(start_paused = true)]
@@ -266,11 +331,13 @@ async fn zero_budget_still_acts_once_and_status_picks_up() {
     let orphan = FakePool::new(0);
     let resumed = converger(&orphan).resume(&want(1)).await.unwrap();
     assert!(matches!(resumed.outcome, Outcome::Pending(_)));
-    assert_eq!(orphan.calls(), vec!["get", "resize"]);
+    // Status looks read the pool and its nodes side by side (latency), so
+    // they list even an empty pool.
+    assert_eq!(orphan.calls(), vec!["get", "list", "resize"]);
     // A plain check never acts.
     let untouched = FakePool::new(0);
     converger(&untouched).check(&want(1)).await.unwrap();
-    assert_eq!(untouched.calls(), vec!["get"]);
+    assert_eq!(untouched.calls(), vec!["get", "list"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -312,4 +379,25 @@ async fn stop_signal_ends_the_wait_with_pending() {
         "{:?}",
         report.waited
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shrink_is_looked_at_no_sooner_than_the_sdk_cadence() {
+    // One node, scaled down to none: steady again 60 s after the resize.
+    let pool = FakePool::new(1);
+    let down = Want {
+        operation: Operation::ScaleDown,
+        dedicated: 0,
+        ..want(0)
+    };
+    let report = converger(&pool)
+        .converge(&down, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged);
+    // GET, resize, then looks at 5, 12.5, 23.75, 40.6, 55.6, 70.6 s. The
+    // SDK's poller: the resize, then a GET at 0, 5 ... 60 s (14 calls).
+    let calls = pool.calls();
+    assert_eq!(calls.iter().filter(|c| **c == "resize").count(), 1);
+    assert!(calls.len() <= 8, "{} calls: {calls:?}", calls.len());
 }

@@ -12,7 +12,7 @@ use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
 use super::lease::{self, LeaseEdit, TooManyLeases};
 use super::snapshot::{NodeTally, Observed, Snapshot};
 use super::want::{Operation, Want};
-use crate::batch::models::{MetadataItem, Node, Pool, ResizePool};
+use crate::batch::models::{MetadataItem, Node, NodeState, Pool, ResizePool};
 use crate::batch::{BatchClient, BatchError, PoolId};
 use crate::clock::{Clock, Stopwatch};
 use serde::Serialize;
@@ -82,12 +82,36 @@ impl PoolApi for BatchClient {
 }
 
 /// How often to look. The interval grows because early polls catch quick
-/// wins (already ready, a resize accepted) and late ones only wait for VMs.
+/// wins (already ready, a resize accepted) and late ones only wait for VMs
+/// (allocation, boot: minutes). Once every wanted node is past boot and only
+/// its start task stands between it and ready, the loop looks every `near`:
+/// that phase is short, and every second between "idle" and our answer is a
+/// node-second paid for nothing. Looks that only nodes can answer skip the
+/// pool GET, so the fast phase costs one call per look and a whole cycle
+/// stays below the Python SDK poller's call count (`docs/benchmarks.md`).
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
     pub first: Duration,
     pub max: Duration,
     pub growth: f64,
+    /// Interval while every wanted node is ready or only waiting for its
+    /// start task (`waitingforstarttask`, or idle/running with the start task
+    /// still running). Bounds the reaction time after the last node is ready.
+    pub near: Duration,
+    /// The SDK poller's cadence (5 s), which bounds the fast looks: they may
+    /// only spend what the SDK's way would have made by now (get_pool, the
+    /// resize, its poller's first GET, then one call per `call_budget` since
+    /// the resize), i.e. what the slower phases saved. Once that is spent the
+    /// loop looks every `call_budget`, so even a start task of many minutes
+    /// never costs more calls than the SDK would make. Also the first
+    /// interval after our own shrink, which takes Batch tens of seconds.
+    pub call_budget: Duration,
+    /// While the pool is steady with every wanted node allocated, only the
+    /// node list can change the decision, so looks list the nodes only and
+    /// read the pool again at most this long after the last read (to notice
+    /// someone else's resize or a deletion). A node count that disagrees with
+    /// the pool's reads the pool at once.
+    pub pool_refresh: Duration,
     /// `resizeTimeout` sent with our resizes (Batch default 15 min, min 5 min).
     pub resize_timeout: Option<Duration>,
 }
@@ -98,6 +122,9 @@ impl Default for PollPolicy {
             first: Duration::from_secs(2),
             max: Duration::from_secs(15),
             growth: 1.5,
+            near: Duration::from_millis(1500),
+            call_budget: Duration::from_secs(5),
+            pool_refresh: Duration::from_secs(60),
             resize_timeout: None,
         }
     }
@@ -282,7 +309,11 @@ impl<B: PoolApi> Converger<'_, B> {
         let mut calls = 0;
         let mut actions = Vec::new();
         let observed = match self
-            .bounded(self.observe(want, &mut calls, true), Duration::ZERO, &watch)
+            .bounded(
+                self.observe_at_once(want, &mut calls),
+                Duration::ZERO,
+                &watch,
+            )
             .await
         {
             Ok(observed) => observed,
@@ -317,12 +348,26 @@ impl<B: PoolApi> Converger<'_, B> {
         let mut calls = 0;
         let mut interval = self.policy.first;
         let mut last_seen: Option<Observed> = None;
+        // When the pool was last read (clock time since the start).
+        let mut pool_read_at = Duration::ZERO;
         loop {
-            let observed = match self
-                .bounded(self.observe(want, &mut calls, false), budget, &watch)
-                .await
-            {
-                Ok(observed) => observed,
+            let reuse = last_seen
+                .as_ref()
+                .filter(|_| watch.elapsed().saturating_sub(pool_read_at) < self.policy.pool_refresh)
+                .and_then(|seen| nodes_only_pool(seen, want, history));
+            let look = async {
+                match reuse {
+                    Some(pool) => self.observe_nodes(want, pool, &mut calls).await,
+                    None => self.observe(want, &mut calls).await.map(|o| (o, true)),
+                }
+            };
+            let observed = match self.bounded(look, budget, &watch).await {
+                Ok((observed, pool_read)) => {
+                    if pool_read {
+                        pool_read_at = watch.elapsed();
+                    }
+                    observed
+                }
                 Err(Cut::Interrupted(why)) => {
                     tracing::info!(pool = %want.pool_id, why, "wait cut short while reading the pool");
                     return Ok(match last_seen {
@@ -350,14 +395,53 @@ impl<B: PoolApi> Converger<'_, B> {
                         &watch,
                     ));
                 }
-                Step::Wait(_) => {}
+                Step::Wait(reason) => {
+                    if is_near(&observed, want) {
+                        // Counted from the resize this wait is for, as the
+                        // SDK's poller would: a wait that joined late (a
+                        // caller posting again after a 202) did not see the
+                        // slow looks that earned the credit, but they were made.
+                        let waited = match history.resizes_issued {
+                            0 => since_modified(&observed, self.clock.now_utc())
+                                .map_or(watch.elapsed(), |since| since.max(watch.elapsed())),
+                            _ => watch.elapsed(),
+                        };
+                        // What the SDK's way has made by now: get_pool, the
+                        // resize, the poller's first GET, then one per 5 s.
+                        let earned = 3.0
+                            + waited.as_secs_f64()
+                                / self.policy.call_budget.as_secs_f64().max(f64::EPSILON);
+                        // Room for the next look even if it re-reads the pool.
+                        interval = if earned >= f64::from(calls) + 2.0 {
+                            self.policy.near
+                        } else {
+                            self.policy.call_budget
+                        };
+                    } else if reason == WaitReason::NodesStarting {
+                        // Allocated nodes still booting: minutes away, and
+                        // the quick wins the short first looks are for
+                        // (already ready, allocation errors) are behind us.
+                        interval = self.policy.max;
+                    }
+                }
                 step @ (Step::Resize(_) | Step::StopResize) => {
                     calls += 1;
                     if matches!(step, Step::Resize(_)) {
                         history.resizes_issued += 1;
                     }
                     match self.act(want, &step, &observed, &mut actions, &watch).await {
-                        Ok(true) => interval = self.policy.first,
+                        Ok(true) => {
+                            // A shrink takes Batch tens of seconds at least
+                            // (nodes drain, then leave): looking sooner than
+                            // the SDK's cadence only adds calls.
+                            interval = match step {
+                                Step::Resize(ResizeTo {
+                                    deallocation: Some(_),
+                                    ..
+                                }) => self.policy.call_budget.max(self.policy.first),
+                                _ => self.policy.first,
+                            };
+                        }
                         Ok(false) => {}
                         Err(Cut::Interrupted(_)) => {
                             return Ok(self.pending(observed, want, actions, calls, &watch));
@@ -381,9 +465,42 @@ impl<B: PoolApi> Converger<'_, B> {
             if !self.pause(interval.min(budget - waited)).await {
                 return Ok(self.pending(observed, want, actions, calls, &watch));
             }
+            if !is_near(&observed, want) {
+                interval = interval.mul_f64(self.policy.growth).min(self.policy.max);
+            }
             last_seen = Some(observed);
-            interval = interval.mul_f64(self.policy.growth).min(self.policy.max);
         }
+    }
+
+    /// A look that lists the nodes only, judged with the pool read earlier
+    /// (`(observation, pool_read)`). When the nodes do not add up to the
+    /// pool's counts (someone resized, nodes left) the pool is read too.
+    async fn observe_nodes(
+        &self,
+        want: &Want,
+        pool: &Pool,
+        calls: &mut u32,
+    ) -> Result<(Observed, bool), BatchError> {
+        *calls += 1;
+        let nodes = match self.batch.list_nodes(&want.pool_id).await {
+            Ok(nodes) => nodes,
+            Err(e) if e.is_not_found() => return Ok((Observed::Missing, true)),
+            Err(e) => return Err(e),
+        };
+        let dedicated = nodes.iter().filter(|n| n.is_dedicated()).count();
+        let consistent = dedicated == pool.current_dedicated_nodes as usize
+            && nodes.len() - dedicated == pool.current_low_priority_nodes as usize;
+        if !consistent {
+            return self.observe(want, calls).await.map(|o| (o, true));
+        }
+        Ok((
+            Observed::Pool(Box::new(Snapshot {
+                pool: pool.clone(),
+                nodes: Some(NodeTally::from_nodes(&nodes)),
+                observed_at: self.clock.now_utc(),
+            })),
+            false,
+        ))
     }
 
     /// Takes a Resize or StopResize step, conditional on the ETag of the
@@ -528,13 +645,39 @@ impl<B: PoolApi> Converger<'_, B> {
         }
     }
 
+    /// The status check's look: the pool GET and the node list side by
+    /// side, because a person or a pipeline waits on this answer and the two
+    /// round trips in a row were most of its latency (`docs/benchmarks.md`).
+    /// The list is dropped when it cannot be judged (autoscale, deleting);
+    /// on an empty pool it costs one call that the sequential look skipped.
+    async fn observe_at_once(&self, want: &Want, calls: &mut u32) -> Result<Observed, BatchError> {
+        *calls += 2;
+        let (pool, nodes) = tokio::join!(
+            self.batch.get_pool(&want.pool_id),
+            self.batch.list_nodes(&want.pool_id)
+        );
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(e) if e.is_not_found() => return Ok(Observed::Missing),
+            Err(e) => return Err(e),
+        };
+        let judged = !pool.enable_auto_scale
+            && pool.state != Some(crate::batch::models::PoolState::Deleting);
+        let nodes = match nodes {
+            _ if !judged => None,
+            Ok(nodes) => Some(NodeTally::from_nodes(&nodes)),
+            Err(e) if e.is_not_found() => return Ok(Observed::Missing),
+            Err(e) => return Err(e),
+        };
+        Ok(Observed::Pool(Box::new(Snapshot {
+            pool,
+            nodes,
+            observed_at: self.clock.now_utc(),
+        })))
+    }
+
     /// One GET of the pool, plus the node list when readiness must be judged.
-    async fn observe(
-        &self,
-        want: &Want,
-        calls: &mut u32,
-        always_list_nodes: bool,
-    ) -> Result<Observed, BatchError> {
+    async fn observe(&self, want: &Want, calls: &mut u32) -> Result<Observed, BatchError> {
         *calls += 1;
         let pool = match self.batch.get_pool(&want.pool_id).await {
             Ok(pool) => pool,
@@ -543,7 +686,7 @@ impl<B: PoolApi> Converger<'_, B> {
         };
         let judges_readiness =
             want.operation == Operation::ScaleUp && (want.dedicated > 0 || want.low_priority > 0);
-        let wants_nodes = (judges_readiness || always_list_nodes)
+        let wants_nodes = judges_readiness
             && !pool.enable_auto_scale
             && pool.state != Some(crate::batch::models::PoolState::Deleting);
         let nodes = if !wants_nodes {
@@ -599,6 +742,61 @@ impl<B: PoolApi> Converger<'_, B> {
             waited: watch.elapsed(),
         }
     }
+}
+
+/// The pool of an observation after which only the nodes can change the
+/// decision: steady, targets and current counts cover the want, and the
+/// last decision was to wait for nodes to start. Scale-up only (scale-down
+/// never lists nodes).
+fn nodes_only_pool<'o>(observed: &'o Observed, want: &Want, history: History) -> Option<&'o Pool> {
+    let Observed::Pool(snapshot) = observed else {
+        return None;
+    };
+    let pool = &snapshot.pool;
+    let covered = pool.allocation_state == Some(crate::batch::models::AllocationState::Steady)
+        && pool.current_dedicated_nodes >= want.dedicated
+        && pool.current_low_priority_nodes >= want.low_priority
+        && snapshot.nodes.is_some();
+    let waiting_for_nodes = matches!(
+        decide(observed, want, history),
+        Step::Wait(WaitReason::NodesStarting)
+    );
+    (want.operation == Operation::ScaleUp && covered && waiting_for_nodes).then_some(pool)
+}
+
+/// How long ago the pool was last changed through the API (our resize, or
+/// someone's): `lastModified` does not move with node churn. `None` when
+/// unknown or in the future (clock skew).
+fn since_modified(observed: &Observed, now: time::OffsetDateTime) -> Option<Duration> {
+    let Observed::Pool(snapshot) = observed else {
+        return None;
+    };
+    let modified = snapshot.pool.last_modified.as_deref()?;
+    let modified =
+        time::OffsetDateTime::parse(modified, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    Duration::try_from(now - modified).ok()
+}
+
+/// Every wanted node is ready or only waiting for its start task: the last
+/// step to ready is seconds away, not minutes, so look often. Counts across
+/// dedicated and low-priority together: a heuristic for the interval only,
+/// never for the decision.
+fn is_near(observed: &Observed, want: &Want) -> bool {
+    let Observed::Pool(snapshot) = observed else {
+        return false;
+    };
+    let Some(tally) = &snapshot.nodes else {
+        return false;
+    };
+    let wanted = want.dedicated + want.low_priority;
+    let ready = tally.ready_dedicated + tally.ready_low_priority;
+    let count = |state| tally.by_state.get(&state).copied().unwrap_or(0);
+    let idle_or_running = count(NodeState::Idle) + count(NodeState::Running);
+    // Idle/running but not ready: the start task is still running.
+    let start_task_running = idle_or_running.saturating_sub(ready);
+    let near = count(NodeState::WaitingForStartTask) + start_task_running;
+    wanted > 0 && near > 0 && ready + near >= wanted
 }
 
 /// Why the pool is not there yet, judged as the status check would.
