@@ -45,8 +45,11 @@ fn main() -> ExitCode {
     // answer) and holds less memory, at the same loopback throughput
     // (docs/benchmarks.md). The simulator and `dev` serve many clients at
     // once in tests, so they keep the multi-thread runtime.
+    // The operator CLI, like the handler, only waits on Batch.
     let mut builder = match cli.command {
-        Command::Serve => tokio::runtime::Builder::new_current_thread(),
+        Command::Serve | Command::ScaleUp(_) | Command::ScaleDown(_) | Command::Status(_) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
         Command::Dev(_) | Command::Simulator(_) => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
