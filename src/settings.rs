@@ -110,6 +110,28 @@ impl AllowedPools {
     }
 }
 
+/// A whole-number setting within `0..=max`, or its default (noting the problem).
+fn whole_number(
+    get: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+    name: &str,
+    default: u32,
+    max: u32,
+) -> u32 {
+    match get(name) {
+        None => default,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if n <= max => n,
+            _ => {
+                problems.push(format!(
+                    "{name} must be a whole number from 0 to {max}, not '{raw}'"
+                ));
+                default
+            }
+        },
+    }
+}
+
 /// Every problem found, one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingsError(pub Vec<String>);
@@ -201,27 +223,27 @@ impl Settings {
             problems.push(format!("BATCH_CA_FILE: {e}"));
         }
 
-        let mut number = |name: &str, default: u32, max: u32| -> u32 {
-            match get(name) {
-                None => default,
-                Some(raw) => match raw.parse::<u32>() {
-                    Ok(n) if n <= max => n,
-                    _ => {
-                        problems.push(format!(
-                            "{name} must be a whole number from 0 to {max}, not '{raw}'"
-                        ));
-                        default
-                    }
-                },
-            }
-        };
-        let default_wait_seconds = number(
+        let default_wait_seconds = whole_number(
+            &get,
+            &mut problems,
             "DEFAULT_WAIT_SECONDS",
             DEFAULT_WAIT_SECONDS,
             HTTP_WAIT_LIMIT_SECONDS,
         );
-        let max_dedicated_nodes = number("MAX_DEDICATED_NODES", DEFAULT_MAX_NODES, 10_000);
-        let max_low_priority_nodes = number("MAX_LOW_PRIORITY_NODES", DEFAULT_MAX_NODES, 10_000);
+        let max_dedicated_nodes = whole_number(
+            &get,
+            &mut problems,
+            "MAX_DEDICATED_NODES",
+            DEFAULT_MAX_NODES,
+            10_000,
+        );
+        let max_low_priority_nodes = whole_number(
+            &get,
+            &mut problems,
+            "MAX_LOW_PRIORITY_NODES",
+            DEFAULT_MAX_NODES,
+            10_000,
+        );
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
             None => DEFAULT_PORT,
             Some(raw) => raw.parse::<u16>().unwrap_or_else(|_| {
@@ -291,23 +313,22 @@ impl Settings {
                 }
             },
         };
-        let mut number = |name: &str, default: u32, max: u32| -> u32 {
-            match get(name) {
-                None => default,
-                Some(raw) => match raw.parse::<u32>() {
-                    Ok(n) if n <= max => n,
-                    _ => {
-                        problems.push(format!(
-                            "{name} must be a whole number from 0 to {max}, not '{raw}'"
-                        ));
-                        default
-                    }
-                },
-            }
-        };
-        let schedule_dedicated = number("SCHEDULE_DEDICATED_NODES", 1, 10_000);
-        let schedule_low_priority = number("SCHEDULE_LOW_PRIORITY_NODES", 0, 10_000);
-        let timer_wait_seconds = number("TIMER_WAIT_SECONDS", DEFAULT_TIMER_WAIT_SECONDS, 3_600);
+        let schedule_dedicated =
+            whole_number(&get, &mut problems, "SCHEDULE_DEDICATED_NODES", 1, 10_000);
+        let schedule_low_priority = whole_number(
+            &get,
+            &mut problems,
+            "SCHEDULE_LOW_PRIORITY_NODES",
+            0,
+            10_000,
+        );
+        let timer_wait_seconds = whole_number(
+            &get,
+            &mut problems,
+            "TIMER_WAIT_SECONDS",
+            DEFAULT_TIMER_WAIT_SECONDS,
+            3_600,
+        );
 
         let allowed_pools = match get("ALLOWED_POOLS") {
             Some(raw) if raw == "*" => AllowedPools::Any,

@@ -308,7 +308,7 @@ fn check_known(name: &str, known: &[&str], what: &str) -> Result<(), ApiError> {
     }
 }
 
-fn json_kind(value: &Value) -> &'static str {
+pub(super) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

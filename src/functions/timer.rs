@@ -25,6 +25,7 @@
 //! (an Error trace in Application Insights).
 
 use super::handlers::AppState;
+use super::params::json_kind;
 use crate::resizer::{
     Lease, LeaseEdit, LeaseId, LeaseWrite, Observed, Operation, Outcome, Report, Want,
 };
@@ -118,7 +119,7 @@ pub fn parse_firing(body: &[u8]) -> Result<Firing, String> {
     let root = value.as_object().ok_or_else(|| {
         format!(
             "the invocation body is {} in JSON, not an object with Data and Metadata",
-            kind(&value)
+            json_kind(&value)
         )
     })?;
     let mut firing = Firing::default();
@@ -139,7 +140,7 @@ pub fn parse_firing(body: &[u8]) -> Result<Firing, String> {
                     Some(other) => {
                         return Err(format!(
                             "{path}.IsPastDue must be true or false, not {}",
-                            kind(other)
+                            json_kind(other)
                         ));
                     }
                 };
@@ -185,7 +186,10 @@ fn as_object<'a>(value: &'a Value, path: &str) -> Result<Option<&'a Map<String, 
     match value {
         Value::Null => Ok(None),
         Value::Object(object) => Ok(Some(object)),
-        other => Err(format!("{path} must be an object, not {}", kind(other))),
+        other => Err(format!(
+            "{path} must be an object, not {}",
+            json_kind(other)
+        )),
     }
 }
 
@@ -197,17 +201,6 @@ fn object_at<'a>(
     match field(object, key) {
         None => Ok(None),
         Some((_, value)) => as_object(value, path),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
