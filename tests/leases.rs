@@ -15,20 +15,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::app::{settings_for, start_simulator};
-use support::host::{FunctionsHost, HostResponse};
-
-async fn until_not_202(host: &FunctionsHost, mut response: HostResponse) -> HostResponse {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while response.status == 202 {
-        assert!(Instant::now() < deadline, "still 202: {}", response.body);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let location = response.header("location").unwrap().to_owned();
-        response = host.follow(&location).await;
-    }
-    response
-}
+use support::host::FunctionsHost;
 
 fn last_seq(sim: &pool_resizer::simulator::Simulator) -> u64 {
     sim.events().last().map_or(0, |e| e.seq)
@@ -58,7 +47,7 @@ async fn one_pipeline_finishing_does_not_strand_another() {
             r#"{"leaseId": "run-a", "waitSeconds": 220}"#,
         )
         .await;
-    assert_eq!(until_not_202(&host, a).await.status, 200);
+    assert_eq!(host.until_final(a).await.status, 200);
     let b = host.post("/api/scale-up", r#"{"leaseId": "run-b"}"#).await;
     assert_eq!(b.status, 200, "{}", b.body);
     assert_eq!(lease_names(&b.body["pool"]), ["run-a", "run-b"]);
@@ -80,7 +69,7 @@ async fn one_pipeline_finishing_does_not_strand_another() {
             r#"{"leaseId": "run-b", "waitSeconds": 220}"#,
         )
         .await;
-    let b_down = until_not_202(&host, b_down).await;
+    let b_down = host.until_final(b_down).await;
     assert_eq!(b_down.status, 200, "{}", b_down.body);
     assert_eq!(b_down.body["pool"]["currentDedicatedNodes"], 0);
     assert_eq!(lease_names(&b_down.body["pool"]), Vec::<String>::new());
@@ -99,7 +88,7 @@ async fn an_expired_lease_cannot_hold_nodes_forever() {
     .await;
     let host = FunctionsHost::start(&settings_for(&sim, "shared")).await;
     let warm = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
-    assert_eq!(until_not_202(&host, warm).await.status, 200);
+    assert_eq!(host.until_final(warm).await.status, 200);
     // A pipeline that dies without scaling down holds a two-minute lease.
     let dead = host
         .post(
@@ -120,7 +109,7 @@ async fn an_expired_lease_cannot_hold_nodes_forever() {
             r#"{"leaseId": "run-live", "waitSeconds": 220}"#,
         )
         .await;
-    let down = until_not_202(&host, down).await;
+    let down = host.until_final(down).await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(down.body["pool"]["targetDedicatedNodes"], 0);
     assert_eq!(down.body["pool"]["leases"], serde_json::json!([]));
@@ -236,7 +225,7 @@ async fn many_pipelines_on_three_instances_keep_the_invariant() {
             r#"{"leaseId": "nobody", "waitSeconds": 220}"#,
         )
         .await;
-    let last = until_not_202(&hosts[0], last).await;
+    let last = hosts[0].until_final(last).await;
     assert_eq!(last.status, 200, "{}", last.body);
     assert_eq!(last.body["pool"]["targetDedicatedNodes"], 0);
     assert_eq!(last.body["pool"]["currentDedicatedNodes"], 0);

@@ -11,28 +11,13 @@ use pool_resizer::simulator::{EventKind, FaultSpec, Simulator, SimulatorConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::app::{settings_for, spawn_app, start_simulator};
-use support::host::{FUNCTION_KEY, FunctionsHost, HostResponse, Key};
+use support::host::{FUNCTION_KEY, FunctionsHost, Key};
 
 fn pools(ids: &[&str]) -> SimulatorConfig {
     SimulatorConfig {
         pools: ids.iter().map(|p| p.to_string()).collect(),
         ..SimulatorConfig::default()
     }
-}
-
-async fn until_not_202(host: &FunctionsHost, mut response: HostResponse) -> HostResponse {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while response.status == 202 {
-        assert!(
-            Instant::now() < deadline,
-            "still 202 after 30 s: {}",
-            response.body
-        );
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let location = response.header("location").expect("Location").to_owned();
-        response = host.follow(&location).await;
-    }
-    response
 }
 
 fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
@@ -80,7 +65,7 @@ async fn batch_errors_drops_and_slowness_are_ridden_out_acting_once() {
         .host
         .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
         .await;
-    let up = until_not_202(&app.host, up).await;
+    let up = app.host.until_final(up).await;
     assert_eq!(up.status, 200, "{}", up.body);
     assert_eq!(
         accepted(&app.sim, "POST", "/resize"),
@@ -102,7 +87,7 @@ async fn batch_errors_drops_and_slowness_are_ridden_out_acting_once() {
         .host
         .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
         .await;
-    let down = until_not_202(&app.host, down).await;
+    let down = app.host.until_final(down).await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
     assert_eq!(
@@ -132,7 +117,7 @@ async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
         .inject(status_fault(500, "/msi/token", 2))
         .unwrap();
     let up = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
-    assert_eq!(until_not_202(&host, up).await.status, 200);
+    assert_eq!(host.until_final(up).await.status, 200);
 
     // Slow: the wait budget cuts it to a 202, and polling recovers.
     let host = managed_identity_host(&sim).await;
@@ -154,7 +139,7 @@ async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
         "{}",
         status.body
     );
-    assert_eq!(until_not_202(&host, status).await.status, 200);
+    assert_eq!(host.until_final(status).await.status, 200);
 
     // Down for good: a clear authentication failure, quickly.
     let host = managed_identity_host(&sim).await;
@@ -197,7 +182,7 @@ async fn stuck_and_failed_allocations_are_reported_with_batch_codes() {
             r#"{"poolId": "stuck", "waitSeconds": 220}"#,
         )
         .await;
-    let stuck = until_not_202(&app.host, stuck).await;
+    let stuck = app.host.until_final(stuck).await;
     assert_eq!(stuck.status, 409, "{}", stuck.body);
     assert_eq!(stuck.body["error"]["code"], "ResizeFailed");
     assert_eq!(stuck.body["error"]["batchCode"], "AllocationTimedout");
@@ -209,7 +194,7 @@ async fn stuck_and_failed_allocations_are_reported_with_batch_codes() {
             r#"{"poolId": "failing", "waitSeconds": 220}"#,
         )
         .await;
-    let failing = until_not_202(&app.host, failing).await;
+    let failing = app.host.until_final(failing).await;
     assert_eq!(failing.status, 409, "{}", failing.body);
     assert_eq!(failing.body["error"]["batchCode"], "AllocationFailed");
     // The caller is told what the pool holds now: nothing half-done silently.
@@ -224,7 +209,7 @@ async fn nodes_that_break_after_being_ready_are_reported() {
         .host
         .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
         .await;
-    assert_eq!(until_not_202(&app.host, up).await.status, 200);
+    assert_eq!(app.host.until_final(up).await.status, 200);
     for (state, code) in [
         ("unusable", "NodesUnusable"),
         ("starttaskfailed", "StartTaskFailed"),
@@ -248,12 +233,12 @@ async fn nodes_that_break_after_being_ready_are_reported() {
             .host
             .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
             .await;
-        assert_eq!(until_not_202(&app.host, down).await.status, 200);
+        assert_eq!(app.host.until_final(down).await.status, 200);
         let up = app
             .host
             .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
             .await;
-        assert_eq!(until_not_202(&app.host, up).await.status, 200);
+        assert_eq!(app.host.until_final(up).await.status, 200);
     }
 }
 
@@ -292,7 +277,7 @@ async fn a_handler_killed_mid_wait_loses_nothing() {
     // Another instance answers the status URL from the pool itself.
     let second = FunctionsHost::start(&settings).await;
     let status = second.get("/api/pool-status?poolId=adf-pool&operation=scale-up&dedicatedNodes=1&lowPriorityNodes=0").await;
-    let status = until_not_202(&second, status).await;
+    let status = second.until_final(status).await;
     assert_eq!(status.status, 200, "{}", status.body);
     assert_eq!(
         accepted(&sim, "POST", "/resize"),

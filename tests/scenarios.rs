@@ -8,9 +8,8 @@ mod support;
 
 use pool_resizer::simulator::{EventKind, FaultSpec, SimulatorConfig};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 use support::app::{TestApp, spawn_app};
-use support::host::{FunctionsHost, HostResponse};
+use support::host::FunctionsHost;
 
 fn config(pools: &[&str]) -> SimulatorConfig {
     SimulatorConfig {
@@ -35,35 +34,6 @@ fn base64_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
 
-/// Follows 202 + Location the way an ADF Web activity does, until not 202.
-async fn poll_until_done(host: &FunctionsHost, first: HostResponse) -> HostResponse {
-    let mut response = first;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while response.status == 202 {
-        let location = response
-            .header("location")
-            .expect("202 carries Location")
-            .to_owned();
-        assert_eq!(
-            response.body["statusUrl"],
-            location.as_str(),
-            "body carries the same URL"
-        );
-        assert!(
-            response.header("retry-after").is_some(),
-            "202 carries Retry-After"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "still 202 after 20 s: {}",
-            response.body
-        );
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        response = host.follow(&location).await;
-    }
-    response
-}
-
 fn resize_requests(app: &TestApp, pool: &str) -> usize {
     let path = format!("/pools/{pool}/resize");
     app.sim
@@ -71,6 +41,34 @@ fn resize_requests(app: &TestApp, pool: &str) -> usize {
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::Request { method, path: p, status, .. } if method == "POST" && *p == path && *status == 202))
         .count()
+}
+
+/// Scale-up to one ready node, then a job whose task runs `seconds` on it.
+async fn ready_node_running_a_task(
+    app: &TestApp,
+    client: &simulator_support::Client,
+    seconds: u32,
+) {
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .await;
+    assert_eq!(app.host.until_final(up).await.status, 200);
+    let job = json!({"id": "job1", "poolInfo": {"poolId": "adf-pool"}});
+    assert_eq!(client.call("POST", "/jobs", Some(job)).await.status, 201);
+    let task = json!({"id": "t1", "commandLine": format!("/bin/bash -c 'sleep {seconds}'")});
+    assert_eq!(
+        client
+            .call("POST", "/jobs/job1/tasks", Some(task))
+            .await
+            .status,
+        201
+    );
+    client
+        .wait_nodes("adf-pool", "running", |n| {
+            n.iter().any(|n| n["state"] == "running")
+        })
+        .await;
 }
 
 /// "No running task was ever killed": a task leaving `running` for any
@@ -105,7 +103,7 @@ async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
     assert!(first.status == 200 || first.status == 202, "{}", first.body);
     assert_eq!(first.body["actions"][0]["action"], "resize");
     assert_eq!(first.body["actions"][0]["targetDedicatedNodes"], 1);
-    let done = poll_until_done(&app.host, first).await;
+    let done = app.host.until_final(first).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["status"], "succeeded");
     assert!(
@@ -127,7 +125,7 @@ async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
     assert_eq!(resize_requests(&app, "adf-pool"), 1, "no second resize");
 
     let down = app.host.post("/api/scale-down", "").await;
-    let down = poll_until_done(&app.host, down).await;
+    let down = app.host.until_final(down).await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(
         down.body["actions"][0]["nodeDeallocationOption"],
@@ -161,7 +159,7 @@ async fn short_wait_answers_202_and_the_status_url_reaches_200() {
         "{location}"
     );
     assert!(response.body["waitingFor"].is_string());
-    let done = poll_until_done(&app.host, response).await;
+    let done = app.host.until_final(response).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["operation"], "pool-status");
     assert_eq!(
@@ -175,37 +173,8 @@ async fn short_wait_answers_202_and_the_status_url_reaches_200() {
 async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
     let app = spawn_app(config(&["adf-pool"])).await;
     let client = batch(&app);
-    let up = app
-        .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
-        .await;
-    assert_eq!(poll_until_done(&app.host, up).await.status, 200);
-
-    // A long task keeps the node busy, so taskcompletion holds it in the pool.
-    assert_eq!(
-        client
-            .call(
-                "POST",
-                "/jobs",
-                Some(json!({"id": "job1", "poolInfo": {"poolId": "adf-pool"}}))
-            )
-            .await
-            .status,
-        201
-    );
-    let task = json!({"id": "t1", "commandLine": "/bin/bash -c 'sleep 600'"});
-    assert_eq!(
-        client
-            .call("POST", "/jobs/job1/tasks", Some(task))
-            .await
-            .status,
-        201
-    );
-    client
-        .wait_nodes("adf-pool", "running", |n| {
-            n.iter().any(|n| n["state"] == "running")
-        })
-        .await;
+    // A task of 600 s keeps the node busy, so taskcompletion holds it in the pool.
+    ready_node_running_a_task(&app, &client, 600).await;
 
     // Pipeline A releases (without waiting), pipeline B asks for a node.
     let down = app
@@ -218,7 +187,7 @@ async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
         .host
         .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
         .await;
-    let up = poll_until_done(&app.host, up).await;
+    let up = app.host.until_final(up).await;
     assert_eq!(up.status, 200, "{}", up.body);
     let actions: Vec<&str> = up.body["actions"]
         .as_array()
@@ -235,41 +204,14 @@ async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
 async fn a_running_task_survives_scale_down() {
     let app = spawn_app(config(&["adf-pool"])).await;
     let client = batch(&app);
-    let up = app
-        .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
-        .await;
-    assert_eq!(poll_until_done(&app.host, up).await.status, 200);
-    assert_eq!(
-        client
-            .call(
-                "POST",
-                "/jobs",
-                Some(json!({"id": "job1", "poolInfo": {"poolId": "adf-pool"}}))
-            )
-            .await
-            .status,
-        201
-    );
-    let task = json!({"id": "t1", "commandLine": "/bin/bash -c 'sleep 120'"});
-    assert_eq!(
-        client
-            .call("POST", "/jobs/job1/tasks", Some(task))
-            .await
-            .status,
-        201
-    );
-    client
-        .wait_nodes("adf-pool", "running", |n| {
-            n.iter().any(|n| n["state"] == "running")
-        })
-        .await;
+    // A task of 120 s keeps the node busy, so taskcompletion holds it in the pool.
+    ready_node_running_a_task(&app, &client, 120).await;
 
     let down = app
         .host
         .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
         .await;
-    let down = poll_until_done(&app.host, down).await;
+    let down = app.host.until_final(down).await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
     let task = client.call("GET", "/jobs/job1/tasks/t1", None).await;
@@ -291,7 +233,7 @@ async fn quota_error_is_reported_with_the_batch_code() {
             r#"{"dedicatedNodes": 3, "waitSeconds": 220}"#,
         )
         .await;
-    let response = poll_until_done(&app.host, response).await;
+    let response = app.host.until_final(response).await;
     assert_eq!(response.status, 409, "{}", response.body);
     assert_eq!(response.body["status"], "failed");
     assert_eq!(response.body["error"]["code"], "ResizeFailed");
@@ -329,7 +271,7 @@ async fn failed_start_task_is_a_failure_not_a_success() {
             r#"{"poolId": "bad-pool", "waitSeconds": 220}"#,
         )
         .await;
-    let response = poll_until_done(&app.host, response).await;
+    let response = app.host.until_final(response).await;
     assert_eq!(response.status, 409, "{}", response.body);
     assert_eq!(response.body["error"]["code"], "StartTaskFailed");
     assert!(
@@ -460,7 +402,7 @@ async fn throttling_is_ridden_out_and_acted_on_once() {
         .host
         .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
         .await;
-    let response = poll_until_done(&app.host, response).await;
+    let response = app.host.until_final(response).await;
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(
         resize_requests(&app, "adf-pool"),
@@ -481,7 +423,7 @@ async fn managed_identity_gets_a_token_from_the_identity_endpoint() {
     settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
     let host = FunctionsHost::start(&settings).await;
     let response = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
-    let response = poll_until_done(&host, response).await;
+    let response = host.until_final(response).await;
     assert_eq!(response.status, 200, "{}", response.body);
 
     let token_requests = sim

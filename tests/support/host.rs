@@ -354,6 +354,37 @@ impl FunctionsHost {
         self.request("GET", path, None, Key::Header).await
     }
 
+    /// Follows 202 + `Location` the way an ADF Web activity does, until the
+    /// answer is final; checks every 202 carries `Location`, `Retry-After`
+    /// and the same URL in its body.
+    pub async fn until_final(&self, first: HostResponse) -> HostResponse {
+        let mut response = first;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while response.status == 202 {
+            let location = response
+                .header("location")
+                .expect("202 carries Location")
+                .to_owned();
+            assert_eq!(
+                response.body["statusUrl"],
+                location.as_str(),
+                "body carries the same URL"
+            );
+            assert!(
+                response.header("retry-after").is_some(),
+                "202 carries Retry-After"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "still 202 after 30 s: {}",
+                response.body
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            response = self.follow(&location).await;
+        }
+        response
+    }
+
     /// A non-HTTP invocation: `POST /<FunctionName>` with `Data` and `Metadata`.
     pub async fn invoke(
         &self,
