@@ -7,10 +7,10 @@
 mod simulator_support;
 mod support;
 
-use pool_resizer::simulator::{EventKind, FaultSpec, Simulator, SimulatorConfig};
+use pool_resizer::simulator::{FaultSpec, Simulator, SimulatorConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::app::{settings_for, spawn_app, start_simulator};
+use support::app::{accepted, settings_for, spawn_app, start_simulator};
 use support::host::{FUNCTION_KEY, FunctionsHost, Key};
 
 fn pools(ids: &[&str]) -> SimulatorConfig {
@@ -18,13 +18,6 @@ fn pools(ids: &[&str]) -> SimulatorConfig {
         pools: ids.iter().map(|p| p.to_string()).collect(),
         ..SimulatorConfig::default()
     }
-}
-
-fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
-    sim.events()
-        .iter()
-        .filter(|e| matches!(&e.kind, EventKind::Request { method: m, path, status: 202, .. } if m == method && path.ends_with(suffix)))
-        .count()
 }
 
 fn status_fault(status: u16, path: &str, count: u32) -> FaultSpec {

@@ -34,6 +34,15 @@ pub fn settings_for(sim: &Simulator, pool: &str) -> HashMap<String, String> {
     ])
 }
 
+/// Requests the simulator accepted (202) with `method` on a path ending in
+/// `suffix`: e.g. ("POST", "/pools/p/resize") counts the resizes Batch took.
+pub fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
+    sim.events()
+        .iter()
+        .filter(|e| matches!(&e.kind, pool_resizer::simulator::EventKind::Request { method: m, path, status: 202, .. } if m == method && path.ends_with(suffix)))
+        .count()
+}
+
 /// Writes the simulator's CA where `BATCH_CA_FILE` can point.
 pub fn ca_file(sim: &Simulator) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
