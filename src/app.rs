@@ -57,7 +57,17 @@ pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
             };
             let credential = entra_credential(*kind, client_id.as_deref(), credential_options)
                 .map_err(|e| StartupError::Credential(e.to_string()))?;
-            BatchAuth::Token(credential)
+            BatchAuth::Token {
+                credential,
+                mode: match kind {
+                    crate::batch::credential::CredentialKind::ManagedIdentity => {
+                        crate::batch::error::AuthMode::ManagedIdentity
+                    }
+                    crate::batch::credential::CredentialKind::DeveloperTools => {
+                        crate::batch::error::AuthMode::DeveloperTools
+                    }
+                },
+            }
         }
     };
     Ok(BatchClient::new(

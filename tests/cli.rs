@@ -3,6 +3,8 @@
 //! is not a terminal. Time runs 200x faster on both sides, so a cold pool is
 //! ready in a couple of real seconds.
 
+mod support;
+
 use pool_resizer::simulator::{Simulator, SimulatorConfig, start};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -19,9 +21,11 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+        let body = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
-        })
+        });
+        support::schema::assert_answer(&body);
+        body
     }
 }
 

@@ -1,12 +1,13 @@
 //! The converge loop against a scripted pool on paused tokio time: how many
 //! Batch calls it makes, when it gives up waiting, how it treats refusals.
 
+use pool_resizer::batch::error::AuthMode;
 use pool_resizer::batch::models::{
     AllocationState, MetadataItem, Node, NodeState, Pool, PoolState, ResizePool, StartTaskInfo,
 };
 use pool_resizer::batch::{BatchError, PoolId};
 use pool_resizer::clock::Clock;
-use pool_resizer::resizer::{Converger, Operation, Outcome, PollPolicy, PoolApi, Want};
+use pool_resizer::resizer::{Converger, LeaseRule, Outcome, PollPolicy, PoolApi, WaitReason, Want};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -24,6 +25,41 @@ struct FakeState {
     refuse_next_resize: bool,
     fail_reads: bool,
     start_task_secs: u64,
+    /// The next this-many calls answer 429 with `Retry-After: retry_after_secs`.
+    throttle_next: u32,
+    retry_after_secs: u64,
+    /// The next this-many resizes answer 429 (`Retry-After: 2`).
+    throttle_resizes: u32,
+}
+
+fn service_error(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> BatchError {
+    BatchError::Service {
+        status,
+        code: code.into(),
+        message: message.into(),
+        request_id: None,
+        retry_after: retry_after.map(Duration::from_secs),
+        url: "https://acct.region.batch.azure.com/pools/p".into(),
+        auth: AuthMode::ManagedIdentity,
+    }
+}
+
+impl FakeState {
+    /// Records the call; answers 429 while a throttle burst lasts.
+    fn call(&mut self, name: &'static str) -> Result<(), BatchError> {
+        if self.throttle_next > 0 {
+            self.throttle_next -= 1;
+            self.calls.push("429");
+            return Err(service_error(
+                429,
+                "TooManyRequests",
+                "throttled",
+                Some(self.retry_after_secs),
+            ));
+        }
+        self.calls.push(name);
+        Ok(())
+    }
 }
 
 impl FakePool {
@@ -36,6 +72,9 @@ impl FakePool {
                 refuse_next_resize: false,
                 fail_reads: false,
                 start_task_secs: 0,
+                throttle_next: 0,
+                retry_after_secs: 0,
+                throttle_resizes: 0,
             }),
         }
     }
@@ -65,14 +104,14 @@ impl FakePool {
 impl PoolApi for FakePool {
     async fn get_pool(&self, pool_id: &PoolId) -> Result<Pool, BatchError> {
         let mut state = self.state.lock().unwrap();
-        state.calls.push("get");
+        state.call("get")?;
         if state.fail_reads {
-            return Err(BatchError::Service {
-                status: 403,
-                code: "AuthenticationFailed".into(),
-                message: "Server failed to authenticate the request.".into(),
-                request_id: None,
-            });
+            return Err(service_error(
+                403,
+                "AuthenticationFailed",
+                "Server failed to authenticate the request.",
+                None,
+            ));
         }
         let (allocation, current, _) = Self::phase(&state);
         Ok(Pool {
@@ -87,7 +126,7 @@ impl PoolApi for FakePool {
 
     async fn list_nodes(&self, _: &PoolId) -> Result<Vec<Node>, BatchError> {
         let mut state = self.state.lock().unwrap();
-        state.calls.push("list");
+        state.call("list")?;
         let (_, current, ready) = Self::phase(&state);
         let age = state.resized_at.map(|at| at.elapsed()).unwrap_or_default();
         let booted =
@@ -121,14 +160,19 @@ impl PoolApi for FakePool {
         _: Option<&str>,
     ) -> Result<(), BatchError> {
         let mut state = self.state.lock().unwrap();
-        state.calls.push("resize");
+        if state.throttle_resizes > 0 {
+            state.throttle_resizes -= 1;
+            state.calls.push("429");
+            return Err(service_error(429, "TooManyRequests", "throttled", Some(2)));
+        }
+        state.call("resize")?;
         if std::mem::take(&mut state.refuse_next_resize) {
-            return Err(BatchError::Service {
-                status: 409,
-                code: "PoolBeingResized".into(),
-                message: "The specified pool is being resized.".into(),
-                request_id: None,
-            });
+            return Err(service_error(
+                409,
+                "PoolBeingResized",
+                "The specified pool is being resized.",
+                None,
+            ));
         }
         state.target = body.target_dedicated_nodes;
         state.resized_at = Some(Instant::now());
@@ -152,13 +196,7 @@ impl PoolApi for FakePool {
 }
 
 fn want(dedicated: u32) -> Want {
-    Want {
-        pool_id: "p".parse().unwrap(),
-        operation: Operation::ScaleUp,
-        dedicated,
-        low_priority: 0,
-        honour_leases: false,
-    }
+    Want::scale_up("p".parse().unwrap(), dedicated, 0)
 }
 
 fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
@@ -336,15 +374,23 @@ async fn zero_budget_still_acts_once_and_status_picks_up() {
         .await
         .unwrap();
     assert!(matches!(report.outcome, Outcome::Pending(_)));
-    assert_eq!(pool.calls(), vec!["get", "resize"]);
+    // The answer shows the pool after the resize: one more look.
+    assert_eq!(pool.calls(), vec!["get", "resize", "get"]);
+    let Some(pool_resizer::resizer::Observed::Pool(seen)) = &report.last else {
+        panic!("{:?}", report.last)
+    };
+    assert_eq!(
+        seen.pool.target_dedicated_nodes, 1,
+        "the view is after the action"
+    );
 
     // A pool whose scale-up died before acting: the status poll resizes it.
     let orphan = FakePool::new(0);
     let resumed = converger(&orphan).resume(&want(1)).await.unwrap();
     assert!(matches!(resumed.outcome, Outcome::Pending(_)));
     // Status looks read the pool and its nodes side by side (latency), so
-    // they list even an empty pool.
-    assert_eq!(orphan.calls(), vec!["get", "list", "resize"]);
+    // they list even an empty pool; the answer looks again after acting.
+    assert_eq!(orphan.calls(), vec!["get", "list", "resize", "get"]);
     // A plain check never acts.
     let untouched = FakePool::new(0);
     converger(&untouched).check(&want(1)).await.unwrap();
@@ -396,11 +442,7 @@ async fn stop_signal_ends_the_wait_with_pending() {
 async fn a_shrink_is_looked_at_no_sooner_than_the_sdk_cadence() {
     // One node, scaled down to none: steady again 60 s after the resize.
     let pool = FakePool::new(1);
-    let down = Want {
-        operation: Operation::ScaleDown,
-        dedicated: 0,
-        ..want(0)
-    };
+    let down = Want::scale_down("p".parse().unwrap(), 0, 0, LeaseRule::Honour);
     let report = converger(&pool)
         .converge(&down, Duration::from_secs(600))
         .await
@@ -411,4 +453,78 @@ async fn a_shrink_is_looked_at_no_sooner_than_the_sdk_cadence() {
     let calls = pool.calls();
     assert_eq!(calls.iter().filter(|c| **c == "resize").count(), 1);
     assert!(calls.len() <= 8, "{} calls: {calls:?}", calls.len());
+}
+
+/// Throttling is a wait, not a failure: with budget left, the loop waits as
+/// long as `Retry-After` asks and carries on; no single call's allowance
+/// ends the wait.
+#[tokio::test(start_paused = true)]
+async fn throttling_shorter_than_the_budget_is_waited_out() {
+    let pool = FakePool::new(0);
+    {
+        let mut state = pool.state.lock().unwrap();
+        state.throttle_next = 3;
+        state.retry_after_secs = 2;
+    }
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged, "{:?}", pool.calls());
+    let calls = pool.calls();
+    assert_eq!(&calls[..3], ["429", "429", "429"]);
+    assert_eq!(calls.iter().filter(|c| **c == "resize").count(), 1);
+    // The three waits of 2 s each came before the first real look.
+    assert!(
+        report.waited >= Duration::from_secs(246),
+        "{:?}",
+        report.waited
+    );
+}
+
+/// A `Retry-After` longer than the budget left: answer "not yet" at once,
+/// saying Batch is busy and passing its ask on, rather than sleep past the
+/// deadline or call it a failure.
+#[tokio::test(start_paused = true)]
+async fn throttling_longer_than_the_budget_is_pending_with_its_retry_after() {
+    let pool = FakePool::new(0);
+    {
+        let mut state = pool.state.lock().unwrap();
+        state.throttle_next = 1;
+        state.retry_after_secs = 120;
+    }
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Pending(WaitReason::BatchBusy));
+    assert_eq!(report.last, None, "nothing was observed");
+    assert_eq!(report.retry_after, Some(Duration::from_secs(120)));
+    assert!(
+        report.waited < Duration::from_secs(1),
+        "{:?}",
+        report.waited
+    );
+    assert_eq!(pool.calls(), ["429"]);
+}
+
+/// Throttling on the resize itself: no resize was accepted, so the loop
+/// keeps trying within its budget instead of giving up.
+#[tokio::test(start_paused = true)]
+async fn a_throttled_resize_is_tried_again_within_the_budget() {
+    let pool = FakePool::new(0);
+    pool.state.lock().unwrap().throttle_resizes = 3;
+    let report = converger(&pool)
+        .converge(&want(1), Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Converged, "{:?}", pool.calls());
+    let calls = pool.calls();
+    assert_eq!(
+        calls.iter().filter(|c| **c == "429").count(),
+        3,
+        "{calls:?}"
+    );
+    assert_eq!(calls.iter().filter(|c| **c == "resize").count(), 1);
+    assert_eq!(report.actions.len(), 1);
 }

@@ -2,11 +2,11 @@
 
 use pool_resizer::batch::models::{
     AllocationState, FailureInfo, Node, NodeDeallocationOption, NodeState, Pool, PoolState,
-    ResizeError, StartTaskInfo,
+    ResizeError, SchedulingState, StartTaskInfo,
 };
 use pool_resizer::resizer::decide::ResizeTo;
 use pool_resizer::resizer::{
-    FailureCode, History, NodeTally, Observed, Operation, Snapshot, Step, WaitReason, Want, decide,
+    FailureCode, History, LeaseRule, NodeTally, Observed, Snapshot, Step, WaitReason, Want, decide,
 };
 
 struct PoolSpec {
@@ -63,6 +63,15 @@ fn node(state: NodeState, start_task: Option<&str>) -> Node {
     }
 }
 
+/// A node a shrink is removing: scheduling disabled, its task still running.
+fn leaving(state: NodeState) -> Node {
+    Node {
+        scheduling_state: Some(SchedulingState::Disabled),
+        running_tasks_count: Some(1),
+        ..node(state, Some("success"))
+    }
+}
+
 fn observed(pool: Pool, nodes: Option<Vec<Node>>) -> Observed {
     Observed::Pool(Box::new(Snapshot {
         pool,
@@ -72,20 +81,12 @@ fn observed(pool: Pool, nodes: Option<Vec<Node>>) -> Observed {
 }
 
 fn up(dedicated: u32) -> Want {
-    Want {
-        pool_id: "p".parse().unwrap(),
-        operation: Operation::ScaleUp,
-        dedicated,
-        low_priority: 0,
-        honour_leases: false,
-    }
+    Want::scale_up("p".parse().unwrap(), dedicated, 0)
 }
 
+/// A plain scale-down: keeps what live leases need (the default).
 fn down(floor: u32) -> Want {
-    Want {
-        operation: Operation::ScaleDown,
-        ..up(floor)
-    }
+    Want::scale_down("p".parse().unwrap(), floor, 0, LeaseRule::Honour)
 }
 
 fn grow(to: u32) -> Step {
@@ -150,6 +151,11 @@ fn scale_up_table() {
             "a running node is ready too",
             observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![node(Running, ok)])),
             up(1), FRESH, Step::Done,
+        ),
+        (
+            "a node leaving the pool (scheduling disabled) is not ready",
+            observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![leaving(Running)])),
+            up(1), FRESH, Step::Wait(WaitReason::NodesStarting),
         ),
         (
             "bigger pool is never shrunk",
@@ -320,6 +326,11 @@ fn scale_down_table() {
             down(0), ACTED, Step::Wait(WaitReason::Resizing),
         ),
         (
+            "shrinking while a task finishes: says so",
+            observed(pool(PoolSpec { allocation: Resizing, target: 0, current: 1, errors: &[] }), Some(vec![leaving(Running)])),
+            down(0), ACTED, Step::Wait(WaitReason::TasksFinishing),
+        ),
+        (
             "a scale-up is allocating: stop it first",
             observed(pool(PoolSpec { allocation: Resizing, target: 2, current: 0, errors: &[] }), None),
             down(0), FRESH, Step::StopResize,
@@ -373,20 +384,30 @@ fn scale_down_with_leases_keeps_what_live_leases_need() {
             None,
         )
     };
-    let leased_down = Want {
-        honour_leases: true,
-        ..down(0)
-    };
+    let leased_down = down(0);
     let live = with_metadata(vec![lease("b", 2, "2026-11-24T09:00:00Z")]);
     assert_eq!(
         decide(&live, &leased_down, FRESH),
         shrink(2),
         "keeps B's two nodes"
     );
+    let forced = Want {
+        leases: LeaseRule::Ignore,
+        ..down(0)
+    };
     assert_eq!(
-        decide(&live, &down(0), FRESH),
+        decide(&live, &forced, FRESH),
         shrink(0),
-        "a call without a lease ignores leases"
+        "force=true goes below live leases"
+    );
+    let releasing_b = Want {
+        leases: LeaseRule::HonourExcept("b".parse().unwrap()),
+        ..down(0)
+    };
+    assert_eq!(
+        decide(&live, &releasing_b, FRESH),
+        shrink(0),
+        "B's own scale-down counts B's lease as released, written or not"
     );
     let expired = with_metadata(vec![lease("b", 2, "2026-11-24T05:59:59Z")]);
     assert_eq!(

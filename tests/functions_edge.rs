@@ -106,6 +106,10 @@ async fn readiness_routes_and_bad_input_answer_json() {
     assert_eq!(direct.status(), 405);
     let body: serde_json::Value = direct.json_body().await;
     assert_eq!(body["error"]["code"], "MethodNotAllowed");
+    assert_eq!(
+        body["operation"], "scale-up",
+        "even a 405 says which function"
+    );
     let missing = client
         .get(format!("http://127.0.0.1:{}/api/nope", host.port()))
         .send()
@@ -170,6 +174,8 @@ trait JsonBody {
 
 impl JsonBody for reqwest::Response {
     async fn json_body(self) -> serde_json::Value {
-        serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
+        let body = serde_json::from_slice(&self.bytes().await.unwrap()).unwrap();
+        support::schema::assert_answer(&body);
+        body
     }
 }

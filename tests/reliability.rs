@@ -147,7 +147,17 @@ async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
         started.elapsed()
     );
     assert_eq!(response.status, 502, "{}", response.body);
-    assert_eq!(response.body["error"]["code"], "BatchAuthenticationFailed");
+    // An outage of the identity service, not a refusal: say so, and that
+    // it is usually transient.
+    assert_eq!(response.body["error"]["code"], "IdentityUnavailable");
+    assert!(
+        response.body["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("transient"),
+        "{}",
+        response.body
+    );
     sim.faults().clear();
 }
 

@@ -188,15 +188,22 @@ async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
         .host
         .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
         .await;
-    let up = app.host.until_final(up).await;
-    assert_eq!(up.status, 200, "{}", up.body);
-    let actions: Vec<&str> = up.body["actions"]
+    let actions: Vec<String> = up.body["actions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["action"].as_str().unwrap())
+        .map(|a| a["action"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(actions.first(), Some(&"stopResize"), "{}", up.body);
+    assert_eq!(
+        actions.first().map(String::as_str),
+        Some("stopResize"),
+        "{}",
+        up.body
+    );
+    // The node finishing its task is leaving (scheduling disabled): it does
+    // not count as ready, so a new node comes for pipeline B.
+    let up = app.host.until_final(up).await;
+    assert_eq!(up.status, 200, "{}", up.body);
     assert!(up.body["pool"]["readyDedicatedNodes"].as_u64().unwrap() >= 1);
     assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
 }
@@ -218,6 +225,33 @@ async fn a_running_task_survives_scale_down() {
     let task = client.call("GET", "/jobs/job1/tasks/t1", None).await;
     assert_eq!(task.body["state"], "completed", "{}", task.body);
     assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
+}
+
+/// While a `taskcompletion` shrink waits for a running task, the answer
+/// says so (not "Batch is resizing"), and the node is not counted ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_down_waiting_for_a_running_task_says_so() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+    let client = batch(&app);
+    ready_node_running_a_task(&app, &client, 600).await;
+    let down = app
+        .host
+        .post("/api/scale-down", r#"{"waitSeconds": 10}"#)
+        .await;
+    assert_eq!(down.status, 202, "{}", down.body);
+    assert_eq!(
+        down.body["waitingFor"],
+        "running tasks are finishing before their nodes leave (taskcompletion)",
+        "{}",
+        down.body
+    );
+    assert_eq!(
+        down.body["pool"]["targetDedicatedNodes"], 0,
+        "{}",
+        down.body
+    );
+    assert_eq!(down.body["pool"]["readyDedicatedNodes"], 0, "{}", down.body);
+    assert!(killed_tasks(&app).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,7 +359,8 @@ async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
     assert_eq!(deleting.body["error"]["code"], "PoolNotFound");
     assert_eq!(deleting.body["pool"]["exists"], false);
     let status = app.host.get("/api/pool-status?poolId=missing-pool").await;
-    assert_eq!(status.status, 200, "a plain view of a missing pool says so");
+    assert_eq!(status.status, 404, "a plain view of a missing pool says so");
+    assert_eq!(status.body["error"]["code"], "PoolNotFound");
     assert_eq!(status.body["pool"]["exists"], false);
 
     // Grow it, then delete it: scale requests get 409 PoolBeingDeleted.

@@ -2,20 +2,23 @@
 //!
 //! Shaped like the azure-sdk-for-rust clients: a client struct holding an
 //! `azure_core` [`Pipeline`], an options struct, one async method per call.
-//! The pipeline brings retries with exponential backoff that honour
-//! `Retry-After` (429/503 and 408/500/502/504 are retried), a
-//! `client-request-id` per call and the user agent; the auth policy (bearer
-//! token or Shared Key) runs per try.
+//! The pipeline brings a `client-request-id` per call, the user agent, and
+//! a few *quick* retries of what a second try usually fixes (a dropped
+//! connection, 500/502/504/408), all within about two seconds. Throttling
+//! (429/503) is not retried here: it comes back at once as a
+//! [`BatchError::busy`] with its `Retry-After`, because only the caller knows
+//! how much of its wait budget is left to spend on waiting. The auth policy
+//! (bearer token or Shared Key) runs per try.
 
-use super::error::BatchError;
+use super::error::{AuthMode, BatchError};
 use super::models::{ErrorBody, MetadataItem, Node, Page, Pool, ResizePool};
 use super::pool_id::PoolId;
 use super::shared_key::SharedKeyPolicy;
 use crate::secret::Secret;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{
-    ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions,
-    RawResponse, Request, RetryOptions, Url,
+    ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineOptions,
+    PipelineSendOptions, RawResponse, Request, RetryOptions, StatusCode, Url,
     headers::HeaderName,
     policies::{ClientRequestIdPolicy, Policy, auth::BearerTokenAuthorizationPolicy},
 };
@@ -30,8 +33,7 @@ const JSON_CONTENT_TYPE: &str = "application/json; odata=minimalmetadata";
 
 /// Fields the resizer reads; `$select` keeps pool GETs small.
 const POOL_SELECT: &str = "id,eTag,lastModified,state,allocationState,allocationStateTransitionTime,vmSize,resizeTimeout,currentDedicatedNodes,currentLowPriorityNodes,targetDedicatedNodes,targetLowPriorityNodes,enableAutoScale,autoScaleFormula,resizeErrors,metadata";
-const NODE_SELECT: &str =
-    "id,state,stateTransitionTime,isDedicated,runningTasksCount,startTaskInfo,errors";
+const NODE_SELECT: &str = "id,state,stateTransitionTime,isDedicated,runningTasksCount,schedulingState,startTaskInfo,errors";
 /// A pool has at most a few thousand nodes; more pages than this means a loop.
 const MAX_PAGES: usize = 100;
 
@@ -41,14 +43,18 @@ pub enum BatchAuth {
     /// Account name and base64 key (full access; RBAC does not apply).
     SharedKey { account: String, key: Secret },
     /// Microsoft Entra ID: a managed identity in Azure, developer tools locally.
-    Token(Arc<dyn TokenCredential>),
+    Token {
+        credential: Arc<dyn TokenCredential>,
+        /// Which credential it is: decides the fix an error points to.
+        mode: AuthMode,
+    },
 }
 
 impl std::fmt::Debug for BatchAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BatchAuth::SharedKey { account, .. } => write!(f, "SharedKey({account})"),
-            BatchAuth::Token(_) => f.write_str("EntraToken"),
+            BatchAuth::Token { mode, .. } => write!(f, "EntraToken({mode:?})"),
         }
     }
 }
@@ -63,11 +69,13 @@ impl Default for BatchClientOptions {
     fn default() -> Self {
         Self {
             client_options: ClientOptions {
+                // Quick: a refused connection or an untrusted certificate
+                // must become an error in seconds, not a minute of retrying.
                 retry: RetryOptions::exponential(ExponentialRetryOptions {
-                    initial_delay: azure_core::time::Duration::milliseconds(500),
-                    max_retries: 6,
-                    max_total_elapsed: azure_core::time::Duration::seconds(60),
-                    max_delay: azure_core::time::Duration::seconds(15),
+                    initial_delay: azure_core::time::Duration::milliseconds(200),
+                    max_retries: 2,
+                    max_total_elapsed: azure_core::time::Duration::seconds(3),
+                    max_delay: azure_core::time::Duration::seconds(1),
                 }),
                 ..ClientOptions::default()
             },
@@ -79,7 +87,17 @@ impl Default for BatchClientOptions {
 pub struct BatchClient {
     endpoint: Url,
     pipeline: Pipeline,
+    auth_mode: AuthMode,
 }
+
+/// Statuses the pipeline retries at once. Not 429/503: those say "wait",
+/// and the caller waits on its own budget (see the module docs).
+const QUICK_RETRY_STATUSES: &[StatusCode] = &[
+    StatusCode::RequestTimeout,
+    StatusCode::InternalServerError,
+    StatusCode::BadGateway,
+    StatusCode::GatewayTimeout,
+];
 
 impl BatchClient {
     /// `endpoint` is the account URL, e.g. `https://acct.westeurope.batch.azure.com`.
@@ -88,12 +106,18 @@ impl BatchClient {
         auth: BatchAuth,
         options: BatchClientOptions,
     ) -> Result<Self, super::shared_key::InvalidAccountKey> {
-        let auth_policy: Arc<dyn Policy> = match auth {
-            BatchAuth::SharedKey { account, key } => Arc::new(SharedKeyPolicy::new(account, &key)?),
-            BatchAuth::Token(credential) => Arc::new(BearerTokenAuthorizationPolicy::new(
-                credential,
-                [BATCH_SCOPE],
-            )),
+        let (auth_policy, auth_mode): (Arc<dyn Policy>, AuthMode) = match auth {
+            BatchAuth::SharedKey { account, key } => (
+                Arc::new(SharedKeyPolicy::new(account, &key)?),
+                AuthMode::SharedKey,
+            ),
+            BatchAuth::Token { credential, mode } => (
+                Arc::new(BearerTokenAuthorizationPolicy::new(
+                    credential,
+                    [BATCH_SCOPE],
+                )),
+                mode,
+            ),
         };
         let request_id: Arc<dyn Policy> =
             Arc::new(ClientRequestIdPolicy::with_header_name("client-request-id"));
@@ -103,9 +127,16 @@ impl BatchClient {
             options.client_options,
             vec![request_id],
             vec![auth_policy],
-            None,
+            Some(PipelineOptions {
+                retry_status_codes: QUICK_RETRY_STATUSES.to_vec(),
+                ..PipelineOptions::default()
+            }),
         );
-        Ok(Self { endpoint, pipeline })
+        Ok(Self {
+            endpoint,
+            pipeline,
+            auth_mode,
+        })
     }
 
     pub fn endpoint(&self) -> &Url {
@@ -118,7 +149,7 @@ impl BatchClient {
         let url = self.url(&["pools", pool_id.as_str()], &[("$select", POOL_SELECT)]);
         let response = self.send(Request::new(url, Method::Get)).await?;
         let etag = header(&response, "etag");
-        let mut pool: Pool = decode(&response)?;
+        let mut pool: Pool = decode(&response, &self.endpoint)?;
         if pool.e_tag.is_none() {
             pool.e_tag = etag;
         }
@@ -139,17 +170,19 @@ impl BatchClient {
         let mut url = self.url(&["pools", pool_id.as_str(), "nodes"], &query);
         let mut nodes = Vec::new();
         for _ in 0..MAX_PAGES {
+            let page_url = url.clone();
             let response = self.send(Request::new(url, Method::Get)).await?;
-            let page: Page<Node> = decode(&response)?;
+            let page: Page<Node> = decode(&response, &page_url)?;
             nodes.extend(page.value);
             match page.next_link {
                 Some(next) => url = self.same_origin(&next)?,
                 None => return Ok(nodes),
             }
         }
-        Err(BatchError::Decode(format!(
-            "the node list of {pool_id} did not end after {MAX_PAGES} pages"
-        )))
+        Err(BatchError::Decode {
+            url: self.endpoint.to_string(),
+            detail: format!("the node list of {pool_id} did not end after {MAX_PAGES} pages"),
+        })
     }
 
     /// `POST /pools/{id}/resize` (202, no body). With `if_match`, Batch
@@ -163,7 +196,7 @@ impl BatchClient {
         let url = self.url(&["pools", pool_id.as_str(), "resize"], &[]);
         let mut request = Request::new(url, Method::Post);
         set_if_match(&mut request, if_match);
-        set_json(&mut request, body)?;
+        set_json(&mut request, body);
         self.send(request).await.map(drop)
     }
 
@@ -194,7 +227,7 @@ impl BatchClient {
         let url = self.url(&["pools", pool_id.as_str()], &[]);
         let mut request = Request::new(url, Method::Patch);
         set_if_match(&mut request, if_match);
-        set_json(&mut request, &Patch { metadata })?;
+        set_json(&mut request, &Patch { metadata });
         self.send(request).await.map(drop)
     }
 
@@ -222,11 +255,14 @@ impl BatchClient {
     /// Paging links must point back at our account: never send credentials
     /// to a host a response body named.
     fn same_origin(&self, link: &str) -> Result<Url, BatchError> {
-        let url =
-            Url::parse(link).map_err(|e| BatchError::Decode(format!("bad odata.nextLink: {e}")))?;
+        let bad = |detail: String| BatchError::Decode {
+            url: self.endpoint.to_string(),
+            detail,
+        };
+        let url = Url::parse(link).map_err(|e| bad(format!("bad odata.nextLink: {e}")))?;
         if url.origin() != self.endpoint.origin() {
-            return Err(BatchError::Decode(
-                "odata.nextLink points away from the Batch account".to_owned(),
+            return Err(bad(
+                "odata.nextLink points away from the Batch account".to_owned()
             ));
         }
         Ok(url)
@@ -234,6 +270,7 @@ impl BatchClient {
 
     async fn send(&self, mut request: Request) -> Result<RawResponse, BatchError> {
         let ctx = Context::new();
+        let url = without_query(request.url());
         let response = self
             .pipeline
             .send(
@@ -245,7 +282,7 @@ impl BatchClient {
                 }),
             )
             .await
-            .map_err(BatchError::from_core)?;
+            .map_err(|e| BatchError::from_core(e, &url, self.auth_mode))?;
         let status = u16::from(response.status());
         if (200..300).contains(&status) {
             return Ok(response);
@@ -259,8 +296,30 @@ impl BatchClient {
                 .map(|m| m.text().to_owned())
                 .unwrap_or_default(),
             request_id: header(&response, "request-id"),
+            retry_after: retry_after(&response),
+            url,
+            auth: self.auth_mode,
         })
     }
+}
+
+/// The URL without its query, for messages: short, and the same for every
+/// api-version and `$select`.
+fn without_query(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.to_string()
+}
+
+/// `Retry-After` as seconds or an HTTP date (RFC 7231), the forms Batch uses.
+fn retry_after(response: &RawResponse) -> Option<std::time::Duration> {
+    let value = header(response, "retry-after")?;
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    let at = azure_core::time::parse_rfc7231(value.trim()).ok()?;
+    let wait = at - azure_core::time::OffsetDateTime::now_utc();
+    Some(std::time::Duration::try_from(wait).unwrap_or_default())
 }
 
 fn set_if_match(request: &mut Request, etag: Option<&str>) {
@@ -269,11 +328,11 @@ fn set_if_match(request: &mut Request, etag: Option<&str>) {
     }
 }
 
-fn set_json<T: Serialize>(request: &mut Request, body: &T) -> Result<(), BatchError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| BatchError::Decode(e.to_string()))?;
+fn set_json<T: Serialize>(request: &mut Request, body: &T) {
+    let bytes =
+        serde_json::to_vec(body).expect("request bodies are plain structs that always serialize");
     request.insert_header(HeaderName::from_static("content-type"), JSON_CONTENT_TYPE);
     request.set_body(bytes);
-    Ok(())
 }
 
 fn header(response: &RawResponse, name: &'static str) -> Option<String> {
@@ -283,6 +342,12 @@ fn header(response: &RawResponse, name: &'static str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(response: &RawResponse) -> Result<T, BatchError> {
-    serde_json::from_slice(response.body()).map_err(|e| BatchError::Decode(e.to_string()))
+fn decode<T: serde::de::DeserializeOwned>(
+    response: &RawResponse,
+    url: &Url,
+) -> Result<T, BatchError> {
+    serde_json::from_slice(response.body()).map_err(|e| BatchError::Decode {
+        url: without_query(url),
+        detail: e.to_string(),
+    })
 }

@@ -1,26 +1,119 @@
-//! Errors of the Batch client: what went wrong talking to the service.
+//! Errors of the Batch client: what went wrong talking to the service, kept
+//! precise enough that the answer can name the cause and the fix.
+//!
+//! Two questions matter to everyone above this layer:
+//! - **Is Batch busy or gone?** Throttling (429/503), a server hiccup
+//!   (500/502/504, 408) or a slow answer is *busy*: the caller waits, as
+//!   `Retry-After` asks, and tries again ([`BatchError::busy`]). A refused
+//!   connection, an unknown host, an untrusted certificate or refused
+//!   credentials will not fix themselves while we wait: those end the call at
+//!   once with a cause and a hint ([`BatchError::hint`]).
+//! - **What do I tell the user?** Every variant carries the URL tried and
+//!   keeps its source error, so logs show the whole chain ([`cause_chain`]).
 
-/// A failed Batch call, after the pipeline's retries.
+use std::error::Error as StdError;
+use std::time::Duration;
+
+/// How the client proves who it is; decides which fix a refusal points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    SharedKey,
+    ManagedIdentity,
+    DeveloperTools,
+}
+
+/// A failed Batch call, after the pipeline's quick retries.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     /// The service answered with an error status. `code` is Batch's own
     /// (`PoolNotFound`, `PoolBeingResized`, ...); callers match on it.
-    #[error("Batch answered {status} {code}: {message}")]
+    #[error("{url} answered {status} {code}: {message}")]
     Service {
         status: u16,
         code: String,
         message: String,
         request_id: Option<String>,
+        /// `Retry-After` of a 429/503, as the service asked.
+        retry_after: Option<Duration>,
+        url: String,
+        auth: AuthMode,
     },
-    /// No answer: DNS, TCP, TLS, time-out, dropped connection.
-    #[error("could not reach Batch: {0}")]
-    Transport(String),
-    /// No token: managed identity or developer credential failed.
-    #[error("could not get a Microsoft Entra token for Batch: {0}")]
-    Credential(String),
+    /// No answer at all: refused, reset, DNS, TLS, time-out.
+    #[error("cannot reach Batch at {url}: {problem}")]
+    Unreachable {
+        url: String,
+        problem: Unreachable,
+        #[source]
+        source: Box<azure_core::Error>,
+    },
+    /// No token: the managed identity endpoint or the developer login failed.
+    #[error("cannot get a Microsoft Entra token for Batch ({problem}): {summary}")]
+    Credential {
+        problem: CredentialProblem,
+        /// The credential's own words, on one line.
+        summary: String,
+        auth: AuthMode,
+        #[source]
+        source: Box<azure_core::Error>,
+    },
     /// An answer we could not read.
-    #[error("Batch sent a response pool-resizer cannot read: {0}")]
-    Decode(String),
+    #[error("Batch sent a response pool-resizer cannot read ({url}): {detail}")]
+    Decode { url: String, detail: String },
+    /// Our optimistic writes kept losing to other writers.
+    #[error("gave up after {attempts} conflicting metadata writes to {url}")]
+    Contended { url: String, attempts: u32 },
+}
+
+/// Why a connection gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreachable {
+    Refused,
+    /// The connection dropped mid-request (reset, closed, broken pipe).
+    Dropped,
+    Dns,
+    /// The TLS handshake failed; rustls's reason, e.g. `invalid peer certificate: UnknownIssuer`.
+    Tls(String),
+    TimedOut,
+    Other(String),
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreachable::Refused => f.write_str("connection refused"),
+            Unreachable::Dropped => f.write_str("connection dropped before an answer"),
+            Unreachable::Dns => f.write_str("the host name does not resolve"),
+            Unreachable::Tls(reason) => write!(f, "TLS handshake failed: {reason}"),
+            Unreachable::TimedOut => f.write_str("no answer in time"),
+            Unreachable::Other(what) => f.write_str(what),
+        }
+    }
+}
+
+/// Why no token came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialProblem {
+    /// The identity endpoint answered with a refusal (4xx), or no developer
+    /// login exists: nothing changes until someone fixes the identity.
+    Refused,
+    /// The identity endpoint is down, unreachable or answering 5xx: an
+    /// outage of the identity service, usually transient.
+    Outage,
+}
+
+impl std::fmt::Display for CredentialProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CredentialProblem::Refused => "refused",
+            CredentialProblem::Outage => "identity endpoint unavailable",
+        })
+    }
+}
+
+/// How long a busy Batch asked us to wait (`None`: it did not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy {
+    pub retry_after: Option<Duration>,
 }
 
 impl BatchError {
@@ -31,10 +124,22 @@ impl BatchError {
         }
     }
 
+    /// Batch's own error code, when it answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
             BatchError::Service { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// The URL the failed call went to.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            BatchError::Service { url, .. }
+            | BatchError::Unreachable { url, .. }
+            | BatchError::Decode { url, .. }
+            | BatchError::Contended { url, .. } => Some(url),
+            BatchError::Credential { .. } => None,
         }
     }
 
@@ -53,12 +158,311 @@ impl BatchError {
         self.status() == Some(412)
     }
 
-    pub(crate) fn from_core(error: azure_core::Error) -> Self {
+    /// The connection dropped before an answer: transient once, a Batch we
+    /// cannot reach when it keeps happening (the caller counts).
+    pub fn is_dropped(&self) -> bool {
+        matches!(
+            self,
+            BatchError::Unreachable {
+                problem: Unreachable::Dropped,
+                ..
+            }
+        )
+    }
+
+    /// `Some` when Batch is there but busy or slow: throttled (429, 503),
+    /// a transient server error (500, 502, 504), a request time-out (408),
+    /// or no answer in time. Waiting is the answer, not failure.
+    pub fn busy(&self) -> Option<Busy> {
+        match self {
+            BatchError::Service {
+                status: 408 | 429 | 500 | 502 | 503 | 504,
+                retry_after,
+                ..
+            } => Some(Busy {
+                retry_after: *retry_after,
+            }),
+            BatchError::Unreachable {
+                problem: Unreachable::TimedOut,
+                ..
+            } => Some(Busy { retry_after: None }),
+            _ => None,
+        }
+    }
+
+    /// What to do about it, in words, naming the setting or command that
+    /// fixes it. `None` when the message says it all.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            BatchError::Unreachable { problem, url, .. } => match problem {
+                Unreachable::Tls(_) => format!(
+                    "the certificate of {} is not trusted: for the local simulator set \
+                     BATCH_CA_FILE to the CA file it printed (caFile); behind a TLS-inspecting \
+                     proxy set BATCH_CA_FILE to the proxy's CA (PEM). Certificate checks are \
+                     never turned off",
+                    origin(url)
+                ),
+                Unreachable::Refused => format!(
+                    "nothing accepts connections at {}: check BATCH_ACCOUNT_URL \
+                     (https://<account>.<region>.batch.azure.com), or start the simulator \
+                     (pool-resizer simulator) and use the endpoint it printed",
+                    origin(url)
+                ),
+                Unreachable::Dns => format!(
+                    "the host of {} does not resolve: check the account name and region in \
+                     BATCH_ACCOUNT_URL, and the app's DNS / private endpoint",
+                    origin(url)
+                ),
+                Unreachable::Dropped | Unreachable::Other(_) | Unreachable::TimedOut => format!(
+                    "check that {} is Batch's account URL (BATCH_ACCOUNT_URL) and that the \
+                     network path to it is open",
+                    origin(url)
+                ),
+            },
+            BatchError::Service {
+                status: status @ (401 | 403),
+                auth,
+                ..
+            } => match (auth, status) {
+                (AuthMode::SharedKey, _) => "Batch refused the Shared Key signature: check \
+                     BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY (the account's primary or \
+                     secondary key) and that the account allows Shared Key"
+                    .to_owned(),
+                (_, 401) => "Batch refused the Microsoft Entra token: check that the \
+                     identity belongs to the Batch account's tenant and that the account \
+                     allows Entra ID authentication"
+                    .to_owned(),
+                (AuthMode::ManagedIdentity, _) => "the managed identity lacks permission: \
+                     check the managed identity's role on the Batch account (it needs \
+                     Microsoft.Batch/batchAccounts/pools/read and pools/write; infra/ \
+                     assigns such a role)"
+                    .to_owned(),
+                (AuthMode::DeveloperTools, _) => "your signed-in account lacks permission: \
+                     ask for a role on the Batch account with pools/read and pools/write, \
+                     or use Shared Key (BATCH_ACCOUNT_NAME, BATCH_ACCOUNT_KEY)"
+                    .to_owned(),
+            },
+            BatchError::Credential { problem, auth, .. } => match (problem, auth) {
+                (CredentialProblem::Outage, _) => "the identity endpoint did not give a \
+                     token (an identity-service outage, usually transient): try again in a \
+                     minute; if it lasts, check the Function App's managed identity"
+                    .to_owned(),
+                (CredentialProblem::Refused, AuthMode::DeveloperTools) => "run `az login` \
+                     (or `azd auth login`), or set BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY \
+                     for Shared Key"
+                    .to_owned(),
+                (CredentialProblem::Refused, _) => "check the managed identity: enabled on \
+                     the Function App, and AZURE_CLIENT_ID naming a user-assigned identity \
+                     attached to it (or unset for the system-assigned one)"
+                    .to_owned(),
+            },
+            BatchError::Service { .. }
+            | BatchError::Decode { .. }
+            | BatchError::Contended { .. } => {
+                return None;
+            }
+        })
+    }
+
+    /// Classifies an error from the `azure_core` pipeline (after its quick
+    /// retries) for a call to `url`.
+    pub(crate) fn from_core(error: azure_core::Error, url: &str, auth: AuthMode) -> Self {
         use azure_core::error::ErrorKind;
         match error.kind() {
-            ErrorKind::Credential => BatchError::Credential(error.to_string()),
-            ErrorKind::DataConversion => BatchError::Decode(error.to_string()),
-            _ => BatchError::Transport(error.to_string()),
+            ErrorKind::Credential => BatchError::Credential {
+                problem: credential_problem(&error),
+                summary: one_line(&error.to_string()),
+                auth,
+                source: Box::new(error),
+            },
+            ErrorKind::DataConversion => BatchError::Decode {
+                url: url.to_owned(),
+                detail: error.to_string(),
+            },
+            _ => BatchError::Unreachable {
+                url: url.to_owned(),
+                problem: unreachable(&error),
+                source: Box::new(error),
+            },
         }
+    }
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| url.to_owned())
+}
+
+/// Every error in the chain, outermost first, joined with `: ` (repeats
+/// dropped: wrappers often repeat their source's words).
+pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in chain(error) {
+        let text = one_line(&cause.to_string());
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// The error and its sources, looking inside `std::io::Error` wrappers too
+/// (their `source()` skips the error they wrap, e.g. rustls's).
+fn chain<'e>(error: &'e (dyn StdError + 'static)) -> Vec<&'e (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        out.push(current);
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => current.source(),
+        };
+    }
+    out
+}
+
+fn unreachable(error: &azure_core::Error) -> Unreachable {
+    let causes = chain(error);
+    for cause in &causes {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Unreachable::Tls(tls.to_string());
+        }
+    }
+    for cause in &causes {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as Io;
+            match io.kind() {
+                Io::ConnectionRefused => return Unreachable::Refused,
+                Io::ConnectionReset
+                | Io::ConnectionAborted
+                | Io::BrokenPipe
+                | Io::UnexpectedEof
+                | Io::NotConnected => return Unreachable::Dropped,
+                Io::TimedOut => return Unreachable::TimedOut,
+                _ => {}
+            }
+        }
+        if let Some(reqwest) = cause.downcast_ref::<reqwest::Error>()
+            && reqwest.is_timeout()
+        {
+            return Unreachable::TimedOut;
+        }
+    }
+    let words = cause_chain(error);
+    if words.contains("dns error") {
+        Unreachable::Dns
+    } else if words.contains("connection closed")
+        || words.contains("IncompleteMessage")
+        || words.contains("incomplete message")
+    {
+        Unreachable::Dropped
+    } else {
+        Unreachable::Other(words)
+    }
+}
+
+/// A token endpoint that answered 4xx refused us; one that answered 5xx or
+/// 429, or could not be reached, is having an outage.
+fn credential_problem(error: &azure_core::Error) -> CredentialProblem {
+    use azure_core::error::ErrorKind;
+    for cause in chain(error) {
+        if let Some(core) = cause.downcast_ref::<azure_core::Error>() {
+            match core.kind() {
+                ErrorKind::HttpResponse { status, .. } => {
+                    let code = u16::from(*status);
+                    return if code >= 500 || code == 429 || code == 408 {
+                        CredentialProblem::Outage
+                    } else {
+                        CredentialProblem::Refused
+                    };
+                }
+                ErrorKind::Io | ErrorKind::Connection => return CredentialProblem::Outage,
+                _ => {}
+            }
+        }
+    }
+    CredentialProblem::Refused
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(status: u16, retry_after: Option<u64>) -> BatchError {
+        BatchError::Service {
+            status,
+            code: "X".into(),
+            message: String::new(),
+            request_id: None,
+            retry_after: retry_after.map(Duration::from_secs),
+            url: "https://a.westeurope.batch.azure.com/pools/p".into(),
+            auth: AuthMode::ManagedIdentity,
+        }
+    }
+
+    #[test]
+    fn throttling_and_server_hiccups_are_busy_refusals_are_not() {
+        for status in [408, 429, 500, 502, 503, 504] {
+            assert!(service(status, None).busy().is_some(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 409, 412] {
+            assert!(service(status, None).busy().is_none(), "{status}");
+        }
+        assert_eq!(
+            service(429, Some(7)).busy().unwrap().retry_after,
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn refusals_point_at_the_fix_for_the_auth_in_use() {
+        let forbidden = service(403, None);
+        assert!(
+            forbidden
+                .hint()
+                .unwrap()
+                .contains("managed identity's role")
+        );
+        let BatchError::Service {
+            status,
+            code,
+            message,
+            request_id,
+            retry_after,
+            url,
+            ..
+        } = service(401, None)
+        else {
+            unreachable!()
+        };
+        let shared_key = BatchError::Service {
+            status,
+            code,
+            message,
+            request_id,
+            retry_after,
+            url,
+            auth: AuthMode::SharedKey,
+        };
+        assert!(shared_key.hint().unwrap().contains("BATCH_ACCOUNT_KEY"));
+        assert!(service(409, None).hint().is_none());
+    }
+
+    #[test]
+    fn a_chain_reads_outermost_first_without_repeats() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = azure_core::Error::with_error(
+            azure_core::error::ErrorKind::Connection,
+            inner,
+            "failed to execute request",
+        );
+        assert_eq!(cause_chain(&outer), "failed to execute request: refused");
+        assert_eq!(unreachable(&outer), Unreachable::Refused);
     }
 }

@@ -103,6 +103,10 @@ pub struct Node {
     pub is_dedicated: Option<bool>,
     #[serde(default)]
     pub running_tasks_count: Option<u32>,
+    /// `disabled` while Batch is removing the node (a shrink, `removenodes`)
+    /// or someone disabled scheduling: such a node takes no new task.
+    #[serde(default)]
+    pub scheduling_state: Option<SchedulingState>,
     #[serde(default)]
     pub start_task_info: Option<StartTaskInfo>,
     #[serde(default)]
@@ -113,6 +117,21 @@ impl Node {
     pub fn is_dedicated(&self) -> bool {
         self.is_dedicated.unwrap_or(true)
     }
+
+    /// Absent means enabled (older api-versions, `$select` without it).
+    pub fn takes_new_tasks(&self) -> bool {
+        self.scheduling_state != Some(SchedulingState::Disabled)
+    }
+}
+
+/// `SchedulingState` of a compute node.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulingState {
+    Enabled,
+    Disabled,
+    #[serde(other)]
+    Other,
 }
 
 /// `BatchNodeState`, lower-case on the wire.

@@ -14,7 +14,11 @@ mod summary;
 use crate::app::StartupError;
 use crate::batch::PoolId;
 use crate::clock::Clock;
-use crate::resizer::{Converger, Operation, Outcome, PollPolicy, Want};
+use crate::functions::response::Requested;
+use crate::resizer::{
+    Converger, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome,
+    PollPolicy, Want,
+};
 use crate::settings::{Settings, SettingsError};
 use progress::Progress;
 use std::process::ExitCode;
@@ -64,6 +68,18 @@ pub struct ScaleArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_CLI_WAIT_SECONDS,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CLI_WAIT_SECONDS)))]
     pub wait: u32,
+    /// Scale-up: hold this lease (as a pipeline's `leaseId`); scale-down:
+    /// release it. Other pipelines' live leases are kept either way.
+    #[arg(long, value_name = "ID")]
+    pub lease: Option<String>,
+    /// Scale-up with --lease: how long the lease lives (1-10080, default 180).
+    #[arg(long = "lease-minutes", value_name = "MINUTES",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::resizer::lease::MAX_LEASE_MINUTES)))]
+    pub lease_minutes: Option<u32>,
+    /// Scale-down: go below what other pipelines' live leases need (they
+    /// are listed in the answer). Without it a scale-down keeps their nodes.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Flags every command takes.
@@ -88,6 +104,9 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Startup(#[from] StartupError),
+    /// Batch throttled for the whole wait before anything was written.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl CliError {
@@ -95,6 +114,7 @@ impl CliError {
         match self {
             CliError::Settings(_) | CliError::Usage(_) => Exit::Usage,
             CliError::Startup(_) => Exit::Failed,
+            CliError::Busy(_) => Exit::TimedOut,
         }
     }
 }
@@ -129,17 +149,9 @@ async fn execute(
         Command::Status(common) => common,
     };
     let pool_id = pool_id(common.pool.as_deref(), &settings)?;
-    let want = match &command {
+    let (want, lease) = match &command {
         Command::Scale(operation, args) => scale_want(*operation, args, pool_id, &settings)?,
-        // A plain view: judge "scale-up to nothing" so the nodes get listed,
-        // as the pool-status trigger does.
-        Command::Status(_) => Want {
-            pool_id,
-            operation: Operation::ScaleUp,
-            dedicated: 0,
-            low_priority: 0,
-            honour_leases: false,
-        },
+        Command::Status(_) => (Want::look(pool_id), None),
     };
     let batch = crate::app::batch_client(&settings)?;
     let clock = Clock::scaled(settings.time_scale);
@@ -156,11 +168,24 @@ async fn execute(
     let work = async {
         match &command {
             Command::Scale(_, args) => {
-                converger
-                    .converge(&want, Duration::from_secs(args.wait.into()))
-                    .await
+                let budget = converger.budget(Duration::from_secs(args.wait.into()));
+                if let Some(edit) = &lease {
+                    match converger.edit_leases(&want.pool_id, edit, &budget).await {
+                        Ok(LeaseWrite::TooMany(too_many)) => {
+                            return Err(CliError::Usage(too_many.to_string()));
+                        }
+                        Ok(LeaseWrite::NotWritten { why, .. }) => {
+                            return Err(CliError::Busy(format!(
+                                "Batch stayed busy for the whole wait ({why}); the lease was not written and nothing was changed"
+                            )));
+                        }
+                        Ok(_) => {}
+                        Err(error) => return Ok(Err(error)),
+                    }
+                }
+                Ok(converger.converge_within(&want, &budget).await)
             }
-            Command::Status(_) => converger.check(&want).await,
+            Command::Status(_) => Ok(converger.check(&want).await),
         }
     };
     let stop = async {
@@ -175,8 +200,21 @@ async fn execute(
         () = ticker => unreachable!("never completes"),
     };
     progress.finish();
+    let result = result?;
     let requested = match &command {
-        Command::Scale(_, args) => Some((want.dedicated, want.low_priority, args.wait)),
+        Command::Scale(_, args) => Some(Requested {
+            dedicated_nodes: Some(want.dedicated),
+            low_priority_nodes: Some(want.low_priority),
+            wait_seconds: Some(args.wait),
+            lease_id: args.lease.clone(),
+            lease_minutes: match (&lease, args.lease_minutes) {
+                (Some(LeaseEdit::Hold(_)), minutes) => {
+                    Some(minutes.unwrap_or(crate::resizer::lease::DEFAULT_LEASE_MINUTES))
+                }
+                _ => None,
+            },
+            force: Some(args.force),
+        }),
         Command::Status(_) => None,
     };
     let out = summary::Summary {
@@ -184,18 +222,18 @@ async fn execute(
             Command::Scale(operation, _) => operation.as_str(),
             Command::Status(_) => "pool-status",
         },
-        pool_id: &want.pool_id,
+        want: &want,
         requested,
     };
     let exit = match &result {
         Err(_) => Exit::Failed,
-        Ok(report) => match (&report.outcome, &command) {
-            (_, Command::Status(_)) if report.last == Some(crate::resizer::Observed::Missing) => {
-                Exit::Failed
-            }
-            (_, Command::Status(_)) | (Outcome::Converged, _) => Exit::Success,
-            (Outcome::Failed(_), _) => Exit::Failed,
-            (Outcome::Pending(_), _) => Exit::TimedOut,
+        Ok(report) => match (&report.outcome, &command, &report.last) {
+            // A look is a success only when it saw the pool.
+            (_, Command::Status(_), Some(Observed::Missing)) => Exit::Failed,
+            (_, Command::Status(_), None) => Exit::TimedOut,
+            (_, Command::Status(_), Some(_)) | (Outcome::Converged, _, _) => Exit::Success,
+            (Outcome::Failed(_), _, _) => Exit::Failed,
+            (Outcome::Pending(_), _, _) => Exit::TimedOut,
         },
     };
     if common.json {
@@ -218,13 +256,15 @@ fn pool_id(flag: Option<&str>, settings: &Settings) -> Result<PoolId, CliError> 
 }
 
 /// The same defaults and limits as the HTTP triggers, so a leaked script
-/// cannot ask for more than a request could (MAX_*_NODES).
+/// cannot ask for more than a request could (MAX_*_NODES), and the same
+/// lease rules: a scale-down keeps other pipelines' leased nodes unless
+/// `--force`. Returns the want and the lease change to make first.
 fn scale_want(
     operation: Operation,
     args: &ScaleArgs,
     pool_id: PoolId,
     settings: &Settings,
-) -> Result<Want, CliError> {
+) -> Result<(Want, Option<LeaseEdit>), CliError> {
     let default_dedicated = match operation {
         Operation::ScaleUp => 1,
         Operation::ScaleDown => 0,
@@ -252,13 +292,53 @@ fn scale_want(
             "MAX_LOW_PRIORITY_NODES",
         ));
     }
-    Ok(Want {
-        pool_id,
-        operation,
-        dedicated,
-        low_priority,
-        honour_leases: false,
-    })
+    let lease_id: Option<LeaseId> = match &args.lease {
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|e| CliError::Usage(format!("--lease '{raw}': {e}")))?,
+        ),
+        None => None,
+    };
+    if args.lease_minutes.is_some() && (lease_id.is_none() || operation == Operation::ScaleDown) {
+        return Err(CliError::Usage(
+            "--lease-minutes goes with scale-up --lease".into(),
+        ));
+    }
+    if args.force && operation == Operation::ScaleUp {
+        return Err(CliError::Usage(
+            "--force is for scale-down (scale-up never shrinks)".into(),
+        ));
+    }
+    let want = match operation {
+        Operation::ScaleUp => Want::scale_up(pool_id, dedicated, low_priority),
+        Operation::ScaleDown => Want::scale_down(
+            pool_id,
+            dedicated,
+            low_priority,
+            match (&lease_id, args.force) {
+                (_, true) => LeaseRule::Ignore,
+                (Some(id), false) => LeaseRule::HonourExcept(id.clone()),
+                (None, false) => LeaseRule::Honour,
+            },
+        ),
+    };
+    let clock = Clock::scaled(settings.time_scale);
+    let edit = lease_id.map(|id| match operation {
+        Operation::ScaleUp => LeaseEdit::Hold(Lease {
+            id,
+            dedicated,
+            low_priority,
+            expires: clock.now_utc()
+                + Duration::from_secs(
+                    u64::from(
+                        args.lease_minutes
+                            .unwrap_or(crate::resizer::lease::DEFAULT_LEASE_MINUTES),
+                    ) * 60,
+                ),
+        }),
+        Operation::ScaleDown => LeaseEdit::Release(id),
+    });
+    Ok((want, edit))
 }
 
 /// Warnings and errors only: the progress display is the CLI's info level.

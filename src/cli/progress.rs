@@ -110,12 +110,13 @@ pub fn state_line(observed: &Observed, step: &Step) -> String {
         view.current_dedicated_nodes,
         view.current_low_priority_nodes,
     );
-    if let (Some(dedicated), Some(low)) =
-        (view.ready_dedicated_nodes, view.ready_low_priority_nodes)
-    {
-        line.push_str(&format!(" ready={dedicated}+{low}"));
+    if view.nodes_observed {
+        line.push_str(&format!(
+            " ready={}+{}",
+            view.ready_dedicated_nodes, view.ready_low_priority_nodes
+        ));
     }
-    for (state, count) in view.nodes_by_state.iter().flatten() {
+    for (state, count) in &view.nodes_by_state {
         line.push_str(&format!(" {state}={count}"));
     }
     line.push_str(" | ");

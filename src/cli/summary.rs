@@ -1,17 +1,17 @@
 //! The result the CLI prints on stdout: the HTTP trigger's JSON body
 //! (`--json`), so scripts can read the same fields ADF reads, or one line
-//! for people.
+//! for people, which names the cause and the fix when something failed.
 
 use super::Exit;
-use crate::batch::PoolId;
-use crate::functions::response::{ErrorView, OperationBody, Requested};
-use crate::resizer::{ConvergeError, Outcome, Report};
+use crate::functions::error::batch_failure;
+use crate::functions::response::{ErrorView, OperationBody, PoolView, Requested};
+use crate::resizer::{ConvergeError, Observed, Outcome, Report, Want};
 
 pub struct Summary<'a> {
     pub operation: &'static str,
-    pub pool_id: &'a PoolId,
-    /// Dedicated, low-priority, wait seconds; `None` for `status`.
-    pub requested: Option<(u32, u32, u32)>,
+    pub want: &'a Want,
+    /// What the command line asked; `None` for `status`.
+    pub requested: Option<Requested>,
 }
 
 impl Summary<'_> {
@@ -27,7 +27,7 @@ impl Summary<'_> {
         let body = self.body(result, exit);
         let mut line = format!(
             "{} {}: {} after {}s",
-            self.operation, self.pool_id, body.status, body.waited_seconds
+            self.operation, self.want.pool_id, body.status, body.waited_seconds
         );
         if let Some(pool) = &body.pool {
             if !pool.exists {
@@ -41,15 +41,24 @@ impl Summary<'_> {
                     pool.current_dedicated_nodes,
                     pool.current_low_priority_nodes
                 ));
-                if let (Some(d), Some(l)) =
-                    (pool.ready_dedicated_nodes, pool.ready_low_priority_nodes)
-                {
-                    line.push_str(&format!(" ready={d}+{l}"));
+                if pool.nodes_observed {
+                    line.push_str(&format!(
+                        " ready={}+{}",
+                        pool.ready_dedicated_nodes, pool.ready_low_priority_nodes
+                    ));
                 }
             }
         }
         if !body.actions.is_empty() {
             line.push_str(&format!("; {} action(s) taken", body.actions.len()));
+        }
+        if !body.leases_overridden.is_empty() {
+            let ids: Vec<_> = body
+                .leases_overridden
+                .iter()
+                .map(|l| l.id.to_string())
+                .collect();
+            line.push_str(&format!("; overrode live lease(s) {}", ids.join(", ")));
         }
         if let Some(waiting) = body.waiting_for {
             line.push_str(&format!(
@@ -58,28 +67,46 @@ impl Summary<'_> {
         }
         if let Some(error) = &body.error {
             line.push_str(&format!("; {}: {}", error.code, error.message));
+            if let Some(hint) = &error.hint {
+                line.push_str(&format!("\nfix: {hint}"));
+            }
         }
         line
     }
 
+    fn requested(&self) -> Requested {
+        match &self.requested {
+            Some(r) => Requested {
+                dedicated_nodes: r.dedicated_nodes,
+                low_priority_nodes: r.low_priority_nodes,
+                wait_seconds: r.wait_seconds,
+                lease_id: r.lease_id.clone(),
+                lease_minutes: r.lease_minutes,
+                force: r.force,
+            },
+            None => Requested::default(),
+        }
+    }
+
     fn body(&self, result: &Result<Report, ConvergeError>, exit: Exit) -> OperationBody {
-        let requested = Requested {
-            dedicated_nodes: self.requested.map(|r| r.0),
-            low_priority_nodes: self.requested.map(|r| r.1),
-            wait_seconds: self.requested.map(|r| r.2),
-        };
         let report = match result {
             Ok(report) => report,
             Err(error) => {
-                return OperationBody::from_batch_error(
-                    self.operation,
-                    self.pool_id,
-                    requested,
-                    error,
+                let (_, view) = batch_failure(error);
+                let mut body = OperationBody::failed(
+                    Some(self.operation),
+                    Some(&self.want.pool_id),
+                    self.requested(),
+                    view,
                 );
+                body.actions = error.actions.clone();
+                body.pool = error.last.as_ref().map(PoolView::of);
+                body.batch_calls = error.batch_calls;
+                return body;
             }
         };
-        let mut body = OperationBody::from_report(self.operation, self.pool_id, requested, report);
+        let mut body =
+            OperationBody::from_report(self.operation, self.want, self.requested(), report);
         match &report.outcome {
             Outcome::Failed(failure) if self.requested.is_some() => body.failed_with(failure),
             Outcome::Pending(reason) if exit == Exit::TimedOut => body.in_progress(*reason, None),
@@ -90,12 +117,26 @@ impl Summary<'_> {
             Exit::TimedOut => "inProgress",
             Exit::Failed | Exit::Usage => "failed",
         };
-        if self.requested.is_none() && exit == Exit::Failed {
-            body.error = Some(ErrorView {
-                code: "PoolNotFound".to_owned(),
-                message: format!("pool '{}' does not exist", self.pool_id),
-                batch_code: Some("PoolNotFound".to_owned()),
-            });
+        if self.requested.is_none() {
+            match &report.last {
+                Some(Observed::Missing) => {
+                    body.error = Some(ErrorView {
+                        batch_code: Some("PoolNotFound".to_owned()),
+                        ..ErrorView::new(
+                            "PoolNotFound",
+                            format!("pool '{}' does not exist", self.want.pool_id),
+                        )
+                    });
+                }
+                None => {
+                    body.error = Some(ErrorView::new(
+                        "BatchThrottled",
+                        "Batch was throttling or too slow to answer; nothing was observed: run again"
+                            .to_owned(),
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         body
     }

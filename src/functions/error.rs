@@ -3,19 +3,25 @@
 //! The mapping, which the README documents:
 //! - 400 the caller's input is wrong (code says which rule).
 //! - 403 the pool is not in `ALLOWED_POOLS`.
-//! - 404 the pool does not exist; 405/404 for unknown methods and routes.
+//! - 404 the pool does not exist; 404/405 for unknown routes and methods.
 //! - 409 the pool cannot get there: autoscale on, being deleted, a resize
 //!   error (quota, allocation), start task failures, unusable nodes.
 //! - 413 body too large.
-//! - 502 Batch could not be reached, refused our credentials, or answered
-//!   something unexpected after the pipeline's retries.
+//! - 502 Batch could not be reached or trusted, refused our credentials, the
+//!   identity endpoint gave no token, or Batch rejected a call: each with
+//!   its own `error.code`, the URL tried and a hint naming the fix.
+//! - 503 Batch kept throttling for the whole wait before anything could be
+//!   observed or written: nothing changed; `Retry-After` says when to call again.
+//!
+//! Every one of them has the full body shape of [`OperationBody`].
 
-use crate::batch::BatchError;
+use super::response::{ErrorView, OperationBody, Requested};
+use crate::batch::error::{CredentialProblem, Unreachable, cause_chain};
+use crate::batch::{BatchError, PoolId};
 use crate::resizer::{ConvergeError, FailureCode};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -30,6 +36,8 @@ pub enum ApiError {
         status: StatusCode,
         code: &'static str,
         message: String,
+        /// The function the path names, if any (a 405 on a known route).
+        operation: Option<&'static str>,
     },
 }
 
@@ -54,15 +62,36 @@ impl ApiError {
             ApiError::Route { status, .. } => *status,
         }
     }
+
+    /// The answer for a request refused before anything was done, in the
+    /// shape every answer has.
+    pub fn respond(
+        self,
+        operation: Option<&'static str>,
+        pool_id: Option<&PoolId>,
+        requested: Requested,
+    ) -> Response {
+        let status = self.status();
+        let error = ErrorView::new(self.code(), self.to_string());
+        tracing::info!(
+            operation,
+            status = status.as_u16(),
+            code = error.code,
+            "refused: {}",
+            error.message.escape_debug()
+        );
+        let body = OperationBody::failed(operation, pool_id, requested, error);
+        (status, Json(body)).into_response()
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "status": "failed",
-            "error": { "code": self.code(), "message": self.to_string() },
-        });
-        (self.status(), Json(body)).into_response()
+        let operation = match &self {
+            ApiError::Route { operation, .. } => *operation,
+            _ => None,
+        };
+        self.respond(operation, None, Requested::default())
     }
 }
 
@@ -74,16 +103,49 @@ pub fn failure_status(code: FailureCode) -> StatusCode {
     }
 }
 
-/// Code and message for a Batch call that failed for good.
-pub fn batch_failure(error: &ConvergeError) -> (&'static str, String) {
-    let code = match &error.source {
-        BatchError::Credential(_) => "BatchAuthenticationFailed",
+/// `error.code` for a Batch call that failed for good.
+pub fn batch_error_code(error: &BatchError) -> &'static str {
+    match error {
+        BatchError::Unreachable {
+            problem: Unreachable::Tls(_),
+            ..
+        } => "BatchTlsFailed",
+        BatchError::Unreachable { .. } => "BatchUnavailable",
         BatchError::Service {
             status: 401 | 403, ..
         } => "BatchAuthenticationFailed",
         BatchError::Service { status, .. } if *status < 500 => "BatchRequestRejected",
-        BatchError::Decode(_) => "BatchResponseUnreadable",
-        _ => "BatchUnavailable",
+        BatchError::Service { .. } => "BatchUnavailable",
+        BatchError::Credential {
+            problem: CredentialProblem::Outage,
+            ..
+        } => "IdentityUnavailable",
+        BatchError::Credential { .. } => "BatchAuthenticationFailed",
+        BatchError::Decode { .. } => "BatchResponseUnreadable",
+        BatchError::Contended { .. } => "LeaseWriteContended",
+    }
+}
+
+/// Status and error view for a run a Batch call ended; logs the whole
+/// cause chain (the top error alone often says only "request failed").
+pub fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
+    let source = &error.source;
+    let code = batch_error_code(source);
+    tracing::warn!(
+        code,
+        cause = cause_chain(error).escape_debug().to_string(),
+        "Batch call failed"
+    );
+    let status = match source {
+        BatchError::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
     };
-    (code, error.to_string())
+    let view = ErrorView {
+        code: code.to_owned(),
+        message: error.to_string(),
+        batch_code: source.code().map(str::to_owned),
+        url: source.url().map(str::to_owned),
+        hint: source.hint(),
+    };
+    (status, view)
 }

@@ -1,13 +1,22 @@
 //! HTTP trigger handlers: scale-up, scale-down, pool-status.
+//!
+//! Thin: parse, build a [`Want`], run the resizer, map its report to one
+//! status and the one body shape. The rules they keep:
+//! - a 200 always rests on an observation of the pool made by this call;
+//! - a GET never changes a pool unless it is a status URL this service
+//!   issued (`resume=1`), and then only by the operation's next step;
+//! - every shrink keeps what other pipelines' live leases need, unless an
+//!   operator says `force=true` (and the answer lists what it overrode).
 
-use super::error::{ApiError, failure_status};
-use super::params::{ScaleParams, StatusParams, StatusTarget};
-use super::response::{OperationBody, Requested};
+use super::error::{ApiError, batch_failure, failure_status};
+use super::params::{ScaleParams, StatusParams, StatusTarget, pool_hint};
+use super::response::{ErrorView, OperationBody, PoolView, Requested};
 use crate::batch::{BatchClient, PoolId};
 use crate::clock::Clock;
+use crate::resizer::lease::DEFAULT_LEASE_MINUTES;
 use crate::resizer::{
-    ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseWrite, Operation, Outcome,
-    PollPolicy, Report, Want,
+    ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed,
+    Operation, Outcome, PollPolicy, Report, Want,
 };
 use crate::settings::Settings;
 use axum::Json;
@@ -96,19 +105,44 @@ async fn scale(
     query: Option<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let params = match body
-        .map_err(body_error)
-        .and_then(|body| ScaleParams::parse(operation, query.as_deref(), &body, app.settings()))
-    {
-        Ok(params) => params,
-        Err(e) => return e.into_response(),
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let hint = pool_hint(query.as_deref(), b"", app.settings());
+            return body_error(rejection).respond(
+                Some(operation.as_str()),
+                hint.as_ref(),
+                Requested::default(),
+            );
+        }
     };
-    let want = Want {
-        pool_id: params.pool_id.clone(),
-        operation,
-        dedicated: params.dedicated,
-        low_priority: params.low_priority,
-        honour_leases: operation == Operation::ScaleDown && params.lease_id.is_some(),
+    let params = match ScaleParams::parse(operation, query.as_deref(), &body, app.settings()) {
+        Ok(params) => params,
+        Err(e) => {
+            let hint = pool_hint(query.as_deref(), &body, app.settings());
+            return e.respond(
+                Some(operation.as_str()),
+                hint.as_ref(),
+                Requested::default(),
+            );
+        }
+    };
+    let want = match operation {
+        Operation::ScaleUp => Want::scale_up(
+            params.pool_id.clone(),
+            params.dedicated,
+            params.low_priority,
+        ),
+        Operation::ScaleDown => Want::scale_down(
+            params.pool_id.clone(),
+            params.dedicated,
+            params.low_priority,
+            match (&params.lease_id, params.force) {
+                (_, true) => LeaseRule::Ignore,
+                (Some(id), false) => LeaseRule::HonourExcept(id.clone()),
+                (None, false) => LeaseRule::Honour,
+            },
+        ),
     };
     tracing::info!(
         operation = operation.as_str(),
@@ -116,25 +150,31 @@ async fn scale(
         dedicated = want.dedicated,
         low_priority = want.low_priority,
         wait_seconds = params.wait_seconds,
+        force = params.force,
         "starting"
     );
-    let requested = Requested {
+    let requested = || Requested {
         dedicated_nodes: Some(params.dedicated),
         low_priority_nodes: Some(params.low_priority),
         wait_seconds: Some(params.wait_seconds),
-    };
-    let target = StatusTarget {
-        operation,
-        dedicated: want.dedicated,
-        low_priority: want.low_priority,
+        lease_id: params.lease_id.as_ref().map(ToString::to_string),
+        lease_minutes: params.lease_minutes,
+        force: Some(params.force),
     };
     let context = Context {
         operation: operation.as_str(),
-        pool_id: &want.pool_id,
-        lease_id: params.lease_id.as_ref(),
-        target: Some(target),
+        want: &want,
+        target: Some(StatusTarget {
+            operation,
+            dedicated: want.dedicated,
+            low_priority: want.low_priority,
+        }),
         headers: &headers,
     };
+    let converger = app.converger();
+    // One budget for the lease write and the wait: the answer leaves in time
+    // whichever of them Batch makes slow.
+    let budget = converger.budget(Duration::from_secs(params.wait_seconds.into()));
     if let Some(lease_id) = &params.lease_id {
         let edit = match operation {
             Operation::ScaleUp => LeaseEdit::Hold(Lease {
@@ -142,31 +182,43 @@ async fn scale(
                 dedicated: params.dedicated,
                 low_priority: params.low_priority,
                 expires: app.0.clock.now_utc()
-                    + Duration::from_secs(u64::from(params.lease_minutes) * 60),
+                    + Duration::from_secs(
+                        u64::from(params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES)) * 60,
+                    ),
             }),
             Operation::ScaleDown => LeaseEdit::Release(lease_id.clone()),
         };
-        match app.converger().edit_leases(&want.pool_id, &edit).await {
+        match converger.edit_leases(&want.pool_id, &edit, &budget).await {
             Ok(LeaseWrite::TooMany(too_many)) => {
-                return failure_response(
+                return ApiError::Route {
+                    status: StatusCode::CONFLICT,
+                    code: "TooManyLeases",
+                    message: too_many.to_string(),
+                    operation: None,
+                }
+                .respond(Some(context.operation), Some(&want.pool_id), requested());
+            }
+            Ok(LeaseWrite::NotWritten { why, retry_after }) => {
+                return throttled(
+                    &app,
                     &context,
-                    requested,
-                    StatusCode::CONFLICT,
-                    "TooManyLeases",
-                    too_many.to_string(),
+                    requested(),
+                    format!(
+                        "Batch stayed busy for the whole wait ({why}); the lease was not \
+                         written and nothing was changed: call again"
+                    ),
+                    retry_after,
+                    budget.elapsed(),
                 );
             }
             Ok(outcome) => {
                 tracing::info!(operation = operation.as_str(), pool = %want.pool_id, lease = %lease_id, ?outcome, "lease updated");
             }
-            Err(error) => return respond(&app, &context, requested, Err(error)),
+            Err(error) => return respond(&app, &context, requested(), Err(error)),
         }
     }
-    let result = app
-        .converger()
-        .converge(&want, Duration::from_secs(params.wait_seconds.into()))
-        .await;
-    respond(&app, &context, requested, result)
+    let result = converger.converge_within(&want, &budget).await;
+    respond(&app, &context, requested(), result)
 }
 
 pub async fn pool_status(
@@ -176,38 +228,46 @@ pub async fn pool_status(
 ) -> Response {
     let params = match StatusParams::parse(query.as_deref(), app.settings()) {
         Ok(params) => params,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            let hint = pool_hint(query.as_deref(), b"", app.settings());
+            return e.respond(Some("pool-status"), hint.as_ref(), Requested::default());
+        }
     };
     let want = match params.target {
-        Some(target) => Want {
-            pool_id: params.pool_id.clone(),
-            operation: target.operation,
-            dedicated: target.dedicated,
-            low_priority: target.low_priority,
-            honour_leases: target.operation == Operation::ScaleDown && params.lease_id.is_some(),
+        Some(target) => match target.operation {
+            Operation::ScaleUp => Want::scale_up(
+                params.pool_id.clone(),
+                target.dedicated,
+                target.low_priority,
+            ),
+            // Judged, and resumed, with the caller's own lease counted as
+            // released and every other live lease kept. Never forced.
+            Operation::ScaleDown => Want::scale_down(
+                params.pool_id.clone(),
+                target.dedicated,
+                target.low_priority,
+                match &params.lease_id {
+                    Some(id) => LeaseRule::HonourExcept(id.clone()),
+                    None => LeaseRule::Honour,
+                },
+            ),
         },
-        // A plain view: judge "scale-up to nothing" so the nodes get listed.
-        None => Want {
-            pool_id: params.pool_id.clone(),
-            operation: Operation::ScaleUp,
-            dedicated: 0,
-            low_priority: 0,
-            honour_leases: false,
-        },
+        None => Want::look(params.pool_id.clone()),
     };
     let requested = Requested {
         dedicated_nodes: params.target.map(|t| t.dedicated),
         low_priority_nodes: params.target.map(|t| t.low_priority),
-        wait_seconds: None,
+        lease_id: params.lease_id.as_ref().map(ToString::to_string),
+        ..Requested::default()
     };
-    let result = match params.target {
-        Some(_) => app.converger().resume(&want).await,
-        None => app.converger().check(&want).await,
+    let result = if params.resume {
+        app.converger().resume(&want).await
+    } else {
+        app.converger().check(&want).await
     };
     let context = Context {
         operation: "pool-status",
-        pool_id: &params.pool_id,
-        lease_id: params.lease_id.as_ref(),
+        want: &want,
         target: params.target,
         headers: &headers,
     };
@@ -217,22 +277,42 @@ pub async fn pool_status(
 /// What a response needs to know about the request it answers.
 struct Context<'a> {
     operation: &'static str,
-    pool_id: &'a PoolId,
-    lease_id: Option<&'a LeaseId>,
+    want: &'a Want,
+    /// The operation a 202's status URL resumes; `None` for a plain look.
     target: Option<StatusTarget>,
     headers: &'a HeaderMap,
 }
 
-fn failure_response(
+/// 503: Batch was too busy to observe or write anything in the time we
+/// had. Nothing changed, so the honest answer is "call again", with when.
+fn throttled(
+    app: &AppState,
     context: &Context<'_>,
     requested: Requested,
-    status: StatusCode,
-    code: &str,
     message: String,
+    retry_after: Option<Duration>,
+    waited: Duration,
 ) -> Response {
-    tracing::warn!(operation = context.operation, pool = %context.pool_id, code, "{message}");
-    let body = OperationBody::refused(context.operation, context.pool_id, requested, code, message);
-    (status, Json(body)).into_response()
+    tracing::warn!(operation = context.operation, pool = %context.want.pool_id, "{message}");
+    let mut body = OperationBody::failed(
+        Some(context.operation),
+        Some(&context.want.pool_id),
+        requested,
+        ErrorView::new("BatchThrottled", message),
+    );
+    body.waited_seconds = crate::resizer::converge::seconds(waited);
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after_header(app, retry_after));
+    response
+}
+
+/// `Retry-After` in real seconds: Batch's own ask when it gave one, never
+/// less than our polling cadence.
+fn retry_after_header(app: &AppState, batch_asked: Option<Duration>) -> HeaderValue {
+    let wait = RETRY_AFTER.max(batch_asked.unwrap_or_default());
+    HeaderValue::from(app.0.clock.to_real(wait).as_secs().max(1))
 }
 
 fn respond(
@@ -241,44 +321,116 @@ fn respond(
     requested: Requested,
     result: Result<Report, ConvergeError>,
 ) -> Response {
-    let (operation, pool_id, target) = (context.operation, context.pool_id, context.target);
+    let (operation, want) = (context.operation, context.want);
     let report = match result {
         Ok(report) => report,
         Err(error) => {
-            let body = OperationBody::from_batch_error(operation, pool_id, requested, &error);
-            if let Some(e) = &body.error {
-                tracing::warn!(operation, pool = %pool_id, code = e.code, error = %e.message, "Batch call failed");
+            let (status, view) = batch_failure(&error);
+            let mut body =
+                OperationBody::failed(Some(operation), Some(&want.pool_id), requested, view);
+            body.actions = error.actions.clone();
+            body.pool = error.last.as_ref().map(PoolView::of);
+            body.waited_seconds = crate::resizer::converge::seconds(error.waited);
+            body.batch_calls = error.batch_calls;
+            let mut response = (status, Json(body)).into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_header(app, None));
             }
-            return (StatusCode::BAD_GATEWAY, Json(body)).into_response();
-        }
-    };
-    let mut body = OperationBody::from_report(operation, pool_id, requested, &report);
-    let status = match (&report.outcome, target) {
-        (_, None) => StatusCode::OK,
-        (Outcome::Converged, Some(_)) => StatusCode::OK,
-        (Outcome::Failed(failure), Some(_)) => {
-            tracing::warn!(operation, pool = %pool_id, code = ?failure.code, batch_code = failure.batch_code.as_deref(), "{}", failure.message);
-            body.failed_with(failure);
-            failure_status(failure.code)
-        }
-        (Outcome::Pending(reason), Some(target)) => {
-            let url = status_url(context.headers, pool_id, target, context.lease_id);
-            body.in_progress(*reason, Some(url.clone()));
-            let retry_after = app.0.clock.to_real(RETRY_AFTER).as_secs().max(1);
-            let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
-            let response_headers = response.headers_mut();
-            if let Ok(value) = HeaderValue::from_str(&url) {
-                response_headers.insert(header::LOCATION, value);
-            }
-            response_headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            tracing::info!(operation, pool = %pool_id, waiting_for = reason.describe(), "still converging; answered 202");
             return response;
         }
     };
+    let Some(observed) = &report.last else {
+        // Batch never answered: pending for an operation (it may still be
+        // resumed), but a look with nothing seen is not a success.
+        if context.target.is_none() {
+            return throttled(
+                app,
+                context,
+                requested,
+                "Batch was throttling or too slow to answer; nothing was observed".into(),
+                report.retry_after,
+                report.waited,
+            );
+        }
+        return pending(app, context, requested, &report);
+    };
+    let mut body = OperationBody::from_report(operation, want, requested, &report);
+    let status = match (&report.outcome, context.target) {
+        (_, None) if *observed == Observed::Missing => {
+            let failure = crate::resizer::decide(observed, want, Default::default());
+            if let crate::resizer::Step::Fail(failure) = failure {
+                body.failed_with(&failure);
+            }
+            StatusCode::NOT_FOUND
+        }
+        (_, None) => StatusCode::OK,
+        (Outcome::Converged, Some(_)) => StatusCode::OK,
+        (Outcome::Failed(failure), Some(_)) => {
+            tracing::warn!(operation, pool = %want.pool_id, code = ?failure.code, batch_code = failure.batch_code.as_deref(), "{}", failure.message);
+            body.failed_with(failure);
+            failure_status(failure.code)
+        }
+        (Outcome::Pending(_), Some(_)) => {
+            return pending(app, context, requested_again(&body), &report);
+        }
+    };
+    if let Some(overridden) =
+        (!body.leases_overridden.is_empty()).then_some(&body.leases_overridden)
+    {
+        let ids: Vec<_> = overridden.iter().map(|l| l.id.to_string()).collect();
+        tracing::warn!(operation, pool = %want.pool_id, leases = ?ids, "force: went below live leases");
+    }
     if status == StatusCode::OK {
-        tracing::info!(operation, pool = %pool_id, waited_seconds = body.waited_seconds, "done");
+        tracing::info!(operation, pool = %want.pool_id, waited_seconds = body.waited_seconds, "done");
     }
     (status, Json(body)).into_response()
+}
+
+/// The `requested` block of a body already built, for the pending answer.
+fn requested_again(body: &OperationBody) -> Requested {
+    Requested {
+        dedicated_nodes: body.requested.dedicated_nodes,
+        low_priority_nodes: body.requested.low_priority_nodes,
+        wait_seconds: body.requested.wait_seconds,
+        lease_id: body.requested.lease_id.clone(),
+        lease_minutes: body.requested.lease_minutes,
+        force: body.requested.force,
+    }
+}
+
+/// 202 with `Location`: the status URL that resumes this operation.
+fn pending(
+    app: &AppState,
+    context: &Context<'_>,
+    requested: Requested,
+    report: &Report,
+) -> Response {
+    let (operation, want) = (context.operation, context.want);
+    let target = context.target.expect("only operations are pending");
+    let reason = match report.outcome {
+        Outcome::Pending(reason) => reason,
+        _ => crate::resizer::WaitReason::BatchBusy,
+    };
+    let mut body = OperationBody::from_report(operation, want, requested, report);
+    let lease_id = match &want.leases {
+        LeaseRule::HonourExcept(id) => Some(id),
+        _ => None,
+    };
+    let url = status_url(context.headers, &want.pool_id, target, lease_id);
+    body.in_progress(reason, Some(url.clone()));
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let response_headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&url) {
+        response_headers.insert(header::LOCATION, value);
+    }
+    response_headers.insert(
+        header::RETRY_AFTER,
+        retry_after_header(app, report.retry_after),
+    );
+    tracing::info!(operation, pool = %want.pool_id, waiting_for = reason.describe(), "still converging; answered 202");
+    response
 }
 
 /// The status URL for this pool and target, on the host the caller used.
@@ -309,7 +461,7 @@ fn status_url(
         .map(|id| format!("&leaseId={id}"))
         .unwrap_or_default();
     format!(
-        "{scheme}://{host}/api/pool-status?poolId={pool_id}&operation={}&dedicatedNodes={}&lowPriorityNodes={}{lease}",
+        "{scheme}://{host}/api/pool-status?poolId={pool_id}&operation={}&dedicatedNodes={}&lowPriorityNodes={}{lease}&resume=1",
         target.operation.as_str(),
         target.dedicated,
         target.low_priority

@@ -26,7 +26,10 @@ pub struct ScaleParams {
     /// Scale-up holds this lease; scale-down releases it and keeps what the
     /// remaining live leases need.
     pub lease_id: Option<LeaseId>,
-    pub lease_minutes: u32,
+    /// Scale-up with a lease only: how long it lives.
+    pub lease_minutes: Option<u32>,
+    /// Scale-down only: ignore other pipelines' live leases (operators).
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,10 @@ pub struct StatusParams {
     /// With a target, the status says whether it is met (200/202/error);
     /// without, it is a plain view of the pool (200).
     pub target: Option<StatusTarget>,
+    /// `resume=1`: this is a status URL the service issued for an operation
+    /// it accepted, so it may take the operation's next step. Without it a
+    /// status only looks: a GET pasted from a log changes nothing.
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +65,7 @@ const SCALE_NAMES: &[&str] = &[
     "waitSeconds",
     "leaseId",
     "leaseMinutes",
+    "force",
 ];
 const STATUS_NAMES: &[&str] = &[
     "poolId",
@@ -65,6 +73,7 @@ const STATUS_NAMES: &[&str] = &[
     "lowPriorityNodes",
     "operation",
     "leaseId",
+    "resume",
 ];
 
 impl Raw {
@@ -235,6 +244,85 @@ impl Raw {
     fn has(&self, name: &str) -> bool {
         self.values.get(name).is_some_and(|v| !v.is_null())
     }
+
+    /// `true`/`false` as JSON booleans, or the strings `true`/`false`/`1`/`0`
+    /// (query strings and ADF expressions give strings).
+    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.values.get(name) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(ApiError::invalid(
+                    "InvalidParameter",
+                    format!(
+                        "{name} must be true or false, not {}",
+                        describe(&Value::String(s.clone()))
+                    ),
+                )),
+            },
+            Some(other) => Err(ApiError::invalid(
+                "InvalidParameter",
+                format!("{name} must be true or false, not {}", describe(other)),
+            )),
+        }
+    }
+
+    /// `leaseMinutes`: 1 to 7 days, on scale-up, and only beside a `leaseId`
+    /// (alone it would be silently meaningless).
+    fn lease_minutes(
+        &self,
+        operation: Operation,
+        lease_id: Option<&LeaseId>,
+    ) -> Result<Option<u32>, ApiError> {
+        if !self.has("leaseMinutes") {
+            return Ok(lease_id
+                .filter(|_| operation == Operation::ScaleUp)
+                .map(|_| DEFAULT_LEASE_MINUTES));
+        }
+        if operation == Operation::ScaleDown {
+            return Err(ApiError::invalid(
+                "InvalidParameter",
+                "leaseMinutes applies to scale-up only: a scale-down releases its lease".into(),
+            ));
+        }
+        if lease_id.is_none() {
+            return Err(ApiError::invalid(
+                "InvalidParameter",
+                "leaseMinutes needs a leaseId: without one there is no lease to keep".into(),
+            ));
+        }
+        let minutes = self.count(
+            "leaseMinutes",
+            DEFAULT_LEASE_MINUTES,
+            MAX_LEASE_MINUTES,
+            "a lease lasts at most 7 days",
+        )?;
+        if minutes == 0 {
+            return Err(ApiError::invalid(
+                "InvalidParameter",
+                "leaseMinutes must be at least 1: a 0-minute lease would already be expired".into(),
+            ));
+        }
+        Ok(Some(minutes))
+    }
+}
+
+/// The pool a request names (or the default it falls back to), read as
+/// leniently as possible: for the body of an answer that refuses the
+/// request, so even a 400 says which pool it was about when it can.
+pub fn pool_hint(query: Option<&str>, body: &[u8], settings: &Settings) -> Option<PoolId> {
+    let from_query = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(name, _)| name == "poolId")
+        .map(|(_, value)| value.into_owned());
+    let from_body = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("poolId").and_then(Value::as_str).map(str::to_owned));
+    match from_body.or(from_query) {
+        Some(named) => named.parse().ok(),
+        None => settings.default_pool_id.clone(),
+    }
 }
 
 impl ScaleParams {
@@ -246,6 +334,15 @@ impl ScaleParams {
     ) -> Result<Self, ApiError> {
         let raw = Raw::collect(query, body, SCALE_NAMES)?;
         let (dedicated, low_priority) = raw.node_counts(operation, settings)?;
+        let lease_id = raw.lease_id()?;
+        let force = raw.flag("force")?;
+        if force && operation == Operation::ScaleUp {
+            return Err(ApiError::invalid(
+                "InvalidParameter",
+                "force applies to scale-down only (scale-up never shrinks, so it never overrides a lease)"
+                    .into(),
+            ));
+        }
         Ok(Self {
             pool_id: raw.pool_id(settings)?,
             dedicated,
@@ -256,13 +353,9 @@ impl ScaleParams {
                 HTTP_WAIT_LIMIT_SECONDS,
                 "the HTTP front end in Azure cuts responses at 230 s; poll the status URL for longer waits",
             )?,
-            lease_id: raw.lease_id()?,
-            lease_minutes: raw.count(
-                "leaseMinutes",
-                DEFAULT_LEASE_MINUTES,
-                MAX_LEASE_MINUTES,
-                "a lease lasts at most 7 days",
-            )?,
+            lease_minutes: raw.lease_minutes(operation, lease_id.as_ref())?,
+            lease_id,
+            force,
         })
     }
 }
@@ -285,10 +378,19 @@ impl StatusParams {
         } else {
             None
         };
+        let resume = raw.flag("resume")?;
+        if resume && target.is_none() {
+            return Err(ApiError::invalid(
+                "InvalidParameter",
+                "resume needs a target (operation, dedicatedNodes...): it continues an operation"
+                    .into(),
+            ));
+        }
         Ok(Self {
             pool_id,
             lease_id: raw.lease_id()?,
             target,
+            resume,
         })
     }
 }
@@ -411,6 +513,49 @@ mod tests {
         );
         let err = up(None, r#"{"dedicatedNodes":11}"#).unwrap_err();
         assert!(err.to_string().contains("MAX_DEDICATED_NODES"));
+    }
+
+    #[test]
+    fn lease_and_force_rules() {
+        let with_lease = up(None, r#"{"leaseId":"run-1"}"#).unwrap();
+        assert_eq!(with_lease.lease_minutes, Some(DEFAULT_LEASE_MINUTES));
+        assert_eq!(up(None, "").unwrap().lease_minutes, None);
+        assert_eq!(
+            up(None, r#"{"leaseId":"run-1","leaseMinutes":"10080"}"#)
+                .unwrap()
+                .lease_minutes,
+            Some(10080)
+        );
+        for bad in [
+            r#"{"leaseId":"run-1","leaseMinutes":0}"#,
+            r#"{"leaseId":"run-1","leaseMinutes":10081}"#,
+            r#"{"leaseMinutes":30}"#,
+            r#"{"force":true}"#,
+        ] {
+            assert_eq!(code(up(None, bad)), "InvalidParameter", "{bad}");
+        }
+        let down = |body: &str| {
+            ScaleParams::parse(Operation::ScaleDown, None, body.as_bytes(), &settings())
+        };
+        assert!(down(r#"{"force":"true"}"#).unwrap().force);
+        assert!(!down("").unwrap().force);
+        assert_eq!(code(down(r#"{"force":"yes"}"#)), "InvalidParameter");
+        assert_eq!(
+            code(down(r#"{"leaseId":"a","leaseMinutes":5}"#)),
+            "InvalidParameter"
+        );
+    }
+
+    #[test]
+    fn only_an_explicit_resume_may_act() {
+        let plain = StatusParams::parse(Some("operation=scale-up&dedicatedNodes=5"), &settings());
+        assert!(!plain.unwrap().resume);
+        let resume = StatusParams::parse(
+            Some("operation=scale-up&dedicatedNodes=5&resume=1"),
+            &settings(),
+        );
+        assert!(resume.unwrap().resume);
+        assert!(StatusParams::parse(Some("resume=1"), &settings()).is_err());
     }
 
     #[test]

@@ -1,35 +1,40 @@
-//! The JSON body every operation answers with, success or failure.
+//! The JSON body every answer has, success or failure, from every route.
 //!
 //! One stable shape, so an ADF expression such as
 //! `@activity('Scale up').output.pool.readyDedicatedNodes` always resolves:
-//! what was asked (`requested`), what was done (`actions`), the pool as last
-//! seen (`pool`), how long it waited, and on failure `error.code`/`error.message`.
-//! Keys are always present; absent values are `null`.
+//! what was asked (`requested`), what was done (`actions`), the pool as seen
+//! *after* the last action (`pool`), how long it waited, and on failure
+//! `error.code`/`error.message`/`error.hint`. Every key is always present;
+//! absent values are `null`, never missing, and counts of an observed pool
+//! are numbers. `docs/response.schema.json` is the contract; the tests check
+//! every answer they get against it.
 
-use super::error::batch_failure;
 use crate::batch::PoolId;
 use crate::batch::models::{Pool, ResizeError};
 use crate::resizer::converge::seconds;
-use crate::resizer::lease::live_leases;
-use crate::resizer::{
-    Action, ConvergeError, Failure, Lease, Observed, Report, Snapshot, WaitReason,
-};
+use crate::resizer::lease::{leases_above, live_leases};
+use crate::resizer::{Action, Failure, Lease, Observed, Report, Snapshot, WaitReason, Want};
+use crate::resizer::{LeaseRule, Operation};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationBody {
-    pub operation: &'static str,
+    /// `scale-up`, `scale-down`, `pool-status`, a timer's name; `null` for
+    /// a path that names no function.
+    pub operation: Option<&'static str>,
     /// `succeeded`, `inProgress` or `failed`.
     pub status: &'static str,
-    pub pool_id: String,
+    pub pool_id: Option<String>,
     pub requested: Requested,
     pub actions: Vec<Action>,
     pub pool: Option<PoolView>,
+    /// Live leases a forced scale-down went below (`force=true`).
+    pub leases_overridden: Vec<Lease>,
     pub waited_seconds: f64,
     pub batch_calls: u32,
-    /// While in progress: what the pool is waiting for.
+    /// While in progress: what the pool (or Batch) is waiting for.
     pub waiting_for: Option<&'static str>,
     /// While in progress: where to poll (also the `Location` header).
     pub status_url: Option<String>,
@@ -43,76 +48,52 @@ impl OperationBody {
     /// [`OperationBody::in_progress`].
     pub fn from_report(
         operation: &'static str,
-        pool_id: &PoolId,
+        want: &Want,
         requested: Requested,
         report: &Report,
     ) -> Self {
         Self {
-            operation,
-            status: "succeeded",
-            pool_id: pool_id.to_string(),
-            requested,
-            actions: report.actions.clone(),
             pool: report.last.as_ref().map(PoolView::of),
+            leases_overridden: overridden(want, report.last.as_ref()),
+            actions: report.actions.clone(),
             waited_seconds: seconds(report.waited),
             batch_calls: report.batch_calls,
-            waiting_for: None,
-            status_url: None,
-            error: None,
+            ..Self::empty(Some(operation), Some(&want.pool_id), requested)
         }
     }
 
-    /// A run a Batch call ended for good (auth, transport, rejection).
-    pub fn from_batch_error(
-        operation: &'static str,
-        pool_id: &PoolId,
+    /// A request refused, or a run ended by an error: `error` says why.
+    pub fn failed(
+        operation: Option<&'static str>,
+        pool_id: Option<&PoolId>,
         requested: Requested,
-        error: &ConvergeError,
+        error: ErrorView,
     ) -> Self {
-        let (code, message) = batch_failure(error);
         Self {
-            operation,
             status: "failed",
-            pool_id: pool_id.to_string(),
-            requested,
-            actions: error.actions.clone(),
-            pool: None,
-            waited_seconds: seconds(error.waited),
-            batch_calls: 0,
-            waiting_for: None,
-            status_url: None,
-            error: Some(ErrorView {
-                code: code.to_owned(),
-                message,
-                batch_code: error.source.code().map(str::to_owned),
-            }),
+            error: Some(error),
+            ..Self::empty(operation, pool_id, requested)
         }
     }
 
-    /// A request refused before anything was done.
-    pub fn refused(
-        operation: &'static str,
-        pool_id: &PoolId,
+    fn empty(
+        operation: Option<&'static str>,
+        pool_id: Option<&PoolId>,
         requested: Requested,
-        code: &str,
-        message: String,
     ) -> Self {
         Self {
             operation,
-            status: "failed",
-            pool_id: pool_id.to_string(),
+            status: "succeeded",
+            pool_id: pool_id.map(ToString::to_string),
             requested,
             actions: Vec::new(),
             pool: None,
+            leases_overridden: Vec::new(),
             waited_seconds: 0.0,
             batch_calls: 0,
             waiting_for: None,
             status_url: None,
-            error: Some(ErrorView {
-                code: code.to_owned(),
-                message,
-                batch_code: None,
-            }),
+            error: None,
         }
     }
 
@@ -122,6 +103,8 @@ impl OperationBody {
             code: format!("{:?}", failure.code),
             message: failure.message.clone(),
             batch_code: failure.batch_code.clone(),
+            url: None,
+            hint: None,
         });
     }
 
@@ -132,12 +115,30 @@ impl OperationBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Live leases a forced shrink to `want` goes below; none unless forced.
+fn overridden(want: &Want, seen: Option<&Observed>) -> Vec<Lease> {
+    match (want.operation, &want.leases, seen) {
+        (Operation::ScaleDown, LeaseRule::Ignore, Some(Observed::Pool(snapshot))) => leases_above(
+            &snapshot.pool.metadata,
+            snapshot.observed_at,
+            want.dedicated,
+            want.low_priority,
+        ),
+        _ => Vec::new(),
+    }
+}
+
+/// What the caller asked, as understood; `null` where it did not apply or
+/// could not be read.
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Requested {
     pub dedicated_nodes: Option<u32>,
     pub low_priority_nodes: Option<u32>,
     pub wait_seconds: Option<u32>,
+    pub lease_id: Option<String>,
+    pub lease_minutes: Option<u32>,
+    pub force: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +148,22 @@ pub struct ErrorView {
     pub message: String,
     /// Batch's own code (`AccountCoreQuotaReached`, `PoolNotFound`...).
     pub batch_code: Option<String>,
+    /// The Batch URL that failed (no query), when a call failed.
+    pub url: Option<String>,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl ErrorView {
+    pub fn new(code: &str, message: String) -> Self {
+        Self {
+            code: code.to_owned(),
+            message,
+            batch_code: None,
+            url: None,
+            hint: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -162,11 +179,14 @@ pub struct PoolView {
     pub target_low_priority_nodes: u32,
     pub current_dedicated_nodes: u32,
     pub current_low_priority_nodes: u32,
-    /// Nodes that can take a task now (idle or running, start task succeeded).
-    /// `null` when the nodes were not listed.
-    pub ready_dedicated_nodes: Option<u32>,
-    pub ready_low_priority_nodes: Option<u32>,
-    pub nodes_by_state: Option<BTreeMap<&'static str, u32>>,
+    /// Nodes that can take a task now: idle or running, scheduling enabled,
+    /// start task succeeded.
+    pub ready_dedicated_nodes: u32,
+    pub ready_low_priority_nodes: u32,
+    /// `false` when Batch did not list the nodes in time: then the ready
+    /// counts are 0 because nothing proves more, and `nodesByState` is empty.
+    pub nodes_observed: bool,
+    pub nodes_by_state: BTreeMap<&'static str, u32>,
     pub resize_errors: Vec<ResizeError>,
     pub start_task_failures: Vec<NodeFailureView>,
     /// Live leases: who holds how many nodes until when.
@@ -193,6 +213,7 @@ impl PoolView {
     fn missing() -> Self {
         PoolView {
             exists: false,
+            nodes_observed: true,
             ..PoolView::from_snapshot(&Snapshot::default())
         }
     }
@@ -212,14 +233,17 @@ impl PoolView {
             target_low_priority_nodes: pool.target_low_priority_nodes,
             current_dedicated_nodes: pool.current_dedicated_nodes,
             current_low_priority_nodes: pool.current_low_priority_nodes,
-            ready_dedicated_nodes: tally.map(|t| t.ready_dedicated),
-            ready_low_priority_nodes: tally.map(|t| t.ready_low_priority),
-            nodes_by_state: tally.map(|t| {
-                t.by_state
-                    .iter()
-                    .map(|(state, count)| (state.as_str(), *count))
-                    .collect()
-            }),
+            ready_dedicated_nodes: tally.map_or(0, |t| t.ready_dedicated),
+            ready_low_priority_nodes: tally.map_or(0, |t| t.ready_low_priority),
+            nodes_observed: tally.is_some(),
+            nodes_by_state: tally
+                .map(|t| {
+                    t.by_state
+                        .iter()
+                        .map(|(state, count)| (state.as_str(), *count))
+                        .collect()
+                })
+                .unwrap_or_default(),
             resize_errors: pool.resize_errors.clone(),
             start_task_failures: tally
                 .map(|t| {

@@ -41,6 +41,7 @@ async fn ready() -> impl IntoResponse {
 async fn not_found(request: Request) -> ApiError {
     ApiError::Route {
         status: StatusCode::NOT_FOUND,
+        operation: operation_of(request.uri().path()),
         code: "NotFound",
         message: format!(
             "no function at {}; try POST /api/scale-up, POST /api/scale-down or GET /api/pool-status",
@@ -52,12 +53,26 @@ async fn not_found(request: Request) -> ApiError {
 async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::Route {
         status: StatusCode::METHOD_NOT_ALLOWED,
+        operation: operation_of(request.uri().path()),
         code: "MethodNotAllowed",
         message: format!(
             "{} is not allowed on {}",
             request.method(),
             request.uri().path()
         ),
+    }
+}
+
+/// The function a path names, so even a 405 says which one it was about.
+fn operation_of(path: &str) -> Option<&'static str> {
+    match path.trim_end_matches('/') {
+        "/api/scale-up" => Some("scale-up"),
+        "/api/scale-down" => Some("scale-down"),
+        "/api/pool-status" => Some("pool-status"),
+        "/timer-scale-up" => Some("timer-scale-up"),
+        "/timer-scale-down" => Some("timer-scale-down"),
+        "/timer-reconcile" => Some("timer-reconcile"),
+        _ => None,
     }
 }
 

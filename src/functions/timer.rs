@@ -27,7 +27,8 @@
 use super::handlers::AppState;
 use super::params::json_kind;
 use crate::resizer::{
-    Lease, LeaseEdit, LeaseId, LeaseWrite, Observed, Operation, Outcome, Report, Want,
+    Budget, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome, Report,
+    Want,
 };
 use crate::schedule::{WindowState, format_utc};
 use crate::settings::ScheduleSettings;
@@ -268,45 +269,38 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                     "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
                     settings.dedicated, settings.low_priority
                 ));
-                Want {
-                    pool_id,
-                    operation: Operation::ScaleUp,
-                    dedicated: settings.dedicated,
-                    low_priority: settings.low_priority,
-                    honour_leases: false,
-                }
+                Want::scale_up(pool_id, settings.dedicated, settings.low_priority)
             } else {
                 log.info(format!(
                     "window closed and this is its end firing: scaling pool '{pool_id}' down to 0 nodes with taskcompletion (running tasks finish first)"
                 ));
-                Want {
+                // Its own lease counts as released; every other live
+                // lease keeps its nodes.
+                Want::scale_down(
                     pool_id,
-                    operation: Operation::ScaleDown,
-                    dedicated: 0,
-                    low_priority: 0,
-                    honour_leases: true,
-                }
+                    0,
+                    0,
+                    LeaseRule::HonourExcept(SCHEDULE_LEASE.parse().expect("a valid lease id")),
+                )
             };
-            if let Err(failure) = schedule_lease(&app, &want, settings, &state, now, &mut log).await
+            let budget = converger.budget(Duration::from_secs(settings.wait_seconds.into()));
+            if let Err(failure) =
+                schedule_lease(&app, &want, settings, &state, now, &budget, &mut log).await
             {
                 log.error(failure);
                 return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
             }
-            let budget = Duration::from_secs(settings.wait_seconds.into());
-            (want.clone(), converger.converge(&want, budget).await)
+            (
+                want.clone(),
+                converger.converge_within(&want, &budget).await,
+            )
         }
         Plan::Leave => {
             log.info(format!(
                 "window closed: {name} does not shrink pools, so nodes asked for over HTTP outside the window stay; \
                  leaving pool '{pool_id}' as it is (only timer-scale-down releases nodes)"
             ));
-            let look = Want {
-                pool_id,
-                operation: Operation::ScaleUp,
-                dedicated: 0,
-                low_priority: 0,
-                honour_leases: false,
-            };
+            let look = Want::look(pool_id);
             (look.clone(), converger.check(&look).await)
         }
     };
@@ -322,8 +316,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
             for action in &error.actions {
                 log.info(describe_action(action));
             }
-            let (code, message) = super::error::batch_failure(&error);
-            log.error(format!("FAILED: {code}: {message}"));
+            log.error(failed_line(&error));
             log.answer(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
@@ -340,6 +333,7 @@ async fn schedule_lease(
     settings: &ScheduleSettings,
     window: &WindowState,
     now: OffsetDateTime,
+    budget: &Budget,
     log: &mut Lines,
 ) -> Result<(), String> {
     let id: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
@@ -360,7 +354,11 @@ async fn schedule_lease(
         }
         Operation::ScaleDown => LeaseEdit::Release(id),
     };
-    match app.converger().edit_leases(&want.pool_id, &edit).await {
+    match app
+        .converger()
+        .edit_leases(&want.pool_id, &edit, budget)
+        .await
+    {
         Ok(LeaseWrite::TooMany(too_many)) => Err(format!("FAILED: TooManyLeases: {too_many}")),
         Ok(LeaseWrite::Written { .. }) => {
             log.info(match &edit {
@@ -375,10 +373,20 @@ async fn schedule_lease(
             Ok(())
         }
         Ok(LeaseWrite::Unchanged | LeaseWrite::Skipped) => Ok(()),
-        Err(error) => {
-            let (code, message) = super::error::batch_failure(&error);
-            Err(format!("FAILED: {code}: {message}"))
-        }
+        Ok(LeaseWrite::NotWritten { why, .. }) => Err(format!(
+            "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
+        )),
+        Err(error) => Err(failed_line(&error)),
+    }
+}
+
+/// `FAILED: <code>: <message> (<hint>)`: what the invocation log says of a
+/// Batch call that failed for good.
+fn failed_line(error: &crate::resizer::ConvergeError) -> String {
+    let (_, view) = super::error::batch_failure(error);
+    match view.hint {
+        Some(hint) => format!("FAILED: {}: {} (fix: {hint})", view.code, view.message),
+        None => format!("FAILED: {}: {}", view.code, view.message),
     }
 }
 

@@ -7,6 +7,17 @@
 //! Acting is idempotent by construction: every action is chosen from a fresh
 //! observation, and a 409 from Batch (someone else changed the pool between
 //! our GET and our POST) is simply a reason to look again.
+//!
+//! Batch trouble comes in two kinds, and they end differently:
+//! - **busy** (429/503 throttling, a 5xx hiccup, no answer in time): wait as
+//!   `Retry-After` asks and look again, for as long as the budget lasts;
+//!   then `Pending` with [`WaitReason::BatchBusy`]. No single call's
+//!   allowance ends the wait while budget is left.
+//! - **failed** (refused connection, DNS, TLS, refused credentials, an
+//!   unexpected 4xx): a [`ConvergeError`] at once, naming the cause.
+//!
+//! Every call of one request shares one [`Budget`]: the wait plus a small
+//! [`CALL_MARGIN`] for the Batch call in flight, so answers leave in time.
 
 use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
 use super::lease::{self, LeaseEdit, TooManyLeases};
@@ -158,16 +169,20 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub outcome: Outcome,
-    /// The last observation: what the response shows of the pool. `None`
-    /// when Batch never answered within the budget (throttled, slow).
+    /// The last observation, taken after the last action: what the response
+    /// shows of the pool. `None` only when Batch never answered within the
+    /// budget (throttled, slow), which is never a success.
     pub last: Option<Observed>,
     pub actions: Vec<Action>,
     pub waited: Duration,
     pub batch_calls: u32,
+    /// When Batch was busy at the end: how long it asked us to wait.
+    pub retry_after: Option<Duration>,
 }
 
 /// A Batch call failed in a way looking again will not fix (after the
-/// pipeline's own retries): auth refused, transport down, a 4xx we did not expect.
+/// pipeline's quick retries): auth refused, Batch unreachable or untrusted,
+/// a 4xx we did not expect. Busy answers never end up here.
 #[derive(Debug, thiserror::Error)]
 #[error("{context}: {source}")]
 pub struct ConvergeError {
@@ -176,6 +191,9 @@ pub struct ConvergeError {
     pub source: BatchError,
     pub actions: Vec<Action>,
     pub waited: Duration,
+    /// The pool as last seen in this call, if it was.
+    pub last: Option<Observed>,
+    pub batch_calls: u32,
 }
 
 /// See [`Converger::progress`].
@@ -195,18 +213,65 @@ pub struct Converger<'a, B: PoolApi> {
     pub progress: Option<&'a ProgressFn<'a>>,
 }
 
-/// However little budget is left, a Batch call may take this long (simulated
-/// time): a zero wait still observes and acts once. Budget 220 s + this stays
-/// inside the 230 s front-end limit.
-const MIN_CALL_ALLOWANCE: Duration = Duration::from_secs(8);
+/// Beyond its wait budget a call may still spend this long on Batch calls
+/// (clock time), so a zero wait still observes (and acts) once. The
+/// budget's HTTP cap (220 s) plus this stays inside Azure's 230 s limit.
+pub const CALL_MARGIN: Duration = Duration::from_secs(5);
 
+/// On a fast clock (dev, tests) a TLS round trip still takes real
+/// milliseconds: never give a call less than this much real time there.
 const MIN_REAL_CALL_ALLOWANCE: Duration = Duration::from_secs(5);
+
+/// How long a status check waits out a throttled or slow Batch before it
+/// answers "not yet": people and pollers are waiting on it.
+pub const STATUS_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The shortest wait before asking a busy Batch again, whatever it said.
+const MIN_BUSY_WAIT: Duration = Duration::from_millis(500);
+
+/// One call's wait: how much of it is left, and how long Batch calls may
+/// still take. Shared by the lease write and the converge loop of a
+/// request, so the answer leaves in time whatever ran first.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    watch: Stopwatch,
+    wait: Duration,
+    /// [`CALL_MARGIN`], or on a fast clock at least
+    /// [`MIN_REAL_CALL_ALLOWANCE`] of real time.
+    margin: Duration,
+}
+
+impl Budget {
+    pub fn elapsed(&self) -> Duration {
+        self.watch.elapsed()
+    }
+
+    /// Wait time left: sleeping past this is not allowed.
+    pub fn left(&self) -> Duration {
+        self.wait.saturating_sub(self.elapsed())
+    }
+
+    /// How long the next Batch call may take: the wait left plus the margin.
+    fn call_allowance(&self) -> Duration {
+        (self.wait + self.margin).saturating_sub(self.elapsed())
+    }
+}
 
 /// Why a Batch call did not complete.
 enum Cut {
+    /// Looking again will not help: answer with the error.
     Failed(BatchError),
-    /// The wait budget ended or the process is stopping.
-    Interrupted(&'static str),
+    /// Throttled, a transient server error, slow, or a dropped connection:
+    /// wait and look again.
+    Busy {
+        retry_after: Option<Duration>,
+        why: String,
+        /// A dropped connection: transient once, but a connection that drops
+        /// every time is a Batch we cannot reach ([`MAX_DROPS_IN_A_ROW`]).
+        dropped: Option<BatchError>,
+    },
+    /// The process is stopping: answer now with what we have.
+    Stopping,
 }
 
 /// How a lease change went.
@@ -221,74 +286,208 @@ pub enum LeaseWrite {
     /// No such pool, or it is being deleted: the converge step reports it.
     Skipped,
     TooMany(TooManyLeases),
+    /// Batch stayed busy (throttled, slow) for the whole budget: nothing was
+    /// written, so nothing changed. `why` says what Batch answered.
+    NotWritten {
+        why: String,
+        retry_after: Option<Duration>,
+    },
 }
+
+/// Looks in a row whose connection dropped (each after the pipeline's own
+/// quick retries) before the call is reported as Batch unreachable.
+pub const MAX_DROPS_IN_A_ROW: u32 = 3;
 
 /// Optimistic writers give up after this many lost races in a row.
 pub const MAX_LEASE_WRITE_ATTEMPTS: u32 = 40;
 
+/// What one call has seen and done so far.
+struct Run<'b> {
+    budget: &'b Budget,
+    calls: u32,
+    actions: Vec<Action>,
+    history: History,
+    last: Option<Observed>,
+    /// An accepted action came after `last`: the view must be read again.
+    stale: bool,
+    /// The latest Batch call was busy: (why, what it asked).
+    busy: Option<(String, Option<Duration>)>,
+    /// Dropped connections in a row.
+    drops: u32,
+}
+
+impl<'b> Run<'b> {
+    fn new(budget: &'b Budget) -> Self {
+        Self {
+            budget,
+            calls: 0,
+            actions: Vec::new(),
+            history: History::default(),
+            last: None,
+            stale: false,
+            busy: None,
+            drops: 0,
+        }
+    }
+
+    fn saw(&mut self, observed: Observed) {
+        self.last = Some(observed);
+        self.stale = false;
+        self.busy = None;
+        self.drops = 0;
+    }
+
+    /// Records a busy answer; `Some(error)` when the connection has now
+    /// dropped too often in a row to call it busy.
+    fn busy(
+        &mut self,
+        why: String,
+        retry_after: Option<Duration>,
+        dropped: Option<BatchError>,
+    ) -> Option<BatchError> {
+        self.busy = Some((why, retry_after));
+        match dropped {
+            Some(error) => {
+                self.drops += 1;
+                (self.drops >= MAX_DROPS_IN_A_ROW).then_some(error)
+            }
+            None => {
+                self.drops = 0;
+                None
+            }
+        }
+    }
+
+    fn error(self, source: BatchError, want: &Want, doing: &str) -> ConvergeError {
+        ConvergeError {
+            context: format!("{doing} '{}'", want.pool_id),
+            source,
+            actions: self.actions,
+            waited: self.budget.elapsed(),
+            last: self.last,
+            batch_calls: self.calls,
+        }
+    }
+}
+
 impl<B: PoolApi> Converger<'_, B> {
+    /// A wait budget starting now on this converger's clock.
+    pub fn budget(&self, wait: Duration) -> Budget {
+        let margin = match self.clock.scale() {
+            scale if scale > 1.0 => CALL_MARGIN.max(MIN_REAL_CALL_ALLOWANCE.mul_f64(scale)),
+            _ => CALL_MARGIN,
+        };
+        Budget {
+            watch: self.clock.start(),
+            wait,
+            margin,
+        }
+    }
+
     /// Applies `edit` to the pool's lease metadata: read (ETag), edit, `PATCH`
     /// with `If-Match`; on 412 someone else wrote in between, so read again
     /// after a short random pause (which spreads a storm of writers out).
+    /// A busy Batch is waited out within `budget`.
     pub async fn edit_leases(
         &self,
         pool_id: &PoolId,
         edit: &LeaseEdit,
+        budget: &Budget,
     ) -> Result<LeaseWrite, ConvergeError> {
-        let watch = self.clock.start();
-        let want = Want {
-            pool_id: pool_id.clone(),
-            operation: Operation::ScaleUp,
-            dedicated: 0,
-            low_priority: 0,
-            honour_leases: false,
-        };
-        let fail = |cut: Cut| self.error(cut, &want, "writing the leases of", Vec::new(), &watch);
-        for attempt in 1..=MAX_LEASE_WRITE_ATTEMPTS {
-            let pool = match self
-                .bounded(self.batch.get_pool(pool_id), Duration::ZERO, &watch)
-                .await
-            {
-                Ok(pool) => pool,
+        let want = Want::look(pool_id.clone());
+        let mut run = Run::new(budget);
+        let mut attempts = 0;
+        while attempts < MAX_LEASE_WRITE_ATTEMPTS {
+            run.calls += 1;
+            let pool = match self.bounded(self.batch.get_pool(pool_id), budget).await {
+                Ok(pool) => {
+                    run.drops = 0;
+                    pool
+                }
                 Err(Cut::Failed(e)) if e.is_not_found() => return Ok(LeaseWrite::Skipped),
-                Err(cut) => return Err(fail(cut)),
+                Err(Cut::Failed(e)) => return Err(run.error(e, &want, "reading the leases of")),
+                Err(Cut::Busy {
+                    retry_after,
+                    why,
+                    dropped,
+                }) => {
+                    if let Some(e) = run.busy(why.clone(), retry_after, dropped) {
+                        return Err(run.error(e, &want, "reading the leases of"));
+                    }
+                    if self.wait_out(retry_after, self.policy.first, budget).await {
+                        continue;
+                    }
+                    return Ok(LeaseWrite::NotWritten { why, retry_after });
+                }
+                Err(Cut::Stopping) => {
+                    return Ok(LeaseWrite::NotWritten {
+                        why: "the handler is shutting down".into(),
+                        retry_after: None,
+                    });
+                }
             };
             if pool.state == Some(crate::batch::models::PoolState::Deleting) {
                 return Ok(LeaseWrite::Skipped);
             }
-            let Some(etag) = pool.e_tag.as_deref() else {
-                return Err(fail(Cut::Failed(BatchError::Decode(
-                    "the pool came without an ETag, so its metadata cannot be updated safely"
-                        .into(),
-                ))));
+            let Some(etag) = pool.e_tag.clone() else {
+                let e = BatchError::Decode {
+                    url: pool_id.to_string(),
+                    detail:
+                        "the pool came without an ETag, so its metadata cannot be updated safely"
+                            .into(),
+                };
+                return Err(run.error(e, &want, "writing the leases of"));
             };
             let next = match lease::apply(&pool.metadata, edit, self.clock.now_utc()) {
                 Ok(Some(next)) => next,
                 Ok(None) => return Ok(LeaseWrite::Unchanged),
                 Err(too_many) => return Ok(LeaseWrite::TooMany(too_many)),
             };
+            attempts += 1;
+            run.calls += 1;
             match self
                 .bounded(
-                    self.batch.replace_pool_metadata(pool_id, &next, Some(etag)),
-                    Duration::ZERO,
-                    &watch,
+                    self.batch
+                        .replace_pool_metadata(pool_id, &next, Some(&etag)),
+                    budget,
                 )
                 .await
             {
-                Ok(()) => return Ok(LeaseWrite::Written { attempts: attempt }),
+                Ok(()) => return Ok(LeaseWrite::Written { attempts }),
                 Err(Cut::Failed(e)) if e.is_precondition_failed() || e.is_conflict() => {
-                    tracing::debug!(pool = %pool_id, attempt, "lease write lost a race; reading again");
-                    let spread = 5 * u64::from(attempt.min(10));
+                    tracing::debug!(pool = %pool_id, attempts, "lease write lost a race; reading again");
+                    let spread = 5 * u64::from(attempts.min(10));
                     let pause = rand::random_range(1..=spread);
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 Err(Cut::Failed(e)) if e.is_not_found() => return Ok(LeaseWrite::Skipped),
-                Err(cut) => return Err(fail(cut)),
+                Err(Cut::Failed(e)) => return Err(run.error(e, &want, "writing the leases of")),
+                Err(Cut::Busy {
+                    retry_after,
+                    why,
+                    dropped,
+                }) => {
+                    if let Some(e) = run.busy(why.clone(), retry_after, dropped) {
+                        return Err(run.error(e, &want, "writing the leases of"));
+                    }
+                    // The write may or may not have landed: read and see.
+                    if !self.wait_out(retry_after, self.policy.first, budget).await {
+                        return Ok(LeaseWrite::NotWritten { why, retry_after });
+                    }
+                }
+                Err(Cut::Stopping) => {
+                    return Ok(LeaseWrite::NotWritten {
+                        why: "the handler is shutting down".into(),
+                        retry_after: None,
+                    });
+                }
             }
         }
-        Err(fail(Cut::Failed(BatchError::Transport(format!(
-            "gave up after {MAX_LEASE_WRITE_ATTEMPTS} conflicting metadata writes"
-        )))))
+        let e = BatchError::Contended {
+            url: pool_id.to_string(),
+            attempts,
+        };
+        Err(run.error(e, &want, "writing the leases of"))
     }
 
     /// Observe + decide once, without acting: the status check. Nodes are
@@ -298,113 +497,145 @@ impl<B: PoolApi> Converger<'_, B> {
     }
 
     /// Observe + decide once and take at most one step: what a status URL
-    /// with a target does, so that an operation whose handler died (or whose
-    /// budget ended before it could act) is picked up by the next poll.
+    /// this service issued does (`resume`), so that an operation whose
+    /// handler died (or whose budget ended before it could act) is picked
+    /// up by the next poll.
     pub async fn resume(&self, want: &Want) -> Result<Report, ConvergeError> {
         self.single_pass(want, true).await
     }
 
     async fn single_pass(&self, want: &Want, act: bool) -> Result<Report, ConvergeError> {
-        let watch = self.clock.start();
-        let mut calls = 0;
-        let mut actions = Vec::new();
-        let observed = match self
-            .bounded(
-                self.observe_at_once(want, &mut calls),
-                Duration::ZERO,
-                &watch,
-            )
-            .await
-        {
-            Ok(observed) => observed,
-            Err(Cut::Interrupted(why)) => {
-                tracing::info!(pool = %want.pool_id, why, "no answer from Batch yet");
-                return Ok(self.unanswered(actions, calls, &watch));
-            }
-            Err(cut) => return Err(self.error(cut, want, "reading the pool", actions, &watch)),
-        };
-        let outcome = match decide(&observed, want, History::assume_resized()) {
-            Step::Done => Outcome::Converged,
-            Step::Fail(failure) => Outcome::Failed(failure),
-            Step::Wait(reason) => Outcome::Pending(reason),
-            step @ (Step::Resize(_) | Step::StopResize) => {
-                if act {
-                    calls += 1;
-                    if let Err(cut) = self.act(want, &step, &observed, &mut actions, &watch).await {
-                        return Err(self.error(cut, want, "acting on the pool", actions, &watch));
+        let budget = self.budget(STATUS_PATIENCE);
+        let mut run = Run::new(&budget);
+        loop {
+            run.calls += 2;
+            match self.bounded(self.observe_at_once(want), &budget).await {
+                Ok(observed) => {
+                    run.saw(observed);
+                    break;
+                }
+                Err(Cut::Busy {
+                    retry_after,
+                    why,
+                    dropped,
+                }) => {
+                    tracing::info!(pool = %want.pool_id, why, "Batch is busy");
+                    if let Some(e) = run.busy(why, retry_after, dropped) {
+                        return Err(run.error(e, want, "reading the pool"));
+                    }
+                    if !self.wait_out(retry_after, self.policy.first, &budget).await {
+                        return Ok(self.finish(run, want, None).await);
                     }
                 }
-                Outcome::Pending(WaitReason::Resizing)
+                Err(Cut::Stopping) => return Ok(self.finish(run, want, None).await),
+                Err(Cut::Failed(e)) => return Err(run.error(e, want, "reading the pool")),
+            }
+        }
+        let observed = run.last.as_ref().expect("just seen");
+        let outcome = match decide(observed, want, History::assume_resized()) {
+            Step::Done => Some(Outcome::Converged),
+            Step::Fail(failure) => Some(Outcome::Failed(failure)),
+            Step::Wait(_) => None,
+            step @ (Step::Resize(_) | Step::StopResize) => {
+                if act {
+                    let etag = etag_of(observed);
+                    match self.act(want, &step, etag.as_deref(), &mut run).await {
+                        Ok(_) | Err(Cut::Stopping) => {}
+                        Err(Cut::Busy {
+                            retry_after, why, ..
+                        }) => run.busy = Some((why, retry_after)),
+                        Err(Cut::Failed(e)) => {
+                            return Err(run.error(e, want, "acting on the pool"));
+                        }
+                    }
+                }
+                None
             }
         };
-        Ok(self.finished(outcome, observed, actions, calls, &watch))
+        Ok(self.finish(run, want, outcome).await)
     }
 
-    /// Drive the pool toward `want` for at most `budget` of (clock) time.
-    pub async fn converge(&self, want: &Want, budget: Duration) -> Result<Report, ConvergeError> {
-        let watch = self.clock.start();
-        let mut history = History::default();
-        let mut actions = Vec::new();
-        let mut calls = 0;
+    /// Drive the pool toward `want` for at most `wait` of (clock) time.
+    pub async fn converge(&self, want: &Want, wait: Duration) -> Result<Report, ConvergeError> {
+        let budget = self.budget(wait);
+        self.converge_within(want, &budget).await
+    }
+
+    /// [`Converger::converge`] on a budget already started (after a lease
+    /// write, say), so the whole request keeps to one wait.
+    pub async fn converge_within(
+        &self,
+        want: &Want,
+        budget: &Budget,
+    ) -> Result<Report, ConvergeError> {
+        let mut run = Run::new(budget);
         let mut interval = self.policy.first;
-        let mut last_seen: Option<Observed> = None;
         // When the pool was last read (clock time since the start).
         let mut pool_read_at = Duration::ZERO;
         loop {
-            let reuse = last_seen
+            let reuse = run
+                .last
                 .as_ref()
-                .filter(|_| watch.elapsed().saturating_sub(pool_read_at) < self.policy.pool_refresh)
-                .and_then(|seen| nodes_only_pool(seen, want, history));
+                .filter(|_| {
+                    budget.elapsed().saturating_sub(pool_read_at) < self.policy.pool_refresh
+                        && !run.stale
+                })
+                .and_then(|seen| nodes_only_pool(seen, want, run.history))
+                .cloned();
+            let mut calls = 0;
             let look = async {
-                match reuse {
-                    Some(pool) => self.observe_nodes(want, pool, &mut calls).await,
+                match &reuse {
+                    Some(pool) => self.observe_nodes(want, pool.clone(), &mut calls).await,
                     None => self.observe(want, &mut calls).await.map(|o| (o, true)),
                 }
             };
-            let observed = match self.bounded(look, budget, &watch).await {
+            let looked = self.bounded(look, budget).await;
+            run.calls += calls;
+            match looked {
                 Ok((observed, pool_read)) => {
                     if pool_read {
-                        pool_read_at = watch.elapsed();
+                        pool_read_at = budget.elapsed();
                     }
-                    observed
+                    run.saw(observed);
                 }
-                Err(Cut::Interrupted(why)) => {
-                    tracing::info!(pool = %want.pool_id, why, "wait cut short while reading the pool");
-                    return Ok(match last_seen {
-                        Some(observed) => self.pending(observed, want, actions, calls, &watch),
-                        None => self.unanswered(actions, calls, &watch),
-                    });
+                Err(Cut::Busy {
+                    retry_after,
+                    why,
+                    dropped,
+                }) => {
+                    tracing::info!(pool = %want.pool_id, why, "Batch is busy; waiting");
+                    if let Some(e) = run.busy(why, retry_after, dropped) {
+                        return Err(run.error(e, want, "reading the pool"));
+                    }
+                    if self.wait_out(retry_after, interval, budget).await {
+                        continue;
+                    }
+                    return Ok(self.finish(run, want, None).await);
                 }
-                Err(cut) => return Err(self.error(cut, want, "reading the pool", actions, &watch)),
-            };
-            let step = decide(&observed, want, history);
+                Err(Cut::Stopping) => return Ok(self.finish(run, want, None).await),
+                Err(Cut::Failed(e)) => return Err(run.error(e, want, "reading the pool")),
+            }
+            let observed = run.last.as_ref().expect("just seen");
+            let step = decide(observed, want, run.history);
             tracing::debug!(pool = %want.pool_id, ?step, "decided");
             if let Some(progress) = self.progress {
-                progress(&observed, &step);
+                progress(observed, &step);
             }
             match step {
-                Step::Done => {
-                    return Ok(self.finished(Outcome::Converged, observed, actions, calls, &watch));
-                }
+                Step::Done => return Ok(self.finish(run, want, Some(Outcome::Converged)).await),
                 Step::Fail(failure) => {
-                    return Ok(self.finished(
-                        Outcome::Failed(failure),
-                        observed,
-                        actions,
-                        calls,
-                        &watch,
-                    ));
+                    return Ok(self.finish(run, want, Some(Outcome::Failed(failure))).await);
                 }
                 Step::Wait(reason) => {
-                    if is_near(&observed, want) {
+                    if is_near(observed, want) {
                         // Counted from the resize this wait is for, as the
                         // SDK's poller would: a wait that joined late (a
                         // caller posting again after a 202) did not see the
                         // slow looks that earned the credit, but they were made.
-                        let waited = match history.resizes_issued {
-                            0 => since_modified(&observed, self.clock.now_utc())
-                                .map_or(watch.elapsed(), |since| since.max(watch.elapsed())),
-                            _ => watch.elapsed(),
+                        let waited = match run.history.resizes_issued {
+                            0 => since_modified(observed, self.clock.now_utc())
+                                .map_or(budget.elapsed(), |since| since.max(budget.elapsed())),
+                            _ => budget.elapsed(),
                         };
                         // What the SDK's way has made by now: get_pool, the
                         // resize, the poller's first GET, then one per 5 s.
@@ -412,7 +643,7 @@ impl<B: PoolApi> Converger<'_, B> {
                             + waited.as_secs_f64()
                                 / self.policy.call_budget.as_secs_f64().max(f64::EPSILON);
                         // Room for the next look even if it re-reads the pool.
-                        interval = if earned >= f64::from(calls) + 2.0 {
+                        interval = if earned >= f64::from(run.calls) + 2.0 {
                             self.policy.near
                         } else {
                             self.policy.call_budget
@@ -425,11 +656,8 @@ impl<B: PoolApi> Converger<'_, B> {
                     }
                 }
                 step @ (Step::Resize(_) | Step::StopResize) => {
-                    calls += 1;
-                    if matches!(step, Step::Resize(_)) {
-                        history.resizes_issued += 1;
-                    }
-                    match self.act(want, &step, &observed, &mut actions, &watch).await {
+                    let etag = etag_of(observed);
+                    match self.act(want, &step, etag.as_deref(), &mut run).await {
                         Ok(true) => {
                             // A shrink takes Batch tens of seconds at least
                             // (nodes drain, then leave): looking sooner than
@@ -443,33 +671,110 @@ impl<B: PoolApi> Converger<'_, B> {
                             };
                         }
                         Ok(false) => {}
-                        Err(Cut::Interrupted(_)) => {
-                            return Ok(self.pending(observed, want, actions, calls, &watch));
+                        Err(Cut::Busy {
+                            retry_after,
+                            why,
+                            dropped,
+                        }) => {
+                            tracing::info!(pool = %want.pool_id, why, "Batch is busy; waiting to act");
+                            if let Some(e) = run.busy(why, retry_after, dropped) {
+                                return Err(run.error(e, want, "acting on the pool"));
+                            }
+                            if self.wait_out(retry_after, interval, budget).await {
+                                continue;
+                            }
+                            return Ok(self.finish(run, want, None).await);
                         }
-                        Err(cut) => {
-                            return Err(self.error(
-                                cut,
-                                want,
-                                "acting on the pool",
-                                actions,
-                                &watch,
-                            ));
+                        Err(Cut::Stopping) => return Ok(self.finish(run, want, None).await),
+                        Err(Cut::Failed(e)) => {
+                            return Err(run.error(e, want, "acting on the pool"));
                         }
                     }
                 }
             }
-            let waited = watch.elapsed();
-            if waited >= budget || self.stopping() {
-                return Ok(self.pending(observed, want, actions, calls, &watch));
+            if budget.left().is_zero() || self.stopping() {
+                return Ok(self.finish(run, want, None).await);
             }
-            if !self.pause(interval.min(budget - waited)).await {
-                return Ok(self.pending(observed, want, actions, calls, &watch));
+            if !self.pause(interval.min(budget.left())).await {
+                return Ok(self.finish(run, want, None).await);
             }
-            if !is_near(&observed, want) {
+            if let Some(seen) = &run.last
+                && !is_near(seen, want)
+            {
                 interval = interval.mul_f64(self.policy.growth).min(self.policy.max);
             }
-            last_seen = Some(observed);
         }
+    }
+
+    /// The report of a run: `outcome`, or pending when `None`. A pending
+    /// answer shows the pool as it is *after* the last action (read again
+    /// when an action came after the last look), and every answer that saw
+    /// the pool shows its nodes, so the counts are numbers.
+    async fn finish(&self, mut run: Run<'_>, want: &Want, outcome: Option<Outcome>) -> Report {
+        if run.stale && !self.stopping() {
+            let mut calls = 0;
+            if let Ok(observed) = self
+                .bounded(self.observe(want, &mut calls), run.budget)
+                .await
+            {
+                run.last = Some(observed);
+                run.stale = false;
+            }
+            run.calls += calls;
+        }
+        if let Some(Observed::Pool(snapshot)) = &mut run.last
+            && snapshot.nodes.is_none()
+            && !self.stopping()
+        {
+            let pool = &snapshot.pool;
+            if pool.current_dedicated_nodes + pool.current_low_priority_nodes == 0 {
+                snapshot.nodes = Some(NodeTally::default());
+            } else {
+                run.calls += 1;
+                if let Ok(nodes) = self
+                    .bounded(self.batch.list_nodes(&want.pool_id), run.budget)
+                    .await
+                {
+                    snapshot.nodes = Some(NodeTally::from_nodes(&nodes));
+                }
+            }
+        }
+        let outcome = outcome.unwrap_or_else(|| {
+            Outcome::Pending(match (&run.busy, &run.last) {
+                (Some(_), _) | (None, None) => WaitReason::BatchBusy,
+                (None, Some(observed)) => pending_reason(observed, want),
+            })
+        });
+        let retry_after = match &outcome {
+            Outcome::Pending(_) => run.busy.as_ref().and_then(|(_, after)| *after),
+            _ => None,
+        };
+        Report {
+            outcome,
+            last: run.last,
+            actions: run.actions,
+            waited: run.budget.elapsed(),
+            batch_calls: run.calls,
+            retry_after,
+        }
+    }
+
+    /// Waits before asking a busy Batch again: as long as it asked
+    /// (`Retry-After`, on the handler's clock), else `fallback`. `false`
+    /// when that wait does not fit in the budget (or the process stops):
+    /// then the caller answers "not yet" at once rather than sleep past
+    /// its deadline.
+    async fn wait_out(
+        &self,
+        retry_after: Option<Duration>,
+        fallback: Duration,
+        budget: &Budget,
+    ) -> bool {
+        let wait = retry_after.unwrap_or(fallback).max(MIN_BUSY_WAIT);
+        if wait >= budget.left() {
+            return false;
+        }
+        self.pause(wait).await
     }
 
     /// A look that lists the nodes only, judged with the pool read earlier
@@ -478,7 +783,7 @@ impl<B: PoolApi> Converger<'_, B> {
     async fn observe_nodes(
         &self,
         want: &Want,
-        pool: &Pool,
+        pool: Pool,
         calls: &mut u32,
     ) -> Result<(Observed, bool), BatchError> {
         *calls += 1;
@@ -495,7 +800,7 @@ impl<B: PoolApi> Converger<'_, B> {
         }
         Ok((
             Observed::Pool(Box::new(Snapshot {
-                pool: pool.clone(),
+                pool,
                 nodes: Some(NodeTally::from_nodes(&nodes)),
                 observed_at: self.clock.now_utc(),
             })),
@@ -511,41 +816,33 @@ impl<B: PoolApi> Converger<'_, B> {
         &self,
         want: &Want,
         step: &Step,
-        observed: &Observed,
-        actions: &mut Vec<Action>,
-        watch: &Stopwatch,
+        etag: Option<&str>,
+        run: &mut Run<'_>,
     ) -> Result<bool, Cut> {
-        let etag = match observed {
-            Observed::Pool(snapshot) => snapshot.pool.e_tag.as_deref(),
-            Observed::Missing => None,
-        };
         let (result, action) = match step {
             Step::Resize(target) => (
-                self.bounded(
-                    self.resize(&want.pool_id, *target, etag),
-                    Duration::ZERO,
-                    watch,
-                )
-                .await,
-                resize_action(*target, watch.elapsed()),
+                self.bounded(self.resize(&want.pool_id, *target, etag), run.budget)
+                    .await,
+                resize_action(*target, run.budget.elapsed()),
             ),
             Step::StopResize => (
-                self.bounded(
-                    self.batch.stop_resize(&want.pool_id, etag),
-                    Duration::ZERO,
-                    watch,
-                )
-                .await,
+                self.bounded(self.batch.stop_resize(&want.pool_id, etag), run.budget)
+                    .await,
                 Action::StopResize {
-                    after_seconds: seconds(watch.elapsed()),
+                    after_seconds: seconds(run.budget.elapsed()),
                 },
             ),
             _ => return Ok(false),
         };
+        run.calls += 1;
         match result {
             Ok(()) => {
                 tracing::info!(pool = %want.pool_id, ?action, "accepted by Batch");
-                actions.push(action);
+                if matches!(step, Step::Resize(_)) {
+                    run.history.resizes_issued += 1;
+                }
+                run.actions.push(action);
+                run.stale = true;
                 Ok(true)
             }
             Err(Cut::Failed(e))
@@ -558,21 +855,27 @@ impl<B: PoolApi> Converger<'_, B> {
         }
     }
 
-    /// Runs a Batch call, but no longer than the budget left (at least
-    /// [`MIN_CALL_ALLOWANCE`]) and not past a stop request. The pipeline's
-    /// own retries otherwise know nothing of our budget.
+    /// Runs a Batch call, but no longer than the budget allows (the wait
+    /// left plus [`CALL_MARGIN`]) and not past a stop request. A busy
+    /// answer or no answer in time is [`Cut::Busy`]: the caller decides
+    /// whether there is time to wait and ask again.
     async fn bounded<T>(
         &self,
         call: impl Future<Output = Result<T, BatchError>>,
-        budget: Duration,
-        watch: &Stopwatch,
+        budget: &Budget,
     ) -> Result<T, Cut> {
-        let allowance = budget
-            .saturating_sub(watch.elapsed())
-            .max(MIN_CALL_ALLOWANCE);
-        // On a fast clock (dev, tests) the allowance shrinks with it; a TLS
-        // round trip still takes real milliseconds, so never less than this.
-        let real = self.clock.to_real(allowance).max(MIN_REAL_CALL_ALLOWANCE);
+        let allowance = budget.call_allowance();
+        if allowance.is_zero() {
+            return Err(Cut::Busy {
+                retry_after: None,
+                why: "the wait budget is spent".into(),
+                dropped: None,
+            });
+        }
+        let mut real = self.clock.to_real(allowance);
+        if self.clock.scale() > 1.0 {
+            real = real.max(MIN_REAL_CALL_ALLOWANCE);
+        }
         let deadline = tokio::time::sleep(real);
         let stop = async {
             match self.stop.clone() {
@@ -583,50 +886,18 @@ impl<B: PoolApi> Converger<'_, B> {
             }
         };
         tokio::select! {
-            result = call => result.map_err(Cut::Failed),
-            () = deadline => Err(Cut::Interrupted("no answer from Batch within the wait budget")),
-            () = stop => Err(Cut::Interrupted("the handler is shutting down")),
+            result = call => result.map_err(|e| match e.busy() {
+                Some(busy) => Cut::Busy { retry_after: busy.retry_after, why: e.to_string(), dropped: None },
+                None if e.is_dropped() => Cut::Busy { retry_after: None, why: e.to_string(), dropped: Some(e) },
+                None => Cut::Failed(e),
+            }),
+            () = deadline => Err(Cut::Busy {
+                retry_after: None,
+                why: format!("Batch did not answer within {:.0} s", allowance.as_secs_f64()),
+                dropped: None,
+            }),
+            () = stop => Err(Cut::Stopping),
         }
-    }
-
-    fn finished(
-        &self,
-        outcome: Outcome,
-        last: Observed,
-        actions: Vec<Action>,
-        batch_calls: u32,
-        watch: &Stopwatch,
-    ) -> Report {
-        Report {
-            outcome,
-            last: Some(last),
-            actions,
-            waited: watch.elapsed(),
-            batch_calls,
-        }
-    }
-
-    /// The budget ended before Batch answered once: pending, pool unknown.
-    fn unanswered(&self, actions: Vec<Action>, batch_calls: u32, watch: &Stopwatch) -> Report {
-        Report {
-            outcome: Outcome::Pending(WaitReason::BatchNotAnswering),
-            last: None,
-            actions,
-            waited: watch.elapsed(),
-            batch_calls,
-        }
-    }
-
-    fn pending(
-        &self,
-        last: Observed,
-        want: &Want,
-        actions: Vec<Action>,
-        batch_calls: u32,
-        watch: &Stopwatch,
-    ) -> Report {
-        let outcome = Outcome::Pending(pending_reason(&last, want));
-        self.finished(outcome, last, actions, batch_calls, watch)
     }
 
     fn stopping(&self) -> bool {
@@ -639,6 +910,9 @@ impl<B: PoolApi> Converger<'_, B> {
             self.clock.sleep(duration).await;
             return true;
         };
+        if *stop.borrow() {
+            return false;
+        }
         tokio::select! {
             () = self.clock.sleep(duration) => true,
             _ = stop.wait_for(|stopping| *stopping) => false,
@@ -648,10 +922,7 @@ impl<B: PoolApi> Converger<'_, B> {
     /// The status check's look: the pool GET and the node list side by
     /// side, because a person or a pipeline waits on this answer and the two
     /// round trips in a row were most of its latency (`docs/benchmarks.md`).
-    /// The list is dropped when it cannot be judged (autoscale, deleting);
-    /// on an empty pool it costs one call that the sequential look skipped.
-    async fn observe_at_once(&self, want: &Want, calls: &mut u32) -> Result<Observed, BatchError> {
-        *calls += 2;
+    async fn observe_at_once(&self, want: &Want) -> Result<Observed, BatchError> {
         let (pool, nodes) = tokio::join!(
             self.batch.get_pool(&want.pool_id),
             self.batch.list_nodes(&want.pool_id)
@@ -661,17 +932,14 @@ impl<B: PoolApi> Converger<'_, B> {
             Err(e) if e.is_not_found() => return Ok(Observed::Missing),
             Err(e) => return Err(e),
         };
-        let judged = !pool.enable_auto_scale
-            && pool.state != Some(crate::batch::models::PoolState::Deleting);
         let nodes = match nodes {
-            _ if !judged => None,
-            Ok(nodes) => Some(NodeTally::from_nodes(&nodes)),
+            Ok(nodes) => NodeTally::from_nodes(&nodes),
             Err(e) if e.is_not_found() => return Ok(Observed::Missing),
             Err(e) => return Err(e),
         };
         Ok(Observed::Pool(Box::new(Snapshot {
             pool,
-            nodes,
+            nodes: Some(nodes),
             observed_at: self.clock.now_utc(),
         })))
     }
@@ -722,25 +990,12 @@ impl<B: PoolApi> Converger<'_, B> {
         };
         self.batch.resize_pool(pool_id, &body, if_match).await
     }
+}
 
-    fn error(
-        &self,
-        cut: Cut,
-        want: &Want,
-        doing: &str,
-        actions: Vec<Action>,
-        watch: &Stopwatch,
-    ) -> ConvergeError {
-        let source = match cut {
-            Cut::Failed(e) => e,
-            Cut::Interrupted(why) => BatchError::Transport(why.to_owned()),
-        };
-        ConvergeError {
-            context: format!("{doing} '{}'", want.pool_id),
-            source,
-            actions,
-            waited: watch.elapsed(),
-        }
+fn etag_of(observed: &Observed) -> Option<String> {
+    match observed {
+        Observed::Pool(snapshot) => snapshot.pool.e_tag.clone(),
+        Observed::Missing => None,
     }
 }
 

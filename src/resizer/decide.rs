@@ -45,8 +45,10 @@ pub enum WaitReason {
     NodesStarting,
     /// Nodes were not listed; observe them before judging readiness.
     NeedNodes,
-    /// Batch did not answer within the budget (throttling, slowness).
-    BatchNotAnswering,
+    /// Nodes leaving with `taskcompletion` wait for their running tasks.
+    TasksFinishing,
+    /// Batch is throttling us (429/503) or slow to answer; we wait as it asks.
+    BatchBusy,
 }
 
 impl WaitReason {
@@ -56,7 +58,12 @@ impl WaitReason {
             WaitReason::Stopping => "a stop-resize is finishing",
             WaitReason::NodesStarting => "nodes are starting (boot and start task)",
             WaitReason::NeedNodes => "the nodes have not been observed yet",
-            WaitReason::BatchNotAnswering => "Batch has not answered yet (throttled or slow)",
+            WaitReason::TasksFinishing => {
+                "running tasks are finishing before their nodes leave (taskcompletion)"
+            }
+            WaitReason::BatchBusy => {
+                "Batch is throttling requests or slow to answer; waiting as it asks (Retry-After)"
+            }
         }
     }
 }
@@ -285,15 +292,11 @@ fn hopeless(tally: &NodeTally, want: &Want, pool: &crate::batch::models::Pool) -
 
 fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
     let pool = &snapshot.pool;
-    let (floor_dedicated, floor_low) = if want.honour_leases {
-        let (need_dedicated, need_low) = snapshot.lease_need();
-        (
-            want.dedicated.max(need_dedicated),
-            want.low_priority.max(need_low),
-        )
-    } else {
-        (want.dedicated, want.low_priority)
-    };
+    let (need_dedicated, need_low) = snapshot.lease_floor(&want.leases);
+    let (floor_dedicated, floor_low) = (
+        want.dedicated.max(need_dedicated),
+        want.low_priority.max(need_low),
+    );
     let above_floor =
         pool.target_dedicated_nodes > floor_dedicated || pool.target_low_priority_nodes > floor_low;
     let shrink_to = ResizeTo {
@@ -306,6 +309,14 @@ fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
         Some(AllocationState::Resizing) | Some(AllocationState::Other) | None => {
             if above_floor {
                 Step::StopResize
+            } else if snapshot
+                .nodes
+                .as_ref()
+                .is_some_and(|t| t.finishing_tasks > 0)
+                && (pool.current_dedicated_nodes > pool.target_dedicated_nodes
+                    || pool.current_low_priority_nodes > pool.target_low_priority_nodes)
+            {
+                Step::Wait(WaitReason::TasksFinishing)
             } else {
                 Step::Wait(WaitReason::Resizing)
             }

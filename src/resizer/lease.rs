@@ -136,11 +136,37 @@ pub fn live_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<Lease>
 
 /// What the live leases need of the pool: the largest of each count.
 pub fn lease_need(metadata: &[MetadataItem], now: OffsetDateTime) -> (u32, u32) {
+    lease_need_except(metadata, now, None)
+}
+
+/// What the live leases need with `released` counted as gone: a scale-down
+/// judged for the pipeline that is releasing it, whether or not the release
+/// has been written yet.
+pub fn lease_need_except(
+    metadata: &[MetadataItem],
+    now: OffsetDateTime,
+    released: Option<&LeaseId>,
+) -> (u32, u32) {
     live_leases(metadata, now)
         .iter()
+        .filter(|lease| Some(&lease.id) != released)
         .fold((0, 0), |(d, l), lease| {
             (d.max(lease.dedicated), l.max(lease.low_priority))
         })
+}
+
+/// Live leases that need more than `(dedicated, low_priority)`: what a
+/// forced scale-down to those counts overrides.
+pub fn leases_above(
+    metadata: &[MetadataItem],
+    now: OffsetDateTime,
+    dedicated: u32,
+    low_priority: u32,
+) -> Vec<Lease> {
+    live_leases(metadata, now)
+        .into_iter()
+        .filter(|lease| lease.dedicated > dedicated || lease.low_priority > low_priority)
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -226,6 +252,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(lease_need(&md, NOW), (3, 0));
+        let run_b: LeaseId = "run-b".parse().unwrap();
+        assert_eq!(lease_need_except(&md, NOW, Some(&run_b)), (1, 0));
+        let above: Vec<_> = leases_above(&md, NOW, 1, 0)
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        assert_eq!(above, [run_b]);
         assert_eq!(md[0], other(), "other metadata untouched, first");
         let md = apply(&md, &LeaseEdit::Release("run-b".parse().unwrap()), NOW)
             .unwrap()

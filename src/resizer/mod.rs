@@ -14,9 +14,9 @@ pub mod snapshot;
 pub mod want;
 
 pub use converge::{
-    Action, ConvergeError, Converger, LeaseWrite, Outcome, PollPolicy, PoolApi, Report,
+    Action, Budget, ConvergeError, Converger, LeaseWrite, Outcome, PollPolicy, PoolApi, Report,
 };
 pub use decide::{Failure, FailureCode, History, Step, WaitReason, decide};
 pub use lease::{Lease, LeaseEdit, LeaseId};
 pub use snapshot::{NodeTally, Observed, Snapshot};
-pub use want::{Operation, Want};
+pub use want::{LeaseRule, Operation, Want};

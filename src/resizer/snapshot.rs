@@ -36,10 +36,25 @@ impl Snapshot {
     pub fn lease_need(&self) -> (u32, u32) {
         super::lease::lease_need(&self.pool.metadata, self.observed_at)
     }
+
+    /// The floor a shrink must keep under `rule`: (dedicated, low-priority).
+    pub fn lease_floor(&self, rule: &super::want::LeaseRule) -> (u32, u32) {
+        use super::want::LeaseRule;
+        match rule {
+            LeaseRule::Honour => self.lease_need(),
+            LeaseRule::HonourExcept(released) => super::lease::lease_need_except(
+                &self.pool.metadata,
+                self.observed_at,
+                Some(released),
+            ),
+            LeaseRule::Ignore => (0, 0),
+        }
+    }
 }
 
 /// Nodes counted by their prospects. A node is *ready* when it can take a
-/// task now: idle or running, and its start task (if any) succeeded.
+/// task now: idle or running, scheduling enabled (not being removed), and
+/// its start task (if any) succeeded.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeTally {
     pub by_state: BTreeMap<NodeState, u32>,
@@ -51,6 +66,9 @@ pub struct NodeTally {
     pub coming_low_priority: u32,
     /// Nodes that will not become ready without someone's help.
     pub failed: Vec<NodeFailure>,
+    /// Nodes on their way out that still run tasks: scheduling disabled (a
+    /// `taskcompletion` shrink) or leaving the pool. Neither ready nor coming.
+    pub finishing_tasks: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +100,13 @@ impl NodeTally {
                     &mut tally.coming_low_priority,
                 )
             };
+            let leaving = !node.takes_new_tasks() || state == NodeState::LeavingPool;
+            if leaving {
+                if state == NodeState::Running || node.running_tasks_count.unwrap_or(0) > 0 {
+                    tally.finishing_tasks += 1;
+                }
+                continue;
+            }
             match state {
                 NodeState::Idle | NodeState::Running if start_task_done => *ready += 1,
                 NodeState::Idle

@@ -1,5 +1,6 @@
 //! What a caller wants of a pool, whatever the trigger (HTTP, timer, CLI).
 
+use super::lease::LeaseId;
 use crate::batch::PoolId;
 use serde::Serialize;
 
@@ -28,7 +29,57 @@ pub struct Want {
     pub operation: Operation,
     pub dedicated: u32,
     pub low_priority: u32,
-    /// Scale-down only: never go below what the pool's live leases need.
-    /// Set when the caller released a lease; calls without one ignore leases.
-    pub honour_leases: bool,
+    /// How a shrink treats other pipelines' leases. Scale-up never shrinks,
+    /// so it ignores this.
+    pub leases: LeaseRule,
+}
+
+/// Whose nodes a shrink must keep.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LeaseRule {
+    /// Never below what the pool's live leases need: the default for every
+    /// shrink, from every trigger, so one pipeline that forgets its
+    /// `leaseId` cannot strand the others.
+    #[default]
+    Honour,
+    /// As `Honour`, with this lease counted as released: the caller is its
+    /// holder and is letting it go (written or not yet).
+    HonourExcept(LeaseId),
+    /// `force=true`: an operator's explicit override.
+    Ignore,
+}
+
+impl Want {
+    /// At least this many ready nodes.
+    pub fn scale_up(pool_id: PoolId, dedicated: u32, low_priority: u32) -> Self {
+        Self {
+            pool_id,
+            operation: Operation::ScaleUp,
+            dedicated,
+            low_priority,
+            leases: LeaseRule::Honour,
+        }
+    }
+
+    /// At most this many nodes, keeping what `leases` says.
+    pub fn scale_down(
+        pool_id: PoolId,
+        dedicated: u32,
+        low_priority: u32,
+        leases: LeaseRule,
+    ) -> Self {
+        Self {
+            pool_id,
+            operation: Operation::ScaleDown,
+            dedicated,
+            low_priority,
+            leases,
+        }
+    }
+
+    /// Just a look: "scale-up to nothing" is met by any pool that exists,
+    /// and still lists the nodes for the view.
+    pub fn look(pool_id: PoolId) -> Self {
+        Self::scale_up(pool_id, 0, 0)
+    }
 }

@@ -327,6 +327,9 @@ impl FunctionsHost {
                 String::from_utf8_lossy(&bytes)
             )
         });
+        if path != "/" {
+            super::schema::assert_answer(&body);
+        }
         HostResponse {
             status,
             headers,

@@ -3,3 +3,4 @@
 
 pub mod app;
 pub mod host;
+pub mod schema;
