@@ -480,7 +480,7 @@ async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
     let done = closed
         .post(
             "/api/scale-down",
-            r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 220}"#,
+            r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 200}"#,
         )
         .await;
     assert!(done.status == 200 || done.status == 202, "{}", done.body);
