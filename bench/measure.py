@@ -174,12 +174,12 @@ def handler_cycle(port, pool, n):
                 assert status == 200, answer
                 return answer
 
-    until_final("/api/scale-up", {"poolId": pool, "dedicatedNodes": n, "waitSeconds": 220})
+    until_final("/api/scale-up", {"poolId": pool, "dedicatedNodes": n, "waitSeconds": 200})
 
 
 def handler_down(port, pool):
     while True:
-        status, answer = http_post(port, "/api/scale-down", {"poolId": pool, "waitSeconds": 220})
+        status, answer = http_post(port, "/api/scale-down", {"poolId": pool, "waitSeconds": 200})
         if status != 202:
             assert status == 200, answer
             return

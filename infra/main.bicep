@@ -1,20 +1,34 @@
-// pool-resizer: the Function App (Linux Consumption, custom handler), its
-// storage and Application Insights, a system-assigned identity, and the
-// least-privilege role on the existing Batch account that the resizer's
-// data-plane calls need. infra/main.json is the same template as ARM JSON
-// (hand-kept in step; tests/deploy_templates.rs checks they agree).
+// pool-resizer: the Function App (custom handler), its storage and
+// Application Insights, a system-assigned identity, and the least-privilege
+// role on the existing Batch account that the resizer's data-plane calls
+// need. infra/main.json is the same template as ARM JSON (hand-kept in step;
+// tests/deploy_templates.rs checks they agree).
 //
-// Plan: Linux Consumption (Y1). Custom handlers are documented for it, its
-// 10-minute functionTimeout covers host.json's 00:10:00, and HTTP waits are
-// capped at 220 s by the 230 s front end anyway. Flex Consumption is the
-// successor, but custom-handler support on Flex is not confirmed in the docs
-// we read; switch when it is (see docs/deploy.md).
+// Plan (hostingPlan): Flex Consumption (FC1) by default, which supports
+// custom handlers (runtime 'custom' in functionAppConfig) and is where
+// serverless Functions goes on. Linux Consumption (Y1) stays selectable as
+// 'consumption-legacy' for subscriptions or regions without Flex, but it is
+// legacy: no new features since 30 September 2025, retired on 30 September
+// 2028. The same zip and host.json run on both (docs/deploy.md).
 
 @description('Name of the Function App (globally unique: <name>.azurewebsites.net).')
 param appName string
 
 @description('Region for the new resources.')
 param location string = resourceGroup().location
+
+@description('flex: Flex Consumption (FC1), the default. consumption-legacy: Linux Consumption (Y1), legacy (retired 30 September 2028), for where Flex is not available.')
+@allowed(['flex', 'consumption-legacy'])
+param hostingPlan string = 'flex'
+
+@description('Flex Consumption only: most instances the app scales out to. The handler is stateless and light, so the smallest ceiling the plan allows is plenty, and it bounds the bill.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Flex Consumption only: memory of one instance in MB. The handler itself holds about 10 MiB; 512 halves the cost of 2048 where it is offered.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
 
 @description('Name of the existing Batch account whose pools the app resizes.')
 param batchAccountName string
@@ -32,10 +46,10 @@ param allowedPools string = defaultPoolId
 @allowed(['custom', 'builtin'])
 param batchRole string = 'custom'
 
-@description('Inline wait of an HTTP call that names none (seconds, at most 220).')
+@description('Inline wait of an HTTP call that names none (seconds, at most 200: the 230 s front-end cut also covers a cold start).')
 @minValue(0)
-@maxValue(220)
-param defaultWaitSeconds int = 200
+@maxValue(200)
+param defaultWaitSeconds int = 180
 
 @description('Most dedicated nodes a request may ask for.')
 param maxDedicatedNodes int = 10
@@ -58,11 +72,65 @@ param scheduleDedicatedNodes int = 1
 @description('Low-priority nodes the scheduled scale-up asks for.')
 param scheduleLowPriorityNodes int = 0
 
-@description('How long a timer run waits (seconds; under the 10-minute function timeout).')
+@description('How long a timer run waits (seconds; under host.json\'s 10-minute functionTimeout).')
 param timerWaitSeconds int = 540
 
 var storageName = take('st${uniqueString(resourceGroup().id, appName)}', 24)
 var dataContributorRoleId = '6aaa78f1-f7de-44ca-8722-c64a23943cae'
+var isFlex = hostingPlan == 'flex'
+var planSkus = {
+  flex: { name: 'FC1', tier: 'FlexConsumption' }
+  'consumption-legacy': { name: 'Y1', tier: 'Dynamic' }
+}
+// Flex deploys the package into this container (one deploy); the app reads
+// it with its own identity, so no key for it is stored anywhere.
+var deploymentContainerName = 'app-package'
+var deploymentContainerUrl = 'https://${storageName}.blob.${environment().suffixes.storage}/${deploymentContainerName}'
+var storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+
+// Flex Consumption's replacement for FUNCTIONS_WORKER_RUNTIME,
+// WEBSITE_RUN_FROM_PACKAGE and the scale settings.
+var flexFunctionAppConfig = {
+  deployment: {
+    storage: {
+      type: 'blobContainer'
+      value: deploymentContainerUrl
+      authentication: { type: 'SystemAssignedIdentity' }
+    }
+  }
+  runtime: { name: 'custom', version: '1.0' }
+  scaleAndConcurrency: {
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+// Every setting the code reads, on both plans.
+var appSettings = [
+  { name: 'AzureWebJobsStorage', value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};EndpointSuffix=${environment().suffixes.storage};AccountKey=${storage.listKeys().keys[0].value}' }
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
+  { name: 'RUST_LOG', value: 'info' }
+  { name: 'BATCH_ACCOUNT_URL', value: 'https://${batchAccount.properties.accountEndpoint}' }
+  { name: 'BATCH_POOL_ID', value: defaultPoolId }
+  { name: 'ALLOWED_POOLS', value: allowedPools }
+  { name: 'DEFAULT_WAIT_SECONDS', value: string(defaultWaitSeconds) }
+  { name: 'MAX_DEDICATED_NODES', value: string(maxDedicatedNodes) }
+  { name: 'MAX_LOW_PRIORITY_NODES', value: string(maxLowPriorityNodes) }
+  { name: 'SCALE_UP_SCHEDULE', value: scaleUpSchedule }
+  { name: 'SCALE_DOWN_SCHEDULE', value: scaleDownSchedule }
+  { name: 'SCHEDULE_RECONCILE_SCHEDULE', value: reconcileSchedule }
+  { name: 'SCHEDULE_DEDICATED_NODES', value: string(scheduleDedicatedNodes) }
+  { name: 'SCHEDULE_LOW_PRIORITY_NODES', value: string(scheduleLowPriorityNodes) }
+  { name: 'TIMER_WAIT_SECONDS', value: string(timerWaitSeconds) }
+]
+
+// Linux Consumption needs these; Flex sets the runtime version itself and
+// takes the language from functionAppConfig.runtime, and refuses
+// FUNCTIONS_WORKER_RUNTIME as an app setting.
+var legacyOnlyAppSettings = [
+  { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
+  { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'custom' }
+]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageName
@@ -73,6 +141,14 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     allowBlobPublicAccess: false
     supportsHttpsTrafficOnly: true
+  }
+}
+
+// Must exist before the app is created pointing at it.
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = if (isFlex) {
+  name: '${storage.name}/default/${deploymentContainerName}'
+  properties: {
+    publicAccess: 'None'
   }
 }
 
@@ -89,7 +165,7 @@ resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
   name: '${appName}-plan'
   location: location
   kind: 'functionapp'
-  sku: { name: 'Y1', tier: 'Dynamic' }
+  sku: planSkus[hostingPlan]
   properties: {
     reserved: true // Linux
   }
@@ -109,30 +185,28 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
     serverFarmId: plan.id
     reserved: true
     httpsOnly: true
+    functionAppConfig: isFlex ? flexFunctionAppConfig : null
     siteConfig: {
-      linuxFxVersion: '' // custom handler: no language stack
+      // Linux Consumption: a custom handler has no language stack. Flex
+      // does not take the property (the runtime is in functionAppConfig).
+      linuxFxVersion: isFlex ? null : ''
       ftpsState: 'Disabled'
       minTlsVersion: '1.2'
-      appSettings: [
-        { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
-        { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'custom' }
-        { name: 'AzureWebJobsStorage', value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};EndpointSuffix=${environment().suffixes.storage};AccountKey=${storage.listKeys().keys[0].value}' }
-        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
-        { name: 'RUST_LOG', value: 'info' }
-        { name: 'BATCH_ACCOUNT_URL', value: 'https://${batchAccount.properties.accountEndpoint}' }
-        { name: 'BATCH_POOL_ID', value: defaultPoolId }
-        { name: 'ALLOWED_POOLS', value: allowedPools }
-        { name: 'DEFAULT_WAIT_SECONDS', value: string(defaultWaitSeconds) }
-        { name: 'MAX_DEDICATED_NODES', value: string(maxDedicatedNodes) }
-        { name: 'MAX_LOW_PRIORITY_NODES', value: string(maxLowPriorityNodes) }
-        { name: 'SCALE_UP_SCHEDULE', value: scaleUpSchedule }
-        { name: 'SCALE_DOWN_SCHEDULE', value: scaleDownSchedule }
-        { name: 'SCHEDULE_RECONCILE_SCHEDULE', value: reconcileSchedule }
-        { name: 'SCHEDULE_DEDICATED_NODES', value: string(scheduleDedicatedNodes) }
-        { name: 'SCHEDULE_LOW_PRIORITY_NODES', value: string(scheduleLowPriorityNodes) }
-        { name: 'TIMER_WAIT_SECONDS', value: string(timerWaitSeconds) }
-      ]
+      appSettings: concat(isFlex ? [] : legacyOnlyAppSettings, appSettings)
     }
+  }
+  dependsOn: [deploymentContainer]
+}
+
+// The app's identity writes and reads its package in the deployment
+// container, and nothing else in the storage account.
+resource deploymentAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isFlex) {
+  name: guid(storage.id, deploymentContainerName, appName, storageBlobDataContributorRoleId)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributorRoleId)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
   }
 }
 
@@ -152,3 +226,4 @@ output functionAppName string = app.name
 output functionAppUrl string = 'https://${app.properties.defaultHostName}'
 output principalId string = app.identity.principalId
 output batchAccountUrl string = 'https://${batchAccount.properties.accountEndpoint}'
+output hostingPlan string = hostingPlan

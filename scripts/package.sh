@@ -10,23 +10,27 @@
 #   scripts/package.sh --out FILE.zip    # write elsewhere
 #
 # Deploy the zip with `az functionapp deployment source config-zip` (see
-# docs/deploy.md). Needs: cargo, python3 (writes the zip so the binary keeps
-# its execute bit on every OS).
+# docs/deploy.md). One zip serves both plans the templates offer: on Flex
+# Consumption that command is one deploy into the app's deployment
+# container; on Linux Consumption it becomes the run-from-package blob.
+# Needs: cargo, python3 (writes the zip so the binary keeps its execute bit
+# on every OS).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/dist/pool-resizer-functionapp.zip"
 binary=""
 musl_target="x86_64-unknown-linux-musl"
-# The Functions v4 Linux images are Debian 11 (glibc 2.31) based; a glibc
-# build must not need newer symbols than that.
+# The Functions v4 Linux Consumption images are Debian 11 (glibc 2.31) based;
+# a glibc build must not need newer symbols than that. The static musl build,
+# the normal case, needs no libc from the image, whichever plan runs it.
 max_glibc="2.31"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

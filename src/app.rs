@@ -110,6 +110,13 @@ pub async fn serve_handler(
         ])
         .into());
     }
+    if let Err(disabled) = &settings.schedule {
+        // Loud but not fatal: pipelines call the HTTP functions, which must
+        // not go down for a timer setting. Each firing fails with the same words.
+        tracing::warn!(
+            "warning: {disabled}. The timer functions fail every firing until this is fixed; the HTTP functions are not affected"
+        );
+    }
     let batch = batch_client(&settings)?;
     let local = listener
         .local_addr()

@@ -3,7 +3,7 @@
 //!
 //! The simulator runs `time_scale` times faster than the wall clock and the
 //! handler's clock is scaled to match, so a node's four-minute boot takes a
-//! few seconds and the 200-second inline wait keeps its proportion to it.
+//! few seconds and the inline wait (180 s by default) keeps its proportion to it.
 
 use crate::resizer::PollPolicy;
 use crate::settings::Settings;

@@ -4,6 +4,12 @@
 //! what is wrong with it, so a misconfigured Function App says everything in
 //! its first log line instead of one error per restart. Secrets are wrapped
 //! in [`Secret`] and never printed.
+//!
+//! Problems of the schedule's own settings do not stop the handler: the HTTP
+//! functions are what pipelines depend on, and a wrong timer setting must not
+//! take them down with it. Such problems disable the timers only
+//! ([`ScheduleDisabled`]): the handler warns at start, and every timer firing
+//! fails with the reason until the setting is fixed.
 
 use crate::batch::PoolId;
 use crate::batch::credential::CredentialKind;
@@ -13,9 +19,17 @@ use std::fmt;
 use std::path::PathBuf;
 use url::Url;
 
-/// The HTTP front end in Azure cuts responses at 230 s; stay clear of it.
-pub const HTTP_WAIT_LIMIT_SECONDS: u32 = 220;
-pub const DEFAULT_WAIT_SECONDS: u32 = 200;
+/// The HTTP front end in Azure cuts a response that has not started 230 s
+/// after the front end got the request, and that clock runs before the
+/// handler sees the request: through a cold start (the app scales to zero
+/// between pipelines, so the scale-up that opens a pipeline is the call most
+/// likely to wake it) and the host's forwarding. The handler's own answer can
+/// also come up to one Batch call (8 s) after its wait ends. A 200 s cap
+/// leaves 22 s for all of that before the cut (docs/deploy.md).
+pub const HTTP_WAIT_LIMIT_SECONDS: u32 = 200;
+/// The wait of a call that names none, the pipeline's: 42 s of headroom,
+/// enough for a slow cold start as well.
+pub const DEFAULT_WAIT_SECONDS: u32 = 180;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,8 +51,8 @@ pub struct Settings {
     pub time_scale: f64,
     /// `FUNCTIONS_CUSTOMHANDLER_PORT`, set by the Functions host.
     pub port: u16,
-    /// What the timer functions do (`docs/schedules.md`).
-    pub schedule: ScheduleSettings,
+    /// What the timer functions do (`docs/schedules.md`), or why they cannot.
+    pub schedule: Result<ScheduleSettings, ScheduleDisabled>,
     /// `ALLOWED_POOLS`: which pools requests may touch.
     pub allowed_pools: AllowedPools,
 }
@@ -62,6 +76,20 @@ pub struct ScheduleSettings {
     /// pool; keep it under host.json's `functionTimeout`.
     pub wait_seconds: u32,
 }
+
+/// Why the timer functions cannot run: every problem of the schedule-only
+/// settings, each naming its setting. Kept apart from [`SettingsError`]
+/// because these leave the HTTP functions working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleDisabled(pub Vec<String>);
+
+impl fmt::Display for ScheduleDisabled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "schedule disabled: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ScheduleDisabled {}
 
 /// The classic window: one node Monday to Friday, 06:00-07:00 UTC.
 pub const DEFAULT_SCALE_UP_SCHEDULE: &str = "0 0 6 * * 1-5";
@@ -264,18 +292,21 @@ impl Settings {
             },
         };
 
+        // Settings only the timer functions use: their problems disable the
+        // schedule, not the handler.
+        let mut schedule_problems = Vec::new();
         let mut schedule = |name: &str, default: Option<&str>| -> Option<Schedule> {
             let raw = get(name).or_else(|| default.map(str::to_owned))?;
             match Schedule::parse(&raw) {
                 Ok(s) if s.ever_fires() => Some(s),
                 Ok(s) => {
-                    problems.push(format!(
+                    schedule_problems.push(format!(
                         "{name} '{s}' never fires (no such date, e.g. 30 February)"
                     ));
                     None
                 }
                 Err(e) => {
-                    problems.push(format!("{name}: {e}"));
+                    schedule_problems.push(format!("{name}: {e}"));
                     None
                 }
             }
@@ -286,7 +317,7 @@ impl Settings {
         if let (Some(up), Some(down)) = (&up, &down)
             && up == down
         {
-            problems.push(format!(
+            schedule_problems.push(format!(
                 "SCALE_UP_SCHEDULE and SCALE_DOWN_SCHEDULE are both '{up}': the window would never open"
             ));
         }
@@ -297,7 +328,7 @@ impl Settings {
                 .iter()
                 .any(|utc| zone.eq_ignore_ascii_case(utc))
         {
-            problems.push(format!(
+            schedule_problems.push(format!(
                 "WEBSITE_TIME_ZONE is '{zone}', but schedules are UTC only: remove it and write SCALE_UP_SCHEDULE/SCALE_DOWN_SCHEDULE in UTC"
             ));
         }
@@ -306,25 +337,30 @@ impl Settings {
             Some(raw) => match raw.parse::<PoolId>() {
                 Ok(id) => Some(id),
                 Err(e) => {
-                    problems.push(format!(
+                    schedule_problems.push(format!(
                         "SCHEDULE_POOL_ID '{raw}' is not a valid pool id: {e}"
                     ));
                     None
                 }
             },
         };
-        let schedule_dedicated =
-            whole_number(&get, &mut problems, "SCHEDULE_DEDICATED_NODES", 1, 10_000);
+        let schedule_dedicated = whole_number(
+            &get,
+            &mut schedule_problems,
+            "SCHEDULE_DEDICATED_NODES",
+            1,
+            10_000,
+        );
         let schedule_low_priority = whole_number(
             &get,
-            &mut problems,
+            &mut schedule_problems,
             "SCHEDULE_LOW_PRIORITY_NODES",
             0,
             10_000,
         );
         let timer_wait_seconds = whole_number(
             &get,
-            &mut problems,
+            &mut schedule_problems,
             "TIMER_WAIT_SECONDS",
             DEFAULT_TIMER_WAIT_SECONDS,
             3_600,
@@ -352,8 +388,20 @@ impl Settings {
             None => AllowedPools::Only(default_pool_id.iter().cloned().collect()),
         };
 
-        match (problems.is_empty(), batch_account_url, up, down) {
-            (true, Some(batch_account_url), Some(up), Some(down)) => Ok(Settings {
+        let schedule = match (schedule_problems.is_empty(), up, down) {
+            (true, Some(up), Some(down)) => Ok(ScheduleSettings {
+                window: Window { up, down },
+                reconcile,
+                pool_id: schedule_pool_id,
+                dedicated: schedule_dedicated,
+                low_priority: schedule_low_priority,
+                wait_seconds: timer_wait_seconds,
+            }),
+            _ => Err(ScheduleDisabled(schedule_problems)),
+        };
+
+        match (problems.is_empty(), batch_account_url) {
+            (true, Some(batch_account_url)) => Ok(Settings {
                 batch_account_url,
                 default_pool_id,
                 auth,
@@ -363,17 +411,17 @@ impl Settings {
                 max_low_priority_nodes,
                 time_scale,
                 port,
-                schedule: ScheduleSettings {
-                    window: Window { up, down },
-                    reconcile,
-                    pool_id: schedule_pool_id,
-                    dedicated: schedule_dedicated,
-                    low_priority: schedule_low_priority,
-                    wait_seconds: timer_wait_seconds,
-                },
+                schedule,
                 allowed_pools,
             }),
-            _ => Err(SettingsError(problems)),
+            // Refusing to start anyway: say everything that needs fixing,
+            // the schedule's problems too, in the one line.
+            _ => {
+                if let Err(ScheduleDisabled(more)) = schedule {
+                    problems.extend(more);
+                }
+                Err(SettingsError(problems))
+            }
         }
     }
 }
@@ -518,7 +566,7 @@ mod tests {
             ("BATCH_POOL_ID", "adf-pool"),
         ]))
         .unwrap();
-        let schedule = s.schedule;
+        let schedule = s.schedule.unwrap();
         assert_eq!(schedule.window.up.as_str(), DEFAULT_SCALE_UP_SCHEDULE);
         assert_eq!(schedule.window.down.as_str(), DEFAULT_SCALE_DOWN_SCHEDULE);
         assert!(schedule.reconcile.is_none());
@@ -541,14 +589,14 @@ mod tests {
             ("TIMER_WAIT_SECONDS", "120"),
         ]))
         .unwrap();
-        let schedule = s.schedule;
+        let schedule = s.schedule.unwrap();
         assert_eq!(schedule.window.down.as_str(), "0 0 0 2 * *");
         assert_eq!(schedule.reconcile.unwrap().as_str(), "0 */15 * * * *");
         assert_eq!(schedule.pool_id.unwrap().as_str(), "night-pool");
         assert_eq!((schedule.dedicated, schedule.low_priority), (2, 3));
         assert_eq!(schedule.wait_seconds, 120);
 
-        let err = Settings::from_env(env(&[
+        let schedule_broken = [
             ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
             ("SCALE_UP_SCHEDULE", "0 0 25 * * 1-5"),
             ("SCALE_DOWN_SCHEDULE", "0 0 0 30 2 *"),
@@ -558,9 +606,12 @@ mod tests {
             ("TIMER_WAIT_SECONDS", "9000"),
             ("WEBSITE_TIME_ZONE", "W. Europe Standard Time"),
             ("ALLOWED_POOLS", "*"),
-        ]))
-        .unwrap_err();
+        ];
+        // Only the schedule is broken: the handler still starts.
+        let s = Settings::from_env(env(&schedule_broken)).unwrap();
+        let err = s.schedule.unwrap_err();
         let text = err.to_string();
+        assert!(text.starts_with("schedule disabled: "), "{text}");
         for needle in [
             "SCALE_UP_SCHEDULE: '0 0 25 * * 1-5' is not an NCRONTAB schedule: hour 25 is out of range 0-23",
             "SCALE_DOWN_SCHEDULE '0 0 0 30 2 *' never fires",
@@ -574,12 +625,48 @@ mod tests {
         }
         assert_eq!(err.0.len(), 7, "{text}");
 
-        let err = Settings::from_env(env(&[
+        // A handler that cannot start anyway names the schedule's problems
+        // in the same line, so one round of fixes is enough.
+        let mut also_fatal = schedule_broken.to_vec();
+        also_fatal[0] = ("BATCH_ACCOUNT_URL", "http://plain.example");
+        let err = Settings::from_env(env(&also_fatal)).unwrap_err();
+        assert_eq!(err.0.len(), 8, "{err}");
+        assert!(err.to_string().contains("WEBSITE_TIME_ZONE"), "{err}");
+
+        let s = Settings::from_env(env(&[
             ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
             ("SCALE_UP_SCHEDULE", "0 0 6 * * *"),
             ("SCALE_DOWN_SCHEDULE", "0 0 6 * * *"),
+            ("ALLOWED_POOLS", "*"),
         ]))
-        .unwrap_err();
+        .unwrap();
+        let err = s.schedule.unwrap_err();
         assert!(err.to_string().contains("never open"), "{err}");
+    }
+
+    #[test]
+    fn a_local_time_zone_disables_the_schedule_only() {
+        let s = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("BATCH_POOL_ID", "adf-pool"),
+            ("WEBSITE_TIME_ZONE", "W. Europe Standard Time"),
+        ]))
+        .expect("HTTP settings are fine, so the handler starts");
+        assert_eq!(s.default_pool_id.unwrap().as_str(), "adf-pool");
+        let disabled = s.schedule.unwrap_err();
+        assert_eq!(disabled.0.len(), 1, "{disabled}");
+        assert!(
+            disabled.0[0].starts_with("WEBSITE_TIME_ZONE is 'W. Europe Standard Time'"),
+            "{disabled}"
+        );
+        for utc in ["UTC", "etc/utc", "Coordinated Universal Time"] {
+            let s = Settings::from_env(env(&[
+                ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+                ("BATCH_POOL_ID", "adf-pool"),
+                ("WEBSITE_TIME_ZONE", utc),
+            ]))
+            .unwrap();
+            assert!(s.schedule.is_ok(), "{utc}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The client's models read every real recorded Batch body.
 //!
 //! The bodies come from the Azure SDK test recordings (see
-//! `../shared/fixtures/batch-recorded/README.md`): if a field name, casing or
+//! `tests/fixtures/batch-recorded/README.md`): if a field name, casing or
 //! shape in our models were wrong, these would fail or read zeros.
 
 use pool_resizer::batch::models::{
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/batch-recorded")
+        .join("tests/fixtures/batch-recorded")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -49,7 +49,7 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
     ),
     (
         "WEBSITE_TIME_ZONE",
-        "a platform setting that must stay unset: schedules are UTC only",
+        "a platform setting that must stay unset: schedules are UTC only (another zone disables them)",
     ),
 ];
 
@@ -92,9 +92,19 @@ fn collect_settings_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `{ name: 'X', value: ... }` entries of main.bicep's appSettings.
-fn bicep_app_settings() -> BTreeSet<String> {
-    read("infra/main.bicep")
+/// The `{ name: 'X', value: ... }` entries of one array variable of
+/// main.bicep (`var NAME = [` up to its closing `]`).
+fn bicep_setting_names(variable: &str) -> BTreeSet<String> {
+    let text = read("infra/main.bicep");
+    let start = format!("var {variable} = [");
+    let block = text
+        .split_once(start.as_str())
+        .unwrap_or_else(|| panic!("main.bicep has no {start}"))
+        .1
+        .split("\n]")
+        .next()
+        .unwrap();
+    block
         .lines()
         .filter_map(|line| line.trim().strip_prefix("{ name: '"))
         .filter_map(|rest| rest.split('\'').next())
@@ -102,8 +112,11 @@ fn bicep_app_settings() -> BTreeSet<String> {
         .collect()
 }
 
-fn arm_app_settings() -> BTreeSet<String> {
-    let template = json(&repo().join("infra/main.json"));
+fn arm_template() -> Value {
+    json(&repo().join("infra/main.json"))
+}
+
+fn arm_site(template: &Value) -> &Value {
     let site = template["resources"]
         .as_array()
         .unwrap()
@@ -112,12 +125,35 @@ fn arm_app_settings() -> BTreeSet<String> {
         .expect("a Microsoft.Web/sites resource");
     assert_eq!(site["kind"], "functionapp,linux");
     assert_eq!(site["identity"]["type"], "SystemAssigned");
-    site["properties"]["siteConfig"]["appSettings"]
+    site
+}
+
+/// The ARM twin builds the site's app settings as Bicep compiles them: the
+/// legacy-only ones (a literal variable) only when the plan is not Flex,
+/// then every shared one, as one expression (ARM variables cannot hold the
+/// listKeys/reference values some settings need). Returns (shared, legacy-only).
+fn arm_app_settings() -> (BTreeSet<String>, BTreeSet<String>) {
+    let template = arm_template();
+    let expression = arm_site(&template)["properties"]["siteConfig"]["appSettings"]
+        .as_str()
+        .expect("appSettings is an expression");
+    let prefix = "[concat(if(variables('isFlex'), createArray(), variables('legacyOnlyAppSettings')), createArray(";
+    let shared = expression
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix("))]"))
+        .unwrap_or_else(|| panic!("appSettings is not {prefix}...))]: {expression}"));
+    let shared = shared
+        .split("createObject('name', '")
+        .skip(1)
+        .map(|rest| rest.split('\'').next().unwrap().to_owned())
+        .collect();
+    let legacy = template["variables"]["legacyOnlyAppSettings"]
         .as_array()
-        .unwrap()
+        .expect("legacyOnlyAppSettings is a literal array")
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_owned())
-        .collect()
+        .collect();
+    (shared, legacy)
 }
 
 #[test]
@@ -130,16 +166,33 @@ fn template_sets_every_setting_the_code_reads() {
         );
     }
     let excluded: BTreeSet<&str> = NOT_IN_TEMPLATE.iter().map(|(name, _)| *name).collect();
-    let bicep = bicep_app_settings();
-    let arm = arm_app_settings();
+    let (arm, arm_legacy) = arm_app_settings();
     assert_eq!(
-        bicep, arm,
+        bicep_setting_names("appSettings"),
+        arm,
         "main.bicep and main.json list different app settings"
     );
+    assert_eq!(
+        bicep_setting_names("legacyOnlyAppSettings"),
+        arm_legacy,
+        "main.bicep and main.json list different Linux Consumption settings"
+    );
+    // Flex Consumption refuses FUNCTIONS_WORKER_RUNTIME (the runtime is in
+    // functionAppConfig) and sets the extension version itself; Linux
+    // Consumption needs both.
+    assert_eq!(
+        arm_legacy,
+        BTreeSet::from([
+            "FUNCTIONS_EXTENSION_VERSION".to_owned(),
+            "FUNCTIONS_WORKER_RUNTIME".to_owned()
+        ])
+    );
+    assert!(arm.is_disjoint(&arm_legacy), "{arm:?} / {arm_legacy:?}");
+    // Every setting the code reads is set on both plans.
     for name in &read_by_code {
         if excluded.contains(name.as_str()) {
             assert!(
-                !arm.contains(name),
+                !arm.contains(name) && !arm_legacy.contains(name),
                 "{name} is excluded but set in the template"
             );
         } else {
@@ -153,13 +206,12 @@ fn template_sets_every_setting_the_code_reads() {
         );
     }
     for name in [
-        "FUNCTIONS_WORKER_RUNTIME",
-        "FUNCTIONS_EXTENSION_VERSION",
         "AzureWebJobsStorage",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
-        // The timer functions' settings (read by the timer work on another branch).
+        // The host resolves the timers' %SETTING% schedules from these.
         "SCALE_UP_SCHEDULE",
         "SCALE_DOWN_SCHEDULE",
+        "SCHEDULE_RECONCILE_SCHEDULE",
         "SCHEDULE_DEDICATED_NODES",
         "SCHEDULE_LOW_PRIORITY_NODES",
         "TIMER_WAIT_SECONDS",
@@ -168,9 +220,138 @@ fn template_sets_every_setting_the_code_reads() {
     }
 }
 
+/// Flex Consumption by default, with the custom-handler runtime, a
+/// deployment container that exists before the app and that only the app's
+/// identity may write; Linux Consumption one parameter away.
+#[test]
+fn flex_consumption_is_the_default_plan_and_legacy_stays_selectable() {
+    let template = arm_template();
+    let plan = &template["parameters"]["hostingPlan"];
+    assert_eq!(plan["defaultValue"], "flex");
+    assert_eq!(
+        plan["allowedValues"],
+        serde_json::json!(["flex", "consumption-legacy"])
+    );
+    let variables = &template["variables"];
+    assert_eq!(
+        variables["planSkus"],
+        serde_json::json!({
+            "flex": {"name": "FC1", "tier": "FlexConsumption"},
+            "consumption-legacy": {"name": "Y1", "tier": "Dynamic"}
+        })
+    );
+    let config = &variables["flexFunctionAppConfig"];
+    assert_eq!(
+        config["runtime"],
+        serde_json::json!({"name": "custom", "version": "1.0"})
+    );
+    let storage = &config["deployment"]["storage"];
+    assert_eq!(storage["type"], "blobContainer");
+    assert_eq!(storage["authentication"]["type"], "SystemAssignedIdentity");
+    assert_eq!(storage["value"], "[variables('deploymentContainerUrl')]");
+    assert!(
+        config["scaleAndConcurrency"]["maximumInstanceCount"].is_string()
+            && config["scaleAndConcurrency"]["instanceMemoryMB"].is_string(),
+        "scale settings come from parameters: {config}"
+    );
+
+    let site = arm_site(&template);
+    assert_eq!(
+        site["properties"]["functionAppConfig"],
+        "[if(variables('isFlex'), variables('flexFunctionAppConfig'), null())]"
+    );
+    let resources = template["resources"].as_array().unwrap();
+    let of_type = |kind: &str| {
+        resources
+            .iter()
+            .filter(|r| r["type"] == kind)
+            .collect::<Vec<_>>()
+    };
+    let container = of_type("Microsoft.Storage/storageAccounts/blobServices/containers");
+    assert_eq!(container.len(), 1);
+    assert_eq!(container[0]["condition"], "[variables('isFlex')]");
+    let depends = site["dependsOn"].to_string();
+    assert!(depends.contains("blobServices/containers"), "{depends}");
+    let access = of_type("Microsoft.Authorization/roleAssignments");
+    assert_eq!(access.len(), 1, "one role assignment at the top level");
+    assert_eq!(access[0]["condition"], "[variables('isFlex')]");
+    assert!(
+        access[0]["scope"]
+            .as_str()
+            .unwrap()
+            .contains("/blobServices/default/containers/"),
+        "scoped to the deployment container, not the account"
+    );
+    assert_eq!(
+        variables["storageBlobDataContributorRoleId"], "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        "Storage Blob Data Contributor"
+    );
+
+    let bicep = read("infra/main.bicep");
+    for needle in [
+        "param hostingPlan string = 'flex'",
+        "@allowed(['flex', 'consumption-legacy'])",
+        "name: 'FC1', tier: 'FlexConsumption'",
+        "name: 'Y1', tier: 'Dynamic'",
+        "runtime: { name: 'custom', version: '1.0' }",
+        "authentication: { type: 'SystemAssignedIdentity' }",
+        "functionAppConfig: isFlex ? flexFunctionAppConfig : null",
+        "appSettings: concat(isFlex ? [] : legacyOnlyAppSettings, appSettings)",
+        "storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'",
+        "scope: deploymentContainer",
+    ] {
+        assert!(bicep.contains(needle), "main.bicep lacks: {needle}");
+    }
+}
+
+/// A hand-written ARM twin is easy to break with one parenthesis or quote:
+/// every expression must at least be balanced, outside its string literals.
+#[test]
+fn arm_expressions_are_balanced() {
+    fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let template = arm_template();
+    let mut all = Vec::new();
+    strings(&template, &mut all);
+    let expressions: Vec<&str> = all
+        .into_iter()
+        .filter(|s| s.starts_with('[') && !s.starts_with("[[") && s.ends_with(']'))
+        .collect();
+    assert!(expressions.len() > 40, "{}", expressions.len());
+    for expression in expressions {
+        let inner = &expression[1..expression.len() - 1];
+        let (mut depth, mut in_string) = (0i32, false);
+        let mut chars = inner.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (in_string, c) {
+                (true, '\'') if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                }
+                (true, '\'') => in_string = false,
+                (true, _) => {}
+                (false, '\'') => in_string = true,
+                (false, '(' | '[') => depth += 1,
+                (false, ')' | ']') => {
+                    depth -= 1;
+                    assert!(depth >= 0, "closes too early: {expression}");
+                }
+                (false, _) => {}
+            }
+        }
+        assert!(!in_string, "unterminated string: {expression}");
+        assert_eq!(depth, 0, "unbalanced: {expression}");
+    }
+}
+
 #[test]
 fn bicep_and_arm_agree_on_parameters_and_least_privilege_role() {
-    let template = json(&repo().join("infra/main.json"));
+    let template = arm_template();
     let arm_params: BTreeSet<String> = template["parameters"]
         .as_object()
         .unwrap()
@@ -183,7 +364,44 @@ fn bicep_and_arm_agree_on_parameters_and_least_privilege_role() {
         .map(|l| l.split_whitespace().next().unwrap().to_owned())
         .collect();
     assert_eq!(arm_params, bicep_params);
+    // Literal defaults and @minValue/@maxValue agree, parameter by parameter.
+    let mut bounds: Vec<(&str, i64)> = Vec::new();
+    for line in read("infra/main.bicep").lines() {
+        for (decorator, key) in [("@minValue(", "minValue"), ("@maxValue(", "maxValue")] {
+            if let Some(n) = line.strip_prefix(decorator) {
+                bounds.push((key, n.trim_end_matches(')').parse().unwrap()));
+            }
+        }
+        let Some(rest) = line.strip_prefix("param ") else {
+            continue;
+        };
+        let name = rest.split_whitespace().next().unwrap();
+        let arm = &template["parameters"][name];
+        for (key, n) in bounds.drain(..) {
+            assert_eq!(arm[key], Value::from(n), "{name} {key}");
+        }
+        let Some((_, default)) = rest.split_once(" = ") else {
+            assert!(
+                arm.get("defaultValue").is_none(),
+                "{name} has no default in Bicep"
+            );
+            continue;
+        };
+        let literal = if let Ok(n) = default.parse::<i64>() {
+            Value::from(n)
+        } else if default.starts_with('\'') && default.ends_with('\'') {
+            Value::from(&default[1..default.len() - 1])
+        } else {
+            continue; // an expression: resourceGroup().location, another parameter
+        };
+        assert_eq!(arm["defaultValue"], literal, "{name} default");
+    }
     let defaults = [
+        ("hostingPlan", Value::from("flex")),
+        (
+            "defaultWaitSeconds",
+            Value::from(pool_resizer::settings::DEFAULT_WAIT_SECONDS),
+        ),
         ("scaleUpSchedule", Value::from("0 0 6 * * 1-5")),
         ("scaleDownSchedule", Value::from("0 0 7 * * 1-5")),
         ("scheduleDedicatedNodes", Value::from(1)),
@@ -196,6 +414,11 @@ fn bicep_and_arm_agree_on_parameters_and_least_privilege_role() {
             "{name}"
         );
     }
+    assert_eq!(
+        template["parameters"]["defaultWaitSeconds"]["maxValue"],
+        Value::from(pool_resizer::settings::HTTP_WAIT_LIMIT_SECONDS),
+        "the template allows what the handler allows"
+    );
     let text = template.to_string();
     for action in [
         "Microsoft.Batch/batchAccounts/pools/read",
@@ -254,6 +477,15 @@ fn adf_pipeline_calls_functions_that_exist() {
     let routes = http_routes();
     let linked = json(&repo().join("adf/linkedService/PoolResizerFunction.json"));
     assert_eq!(linked["properties"]["type"], "AzureFunction");
+    // docs/deploy.md fills these two in before `az datafactory linked-service create`.
+    let type_properties = &linked["properties"]["typeProperties"];
+    assert!(type_properties["functionAppUrl"].is_string());
+    assert_eq!(type_properties["functionKey"]["type"], "SecureString");
+    assert!(type_properties["functionKey"]["value"].is_string());
+    // The pipeline calls scale-up and scale-down through this linked service
+    // and polls pool-status with the same key: only a host key opens all three.
+    let description = linked["properties"]["description"].as_str().unwrap();
+    assert!(description.contains("host key"), "{description}");
     let linked_name = linked["name"].as_str().unwrap();
 
     let mut called = BTreeSet::new();
@@ -294,6 +526,19 @@ fn adf_pipeline_calls_functions_that_exist() {
         called.contains("scale-up") && called.contains("scale-down"),
         "{called:?}"
     );
+    // A wait above the cap is refused (400), which would fail the pipeline.
+    for entry in std::fs::read_dir(repo().join("adf/pipeline")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for rest in text.split("waitSeconds\\\":").skip(1) {
+            let n: u32 = rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .expect("a literal waitSeconds");
+            assert!(n <= pool_resizer::settings::HTTP_WAIT_LIMIT_SECONDS, "{n}");
+        }
+    }
 }
 
 #[test]

@@ -44,7 +44,7 @@ async fn one_pipeline_finishing_does_not_strand_another() {
     let a = host
         .post(
             "/api/scale-up",
-            r#"{"leaseId": "run-a", "waitSeconds": 220}"#,
+            r#"{"leaseId": "run-a", "waitSeconds": 200}"#,
         )
         .await;
     assert_eq!(host.until_final(a).await.status, 200);
@@ -66,7 +66,7 @@ async fn one_pipeline_finishing_does_not_strand_another() {
     let b_down = host
         .post(
             "/api/scale-down",
-            r#"{"leaseId": "run-b", "waitSeconds": 220}"#,
+            r#"{"leaseId": "run-b", "waitSeconds": 200}"#,
         )
         .await;
     let b_down = host.until_final(b_down).await;
@@ -87,7 +87,7 @@ async fn an_expired_lease_cannot_hold_nodes_forever() {
     })
     .await;
     let host = FunctionsHost::start(&settings_for(&sim, "shared")).await;
-    let warm = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
+    let warm = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
     assert_eq!(host.until_final(warm).await.status, 200);
     // A pipeline that dies without scaling down holds a two-minute lease.
     let dead = host
@@ -106,7 +106,7 @@ async fn an_expired_lease_cannot_hold_nodes_forever() {
     let down = host
         .post(
             "/api/scale-down",
-            r#"{"leaseId": "run-live", "waitSeconds": 220}"#,
+            r#"{"leaseId": "run-live", "waitSeconds": 200}"#,
         )
         .await;
     let down = host.until_final(down).await;
@@ -222,7 +222,7 @@ async fn many_pipelines_on_three_instances_keep_the_invariant() {
     let last = hosts[0]
         .post(
             "/api/scale-down",
-            r#"{"leaseId": "nobody", "waitSeconds": 220}"#,
+            r#"{"leaseId": "nobody", "waitSeconds": 200}"#,
         )
         .await;
     let last = hosts[0].until_final(last).await;

@@ -56,7 +56,7 @@ async fn batch_errors_drops_and_slowness_are_ridden_out_acting_once() {
     faults.inject(status_fault(503, "/resize", 1)).unwrap();
     let up = app
         .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
         .await;
     let up = app.host.until_final(up).await;
     assert_eq!(up.status, 200, "{}", up.body);
@@ -78,7 +78,7 @@ async fn batch_errors_drops_and_slowness_are_ridden_out_acting_once() {
         .unwrap();
     let down = app
         .host
-        .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-down", r#"{"waitSeconds": 200}"#)
         .await;
     let down = app.host.until_final(down).await;
     assert_eq!(down.status, 200, "{}", down.body);
@@ -109,7 +109,7 @@ async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
     sim.faults()
         .inject(status_fault(500, "/msi/token", 2))
         .unwrap();
-    let up = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
+    let up = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
     assert_eq!(host.until_final(up).await.status, 200);
 
     // Slow: the wait budget cuts it to a 202, and polling recovers.
@@ -182,7 +182,7 @@ async fn stuck_and_failed_allocations_are_reported_with_batch_codes() {
         .host
         .post(
             "/api/scale-up",
-            r#"{"poolId": "stuck", "waitSeconds": 220}"#,
+            r#"{"poolId": "stuck", "waitSeconds": 200}"#,
         )
         .await;
     let stuck = app.host.until_final(stuck).await;
@@ -194,7 +194,7 @@ async fn stuck_and_failed_allocations_are_reported_with_batch_codes() {
         .host
         .post(
             "/api/scale-up",
-            r#"{"poolId": "failing", "waitSeconds": 220}"#,
+            r#"{"poolId": "failing", "waitSeconds": 200}"#,
         )
         .await;
     let failing = app.host.until_final(failing).await;
@@ -210,7 +210,7 @@ async fn nodes_that_break_after_being_ready_are_reported() {
     let app = spawn_app(pools(&["adf-pool"])).await;
     let up = app
         .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
         .await;
     assert_eq!(app.host.until_final(up).await.status, 200);
     for (state, code) in [
@@ -234,12 +234,12 @@ async fn nodes_that_break_after_being_ready_are_reported() {
         // Bring a fresh node for the next round: release, then ask again.
         let down = app
             .host
-            .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
+            .post("/api/scale-down", r#"{"waitSeconds": 200}"#)
             .await;
         assert_eq!(app.host.until_final(down).await.status, 200);
         let up = app
             .host
-            .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+            .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
             .await;
         assert_eq!(app.host.until_final(up).await.status, 200);
     }
@@ -257,7 +257,7 @@ async fn a_handler_killed_mid_wait_loses_nothing() {
                 .request(
                     "POST",
                     "/api/scale-up",
-                    Some(r#"{"waitSeconds": 220}"#),
+                    Some(r#"{"waitSeconds": 200}"#),
                     Key::Query,
                 )
                 .await
@@ -295,7 +295,7 @@ async fn sigterm_during_a_wait_answers_202_with_the_status_url() {
     let host = Arc::new(FunctionsHost::start(&settings_for(&sim, "adf-pool")).await);
     let waiting = {
         let host = host.clone();
-        tokio::spawn(async move { host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await })
+        tokio::spawn(async move { host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     while accepted(&sim, "POST", "/resize") == 0 {
@@ -354,7 +354,7 @@ async fn no_secret_reaches_a_log_or_a_response() {
                 (
                     "POST",
                     "/api/scale-up",
-                    Some(r#"{"waitSeconds": 220, "leaseId": "run-1"}"#),
+                    Some(r#"{"waitSeconds": 200, "leaseId": "run-1"}"#),
                 ),
                 ("GET", "/api/pool-status?poolId=adf-pool", None),
                 (

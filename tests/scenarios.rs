@@ -42,7 +42,7 @@ async fn ready_node_running_a_task(
 ) {
     let up = app
         .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
         .await;
     assert_eq!(app.host.until_final(up).await.status, 200);
     let job = json!({"id": "job1", "poolInfo": {"poolId": "adf-pool"}});
@@ -88,7 +88,7 @@ async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
         .host
         .post(
             "/api/scale-up",
-            r#"{"dedicatedNodes": 1, "waitSeconds": 220}"#,
+            r#"{"dedicatedNodes": 1, "waitSeconds": 200}"#,
         )
         .await;
     assert!(first.status == 200 || first.status == 202, "{}", first.body);
@@ -186,7 +186,7 @@ async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
     assert_eq!(client.pool("adf-pool").await["allocationState"], "resizing");
     let up = app
         .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
         .await;
     let actions: Vec<String> = up.body["actions"]
         .as_array()
@@ -217,7 +217,7 @@ async fn a_running_task_survives_scale_down() {
 
     let down = app
         .host
-        .post("/api/scale-down", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-down", r#"{"waitSeconds": 200}"#)
         .await;
     let down = app.host.until_final(down).await;
     assert_eq!(down.status, 200, "{}", down.body);
@@ -265,7 +265,7 @@ async fn quota_error_is_reported_with_the_batch_code() {
         .host
         .post(
             "/api/scale-up",
-            r#"{"dedicatedNodes": 3, "waitSeconds": 220}"#,
+            r#"{"dedicatedNodes": 3, "waitSeconds": 200}"#,
         )
         .await;
     let response = app.host.until_final(response).await;
@@ -303,7 +303,7 @@ async fn failed_start_task_is_a_failure_not_a_success() {
         .host
         .post(
             "/api/scale-up",
-            r#"{"poolId": "bad-pool", "waitSeconds": 220}"#,
+            r#"{"poolId": "bad-pool", "waitSeconds": 200}"#,
         )
         .await;
     let response = app.host.until_final(response).await;
@@ -439,7 +439,7 @@ async fn throttling_is_ridden_out_and_acted_on_once() {
         .fail_next(1, 503, Some(1), Some("POST"), Some("/resize"));
     let response = app
         .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
         .await;
     let response = app.host.until_final(response).await;
     assert_eq!(response.status, 200, "{}", response.body);
@@ -461,7 +461,7 @@ async fn managed_identity_gets_a_token_from_the_identity_endpoint() {
     settings.insert("IDENTITY_ENDPOINT".into(), info.identity_endpoint.clone());
     settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
     let host = FunctionsHost::start(&settings).await;
-    let response = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
+    let response = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
     let response = host.until_final(response).await;
     assert_eq!(response.status, 200, "{}", response.body);
 

@@ -1,5 +1,5 @@
 //! Shape test: the simulator's bodies against the real recorded bodies in
-//! `../shared/fixtures/batch-recorded` — same keys (recursively, for the state recorded),
+//! `tests/fixtures/batch-recorded` — same keys (recursively, for the state recorded),
 //! same casing, same value formats.
 
 mod simulator_support;
@@ -12,7 +12,7 @@ use simulator_support::*;
 
 fn fixture(name: &str) -> Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/batch-recorded")
+        .join("tests/fixtures/batch-recorded")
         .join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).expect("fixture json")

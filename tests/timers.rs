@@ -423,8 +423,11 @@ fn every_function_json_in_the_repo_is_valid() {
         .collect();
     let settings = pool_resizer::settings::Settings::from_env(|name| env.get(name).cloned())
         .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
-    assert_eq!(settings.schedule.window.up.as_str(), "0 0 6 * * 1-5");
-    assert_eq!(settings.schedule.window.down.as_str(), "0 0 7 * * 1-5");
+    let schedule = settings
+        .schedule
+        .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
+    assert_eq!(schedule.window.up.as_str(), "0 0 6 * * 1-5");
+    assert_eq!(schedule.window.down.as_str(), "0 0 7 * * 1-5");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,7 +480,7 @@ async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
     let done = closed
         .post(
             "/api/scale-down",
-            r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 220}"#,
+            r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 200}"#,
         )
         .await;
     assert!(done.status == 200 || done.status == 202, "{}", done.body);
@@ -487,5 +490,56 @@ async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
         done.body
     );
     closed.terminate().await;
+    sim.shutdown().await;
+}
+
+/// A schedule problem must not take the HTTP functions down with it: the
+/// handler starts, warns once naming the setting, serves HTTP as usual, and
+/// every timer firing fails (500, the invocation's JSON) with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_time_zone_disables_the_timers_but_not_http() {
+    let (sim, _client) = simulator(&["p1"]).await;
+    let mut env = settings(&sim, Window::Open);
+    env.insert("WEBSITE_TIME_ZONE".into(), "W. Europe Standard Time".into());
+    let host = FunctionsHost::start(&env).await;
+
+    let warning = host
+        .logs()
+        .into_iter()
+        .find(|l| l.contains("schedule disabled"))
+        .expect("a warning at start");
+    assert!(warning.starts_with("[stderr]"), "{warning}");
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("WEBSITE_TIME_ZONE is 'W. Europe Standard Time'")
+            && warning.contains("UTC only"),
+        "{warning}"
+    );
+
+    let status = host.get("/api/pool-status?poolId=p1").await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.body["pool"]["exists"], true, "{}", status.body);
+
+    for function in ["timer-scale-up", "timer-scale-down", "timer-reconcile"] {
+        let (status, logs) = fire(&host, function, &timer_payload(function, false, None)).await;
+        assert_eq!(status, 500, "{function}: {logs:#?}");
+        assert!(
+            has(
+                &logs,
+                "FAILED: schedule disabled: WEBSITE_TIME_ZONE is 'W. Europe Standard Time'"
+            ),
+            "{function}: {logs:#?}"
+        );
+    }
+    assert_eq!(resizes(&sim), 0, "a disabled schedule touches no pool");
+    assert!(
+        host.logs()
+            .iter()
+            .filter(|l| l.starts_with("[stderr]") && l.contains("FAILED: schedule disabled"))
+            .count()
+            >= 3,
+        "each failed firing reaches stderr, since the host drops non-2xx bodies"
+    );
+    assert_eq!(host.terminate().await, Some(0));
     sim.shutdown().await;
 }

@@ -73,7 +73,7 @@ async fn assert_fails_everywhere_with(
         ("GET", "/api/pool-status?poolId=adf-pool&dedicatedNodes=1"),
     ] {
         let started = Instant::now();
-        let body = (method == "POST").then_some(r#"{"waitSeconds": 220}"#);
+        let body = (method == "POST").then_some(r#"{"waitSeconds": 200}"#);
         let response = host
             .request(method, path, body, support::host::Key::Query)
             .await;
@@ -180,7 +180,7 @@ async fn a_token_endpoint_that_is_down_is_an_identity_outage() {
         .unwrap();
     let host = FunctionsHost::start(&settings).await;
     let started = Instant::now();
-    let response = host.post("/api/scale-up", r#"{"waitSeconds": 220}"#).await;
+    let response = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(response.status, 502, "{}", response.body);
     let (code, hint, _) = error_of(&response.body);
@@ -207,7 +207,7 @@ async fn throttling_is_waited_out_within_the_budget_and_never_a_failure() {
     app.sim.faults().inject(throttle(2, "/resize", 3)).unwrap();
     let up = app
         .host
-        .post("/api/scale-up", r#"{"waitSeconds": 220}"#)
+        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
         .await;
     assert_ne!(up.status, 502, "{}", up.body);
     let up = app.host.until_final(up).await;
@@ -290,13 +290,13 @@ async fn a_plain_scale_down_keeps_leased_nodes_and_force_says_what_it_overrode()
         .host
         .post(
             "/api/scale-up",
-            r#"{"leaseId": "run-b", "dedicatedNodes": 1, "waitSeconds": 220}"#,
+            r#"{"leaseId": "run-b", "dedicatedNodes": 1, "waitSeconds": 200}"#,
         )
         .await;
     assert_eq!(app.host.until_final(up).await.status, 200);
 
     // A pipeline that forgot its leaseId, and an ADF activity with an empty body.
-    for body in [r#"{"waitSeconds": 220}"#, ""] {
+    for body in [r#"{"waitSeconds": 200}"#, ""] {
         let down = app.host.post("/api/scale-down", body).await;
         let down = app.host.until_final(down).await;
         assert_eq!(down.status, 200, "{}", down.body);
@@ -324,7 +324,7 @@ async fn a_plain_scale_down_keeps_leased_nodes_and_force_says_what_it_overrode()
     // An operator's override: it goes, and the answer says whose lease it broke.
     let forced = app
         .host
-        .post("/api/scale-down", r#"{"force": true, "waitSeconds": 220}"#)
+        .post("/api/scale-down", r#"{"force": true, "waitSeconds": 200}"#)
         .await;
     let overridden = forced.body["leasesOverridden"].clone();
     let forced = app.host.until_final(forced).await;

@@ -5,14 +5,18 @@
 //! header is set and right before the transport, so retries get a fresh
 //! `ocp-date` and a signature that matches what actually goes on the wire.
 //!
-//! String to sign (see `shared/design/batch-api.md`, section 10):
+//! String to sign, as Batch's Shared Key documentation and the official SDKs
+//! (Python, JS, Java, .NET) build it; every canonical header takes its line,
+//! empty when absent, and with `ocp-date` sent the `Date` line stays empty:
 //! ```text
 //! VERB \n Content-Encoding \n Content-Language \n Content-Length \n Content-MD5 \n
 //! Content-Type \n Date \n If-Modified-Since \n If-Match \n If-None-Match \n
 //! If-Unmodified-Since \n Range \n <ocp-* headers> /<account><path>[\n<name>:<value>]*
 //! ```
-//! Where SDKs disagree we do the safe thing: a body-less POST/PATCH/PUT sends
-//! and signs `Content-Length: 0`, and query names are signed as sent.
+//! `<ocp-* headers>` are lower-case `name:value` lines sorted by name; query
+//! parameters are sorted by name, values URL-decoded. Where SDKs disagree we
+//! do the safe thing: a body-less POST/PATCH/PUT sends and signs
+//! `Content-Length: 0`, and query names are signed as sent.
 
 use crate::secret::Secret;
 use async_trait::async_trait;

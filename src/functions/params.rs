@@ -463,7 +463,7 @@ mod tests {
     fn defaults_come_from_settings() {
         let p = up(None, "").unwrap();
         assert_eq!(p.pool_id.as_str(), "default-pool");
-        assert_eq!((p.dedicated, p.low_priority, p.wait_seconds), (1, 0, 200));
+        assert_eq!((p.dedicated, p.low_priority, p.wait_seconds), (1, 0, 180));
         let down = ScaleParams::parse(Operation::ScaleDown, None, b"{}", &settings()).unwrap();
         assert_eq!(down.dedicated, 0);
     }

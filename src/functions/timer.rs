@@ -18,9 +18,10 @@
 //!
 //! Status codes: 200 when the pool got there or is still on its way at the
 //! end of the wait; 500 when it cannot get there (no such pool, autoscale on,
-//! quota, start task failed, Batch unreachable or refusing us) so the
-//! invocation shows as failed and alerts fire; 400 for a payload that is not
-//! a timer invocation. Every answer is the same JSON shape. The host does not
+//! quota, start task failed, Batch unreachable or refusing us) or when the
+//! schedule is disabled by a setting problem (`WEBSITE_TIME_ZONE` not UTC, a
+//! schedule that does not parse...), so the invocation shows as failed and
+//! alerts fire; 400 for a payload that is not a timer invocation. Every answer is the same JSON shape. The host does not
 //! read the body of a non-2xx answer, so failures are also logged to stderr
 //! (an Error trace in Application Insights).
 
@@ -249,7 +250,17 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     let now = OffsetDateTime::now_utc();
     log.info(describe_firing(name, &firing, now));
 
-    let settings = &app.settings().schedule;
+    let settings = match &app.settings().schedule {
+        Ok(settings) => settings,
+        // The handler started anyway so the HTTP functions keep working; a
+        // firing must not pass for a success while its schedule means nothing.
+        Err(disabled) => {
+            log.error(format!(
+                "FAILED: {disabled}. Nothing done; fix the app setting(s) named and the next firing runs"
+            ));
+            return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
     let state = settings.window.at(now + EDGE_GRACE);
     log.info(describe_window(settings, &state));
 

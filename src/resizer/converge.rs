@@ -215,7 +215,7 @@ pub struct Converger<'a, B: PoolApi> {
 
 /// Beyond its wait budget a call may still spend this long on Batch calls
 /// (clock time), so a zero wait still observes (and acts) once. The
-/// budget's HTTP cap (220 s) plus this stays inside Azure's 230 s limit.
+/// budget's HTTP cap (200 s) plus this stays well inside Azure's 230 s limit.
 pub const CALL_MARGIN: Duration = Duration::from_secs(5);
 
 /// On a fast clock (dev, tests) a TLS round trip still takes real

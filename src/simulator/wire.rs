@@ -3,7 +3,7 @@
 //! Deliberately independent of the client's models in `crate::batch`: if both sides
 //! shared one set of types, a wrong field name would be wrong on both ends and every test
 //! would still pass. These types are written against the recorded bodies in
-//! `shared/fixtures/batch-recorded/` instead. Field order follows the recordings; absent
+//! `tests/fixtures/batch-recorded/` instead. Field order follows the recordings; absent
 //! optional fields are omitted (the service never sends `null`).
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,8 @@
 //! A stand-in for the Azure Functions host, driven by the repo's own
 //! `host.json` and `function.json` files.
 //!
-//! It does what the host does to a custom handler (see
-//! `shared/design/functions-protocol.md`): starts the executable named in
+//! It does what the Functions host (v4) does to a custom handler, as its
+//! source and the custom-handler documentation describe: starts the executable named in
 //! `host.json` with its arguments and `FUNCTIONS_CUSTOMHANDLER_PORT`, probes
 //! `/` every 25 ms until anything answers, enforces `authLevel: function`
 //! keys, routes public `/api/<route>` requests to the function whose
