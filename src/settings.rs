@@ -55,6 +55,9 @@ pub struct Settings {
     pub schedule: Result<ScheduleSettings, ScheduleDisabled>,
     /// `ALLOWED_POOLS`: which pools requests may touch.
     pub allowed_pools: AllowedPools,
+    /// `WEBSITE_HOSTNAME`, set by the platform (`<app>.azurewebsites.net`):
+    /// the only public host a status URL may name. `None` locally.
+    pub public_host: Option<String>,
 }
 
 /// The business-hours window the timer functions keep.
@@ -171,6 +174,16 @@ impl fmt::Display for SettingsError {
 }
 
 impl std::error::Error for SettingsError {}
+
+/// Letters, digits, dots, hyphens and an optional `:port`: a name that can
+/// go into a URL as it is.
+pub fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:".contains(c))
+}
 
 impl Settings {
     pub fn from_process_env() -> Result<Self, SettingsError> {
@@ -413,6 +426,9 @@ impl Settings {
                 port,
                 schedule,
                 allowed_pools,
+                public_host: get("WEBSITE_HOSTNAME")
+                    .map(|h| h.to_ascii_lowercase())
+                    .filter(|h| is_host_name(h)),
             }),
             // Refusing to start anyway: say everything that needs fixing,
             // the schedule's problems too, in the one line.

@@ -51,6 +51,10 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
         "WEBSITE_TIME_ZONE",
         "a platform setting that must stay unset: schedules are UTC only (another zone disables them)",
     ),
+    (
+        "WEBSITE_HOSTNAME",
+        "set by the platform: the app's public host, the only one a status URL may name",
+    ),
 ];
 
 /// Setting names the code reads: every whole upper-case string literal in
@@ -549,6 +553,7 @@ fn local_settings_example_lists_every_setting() {
         "FUNCTIONS_CUSTOMHANDLER_PORT",
         "POOL_RESIZER_TIME_SCALE",
         "WEBSITE_TIME_ZONE",
+        "WEBSITE_HOSTNAME",
     ];
     for name in settings_read_by_code() {
         if !not_for_users.contains(&name.as_str()) {

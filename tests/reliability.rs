@@ -369,7 +369,15 @@ async fn no_secret_reaches_a_log_or_a_response() {
                     _ => Key::Header,
                 };
                 let response = host.request(method, path, body, key).await;
-                answers.push(format!("{:?} {}", response.headers, response.body));
+                // The status URL carries the caller's own key back to it (ADF
+                // polls it without headers): the one place it may appear.
+                let mut body = response.body.clone();
+                if let Some(url) = body.get_mut("statusUrl") {
+                    *url = serde_json::Value::Null;
+                }
+                let mut headers = response.headers.clone();
+                headers.remove("location");
+                answers.push(format!("{headers:?} {body}"));
             }
         }
     }

@@ -170,6 +170,7 @@ async fn scale(
             low_priority: want.low_priority,
         }),
         headers: &headers,
+        query: query.as_deref(),
     };
     let converger = app.converger();
     // One budget for the lease write and the wait: the answer leaves in time
@@ -270,6 +271,7 @@ pub async fn pool_status(
         want: &want,
         target: params.target,
         headers: &headers,
+        query: query.as_deref(),
     };
     respond(&app, &context, requested, result)
 }
@@ -281,6 +283,8 @@ struct Context<'a> {
     /// The operation a 202's status URL resumes; `None` for a plain look.
     target: Option<StatusTarget>,
     headers: &'a HeaderMap,
+    /// The raw query, for the caller's key (`code`), which the status URL carries.
+    query: Option<&'a str>,
 }
 
 /// 503: Batch was too busy to observe or write anything in the time we
@@ -418,7 +422,14 @@ fn pending(
         LeaseRule::HonourExcept(id) => Some(id),
         _ => None,
     };
-    let url = status_url(context.headers, &want.pool_id, target, lease_id);
+    let url = status_url(
+        context.headers,
+        context.query,
+        app.settings(),
+        &want.pool_id,
+        target,
+        lease_id,
+    );
     body.in_progress(reason, Some(url.clone()));
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     let response_headers = response.headers_mut();
@@ -433,39 +444,96 @@ fn pending(
     response
 }
 
-/// The status URL for this pool and target, on the host the caller used.
+/// The status URL for this pool and target, on the host the caller used,
+/// marked `resume=1` (see the module docs).
+///
+/// Host: what the Functions host forwarded (on Linux it has already set
+/// `Host` from `DISGUISED-HOST`), accepted only when it is the app's own
+/// public name (`WEBSITE_HOSTNAME`) or loopback (Core Tools, `dev`);
+/// anything else would let a caller point `Location` at a foreign host, so
+/// the app's own name is used instead. Scheme: `X-Forwarded-Proto` when it
+/// is `http` or `https`, else https for a public host and http for loopback.
+///
+/// Key: ADF's Web activity may not re-send `x-functions-key` when it
+/// follows `Location`, so the key the caller authenticated with (query
+/// `code` or header) travels in the URL as `code=`, as Durable Functions'
+/// status URLs do. It goes back only to the caller who sent it, and is
+/// never logged.
 fn status_url(
     headers: &HeaderMap,
+    query: Option<&str>,
+    settings: &crate::settings::Settings,
     pool_id: &PoolId,
     target: StatusTarget,
     lease_id: Option<&LeaseId>,
 ) -> String {
-    let host = headers
+    let given = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
-        })
-        .unwrap_or("localhost");
+        .map(str::to_ascii_lowercase)
+        .filter(|h| crate::settings::is_host_name(h) || is_loopback(h));
+    let public = settings.public_host.as_deref();
+    let host = match given {
+        Some(h) if is_loopback(&h) => h,
+        Some(h) if public.is_some_and(|p| host_only(&h) == host_only(p)) => h,
+        _ => public.unwrap_or("localhost").to_owned(),
+    };
     let forwarded = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "http" || *p == "https");
-    let local = ["localhost", "127.", "[::1]"]
-        .iter()
-        .any(|prefix| host.starts_with(prefix));
-    let scheme = forwarded.unwrap_or(if local { "http" } else { "https" });
-    let lease = lease_id
-        .map(|id| format!("&leaseId={id}"))
-        .unwrap_or_default();
-    format!(
-        "{scheme}://{host}/api/pool-status?poolId={pool_id}&operation={}&dedicatedNodes={}&lowPriorityNodes={}{lease}&resume=1",
+    let scheme = forwarded.unwrap_or(if is_loopback(&host) { "http" } else { "https" });
+    let mut url = format!(
+        "{scheme}://{host}/api/pool-status?poolId={pool_id}&operation={}&dedicatedNodes={}&lowPriorityNodes={}",
         target.operation.as_str(),
         target.dedicated,
         target.low_priority
-    )
+    );
+    if let Some(id) = lease_id {
+        url.push_str(&format!("&leaseId={id}"));
+    }
+    url.push_str("&resume=1");
+    if let Some(key) = caller_key(headers, query) {
+        let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        url.push_str(&format!("&code={encoded}"));
+    }
+    url
+}
+
+/// The function or host key the caller sent: `?code=` or `x-functions-key`.
+fn caller_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_query = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(name, _)| name == "code")
+        .map(|(_, value)| value.into_owned());
+    let from_header = headers
+        .get("x-functions-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    from_query
+        .or(from_header)
+        .filter(|key| !key.is_empty() && key.len() <= 256)
+}
+
+/// `host` without its `:port` (IPv6 literals keep their brackets).
+fn host_only(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !port.is_empty()
+                && port.chars().all(|c| c.is_ascii_digit())
+                && (name.ends_with(']') || !name.contains(':')) =>
+        {
+            name
+        }
+        _ => host,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host_only(host);
+    let ipv4_loopback = name.starts_with("127.")
+        && name.split('.').count() == 4
+        && name.split('.').all(|part| part.parse::<u8>().is_ok());
+    name == "localhost" || name == "[::1]" || ipv4_loopback
 }
 
 fn body_error(rejection: BytesRejection) -> ApiError {
@@ -478,5 +546,83 @@ fn body_error(rejection: BytesRejection) -> ApiError {
             "InvalidBody",
             format!("cannot read the request body: {rejection}"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(public: Option<&str>) -> crate::settings::Settings {
+        crate::settings::Settings::from_env(|name| match name {
+            "BATCH_ACCOUNT_URL" => Some("https://a.b".into()),
+            "BATCH_POOL_ID" => Some("p".into()),
+            "WEBSITE_HOSTNAME" => public.map(str::to_owned),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn url(host: &str, proto: Option<&str>, public: Option<&str>, query: Option<&str>) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(proto) = proto {
+            headers.insert("x-forwarded-proto", HeaderValue::from_str(proto).unwrap());
+        }
+        let target = StatusTarget {
+            operation: Operation::ScaleUp,
+            dedicated: 1,
+            low_priority: 0,
+        };
+        status_url(
+            &headers,
+            query,
+            &settings(public),
+            &"p".parse().unwrap(),
+            target,
+            None,
+        )
+    }
+
+    #[test]
+    fn the_public_host_branch_uses_https_and_the_callers_key() {
+        let app = Some("myapp.azurewebsites.net");
+        assert_eq!(
+            url(
+                "myapp.azurewebsites.net",
+                Some("https"),
+                app,
+                Some("code=k%2Fy%3D%3D")
+            ),
+            "https://myapp.azurewebsites.net/api/pool-status?poolId=p&operation=scale-up\
+             &dedicatedNodes=1&lowPriorityNodes=0&resume=1&code=k%2Fy%3D%3D"
+        );
+        assert!(url("MyApp.azurewebsites.net", None, app, None).starts_with("https://myapp."));
+    }
+
+    #[test]
+    fn hostile_hosts_never_reach_location() {
+        let app = Some("myapp.azurewebsites.net");
+        for hostile in [
+            "evil.example.com",
+            "myapp.azurewebsites.net.evil.com",
+            "a@b",
+            "x/y",
+        ] {
+            let built = url(hostile, Some("https"), app, None);
+            assert!(
+                built.starts_with("https://myapp.azurewebsites.net/"),
+                "{hostile}: {built}"
+            );
+        }
+        // Locally (no WEBSITE_HOSTNAME) only loopback names pass.
+        assert!(url("evil.example.com", None, None, None).starts_with("http://localhost/"));
+        assert!(url("127.0.0.1:7071", None, None, None).starts_with("http://127.0.0.1:7071/"));
+        assert!(url("[::1]:7071", None, None, None).starts_with("http://[::1]:7071/"));
+        assert!(url("127.0.0.1.evil.com", None, None, None).starts_with("http://localhost/"));
+        // A scheme that is not http or https is ignored.
+        assert!(
+            url("myapp.azurewebsites.net", Some("javascript"), app, None).starts_with("https://")
+        );
     }
 }

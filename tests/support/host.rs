@@ -158,6 +158,10 @@ pub struct FunctionsHost {
     port: u16,
     http: reqwest::Client,
     logs: Arc<Mutex<Vec<String>>>,
+    /// As deployed on Linux: the front end's host (`DISGUISED-HOST`), which
+    /// the host puts in `Host`, and `X-Forwarded-Proto: https`. `None`:
+    /// Core Tools on loopback, `Host: 127.0.0.1:<port>`.
+    public_host: Option<String>,
 }
 
 impl FunctionsHost {
@@ -222,6 +226,7 @@ impl FunctionsHost {
             port,
             http,
             logs,
+            public_host: env.get("WEBSITE_HOSTNAME").cloned(),
         };
         host.wait_ready().await;
         host
@@ -276,15 +281,12 @@ impl FunctionsHost {
             .unwrap_or("function");
         let mut query = query.to_owned();
         let mut extra_key_header = None;
-        match key {
-            Key::Query => {
-                if !query.is_empty() {
-                    query.push('&');
-                }
-                query.push_str(&format!("code={FUNCTION_KEY}"));
-            }
-            Key::Header => extra_key_header = Some(FUNCTION_KEY),
-            Key::None if level != "anonymous" => {
+        // The host takes the key from `?code=` as readily as from the header.
+        let query_key = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "code")
+            .map(|(_, value)| value.into_owned());
+        match (key, query_key) {
+            (Key::None, Some(given)) if level != "anonymous" && given != FUNCTION_KEY => {
                 return HostResponse {
                     status: 401,
                     headers: Default::default(),
@@ -292,17 +294,45 @@ impl FunctionsHost {
                     invocation_id,
                 };
             }
-            Key::None => {}
+            (Key::None, Some(_)) => {}
+            (key, _) => match key {
+                Key::Query => {
+                    if !query.is_empty() {
+                        query.push('&');
+                    }
+                    query.push_str(&format!("code={FUNCTION_KEY}"));
+                }
+                Key::Header => extra_key_header = Some(FUNCTION_KEY),
+                Key::None if level != "anonymous" => {
+                    return HostResponse {
+                        status: 401,
+                        headers: Default::default(),
+                        body: Value::Null,
+                        invocation_id,
+                    };
+                }
+                Key::None => {}
+            },
         }
         let target = if query.is_empty() {
             path.to_owned()
         } else {
             format!("{path}?{query}")
         };
+        // The host forwards every header, Host included; on Linux it has set
+        // Host from DISGUISED-HOST and passes the front end's scheme on.
+        let host_header = self
+            .public_host
+            .clone()
+            .unwrap_or_else(|| format!("127.0.0.1:{}", self.port));
         let mut request = self
             .http
             .request(method.parse().unwrap(), self.url(&target))
-            .header("Host", format!("127.0.0.1:{}", self.port))
+            .header("Host", host_header);
+        if self.public_host.is_some() {
+            request = request.header("X-Forwarded-Proto", "https");
+        }
+        let mut request = request
             .header("X-Azure-Functions-HostVersion", HOST_VERSION)
             .header("X-Azure-Functions-InvocationId", &invocation_id)
             .header(
@@ -347,14 +377,24 @@ impl FunctionsHost {
         self.request("GET", path_and_query, None, Key::Query).await
     }
 
-    /// Follows a `Location` URL as an ADF Web activity would (GET, key header).
+    /// Follows a `Location` URL as ADF's poller does: a GET of exactly that
+    /// URL, re-sending no header (no key header either), so the URL must
+    /// authenticate on its own. Its host must be the one the app is served as.
     pub async fn follow(&self, location: &str) -> HostResponse {
-        let path = location
+        let (authority, path) = location
             .split_once("://")
             .map(|(_, rest)| rest)
-            .and_then(|r| r.find('/').map(|i| &r[i..]))
+            .and_then(|r| r.find('/').map(|i| (&r[..i], &r[i..])))
             .expect("absolute URL");
-        self.request("GET", path, None, Key::Header).await
+        let expected = self
+            .public_host
+            .clone()
+            .unwrap_or_else(|| format!("127.0.0.1:{}", self.port));
+        assert_eq!(
+            authority, expected,
+            "Location names the app's own host: {location}"
+        );
+        self.request("GET", path, None, Key::None).await
     }
 
     /// Follows 202 + `Location` the way an ADF Web activity does, until the

@@ -1,0 +1,53 @@
+//! The handler as deployed: behind the Functions host on Linux (Host set
+//! from `DISGUISED-HOST`, `X-Forwarded-Proto: https`), polled by ADF, which
+//! follows `Location` without re-sending any header.
+
+#[path = "simulator_support/mod.rs"]
+mod simulator_support;
+mod support;
+
+use pool_resizer::simulator::SimulatorConfig;
+use support::app::{accepted, settings_for, start_simulator};
+use support::host::{FUNCTION_KEY, FunctionsHost, Key};
+
+const APP_HOST: &str = "myapp.azurewebsites.net";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adf_follows_location_without_headers_on_the_public_host() {
+    let sim = start_simulator(SimulatorConfig {
+        pools: vec!["adf-pool".into()],
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let mut settings = settings_for(&sim, "adf-pool");
+    settings.insert("WEBSITE_HOSTNAME".into(), APP_HOST.into());
+    let host = FunctionsHost::start(&settings).await;
+
+    // ADF's Azure Function activity sends the key as a header.
+    let up = host
+        .request(
+            "POST",
+            "/api/scale-up",
+            Some(r#"{"waitSeconds": 0}"#),
+            Key::Header,
+        )
+        .await;
+    assert_eq!(up.status, 202, "{}", up.body);
+    let location = up.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("https://{APP_HOST}/api/pool-status?")),
+        "{location}"
+    );
+    assert!(
+        location.contains(&format!("code={FUNCTION_KEY}")),
+        "the URL authenticates on its own: {location}"
+    );
+    // The poller re-sends nothing, and still gets through to 200.
+    let done = host.until_final(up).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(accepted(&sim, "POST", "/resize"), 1);
+
+    // The key never reaches the handler's log.
+    let logs = host.logs().join("\n");
+    assert!(!logs.contains(FUNCTION_KEY), "the key was logged");
+}
