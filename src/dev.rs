@@ -69,7 +69,7 @@ pub async fn run(
     let address = listener
         .local_addr()
         .map_err(|e| DevError::Listen(args.listen, e))?;
-    print_welcome(address, &info, &args);
+    print_welcome(address, &info, &args, &ca_file);
     let result =
         crate::app::serve_handler(listener, settings, PollPolicy::default(), shutdown).await;
     sim.shutdown().await;
@@ -77,7 +77,12 @@ pub async fn run(
     Ok(result?)
 }
 
-fn print_welcome(address: SocketAddr, info: &simulator::ReadyInfo, args: &DevArgs) {
+fn print_welcome(
+    address: SocketAddr,
+    info: &simulator::ReadyInfo,
+    args: &DevArgs,
+    ca_file: &std::path::Path,
+) {
     let base = format!("http://{address}/api");
     let pool = &args.pools[0];
     println!(
@@ -97,5 +102,25 @@ fn print_welcome(address: SocketAddr, info: &simulator::ReadyInfo, args: &DevArg
     println!("  curl -s '{base}/pool-status?poolId={pool}'");
     println!("  curl -s '{base}/pool-status?poolId={pool}&operation=scale-up&dedicatedNodes=1'");
     println!("  curl -s -X POST {base}/scale-down -d '{{\"poolId\":\"{pool}\"}}'");
+    println!(
+        "Times in answers (waitedSeconds, afterSeconds) are simulated seconds, {}x the wall clock.",
+        args.time_scale
+    );
+    // One line that points the CLI (and scripts) at this simulated account;
+    // the key is the simulator's fixed, public development key.
+    println!("Point the CLI at it (then: pool-resizer status):");
+    println!(
+        "  export BATCH_ACCOUNT_URL={} BATCH_ACCOUNT_NAME={} BATCH_ACCOUNT_KEY={} BATCH_CA_FILE={} POOL_RESIZER_TIME_SCALE={} BATCH_POOL_ID={pool}",
+        info.endpoint,
+        info.account,
+        info.key,
+        ca_file.display(),
+        args.time_scale
+    );
+    println!(
+        "Simulator event log: curl -s --cacert {} {}/events",
+        ca_file.display(),
+        info.control_endpoint
+    );
     println!("Stop with Ctrl-C.");
 }

@@ -78,7 +78,7 @@ impl ApiError {
             status = status.as_u16(),
             code = error.code,
             "refused: {}",
-            error.message.escape_debug()
+            one_line(&error.message)
         );
         let body = OperationBody::failed(operation, pool_id, requested, error);
         (status, Json(body)).into_response()
@@ -93,6 +93,12 @@ impl IntoResponse for ApiError {
         };
         self.respond(operation, None, Requested::default())
     }
+}
+
+/// Text from outside (a caller's input, a service's message) on one log
+/// line: no CR/LF to forge a second line with.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
 }
 
 /// HTTP status for a resizer failure.
@@ -133,7 +139,7 @@ pub fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
     let code = batch_error_code(source);
     tracing::warn!(
         code,
-        cause = cause_chain(error).escape_debug().to_string(),
+        cause = one_line(&cause_chain(error)),
         "Batch call failed"
     );
     let status = match source {
