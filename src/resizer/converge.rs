@@ -274,6 +274,14 @@ enum Cut {
     Stopping,
 }
 
+/// What the converge loop does next after a cut call.
+enum Next {
+    LookAgain,
+    /// Answer with what was seen: pending.
+    Answer,
+    Fail(BatchError),
+}
+
 /// How a lease change went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseWrite {
@@ -598,22 +606,11 @@ impl<B: PoolApi> Converger<'_, B> {
                     }
                     run.saw(observed);
                 }
-                Err(Cut::Busy {
-                    retry_after,
-                    why,
-                    dropped,
-                }) => {
-                    tracing::info!(pool = %want.pool_id, why, "Batch is busy; waiting");
-                    if let Some(e) = run.busy(why, retry_after, dropped) {
-                        return Err(run.error(e, want, "reading the pool"));
-                    }
-                    if self.wait_out(retry_after, interval, budget).await {
-                        continue;
-                    }
-                    return Ok(self.finish(run, want, None).await);
-                }
-                Err(Cut::Stopping) => return Ok(self.finish(run, want, None).await),
-                Err(Cut::Failed(e)) => return Err(run.error(e, want, "reading the pool")),
+                Err(cut) => match self.after_cut(cut, &mut run, interval).await {
+                    Next::LookAgain => continue,
+                    Next::Answer => return Ok(self.finish(run, want, None).await),
+                    Next::Fail(e) => return Err(run.error(e, want, "reading the pool")),
+                },
             }
             let observed = run.last.as_ref().expect("just seen");
             let step = decide(observed, want, run.history);
@@ -671,24 +668,11 @@ impl<B: PoolApi> Converger<'_, B> {
                             };
                         }
                         Ok(false) => {}
-                        Err(Cut::Busy {
-                            retry_after,
-                            why,
-                            dropped,
-                        }) => {
-                            tracing::info!(pool = %want.pool_id, why, "Batch is busy; waiting to act");
-                            if let Some(e) = run.busy(why, retry_after, dropped) {
-                                return Err(run.error(e, want, "acting on the pool"));
-                            }
-                            if self.wait_out(retry_after, interval, budget).await {
-                                continue;
-                            }
-                            return Ok(self.finish(run, want, None).await);
-                        }
-                        Err(Cut::Stopping) => return Ok(self.finish(run, want, None).await),
-                        Err(Cut::Failed(e)) => {
-                            return Err(run.error(e, want, "acting on the pool"));
-                        }
+                        Err(cut) => match self.after_cut(cut, &mut run, interval).await {
+                            Next::LookAgain => continue,
+                            Next::Answer => return Ok(self.finish(run, want, None).await),
+                            Next::Fail(e) => return Err(run.error(e, want, "acting on the pool")),
+                        },
                     }
                 }
             }
@@ -702,6 +686,32 @@ impl<B: PoolApi> Converger<'_, B> {
                 && !is_near(seen, want)
             {
                 interval = interval.mul_f64(self.policy.growth).min(self.policy.max);
+            }
+        }
+    }
+
+    /// What the loop does after a Batch call did not complete: wait out a
+    /// busy Batch and look again while the budget allows, answer "not yet"
+    /// when it does not (or the process stops), fail on what waiting will
+    /// not fix (including a connection that keeps dropping).
+    async fn after_cut(&self, cut: Cut, run: &mut Run<'_>, interval: Duration) -> Next {
+        match cut {
+            Cut::Failed(e) => Next::Fail(e),
+            Cut::Stopping => Next::Answer,
+            Cut::Busy {
+                retry_after,
+                why,
+                dropped,
+            } => {
+                tracing::info!(why, "Batch is busy; waiting");
+                if let Some(e) = run.busy(why, retry_after, dropped) {
+                    return Next::Fail(e);
+                }
+                if self.wait_out(retry_after, interval, run.budget).await {
+                    Next::LookAgain
+                } else {
+                    Next::Answer
+                }
             }
         }
     }
