@@ -108,7 +108,7 @@ fn print_welcome(
     );
     // One line that points the CLI (and scripts) at this simulated account;
     // the key is the simulator's fixed, public development key.
-    println!("Point the CLI at it (then: pool-resizer status):");
+    println!("Point the CLI at it from another terminal (then: cargo run -q -- status):");
     println!(
         "  export BATCH_ACCOUNT_URL={} BATCH_ACCOUNT_NAME={} BATCH_ACCOUNT_KEY={} BATCH_CA_FILE={} POOL_RESIZER_TIME_SCALE={} BATCH_POOL_ID={pool}",
         info.endpoint,
