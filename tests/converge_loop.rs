@@ -30,6 +30,8 @@ struct FakeState {
     retry_after_secs: u64,
     /// The next this-many resizes answer 429 (`Retry-After: 2`).
     throttle_resizes: u32,
+    /// Every call takes this long before it answers (a slow Batch).
+    slow: Duration,
 }
 
 fn service_error(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> BatchError {
@@ -75,6 +77,7 @@ impl FakePool {
                 throttle_next: 0,
                 retry_after_secs: 0,
                 throttle_resizes: 0,
+                slow: Duration::ZERO,
             }),
         }
     }
@@ -101,8 +104,18 @@ impl FakePool {
     }
 }
 
+impl FakePool {
+    async fn lag(&self) {
+        let slow = self.state.lock().unwrap().slow;
+        if !slow.is_zero() {
+            tokio::time::sleep(slow).await;
+        }
+    }
+}
+
 impl PoolApi for FakePool {
     async fn get_pool(&self, pool_id: &PoolId) -> Result<Pool, BatchError> {
+        self.lag().await;
         let mut state = self.state.lock().unwrap();
         state.call("get")?;
         if state.fail_reads {
@@ -116,6 +129,7 @@ impl PoolApi for FakePool {
         let (allocation, current, _) = Self::phase(&state);
         Ok(Pool {
             id: pool_id.to_string(),
+            e_tag: Some("0x1".into()),
             state: Some(PoolState::Active),
             allocation_state: Some(allocation),
             target_dedicated_nodes: state.target,
@@ -125,6 +139,7 @@ impl PoolApi for FakePool {
     }
 
     async fn list_nodes(&self, _: &PoolId) -> Result<Vec<Node>, BatchError> {
+        self.lag().await;
         let mut state = self.state.lock().unwrap();
         state.call("list")?;
         let (_, current, ready) = Self::phase(&state);
@@ -159,6 +174,7 @@ impl PoolApi for FakePool {
         body: &ResizePool,
         _: Option<&str>,
     ) -> Result<(), BatchError> {
+        self.lag().await;
         let mut state = self.state.lock().unwrap();
         if state.throttle_resizes > 0 {
             state.throttle_resizes -= 1;
@@ -190,6 +206,7 @@ impl PoolApi for FakePool {
         _: &[MetadataItem],
         _: Option<&str>,
     ) -> Result<(), BatchError> {
+        self.lag().await;
         self.state.lock().unwrap().calls.push("patch");
         Ok(())
     }
@@ -527,4 +544,42 @@ async fn a_throttled_resize_is_tried_again_within_the_budget() {
     );
     assert_eq!(calls.iter().filter(|c| **c == "resize").count(), 1);
     assert_eq!(report.actions.len(), 1);
+}
+
+/// However slow Batch is, the answer leaves within the wait plus
+/// `CALL_MARGIN`, lease write included: the whole request shares one budget.
+#[tokio::test(start_paused = true)]
+async fn a_slow_batch_never_pushes_the_answer_past_the_wait_plus_the_margin() {
+    use pool_resizer::resizer::converge::CALL_MARGIN;
+    use pool_resizer::resizer::{Lease, LeaseEdit};
+    let pool = FakePool::new(0);
+    pool.state.lock().unwrap().slow = Duration::from_secs(7);
+    let converger = converger(&pool);
+    let wait = Duration::from_secs(20);
+    let started = Instant::now();
+    let budget = converger.budget(wait);
+    let lease = LeaseEdit::Hold(Lease {
+        id: "run-1".parse().unwrap(),
+        dedicated: 1,
+        low_priority: 0,
+        expires: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    });
+    converger
+        .edit_leases(&"p".parse().unwrap(), &lease, &budget)
+        .await
+        .unwrap();
+    let report = converger.converge_within(&want(1), &budget).await.unwrap();
+    assert!(
+        matches!(report.outcome, Outcome::Pending(_)),
+        "{:?}",
+        report.outcome
+    );
+    assert!(
+        started.elapsed() <= wait + CALL_MARGIN,
+        "answered after {:?}",
+        started.elapsed()
+    );
+    // The HTTP cap plus the margin stays inside Azure's 230 s front-end limit.
+    let cap = Duration::from_secs(pool_resizer::settings::HTTP_WAIT_LIMIT_SECONDS.into());
+    assert!(cap + CALL_MARGIN < Duration::from_secs(229));
 }

@@ -193,6 +193,16 @@ fn scale_up_table() {
             up(1), FRESH, Step::StopResize,
         ),
         (
+            "someone's grow that stops short of our want: let it finish, never stop it",
+            observed(pool(PoolSpec { allocation: Resizing, target: 1, current: 0, errors: &[] }), Some(vec![])),
+            up(3), FRESH, Step::Wait(WaitReason::AnotherResize),
+        ),
+        (
+            "our resize stopped by someone who wanted more: not our failure, resize again",
+            observed(pool(PoolSpec { allocation: Steady, target: 1, current: 0, errors: &["ResizeStopped"] }), Some(vec![])),
+            up(1), ACTED, grow(1),
+        ),
+        (
             "stop in progress: wait",
             observed(pool(PoolSpec { allocation: Stopping, target: 0, current: 1, errors: &[] }), Some(vec![node(Idle, ok)])),
             up(1), ACTED, Step::Wait(WaitReason::Stopping),

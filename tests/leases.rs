@@ -10,6 +10,7 @@
 mod simulator_support;
 mod support;
 
+use pool_resizer::resizer::lease::fingerprint;
 use pool_resizer::simulator::{EventKind, SimulatorConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -23,13 +24,23 @@ fn last_seq(sim: &pool_resizer::simulator::Simulator) -> u64 {
     sim.events().last().map_or(0, |e| e.seq)
 }
 
+/// The pool's lease holders, as the ids they are fingerprints of (answers
+/// never show ids): each shown holder is matched back to one of `ids`.
 fn lease_names(pool: &Value) -> Vec<String> {
-    pool["leases"]
+    const IDS: &[&str] = &["run-a", "run-b", "run-dead", "run-live"];
+    let mut names: Vec<String> = pool["leases"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l["id"].as_str().unwrap().to_owned())
-        .collect()
+        .map(|l| {
+            let holder = l["holder"].as_str().unwrap();
+            IDS.iter()
+                .find(|id| fingerprint(&id.parse().unwrap()) == holder)
+                .map_or_else(|| holder.to_owned(), |id| (*id).to_owned())
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

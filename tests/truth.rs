@@ -330,7 +330,8 @@ async fn a_plain_scale_down_keeps_leased_nodes_and_force_says_what_it_overrode()
     let forced = app.host.until_final(forced).await;
     assert_eq!(forced.status, 200, "{}", forced.body);
     assert_eq!(forced.body["pool"]["currentDedicatedNodes"], 0);
-    assert_eq!(overridden[0]["id"], "run-b", "{overridden}");
+    let run_b = pool_resizer::resizer::lease::fingerprint(&"run-b".parse().unwrap());
+    assert_eq!(overridden[0]["holder"], run_b.as_str(), "{overridden}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,9 +171,6 @@ async fn execute(
                 let budget = converger.budget(Duration::from_secs(args.wait.into()));
                 if let Some(edit) = &lease {
                     match converger.edit_leases(&want.pool_id, edit, &budget).await {
-                        Ok(LeaseWrite::TooMany(too_many)) => {
-                            return Err(CliError::Usage(too_many.to_string()));
-                        }
                         Ok(LeaseWrite::NotWritten { why, .. }) => {
                             return Err(CliError::Busy(format!(
                                 "Batch stayed busy for the whole wait ({why}); the lease was not written and nothing was changed"
@@ -293,10 +290,17 @@ fn scale_want(
         ));
     }
     let lease_id: Option<LeaseId> = match &args.lease {
-        Some(raw) => Some(
-            raw.parse()
-                .map_err(|e| CliError::Usage(format!("--lease '{raw}': {e}")))?,
-        ),
+        Some(raw) => {
+            let id: LeaseId = raw
+                .parse()
+                .map_err(|e| CliError::Usage(format!("--lease '{raw}': {e}")))?;
+            if id.is_reserved() {
+                return Err(CliError::Usage(format!(
+                    "--lease '{raw}' is reserved for the service's own leases"
+                )));
+            }
+            Some(id)
+        }
         None => None,
     };
     if args.lease_minutes.is_some() && (lease_id.is_none() || operation == Operation::ScaleDown) {

@@ -171,6 +171,13 @@ async fn scale(
         }),
         headers: &headers,
         query: query.as_deref(),
+        held_lease: match operation {
+            Operation::ScaleUp => params
+                .lease_id
+                .as_ref()
+                .map(|id| (id, params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES))),
+            Operation::ScaleDown => None,
+        },
     };
     let converger = app.converger();
     // One budget for the lease write and the wait: the answer leaves in time
@@ -190,27 +197,24 @@ async fn scale(
             Operation::ScaleDown => LeaseEdit::Release(lease_id.clone()),
         };
         match converger.edit_leases(&want.pool_id, &edit, &budget).await {
-            Ok(LeaseWrite::TooMany(too_many)) => {
-                return ApiError::Route {
-                    status: StatusCode::CONFLICT,
-                    code: "TooManyLeases",
-                    message: too_many.to_string(),
-                    operation: None,
-                }
-                .respond(Some(context.operation), Some(&want.pool_id), requested());
-            }
             Ok(LeaseWrite::NotWritten { why, retry_after }) => {
-                return throttled(
-                    &app,
-                    &context,
-                    requested(),
-                    format!(
-                        "Batch stayed busy for the whole wait ({why}); the lease was not \
-                         written and nothing was changed: call again"
-                    ),
+                // Accepted all the same: the status URL carries the lease, and
+                // its first poll writes it (or releases it) before anything else.
+                tracing::info!(operation = operation.as_str(), pool = %want.pool_id, why, "lease not written yet; the status URL will");
+                let stopping = app.0.stop.borrow().to_owned();
+                let report = Report {
+                    outcome: Outcome::Pending(if stopping {
+                        crate::resizer::WaitReason::ShuttingDown
+                    } else {
+                        crate::resizer::WaitReason::BatchBusy
+                    }),
+                    last: None,
+                    actions: Vec::new(),
+                    waited: budget.elapsed(),
+                    batch_calls: 0,
                     retry_after,
-                    budget.elapsed(),
-                );
+                };
+                return pending(&app, &context, requested(), &report);
             }
             Ok(outcome) => {
                 tracing::info!(operation = operation.as_str(), pool = %want.pool_id, lease = %lease_id, ?outcome, "lease updated");
@@ -262,7 +266,11 @@ pub async fn pool_status(
         ..Requested::default()
     };
     let result = if params.resume {
-        app.converger().resume(&want).await
+        let result = app.converger().resume(&want).await;
+        if let (Ok(report), Some(lease_id)) = (&result, &params.lease_id) {
+            settle_lease(&app, &want, report, lease_id, params.lease_minutes).await;
+        }
+        result
     } else {
         app.converger().check(&want).await
     };
@@ -272,8 +280,52 @@ pub async fn pool_status(
         target: params.target,
         headers: &headers,
         query: query.as_deref(),
+        held_lease: params.lease_id.as_ref().zip(params.lease_minutes),
     };
     respond(&app, &context, requested, result)
+}
+
+/// A resumed operation's lease, as its first call meant to leave it: a
+/// scale-up's lease held (its call may have ended before the write, say on
+/// SIGTERM or throttling), a scale-down's released. Written only when the
+/// pool just seen disagrees, so polls cost no extra call; a failure here
+/// is left to the next poll.
+async fn settle_lease(
+    app: &AppState,
+    want: &Want,
+    report: &Report,
+    lease_id: &LeaseId,
+    lease_minutes: Option<u32>,
+) {
+    let Some(Observed::Pool(snapshot)) = &report.last else {
+        return;
+    };
+    let held = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
+        .iter()
+        .any(|lease| &lease.id == lease_id);
+    let edit = match (want.operation, held) {
+        (Operation::ScaleUp, false) => LeaseEdit::Hold(Lease {
+            id: lease_id.clone(),
+            dedicated: want.dedicated,
+            low_priority: want.low_priority,
+            expires: app.0.clock.now_utc()
+                + Duration::from_secs(
+                    u64::from(lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES)) * 60,
+                ),
+        }),
+        (Operation::ScaleDown, true) => LeaseEdit::Release(lease_id.clone()),
+        _ => return,
+    };
+    let converger = app.converger();
+    let budget = converger.budget(crate::resizer::converge::STATUS_PATIENCE);
+    match converger.edit_leases(&want.pool_id, &edit, &budget).await {
+        Ok(outcome) => {
+            tracing::info!(pool = %want.pool_id, ?outcome, "resumed operation's lease settled");
+        }
+        Err(error) => {
+            tracing::warn!(pool = %want.pool_id, error = %error, "could not settle the lease; the next poll tries again");
+        }
+    }
 }
 
 /// What a response needs to know about the request it answers.
@@ -285,6 +337,9 @@ struct Context<'a> {
     headers: &'a HeaderMap,
     /// The raw query, for the caller's key (`code`), which the status URL carries.
     query: Option<&'a str>,
+    /// A scale-up's lease and its minutes, which its status URL carries so
+    /// that a poll can still write it (a scale-down's comes from `want`).
+    held_lease: Option<(&'a LeaseId, u32)>,
 }
 
 /// 503: Batch was too busy to observe or write anything in the time we
@@ -418,8 +473,9 @@ fn pending(
         _ => crate::resizer::WaitReason::BatchBusy,
     };
     let mut body = OperationBody::from_report(operation, want, requested, report);
-    let lease_id = match &want.leases {
-        LeaseRule::HonourExcept(id) => Some(id),
+    let lease = match (&want.leases, context.held_lease) {
+        (_, Some((id, minutes))) => Some((id, Some(minutes))),
+        (LeaseRule::HonourExcept(id), None) => Some((id, None)),
         _ => None,
     };
     let url = status_url(
@@ -428,7 +484,7 @@ fn pending(
         app.settings(),
         &want.pool_id,
         target,
-        lease_id,
+        lease,
     );
     body.in_progress(reason, Some(url.clone()));
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
@@ -465,7 +521,7 @@ fn status_url(
     settings: &crate::settings::Settings,
     pool_id: &PoolId,
     target: StatusTarget,
-    lease_id: Option<&LeaseId>,
+    lease: Option<(&LeaseId, Option<u32>)>,
 ) -> String {
     let given = headers
         .get(header::HOST)
@@ -489,8 +545,11 @@ fn status_url(
         target.dedicated,
         target.low_priority
     );
-    if let Some(id) = lease_id {
+    if let Some((id, minutes)) = lease {
         url.push_str(&format!("&leaseId={id}"));
+        if let Some(minutes) = minutes {
+            url.push_str(&format!("&leaseMinutes={minutes}"));
+        }
     }
     url.push_str("&resume=1");
     if let Some(key) = caller_key(headers, query) {

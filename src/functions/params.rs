@@ -44,6 +44,8 @@ pub struct StatusParams {
     /// it accepted, so it may take the operation's next step. Without it a
     /// status only looks: a GET pasted from a log changes nothing.
     pub resume: bool,
+    /// A scale-up's lease minutes, carried by its status URL.
+    pub lease_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +75,7 @@ const STATUS_NAMES: &[&str] = &[
     "lowPriorityNodes",
     "operation",
     "leaseId",
+    "leaseMinutes",
     "resume",
 ];
 
@@ -230,10 +233,18 @@ impl Raw {
     fn lease_id(&self) -> Result<Option<LeaseId>, ApiError> {
         match self.values.get("leaseId") {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(raw)) => raw
-                .parse::<LeaseId>()
-                .map(Some)
-                .map_err(|e| ApiError::invalid("InvalidParameter", format!("leaseId: {e}"))),
+            Some(Value::String(raw)) => {
+                let id = raw
+                    .parse::<LeaseId>()
+                    .map_err(|e| ApiError::invalid("InvalidParameter", format!("leaseId: {e}")))?;
+                if id.is_reserved() {
+                    return Err(ApiError::invalid(
+                        "InvalidParameter",
+                        format!("leaseId '{id}' is reserved for the service's own leases"),
+                    ));
+                }
+                Ok(Some(id))
+            }
             Some(other) => Err(ApiError::invalid(
                 "InvalidParameter",
                 format!("leaseId must be a string, not {}", json_kind(other)),
@@ -386,11 +397,26 @@ impl StatusParams {
                     .into(),
             ));
         }
+        let lease_id = raw.lease_id()?;
+        let lease_minutes = match target {
+            Some(StatusTarget {
+                operation: Operation::ScaleUp,
+                ..
+            }) => raw.lease_minutes(Operation::ScaleUp, lease_id.as_ref())?,
+            _ if raw.has("leaseMinutes") => {
+                return Err(ApiError::invalid(
+                    "InvalidParameter",
+                    "leaseMinutes goes with a scale-up target and a leaseId".into(),
+                ));
+            }
+            _ => None,
+        };
         Ok(Self {
             pool_id,
-            lease_id: raw.lease_id()?,
+            lease_id,
             target,
             resume,
+            lease_minutes,
         })
     }
 }

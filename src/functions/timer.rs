@@ -27,6 +27,7 @@
 
 use super::handlers::AppState;
 use super::params::json_kind;
+use crate::resizer::lease::SCHEDULE_LEASE;
 use crate::resizer::{
     Budget, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome, Report,
     Want,
@@ -370,7 +371,6 @@ async fn schedule_lease(
         .edit_leases(&want.pool_id, &edit, budget)
         .await
     {
-        Ok(LeaseWrite::TooMany(too_many)) => Err(format!("FAILED: TooManyLeases: {too_many}")),
         Ok(LeaseWrite::Written { .. }) => {
             log.info(match &edit {
                 LeaseEdit::Hold(lease) => format!(
@@ -401,8 +401,6 @@ fn failed_line(error: &crate::resizer::ConvergeError) -> String {
     }
 }
 
-/// The lease the schedule holds while its window is open.
-const SCHEDULE_LEASE: &str = "schedule";
 const SCHEDULE_LEASE_GRACE: time::Duration = time::Duration::minutes(15);
 
 /// Log lines for the invocation, each also written to the handler's log.

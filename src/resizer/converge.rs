@@ -20,7 +20,7 @@
 //! [`CALL_MARGIN`] for the Batch call in flight, so answers leave in time.
 
 use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
-use super::lease::{self, LeaseEdit, TooManyLeases};
+use super::lease::{self, LeaseEdit};
 use super::snapshot::{NodeTally, Observed, Snapshot};
 use super::want::{Operation, Want};
 use crate::batch::models::{MetadataItem, Node, NodeState, Pool, ResizePool};
@@ -286,14 +286,11 @@ enum Next {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseWrite {
     /// Written after `attempts` tries (more than one: someone else wrote first).
-    Written {
-        attempts: u32,
-    },
+    Written { attempts: u32 },
     /// The pool already said so (renewal at the same expiry, release of a lease it does not hold).
     Unchanged,
     /// No such pool, or it is being deleted: the converge step reports it.
     Skipped,
-    TooMany(TooManyLeases),
     /// Batch stayed busy (throttled, slow) for the whole budget: nothing was
     /// written, so nothing changed. `why` says what Batch answered.
     NotWritten {
@@ -446,10 +443,8 @@ impl<B: PoolApi> Converger<'_, B> {
                 };
                 return Err(run.error(e, &want, "writing the leases of"));
             };
-            let next = match lease::apply(&pool.metadata, edit, self.clock.now_utc()) {
-                Ok(Some(next)) => next,
-                Ok(None) => return Ok(LeaseWrite::Unchanged),
-                Err(too_many) => return Ok(LeaseWrite::TooMany(too_many)),
+            let Some(next) = lease::apply(&pool.metadata, edit, self.clock.now_utc()) else {
+                return Ok(LeaseWrite::Unchanged);
             };
             attempts += 1;
             run.calls += 1;

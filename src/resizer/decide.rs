@@ -47,6 +47,10 @@ pub enum WaitReason {
     NeedNodes,
     /// Nodes leaving with `taskcompletion` wait for their running tasks.
     TasksFinishing,
+    /// Someone else's grow is under way; we grow further once it ends.
+    AnotherResize,
+    /// The handler is shutting down (SIGTERM): the status URL carries on.
+    ShuttingDown,
     /// Batch is throttling us (429/503) or slow to answer; we wait as it asks.
     BatchBusy,
 }
@@ -58,6 +62,12 @@ impl WaitReason {
             WaitReason::Stopping => "a stop-resize is finishing",
             WaitReason::NodesStarting => "nodes are starting (boot and start task)",
             WaitReason::NeedNodes => "the nodes have not been observed yet",
+            WaitReason::ShuttingDown => {
+                "the handler is restarting; the status URL carries the operation on"
+            }
+            WaitReason::AnotherResize => {
+                "another caller's resize is growing the pool; growing further once it ends"
+            }
             WaitReason::TasksFinishing => {
                 "running tasks are finishing before their nodes leave (taskcompletion)"
             }
@@ -167,8 +177,15 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
         Some(AllocationState::Stopping) => Step::Wait(WaitReason::Stopping),
         Some(AllocationState::Resizing) | Some(AllocationState::Other) | None => {
             if !targets_suffice {
-                // Someone is shrinking (or growing too little): its end state
-                // would not hold our nodes. Stop it, then resize ourselves.
+                // Someone else's grow that stops short of our want: every node
+                // it allocates is one we need too, and stopping it would drop
+                // allocations in flight and fail its caller. Let it finish,
+                // then grow further.
+                if removes_no_node(pool) {
+                    return Step::Wait(WaitReason::AnotherResize);
+                }
+                // A shrink: its end state would not hold our nodes. Stop it,
+                // then resize ourselves.
                 return Step::StopResize;
             }
             if nothing_wanted || tally.is_some_and(ready) {
@@ -202,13 +219,29 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
     }
 }
 
+/// A resize in flight that removes no node, of either kind: a grow, or one
+/// whose nodes are all allocated and only needs to turn steady.
+fn removes_no_node(pool: &crate::batch::models::Pool) -> bool {
+    pool.target_dedicated_nodes >= pool.current_dedicated_nodes
+        && pool.target_low_priority_nodes >= pool.current_low_priority_nodes
+}
+
+/// Resize errors that say someone else changed course, not that the
+/// allocation failed: a stop-resize by another caller (who wanted more, or
+/// less) ends our resize with `ResizeStopped`. Not our failure: resize again
+/// (still bounded by [`MAX_RESIZES_PER_RUN`]).
+const NOT_OUR_FAILURE: &[&str] = &["ResizeStopped"];
+
 /// The pool is steady but holds fewer nodes than its target asks.
 fn resize_again_or_fail(
     pool: &crate::batch::models::Pool,
     target: ResizeTo,
     history: History,
 ) -> Step {
-    if let Some(error) = pool.resize_errors.first()
+    if let Some(error) = pool
+        .resize_errors
+        .iter()
+        .find(|e| !NOT_OUR_FAILURE.contains(&e.code.as_str()))
         && history.resizes_issued > 0
     {
         {

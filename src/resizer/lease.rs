@@ -16,6 +16,19 @@
 //! *largest* live lease (each lease asks for "at least N", like scale-up);
 //! expired or unreadable entries count as gone and are dropped on the next write.
 //!
+//! Who may change a lease: whoever knows its id, which is therefore a
+//! bearer secret (pipelines use their run id, a GUID). Answers never show
+//! lease ids, only a fingerprint (`holder`), so a caller with a function key
+//! cannot read another pipeline's id from pool-status and release it. The
+//! ids `schedule` and `overflow` are the service's own and refused from callers.
+//!
+//! Nobody can lock a pool by filling the lease slots: a zero-node lease
+//! takes no slot (it protects nothing), and once [`MAX_LEASES`] live leases
+//! exist, a new one is merged into a single `overflow` entry (the largest
+//! counts, the latest expiry) instead of being refused. Its nodes are then
+//! kept until that entry expires, even if its holders release early: more
+//! nodes held for a while is the safe side of the trade.
+//!
 //! Everything here is pure; the read-modify-write loop is in `converge.rs`.
 
 use crate::batch::models::MetadataItem;
@@ -25,6 +38,12 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 
 pub const LEASE_PREFIX: &str = "pool-resizer-lease:";
+/// The lease the schedule holds while its window is open.
+pub const SCHEDULE_LEASE: &str = "schedule";
+/// Where leases beyond [`MAX_LEASES`] are merged.
+pub const OVERFLOW_LEASE: &str = "overflow";
+/// Ids only the service itself uses.
+pub const RESERVED_LEASE_IDS: &[&str] = &[SCHEDULE_LEASE, OVERFLOW_LEASE];
 /// Bounds the metadata we add to a pool (Batch refuses oversized metadata
 /// with `MetadataTooLarge`; 50 short entries stay far below any such limit).
 pub const MAX_LEASES: usize = 50;
@@ -66,10 +85,32 @@ impl fmt::Display for LeaseId {
     }
 }
 
+impl LeaseId {
+    /// Whether the id belongs to the service (`schedule`, `overflow`).
+    pub fn is_reserved(&self) -> bool {
+        RESERVED_LEASE_IDS.contains(&self.0.as_str())
+    }
+}
+
+/// What answers show instead of a lease id: the service's own names as they
+/// are, a caller's id as `sha256:` and 12 hex digits of its hash (enough to
+/// tell leases apart and for a holder to recognise its own, useless for
+/// releasing someone else's).
+pub fn fingerprint(id: &LeaseId) -> String {
+    if id.is_reserved() {
+        return id.0.clone();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.0.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lease {
-    #[serde(serialize_with = "as_str")]
+    /// Shown as its fingerprint, never as the id itself.
+    #[serde(rename = "holder", serialize_with = "as_fingerprint")]
     pub id: LeaseId,
     pub dedicated: u32,
     pub low_priority: u32,
@@ -77,8 +118,8 @@ pub struct Lease {
     pub expires: OffsetDateTime,
 }
 
-fn as_str<S: serde::Serializer>(id: &LeaseId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(id.as_str())
+fn as_fingerprint<S: serde::Serializer>(id: &LeaseId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fingerprint(id))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -169,12 +210,6 @@ pub fn leases_above(
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "pool already holds {MAX_LEASES} live leases; release some (scale-down with their leaseId) or let them expire"
-)]
-pub struct TooManyLeases;
-
 /// A change to the lease list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseEdit {
@@ -194,12 +229,13 @@ impl LeaseEdit {
 
 /// The metadata after `edit`, or `None` when nothing would change (so no
 /// write is needed). Expired and unreadable lease entries are dropped;
-/// entries that are not leases keep their order and values.
+/// entries that are not leases keep their order and values. A zero-node
+/// hold is a release; a hold beyond [`MAX_LEASES`] merges into `overflow`.
 pub fn apply(
     metadata: &[MetadataItem],
     edit: &LeaseEdit,
     now: OffsetDateTime,
-) -> Result<Option<Vec<MetadataItem>>, TooManyLeases> {
+) -> Option<Vec<MetadataItem>> {
     let target = format!("{LEASE_PREFIX}{}", edit.lease_id());
     let mut next: Vec<MetadataItem> = metadata
         .iter()
@@ -209,13 +245,46 @@ pub fn apply(
         })
         .cloned()
         .collect();
-    if let LeaseEdit::Hold(lease) = edit {
-        if next.iter().filter(|item| is_lease_entry(item)).count() >= MAX_LEASES {
-            return Err(TooManyLeases);
+    if let LeaseEdit::Hold(lease) = edit
+        && (lease.dedicated > 0 || lease.low_priority > 0)
+    {
+        let overflow_name = format!("{LEASE_PREFIX}{OVERFLOW_LEASE}");
+        let taken = next
+            .iter()
+            .filter(|item| is_lease_entry(item) && item.name != overflow_name)
+            .count();
+        if taken < MAX_LEASES {
+            next.push(lease.to_item());
+        } else {
+            let merged = match next.iter().position(|item| item.name == overflow_name) {
+                Some(at) => {
+                    let old = Lease::parse(&next.remove(at));
+                    merge(old, lease)
+                }
+                None => merge(None, lease),
+            };
+            next.push(merged.to_item());
         }
-        next.push(lease.to_item());
     }
-    Ok((next != metadata).then_some(next))
+    (next != metadata).then_some(next)
+}
+
+/// The overflow entry after taking in `lease`: the largest counts and the
+/// latest expiry, so no merged holder gets less than it asked.
+fn merge(overflow: Option<Lease>, lease: &Lease) -> Lease {
+    let id: LeaseId = OVERFLOW_LEASE.parse().expect("a valid lease id");
+    match overflow {
+        Some(old) => Lease {
+            id,
+            dedicated: old.dedicated.max(lease.dedicated),
+            low_priority: old.low_priority.max(lease.low_priority),
+            expires: old.expires.max(lease.expires),
+        },
+        None => Lease {
+            id,
+            ..lease.clone()
+        },
+    }
 }
 
 #[cfg(test)]
@@ -245,12 +314,8 @@ mod tests {
     #[test]
     fn hold_release_and_need() {
         let md = vec![other()];
-        let md = apply(&md, &LeaseEdit::Hold(lease("run-a", 1, 60)), NOW)
-            .unwrap()
-            .unwrap();
-        let md = apply(&md, &LeaseEdit::Hold(lease("run-b", 3, 60)), NOW)
-            .unwrap()
-            .unwrap();
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-a", 1, 60)), NOW).unwrap();
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-b", 3, 60)), NOW).unwrap();
         assert_eq!(lease_need(&md, NOW), (3, 0));
         let run_b: LeaseId = "run-b".parse().unwrap();
         assert_eq!(lease_need_except(&md, NOW, Some(&run_b)), (1, 0));
@@ -260,32 +325,22 @@ mod tests {
             .collect();
         assert_eq!(above, [run_b]);
         assert_eq!(md[0], other(), "other metadata untouched, first");
-        let md = apply(&md, &LeaseEdit::Release("run-b".parse().unwrap()), NOW)
-            .unwrap()
-            .unwrap();
+        let md = apply(&md, &LeaseEdit::Release("run-b".parse().unwrap()), NOW).unwrap();
         assert_eq!(lease_need(&md, NOW), (1, 0));
-        let md = apply(&md, &LeaseEdit::Release("run-a".parse().unwrap()), NOW)
-            .unwrap()
-            .unwrap();
+        let md = apply(&md, &LeaseEdit::Release("run-a".parse().unwrap()), NOW).unwrap();
         assert_eq!(md, vec![other()]);
         assert_eq!(lease_need(&md, NOW), (0, 0));
     }
 
     #[test]
     fn renewing_replaces_and_releasing_twice_changes_nothing() {
-        let md = apply(&[], &LeaseEdit::Hold(lease("a", 1, 60)), NOW)
-            .unwrap()
-            .unwrap();
-        let md = apply(&md, &LeaseEdit::Hold(lease("a", 2, 120)), NOW)
-            .unwrap()
-            .unwrap();
+        let md = apply(&[], &LeaseEdit::Hold(lease("a", 1, 60)), NOW).unwrap();
+        let md = apply(&md, &LeaseEdit::Hold(lease("a", 2, 120)), NOW).unwrap();
         assert_eq!(live_leases(&md, NOW).len(), 1);
         assert_eq!(lease_need(&md, NOW), (2, 0));
-        let gone = apply(&md, &LeaseEdit::Release("a".parse().unwrap()), NOW)
-            .unwrap()
-            .unwrap();
+        let gone = apply(&md, &LeaseEdit::Release("a".parse().unwrap()), NOW).unwrap();
         assert_eq!(
-            apply(&gone, &LeaseEdit::Release("a".parse().unwrap()), NOW).unwrap(),
+            apply(&gone, &LeaseEdit::Release("a".parse().unwrap()), NOW),
             None
         );
     }
@@ -301,9 +356,7 @@ mod tests {
             lease("live", 1, 10).to_item(),
         ];
         assert_eq!(lease_need(&md, NOW), (1, 0));
-        let next = apply(&md, &LeaseEdit::Hold(lease("new", 1, 10)), NOW)
-            .unwrap()
-            .unwrap();
+        let next = apply(&md, &LeaseEdit::Hold(lease("new", 1, 10)), NOW).unwrap();
         let names: Vec<_> = next.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
@@ -314,19 +367,50 @@ mod tests {
     }
 
     #[test]
-    fn the_number_of_leases_is_bounded() {
+    fn full_slots_merge_into_overflow_instead_of_locking_the_pool() {
         let mut md = Vec::new();
         for i in 0..MAX_LEASES {
-            md = apply(&md, &LeaseEdit::Hold(lease(&format!("r{i}"), 1, 60)), NOW)
-                .unwrap()
-                .unwrap();
+            md = apply(&md, &LeaseEdit::Hold(lease(&format!("r{i}"), 1, 60)), NOW).unwrap();
         }
+        // One more, and one more again: accepted, merged, largest counts and latest expiry win.
+        md = apply(&md, &LeaseEdit::Hold(lease("late-1", 3, 30)), NOW).unwrap();
+        md = apply(&md, &LeaseEdit::Hold(lease("late-2", 2, 90)), NOW).unwrap();
+        assert_eq!(md.len(), MAX_LEASES + 1, "one overflow entry, not two");
+        assert_eq!(lease_need(&md, NOW), (3, 0));
+        let overflow = live_leases(&md, NOW)
+            .into_iter()
+            .find(|l| l.id.as_str() == OVERFLOW_LEASE)
+            .unwrap();
+        assert_eq!(overflow.expires, NOW + Duration::minutes(90));
+        // Renewing an existing one still takes its own slot.
+        let renewed = apply(&md, &LeaseEdit::Hold(lease("r0", 1, 90)), NOW).unwrap();
+        assert_eq!(renewed.len(), md.len());
+    }
+
+    #[test]
+    fn zero_node_leases_take_no_slot() {
         assert_eq!(
-            apply(&md, &LeaseEdit::Hold(lease("one-more", 1, 60)), NOW),
-            Err(TooManyLeases)
+            apply(&[], &LeaseEdit::Hold(lease("nothing", 0, 60)), NOW),
+            None
         );
-        // Renewing an existing one is still fine.
-        assert!(apply(&md, &LeaseEdit::Hold(lease("r0", 1, 90)), NOW).is_ok());
+        let md = apply(&[], &LeaseEdit::Hold(lease("a", 1, 60)), NOW).unwrap();
+        // Dropping to zero nodes is letting go.
+        assert_eq!(
+            apply(&md, &LeaseEdit::Hold(lease("a", 0, 60)), NOW),
+            Some(vec![])
+        );
+    }
+
+    #[test]
+    fn answers_show_fingerprints_never_ids() {
+        let shown = serde_json::to_value(lease("4f1c2d9e-secret-run-id", 1, 60)).unwrap();
+        let holder = shown["holder"].as_str().unwrap();
+        assert!(
+            holder.starts_with("sha256:") && holder.len() == 19,
+            "{holder}"
+        );
+        assert!(!shown.to_string().contains("secret-run-id"));
+        assert_eq!(fingerprint(&"schedule".parse().unwrap()), "schedule");
     }
 
     #[test]
