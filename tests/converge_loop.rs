@@ -24,6 +24,8 @@ struct FakeState {
     calls: Vec<&'static str>,
     refuse_next_resize: bool,
     fail_reads: bool,
+    /// Bumped by every accepted resize: the pool's ETag, as `If-Match` checks it.
+    version: u32,
     start_task_secs: u64,
     /// The next this-many calls answer 429 with `Retry-After: retry_after_secs`.
     throttle_next: u32,
@@ -73,6 +75,7 @@ impl FakePool {
                 calls: vec![],
                 refuse_next_resize: false,
                 fail_reads: false,
+                version: 1,
                 start_task_secs: 0,
                 throttle_next: 0,
                 retry_after_secs: 0,
@@ -129,7 +132,7 @@ impl PoolApi for FakePool {
         let (allocation, current, _) = Self::phase(&state);
         Ok(Pool {
             id: pool_id.to_string(),
-            e_tag: Some("0x1".into()),
+            e_tag: Some(format!("0x{}", state.version)),
             state: Some(PoolState::Active),
             allocation_state: Some(allocation),
             target_dedicated_nodes: state.target,
@@ -172,7 +175,7 @@ impl PoolApi for FakePool {
         &self,
         _: &PoolId,
         body: &ResizePool,
-        _: Option<&str>,
+        if_match: Option<&str>,
     ) -> Result<(), BatchError> {
         self.lag().await;
         let mut state = self.state.lock().unwrap();
@@ -190,6 +193,15 @@ impl PoolApi for FakePool {
                 None,
             ));
         }
+        if if_match.is_some_and(|etag| etag != format!("0x{}", state.version)) {
+            return Err(service_error(
+                412,
+                "ConditionNotMet",
+                "The condition specified using HTTP conditional header(s) is not met.",
+                None,
+            ));
+        }
+        state.version += 1;
         state.target = body.target_dedicated_nodes;
         state.resized_at = Some(Instant::now());
         Ok(())
@@ -223,6 +235,7 @@ fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
         policy: PollPolicy::default(),
         stop: None,
         progress: None,
+        looks: None,
     }
 }
 
@@ -436,6 +449,7 @@ async fn stop_signal_ends_the_wait_with_pending() {
         policy: PollPolicy::default(),
         stop: Some(stop_rx),
         progress: None,
+        looks: None,
     };
     let stopper = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -582,4 +596,52 @@ async fn a_slow_batch_never_pushes_the_answer_past_the_wait_plus_the_margin() {
     // The HTTP cap plus the margin stays inside Azure's 230 s front-end limit.
     let cap = Duration::from_secs(pool_resizer::settings::HTTP_WAIT_LIMIT_SECONDS.into());
     assert!(cap + CALL_MARGIN < Duration::from_secs(229));
+}
+
+/// N callers waiting on one pool share their looks: Batch calls stay about
+/// flat as callers grow (one whole look per pool per share window).
+#[tokio::test(start_paused = true)]
+async fn many_waiters_on_one_pool_cost_about_what_one_does() {
+    use pool_resizer::resizer::looks::Looks;
+    let alone = FakePool::new(0);
+    converger(&alone)
+        .converge(&want(1), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let one = alone.calls().len();
+
+    let pool = FakePool::new(0);
+    let looks = Looks::default();
+    let shared = Converger {
+        looks: Some(&looks),
+        ..converger(&pool)
+    };
+    const WAITERS: usize = 100;
+    let wanted = want(1);
+    let reports = futures::future::join_all(
+        (0..WAITERS).map(|_| shared.converge(&wanted, Duration::from_secs(600))),
+    )
+    .await;
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.as_ref().unwrap().outcome == Outcome::Converged)
+    );
+    let calls = pool.calls();
+    assert_eq!(
+        calls.iter().filter(|c| **c == "resize").count(),
+        1,
+        "{calls:?}"
+    );
+    eprintln!(
+        "{WAITERS} waiters: {} Batch calls; one alone: {one}",
+        calls.len()
+    );
+    // Looks are whole (pool and nodes) while crowded, so up to about twice
+    // one caller's count; never anything like WAITERS times it.
+    assert!(
+        calls.len() <= 3 * one,
+        "{WAITERS} waiters made {} calls, one alone {one}",
+        calls.len()
+    );
 }

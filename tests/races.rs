@@ -205,3 +205,36 @@ async fn sigterm_during_a_lease_write_or_a_resume_answers_202() {
         done.body
     );
 }
+
+/// Batch load does not grow with callers: 200 pipelines waiting on one
+/// pool in one instance cost a small multiple of what one pipeline costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_waits_share_their_batch_calls() {
+    let calls = |sim: &pool_resizer::simulator::Simulator| {
+        sim.events()
+            .iter()
+            .filter(|e| matches!(&e.kind, pool_resizer::simulator::EventKind::Request { path, .. } if path.starts_with("/pools/adf-pool")))
+            .count()
+    };
+    let body = r#"{"dedicatedNodes": 1, "waitSeconds": 200}"#;
+
+    let alone = spawn_app(pools(&["adf-pool"])).await;
+    let one = alone.host.post("/api/scale-up", body).await;
+    assert_eq!(alone.host.until_final(one).await.status, 200);
+    let one = calls(&alone.sim);
+
+    let crowd = spawn_app(pools(&["adf-pool"])).await;
+    const CALLERS: usize = 200;
+    let answers =
+        futures::future::join_all((0..CALLERS).map(|_| crowd.host.post("/api/scale-up", body)))
+            .await;
+    let finals =
+        futures::future::join_all(answers.into_iter().map(|a| crowd.host.until_final(a))).await;
+    assert!(finals.iter().all(|f| f.status == 200));
+    let many = calls(&crowd.sim);
+    eprintln!("Batch calls: 1 caller {one}, {CALLERS} callers {many}");
+    assert!(
+        many <= 4 * one,
+        "{CALLERS} callers made {many} Batch calls, one caller {one}"
+    );
+}

@@ -164,6 +164,7 @@ async fn execute(
         policy: PollPolicy::default(),
         stop: Some(stop_rx),
         progress: Some(&observer),
+        looks: None,
     };
     let work = async {
         match &command {

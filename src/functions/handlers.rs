@@ -14,6 +14,7 @@ use super::response::{ErrorView, OperationBody, PoolView, Requested};
 use crate::batch::{BatchClient, PoolId};
 use crate::clock::Clock;
 use crate::resizer::lease::DEFAULT_LEASE_MINUTES;
+use crate::resizer::looks::Looks;
 use crate::resizer::{
     ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed,
     Operation, Outcome, PollPolicy, Report, Want,
@@ -41,7 +42,18 @@ struct Inner {
     clock: Clock,
     policy: PollPolicy,
     stop: watch::Receiver<bool>,
+    /// Looks shared by every request waiting on the same pool.
+    looks: Looks,
+    /// Permits for inline waits; past [`MAX_CONCURRENT_WAITS`] a scale
+    /// request is answered 202 at once and carried on by its status URL.
+    waits: Arc<tokio::sync::Semaphore>,
 }
+
+/// Inline waits one instance holds at once. Each costs little (a task and a
+/// few KiB), but past this the instance would only queue work that the
+/// status URL can carry just as well, and Batch calls stay bounded by the
+/// shared looks anyway.
+pub const MAX_CONCURRENT_WAITS: usize = 1000;
 
 impl AppState {
     pub fn new(
@@ -57,6 +69,8 @@ impl AppState {
             clock,
             policy,
             stop,
+            looks: Looks::default(),
+            waits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_WAITS)),
         }))
     }
 
@@ -76,6 +90,7 @@ impl AppState {
             policy: self.0.policy,
             stop: Some(self.0.stop.clone()),
             progress: None,
+            looks: Some(&self.0.looks),
         }
     }
 }
@@ -178,6 +193,18 @@ async fn scale(
                 .map(|id| (id, params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES))),
             Operation::ScaleDown => None,
         },
+    };
+    let Ok(_permit) = app.0.waits.clone().try_acquire_owned() else {
+        tracing::warn!(operation = operation.as_str(), pool = %want.pool_id, "at the limit of concurrent waits; answered 202 at once");
+        let report = Report {
+            outcome: Outcome::Pending(crate::resizer::WaitReason::HandlerBusy),
+            last: None,
+            actions: Vec::new(),
+            waited: Duration::ZERO,
+            batch_calls: 0,
+            retry_after: None,
+        };
+        return pending(&app, &context, requested(), &report);
     };
     let converger = app.converger();
     // One budget for the lease write and the wait: the answer leaves in time

@@ -21,6 +21,7 @@
 
 use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
 use super::lease::{self, LeaseEdit};
+use super::looks::Looks;
 use super::snapshot::{NodeTally, Observed, Snapshot};
 use super::want::{Operation, Want};
 use crate::batch::models::{MetadataItem, Node, NodeState, Pool, ResizePool};
@@ -211,6 +212,9 @@ pub struct Converger<'a, B: PoolApi> {
     /// seen and what comes next, so a caller can show progress live (the
     /// CLI's status line). `None` for the HTTP handlers: they answer once.
     pub progress: Option<&'a ProgressFn<'a>>,
+    /// Looks shared with the other callers of this process (the handler's);
+    /// `None`: every look is this caller's own (CLI, unit tests).
+    pub looks: Option<&'a Looks>,
 }
 
 /// Beyond its wait budget a call may still spend this long on Batch calls
@@ -235,6 +239,8 @@ const MIN_BUSY_WAIT: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     watch: Stopwatch,
+    /// When the call began (real time): shared looks must be newer.
+    began: tokio::time::Instant,
     wait: Duration,
     /// [`CALL_MARGIN`], or on a fast clock at least
     /// [`MIN_REAL_CALL_ALLOWANCE`] of real time.
@@ -319,6 +325,9 @@ struct Run<'b> {
     busy: Option<(String, Option<Duration>)>,
     /// Dropped connections in a row.
     drops: u32,
+    /// When this call last saw the pool or last acted on it (real time): a
+    /// shared look older than that tells it nothing new.
+    newest: tokio::time::Instant,
 }
 
 impl<'b> Run<'b> {
@@ -332,10 +341,12 @@ impl<'b> Run<'b> {
             stale: false,
             busy: None,
             drops: 0,
+            newest: budget.began,
         }
     }
 
     fn saw(&mut self, observed: Observed) {
+        self.newest = tokio::time::Instant::now();
         self.last = Some(observed);
         self.stale = false;
         self.busy = None;
@@ -384,6 +395,7 @@ impl<B: PoolApi> Converger<'_, B> {
         };
         Budget {
             watch: self.clock.start(),
+            began: tokio::time::Instant::now(),
             wait,
             margin,
         }
@@ -511,8 +523,24 @@ impl<B: PoolApi> Converger<'_, B> {
         let budget = self.budget(STATUS_PATIENCE);
         let mut run = Run::new(&budget);
         loop {
-            run.calls += 2;
-            match self.bounded(self.observe_at_once(want), &budget).await {
+            let mut calls = 0;
+            let look = async {
+                match self.looks {
+                    Some(looks) => looks
+                        .look(
+                            &want.pool_id,
+                            run.newest,
+                            true,
+                            self.observe_at_once(want, &mut calls),
+                        )
+                        .await
+                        .map(|(observed, _)| observed),
+                    None => self.observe_at_once(want, &mut calls).await,
+                }
+            };
+            let looked = self.bounded(look, &budget).await;
+            run.calls += calls;
+            match looked {
                 Ok(observed) => {
                     run.saw(observed);
                     break;
@@ -575,21 +603,41 @@ impl<B: PoolApi> Converger<'_, B> {
         let mut interval = self.policy.first;
         // When the pool was last read (clock time since the start).
         let mut pool_read_at = Duration::ZERO;
+        let _waiting = self.looks.map(|looks| looks.wait_on(&want.pool_id));
         loop {
+            let crowded = self.looks.is_some_and(|looks| looks.crowded(&want.pool_id));
             let reuse = run
                 .last
                 .as_ref()
                 .filter(|_| {
                     budget.elapsed().saturating_sub(pool_read_at) < self.policy.pool_refresh
                         && !run.stale
+                        && !crowded
                 })
                 .and_then(|seen| nodes_only_pool(seen, want, run.history))
                 .cloned();
             let mut calls = 0;
+            let needs_nodes = judges_readiness(want);
+            let since = run.newest;
+            let shared = self
+                .looks
+                .and_then(|looks| looks.recent(&want.pool_id, since, needs_nodes));
             let look = async {
-                match &reuse {
-                    Some(pool) => self.observe_nodes(want, pool.clone(), &mut calls).await,
-                    None => self.observe(want, &mut calls).await.map(|o| (o, true)),
+                match (shared, &reuse, self.looks) {
+                    (Some(observed), _, _) => Ok((observed, true)),
+                    (None, Some(pool), _) => {
+                        self.observe_nodes(want, pool.clone(), &mut calls).await
+                    }
+                    (None, None, Some(looks)) => looks
+                        .look(
+                            &want.pool_id,
+                            since,
+                            needs_nodes,
+                            self.observe(want, &mut calls),
+                        )
+                        .await
+                        .map(|(observed, _)| (observed, true)),
+                    (None, None, None) => self.observe(want, &mut calls).await.map(|o| (o, true)),
                 }
             };
             let looked = self.bounded(look, budget).await;
@@ -848,6 +896,10 @@ impl<B: PoolApi> Converger<'_, B> {
                 }
                 run.actions.push(action);
                 run.stale = true;
+                run.newest = tokio::time::Instant::now();
+                if let Some(looks) = self.looks {
+                    looks.forget(&want.pool_id);
+                }
                 Ok(true)
             }
             Err(Cut::Failed(e))
@@ -927,7 +979,8 @@ impl<B: PoolApi> Converger<'_, B> {
     /// The status check's look: the pool GET and the node list side by
     /// side, because a person or a pipeline waits on this answer and the two
     /// round trips in a row were most of its latency (`docs/benchmarks.md`).
-    async fn observe_at_once(&self, want: &Want) -> Result<Observed, BatchError> {
+    async fn observe_at_once(&self, want: &Want, calls: &mut u32) -> Result<Observed, BatchError> {
+        *calls += 2;
         let (pool, nodes) = tokio::join!(
             self.batch.get_pool(&want.pool_id),
             self.batch.list_nodes(&want.pool_id)
@@ -957,9 +1010,7 @@ impl<B: PoolApi> Converger<'_, B> {
             Err(e) if e.is_not_found() => return Ok(Observed::Missing),
             Err(e) => return Err(e),
         };
-        let judges_readiness =
-            want.operation == Operation::ScaleUp && (want.dedicated > 0 || want.low_priority > 0);
-        let wants_nodes = judges_readiness
+        let wants_nodes = judges_readiness(want)
             && !pool.enable_auto_scale
             && pool.state != Some(crate::batch::models::PoolState::Deleting);
         let nodes = if !wants_nodes {
@@ -995,6 +1046,11 @@ impl<B: PoolApi> Converger<'_, B> {
         };
         self.batch.resize_pool(pool_id, &body, if_match).await
     }
+}
+
+/// Whether deciding for `want` needs the node list (scale-up to some nodes).
+fn judges_readiness(want: &Want) -> bool {
+    want.operation == Operation::ScaleUp && (want.dedicated > 0 || want.low_priority > 0)
 }
 
 fn etag_of(observed: &Observed) -> Option<String> {

@@ -51,6 +51,8 @@ pub enum WaitReason {
     AnotherResize,
     /// The handler is shutting down (SIGTERM): the status URL carries on.
     ShuttingDown,
+    /// The handler holds as many inline waits as it takes: poll instead.
+    HandlerBusy,
     /// Batch is throttling us (429/503) or slow to answer; we wait as it asks.
     BatchBusy,
 }
@@ -62,6 +64,9 @@ impl WaitReason {
             WaitReason::Stopping => "a stop-resize is finishing",
             WaitReason::NodesStarting => "nodes are starting (boot and start task)",
             WaitReason::NeedNodes => "the nodes have not been observed yet",
+            WaitReason::HandlerBusy => {
+                "this instance is at its limit of concurrent waits; the status URL carries the operation on"
+            }
             WaitReason::ShuttingDown => {
                 "the handler is restarting; the status URL carries the operation on"
             }

@@ -5,11 +5,13 @@
 //! - [`snapshot`]: what one observation of the pool shows.
 //! - [`decide`]: the pure function from (observation, want, history) to the next step.
 //! - [`lease`]: leases in pool metadata, so pipelines sharing a pool do not strand each other.
+//! - [`looks`]: looks at a pool shared by every caller waiting on it, so Batch load stays flat.
 //! - [`converge`]: the loop that observes, decides, acts and sleeps on the clock.
 
 pub mod converge;
 pub mod decide;
 pub mod lease;
+pub mod looks;
 pub mod snapshot;
 pub mod want;
 
