@@ -4,16 +4,22 @@
 //! The simulator runs `time_scale` times faster than the wall clock and the
 //! handler's clock is scaled to match, so a node's four-minute boot takes a
 //! few seconds and the inline wait (180 s by default) keeps its proportion to it.
+//!
+//! What it prints is what the docs' local commands rely on
+//! (`tests/doc_commands.rs` runs them against it): the handler's address on
+//! the first line, and one `export ...` line that points the CLI and curl at
+//! the simulated account.
 
 use crate::resizer::PollPolicy;
-use crate::settings::Settings;
+use crate::settings::{ScheduleDisabled, ScheduleSettings, Settings, SettingsError};
 use crate::simulator::{self, SimulatorConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
-    /// Where the handler listens (`func start` uses 7071).
+    /// Where the handler listens (`func start` uses 7071 too; port 0 picks a
+    /// free one, printed on the first line).
     #[arg(long, default_value = "127.0.0.1:7071")]
     pub listen: SocketAddr,
     /// Pools the simulator starts with (ready, 0 nodes).
@@ -27,6 +33,31 @@ pub struct DevArgs {
     pub dedicated_core_quota: u32,
 }
 
+/// App settings `dev` takes from its own environment, as the Function App
+/// takes them from its app settings, so what they change can be tried
+/// locally: a window that is open now, another schedule pool, other limits.
+/// The Batch account, credentials, CA, allowed pools and time scale stay
+/// `dev`'s own, so an `export ...` line pasted from an earlier `dev` (or
+/// settings for Azure) cannot point this one anywhere else.
+pub const SETTINGS_FROM_ENV: &[&str] = &[
+    "SCALE_UP_SCHEDULE",
+    "SCALE_DOWN_SCHEDULE",
+    "SCHEDULE_RECONCILE_SCHEDULE",
+    "SCHEDULE_POOL_ID",
+    "SCHEDULE_DEDICATED_NODES",
+    "SCHEDULE_LOW_PRIORITY_NODES",
+    "TIMER_WAIT_SECONDS",
+    "WEBSITE_TIME_ZONE",
+    "DEFAULT_WAIT_SECONDS",
+    "MAX_DEDICATED_NODES",
+    "MAX_LOW_PRIORITY_NODES",
+];
+
+/// The body the Functions host posts to a timer's route: what the banner's
+/// and the docs' timer curl sends.
+pub const TIMER_PAYLOAD: &str =
+    r#"{"Data":{"timer":{"IsPastDue":false,"ScheduleStatus":null}},"Metadata":{"sys":{}}}"#;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
     #[error(transparent)]
@@ -35,6 +66,19 @@ pub enum DevError {
     Startup(#[from] crate::app::StartupError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+}
+
+/// The handler's settings in `dev`: `own` (the simulated account) over the
+/// [`SETTINGS_FROM_ENV`] that `env` holds; nothing else of `env` is read.
+pub fn dev_settings(
+    own: &HashMap<&'static str, String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Settings, SettingsError> {
+    Settings::from_env(|name| match own.get(name) {
+        Some(value) => Some(value.clone()),
+        None if SETTINGS_FROM_ENV.contains(&name) => env(name),
+        None => None,
+    })
 }
 
 pub async fn run(
@@ -52,7 +96,7 @@ pub async fn run(
     })
     .await?;
     let info = sim.ready_info().clone();
-    let values = HashMap::from([
+    let own = HashMap::from([
         ("BATCH_ACCOUNT_URL", info.endpoint.clone()),
         ("BATCH_POOL_ID", args.pools[0].clone()),
         ("BATCH_ACCOUNT_NAME", info.account.clone()),
@@ -61,7 +105,7 @@ pub async fn run(
         ("POOL_RESIZER_TIME_SCALE", args.time_scale.to_string()),
         ("ALLOWED_POOLS", args.pools.join(",")),
     ]);
-    let settings = Settings::from_env(|name| values.get(name).cloned())
+    let settings = dev_settings(&own, |name| std::env::var(name).ok())
         .map_err(crate::app::StartupError::from)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -69,7 +113,7 @@ pub async fn run(
     let address = listener
         .local_addr()
         .map_err(|e| DevError::Listen(args.listen, e))?;
-    print_welcome(address, &info, &args, &ca_file);
+    print_welcome(address, &info, &args, &ca_file, &settings.schedule);
     let result =
         crate::app::serve_handler(listener, settings, PollPolicy::default(), shutdown).await;
     sim.shutdown().await;
@@ -77,11 +121,61 @@ pub async fn run(
     Ok(result?)
 }
 
+/// `value` as one shell word: pasted into bash or zsh it stays one value,
+/// whatever the temp directory's path holds.
+fn shell_word(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c))
+    {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+/// One line on the timers: the window as the handler judges it now, so a
+/// reader knows what a firing will do before firing it.
+fn describe_schedule(schedule: &Result<ScheduleSettings, ScheduleDisabled>) -> String {
+    match schedule {
+        Err(disabled) => format!("Timers: {disabled}; every firing fails until it is fixed."),
+        Ok(settings) => {
+            let now = time::OffsetDateTime::now_utc();
+            let state = settings.window.at(now);
+            let edge = |label: &str, at: Option<time::OffsetDateTime>| match at {
+                Some(at) => format!("{label} {}", crate::schedule::format_utc(at)),
+                None => format!("never {label}"),
+            };
+            let now_text = if state.open {
+                format!(
+                    "open now ({}): a firing holds {}+{} ready nodes",
+                    edge("closes", state.next_down),
+                    settings.dedicated,
+                    settings.low_priority
+                )
+            } else {
+                format!(
+                    "closed now ({}): a firing leaves the pool alone, but timer-scale-down releases \
+                     the schedule's nodes (to try an open window, start dev with \
+                     SCALE_UP_SCHEDULE='0 * * * * *' SCALE_DOWN_SCHEDULE='0 0 0 1 1 *', see docs/schedules.md)",
+                    edge("opens", state.next_up)
+                )
+            };
+            format!(
+                "Timers: window from SCALE_UP_SCHEDULE '{}' to SCALE_DOWN_SCHEDULE '{}' (UTC), {now_text}. Fire one as the host would:",
+                settings.window.up, settings.window.down
+            )
+        }
+    }
+}
+
 fn print_welcome(
     address: SocketAddr,
     info: &simulator::ReadyInfo,
     args: &DevArgs,
     ca_file: &std::path::Path,
+    schedule: &Result<ScheduleSettings, ScheduleDisabled>,
 ) {
     let base = format!("http://{address}/api");
     let pool = &args.pools[0];
@@ -106,21 +200,126 @@ fn print_welcome(
         "Times in answers (waitedSeconds, afterSeconds) are simulated seconds, {}x the wall clock.",
         args.time_scale
     );
+    println!("{}", describe_schedule(schedule));
+    if schedule.is_ok() {
+        println!(
+            "  curl -s -X POST http://{address}/timer-scale-up -H 'content-type: application/json' -d '{TIMER_PAYLOAD}'"
+        );
+    }
     // One line that points the CLI (and scripts) at this simulated account;
     // the key is the simulator's fixed, public development key.
     println!("Point the CLI at it from another terminal (then: cargo run -q -- status):");
+    let ca = shell_word(&ca_file.display().to_string());
     println!(
-        "  export BATCH_ACCOUNT_URL={} BATCH_ACCOUNT_NAME={} BATCH_ACCOUNT_KEY={} BATCH_CA_FILE={} POOL_RESIZER_TIME_SCALE={} BATCH_POOL_ID={pool}",
-        info.endpoint,
-        info.account,
-        info.key,
-        ca_file.display(),
-        args.time_scale
+        "  export BATCH_ACCOUNT_URL={} BATCH_ACCOUNT_NAME={} BATCH_ACCOUNT_KEY={} BATCH_CA_FILE={ca} POOL_RESIZER_TIME_SCALE={} BATCH_POOL_ID={}",
+        shell_word(&info.endpoint),
+        shell_word(&info.account),
+        shell_word(&info.key),
+        args.time_scale,
+        shell_word(pool),
     );
     println!(
-        "Simulator event log: curl -s --cacert {} {}/events",
-        ca_file.display(),
+        "Simulator event log: curl -s --cacert {ca} {}/events",
         info.control_endpoint
     );
     println!("Stop with Ctrl-C.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("BATCH_ACCOUNT_URL", "https://127.0.0.1:1".to_owned()),
+            ("BATCH_POOL_ID", "adf-pool".to_owned()),
+            ("BATCH_ACCOUNT_NAME", "devaccount".to_owned()),
+            ("BATCH_ACCOUNT_KEY", simulator::DEV_KEY.to_owned()),
+            ("ALLOWED_POOLS", "adf-pool".to_owned()),
+        ])
+    }
+
+    fn environment(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn schedule_settings_come_from_the_environment() {
+        let settings = dev_settings(
+            &own(),
+            environment(&[
+                ("SCALE_UP_SCHEDULE", "0 * * * * *"),
+                ("SCALE_DOWN_SCHEDULE", "0 0 0 1 1 *"),
+                ("SCHEDULE_DEDICATED_NODES", "2"),
+                ("TIMER_WAIT_SECONDS", "60"),
+                ("DEFAULT_WAIT_SECONDS", "30"),
+            ]),
+        )
+        .unwrap();
+        let schedule = settings.schedule.unwrap();
+        assert_eq!(schedule.window.up.as_str(), "0 * * * * *");
+        assert_eq!(schedule.window.down.as_str(), "0 0 0 1 1 *");
+        assert_eq!((schedule.dedicated, schedule.wait_seconds), (2, 60));
+        assert_eq!(settings.default_wait_seconds, 30);
+        let mid_year = time::macros::datetime!(2026-06-15 12:00:30 UTC);
+        assert!(schedule.window.at(mid_year).open);
+    }
+
+    #[test]
+    fn a_bad_schedule_disables_the_timers_as_in_azure() {
+        let settings = dev_settings(
+            &own(),
+            environment(&[("SCALE_UP_SCHEDULE", "every minute")]),
+        )
+        .unwrap();
+        let disabled = settings.schedule.unwrap_err().to_string();
+        assert!(disabled.contains("SCALE_UP_SCHEDULE"), "{disabled}");
+        assert!(describe_schedule(&Err(ScheduleDisabled(vec![disabled]))).contains("fails"));
+    }
+
+    #[test]
+    fn the_account_and_other_settings_stay_devs_own() {
+        let settings = dev_settings(
+            &own(),
+            environment(&[
+                (
+                    "BATCH_ACCOUNT_URL",
+                    "https://elsewhere.westeurope.batch.azure.com",
+                ),
+                ("BATCH_POOL_ID", "other"),
+                ("ALLOWED_POOLS", "*"),
+                ("POOL_RESIZER_TIME_SCALE", "1000"),
+                ("WEBSITE_HOSTNAME", "example.azurewebsites.net"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.batch_account_url.as_str(), "https://127.0.0.1:1/");
+        assert_eq!(settings.default_pool_id.unwrap().as_str(), "adf-pool");
+        assert!(!settings.allowed_pools.allows(&"other".parse().unwrap()));
+        assert_eq!(settings.time_scale, 1.0);
+        assert_eq!(settings.public_host, None);
+    }
+
+    #[test]
+    fn the_export_line_quotes_what_a_shell_would_split() {
+        assert_eq!(
+            shell_word("/tmp/pool-resizer-dev-ca-1.pem"),
+            "/tmp/pool-resizer-dev-ca-1.pem"
+        );
+        assert_eq!(
+            shell_word("https://127.0.0.1:4433"),
+            "https://127.0.0.1:4433"
+        );
+        assert_eq!(shell_word("cG9v+/IQ=="), "cG9v+/IQ==");
+        assert_eq!(shell_word("/tmp/my dir/ca.pem"), "'/tmp/my dir/ca.pem'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }
