@@ -564,7 +564,7 @@ async fn a_throttled_resize_is_tried_again_within_the_budget() {
 /// `CALL_MARGIN`, lease write included: the whole request shares one budget.
 #[tokio::test(start_paused = true)]
 async fn a_slow_batch_never_pushes_the_answer_past_the_wait_plus_the_margin() {
-    use pool_resizer::resizer::converge::CALL_MARGIN;
+    use pool_resizer::resizer::budget::CALL_MARGIN;
     use pool_resizer::resizer::{Lease, LeaseEdit};
     let pool = FakePool::new(0);
     pool.state.lock().unwrap().slow = Duration::from_secs(7);

@@ -344,7 +344,7 @@ async fn settle_lease(
         _ => return,
     };
     let converger = app.converger();
-    let budget = converger.budget(crate::resizer::converge::STATUS_PATIENCE);
+    let budget = converger.budget(crate::resizer::budget::STATUS_PATIENCE);
     match converger.edit_leases(&want.pool_id, &edit, &budget).await {
         Ok(outcome) => {
             tracing::info!(pool = %want.pool_id, ?outcome, "resumed operation's lease settled");

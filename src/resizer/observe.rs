@@ -1,0 +1,144 @@
+//! Looking at a pool: what one observation reads (the pool, and its nodes
+//! when readiness is judged), the nodes-only look of the start-task phase,
+//! and the status check's side-by-side look.
+
+use super::api::PoolApi;
+use super::converge::Converger;
+use super::decide::{History, Step, WaitReason, decide};
+use super::snapshot::{NodeTally, Observed, Snapshot};
+use super::want::{Operation, Want};
+use crate::batch::BatchError;
+use crate::batch::models::Pool;
+
+impl<B: PoolApi> Converger<'_, B> {
+    /// A look that lists the nodes only, judged with the pool read earlier
+    /// (`(observation, pool_read)`). When the nodes do not add up to the
+    /// pool's counts (someone resized, nodes left) the pool is read too.
+    pub(super) async fn observe_nodes(
+        &self,
+        want: &Want,
+        pool: Pool,
+        calls: &mut u32,
+    ) -> Result<(Observed, bool), BatchError> {
+        *calls += 1;
+        let nodes = match self.batch.list_nodes(&want.pool_id).await {
+            Ok(nodes) => nodes,
+            Err(e) if e.is_not_found() => return Ok((Observed::Missing, true)),
+            Err(e) => return Err(e),
+        };
+        let dedicated = nodes.iter().filter(|n| n.is_dedicated()).count();
+        let consistent = dedicated == pool.current_dedicated_nodes as usize
+            && nodes.len() - dedicated == pool.current_low_priority_nodes as usize;
+        if !consistent {
+            return self.observe(want, calls).await.map(|o| (o, true));
+        }
+        Ok((
+            Observed::Pool(Box::new(Snapshot {
+                pool,
+                nodes: Some(NodeTally::from_nodes(&nodes)),
+                observed_at: self.clock.now_utc(),
+            })),
+            false,
+        ))
+    }
+
+    /// The status check's look: the pool GET and the node list side by
+    /// side, because a person or a pipeline waits on this answer and the two
+    /// round trips in a row were most of its latency (`docs/benchmarks.md`).
+    pub(super) async fn observe_at_once(
+        &self,
+        want: &Want,
+        calls: &mut u32,
+    ) -> Result<Observed, BatchError> {
+        *calls += 2;
+        let (pool, nodes) = tokio::join!(
+            self.batch.get_pool(&want.pool_id),
+            self.batch.list_nodes(&want.pool_id)
+        );
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(e) if e.is_not_found() => return Ok(Observed::Missing),
+            Err(e) => return Err(e),
+        };
+        let nodes = match nodes {
+            Ok(nodes) => NodeTally::from_nodes(&nodes),
+            Err(e) if e.is_not_found() => return Ok(Observed::Missing),
+            Err(e) => return Err(e),
+        };
+        Ok(Observed::Pool(Box::new(Snapshot {
+            pool,
+            nodes: Some(nodes),
+            observed_at: self.clock.now_utc(),
+        })))
+    }
+
+    /// One GET of the pool, plus the node list when readiness must be judged.
+    pub(super) async fn observe(
+        &self,
+        want: &Want,
+        calls: &mut u32,
+    ) -> Result<Observed, BatchError> {
+        *calls += 1;
+        let pool = match self.batch.get_pool(&want.pool_id).await {
+            Ok(pool) => pool,
+            Err(e) if e.is_not_found() => return Ok(Observed::Missing),
+            Err(e) => return Err(e),
+        };
+        let wants_nodes = judges_readiness(want)
+            && !pool.enable_auto_scale
+            && pool.state != Some(crate::batch::models::PoolState::Deleting);
+        let nodes = if !wants_nodes {
+            None
+        } else if pool.current_dedicated_nodes + pool.current_low_priority_nodes == 0 {
+            Some(NodeTally::default())
+        } else {
+            *calls += 1;
+            match self.batch.list_nodes(&want.pool_id).await {
+                Ok(nodes) => Some(NodeTally::from_nodes(&nodes)),
+                Err(e) if e.is_not_found() => return Ok(Observed::Missing),
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Observed::Pool(Box::new(Snapshot {
+            pool,
+            nodes,
+            observed_at: self.clock.now_utc(),
+        })))
+    }
+}
+
+/// Whether deciding for `want` needs the node list (scale-up to some nodes).
+pub(super) fn judges_readiness(want: &Want) -> bool {
+    want.operation == Operation::ScaleUp && (want.dedicated > 0 || want.low_priority > 0)
+}
+
+pub(super) fn etag_of(observed: &Observed) -> Option<String> {
+    match observed {
+        Observed::Pool(snapshot) => snapshot.pool.e_tag.clone(),
+        Observed::Missing => None,
+    }
+}
+
+/// The pool of an observation after which only the nodes can change the
+/// decision: steady, targets and current counts cover the want, and the
+/// last decision was to wait for nodes to start. Scale-up only (scale-down
+/// never lists nodes).
+pub(super) fn nodes_only_pool<'o>(
+    observed: &'o Observed,
+    want: &Want,
+    history: History,
+) -> Option<&'o Pool> {
+    let Observed::Pool(snapshot) = observed else {
+        return None;
+    };
+    let pool = &snapshot.pool;
+    let covered = pool.allocation_state == Some(crate::batch::models::AllocationState::Steady)
+        && pool.current_dedicated_nodes >= want.dedicated
+        && pool.current_low_priority_nodes >= want.low_priority
+        && snapshot.nodes.is_some();
+    let waiting_for_nodes = matches!(
+        decide(observed, want, history),
+        Step::Wait(WaitReason::NodesStarting)
+    );
+    (want.operation == Operation::ScaleUp && covered && waiting_for_nodes).then_some(pool)
+}
