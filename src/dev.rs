@@ -7,7 +7,7 @@
 
 use crate::resizer::PollPolicy;
 use crate::settings::Settings;
-use crate::simulator::{self, SimulatorConfig};
+use batch_simulator::{self as simulator, SimulatorConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 

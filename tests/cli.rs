@@ -3,7 +3,7 @@
 //! is not a terminal. Time runs 200x faster on both sides, so a cold pool is
 //! ready in a couple of real seconds.
 
-use pool_resizer::simulator::{Simulator, SimulatorConfig, start};
+use batch_simulator::{Simulator, SimulatorConfig, start};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;

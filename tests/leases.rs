@@ -10,7 +10,7 @@
 mod simulator_support;
 mod support;
 
-use pool_resizer::simulator::{EventKind, SimulatorConfig};
+use batch_simulator::{EventKind, SimulatorConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use support::app::{settings_for, start_simulator};
 use support::host::FunctionsHost;
 
-fn last_seq(sim: &pool_resizer::simulator::Simulator) -> u64 {
+fn last_seq(sim: &batch_simulator::Simulator) -> u64 {
     sim.events().last().map_or(0, |e| e.seq)
 }
 

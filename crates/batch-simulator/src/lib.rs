@@ -1,12 +1,17 @@
 //! An Azure Batch data-plane simulator: an HTTPS loopback server that behaves like
-//! `https://{account}.{region}.batch.azure.com` closely enough for the resizer's tests
-//! and the local demo.
+//! `https://{account}.{region}.batch.azure.com` closely enough for pool-resizer's tests,
+//! the local demo (`pool-resizer dev`) and the official Python SDK (`conformance/`).
+//!
+//! It is a crate of its own so the deployed handler never carries it, and so it cannot
+//! borrow the client's types: its wire types are written against recorded service
+//! bodies, and a wrong field in the client then shows up as a failing test instead of
+//! being wrong on both ends.
 //!
 //! What is inside, one job per module:
 //!
 //! | module | job |
 //! |---|---|
-//! | [`cli`] | `pool-resizer simulator` flags |
+//! | [`cli`] | `batch-simulator` / `pool-resizer simulator` flags |
 //! | `server` | TLS listener, request pipeline (faults → auth → routes), common headers |
 //! | `tls` | a fresh CA and loopback leaf certificate per run |
 //! | `auth`, `token` | Shared Key verification, bearer tokens, managed-identity endpoint |
@@ -20,16 +25,17 @@
 //! Use it in-process:
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), pool_resizer::simulator::SimulatorError> {
-//! use pool_resizer::simulator::{start, SimulatorConfig};
+//! # async fn demo() -> Result<(), batch_simulator::SimulatorError> {
+//! use batch_simulator::{start, SimulatorConfig};
 //! let sim = start(SimulatorConfig { time_scale: 600.0, pools: vec!["p1".into()], ..Default::default() }).await?;
 //! println!("{}", sim.ready_info().endpoint);
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
-//! or as a process: `pool-resizer simulator --pool p1 --time-scale 600 --ca-file ca.pem`
-//! prints one JSON line ([`ReadyInfo`]) on stdout and serves until Ctrl-C / SIGTERM.
+//! or as a process: `batch-simulator --pool p1 --time-scale 600 --ca-file ca.pem` (or
+//! `pool-resizer simulator ...`) prints one JSON line ([`ReadyInfo`]) on stdout and
+//! serves until Ctrl-C / SIGTERM.
 
 mod api;
 mod auth;

@@ -1,4 +1,4 @@
-//! Command-line flags of `pool-resizer simulator`.
+//! Command-line flags, shared by `batch-simulator` and `pool-resizer simulator`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
