@@ -14,11 +14,12 @@ use serde_json::Value;
 
 use super::clock::{format_rfc1123, parse_iso_duration};
 use super::errors::ApiError;
-use super::node::Dealloc;
+use super::model::node::Dealloc;
+use super::model::pool::{default_vm_config, normalize_start_task};
 use super::odata::{apply_select, parse_filter, parse_select};
 use super::server::Shared;
-use super::state::{NewPool, World, default_vm_config, normalize_start_task};
 use super::wire::*;
+use super::world::{NewPool, World};
 
 /// The only data-plane version served.
 pub const API_VERSION: &str = "2025-06-01";
@@ -196,7 +197,7 @@ fn check_conditions(headers: &HeaderMap, etag: &str, read: bool) -> Result<(), A
     Ok(())
 }
 
-fn pool_headers(base: &str, p: &super::pool::Pool) -> Vec<(&'static str, String)> {
+fn pool_headers(base: &str, p: &super::model::pool::Pool) -> Vec<(&'static str, String)> {
     vec![
         ("etag", p.etag()),
         ("last-modified", format_rfc1123(p.last_modified)),
@@ -581,7 +582,7 @@ pub fn handle(
                     let mut l = NodeCountsWire::default();
                     for n in &p.nodes {
                         let c = if n.is_dedicated { &mut d } else { &mut l };
-                        use super::node::NodeState::*;
+                        use super::model::node::NodeState::*;
                         match n.state {
                             Creating => c.creating += 1,
                             Starting => c.starting += 1,
@@ -723,7 +724,7 @@ pub fn handle(
             let mut s = TaskCountsWire::default();
             for t in &j.tasks {
                 let slots = t.required_slots;
-                use super::job::TaskState::*;
+                use super::model::job::TaskState::*;
                 match t.state {
                     Active => {
                         c.active += 1;

@@ -21,7 +21,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::clock::format_ts;
+use crate::clock::format_ts;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]

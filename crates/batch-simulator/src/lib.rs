@@ -16,7 +16,8 @@
 //! | `tls` | a fresh CA and loopback leaf certificate per run |
 //! | `auth`, `token` | Shared Key verification, bearer tokens, managed-identity endpoint |
 //! | `clock` | scaled simulated time; timestamp and ETag formats |
-//! | `state`, `pool`, `node`, `job`, `command` | the world and its state machine |
+//! | `world` | the state machine: agenda (the event queue), pools, nodes, tasks, faults |
+//! | `model`, `command` | the records the world keeps (and their wire rendering); what a command line does |
 //! | `wire` | the simulator's own JSON types (never the client's) |
 //! | `odata` | `$filter` / `$select` |
 //! | `errors` | Batch error bodies |
@@ -46,15 +47,13 @@ mod control;
 mod errors;
 pub mod events;
 pub mod faults;
-mod job;
-mod node;
+mod model;
 mod odata;
-mod pool;
 mod server;
-mod state;
 mod tls;
 mod token;
 mod wire;
+mod world;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -73,7 +72,7 @@ pub use cli::SimulatorArgs;
 pub use errors::{ApiError, SimulatorError};
 pub use events::{Event, EventKind};
 pub use faults::{FaultSpec, Faults};
-pub use state::Timing;
+pub use world::Timing;
 
 /// The fixed development key used when none is given (public; not a secret).
 pub const DEV_KEY: &str =
@@ -212,8 +211,8 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     }
 
     let clock = clock::SimClock::new(config.time_scale);
-    let mut world = state::World::new(
-        state::WorldConfig {
+    let mut world = world::World::new(
+        world::WorldConfig {
             dedicated_core_quota: config.dedicated_core_quota,
             low_priority_core_quota: config.low_priority_core_quota,
             seed: config.seed,
@@ -224,7 +223,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     );
     for id in &config.pools {
         world
-            .create_pool(state::NewPool::default_ubuntu(id))
+            .create_pool(world::NewPool::default_ubuntu(id))
             .map_err(|e| SimulatorError::Config(format!("pool {id}: {}", e.message)))?;
     }
     world.advance_to(clock.now());

@@ -32,8 +32,8 @@ use super::control;
 use super::errors::ApiError;
 use super::events::EventKind;
 use super::faults::{Faults, RequestFault};
-use super::state::World;
 use super::token::{TokenStore, validate_request};
+use super::world::World;
 
 /// Everything the request pipeline needs, shared by all connections.
 pub struct Shared {
