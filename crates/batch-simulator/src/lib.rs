@@ -17,7 +17,7 @@
 //!     Batch routes    api-version -> auth -> router        http::{pools, nodes, jobs}
 //! ```
 //!
-//! Handlers lock the [`world`](crate::world) (pools, nodes, jobs, tasks and the queue of
+//! Handlers lock the `world` (pools, nodes, jobs, tasks and the queue of
 //! things that will happen to them), bring it to simulated now, act, and render.
 //!
 //! # Modules, one job each, dependencies pointing down

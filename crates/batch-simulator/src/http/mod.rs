@@ -21,7 +21,7 @@
 //! | [`layers`] | envelope, faults, body, api-version, auth |
 //! | [`extract`], [`listing`], [`reply`] | reading requests, rendering lists, answers and errors |
 //! | [`state`] | what handlers share |
-//! | [`serve`] | TLS accept loop; drops connections on request |
+//! | [`mod@serve`] | TLS accept loop; drops connections on request |
 
 mod control;
 mod extract;
