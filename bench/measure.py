@@ -97,6 +97,8 @@ def handler_env(sim, port, scale):
         BATCH_CA_FILE=sim.info["caFile"],
         FUNCTIONS_CUSTOMHANDLER_PORT=str(port),
         POOL_RESIZER_TIME_SCALE=str(scale),
+        # Each cycle has its own pool; the handler refuses to start without an allow-list.
+        ALLOWED_POOLS="*",
         RUST_LOG="info",
     )
     env.pop("BATCH_POOL_ID", None)
