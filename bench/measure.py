@@ -64,7 +64,9 @@ def parse_at(text):
 class Simulator:
     def __init__(self, binary, scale, pools, work):
         ready = os.path.join(work, "sim.ready")
-        args = [binary, "simulator", "--time-scale", str(scale), "--ca-file", os.path.join(work, "ca.pem")]
+        # `batch-simulator` takes the flags directly; `pool-resizer` (default features) as a subcommand.
+        sub = [] if os.path.basename(binary).startswith("batch-simulator") else ["simulator"]
+        args = [binary] + sub + ["--time-scale", str(scale), "--ca-file", os.path.join(work, "ca.pem")]
         for pool in pools:
             args += ["--pool", pool]
         self.log = open(os.path.join(work, "sim.log"), "w")
@@ -95,6 +97,8 @@ def handler_env(sim, port, scale):
         BATCH_CA_FILE=sim.info["caFile"],
         FUNCTIONS_CUSTOMHANDLER_PORT=str(port),
         POOL_RESIZER_TIME_SCALE=str(scale),
+        # Each cycle has its own pool; the handler refuses to start without an allow-list.
+        ALLOWED_POOLS="*",
         RUST_LOG="info",
     )
     env.pop("BATCH_POOL_ID", None)
@@ -311,7 +315,8 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--loadgen", required=True)
     parser.add_argument("--sim-bin", default=None,
-                        help="binary for the simulator (default --bin): keeps it fixed when comparing builds")
+                        help="simulator binary, batch-simulator or pool-resizer with its default features "
+                             "(default --bin): keeps it fixed when comparing builds")
     parser.add_argument("--python", required=True, help="python of the venv with azure-batch")
     parser.add_argument("--quick", action="store_true", help="few runs: checks the script works")
     parser.add_argument("--out", default=None)

@@ -5,7 +5,7 @@
 # function.json, discovered, so new functions need no change here). Nothing
 # else: no target/, no local.settings.json, no sources.
 #
-#   scripts/package.sh                   # musl build + dist/pool-resizer-functionapp.zip
+#   scripts/package.sh                   # musl build, no simulator -> dist/pool-resizer-functionapp.zip
 #   scripts/package.sh --binary PATH     # package an already-built binary (tests)
 #   scripts/package.sh --out FILE.zip    # write elsewhere
 #
@@ -38,6 +38,10 @@ done
 say() { echo "package.sh: $*" >&2; }
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
+# The deployed binary: the handler and operator CLI only. `dev` and `simulator`
+# (feature "simulator", on by default) stay out, and with them the simulator's
+# crate, its TLS server and certificate generator.
+build_args=(--release --locked -p pool-resizer --no-default-features --bin pool-resizer)
 
 build_musl() {
   if command -v rustup >/dev/null; then
@@ -53,14 +57,14 @@ build_musl() {
   fi
   say "building $musl_target (C compiler: $cc, linker: rust-lld)"
   (cd "$root" && CC_x86_64_unknown_linux_musl="$cc" \
-    cargo build --release --locked --target "$musl_target" >&2) || return 1
+    cargo build "${build_args[@]}" --target "$musl_target" >&2) || return 1
   binary="$target_dir/$musl_target/release/pool-resizer"
 }
 
 build_glibc() {
   say "WARNING: the static musl build failed; falling back to a glibc build."
   say "WARNING: it runs in Azure only if it needs glibc <= $max_glibc (checked below)."
-  (cd "$root" && cargo build --release --locked >&2)
+  (cd "$root" && cargo build "${build_args[@]}" >&2)
   binary="$target_dir/release/pool-resizer"
   local needed
   needed="$(objdump -T "$binary" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1 || true)"

@@ -12,7 +12,7 @@
 
 use crate::resizer::PollPolicy;
 use crate::settings::{ScheduleDisabled, ScheduleSettings, Settings, SettingsError};
-use crate::simulator::{self, SimulatorConfig};
+use batch_simulator::{self as simulator, SimulatorConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 

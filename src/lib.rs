@@ -6,7 +6,9 @@
 //! - [`resizer`]: the decision at the centre (`decide`: pool snapshot + want ->
 //!   next step, pure) and the converge loop that drives it. No HTTP inside.
 //! - [`batch`]: the Batch REST client over `azure_core`'s pipeline.
-//! - [`simulator`]: a faithful local Batch service; shares no types with `batch`.
+//! - `dev` (feature `simulator`, on by default): the handler against the
+//!   local Batch simulator, which is its own crate (`batch_simulator`), so it
+//!   cannot share types with [`batch`] and the deployed build leaves it out.
 //! - [`schedule`]: NCRONTAB expressions and the business-hours window (pure).
 //! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
 //!   resizer path as the triggers, with live progress.
@@ -17,11 +19,11 @@ pub mod app;
 pub mod batch;
 pub mod cli;
 pub mod clock;
+#[cfg(feature = "simulator")]
 pub mod dev;
 pub mod functions;
 pub mod resizer;
 pub mod schedule;
 pub mod secret;
 pub mod settings;
-pub mod simulator;
 pub mod telemetry;

@@ -1,11 +1,16 @@
 //! `pool-resizer`: the custom handler, the local simulator, and the tools
 //! around them. Thin: parse, set up logs, call the library.
+//!
+//! `dev` and `simulator` exist only with the `simulator` feature (default);
+//! the Function App is built without it and serves the same handler.
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "simulator")]
+use pool_resizer::dev;
 use pool_resizer::resizer::Operation;
 use pool_resizer::resizer::PollPolicy;
 use pool_resizer::settings::Settings;
-use pool_resizer::{cli, dev, simulator, telemetry};
+use pool_resizer::{cli, telemetry};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -25,9 +30,11 @@ enum Command {
     /// (what host.json starts). Settings come from the environment.
     Serve,
     /// The handler on :7071 against an embedded Batch simulator: try it with curl.
+    #[cfg(feature = "simulator")]
     Dev(dev::DevArgs),
     /// Run the Azure Batch data-plane simulator (HTTPS on loopback).
-    Simulator(simulator::SimulatorArgs),
+    #[cfg(feature = "simulator")]
+    Simulator(batch_simulator::SimulatorArgs),
     /// Bring a pool to at least N ready nodes, directly against Batch, with
     /// live progress. Exit 0 done, 1 failed, 2 bad usage, 3 still converging.
     ScaleUp(cli::ScaleArgs),
@@ -50,6 +57,7 @@ fn main() -> ExitCode {
         Command::Serve | Command::ScaleUp(_) | Command::ScaleDown(_) | Command::Status(_) => {
             tokio::runtime::Builder::new_current_thread()
         }
+        #[cfg(feature = "simulator")]
         Command::Dev(_) | Command::Simulator(_) => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -62,13 +70,15 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Serve => serve().await,
+            #[cfg(feature = "simulator")]
             Command::Dev(args) => {
                 telemetry::init_handler_logs();
                 report(dev::run(args, telemetry::shutdown_signal()).await)
             }
+            #[cfg(feature = "simulator")]
             Command::Simulator(args) => {
                 telemetry::init_stderr_logs();
-                report(simulator::run(args).await)
+                report(batch_simulator::run(args).await)
             }
             Command::ScaleUp(args) => {
                 let command = cli::Command::Scale(Operation::ScaleUp, args);

@@ -5,7 +5,7 @@
 
 mod support;
 
-use pool_resizer::simulator::{Simulator, SimulatorConfig, start};
+use batch_simulator::{Simulator, SimulatorConfig, start};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,10 +8,10 @@ mod support;
 
 use axum::body::Body;
 use axum::http::Request;
+use batch_simulator::{Simulator, SimulatorConfig};
 use pool_resizer::functions::{AppState, router};
 use pool_resizer::resizer::PollPolicy;
 use pool_resizer::settings::Settings;
-use pool_resizer::simulator::{Simulator, SimulatorConfig};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
@@ -32,7 +32,7 @@ fn fixture() -> &'static Fixture {
             .build()
             .unwrap();
         let (sim, app) = runtime.block_on(async {
-            let sim = pool_resizer::simulator::start(SimulatorConfig {
+            let sim = batch_simulator::start(SimulatorConfig {
                 time_scale: 1000.0,
                 pools: vec!["adf-pool".into(), "other".into()],
                 ..SimulatorConfig::default()

@@ -10,8 +10,8 @@
 mod simulator_support;
 mod support;
 
+use batch_simulator::{EventKind, SimulatorConfig};
 use pool_resizer::resizer::lease::fingerprint;
-use pool_resizer::simulator::{EventKind, SimulatorConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -20,7 +20,7 @@ use std::time::Duration;
 use support::app::{settings_for, start_simulator};
 use support::host::FunctionsHost;
 
-fn last_seq(sim: &pool_resizer::simulator::Simulator) -> u64 {
+fn last_seq(sim: &batch_simulator::Simulator) -> u64 {
     sim.events().last().map_or(0, |e| e.seq)
 }
 

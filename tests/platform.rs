@@ -6,7 +6,7 @@
 mod simulator_support;
 mod support;
 
-use pool_resizer::simulator::SimulatorConfig;
+use batch_simulator::SimulatorConfig;
 use support::app::{accepted, settings_for, start_simulator};
 use support::host::{FUNCTION_KEY, FunctionsHost, Key};
 

@@ -7,8 +7,8 @@
 mod simulator_support;
 mod support;
 
+use batch_simulator::{FaultSpec, SimulatorConfig};
 use pool_resizer::resizer::lease::{MAX_LEASES, fingerprint};
-use pool_resizer::simulator::{FaultSpec, SimulatorConfig};
 use std::time::Duration;
 use support::app::{accepted, settings_for, spawn_app, start_simulator};
 use support::host::FunctionsHost;
@@ -210,10 +210,10 @@ async fn sigterm_during_a_lease_write_or_a_resume_answers_202() {
 /// pool in one instance cost a small multiple of what one pipeline costs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_waits_share_their_batch_calls() {
-    let calls = |sim: &pool_resizer::simulator::Simulator| {
+    let calls = |sim: &batch_simulator::Simulator| {
         sim.events()
             .iter()
-            .filter(|e| matches!(&e.kind, pool_resizer::simulator::EventKind::Request { path, .. } if path.starts_with("/pools/adf-pool")))
+            .filter(|e| matches!(&e.kind, batch_simulator::EventKind::Request { path, .. } if path.starts_with("/pools/adf-pool")))
             .count()
     };
     let body = r#"{"dedicatedNodes": 1, "waitSeconds": 200}"#;

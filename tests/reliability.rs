@@ -7,7 +7,7 @@
 mod simulator_support;
 mod support;
 
-use pool_resizer::simulator::{FaultSpec, Simulator, SimulatorConfig};
+use batch_simulator::{FaultSpec, Simulator, SimulatorConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::app::{accepted, settings_for, spawn_app, start_simulator};

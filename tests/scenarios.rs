@@ -6,7 +6,7 @@
 mod simulator_support;
 mod support;
 
-use pool_resizer::simulator::{EventKind, FaultSpec, SimulatorConfig};
+use batch_simulator::{EventKind, FaultSpec, SimulatorConfig};
 use serde_json::{Value, json};
 use support::app::{TestApp, accepted, spawn_app};
 use support::host::FunctionsHost;

@@ -4,7 +4,7 @@ mod simulator_support;
 
 use std::time::{Duration, Instant};
 
-use pool_resizer::simulator::{EventKind, FaultSpec, SimulatorConfig};
+use batch_simulator::{EventKind, FaultSpec, SimulatorConfig};
 use serde_json::{Value, json};
 use simulator_support::*;
 

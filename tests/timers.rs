@@ -9,8 +9,8 @@
 mod simulator_support;
 mod support;
 
+use batch_simulator::{EventKind, Simulator, SimulatorConfig};
 use pool_resizer::schedule::Schedule;
-use pool_resizer::simulator::{EventKind, Simulator, SimulatorConfig};
 use serde_json::{Value, json};
 use simulator_support::{Client, all_in, sim_with, steady};
 use std::collections::HashMap;

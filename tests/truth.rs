@@ -15,7 +15,7 @@
 mod simulator_support;
 mod support;
 
-use pool_resizer::simulator::{EventKind, FaultSpec, Simulator, SimulatorConfig};
+use batch_simulator::{EventKind, FaultSpec, Simulator, SimulatorConfig};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

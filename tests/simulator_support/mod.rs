@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use batch_simulator::{Simulator, SimulatorConfig, start};
 use hmac::{Hmac, Mac};
-use pool_resizer::simulator::{Simulator, SimulatorConfig, start};
 use reqwest::Method;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;

@@ -2,7 +2,7 @@
 //! host stand-in, wired together the way app settings wire them in Azure.
 
 use super::host::FunctionsHost;
-use pool_resizer::simulator::{self, Simulator, SimulatorConfig};
+use batch_simulator::{Simulator, SimulatorConfig};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -39,7 +39,7 @@ pub fn settings_for(sim: &Simulator, pool: &str) -> HashMap<String, String> {
 pub fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
     sim.events()
         .iter()
-        .filter(|e| matches!(&e.kind, pool_resizer::simulator::EventKind::Request { method: m, path, status: 202, .. } if m == method && path.ends_with(suffix)))
+        .filter(|e| matches!(&e.kind, batch_simulator::EventKind::Request { method: m, path, status: 202, .. } if m == method && path.ends_with(suffix)))
         .count()
 }
 
@@ -54,7 +54,7 @@ pub fn ca_file(sim: &Simulator) -> PathBuf {
 }
 
 pub async fn start_simulator(config: SimulatorConfig) -> Simulator {
-    simulator::start(SimulatorConfig {
+    batch_simulator::start(SimulatorConfig {
         time_scale: TIME_SCALE,
         ..config
     })

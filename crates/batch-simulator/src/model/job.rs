@@ -2,13 +2,13 @@
 //!
 //! A task waits `active` until a node of its job's pool has a free slot (nodes offer
 //! `taskSlotsPerNode` slots once `idle`), runs for the time its command line says
-//! (see [`super::command`]), then completes with the exit code its command line says.
+//! (see [`crate::command`]), then completes with the exit code its command line says.
 
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::clock::{etag_for, format_ts};
-use super::wire::{
+use crate::clock::{etag_for, format_ts};
+use crate::wire::{
     JobExecutionInfoWire, JobWire, PoolInfoWire, TaskExecutionInfoWire, TaskFailureInfoWire,
     TaskNodeInfoWire, TaskWire,
 };

@@ -29,10 +29,10 @@ use std::sync::{Arc, Mutex};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::errors::ApiError;
-use super::node::NodeState;
-use super::pool::AllocFault;
-use super::state::World;
+use crate::errors::ApiError;
+use crate::model::node::NodeState;
+use crate::model::pool::AllocFault;
+use crate::world::World;
 
 /// A fault, as JSON (`kind` selects the variant; field names camelCase).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +141,7 @@ impl Rule {
 pub struct Faults {
     rules: Arc<Mutex<Vec<Rule>>>,
     world: Arc<Mutex<World>>,
-    clock: super::clock::SimClock,
+    clock: crate::clock::SimClock,
 }
 
 impl std::fmt::Debug for Faults {
@@ -151,7 +151,7 @@ impl std::fmt::Debug for Faults {
 }
 
 impl Faults {
-    pub(crate) fn new(world: Arc<Mutex<World>>, clock: super::clock::SimClock) -> Self {
+    pub(crate) fn new(world: Arc<Mutex<World>>, clock: crate::clock::SimClock) -> Self {
         Self {
             rules: Arc::new(Mutex::new(Vec::new())),
             world,

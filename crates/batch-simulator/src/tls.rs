@@ -2,7 +2,7 @@
 //!
 //! Each start generates a fresh CA ("pool-resizer simulator CA") and signs a leaf for
 //! `127.0.0.1`, `::1` and `localhost` with it. Clients trust the CA (written with
-//! `--ca-file`, or [`crate::simulator::Simulator::ca_pem`]) — they never need to turn
+//! `--ca-file`, or `Simulator::ca_pem`) — they never need to turn
 //! certificate verification off. Only the `ring` provider is used.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use rcgen::{
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use super::errors::SimulatorError;
+use crate::errors::SimulatorError;
 
 /// The generated material.
 pub struct Certs {

@@ -13,6 +13,10 @@
 //! control surface (`POST /_simulator/tokens`) can mint tokens for any audience or with
 //! any lifetime so tests can exercise the 401 paths.
 //!
+//! The store only answers "is this token good for Batch?" ([`TokenCheck`]); turning
+//! the answer into a Batch error is the job of `crate::auth`, which depends on this
+//! module and never the other way round.
+//!
 //! Errors: no `X-IDENTITY-HEADER` → 400, a wrong one → 401, wrong `api-version` or
 //! another resource → 400; bodies are `{"error":"...","error_description":"..."}`.
 
@@ -24,8 +28,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde::Serialize;
-
-use super::auth::{TokenCheck, is_batch_resource};
 
 /// The Batch resource id, as issued in `resource`.
 pub const BATCH_RESOURCE: &str = "https://batch.core.windows.net/";
@@ -99,6 +101,21 @@ impl TokenStore {
             Some(_) => TokenCheck::Valid,
         }
     }
+}
+
+/// Result of looking a bearer token up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    Valid,
+    Unknown,
+    WrongAudience,
+    Expired,
+}
+
+/// Is `resource` the Batch audience (with or without the trailing slash, or as a scope)?
+pub fn is_batch_resource(resource: &str) -> bool {
+    let r = resource.trim_end_matches("/.default").trim_end_matches('/');
+    r.eq_ignore_ascii_case("https://batch.core.windows.net")
 }
 
 /// Why the endpoint refused.

@@ -1,58 +1,70 @@
 //! An Azure Batch data-plane simulator: an HTTPS loopback server that behaves like
-//! `https://{account}.{region}.batch.azure.com` closely enough for the resizer's tests
-//! and the local demo.
+//! `https://{account}.{region}.batch.azure.com` closely enough for pool-resizer's tests,
+//! the local demo (`pool-resizer dev`) and the official Python SDK (`conformance/`).
 //!
-//! What is inside, one job per module:
+//! It is a crate of its own so the deployed handler never carries it, and so it cannot
+//! borrow the client's types: its wire types are written against recorded service
+//! bodies, and a wrong field in the client then shows up as a failing test instead of
+//! being wrong on both ends.
+//!
+//! # How a request travels
+//!
+//! ```text
+//! TCP -> TLS (tls) -> hyper -> http::serve (drops connections on request)
+//!   /_simulator/...   http::control                       no auth, never faulted
+//!   everything else   envelope -> faults -> body limit    http::layers
+//!     /msi/token      http::identity                      (the managed-identity endpoint)
+//!     Batch routes    api-version -> auth -> router        http::{pools, nodes, jobs}
+//! ```
+//!
+//! Handlers lock the `world` (pools, nodes, jobs, tasks and the queue of
+//! things that will happen to them), bring it to simulated now, act, and render.
+//!
+//! # Modules, one job each, dependencies pointing down
 //!
 //! | module | job |
 //! |---|---|
-//! | [`cli`] | `pool-resizer simulator` flags |
-//! | `server` | TLS listener, request pipeline (faults → auth → routes), common headers |
-//! | `tls` | a fresh CA and loopback leaf certificate per run |
-//! | `auth`, `token` | Shared Key verification, bearer tokens, managed-identity endpoint |
-//! | `clock` | scaled simulated time; timestamp and ETag formats |
-//! | `state`, `pool`, `node`, `job`, `command` | the world and its state machine |
-//! | `wire` | the simulator's own JSON types (never the client's) |
-//! | `odata` | `$filter` / `$select` |
-//! | `errors` | Batch error bodies |
-//! | [`faults`], [`events`], `control` | fault injection, event log, `/_simulator` routes |
+//! | [`config`], [`cli`] | how to start one ([`SimulatorConfig`], `--flags`) |
+//! | `http` | routes, layers, the TLS listener |
+//! | `auth`, `token` | Shared Key verification; bearer tokens and their store |
+//! | [`faults`] | fault injection (a handle shared by HTTP and Rust callers) |
+//! | `world` | the state machine: agenda, pools, nodes, tasks, faults |
+//! | `model` | the records the world keeps, and how they look on the wire |
+//! | `wire`, `odata`, `errors` | JSON types, `$filter`/`$select`, Batch error bodies |
+//! | `clock`, `command`, [`events`], `tls` | scaled time, what a command line does, the event log, certificates |
 //!
-//! Use it in-process:
+//! # Use it in-process
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), pool_resizer::simulator::SimulatorError> {
-//! use pool_resizer::simulator::{start, SimulatorConfig};
+//! # async fn demo() -> Result<(), batch_simulator::SimulatorError> {
+//! use batch_simulator::{start, SimulatorConfig};
 //! let sim = start(SimulatorConfig { time_scale: 600.0, pools: vec!["p1".into()], ..Default::default() }).await?;
 //! println!("{}", sim.ready_info().endpoint);
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
-//! or as a process: `pool-resizer simulator --pool p1 --time-scale 600 --ca-file ca.pem`
-//! prints one JSON line ([`ReadyInfo`]) on stdout and serves until Ctrl-C / SIGTERM.
+//! or as a process: `batch-simulator --pool p1 --time-scale 600 --ca-file ca.pem` (or
+//! `pool-resizer simulator ...`) prints one JSON line ([`ReadyInfo`]) on stdout and
+//! serves until Ctrl-C / SIGTERM.
 
-mod api;
 mod auth;
 pub mod cli;
 mod clock;
 mod command;
-mod control;
+pub mod config;
 mod errors;
 pub mod events;
 pub mod faults;
-mod job;
-mod node;
+mod http;
+mod model;
 mod odata;
-mod pool;
-mod server;
-mod state;
 mod tls;
 mod token;
 mod wire;
+mod world;
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,75 +76,14 @@ use tokio::task::JoinHandle;
 
 pub use auth::{sign as sign_shared_key, string_to_sign};
 pub use cli::SimulatorArgs;
+pub use config::{DEV_KEY, SimulatorConfig};
 pub use errors::{ApiError, SimulatorError};
 pub use events::{Event, EventKind};
 pub use faults::{FaultSpec, Faults};
-pub use state::Timing;
-
-/// The fixed development key used when none is given (public; not a secret).
-pub const DEV_KEY: &str =
-    "cG9vbC1yZXNpemVyIHNpbXVsYXRvciBkZXZlbG9wbWVudCBrZXkgLSBub3QgYSBzZWNyZXQhIQ==";
+pub use world::Timing;
 
 /// Data-plane API version served.
-pub const API_VERSION: &str = api::API_VERSION;
-
-/// How to run a simulator.
-#[derive(Debug, Clone)]
-pub struct SimulatorConfig {
-    pub listen: SocketAddr,
-    pub account: String,
-    /// Account key, base64.
-    pub key: String,
-    /// Simulated seconds per real second.
-    pub time_scale: f64,
-    /// Ready pools created at start (Ubuntu, standard_a1_v2, 0 nodes).
-    pub pools: Vec<String>,
-    pub dedicated_core_quota: u32,
-    pub low_priority_core_quota: u32,
-    /// Also write the CA certificate (PEM) here.
-    pub ca_file: Option<PathBuf>,
-    pub seed: u64,
-    /// Lifetime of issued access tokens (real time).
-    pub token_lifetime: Duration,
-    /// Delay ranges of the state machine (simulated seconds).
-    pub timing: Timing,
-}
-
-impl Default for SimulatorConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            account: "devaccount".into(),
-            key: DEV_KEY.into(),
-            time_scale: 1.0,
-            pools: Vec::new(),
-            dedicated_core_quota: 100,
-            low_priority_core_quota: 100,
-            ca_file: None,
-            seed: 1,
-            token_lifetime: Duration::from_secs(3600),
-            timing: Timing::default(),
-        }
-    }
-}
-
-impl From<SimulatorArgs> for SimulatorConfig {
-    fn from(a: SimulatorArgs) -> Self {
-        Self {
-            listen: a.listen,
-            account: a.account,
-            key: a.key,
-            time_scale: a.time_scale,
-            pools: a.pools,
-            dedicated_core_quota: a.dedicated_core_quota,
-            low_priority_core_quota: a.low_priority_core_quota,
-            ca_file: a.ca_file,
-            seed: a.seed,
-            token_lifetime: Duration::from_secs(a.token_lifetime_secs),
-            timing: Timing::default(),
-        }
-    }
-}
+pub const API_VERSION: &str = http::API_VERSION;
 
 /// What the simulator prints as its one JSON line when ready.
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +106,7 @@ pub struct ReadyInfo {
 pub struct Simulator {
     info: ReadyInfo,
     ca_pem: String,
-    shared: Arc<server::Shared>,
+    state: http::AppState,
     shutdown_tx: watch::Sender<bool>,
     server: JoinHandle<()>,
     ticker: JoinHandle<()>,
@@ -206,8 +157,8 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     }
 
     let clock = clock::SimClock::new(config.time_scale);
-    let mut world = state::World::new(
-        state::WorldConfig {
+    let mut world = world::World::new(
+        world::WorldConfig {
             dedicated_core_quota: config.dedicated_core_quota,
             low_priority_core_quota: config.low_priority_core_quota,
             seed: config.seed,
@@ -218,7 +169,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     );
     for id in &config.pools {
         world
-            .create_pool(state::NewPool::default_ubuntu(id))
+            .create_pool(world::NewPool::default_ubuntu(id))
             .map_err(|e| SimulatorError::Config(format!("pool {id}: {}", e.message)))?;
     }
     world.advance_to(clock.now());
@@ -228,7 +179,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
     let identity_header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     let faults = Faults::new(world.clone(), clock.clone());
-    let shared = Arc::new(server::Shared {
+    let state: http::AppState = Arc::new(http::Shared {
         world,
         clock,
         account: config.account.clone(),
@@ -251,21 +202,23 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config);
-    let server = tokio::spawn(server::serve(
+    let server = tokio::spawn(http::serve(
         listener,
         acceptor,
-        shared.clone(),
+        http::router(state.clone()),
         shutdown_rx.clone(),
     ));
+    // Advancing the world also happens before every answer; the ticker makes the event
+    // log move while nobody asks, so a test reading it sees what happened by now.
     let ticker = {
-        let shared = shared.clone();
+        let state = state.clone();
         let mut rx = shutdown_rx;
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(Duration::from_millis(50));
             iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
-                    _ = iv.tick() => { drop(shared.lock_world()); }
+                    _ = iv.tick() => { drop(state.lock_world()); }
                     _ = rx.changed() => break,
                 }
             }
@@ -275,7 +228,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     Ok(Simulator {
         info,
         ca_pem: certs.ca_pem,
-        shared,
+        state,
         shutdown_tx,
         server,
         ticker,
@@ -300,22 +253,22 @@ impl Simulator {
 
     /// Events with `seq > since`.
     pub fn events_since(&self, since: u64) -> Vec<Event> {
-        self.shared.lock_world().events().since(since)
+        self.state.lock_world().events().since(since)
     }
 
     /// Fault injection (same as `POST /_simulator/faults`).
     pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        &self.state.faults
     }
 
     /// Simulated now.
     pub fn now(&self) -> time::OffsetDateTime {
-        self.shared.clock.now()
+        self.state.clock.now()
     }
 
     /// Mint a token for any audience and lifetime (to test 401 paths).
     pub fn issue_token(&self, resource: &str, lifetime: Duration) -> String {
-        self.shared
+        self.state
             .tokens
             .issue(resource, lifetime, None)
             .access_token

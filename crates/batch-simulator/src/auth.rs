@@ -18,7 +18,7 @@
 //! The request must carry `ocp-date` (or `Date`) within 15 minutes of **real** time.
 //!
 //! **Bearer.** `Authorization: Bearer <token>`; only tokens minted by this simulator's
-//! identity endpoint (see [`super::token`]) are valid, and only for the Batch audience
+//! identity endpoint (see `crate::token`) are valid, and only for the Batch audience
 //! and before their (real-time) expiry.
 //!
 //! Failures: no `Authorization` → 400 `MissingRequiredHeader` (HeaderName=Authorization,
@@ -33,9 +33,9 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::clock::parse_rfc1123;
-use super::errors::ApiError;
-use super::token::TokenStore;
+use crate::clock::parse_rfc1123;
+use crate::errors::ApiError;
+use crate::token::{TokenCheck, TokenStore};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -223,19 +223,4 @@ pub fn authenticate(
     Err(ApiError::auth_failed(
         "The authentication scheme is not supported.",
     ))
-}
-
-/// Result of looking a bearer token up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenCheck {
-    Valid,
-    Unknown,
-    WrongAudience,
-    Expired,
-}
-
-/// Is `resource` the Batch audience (with or without the trailing slash, or as a scope)?
-pub fn is_batch_resource(resource: &str) -> bool {
-    let r = resource.trim_end_matches("/.default").trim_end_matches('/');
-    r.eq_ignore_ascii_case("https://batch.core.windows.net")
 }

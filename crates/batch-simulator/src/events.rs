@@ -1,6 +1,6 @@
 //! The event log: what happened, in order, in simulated time.
 //!
-//! Tests read it (in-process via [`crate::simulator::Simulator::events`] or over
+//! Tests read it (in-process via [`crate::Simulator::events`] or over
 //! `GET /_simulator/events?since=SEQ`) to assert invariants that a client cannot see by
 //! polling, e.g. "no running task was ever killed" or "the target never dropped below N".
 //!
@@ -21,7 +21,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::clock::format_ts;
+use crate::clock::format_ts;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]

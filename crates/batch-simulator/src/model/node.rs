@@ -3,14 +3,14 @@
 //! A node walks `creating -> starting -> waitingforstarttask -> idle` (or
 //! `starttaskfailed`), alternates `idle <-> running` while it runs tasks, and ends with
 //! `leavingpool` before it disappears. The transitions themselves are driven by
-//! [`super::state::World`]; this module holds the record and renders it like the recorded
+//! [`crate::world::World`]; this module holds the record and renders it like the recorded
 //! bodies: `lastBootTime`, `startTask` and `nodeAgentInfo` only exist once the VM booted.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::clock::format_ts;
-use super::wire::{FailureInfoWire, NodeAgentInfoWire, NodeErrorWire, NodeWire, StartTaskInfoWire};
+use crate::clock::format_ts;
+use crate::wire::{FailureInfoWire, NodeAgentInfoWire, NodeErrorWire, NodeWire, StartTaskInfoWire};
 
 /// `BatchNodeState` values the simulator produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! The simulator's own wire types (request and response bodies).
 //!
-//! Deliberately independent of the client's models in `crate::batch`: if both sides
-//! shared one set of types, a wrong field name would be wrong on both ends and every test
-//! would still pass. These types are written against the recorded bodies in
-//! `tests/fixtures/batch-recorded/` instead. Field order follows the recordings; absent
+//! Deliberately independent of pool-resizer's client models (`pool_resizer::batch`), which
+//! this crate cannot even name: if both sides shared one set of types, a wrong field name
+//! would be wrong on both ends and every test would still pass. These types are written
+//! against the recorded bodies in `tests/fixtures/batch-recorded/` of the pool-resizer repository instead. Field order follows the recordings; absent
 //! optional fields are omitted (the service never sends `null`).
 
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,14 @@
-//! Command-line flags of `pool-resizer simulator`.
+//! Command-line flags, shared by `batch-simulator` and `pool-resizer simulator`.
+//!
+//! [`SimulatorArgs`] is a `clap::Args` group rather than a whole parser, so a host
+//! binary can mount it as a subcommand and the flags stay the same in both places.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{DEV_KEY, SimulatorConfig};
+use crate::world::Timing;
 
 /// Run the Azure Batch data-plane simulator (HTTPS on loopback).
 #[derive(Debug, Clone, clap::Args)]
@@ -13,7 +20,7 @@ pub struct SimulatorArgs {
     #[arg(long, default_value = "devaccount")]
     pub account: String,
     /// Account key (base64) for Shared Key auth. Default: a fixed, public dev key.
-    #[arg(long, default_value = super::DEV_KEY, hide_default_value = true)]
+    #[arg(long, default_value = DEV_KEY, hide_default_value = true)]
     pub key: String,
     /// Simulated seconds per real second.
     #[arg(long, default_value_t = 1.0)]
@@ -37,4 +44,22 @@ pub struct SimulatorArgs {
     /// Lifetime of issued access tokens, in real seconds.
     #[arg(long, default_value_t = 3600)]
     pub token_lifetime_secs: u64,
+}
+
+impl From<SimulatorArgs> for SimulatorConfig {
+    fn from(a: SimulatorArgs) -> Self {
+        Self {
+            listen: a.listen,
+            account: a.account,
+            key: a.key,
+            time_scale: a.time_scale,
+            pools: a.pools,
+            dedicated_core_quota: a.dedicated_core_quota,
+            low_priority_core_quota: a.low_priority_core_quota,
+            ca_file: a.ca_file,
+            seed: a.seed,
+            token_lifetime: Duration::from_secs(a.token_lifetime_secs),
+            timing: Timing::default(),
+        }
+    }
 }

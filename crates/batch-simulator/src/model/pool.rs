@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::clock::{etag_for, format_ts};
 use super::node::{Dealloc, Node};
-use super::wire::{
+use crate::clock::{etag_for, format_ts};
+use crate::wire::{
     AutoScaleRunWire, NameValue, PoolWire, ResizeErrorWire, TaskSchedulingPolicyWire,
 };
 
@@ -110,6 +110,23 @@ impl Pool {
         self.nodes.iter_mut().find(|n| n.id == id)
     }
 
+    /// A resizing pool goes steady once allocation is over and no node is still
+    /// leaving; its errors show from then on. Returns whether it just did, so the
+    /// caller logs the change (the record itself keeps no log).
+    pub fn settle_if_done(&mut self, now: OffsetDateTime) -> bool {
+        if self.deleting
+            || self.allocation_state != AllocationState::Resizing
+            || !self.op.alloc_done
+            || self.nodes.iter().any(Node::is_leaving)
+        {
+            return false;
+        }
+        self.allocation_state = AllocationState::Steady;
+        self.allocation_state_transition_time = now;
+        self.resize_errors = std::mem::take(&mut self.op.errors);
+        true
+    }
+
     pub fn to_wire(&self, base: &str) -> PoolWire {
         let url = format!("{base}/pools/{}", self.id);
         PoolWire {
@@ -182,4 +199,30 @@ pub fn cores_for(vm_size: &str) -> u32 {
         "standard_nc6" => 6,
         _ => 1,
     }
+}
+
+/// Ubuntu 22.04 image as the service echoes it.
+pub fn default_vm_config() -> Value {
+    json!({
+        "imageReference": {
+            "publisher": "canonical",
+            "offer": "0001-com-ubuntu-server-jammy",
+            "sku": "22_04-lts",
+            "version": "latest"
+        },
+        "nodeAgentSKUId": "batch.node.ubuntu 22.04"
+    })
+}
+
+/// Fill the defaults the service adds to a start task (`userIdentity`, `maxTaskRetryCount`,
+/// `waitForSuccess`), so a pool reads back as the service would show it.
+pub fn normalize_start_task(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.entry("userIdentity").or_insert_with(
+            || json!({"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}),
+        );
+        m.entry("maxTaskRetryCount").or_insert(json!(0));
+        m.entry("waitForSuccess").or_insert(json!(true));
+    }
+    v
 }

@@ -1,0 +1,59 @@
+//! How a simulator is set up: the one value [`crate::start`] takes.
+//!
+//! Every field has a default, so a test names only what it cares about:
+//!
+//! ```
+//! use batch_simulator::SimulatorConfig;
+//! let config = SimulatorConfig { time_scale: 600.0, pools: vec!["p1".into()], ..Default::default() };
+//! assert_eq!(config.account, "devaccount");
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::world::Timing;
+
+/// The fixed development key used when none is given (public; not a secret).
+pub const DEV_KEY: &str =
+    "cG9vbC1yZXNpemVyIHNpbXVsYXRvciBkZXZlbG9wbWVudCBrZXkgLSBub3QgYSBzZWNyZXQhIQ==";
+
+/// How to run a simulator.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    pub listen: SocketAddr,
+    pub account: String,
+    /// Account key, base64.
+    pub key: String,
+    /// Simulated seconds per real second.
+    pub time_scale: f64,
+    /// Ready pools created at start (Ubuntu, standard_a1_v2, 0 nodes).
+    pub pools: Vec<String>,
+    pub dedicated_core_quota: u32,
+    pub low_priority_core_quota: u32,
+    /// Also write the CA certificate (PEM) here.
+    pub ca_file: Option<PathBuf>,
+    pub seed: u64,
+    /// Lifetime of issued access tokens (real time).
+    pub token_lifetime: Duration,
+    /// Delay ranges of the state machine (simulated seconds).
+    pub timing: Timing,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            account: "devaccount".into(),
+            key: DEV_KEY.into(),
+            time_scale: 1.0,
+            pools: Vec::new(),
+            dedicated_core_quota: 100,
+            low_priority_core_quota: 100,
+            ca_file: None,
+            seed: 1,
+            token_lifetime: Duration::from_secs(3600),
+            timing: Timing::default(),
+        }
+    }
+}

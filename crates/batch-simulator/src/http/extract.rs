@@ -1,0 +1,186 @@
+//! Reading requests: the query string, the path, JSON bodies and the values inside them
+//! that more than one route checks.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Request, Uri};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use serde::de::DeserializeOwned;
+
+use crate::clock::parse_iso_duration;
+use crate::errors::ApiError;
+use crate::model::node::Dealloc;
+
+/// Decoded query parameters, names matched case-insensitively as the service does.
+pub struct Query {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Query { pairs }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Query::parse(parts.uri.query()))
+    }
+}
+
+/// What stays encoded in a normalised path segment: enough to keep it one valid segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|');
+
+/// The path's segments as the service reads them: outer slashes ignored (`/pools/` is
+/// `/pools`), each segment percent-decoded (`/pool%73` is `/pools`; bad UTF-8 replaced).
+pub fn segments(path: &str) -> Vec<String> {
+    path.trim_matches('/')
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect()
+}
+
+/// Rewrite a Batch request's path to the form the router matches: [`segments`], each
+/// re-encoded only where it must be. Route matching is then exact, and `Path` extracts
+/// the decoded ids. Runs after authentication, which signs the path as sent.
+pub fn normalize_path<B>(mut req: Request<B>) -> Request<B> {
+    let path: Vec<String> = segments(req.uri().path())
+        .iter()
+        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+        .collect();
+    let mut path_and_query = format!("/{}", path.join("/"));
+    if let Some(q) = req.uri().query() {
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
+    if let Ok(uri) = Uri::builder().path_and_query(path_and_query).build() {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
+/// A body that may be empty (then every field is absent).
+pub fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))
+}
+
+/// A body whose required fields are reported missing one by one (an empty body is `{}`).
+pub fn parse_body_required<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let slice: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(slice).map_err(|e| ApiError::invalid_body(e.to_string()))
+}
+
+/// `resizeTimeout`: ISO-8601, at least 5 minutes; default `PT15M`.
+pub fn parse_timeout(v: Option<&str>) -> Result<(String, Duration), ApiError> {
+    match v {
+        None => Ok(("PT15M".into(), Duration::from_secs(900))),
+        Some(s) => {
+            let d = parse_iso_duration(s).ok_or_else(|| {
+                ApiError::invalid_property(
+                    "resizeTimeout",
+                    s,
+                    "The value is not a valid ISO-8601 duration.",
+                )
+            })?;
+            if d < Duration::from_secs(300) {
+                return Err(ApiError::invalid_property(
+                    "resizeTimeout",
+                    s,
+                    "The specified resize timeout is less than the minimum of 5 minutes.",
+                ));
+            }
+            Ok((s.to_string(), d))
+        }
+    }
+}
+
+/// `nodeDeallocationOption`; default `requeue`.
+pub fn parse_dealloc(v: Option<&str>) -> Result<Dealloc, ApiError> {
+    match v {
+        None => Ok(Dealloc::Requeue),
+        Some(s) => Dealloc::parse(s).ok_or_else(|| {
+            ApiError::invalid_property(
+                "nodeDeallocationOption",
+                s,
+                "Must be one of requeue, terminate, taskcompletion, retaineddata.",
+            )
+        }),
+    }
+}
+
+/// Pool, job and task ids: up to 64 letters, digits, hyphens and underscores.
+pub fn check_id(id: String) -> Result<String, ApiError> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(id)
+    } else {
+        Err(ApiError::invalid_property(
+            "id",
+            id,
+            "The id may contain up to 64 letters, digits, hyphens and underscores.",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(path: &str) -> String {
+        let req = Request::builder().uri(path).body(()).unwrap();
+        normalize_path(req).uri().to_string()
+    }
+
+    #[test]
+    fn paths_are_read_as_the_service_reads_them() {
+        assert_eq!(normalized("/pools/?api-version=1"), "/pools?api-version=1");
+        assert_eq!(normalized("//pools"), "/pools");
+        assert_eq!(normalized("/pool%73/p%31"), "/pools/p1");
+        assert_eq!(normalized("/pools//nodes"), "/pools//nodes");
+        assert_eq!(normalized("/pools/a%2Fb"), "/pools/a%2Fb");
+        assert_eq!(normalized("/"), "/");
+        assert_eq!(segments("/pools/a%2Fb"), vec!["pools", "a/b"]);
+    }
+}

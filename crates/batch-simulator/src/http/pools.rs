@@ -1,0 +1,336 @@
+//! Pool routes: `/pools` and `/pools/{id}` with its actions.
+//!
+//! Each handler reads and checks the request first (the body before the pool: the
+//! service rejects a bad body even for a pool that does not exist), then locks the world
+//! and acts. The lock is held only for the in-memory work, never across an `.await`.
+//!
+//! Mutations answer with the pool's `ETag`, `Last-Modified` and `DataServiceId`; `If-Match`
+//! / `If-None-Match` are checked against the pool's ETag.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::routing::{get, post};
+
+use super::extract::{
+    Query, check_id, parse_body, parse_body_required, parse_dealloc, parse_timeout,
+};
+use super::listing::{list_page, single};
+use super::reply::Reply;
+use super::state::AppState;
+use crate::clock::{format_rfc1123, parse_iso_duration};
+use crate::errors::ApiError;
+use crate::model::pool::{Pool, default_vm_config, normalize_start_task};
+use crate::wire::{
+    EnableAutoScaleBody, PoolCreateBody, PoolPatchBody, RemoveNodesBody, ResizeBody,
+};
+use crate::world::{NewPool, World};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/pools", get(list).post(create))
+        .route("/pools/{id}", get(read).patch(patch).delete(delete))
+        .route("/pools/{id}/{action}", post(action))
+}
+
+type Answer = Result<Reply, ApiError>;
+
+fn pool_headers(base: &str, p: &Pool) -> Vec<(&'static str, String)> {
+    vec![
+        ("etag", p.etag()),
+        ("last-modified", format_rfc1123(p.last_modified)),
+        ("dataserviceid", format!("{base}/pools/{}", p.id)),
+    ]
+}
+
+/// The pool's headers after a change; `status` 200 or 202 as the service answers.
+fn changed(w: &World, base: &str, id: &str, status: StatusCode) -> Answer {
+    let p = w.pools.get(id).ok_or_else(ApiError::pool_not_found)?;
+    Ok(Reply::empty(status).with_headers(pool_headers(base, p)))
+}
+
+/// `If-Match` / `If-None-Match` (the two the service honours that matter for ETags);
+/// `If-(Un)Modified-Since` only count toward "one condition at most".
+fn check_conditions(headers: &HeaderMap, etag: &str, read: bool) -> Result<(), ApiError> {
+    let names = [
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+    ];
+    if names.iter().filter(|n| headers.contains_key(**n)).count() > 1 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MultipleConditionHeadersNotSupported",
+            "Multiple condition headers are not supported.",
+        ));
+    }
+    let val = |n: &str| {
+        headers.get(n).and_then(|v| v.to_str().ok()).map(|s| {
+            s.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        })
+    };
+    let failed = if read {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::PRECONDITION_FAILED
+    };
+    if let Some(m) = val("if-match")
+        && m != "*"
+        && !m.eq_ignore_ascii_case(etag)
+    {
+        return Err(ApiError::condition_not_met(StatusCode::PRECONDITION_FAILED));
+    }
+    if let Some(m) = val("if-none-match")
+        && (m == "*" || m.eq_ignore_ascii_case(etag))
+    {
+        return Err(ApiError::condition_not_met(failed));
+    }
+    Ok(())
+}
+
+/// `GET /pools` (the list answers GET only, not HEAD).
+async fn list(State(s): State<AppState>, method: Method, q: Query) -> Answer {
+    if method == Method::HEAD {
+        return Err(ApiError::unsupported_operation());
+    }
+    let base = s.base_url.as_str();
+    let w = s.lock_world();
+    let items = w
+        .pools
+        .values()
+        .map(|p| (p.id.clone(), p.to_wire(base)))
+        .collect();
+    let body = list_page(
+        items,
+        &q,
+        format!("{base}/$metadata#pools"),
+        &format!("{base}/pools"),
+    )?;
+    Ok(Reply::json(StatusCode::OK, body))
+}
+
+/// `POST /pools`.
+async fn create(State(s): State<AppState>, body: Bytes) -> Answer {
+    let b: PoolCreateBody = parse_body_required(&body)?;
+    let id = check_id(
+        b.id.clone()
+            .ok_or_else(|| ApiError::missing_property("id"))?,
+    )?;
+    let vm = b
+        .vm_size
+        .clone()
+        .ok_or_else(|| ApiError::missing_property("vmSize"))?;
+    let timeout = parse_timeout(b.resize_timeout.as_deref())?;
+    let auto = b.enable_auto_scale.unwrap_or(false);
+    if auto && (b.target_dedicated_nodes.is_some() || b.target_low_priority_nodes.is_some()) {
+        return Err(ApiError::invalid_property(
+            "targetDedicatedNodes",
+            "set",
+            "Targets cannot be given when enableAutoScale is true.",
+        ));
+    }
+    let auto_scale = if auto {
+        let f = b
+            .auto_scale_formula
+            .clone()
+            .ok_or_else(|| ApiError::missing_property("autoScaleFormula"))?;
+        Some((
+            f,
+            b.auto_scale_evaluation_interval
+                .clone()
+                .unwrap_or_else(|| "PT15M".into()),
+        ))
+    } else {
+        None
+    };
+    let base = s.base_url.as_str();
+    let mut w = s.lock_world();
+    w.create_pool(NewPool {
+        id: id.clone(),
+        display_name: b.display_name,
+        vm_size: vm.to_ascii_lowercase(),
+        vm_config: Some(
+            b.virtual_machine_configuration
+                .unwrap_or_else(default_vm_config),
+        ),
+        start_task: b.start_task.map(normalize_start_task),
+        metadata: b.metadata.unwrap_or_default(),
+        task_slots_per_node: b.task_slots_per_node.unwrap_or(1),
+        enable_inter_node_communication: b.enable_inter_node_communication.unwrap_or(false),
+        target_dedicated: b.target_dedicated_nodes.unwrap_or(0),
+        target_low_priority: b.target_low_priority_nodes.unwrap_or(0),
+        resize_timeout: timeout,
+        auto_scale,
+    })?;
+    let p = w
+        .pools
+        .get(&id)
+        .ok_or_else(|| ApiError::internal("InternalError"))?;
+    let mut headers = pool_headers(base, p);
+    headers.push(("location", format!("{base}/pools/{id}")));
+    Ok(Reply::empty(StatusCode::CREATED).with_headers(headers))
+}
+
+/// `GET|HEAD /pools/{id}`: `If-None-Match` on the current ETag answers 304.
+async fn read(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query,
+    headers: HeaderMap,
+) -> Answer {
+    let base = s.base_url.as_str();
+    let w = s.lock_world();
+    let p = w.pools.get(&id).ok_or_else(ApiError::pool_not_found)?;
+    check_conditions(&headers, &p.etag(), true)?;
+    let body = single(
+        &p.to_wire(base),
+        &q,
+        format!("{base}/$metadata#pools/@Element"),
+    )?;
+    let mut headers = pool_headers(base, p);
+    headers.retain(|(k, _)| *k != "dataserviceid");
+    Ok(Reply::json(StatusCode::OK, body).with_headers(headers))
+}
+
+/// `PATCH /pools/{id}`: metadata, start task, display name.
+async fn patch(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let b: PoolPatchBody = parse_body(&body)?;
+    if let Some(md) = &b.metadata
+        && md.iter().any(|nv| nv.name.is_empty())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "EmptyMetadataKey",
+            "A metadata name cannot be empty.",
+        ));
+    }
+    let mut w = s.lock_world();
+    let p = w.pool_for_change(&id)?;
+    check_conditions(&headers, &p.etag(), false)?;
+    w.patch_pool(&id, b.metadata, b.start_task, b.display_name)?;
+    changed(&w, &s.base_url, &id, StatusCode::OK)
+}
+
+/// `DELETE /pools/{id}`.
+async fn delete(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+    let mut w = s.lock_world();
+    if let Some(p) = w.pools.get(&id) {
+        check_conditions(&headers, &p.etag(), false)?;
+    }
+    w.delete_pool(&id)?;
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+/// `POST /pools/{id}/{action}`; an unknown action is 404 `ResourceNotFound`.
+async fn action(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    match action.as_str() {
+        "resize" => resize(&s, &id, &headers, &body),
+        "stopresize" => stop_resize(&s, &id, &headers),
+        "removenodes" => remove_nodes(&s, &id, &headers, &body),
+        "enableautoscale" => enable_autoscale(&s, &id, &headers, &body),
+        "disableautoscale" => disable_autoscale(&s, &id),
+        _ => Err(ApiError::resource_not_found()),
+    }
+}
+
+/// `resize`: a target is required, checked before the pool lookup (as recorded).
+fn resize(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let b: ResizeBody = parse_body(body)?;
+    if b.target_dedicated_nodes.is_none() && b.target_low_priority_nodes.is_none() {
+        return Err(ApiError::missing_property(
+            "targetDedicatedNodes and/or targetLowPriorityNodes",
+        ));
+    }
+    let timeout = parse_timeout(b.resize_timeout.as_deref())?;
+    let dealloc = parse_dealloc(b.node_deallocation_option.as_deref())?;
+    let mut w = s.lock_world();
+    let p = w.pool_for_change(id)?;
+    check_conditions(headers, &p.etag(), false)?;
+    w.resize(
+        id,
+        b.target_dedicated_nodes,
+        b.target_low_priority_nodes,
+        timeout,
+        dealloc,
+    )?;
+    changed(&w, &s.base_url, id, StatusCode::ACCEPTED)
+}
+
+fn stop_resize(s: &AppState, id: &str, headers: &HeaderMap) -> Answer {
+    let mut w = s.lock_world();
+    let p = w.pool_for_change(id)?;
+    check_conditions(headers, &p.etag(), false)?;
+    w.stop_resize(id)?;
+    changed(&w, &s.base_url, id, StatusCode::ACCEPTED)
+}
+
+/// `removenodes`: 1 to 100 node ids.
+fn remove_nodes(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let b: RemoveNodesBody = parse_body(body)?;
+    let list = b
+        .node_list
+        .ok_or_else(|| ApiError::missing_property("nodeList"))?;
+    if list.is_empty() || list.len() > 100 {
+        return Err(ApiError::invalid_property(
+            "nodeList",
+            list.len().to_string(),
+            "nodeList must hold between 1 and 100 node ids.",
+        ));
+    }
+    let timeout = parse_timeout(b.resize_timeout.as_deref())?;
+    let dealloc = parse_dealloc(b.node_deallocation_option.as_deref())?;
+    let mut w = s.lock_world();
+    let p = w.pool_for_change(id)?;
+    check_conditions(headers, &p.etag(), false)?;
+    w.remove_nodes(id, &list, timeout, dealloc)?;
+    changed(&w, &s.base_url, id, StatusCode::ACCEPTED)
+}
+
+/// `enableautoscale`: the evaluation interval, when given, is 5 minutes to 168 hours.
+fn enable_autoscale(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let b: EnableAutoScaleBody = parse_body(body)?;
+    if let Some(i) = &b.auto_scale_evaluation_interval {
+        let d = parse_iso_duration(i).ok_or_else(|| {
+            ApiError::invalid_property(
+                "autoScaleEvaluationInterval",
+                i.as_str(),
+                "Not a valid ISO-8601 duration.",
+            )
+        })?;
+        if d < Duration::from_secs(300) || d > Duration::from_secs(168 * 3600) {
+            return Err(ApiError::invalid_property(
+                "autoScaleEvaluationInterval",
+                i.as_str(),
+                "Must be between 5 minutes and 168 hours.",
+            ));
+        }
+    }
+    let mut w = s.lock_world();
+    let p = w.pool_for_change(id)?;
+    check_conditions(headers, &p.etag(), false)?;
+    w.enable_autoscale(id, b.auto_scale_formula, b.auto_scale_evaluation_interval)?;
+    changed(&w, &s.base_url, id, StatusCode::OK)
+}
+
+fn disable_autoscale(s: &AppState, id: &str) -> Answer {
+    let mut w = s.lock_world();
+    w.disable_autoscale(id)?;
+    changed(&w, &s.base_url, id, StatusCode::OK)
+}
