@@ -3,6 +3,8 @@
 //! Layers, each readable alone; doors open one way (functions -> resizer -> batch):
 //! - [`functions`]: the Azure Functions custom-handler face: routes, host
 //!   payloads, JSON responses, HTTP status mapping.
+//! - [`service`]: what every face asks (scale, look, hold or release a lease),
+//!   answered with one neutral report; [`report`] is its JSON body.
 //! - [`resizer`]: the decision at the centre (`decide`: pool snapshot + want ->
 //!   next step, pure) and the converge loop that drives it. No HTTP inside.
 //! - [`batch`]: the Batch REST client over `azure_core`'s pipeline.
@@ -22,8 +24,10 @@ pub mod clock;
 #[cfg(feature = "simulator")]
 pub mod dev;
 pub mod functions;
+pub mod report;
 pub mod resizer;
 pub mod schedule;
 pub mod secret;
+pub mod service;
 pub mod settings;
 pub mod telemetry;

@@ -186,6 +186,14 @@ pub fn is_host_name(host: &str) -> bool {
 }
 
 impl Settings {
+    /// The node caps every face enforces, through the service.
+    pub fn limits(&self) -> crate::service::Limits {
+        crate::service::Limits {
+            max_dedicated: self.max_dedicated_nodes,
+            max_low_priority: self.max_low_priority_nodes,
+        }
+    }
+
     pub fn from_process_env() -> Result<Self, SettingsError> {
         Self::from_env(|name| std::env::var(name).ok())
     }

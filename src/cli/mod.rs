@@ -14,11 +14,8 @@ mod summary;
 use crate::app::StartupError;
 use crate::batch::PoolId;
 use crate::clock::Clock;
-use crate::functions::response::Requested;
-use crate::resizer::{
-    Converger, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome,
-    PollPolicy, Want,
-};
+use crate::resizer::{Converger, LeaseId, Observed, Operation, Outcome, PollPolicy};
+use crate::service::{Answer, LeaseRequest, ScaleRequest, Service, StatusRequest};
 use crate::settings::{Settings, SettingsError};
 use progress::Progress;
 use std::process::ExitCode;
@@ -104,9 +101,6 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Startup(#[from] StartupError),
-    /// Batch throttled for the whole wait before anything was written.
-    #[error("{0}")]
-    Busy(String),
 }
 
 impl CliError {
@@ -114,7 +108,6 @@ impl CliError {
         match self {
             CliError::Settings(_) | CliError::Usage(_) => Exit::Usage,
             CliError::Startup(_) => Exit::Failed,
-            CliError::Busy(_) => Exit::TimedOut,
         }
     }
 }
@@ -149,9 +142,11 @@ async fn execute(
         Command::Status(common) => common,
     };
     let pool_id = pool_id(common.pool.as_deref(), &settings)?;
-    let (want, lease) = match &command {
-        Command::Scale(operation, args) => scale_want(*operation, args, pool_id, &settings)?,
-        Command::Status(_) => (Want::look(pool_id), None),
+    let request = match &command {
+        Command::Scale(operation, args) => {
+            Some(scale_request(*operation, args, pool_id.clone(), &settings)?)
+        }
+        Command::Status(_) => None,
     };
     let batch = crate::app::batch_client(&settings)?;
     let clock = Clock::scaled(settings.time_scale);
@@ -166,24 +161,26 @@ async fn execute(
         progress: Some(&observer),
         looks: None,
     };
+    let service = Service {
+        converger,
+        limits: settings.limits(),
+        waits: None,
+    };
     let work = async {
-        match &command {
-            Command::Scale(_, args) => {
-                let budget = converger.budget(Duration::from_secs(args.wait.into()));
-                if let Some(edit) = &lease {
-                    match converger.edit_leases(&want.pool_id, edit, &budget).await {
-                        Ok(LeaseWrite::NotWritten { why, .. }) => {
-                            return Err(CliError::Busy(format!(
-                                "Batch stayed busy for the whole wait ({why}); the lease was not written and nothing was changed"
-                            )));
-                        }
-                        Ok(_) => {}
-                        Err(error) => return Ok(Err(error)),
-                    }
-                }
-                Ok(converger.converge_within(&want, &budget).await)
-            }
-            Command::Status(_) => Ok(converger.check(&want).await),
+        match &request {
+            Some(request) => service
+                .scale(request)
+                .await
+                .map_err(|over| CliError::Usage(over.to_string())),
+            None => service
+                .status(&StatusRequest {
+                    pool_id: pool_id.clone(),
+                    target: None,
+                    lease: None,
+                    resume: false,
+                })
+                .await
+                .map_err(|over| CliError::Usage(over.to_string())),
         }
     };
     let stop = async {
@@ -198,30 +195,14 @@ async fn execute(
         () = ticker => unreachable!("never completes"),
     };
     progress.finish();
-    let result = result?;
-    let requested = match &command {
-        Command::Scale(_, args) => Some(Requested {
-            dedicated_nodes: Some(want.dedicated),
-            low_priority_nodes: Some(want.low_priority),
-            wait_seconds: Some(args.wait),
-            lease_id: args.lease.clone(),
-            lease_minutes: match (&lease, args.lease_minutes) {
-                (Some(LeaseEdit::Hold(_)), minutes) => {
-                    Some(minutes.unwrap_or(crate::resizer::lease::DEFAULT_LEASE_MINUTES))
-                }
-                _ => None,
-            },
-            force: Some(args.force),
-        }),
-        Command::Status(_) => None,
-    };
+    let Answer { want, result } = result?;
     let out = summary::Summary {
         operation: match &command {
             Command::Scale(operation, _) => operation.as_str(),
             Command::Status(_) => "pool-status",
         },
         want: &want,
-        requested,
+        requested: request.as_ref().map(ScaleRequest::requested),
     };
     let exit = match &result {
         Err(_) => Exit::Failed,
@@ -253,43 +234,25 @@ fn pool_id(flag: Option<&str>, settings: &Settings) -> Result<PoolId, CliError> 
     }
 }
 
-/// The same defaults and limits as the HTTP triggers, so a leaked script
-/// cannot ask for more than a request could (MAX_*_NODES), and the same
-/// lease rules: a scale-down keeps other pipelines' leased nodes unless
-/// `--force`. Returns the want and the lease change to make first.
-fn scale_want(
+/// The same defaults, limits and lease rules as the HTTP triggers, so a
+/// leaked script cannot ask for more than a request could (`MAX_*_NODES`),
+/// and a scale-down keeps other pipelines' leased nodes unless `--force`.
+fn scale_request(
     operation: Operation,
     args: &ScaleArgs,
     pool_id: PoolId,
     settings: &Settings,
-) -> Result<(Want, Option<LeaseEdit>), CliError> {
+) -> Result<ScaleRequest, CliError> {
     let default_dedicated = match operation {
         Operation::ScaleUp => 1,
         Operation::ScaleDown => 0,
     };
     let dedicated = args.dedicated.unwrap_or(default_dedicated);
     let low_priority = args.low_priority.unwrap_or(0);
-    let over = |flag: &str, n: u32, max: u32, setting: &str| {
-        CliError::Usage(format!(
-            "{flag} {n} is above the limit of {max} ({setting})"
-        ))
-    };
-    if dedicated > settings.max_dedicated_nodes {
-        return Err(over(
-            "--dedicated",
-            dedicated,
-            settings.max_dedicated_nodes,
-            "MAX_DEDICATED_NODES",
-        ));
-    }
-    if low_priority > settings.max_low_priority_nodes {
-        return Err(over(
-            "--low-priority",
-            low_priority,
-            settings.max_low_priority_nodes,
-            "MAX_LOW_PRIORITY_NODES",
-        ));
-    }
+    settings
+        .limits()
+        .check(dedicated, low_priority, ("--dedicated", "--low-priority"))
+        .map_err(|over| CliError::Usage(over.to_string()))?;
     let lease_id: Option<LeaseId> = match &args.lease {
         Some(raw) => {
             let id: LeaseId = raw
@@ -314,36 +277,20 @@ fn scale_want(
             "--force is for scale-down (scale-up never shrinks)".into(),
         ));
     }
-    let want = match operation {
-        Operation::ScaleUp => Want::scale_up(pool_id, dedicated, low_priority),
-        Operation::ScaleDown => Want::scale_down(
-            pool_id,
-            dedicated,
-            low_priority,
-            match (&lease_id, args.force) {
-                (_, true) => LeaseRule::Ignore,
-                (Some(id), false) => LeaseRule::HonourExcept(id.clone()),
-                (None, false) => LeaseRule::Honour,
-            },
-        ),
-    };
-    let clock = Clock::scaled(settings.time_scale);
-    let edit = lease_id.map(|id| match operation {
-        Operation::ScaleUp => LeaseEdit::Hold(Lease {
+    Ok(ScaleRequest {
+        operation,
+        pool_id,
+        dedicated,
+        low_priority,
+        wait: Duration::from_secs(args.wait.into()),
+        lease: lease_id.map(|id| LeaseRequest {
             id,
-            dedicated,
-            low_priority,
-            expires: clock.now_utc()
-                + Duration::from_secs(
-                    u64::from(
-                        args.lease_minutes
-                            .unwrap_or(crate::resizer::lease::DEFAULT_LEASE_MINUTES),
-                    ) * 60,
-                ),
+            minutes: args
+                .lease_minutes
+                .unwrap_or(crate::resizer::lease::DEFAULT_LEASE_MINUTES),
         }),
-        Operation::ScaleDown => LeaseEdit::Release(id),
-    });
-    Ok((want, edit))
+        force: args.force,
+    })
 }
 
 /// Warnings and errors only: the progress display is the CLI's info level.

@@ -8,7 +8,7 @@
 //! stdout is left alone: it carries the result (and `--json`).
 
 use crate::clock::{Clock, Stopwatch};
-use crate::functions::response::PoolView;
+use crate::report::PoolView;
 use crate::resizer::{Observed, Step};
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;

@@ -4,7 +4,7 @@
 
 use super::Exit;
 use crate::functions::error::batch_failure;
-use crate::functions::response::{ErrorView, OperationBody, PoolView, Requested};
+use crate::report::{ErrorView, OperationBody, PoolView, Requested};
 use crate::resizer::{ConvergeError, Observed, Outcome, Report, Want};
 
 pub struct Summary<'a> {

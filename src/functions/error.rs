@@ -15,9 +15,8 @@
 //!
 //! Every one of them has the full body shape of [`OperationBody`].
 
-use super::response::{ErrorView, OperationBody, Requested};
-use crate::batch::error::{CredentialProblem, Unreachable, cause_chain};
 use crate::batch::{BatchError, PoolId};
+use crate::report::{ErrorView, OperationBody, Requested};
 use crate::resizer::{ConvergeError, FailureCode};
 use axum::Json;
 use axum::http::StatusCode;
@@ -109,49 +108,12 @@ pub fn failure_status(code: FailureCode) -> StatusCode {
     }
 }
 
-/// `error.code` for a Batch call that failed for good.
-pub fn batch_error_code(error: &BatchError) -> &'static str {
-    match error {
-        BatchError::Unreachable {
-            problem: Unreachable::Tls(_),
-            ..
-        } => "BatchTlsFailed",
-        BatchError::Unreachable { .. } => "BatchUnavailable",
-        BatchError::Service {
-            status: 401 | 403, ..
-        } => "BatchAuthenticationFailed",
-        BatchError::Service { status, .. } if *status < 500 => "BatchRequestRejected",
-        BatchError::Service { .. } => "BatchUnavailable",
-        BatchError::Credential {
-            problem: CredentialProblem::Outage,
-            ..
-        } => "IdentityUnavailable",
-        BatchError::Credential { .. } => "BatchAuthenticationFailed",
-        BatchError::Decode { .. } => "BatchResponseUnreadable",
-        BatchError::Contended { .. } => "LeaseWriteContended",
-    }
-}
-
-/// Status and error view for a run a Batch call ended; logs the whole
-/// cause chain (the top error alone often says only "request failed").
+/// Status and error view for a run a Batch call ended.
 pub fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
-    let source = &error.source;
-    let code = batch_error_code(source);
-    tracing::warn!(
-        code,
-        cause = one_line(&cause_chain(error)),
-        "Batch call failed"
-    );
-    let status = match source {
+    let view = crate::service::Answer::error_view(error);
+    let status = match error.source {
         BatchError::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_GATEWAY,
-    };
-    let view = ErrorView {
-        code: code.to_owned(),
-        message: error.to_string(),
-        batch_code: source.code().map(str::to_owned),
-        url: source.url().map(str::to_owned),
-        hint: source.hint(),
     };
     (status, view)
 }

@@ -10,90 +10,24 @@
 
 use super::error::{ApiError, batch_failure, failure_status};
 use super::params::{ScaleParams, StatusParams, StatusTarget, pool_hint};
-use super::response::{ErrorView, OperationBody, PoolView, Requested};
-use crate::batch::{BatchClient, PoolId};
-use crate::clock::Clock;
+use super::state::AppState;
+use crate::batch::PoolId;
+use crate::report::{ErrorView, OperationBody, Requested};
 use crate::resizer::lease::DEFAULT_LEASE_MINUTES;
-use crate::resizer::looks::Looks;
 use crate::resizer::{
-    ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed,
-    Operation, Outcome, PollPolicy, Report, Want,
+    ConvergeError, LeaseId, LeaseRule, Observed, Operation, Outcome, Report, Want,
 };
-use crate::settings::Settings;
+use crate::service::{LeaseRequest, ScaleRequest, StatusRequest};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Poll again after this long (real seconds, scaled down in dev/tests).
 const RETRY_AFTER: Duration = Duration::from_secs(10);
-
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    batch: BatchClient,
-    settings: Settings,
-    clock: Clock,
-    policy: PollPolicy,
-    stop: watch::Receiver<bool>,
-    /// Looks shared by every request waiting on the same pool.
-    looks: Looks,
-    /// Permits for inline waits; past [`MAX_CONCURRENT_WAITS`] a scale
-    /// request is answered 202 at once and carried on by its status URL.
-    waits: Arc<tokio::sync::Semaphore>,
-}
-
-/// Inline waits one instance holds at once. Each costs little (a task and a
-/// few KiB), but past this the instance would only queue work that the
-/// status URL can carry just as well, and Batch calls stay bounded by the
-/// shared looks anyway.
-pub const MAX_CONCURRENT_WAITS: usize = 1000;
-
-impl AppState {
-    pub fn new(
-        batch: BatchClient,
-        settings: Settings,
-        policy: PollPolicy,
-        stop: watch::Receiver<bool>,
-    ) -> Self {
-        let clock = Clock::scaled(settings.time_scale);
-        Self(Arc::new(Inner {
-            batch,
-            settings,
-            clock,
-            policy,
-            stop,
-            looks: Looks::default(),
-            waits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_WAITS)),
-        }))
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.0.settings
-    }
-
-    /// The handler's clock: real time in Azure, scaled in dev and tests.
-    pub(super) fn clock(&self) -> Clock {
-        self.0.clock
-    }
-
-    pub(super) fn converger(&self) -> Converger<'_, BatchClient> {
-        Converger {
-            batch: &self.0.batch,
-            clock: self.0.clock,
-            policy: self.0.policy,
-            stop: Some(self.0.stop.clone()),
-            progress: None,
-            looks: Some(&self.0.looks),
-        }
-    }
-}
 
 pub async fn scale_up(
     State(app): State<AppState>,
@@ -120,137 +54,69 @@ async fn scale(
     query: Option<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let refuse = |e: ApiError, body: &[u8]| {
+        let hint = pool_hint(query.as_deref(), body, app.settings());
+        e.respond(
+            Some(operation.as_str()),
+            hint.as_ref(),
+            Requested::default(),
+        )
+    };
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => {
-            let hint = pool_hint(query.as_deref(), b"", app.settings());
-            return body_error(rejection).respond(
-                Some(operation.as_str()),
-                hint.as_ref(),
-                Requested::default(),
-            );
-        }
+        Err(rejection) => return refuse(body_error(rejection), b""),
     };
     let params = match ScaleParams::parse(operation, query.as_deref(), &body, app.settings()) {
         Ok(params) => params,
-        Err(e) => {
-            let hint = pool_hint(query.as_deref(), &body, app.settings());
-            return e.respond(
-                Some(operation.as_str()),
-                hint.as_ref(),
-                Requested::default(),
-            );
-        }
+        Err(e) => return refuse(e, &body),
     };
-    let want = match operation {
-        Operation::ScaleUp => Want::scale_up(
-            params.pool_id.clone(),
-            params.dedicated,
-            params.low_priority,
-        ),
-        Operation::ScaleDown => Want::scale_down(
-            params.pool_id.clone(),
-            params.dedicated,
-            params.low_priority,
-            match (&params.lease_id, params.force) {
-                (_, true) => LeaseRule::Ignore,
-                (Some(id), false) => LeaseRule::HonourExcept(id.clone()),
-                (None, false) => LeaseRule::Honour,
-            },
-        ),
+    let request = ScaleRequest {
+        operation,
+        pool_id: params.pool_id.clone(),
+        dedicated: params.dedicated,
+        low_priority: params.low_priority,
+        wait: Duration::from_secs(params.wait_seconds.into()),
+        lease: params.lease_id.clone().map(|id| LeaseRequest {
+            id,
+            minutes: params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
+        }),
+        force: params.force,
     };
     tracing::info!(
         operation = operation.as_str(),
-        pool = %want.pool_id,
-        dedicated = want.dedicated,
-        low_priority = want.low_priority,
+        pool = %request.pool_id,
+        dedicated = request.dedicated,
+        low_priority = request.low_priority,
         wait_seconds = params.wait_seconds,
-        force = params.force,
+        force = request.force,
         "starting"
     );
-    let requested = || Requested {
-        dedicated_nodes: Some(params.dedicated),
-        low_priority_nodes: Some(params.low_priority),
-        wait_seconds: Some(params.wait_seconds),
-        lease_id: params.lease_id.as_ref().map(ToString::to_string),
-        lease_minutes: params.lease_minutes,
-        force: Some(params.force),
+    let answer = match app.service().scale(&request).await {
+        Ok(answer) => answer,
+        Err(over) => {
+            return refuse(
+                ApiError::invalid("InvalidParameter", over.to_string()),
+                &body,
+            );
+        }
     };
+    let requested = request.requested();
     let context = Context {
         operation: operation.as_str(),
-        want: &want,
+        want: &answer.want,
         target: Some(StatusTarget {
             operation,
-            dedicated: want.dedicated,
-            low_priority: want.low_priority,
+            dedicated: request.dedicated,
+            low_priority: request.low_priority,
         }),
         headers: &headers,
         query: query.as_deref(),
         held_lease: match operation {
-            Operation::ScaleUp => params
-                .lease_id
-                .as_ref()
-                .map(|id| (id, params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES))),
+            Operation::ScaleUp => request.lease.as_ref().map(|l| (&l.id, l.minutes)),
             Operation::ScaleDown => None,
         },
     };
-    let Ok(_permit) = app.0.waits.clone().try_acquire_owned() else {
-        tracing::warn!(operation = operation.as_str(), pool = %want.pool_id, "at the limit of concurrent waits; answered 202 at once");
-        let report = Report {
-            outcome: Outcome::Pending(crate::resizer::WaitReason::HandlerBusy),
-            last: None,
-            actions: Vec::new(),
-            waited: Duration::ZERO,
-            batch_calls: 0,
-            retry_after: None,
-        };
-        return pending(&app, &context, requested(), &report);
-    };
-    let converger = app.converger();
-    // One budget for the lease write and the wait: the answer leaves in time
-    // whichever of them Batch makes slow.
-    let budget = converger.budget(Duration::from_secs(params.wait_seconds.into()));
-    if let Some(lease_id) = &params.lease_id {
-        let edit = match operation {
-            Operation::ScaleUp => LeaseEdit::Hold(Lease {
-                id: lease_id.clone(),
-                dedicated: params.dedicated,
-                low_priority: params.low_priority,
-                expires: app.0.clock.now_utc()
-                    + Duration::from_secs(
-                        u64::from(params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES)) * 60,
-                    ),
-            }),
-            Operation::ScaleDown => LeaseEdit::Release(lease_id.clone()),
-        };
-        match converger.edit_leases(&want.pool_id, &edit, &budget).await {
-            Ok(LeaseWrite::NotWritten { why, retry_after }) => {
-                // Accepted all the same: the status URL carries the lease, and
-                // its first poll writes it (or releases it) before anything else.
-                tracing::info!(operation = operation.as_str(), pool = %want.pool_id, why, "lease not written yet; the status URL will");
-                let stopping = app.0.stop.borrow().to_owned();
-                let report = Report {
-                    outcome: Outcome::Pending(if stopping {
-                        crate::resizer::WaitReason::ShuttingDown
-                    } else {
-                        crate::resizer::WaitReason::BatchBusy
-                    }),
-                    last: None,
-                    actions: Vec::new(),
-                    waited: budget.elapsed(),
-                    batch_calls: 0,
-                    retry_after,
-                };
-                return pending(&app, &context, requested(), &report);
-            }
-            Ok(outcome) => {
-                tracing::info!(operation = operation.as_str(), pool = %want.pool_id, lease = %lease_id, ?outcome, "lease updated");
-            }
-            Err(error) => return respond(&app, &context, requested(), Err(error)),
-        }
-    }
-    let result = converger.converge_within(&want, &budget).await;
-    respond(&app, &context, requested(), result)
+    respond(&app, &context, requested, answer.result)
 }
 
 pub async fn pool_status(
@@ -258,101 +124,38 @@ pub async fn pool_status(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let refuse = |e: ApiError| {
+        let hint = pool_hint(query.as_deref(), b"", app.settings());
+        e.respond(Some("pool-status"), hint.as_ref(), Requested::default())
+    };
     let params = match StatusParams::parse(query.as_deref(), app.settings()) {
         Ok(params) => params,
-        Err(e) => {
-            let hint = pool_hint(query.as_deref(), b"", app.settings());
-            return e.respond(Some("pool-status"), hint.as_ref(), Requested::default());
-        }
+        Err(e) => return refuse(e),
     };
-    let want = match params.target {
-        Some(target) => match target.operation {
-            Operation::ScaleUp => Want::scale_up(
-                params.pool_id.clone(),
-                target.dedicated,
-                target.low_priority,
-            ),
-            // Judged, and resumed, with the caller's own lease counted as
-            // released and every other live lease kept. Never forced.
-            Operation::ScaleDown => Want::scale_down(
-                params.pool_id.clone(),
-                target.dedicated,
-                target.low_priority,
-                match &params.lease_id {
-                    Some(id) => LeaseRule::HonourExcept(id.clone()),
-                    None => LeaseRule::Honour,
-                },
-            ),
-        },
-        None => Want::look(params.pool_id.clone()),
+    let request = StatusRequest {
+        pool_id: params.pool_id.clone(),
+        target: params
+            .target
+            .map(|t| (t.operation, t.dedicated, t.low_priority)),
+        lease: params.lease_id.clone().map(|id| LeaseRequest {
+            id,
+            minutes: params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
+        }),
+        resume: params.resume,
     };
-    let requested = Requested {
-        dedicated_nodes: params.target.map(|t| t.dedicated),
-        low_priority_nodes: params.target.map(|t| t.low_priority),
-        lease_id: params.lease_id.as_ref().map(ToString::to_string),
-        ..Requested::default()
-    };
-    let result = if params.resume {
-        let result = app.converger().resume(&want).await;
-        if let (Ok(report), Some(lease_id)) = (&result, &params.lease_id) {
-            settle_lease(&app, &want, report, lease_id, params.lease_minutes).await;
-        }
-        result
-    } else {
-        app.converger().check(&want).await
+    let answer = match app.service().status(&request).await {
+        Ok(answer) => answer,
+        Err(over) => return refuse(ApiError::invalid("InvalidParameter", over.to_string())),
     };
     let context = Context {
         operation: "pool-status",
-        want: &want,
+        want: &answer.want,
         target: params.target,
         headers: &headers,
         query: query.as_deref(),
         held_lease: params.lease_id.as_ref().zip(params.lease_minutes),
     };
-    respond(&app, &context, requested, result)
-}
-
-/// A resumed operation's lease, as its first call meant to leave it: a
-/// scale-up's lease held (its call may have ended before the write, say on
-/// SIGTERM or throttling), a scale-down's released. Written only when the
-/// pool just seen disagrees, so polls cost no extra call; a failure here
-/// is left to the next poll.
-async fn settle_lease(
-    app: &AppState,
-    want: &Want,
-    report: &Report,
-    lease_id: &LeaseId,
-    lease_minutes: Option<u32>,
-) {
-    let Some(Observed::Pool(snapshot)) = &report.last else {
-        return;
-    };
-    let held = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
-        .iter()
-        .any(|lease| &lease.id == lease_id);
-    let edit = match (want.operation, held) {
-        (Operation::ScaleUp, false) => LeaseEdit::Hold(Lease {
-            id: lease_id.clone(),
-            dedicated: want.dedicated,
-            low_priority: want.low_priority,
-            expires: app.0.clock.now_utc()
-                + Duration::from_secs(
-                    u64::from(lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES)) * 60,
-                ),
-        }),
-        (Operation::ScaleDown, true) => LeaseEdit::Release(lease_id.clone()),
-        _ => return,
-    };
-    let converger = app.converger();
-    let budget = converger.budget(crate::resizer::budget::STATUS_PATIENCE);
-    match converger.edit_leases(&want.pool_id, &edit, &budget).await {
-        Ok(outcome) => {
-            tracing::info!(pool = %want.pool_id, ?outcome, "resumed operation's lease settled");
-        }
-        Err(error) => {
-            tracing::warn!(pool = %want.pool_id, error = %error, "could not settle the lease; the next poll tries again");
-        }
-    }
+    respond(&app, &context, request.requested(), answer.result)
 }
 
 /// What a response needs to know about the request it answers.
@@ -398,7 +201,7 @@ fn throttled(
 /// less than our polling cadence.
 fn retry_after_header(app: &AppState, batch_asked: Option<Duration>) -> HeaderValue {
     let wait = RETRY_AFTER.max(batch_asked.unwrap_or_default());
-    HeaderValue::from(app.0.clock.to_real(wait).as_secs().max(1))
+    HeaderValue::from(app.clock().to_real(wait).as_secs().max(1))
 }
 
 fn respond(
@@ -412,12 +215,7 @@ fn respond(
         Ok(report) => report,
         Err(error) => {
             let (status, view) = batch_failure(&error);
-            let mut body =
-                OperationBody::failed(Some(operation), Some(&want.pool_id), requested, view);
-            body.actions = error.actions.clone();
-            body.pool = error.last.as_ref().map(PoolView::of);
-            body.waited_seconds = crate::resizer::converge::seconds(error.waited);
-            body.batch_calls = error.batch_calls;
+            let body = OperationBody::from_error(operation, want, requested, &error, view);
             let mut response = (status, Json(body)).into_response();
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 response
@@ -625,7 +423,7 @@ fn is_loopback(host: &str) -> bool {
 fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge {
-            limit: super::server::BODY_LIMIT,
+            limit: super::state::BODY_LIMIT,
         }
     } else {
         ApiError::invalid(

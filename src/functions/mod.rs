@@ -5,15 +5,16 @@
 //! (`enableForwardingHttpRequest`), paths included (`/api/scale-up`). It
 //! probes `/` until anything answers. Handlers here are thin: parse the
 //! request into a [`Want`](crate::resizer::Want), run the resizer, map the
-//! report to a status code and the JSON body of [`response`]. Timer
+//! report to a status code and the JSON body of [`crate::report`]; the
+//! work itself is the [`crate::service`]'s, which the CLI and timers share. Timer
 //! firings arrive as invocation payloads instead ([`timer`]).
 
 pub mod error;
 pub mod handlers;
 pub mod params;
-pub mod response;
 pub mod server;
+pub mod state;
 pub mod timer;
 
-pub use handlers::AppState;
 pub use server::{router, serve};
+pub use state::AppState;

@@ -1,7 +1,8 @@
 //! The router, request logging, and serving with graceful shutdown.
 
 use super::error::ApiError;
-use super::handlers::{AppState, pool_status, scale_down, scale_up};
+use super::handlers::{pool_status, scale_down, scale_up};
+use super::state::AppState;
 use super::timer::{timer_reconcile, timer_scale_down, timer_scale_up};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -13,8 +14,7 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-/// Parameters fit in a few hundred bytes; refuse anything big before reading it.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub use super::state::BODY_LIMIT;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -25,8 +25,8 @@
 //! read the body of a non-2xx answer, so failures are also logged to stderr
 //! (an Error trace in Application Insights).
 
-use super::handlers::AppState;
 use super::params::json_kind;
+use super::state::AppState;
 use crate::resizer::lease::SCHEDULE_LEASE;
 use crate::resizer::{
     Budget, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome, Report,

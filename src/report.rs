@@ -9,11 +9,14 @@
 //! are numbers. `docs/response.schema.json` is the contract; the tests check
 //! every answer they get against it.
 
-use crate::batch::PoolId;
+use crate::batch::error::{CredentialProblem, Unreachable};
 use crate::batch::models::{Pool, ResizeError};
+use crate::batch::{BatchError, PoolId};
 use crate::resizer::converge::seconds;
 use crate::resizer::lease::{leases_above, live_leases};
-use crate::resizer::{Action, Failure, Lease, Observed, Report, Snapshot, WaitReason, Want};
+use crate::resizer::{
+    Action, ConvergeError, Failure, Lease, Observed, Report, Snapshot, WaitReason, Want,
+};
 use crate::resizer::{LeaseRule, Operation};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -265,4 +268,59 @@ impl PoolView {
 
 fn json_name<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+/// `error.code` for a Batch call that failed for good.
+pub fn batch_error_code(error: &BatchError) -> &'static str {
+    match error {
+        BatchError::Unreachable {
+            problem: Unreachable::Tls(_),
+            ..
+        } => "BatchTlsFailed",
+        BatchError::Unreachable { .. } => "BatchUnavailable",
+        BatchError::Service {
+            status: 401 | 403, ..
+        } => "BatchAuthenticationFailed",
+        BatchError::Service { status, .. } if *status < 500 => "BatchRequestRejected",
+        BatchError::Service { .. } => "BatchUnavailable",
+        BatchError::Credential {
+            problem: CredentialProblem::Outage,
+            ..
+        } => "IdentityUnavailable",
+        BatchError::Credential { .. } => "BatchAuthenticationFailed",
+        BatchError::Decode { .. } => "BatchResponseUnreadable",
+        BatchError::Contended { .. } => "LeaseWriteContended",
+    }
+}
+
+/// The `error` block of a run a Batch call ended: code, message, Batch's
+/// own code, the URL tried and the fix.
+pub fn batch_error_view(error: &ConvergeError) -> ErrorView {
+    let source = &error.source;
+    ErrorView {
+        code: batch_error_code(source).to_owned(),
+        message: error.to_string(),
+        batch_code: source.code().map(str::to_owned),
+        url: source.url().map(str::to_owned),
+        hint: source.hint(),
+    }
+}
+
+impl OperationBody {
+    /// The body of a run that a Batch call ended: the error, and whatever
+    /// the run saw and did before.
+    pub fn from_error(
+        operation: &'static str,
+        want: &Want,
+        requested: Requested,
+        error: &ConvergeError,
+        view: ErrorView,
+    ) -> Self {
+        let mut body = OperationBody::failed(Some(operation), Some(&want.pool_id), requested, view);
+        body.actions = error.actions.clone();
+        body.pool = error.last.as_ref().map(PoolView::of);
+        body.waited_seconds = seconds(error.waited);
+        body.batch_calls = error.batch_calls;
+        body
+    }
 }

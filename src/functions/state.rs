@@ -1,0 +1,88 @@
+//! The handler's shared state: the Batch client, settings, clock, stop
+//! signal, the looks shared by waiting requests and the cap on concurrent
+//! waits. Its own module so routes, handlers and timers all depend on it and
+//! not on each other.
+
+use crate::batch::BatchClient;
+use crate::clock::Clock;
+use crate::resizer::looks::Looks;
+use crate::resizer::{Converger, PollPolicy};
+use crate::service::Service;
+use crate::settings::Settings;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Parameters fit in a few hundred bytes; refuse anything big before reading it.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState(pub(super) Arc<Inner>);
+
+pub(super) struct Inner {
+    pub(super) batch: BatchClient,
+    pub(super) settings: Settings,
+    pub(super) clock: Clock,
+    pub(super) policy: PollPolicy,
+    pub(super) stop: watch::Receiver<bool>,
+    /// Looks shared by every request waiting on the same pool.
+    pub(super) looks: Looks,
+    /// Permits for inline waits; past [`MAX_CONCURRENT_WAITS`] a scale
+    /// request is answered 202 at once and carried on by its status URL.
+    pub(super) waits: Arc<tokio::sync::Semaphore>,
+}
+
+/// Inline waits one instance holds at once. Each costs little (a task and a
+/// few KiB), but past this the instance would only queue work that the
+/// status URL can carry just as well, and Batch calls stay bounded by the
+/// shared looks anyway.
+pub const MAX_CONCURRENT_WAITS: usize = 1000;
+
+impl AppState {
+    pub fn new(
+        batch: BatchClient,
+        settings: Settings,
+        policy: PollPolicy,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let clock = Clock::scaled(settings.time_scale);
+        Self(Arc::new(Inner {
+            batch,
+            settings,
+            clock,
+            policy,
+            stop,
+            looks: Looks::default(),
+            waits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_WAITS)),
+        }))
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// The handler's clock: real time in Azure, scaled in dev and tests.
+    pub(super) fn clock(&self) -> Clock {
+        self.0.clock
+    }
+
+    /// The service every route calls, with this instance's shared looks
+    /// and its cap on concurrent waits.
+    pub(super) fn service(&self) -> Service<'_, BatchClient> {
+        Service {
+            converger: self.converger(),
+            limits: self.0.settings.limits(),
+            waits: Some(&self.0.waits),
+        }
+    }
+
+    pub(super) fn converger(&self) -> Converger<'_, BatchClient> {
+        Converger {
+            batch: &self.0.batch,
+            clock: self.0.clock,
+            policy: self.0.policy,
+            stop: Some(self.0.stop.clone()),
+            progress: None,
+            looks: Some(&self.0.looks),
+        }
+    }
+}

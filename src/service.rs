@@ -1,0 +1,409 @@
+//! One service for every face: the HTTP handlers, the timers and the CLI ask
+//! it to scale a pool, look at one, or hold and release a lease, and it
+//! answers with one neutral [`Answer`] that each face renders its own way
+//! (an HTTP status and JSON body, invocation log lines, an exit code).
+//!
+//! What lives here, once: the node caps (`MAX_*_NODES`), how a request
+//! becomes a [`Want`] (the lease rule of a shrink), the lease write before a
+//! wait and the one budget both share, the cap on concurrent waits, and how
+//! a resumed status URL settles the lease its first call meant to leave.
+//! The faces only parse input and render answers.
+
+use crate::batch::PoolId;
+use crate::batch::error::cause_chain;
+use crate::report::{ErrorView, Requested};
+use crate::resizer::budget::STATUS_PATIENCE;
+use crate::resizer::lease::live_leases;
+use crate::resizer::{
+    Budget, ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed,
+    Operation, Outcome, PoolApi, Report, WaitReason, Want,
+};
+use std::time::Duration;
+
+/// The most nodes any request may ask for, so a leaked key or script cannot
+/// run up a bill (`MAX_DEDICATED_NODES`, `MAX_LOW_PRIORITY_NODES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_dedicated: u32,
+    pub max_low_priority: u32,
+}
+
+/// A count above its cap: which, how many, the cap and the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} is {asked}, above the limit of {max} ({setting})")]
+pub struct OverLimit {
+    pub what: &'static str,
+    pub asked: u32,
+    pub max: u32,
+    pub setting: &'static str,
+}
+
+impl Limits {
+    /// Checks both counts; `names` say how the face calls them
+    /// (`dedicatedNodes` over HTTP, `--dedicated` on the command line).
+    pub fn check(
+        &self,
+        dedicated: u32,
+        low_priority: u32,
+        names: (&'static str, &'static str),
+    ) -> Result<(), OverLimit> {
+        if dedicated > self.max_dedicated {
+            return Err(OverLimit {
+                what: names.0,
+                asked: dedicated,
+                max: self.max_dedicated,
+                setting: "MAX_DEDICATED_NODES",
+            });
+        }
+        if low_priority > self.max_low_priority {
+            return Err(OverLimit {
+                what: names.1,
+                asked: low_priority,
+                max: self.max_low_priority,
+                setting: "MAX_LOW_PRIORITY_NODES",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A scale-up or scale-down, as any face asks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleRequest {
+    pub operation: Operation,
+    pub pool_id: PoolId,
+    pub dedicated: u32,
+    pub low_priority: u32,
+    pub wait: Duration,
+    /// Scale-up: hold it (for `minutes`); scale-down: release it.
+    pub lease: Option<LeaseRequest>,
+    /// Scale-down only: go below other pipelines' live leases.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRequest {
+    pub id: LeaseId,
+    pub minutes: u32,
+}
+
+impl ScaleRequest {
+    /// What the resizer is asked to reach: a shrink keeps what other live
+    /// leases need, its own lease counted as released, unless forced.
+    pub fn want(&self) -> Want {
+        match self.operation {
+            Operation::ScaleUp => {
+                Want::scale_up(self.pool_id.clone(), self.dedicated, self.low_priority)
+            }
+            Operation::ScaleDown => Want::scale_down(
+                self.pool_id.clone(),
+                self.dedicated,
+                self.low_priority,
+                match (&self.lease, self.force) {
+                    (_, true) => LeaseRule::Ignore,
+                    (Some(lease), false) => LeaseRule::HonourExcept(lease.id.clone()),
+                    (None, false) => LeaseRule::Honour,
+                },
+            ),
+        }
+    }
+
+    /// What the caller asked, for the answer's `requested` block.
+    pub fn requested(&self) -> Requested {
+        Requested {
+            dedicated_nodes: Some(self.dedicated),
+            low_priority_nodes: Some(self.low_priority),
+            wait_seconds: Some(u32::try_from(self.wait.as_secs()).unwrap_or(u32::MAX)),
+            lease_id: self.lease.as_ref().map(|l| l.id.to_string()),
+            lease_minutes: match self.operation {
+                Operation::ScaleUp => self.lease.as_ref().map(|l| l.minutes),
+                Operation::ScaleDown => None,
+            },
+            force: Some(self.force),
+        }
+    }
+}
+
+/// A look at a pool, with or without a target to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRequest {
+    pub pool_id: PoolId,
+    /// `(operation, dedicated, low-priority)` to judge, `None` for a plain look.
+    pub target: Option<(Operation, u32, u32)>,
+    pub lease: Option<LeaseRequest>,
+    /// A status URL the service issued: it may take the operation's next step.
+    pub resume: bool,
+}
+
+impl StatusRequest {
+    pub fn want(&self) -> Want {
+        match self.target {
+            Some((Operation::ScaleUp, dedicated, low)) => {
+                Want::scale_up(self.pool_id.clone(), dedicated, low)
+            }
+            // Judged, and resumed, with the caller's own lease counted as
+            // released and every other live lease kept. Never forced.
+            Some((Operation::ScaleDown, dedicated, low)) => Want::scale_down(
+                self.pool_id.clone(),
+                dedicated,
+                low,
+                match &self.lease {
+                    Some(lease) => LeaseRule::HonourExcept(lease.id.clone()),
+                    None => LeaseRule::Honour,
+                },
+            ),
+            None => Want::look(self.pool_id.clone()),
+        }
+    }
+
+    pub fn requested(&self) -> Requested {
+        Requested {
+            dedicated_nodes: self.target.map(|t| t.1),
+            low_priority_nodes: self.target.map(|t| t.2),
+            lease_id: self.lease.as_ref().map(|l| l.id.to_string()),
+            ..Requested::default()
+        }
+    }
+}
+
+/// What the service did, for a face to render.
+#[derive(Debug)]
+pub struct Answer {
+    pub want: Want,
+    pub result: Result<Report, ConvergeError>,
+}
+
+impl Answer {
+    /// Accepted, but nothing could be observed or written yet (handler
+    /// busy, stopping, or Batch throttling the lease write): the status URL
+    /// carries the operation on.
+    fn accepted(
+        want: Want,
+        reason: WaitReason,
+        waited: Duration,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Answer {
+            want,
+            result: Ok(Report {
+                outcome: Outcome::Pending(reason),
+                last: None,
+                actions: Vec::new(),
+                waited,
+                batch_calls: 0,
+                retry_after,
+            }),
+        }
+    }
+
+    /// The error view of a Batch call that failed for good, and a log line
+    /// with its whole cause chain (the top error alone often says only
+    /// "request failed").
+    pub fn error_view(error: &ConvergeError) -> ErrorView {
+        let view = crate::report::batch_error_view(error);
+        tracing::warn!(
+            code = view.code,
+            cause = cause_chain(error).replace(['\r', '\n'], " "),
+            "Batch call failed"
+        );
+        view
+    }
+}
+
+/// The service, for one face's use: a converger (how to reach Batch, on
+/// which clock, with which stop signal and shared looks), the node caps,
+/// and, for the HTTP face, the permits for concurrent waits.
+pub struct Service<'a, B: PoolApi> {
+    pub converger: Converger<'a, B>,
+    pub limits: Limits,
+    /// `None`: no cap (the CLI and timers wait one at a time).
+    pub waits: Option<&'a std::sync::Arc<tokio::sync::Semaphore>>,
+}
+
+impl<B: PoolApi> Service<'_, B> {
+    /// Scales as asked: caps checked, the lease written first, then the wait,
+    /// all within one budget.
+    pub async fn scale(&self, request: &ScaleRequest) -> Result<Answer, OverLimit> {
+        self.limits.check(
+            request.dedicated,
+            request.low_priority,
+            ("dedicatedNodes", "lowPriorityNodes"),
+        )?;
+        let want = request.want();
+        let edit = request.lease.as_ref().map(|lease| match request.operation {
+            Operation::ScaleUp => LeaseEdit::Hold(Lease {
+                id: lease.id.clone(),
+                dedicated: request.dedicated,
+                low_priority: request.low_priority,
+                expires: self.converger.clock.now_utc()
+                    + Duration::from_secs(u64::from(lease.minutes) * 60),
+            }),
+            Operation::ScaleDown => LeaseEdit::Release(lease.id.clone()),
+        });
+        Ok(self.run(want, edit, request.wait).await)
+    }
+
+    /// Converges `want` for up to `wait`, after `edit` (a lease change) on
+    /// the same budget. The timers come here with the schedule's lease.
+    pub async fn run(&self, want: Want, edit: Option<LeaseEdit>, wait: Duration) -> Answer {
+        let permit = match self.waits {
+            Some(waits) => match waits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::warn!(pool = %want.pool_id, "at the limit of concurrent waits; answered at once");
+                    return Answer::accepted(want, WaitReason::HandlerBusy, Duration::ZERO, None);
+                }
+            },
+            None => None,
+        };
+        let budget = self.converger.budget(wait);
+        if let Some(edit) = &edit {
+            match self
+                .converger
+                .edit_leases(&want.pool_id, edit, &budget)
+                .await
+            {
+                Ok(LeaseWrite::NotWritten { why, retry_after }) => {
+                    tracing::info!(pool = %want.pool_id, why, "lease not written yet; the status URL will");
+                    let reason = if self.converger.stop.as_ref().is_some_and(|s| *s.borrow()) {
+                        WaitReason::ShuttingDown
+                    } else {
+                        WaitReason::BatchBusy
+                    };
+                    return Answer::accepted(want, reason, budget.elapsed(), retry_after);
+                }
+                Ok(outcome) => {
+                    tracing::info!(pool = %want.pool_id, lease = %edit.lease_id(), ?outcome, "lease updated");
+                }
+                Err(error) => {
+                    return Answer {
+                        want,
+                        result: Err(error),
+                    };
+                }
+            }
+        }
+        let result = self.converger.converge_within(&want, &budget).await;
+        drop(permit);
+        Answer { want, result }
+    }
+
+    /// Converges `want` on a budget the caller already started (the timers
+    /// write the schedule's lease on it first).
+    pub async fn run_within(&self, want: Want, budget: &Budget) -> Answer {
+        let result = self.converger.converge_within(&want, budget).await;
+        Answer { want, result }
+    }
+
+    /// A look, judged against a target if one is given. Only a status URL
+    /// the service issued (`resume`) may act, and it then settles the lease
+    /// its operation's first call meant to leave.
+    pub async fn status(&self, request: &StatusRequest) -> Result<Answer, OverLimit> {
+        if let Some((_, dedicated, low)) = request.target {
+            self.limits
+                .check(dedicated, low, ("dedicatedNodes", "lowPriorityNodes"))?;
+        }
+        let want = request.want();
+        let result = if request.resume {
+            let result = self.converger.resume(&want).await;
+            if let (Ok(report), Some(lease)) = (&result, &request.lease) {
+                self.settle_lease(&want, report, lease).await;
+            }
+            result
+        } else {
+            self.converger.check(&want).await
+        };
+        Ok(Answer { want, result })
+    }
+
+    /// A resumed operation's lease, as its first call meant to leave it: a
+    /// scale-up's lease held (its call may have ended before the write, say
+    /// on SIGTERM or throttling), a scale-down's released. Written only when
+    /// the pool just seen disagrees, so polls cost no extra call; a failure
+    /// here is left to the next poll.
+    async fn settle_lease(&self, want: &Want, report: &Report, lease: &LeaseRequest) {
+        let Some(Observed::Pool(snapshot)) = &report.last else {
+            return;
+        };
+        let held = live_leases(&snapshot.pool.metadata, snapshot.observed_at)
+            .iter()
+            .any(|live| live.id == lease.id);
+        let edit = match (want.operation, held) {
+            (Operation::ScaleUp, false) => LeaseEdit::Hold(Lease {
+                id: lease.id.clone(),
+                dedicated: want.dedicated,
+                low_priority: want.low_priority,
+                expires: self.converger.clock.now_utc()
+                    + Duration::from_secs(u64::from(lease.minutes) * 60),
+            }),
+            (Operation::ScaleDown, true) => LeaseEdit::Release(lease.id.clone()),
+            _ => return,
+        };
+        let budget = self.converger.budget(STATUS_PATIENCE);
+        match self
+            .converger
+            .edit_leases(&want.pool_id, &edit, &budget)
+            .await
+        {
+            Ok(outcome) => {
+                tracing::info!(pool = %want.pool_id, ?outcome, "resumed operation's lease settled");
+            }
+            Err(error) => {
+                tracing::warn!(pool = %want.pool_id, error = %error, "could not settle the lease; the next poll tries again");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_name_the_setting() {
+        let limits = Limits {
+            max_dedicated: 10,
+            max_low_priority: 2,
+        };
+        assert!(limits.check(10, 2, ("d", "l")).is_ok());
+        let over = limits.check(11, 0, ("dedicatedNodes", "l")).unwrap_err();
+        assert_eq!(
+            over.to_string(),
+            "dedicatedNodes is 11, above the limit of 10 (MAX_DEDICATED_NODES)"
+        );
+        assert_eq!(
+            limits
+                .check(0, 3, ("d", "--low-priority"))
+                .unwrap_err()
+                .setting,
+            "MAX_LOW_PRIORITY_NODES"
+        );
+    }
+
+    #[test]
+    fn a_shrink_keeps_leases_unless_forced() {
+        let request = ScaleRequest {
+            operation: Operation::ScaleDown,
+            pool_id: "p".parse().unwrap(),
+            dedicated: 0,
+            low_priority: 0,
+            wait: Duration::from_secs(1),
+            lease: None,
+            force: false,
+        };
+        assert_eq!(request.want().leases, LeaseRule::Honour);
+        let mine = ScaleRequest {
+            lease: Some(LeaseRequest {
+                id: "run-1".parse().unwrap(),
+                minutes: 5,
+            }),
+            ..request.clone()
+        };
+        assert!(matches!(mine.want().leases, LeaseRule::HonourExcept(_)));
+        let forced = ScaleRequest {
+            force: true,
+            ..mine
+        };
+        assert_eq!(forced.want().leases, LeaseRule::Ignore);
+    }
+}
