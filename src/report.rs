@@ -142,6 +142,7 @@ pub struct Requested {
     pub lease_id: Option<String>,
     pub lease_minutes: Option<u32>,
     pub force: Option<bool>,
+    pub repair_attempts: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]

@@ -79,6 +79,8 @@ pub struct ScaleRequest {
     pub lease: Option<LeaseRequest>,
     /// Scale-down only: go below other pipelines' live leases.
     pub force: bool,
+    /// Scale-up only: replacements of failed nodes this call may try.
+    pub repair_attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +94,10 @@ impl ScaleRequest {
     /// leases need, its own lease counted as released, unless forced.
     pub fn want(&self) -> Want {
         match self.operation {
-            Operation::ScaleUp => {
-                Want::scale_up(self.pool_id.clone(), self.dedicated, self.low_priority)
-            }
+            Operation::ScaleUp => Want {
+                repair_attempts: self.repair_attempts,
+                ..Want::scale_up(self.pool_id.clone(), self.dedicated, self.low_priority)
+            },
             Operation::ScaleDown => Want::scale_down(
                 self.pool_id.clone(),
                 self.dedicated,
@@ -120,6 +123,10 @@ impl ScaleRequest {
                 Operation::ScaleDown => None,
             },
             force: Some(self.force),
+            repair_attempts: match self.operation {
+                Operation::ScaleUp => Some(self.repair_attempts),
+                Operation::ScaleDown => None,
+            },
         }
     }
 }
@@ -138,9 +145,12 @@ pub struct StatusRequest {
 impl StatusRequest {
     pub fn want(&self) -> Want {
         match self.target {
-            Some((Operation::ScaleUp, dedicated, low)) => {
-                Want::scale_up(self.pool_id.clone(), dedicated, low)
-            }
+            // A poll never repairs: a start task that keeps failing would
+            // otherwise replace nodes on every poll for as long as ADF polls.
+            Some((Operation::ScaleUp, dedicated, low)) => Want {
+                repair_attempts: 0,
+                ..Want::scale_up(self.pool_id.clone(), dedicated, low)
+            },
             // Judged, and resumed, with the caller's own lease counted as
             // released and every other live lease kept. Never forced.
             Some((Operation::ScaleDown, dedicated, low)) => Want::scale_down(
@@ -390,6 +400,7 @@ mod tests {
             wait: Duration::from_secs(1),
             lease: None,
             force: false,
+            repair_attempts: 0,
         };
         assert_eq!(request.want().leases, LeaseRule::Honour);
         let mine = ScaleRequest {

@@ -207,6 +207,16 @@ impl PoolApi for FakePool {
         Ok(())
     }
 
+    async fn remove_nodes(
+        &self,
+        _: &PoolId,
+        _: &[String],
+        _: Option<&str>,
+    ) -> Result<(), BatchError> {
+        self.state.lock().unwrap().calls.push("removenodes");
+        Ok(())
+    }
+
     async fn stop_resize(&self, _: &PoolId, _: Option<&str>) -> Result<(), BatchError> {
         self.state.lock().unwrap().calls.push("stop");
         Ok(())

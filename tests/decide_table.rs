@@ -84,6 +84,14 @@ fn up(dedicated: u32) -> Want {
     Want::scale_up("p".parse().unwrap(), dedicated, 0)
 }
 
+/// A scale-up that reports failed nodes at once (`repairAttempts: 0`).
+fn fail_fast(dedicated: u32) -> Want {
+    Want {
+        repair_attempts: 0,
+        ..up(dedicated)
+    }
+}
+
 /// A plain scale-down: keeps what live leases need (the default).
 fn down(floor: u32) -> Want {
     Want::scale_down("p".parse().unwrap(), floor, 0, LeaseRule::Honour)
@@ -129,8 +137,14 @@ type FailureRow = (
 
 const NOW: time::OffsetDateTime = time::macros::datetime!(2026-11-24 06:00 UTC);
 
-const FRESH: History = History { resizes_issued: 0 };
-const ACTED: History = History { resizes_issued: 1 };
+const FRESH: History = History {
+    resizes_issued: 0,
+    repairs_issued: 0,
+};
+const ACTED: History = History {
+    resizes_issued: 1,
+    repairs_issued: 0,
+};
 
 #[test]
 #[rustfmt::skip]
@@ -191,6 +205,25 @@ fn scale_up_table() {
             "a scale-down in progress would take our node: stop it",
             observed(pool(PoolSpec { allocation: Resizing, target: 0, current: 1, errors: &[] }), Some(vec![node(Idle, ok)])),
             up(1), FRESH, Step::StopResize,
+        ),
+        (
+            "start task failed, a repair left: remove the node, a replacement follows",
+            observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![node(StartTaskFailed, Some("failure"))])),
+            up(1), ACTED, Step::RemoveNodes(vec!["tvm-StartTaskFailed".into()]),
+        ),
+        (
+            "unusable while still allocating: wait for steady, then repair",
+            observed(pool(PoolSpec { allocation: Resizing, target: 1, current: 1, errors: &[] }), Some(vec![node(Unusable, None)])),
+            up(1), ACTED, Step::Wait(WaitReason::Resizing),
+        ),
+        (
+            "repairs spent: the failure is reported",
+            observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![node(StartTaskFailed, Some("failure"))])),
+            up(1), History { resizes_issued: 2, repairs_issued: 1 }, Step::Fail(pool_resizer::resizer::Failure {
+                code: FailureCode::StartTaskFailed,
+                message: "node 'tvm-StartTaskFailed' cannot take tasks because its start task failed with exit code 1: The task exited with an exit code representing a failure (1 node(s) failed this way; 1 replacement(s) failed the same way)".into(),
+                batch_code: Some("FailureExitCode".into()),
+            }),
         ),
         (
             "someone's grow that stops short of our want: let it finish, never stop it",
@@ -279,22 +312,22 @@ fn scale_up_failures() {
         (
             "the only node's start task failed",
             observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![node(StartTaskFailed, Some("failure"))])),
-            up(1), ACTED, FailureCode::StartTaskFailed, Some("FailureExitCode"),
+            fail_fast(1), ACTED, FailureCode::StartTaskFailed, Some("FailureExitCode"),
         ),
         (
             "start task failure known while still resizing",
             observed(pool(PoolSpec { allocation: Resizing, target: 1, current: 1, errors: &[] }), Some(vec![node(StartTaskFailed, Some("failure"))])),
-            up(1), ACTED, FailureCode::StartTaskFailed, Some("FailureExitCode"),
+            fail_fast(1), ACTED, FailureCode::StartTaskFailed, Some("FailureExitCode"),
         ),
         (
             "unusable node",
             observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![node(Unusable, None)])),
-            up(1), ACTED, FailureCode::NodesUnusable, None,
+            fail_fast(1), ACTED, FailureCode::NodesUnusable, None,
         ),
         (
             "steady short of target again and again",
             observed(pool(PoolSpec { allocation: Steady, target: 1, current: 0, errors: &[] }), Some(vec![])),
-            up(1), History { resizes_issued: 3 }, FailureCode::PoolNotConverging, None,
+            up(1), History { resizes_issued: 3, repairs_issued: 0 }, FailureCode::PoolNotConverging, None,
         ),
     ];
     for (name, observed, want, history, code, batch_code) in rows {

@@ -225,23 +225,27 @@ async fn nodes_that_break_after_being_ready_are_reported() {
                 state: state.into(),
             })
             .unwrap();
+        // With repairs off, the broken node is reported at once.
         let response = app
             .host
-            .post("/api/scale-up", r#"{"waitSeconds": 10}"#)
+            .post(
+                "/api/scale-up",
+                r#"{"waitSeconds": 10, "repairAttempts": 0}"#,
+            )
             .await;
         assert_eq!(response.status, 409, "{state}: {}", response.body);
         assert_eq!(response.body["error"]["code"], code);
-        // Bring a fresh node for the next round: release, then ask again.
-        let down = app
-            .host
-            .post("/api/scale-down", r#"{"waitSeconds": 200}"#)
-            .await;
-        assert_eq!(app.host.until_final(down).await.status, 200);
-        let up = app
+        // With the default (one repair), it is replaced: removed with
+        // taskcompletion, a new node allocated, the call succeeds.
+        let repaired = app
             .host
             .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
             .await;
-        assert_eq!(app.host.until_final(up).await.status, 200);
+        let first_actions = repaired.body["actions"].clone();
+        let repaired = app.host.until_final(repaired).await;
+        assert_eq!(repaired.status, 200, "{state}: {}", repaired.body);
+        assert_eq!(first_actions[0]["action"], "removeNodes", "{first_actions}");
+        assert!(accepted(&app.sim, "POST", "/removenodes") > 0);
     }
 }
 

@@ -200,6 +200,34 @@ impl BatchClient {
         self.send(request).await.map(drop)
     }
 
+    /// `POST /pools/{id}/removenodes` (202): the named nodes leave once their
+    /// running tasks finish (`taskcompletion`), and the pool's target drops
+    /// by as many. Used to replace nodes that bill but never take a task.
+    pub async fn remove_nodes(
+        &self,
+        pool_id: &PoolId,
+        node_ids: &[String],
+        if_match: Option<&str>,
+    ) -> Result<(), BatchError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct RemoveNodes<'a> {
+            node_list: &'a [String],
+            node_deallocation_option: &'static str,
+        }
+        let url = self.url(&["pools", pool_id.as_str(), "removenodes"], &[]);
+        let mut request = Request::new(url, Method::Post);
+        set_if_match(&mut request, if_match);
+        set_json(
+            &mut request,
+            &RemoveNodes {
+                node_list: node_ids,
+                node_deallocation_option: "taskcompletion",
+            },
+        );
+        self.send(request).await.map(drop)
+    }
+
     /// `POST /pools/{id}/stopresize` (202). The pool keeps the nodes it has.
     pub async fn stop_resize(
         &self,

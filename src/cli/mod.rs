@@ -77,6 +77,11 @@ pub struct ScaleArgs {
     /// are listed in the answer). Without it a scale-down keeps their nodes.
     #[arg(long)]
     pub force: bool,
+    /// Scale-up: replace nodes whose start task failed or that went
+    /// unusable, at most this many times (0-5, default 1; 0 fails at once).
+    #[arg(long = "repair-attempts", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::functions::params::MAX_REPAIR_ATTEMPTS)))]
+    pub repair_attempts: Option<u32>,
 }
 
 /// Flags every command takes.
@@ -272,6 +277,12 @@ fn scale_request(
             "--lease-minutes goes with scale-up --lease".into(),
         ));
     }
+    if args.repair_attempts.is_some() && operation == Operation::ScaleDown {
+        return Err(CliError::Usage(
+            "--repair-attempts is for scale-up (a scale-down removes failed nodes first anyway)"
+                .into(),
+        ));
+    }
     if args.force && operation == Operation::ScaleUp {
         return Err(CliError::Usage(
             "--force is for scale-down (scale-up never shrinks)".into(),
@@ -290,6 +301,12 @@ fn scale_request(
                 .unwrap_or(crate::resizer::lease::DEFAULT_LEASE_MINUTES),
         }),
         force: args.force,
+        repair_attempts: match operation {
+            Operation::ScaleUp => args
+                .repair_attempts
+                .unwrap_or(crate::resizer::want::DEFAULT_REPAIR_ATTEMPTS),
+            Operation::ScaleDown => 0,
+        },
     })
 }
 

@@ -129,6 +129,7 @@ fn next_step(step: &Step) -> String {
         Step::Done => "done".to_owned(),
         Step::Resize(to) => format!("resizing to {}+{}", to.dedicated, to.low_priority),
         Step::StopResize => "stopping a resize in the other direction".to_owned(),
+        Step::RemoveNodes(nodes) => format!("replacing {} failed node(s)", nodes.len()),
         Step::Wait(reason) => reason.describe().to_owned(),
         Step::Fail(failure) => format!("failed: {:?}", failure.code),
     }

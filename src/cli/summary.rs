@@ -83,6 +83,7 @@ impl Summary<'_> {
                 lease_id: r.lease_id.clone(),
                 lease_minutes: r.lease_minutes,
                 force: r.force,
+                repair_attempts: r.repair_attempts,
             },
             None => Requested::default(),
         }

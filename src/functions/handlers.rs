@@ -81,6 +81,7 @@ async fn scale(
             minutes: params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
         }),
         force: params.force,
+        repair_attempts: params.repair_attempts,
     };
     tracing::info!(
         operation = operation.as_str(),
@@ -281,6 +282,7 @@ fn requested_again(body: &OperationBody) -> Requested {
         lease_id: body.requested.lease_id.clone(),
         lease_minutes: body.requested.lease_minutes,
         force: body.requested.force,
+        repair_attempts: body.requested.repair_attempts,
     }
 }
 

@@ -14,6 +14,10 @@ use crate::resizer::{LeaseId, Operation};
 use crate::settings::{HTTP_WAIT_LIMIT_SECONDS, Settings};
 use serde_json::{Map, Value};
 
+/// More repairs than this in one call means the nodes' image or start task
+/// is broken, not the nodes: fail and say so.
+pub const MAX_REPAIR_ATTEMPTS: u32 = 5;
+
 /// Function keys travel as `?code=`; accepted and never read or echoed.
 const FUNCTION_KEY_PARAM: &str = "code";
 
@@ -30,6 +34,8 @@ pub struct ScaleParams {
     pub lease_minutes: Option<u32>,
     /// Scale-down only: ignore other pipelines' live leases (operators).
     pub force: bool,
+    /// Scale-up only: how many times failed nodes may be replaced.
+    pub repair_attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +74,7 @@ const SCALE_NAMES: &[&str] = &[
     "leaseId",
     "leaseMinutes",
     "force",
+    "repairAttempts",
 ];
 const STATUS_NAMES: &[&str] = &[
     "poolId",
@@ -359,6 +366,21 @@ impl ScaleParams {
             lease_minutes: raw.lease_minutes(operation, lease_id.as_ref())?,
             lease_id,
             force,
+            repair_attempts: match operation {
+                Operation::ScaleUp => raw.count(
+                    "repairAttempts",
+                    crate::resizer::want::DEFAULT_REPAIR_ATTEMPTS,
+                    MAX_REPAIR_ATTEMPTS,
+                    "each repair replaces nodes and waits for them again",
+                )?,
+                Operation::ScaleDown if raw.has("repairAttempts") => {
+                    return Err(ApiError::invalid(
+                        "InvalidParameter",
+                        "repairAttempts applies to scale-up only: a scale-down removes failed nodes first anyway".into(),
+                    ));
+                }
+                Operation::ScaleDown => 0,
+            },
         })
     }
 }

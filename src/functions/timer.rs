@@ -488,6 +488,13 @@ fn describe_action(action: &crate::resizer::Action) -> String {
                 "stop-resize of a resize going the other way accepted by Batch after {after_seconds} s"
             )
         }
+        crate::resizer::Action::RemoveNodes {
+            node_ids,
+            after_seconds,
+        } => format!(
+            "removal of {} failed node(s) accepted by Batch after {after_seconds} s; replacements follow",
+            node_ids.len()
+        ),
     }
 }
 

@@ -25,6 +25,12 @@ pub trait PoolApi: Sync {
         pool_id: &PoolId,
         if_match: Option<&str>,
     ) -> impl Future<Output = Result<(), BatchError>> + Send;
+    fn remove_nodes(
+        &self,
+        pool_id: &PoolId,
+        node_ids: &[String],
+        if_match: Option<&str>,
+    ) -> impl Future<Output = Result<(), BatchError>> + Send;
     fn replace_pool_metadata(
         &self,
         pool_id: &PoolId,
@@ -65,5 +71,13 @@ impl PoolApi for BatchClient {
         if_match: Option<&str>,
     ) -> impl Future<Output = Result<(), BatchError>> + Send {
         BatchClient::replace_pool_metadata(self, pool_id, metadata, if_match)
+    }
+    fn remove_nodes(
+        &self,
+        pool_id: &PoolId,
+        node_ids: &[String],
+        if_match: Option<&str>,
+    ) -> impl Future<Output = Result<(), BatchError>> + Send {
+        BatchClient::remove_nodes(self, pool_id, node_ids, if_match)
     }
 }

@@ -54,6 +54,12 @@ pub enum Action {
     },
     #[serde(rename_all = "camelCase")]
     StopResize { after_seconds: f64 },
+    /// Failed nodes removed (`taskcompletion`) so replacements can come.
+    #[serde(rename_all = "camelCase")]
+    RemoveNodes {
+        node_ids: Vec<String>,
+        after_seconds: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +269,7 @@ impl<B: PoolApi> Converger<'_, B> {
             Step::Done => Some(Outcome::Converged),
             Step::Fail(failure) => Some(Outcome::Failed(failure)),
             Step::Wait(_) => None,
-            step @ (Step::Resize(_) | Step::StopResize) => {
+            step @ (Step::Resize(_) | Step::StopResize | Step::RemoveNodes(_)) => {
                 if act {
                     let etag = etag_of(observed);
                     match self.act(want, &step, etag.as_deref(), &mut run).await {
@@ -380,7 +386,7 @@ impl<B: PoolApi> Converger<'_, B> {
                     };
                     interval = self.policy.after_decision(interval, decided);
                 }
-                step @ (Step::Resize(_) | Step::StopResize) => {
+                step @ (Step::Resize(_) | Step::StopResize | Step::RemoveNodes(_)) => {
                     let etag = etag_of(observed);
                     match self.act(want, &step, etag.as_deref(), &mut run).await {
                         Ok(true) => {
@@ -520,14 +526,27 @@ impl<B: PoolApi> Converger<'_, B> {
                     after_seconds: seconds(run.budget.elapsed()),
                 },
             ),
+            Step::RemoveNodes(node_ids) => (
+                self.bounded(
+                    self.batch.remove_nodes(&want.pool_id, node_ids, etag),
+                    run.budget,
+                )
+                .await,
+                Action::RemoveNodes {
+                    node_ids: node_ids.clone(),
+                    after_seconds: seconds(run.budget.elapsed()),
+                },
+            ),
             _ => return Ok(false),
         };
         run.calls += 1;
         match result {
             Ok(()) => {
                 tracing::info!(pool = %want.pool_id, ?action, "accepted by Batch");
-                if matches!(step, Step::Resize(_)) {
-                    run.history.resizes_issued += 1;
+                match step {
+                    Step::Resize(_) => run.history.resizes_issued += 1,
+                    Step::RemoveNodes(_) => run.history.repairs_issued += 1,
+                    _ => {}
                 }
                 run.actions.push(action);
                 run.stale = true;

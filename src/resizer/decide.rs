@@ -23,6 +23,9 @@ pub enum Step {
     Resize(ResizeTo),
     /// A resize in the wrong direction is running; stop it first.
     StopResize,
+    /// These nodes bill but will never take a task (start task failed,
+    /// unusable): remove them (`taskcompletion`); a replacement follows.
+    RemoveNodes(Vec<String>),
     Wait(WaitReason),
     Fail(Failure),
 }
@@ -49,6 +52,8 @@ pub enum WaitReason {
     TasksFinishing,
     /// Someone else's grow is under way; we grow further once it ends.
     AnotherResize,
+    /// Failed nodes are leaving; replacements follow.
+    Repairing,
     /// The handler is shutting down (SIGTERM): the status URL carries on.
     ShuttingDown,
     /// The handler holds as many inline waits as it takes: poll instead.
@@ -69,6 +74,9 @@ impl WaitReason {
             }
             WaitReason::ShuttingDown => {
                 "the handler is restarting; the status URL carries the operation on"
+            }
+            WaitReason::Repairing => {
+                "replacing nodes whose start task failed or that went unusable"
             }
             WaitReason::AnotherResize => {
                 "another caller's resize is growing the pool; growing further once it ends"
@@ -109,13 +117,18 @@ pub struct Failure {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct History {
     pub resizes_issued: u32,
+    /// Node removals this run made to replace failed nodes.
+    pub repairs_issued: u32,
 }
 
 impl History {
     /// For a read-only status check: judge the pool as if the resize it waits
     /// for had been issued, so errors on the pool count as that resize's.
     pub fn assume_resized() -> Self {
-        Self { resizes_issued: 1 }
+        Self {
+            resizes_issued: 1,
+            repairs_issued: 0,
+        }
     }
 }
 
@@ -196,8 +209,12 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             if nothing_wanted || tally.is_some_and(ready) {
                 return Step::Done;
             }
-            if let Some(failure) = tally.and_then(|t| hopeless(t, want, pool)) {
-                return Step::Fail(failure);
+            if let Some(failure) = tally.and_then(|t| hopeless(t, want, pool, history)) {
+                // Failed nodes can only be removed once the pool is steady.
+                if history.repairs_issued < want.repair_attempts {
+                    return Step::Wait(WaitReason::Resizing);
+                }
+                return Step::Fail(failure.failure);
             }
             Step::Wait(WaitReason::Resizing)
         }
@@ -214,8 +231,11 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
                 return resize_again_or_fail(pool, grow_to, history);
             }
             match tally {
-                Some(t) => match hopeless(t, want, pool) {
-                    Some(failure) => Step::Fail(failure),
+                Some(t) => match hopeless(t, want, pool, history) {
+                    Some(hopeless) if history.repairs_issued < want.repair_attempts => {
+                        Step::RemoveNodes(hopeless.nodes)
+                    }
+                    Some(hopeless) => Step::Fail(hopeless.failure),
                     None => Step::Wait(WaitReason::NodesStarting),
                 },
                 None => Step::Wait(WaitReason::NeedNodes),
@@ -279,9 +299,21 @@ fn resize_again_or_fail(
     Step::Resize(target)
 }
 
+/// Failed nodes leave too few that can still become ready: the failure to
+/// report, and the nodes a repair would remove.
+struct Hopeless {
+    failure: Failure,
+    nodes: Vec<String>,
+}
+
 /// Nodes that failed leave too few that can still become ready.
 /// While Batch is still allocating, nodes not yet in the list are coming too.
-fn hopeless(tally: &NodeTally, want: &Want, pool: &crate::batch::models::Pool) -> Option<Failure> {
+fn hopeless(
+    tally: &NodeTally,
+    want: &Want,
+    pool: &crate::batch::models::Pool,
+    history: History,
+) -> Option<Hopeless> {
     let allocating = pool.allocation_state != Some(AllocationState::Steady);
     let unallocated = |target: u32, current: u32| {
         if allocating {
@@ -302,29 +334,42 @@ fn hopeless(tally: &NodeTally, want: &Want, pool: &crate::batch::models::Pool) -
     if !(short_dedicated || short_low) {
         return None;
     }
-    let failure = tally
+    let blocking: Vec<_> = tally
         .failed
         .iter()
-        .find(|f| (f.is_dedicated && short_dedicated) || (!f.is_dedicated && short_low))?;
+        .filter(|f| (f.is_dedicated && short_dedicated) || (!f.is_dedicated && short_low))
+        .collect();
+    let failure = blocking.first()?;
     let (code, what) = match failure.state {
         crate::batch::models::NodeState::StartTaskFailed => {
             (FailureCode::StartTaskFailed, "its start task failed")
         }
         _ => (FailureCode::NodesUnusable, "it is unusable"),
     };
+    let exit = failure
+        .exit_code
+        .map(|code| format!(" with exit code {code}"))
+        .unwrap_or_default();
     let detail = failure
         .message
         .as_deref()
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
-    Some(Failure {
-        code,
-        message: format!(
-            "node '{}' cannot take tasks because {what}{detail} ({} of it failed this way)",
-            failure.node_id,
-            tally.failed.len()
-        ),
-        batch_code: failure.code.clone(),
+    let repairs = match history.repairs_issued {
+        0 => String::new(),
+        n => format!("; {n} replacement(s) failed the same way"),
+    };
+    Some(Hopeless {
+        failure: Failure {
+            code,
+            message: format!(
+                "node '{}' cannot take tasks because {what}{exit}{detail} ({} node(s) failed this way{repairs})",
+                failure.node_id,
+                tally.failed.len()
+            ),
+            batch_code: failure.code.clone(),
+        },
+        nodes: blocking.iter().map(|f| f.node_id.clone()).collect(),
     })
 }
 
@@ -360,6 +405,21 @@ fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             }
         }
         Some(AllocationState::Steady) => {
+            // Nodes that bill but never take a task leave first.
+            if above_floor && let Some(tally) = &snapshot.nodes {
+                let room = pool.target_dedicated_nodes.saturating_sub(floor_dedicated) as usize;
+                let room_low = pool.target_low_priority_nodes.saturating_sub(floor_low) as usize;
+                let dedicated = tally.failed.iter().filter(|f| f.is_dedicated).take(room);
+                let low = tally
+                    .failed
+                    .iter()
+                    .filter(|f| !f.is_dedicated)
+                    .take(room_low);
+                let failed: Vec<String> = dedicated.chain(low).map(|f| f.node_id.clone()).collect();
+                if !failed.is_empty() && history.repairs_issued == 0 {
+                    return Step::RemoveNodes(failed);
+                }
+            }
             if above_floor {
                 return Step::Resize(shrink_to);
             }

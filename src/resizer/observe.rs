@@ -84,7 +84,13 @@ impl<B: PoolApi> Converger<'_, B> {
             Err(e) if e.is_not_found() => return Ok(Observed::Missing),
             Err(e) => return Err(e),
         };
-        let wants_nodes = judges_readiness(want)
+        // A shrink from a steady pool removes failed nodes first, so it
+        // needs to know them; a scale-up judges readiness.
+        let shrinking = want.operation == Operation::ScaleDown
+            && pool.allocation_state == Some(crate::batch::models::AllocationState::Steady)
+            && pool.current_dedicated_nodes + pool.current_low_priority_nodes
+                > want.dedicated + want.low_priority;
+        let wants_nodes = (judges_readiness(want) || shrinking)
             && !pool.enable_auto_scale
             && pool.state != Some(crate::batch::models::PoolState::Deleting);
         let nodes = if !wants_nodes {

@@ -79,6 +79,8 @@ pub struct NodeFailure {
     /// Batch's code: the start task's `failureInfo.code`, or the node error's.
     pub code: Option<String>,
     pub message: Option<String>,
+    /// The start task's exit code, when it ran to an end.
+    pub exit_code: Option<i64>,
 }
 
 impl NodeTally {
@@ -147,6 +149,10 @@ impl NodeFailure {
             is_dedicated: node.is_dedicated(),
             code,
             message,
+            exit_code: node
+                .start_task_info
+                .as_ref()
+                .and_then(|info| info.exit_code),
         }
     }
 }

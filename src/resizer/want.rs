@@ -32,7 +32,13 @@ pub struct Want {
     /// How a shrink treats other pipelines' leases. Scale-up never shrinks,
     /// so it ignores this.
     pub leases: LeaseRule,
+    /// Scale-up: how many times this call may replace nodes whose start
+    /// task failed or that went unusable (0: fail at once, as before).
+    pub repair_attempts: u32,
 }
+
+/// Replacements a scale-up tries before it reports failed nodes.
+pub const DEFAULT_REPAIR_ATTEMPTS: u32 = 1;
 
 /// Whose nodes a shrink must keep.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,6 +64,7 @@ impl Want {
             dedicated,
             low_priority,
             leases: LeaseRule::Honour,
+            repair_attempts: DEFAULT_REPAIR_ATTEMPTS,
         }
     }
 
@@ -74,6 +81,7 @@ impl Want {
             dedicated,
             low_priority,
             leases,
+            repair_attempts: 0,
         }
     }
 
