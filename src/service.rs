@@ -226,6 +226,8 @@ impl Answer {
 pub struct Service<'a, B: PoolApi> {
     pub converger: Converger<'a, B>,
     pub limits: Limits,
+    /// `PROVISION_DEADLINE_MINUTES`, for every scale-up judged here.
+    pub provision_deadline: Duration,
     /// `None`: no cap (the CLI and timers wait one at a time).
     pub waits: Option<&'a std::sync::Arc<tokio::sync::Semaphore>>,
 }
@@ -239,7 +241,10 @@ impl<B: PoolApi> Service<'_, B> {
             request.low_priority,
             ("dedicatedNodes", "lowPriorityNodes"),
         )?;
-        let want = request.want();
+        let want = Want {
+            provision_deadline: self.provision_deadline,
+            ..request.want()
+        };
         let edit = request.lease.as_ref().map(|lease| match request.operation {
             Operation::ScaleUp => LeaseEdit::Hold(Lease {
                 id: lease.id.clone(),
@@ -313,7 +318,10 @@ impl<B: PoolApi> Service<'_, B> {
             self.limits
                 .check(dedicated, low, ("dedicatedNodes", "lowPriorityNodes"))?;
         }
-        let want = request.want();
+        let want = Want {
+            provision_deadline: self.provision_deadline,
+            ..request.want()
+        };
         let result = if request.resume {
             let result = self.converger.resume(&want).await;
             if let (Ok(report), Some(lease)) = (&result, &request.lease) {

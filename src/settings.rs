@@ -46,6 +46,9 @@ pub struct Settings {
     /// ask for, so a leaked function key cannot run up a bill.
     pub max_dedicated_nodes: u32,
     pub max_low_priority_nodes: u32,
+    /// `PROVISION_DEADLINE_MINUTES`: a node not ready this long after Batch
+    /// allocated it is reported as stuck (default 15).
+    pub provision_deadline: std::time::Duration,
     /// `POOL_RESIZER_TIME_SCALE`: dev and tests only; makes waits and poll
     /// intervals pass this many times faster, matching the simulator's scale.
     pub time_scale: f64,
@@ -293,6 +296,14 @@ impl Settings {
             DEFAULT_MAX_NODES,
             10_000,
         );
+        let provision_deadline_minutes = whole_number(
+            &get,
+            &mut problems,
+            "PROVISION_DEADLINE_MINUTES",
+            15,
+            24 * 60,
+        )
+        .max(1);
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
             None => DEFAULT_PORT,
             Some(raw) => raw.parse::<u16>().unwrap_or_else(|_| {
@@ -430,6 +441,9 @@ impl Settings {
                 default_wait_seconds,
                 max_dedicated_nodes,
                 max_low_priority_nodes,
+                provision_deadline: std::time::Duration::from_secs(
+                    u64::from(provision_deadline_minutes) * 60,
+                ),
                 time_scale,
                 port,
                 schedule,

@@ -217,6 +217,26 @@ fn scale_up_table() {
             up(1), ACTED, Step::Wait(WaitReason::Resizing),
         ),
         (
+            "a node still starting long after its allocation: stuck, not slow",
+            observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![Node {
+                allocation_time: Some("2026-11-24T05:40:00Z".into()),
+                ..node(Starting, None)
+            }])),
+            up(1), ACTED, Step::Fail(pool_resizer::resizer::Failure {
+                code: FailureCode::ProvisionTimedOut,
+                message: "node 'tvm-Starting' is still starting 20 min after Batch allocated it (provision deadline 15 min, PROVISION_DEADLINE_MINUTES)".into(),
+                batch_code: None,
+            }),
+        ),
+        (
+            "a node starting for ten minutes: still a wait",
+            observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![Node {
+                allocation_time: Some("2026-11-24T05:50:00Z".into()),
+                ..node(Starting, None)
+            }])),
+            up(1), ACTED, Step::Wait(WaitReason::NodesStarting),
+        ),
+        (
             "repairs spent: the failure is reported",
             observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![node(StartTaskFailed, Some("failure"))])),
             up(1), History { resizes_issued: 2, repairs_issued: 1 }, Step::Fail(pool_resizer::resizer::Failure {

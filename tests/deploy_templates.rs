@@ -52,6 +52,10 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
         "a platform setting that must stay unset: schedules are UTC only (another zone disables them)",
     ),
     (
+        "PROVISION_DEADLINE_MINUTES",
+        "optional: the default (15) fits Batch's own resize time-out; set it in the app to change it",
+    ),
+    (
         "WEBSITE_HOSTNAME",
         "set by the platform: the app's public host, the only one a status URL may name",
     ),

@@ -98,6 +98,9 @@ pub struct Node {
     pub state: Option<NodeState>,
     #[serde(default)]
     pub state_transition_time: Option<String>,
+    /// When Batch allocated the node: the start of its provision deadline.
+    #[serde(default)]
+    pub allocation_time: Option<String>,
     /// Absent on some old API versions; the service means dedicated then.
     #[serde(default)]
     pub is_dedicated: Option<bool>,

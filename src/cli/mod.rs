@@ -169,6 +169,7 @@ async fn execute(
     let service = Service {
         converger,
         limits: settings.limits(),
+        provision_deadline: settings.provision_deadline,
         waits: None,
     };
     let work = async {

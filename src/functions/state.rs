@@ -71,6 +71,7 @@ impl AppState {
         Service {
             converger: self.converger(),
             limits: self.0.settings.limits(),
+            provision_deadline: self.0.settings.provision_deadline,
             waits: Some(&self.0.waits),
         }
     }

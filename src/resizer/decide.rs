@@ -103,6 +103,8 @@ pub enum FailureCode {
     NodesUnusable,
     /// The pool does not move however often it is resized.
     PoolNotConverging,
+    /// A node was not ready by its provision deadline.
+    ProvisionTimedOut,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +238,10 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
                         Step::RemoveNodes(hopeless.nodes)
                     }
                     Some(hopeless) => Step::Fail(hopeless.failure),
-                    None => Step::Wait(WaitReason::NodesStarting),
+                    None => match past_deadline(t, want, snapshot.observed_at) {
+                        Some(failure) => Step::Fail(failure),
+                        None => Step::Wait(WaitReason::NodesStarting),
+                    },
                 },
                 None => Step::Wait(WaitReason::NeedNodes),
             }
@@ -297,6 +302,32 @@ fn resize_again_or_fail(
         });
     }
     Step::Resize(target)
+}
+
+/// A node still on its way long after Batch allocated it is stuck, not
+/// slow: say so, with its state and error, instead of waiting for ever.
+fn past_deadline(tally: &NodeTally, want: &Want, now: time::OffsetDateTime) -> Option<Failure> {
+    let oldest = tally.oldest_coming.as_ref()?;
+    let age = now - oldest.allocated;
+    if age <= want.provision_deadline {
+        return None;
+    }
+    let error = oldest
+        .error
+        .as_deref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    Some(Failure {
+        code: FailureCode::ProvisionTimedOut,
+        message: format!(
+            "node '{}' is still {} {} min after Batch allocated it (provision deadline {} min, PROVISION_DEADLINE_MINUTES){error}",
+            oldest.node_id,
+            oldest.state.as_str(),
+            age.whole_minutes(),
+            want.provision_deadline.as_secs() / 60
+        ),
+        batch_code: None,
+    })
 }
 
 /// Failed nodes leave too few that can still become ready: the failure to

@@ -69,6 +69,19 @@ pub struct NodeTally {
     /// Nodes on their way out that still run tasks: scheduling disabled (a
     /// `taskcompletion` shrink) or leaving the pool. Neither ready nor coming.
     pub finishing_tasks: u32,
+    /// The coming node allocated longest ago: the first to miss a
+    /// provision deadline.
+    pub oldest_coming: Option<Coming>,
+}
+
+/// A node on its way to ready, and since when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coming {
+    pub node_id: String,
+    pub state: NodeState,
+    pub allocated: time::OffsetDateTime,
+    /// The node's first error, when Batch reports one.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +132,29 @@ impl NodeTally {
                 | NodeState::Rebooting
                 | NodeState::Reimaging
                 | NodeState::UpgradingOs
-                | NodeState::Unknown => *coming += 1,
+                | NodeState::Unknown => {
+                    *coming += 1;
+                    let allocated = node.allocation_time.as_deref().and_then(|t| {
+                        time::OffsetDateTime::parse(
+                            t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                    });
+                    if let Some(allocated) = allocated
+                        && tally
+                            .oldest_coming
+                            .as_ref()
+                            .is_none_or(|c| allocated < c.allocated)
+                    {
+                        tally.oldest_coming = Some(Coming {
+                            node_id: node.id.clone(),
+                            state,
+                            allocated,
+                            error: node.errors.first().and_then(|e| e.message.clone()),
+                        });
+                    }
+                }
                 NodeState::StartTaskFailed | NodeState::Unusable => {
                     tally.failed.push(NodeFailure::of(node, state))
                 }

@@ -35,7 +35,14 @@ pub struct Want {
     /// Scale-up: how many times this call may replace nodes whose start
     /// task failed or that went unusable (0: fail at once, as before).
     pub repair_attempts: u32,
+    /// Scale-up: a node not ready this long after Batch allocated it is a
+    /// failure, not a wait (`PROVISION_DEADLINE_MINUTES`).
+    pub provision_deadline: std::time::Duration,
 }
+
+/// `PROVISION_DEADLINE_MINUTES` when unset: a healthy node is ready in
+/// 3-8 minutes; twice the worst of that is not a slow boot but a stuck one.
+pub const DEFAULT_PROVISION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Replacements a scale-up tries before it reports failed nodes.
 pub const DEFAULT_REPAIR_ATTEMPTS: u32 = 1;
@@ -65,6 +72,7 @@ impl Want {
             low_priority,
             leases: LeaseRule::Honour,
             repair_attempts: DEFAULT_REPAIR_ATTEMPTS,
+            provision_deadline: DEFAULT_PROVISION_DEADLINE,
         }
     }
 
@@ -82,6 +90,7 @@ impl Want {
             low_priority,
             leases,
             repair_attempts: 0,
+            provision_deadline: DEFAULT_PROVISION_DEADLINE,
         }
     }
 
