@@ -105,6 +105,10 @@ pub enum FailureCode {
     PoolNotConverging,
     /// A node was not ready by its provision deadline.
     ProvisionTimedOut,
+    /// An operator paused the pool: nothing resizes it until unpaused.
+    PoolPaused,
+    /// A recent allocation failure: asking again now would fail the same way.
+    BackingOff,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,10 +171,50 @@ pub fn decide(observed: &Observed, want: &Want, history: History) -> Step {
             batch_code: None,
         });
     }
-    match want.operation {
+    let step = match want.operation {
         Operation::ScaleUp => decide_up(snapshot, want, history),
         Operation::ScaleDown => decide_down(snapshot, want, history),
+    };
+    let acts = matches!(
+        step,
+        Step::Resize(_) | Step::StopResize | Step::RemoveNodes(_)
+    );
+    if acts && let Some(paused) = snapshot.paused() {
+        let reason = paused
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        return Step::Fail(Failure {
+            code: FailureCode::PoolPaused,
+            message: format!(
+                "pool '{}' is paused by {} since {}{reason}: nothing resizes it until it is unpaused",
+                want.pool_id,
+                paused.by,
+                crate::schedule::format_utc(paused.since)
+            ),
+            batch_code: None,
+        });
     }
+    let grows = matches!(&step, Step::Resize(to) if to.deallocation.is_none());
+    if grows
+        && want.operation == Operation::ScaleUp
+        && let Some(backoff) = snapshot.backoff()
+    {
+        return Step::Fail(Failure {
+            code: FailureCode::BackingOff,
+            message: format!(
+                "the last resize of pool '{}' failed ({}: {}); not asking again before {} (backoff {} min)",
+                want.pool_id,
+                backoff.code,
+                backoff.message,
+                crate::schedule::format_utc(backoff.until),
+                backoff.minutes
+            ),
+            batch_code: Some(backoff.code),
+        });
+    }
+    step
 }
 
 fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {

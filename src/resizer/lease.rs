@@ -42,8 +42,10 @@ pub const LEASE_PREFIX: &str = "pool-resizer-lease:";
 pub const SCHEDULE_LEASE: &str = "schedule";
 /// Where leases beyond [`MAX_LEASES`] are merged.
 pub const OVERFLOW_LEASE: &str = "overflow";
+/// The lease that keeps released nodes warm for a while (`keepWarmMinutes`).
+pub const WARM_LEASE: &str = "warm";
 /// Ids only the service itself uses.
-pub const RESERVED_LEASE_IDS: &[&str] = &[SCHEDULE_LEASE, OVERFLOW_LEASE];
+pub const RESERVED_LEASE_IDS: &[&str] = &[SCHEDULE_LEASE, OVERFLOW_LEASE, WARM_LEASE];
 /// Bounds the metadata we add to a pool (Batch refuses oversized metadata
 /// with `MetadataTooLarge`; 50 short entries stay far below any such limit).
 pub const MAX_LEASES: usize = 50;

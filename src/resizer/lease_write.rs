@@ -1,11 +1,12 @@
-//! Lease writes: read the pool (ETag), edit its lease metadata, `PATCH`
-//! with `If-Match`, read again on 412. Within the request's budget, waiting
-//! out a busy Batch like every other call.
+//! Metadata writes (leases, keep-warm, pause, backoff): read the pool
+//! (ETag), edit its metadata, `PATCH` with `If-Match`, read again on 412.
+//! Within the request's budget, waiting out a busy Batch like every other call.
 
 use super::api::PoolApi;
 use super::budget::{Budget, Cut};
 use super::converge::{ConvergeError, Converger, Run};
-use super::lease::{self, LeaseEdit};
+use super::lease::{self, Lease, LeaseEdit, WARM_LEASE};
+use super::marks::{self, Backoff, Paused};
 use super::want::Want;
 use crate::batch::{BatchError, PoolId};
 use std::time::Duration;
@@ -27,6 +28,21 @@ pub enum LeaseWrite {
     },
 }
 
+/// A change to the pool's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolEdit {
+    Lease(LeaseEdit),
+    /// Keep the pool's current targets for `minutes` (a lease held by
+    /// `warm`, sized to the targets when it is written).
+    KeepWarm {
+        minutes: u32,
+    },
+    SetBackoff(Backoff),
+    ClearBackoff,
+    Pause(Paused),
+    Unpause,
+}
+
 /// Optimistic writers give up after this many lost races in a row.
 pub const MAX_LEASE_WRITE_ATTEMPTS: u32 = 40;
 
@@ -39,6 +55,17 @@ impl<B: PoolApi> Converger<'_, B> {
         &self,
         pool_id: &PoolId,
         edit: &LeaseEdit,
+        budget: &Budget,
+    ) -> Result<LeaseWrite, ConvergeError> {
+        self.edit_pool(pool_id, &PoolEdit::Lease(edit.clone()), budget)
+            .await
+    }
+
+    /// Applies any [`PoolEdit`] the same way.
+    pub async fn edit_pool(
+        &self,
+        pool_id: &PoolId,
+        edit: &PoolEdit,
         budget: &Budget,
     ) -> Result<LeaseWrite, ConvergeError> {
         let want = Want::look(pool_id.clone());
@@ -85,7 +112,29 @@ impl<B: PoolApi> Converger<'_, B> {
                 };
                 return Err(run.error(e, &want, "writing the leases of"));
             };
-            let Some(next) = lease::apply(&pool.metadata, edit, self.clock.now_utc()) else {
+            let now = self.clock.now_utc();
+            let next = match edit {
+                PoolEdit::Lease(edit) => lease::apply(&pool.metadata, edit, now),
+                PoolEdit::KeepWarm { minutes } => lease::apply(
+                    &pool.metadata,
+                    &LeaseEdit::Hold(Lease {
+                        id: WARM_LEASE.parse().expect("a valid lease id"),
+                        dedicated: pool.target_dedicated_nodes,
+                        low_priority: pool.target_low_priority_nodes,
+                        expires: now + Duration::from_secs(u64::from(*minutes) * 60),
+                    }),
+                    now,
+                ),
+                PoolEdit::SetBackoff(backoff) => {
+                    marks::set(&pool.metadata, marks::BACKOFF, Some(backoff))
+                }
+                PoolEdit::ClearBackoff => {
+                    marks::set::<Backoff>(&pool.metadata, marks::BACKOFF, None)
+                }
+                PoolEdit::Pause(paused) => marks::set(&pool.metadata, marks::PAUSED, Some(paused)),
+                PoolEdit::Unpause => marks::set::<Paused>(&pool.metadata, marks::PAUSED, None),
+            };
+            let Some(next) = next else {
                 return Ok(LeaseWrite::Unchanged);
             };
             attempts += 1;

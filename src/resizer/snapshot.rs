@@ -37,6 +37,17 @@ impl Snapshot {
         super::lease::lease_need(&self.pool.metadata, self.observed_at)
     }
 
+    /// An operator's pause, if the pool carries one.
+    pub fn paused(&self) -> Option<super::marks::Paused> {
+        super::marks::read(&self.pool.metadata, super::marks::PAUSED)
+    }
+
+    /// A backoff still running at this observation.
+    pub fn backoff(&self) -> Option<super::marks::Backoff> {
+        super::marks::read::<super::marks::Backoff>(&self.pool.metadata, super::marks::BACKOFF)
+            .filter(|b| b.is_live(self.observed_at))
+    }
+
     /// The floor a shrink must keep under `rule`: (dedicated, low-priority).
     pub fn lease_floor(&self, rule: &super::want::LeaseRule) -> (u32, u32) {
         use super::want::LeaseRule;
