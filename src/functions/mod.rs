@@ -8,6 +8,7 @@
 //! report to a status code and the JSON body of [`response`]. Timer
 //! firings arrive as invocation payloads instead ([`timer`]).
 
+pub mod connections;
 pub mod error;
 pub mod handlers;
 pub mod params;
@@ -15,5 +16,6 @@ pub mod response;
 pub mod server;
 pub mod timer;
 
+pub use connections::{ServerLimits, serve_with_limits};
 pub use handlers::AppState;
 pub use server::{router, serve};
