@@ -264,13 +264,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     let state = settings.window.at(now + EDGE_GRACE);
     log.info(describe_window(settings, &state));
 
-    let Some(pool_id) = settings.pool_id.clone() else {
-        log.error(
-            "FAILED: no pool to keep: set SCHEDULE_POOL_ID (or BATCH_POOL_ID) in the app settings"
-                .into(),
-        );
-        return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
-    };
+    let pool_id = settings.pool_id.clone();
     let plan = plan(role, state.open);
     let converger = app.converger();
     let (want, result) = match plan {
