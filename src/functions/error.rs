@@ -19,6 +19,7 @@ use super::response::{ErrorView, OperationBody, Requested};
 use crate::batch::error::{CredentialProblem, Unreachable, cause_chain};
 use crate::batch::{BatchError, PoolId};
 use crate::resizer::{ConvergeError, FailureCode};
+use crate::telemetry::escape;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -78,7 +79,7 @@ impl ApiError {
             status = status.as_u16(),
             code = error.code,
             "refused: {}",
-            one_line(&error.message)
+            escape(&error.message)
         );
         let body = OperationBody::failed(operation, pool_id, requested, error);
         (status, Json(body)).into_response()
@@ -93,12 +94,6 @@ impl IntoResponse for ApiError {
         };
         self.respond(operation, None, Requested::default())
     }
-}
-
-/// Text from outside (a caller's input, a service's message) on one log
-/// line: no CR/LF to forge a second line with.
-fn one_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
 }
 
 /// HTTP status for a resizer failure.
@@ -139,7 +134,7 @@ pub fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
     let code = batch_error_code(source);
     tracing::warn!(
         code,
-        cause = one_line(&cause_chain(error)),
+        cause = escape(&cause_chain(error)).into_owned(),
         "Batch call failed"
     );
     let status = match source {

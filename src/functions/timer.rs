@@ -33,6 +33,7 @@ use crate::resizer::{
 };
 use crate::schedule::{WindowState, format_utc};
 use crate::settings::ScheduleSettings;
+use crate::telemetry::escape;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -241,9 +242,11 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     {
         Ok(firing) => firing,
         Err(problem) => {
-            let line = format!("{name}: malformed timer invocation, nothing done: {problem}");
-            tracing::error!(function = name, "{line}");
-            return answer(StatusCode::BAD_REQUEST, vec![line]);
+            let mut log = Lines::default();
+            log.error(format!(
+                "{name}: malformed timer invocation, nothing done: {problem}"
+            ));
+            return log.answer(StatusCode::BAD_REQUEST);
         }
     };
     let mut log = Lines::default();
@@ -400,16 +403,23 @@ const SCHEDULE_LEASE: &str = "schedule";
 const SCHEDULE_LEASE_GRACE: time::Duration = time::Duration::minutes(15);
 
 /// Log lines for the invocation, each also written to the handler's log.
+///
+/// Lines quote what came from outside (the payload's ScheduleStatus and
+/// UtcNow, key names, Batch's messages), so every line is escaped here, in
+/// the one place both logs are written: a CR/LF in a payload cannot forge
+/// a line in the handler's log, nor in the invocation's `Logs`.
 #[derive(Default)]
 struct Lines(Vec<String>);
 
 impl Lines {
     fn info(&mut self, line: String) {
+        let line = escape(&line).into_owned();
         tracing::info!("{line}");
         self.0.push(line);
     }
 
     fn error(&mut self, line: String) {
+        let line = escape(&line).into_owned();
         tracing::error!("{line}");
         self.0.push(line);
     }
