@@ -213,7 +213,7 @@ impl Answer {
         let view = crate::report::batch_error_view(error);
         tracing::warn!(
             code = view.code,
-            cause = cause_chain(error).replace(['\r', '\n'], " "),
+            cause = crate::telemetry::escape(&cause_chain(error)).into_owned(),
             "Batch call failed"
         );
         view

@@ -72,10 +72,10 @@ pub struct ScheduleSettings {
     pub window: Window,
     /// `SCHEDULE_RECONCILE_SCHEDULE`, validated when set (only the host uses it).
     pub reconcile: Option<Schedule>,
-    /// `SCHEDULE_POOL_ID`, else `BATCH_POOL_ID`.
-    pub pool_id: Option<PoolId>,
+    /// `SCHEDULE_POOL_ID`, else `BATCH_POOL_ID`; one `ALLOWED_POOLS` allows.
+    pub pool_id: PoolId,
     /// `SCHEDULE_DEDICATED_NODES` / `SCHEDULE_LOW_PRIORITY_NODES`: ready
-    /// nodes held inside the window.
+    /// nodes held inside the window, within `MAX_*_NODES`.
     pub dedicated: u32,
     pub low_priority: u32,
     /// `TIMER_WAIT_SECONDS`: how long one timer invocation waits for the
@@ -131,6 +131,19 @@ impl AllowedPools {
 
     pub fn is_empty(&self) -> bool {
         matches!(self, AllowedPools::Only(ids) if ids.is_empty())
+    }
+
+    /// The list as a problem message shows it.
+    fn describe(&self) -> String {
+        match self {
+            AllowedPools::Any => "*".to_owned(),
+            AllowedPools::Only(ids) if ids.is_empty() => "none".to_owned(),
+            AllowedPools::Only(ids) => ids
+                .iter()
+                .map(PoolId::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
     }
 
     /// Batch pool ids are case-insensitive.
@@ -376,6 +389,12 @@ impl Settings {
                 }
             },
         };
+        if get("SCHEDULE_POOL_ID").is_none() && get("BATCH_POOL_ID").is_none() {
+            schedule_problems.push(
+                "neither SCHEDULE_POOL_ID nor BATCH_POOL_ID is set, so the schedule has no pool to keep: set SCHEDULE_POOL_ID"
+                    .to_owned(),
+            );
+        }
         let schedule_dedicated = whole_number(
             &get,
             &mut schedule_problems,
@@ -420,11 +439,60 @@ impl Settings {
             None => AllowedPools::Only(default_pool_id.iter().cloned().collect()),
         };
 
-        let schedule = match (schedule_problems.is_empty(), up, down) {
-            (true, Some(up), Some(down)) => Ok(ScheduleSettings {
+        // The schedule acts with the app's own credentials and no caller, so
+        // it keeps the rules a request must keep: a setting may not do what a
+        // leaked function key cannot.
+        if let Some(id) = &schedule_pool_id
+            && !allowed_pools.allows(id)
+        {
+            let which = if get("SCHEDULE_POOL_ID").is_some() {
+                format!("SCHEDULE_POOL_ID '{id}'")
+            } else {
+                format!("the schedule's pool, BATCH_POOL_ID '{id}' (SCHEDULE_POOL_ID is not set),")
+            };
+            let allowed = match get("ALLOWED_POOLS") {
+                Some(_) => format!("ALLOWED_POOLS ({})", allowed_pools.describe()),
+                None => format!(
+                    "the pools requests may name (ALLOWED_POOLS is not set, so only BATCH_POOL_ID: {})",
+                    allowed_pools.describe()
+                ),
+            };
+            schedule_problems.push(format!(
+                "{which} is not in {allowed}: list it in ALLOWED_POOLS, or set SCHEDULE_POOL_ID to a pool that is"
+            ));
+        }
+        for (name, count, cap_name, cap) in [
+            (
+                "SCHEDULE_DEDICATED_NODES",
+                schedule_dedicated,
+                "MAX_DEDICATED_NODES",
+                max_dedicated_nodes,
+            ),
+            (
+                "SCHEDULE_LOW_PRIORITY_NODES",
+                schedule_low_priority,
+                "MAX_LOW_PRIORITY_NODES",
+                max_low_priority_nodes,
+            ),
+        ] {
+            let raw = get(name);
+            // An invalid value is reported already, with the default in its place.
+            let invalid = raw
+                .as_deref()
+                .is_some_and(|raw| raw.parse::<u32>().ok() != Some(count));
+            if count > cap && !invalid {
+                let given = if raw.is_some() { "" } else { " (its default)" };
+                schedule_problems.push(format!(
+                    "{name} is {count}{given}, above {cap_name} ({cap}), the most a request may ask for: lower it, or raise {cap_name}"
+                ));
+            }
+        }
+
+        let schedule = match (schedule_problems.is_empty(), up, down, schedule_pool_id) {
+            (true, Some(up), Some(down), Some(pool_id)) => Ok(ScheduleSettings {
                 window: Window { up, down },
                 reconcile,
-                pool_id: schedule_pool_id,
+                pool_id,
                 dedicated: schedule_dedicated,
                 low_priority: schedule_low_priority,
                 wait_seconds: timer_wait_seconds,
@@ -608,7 +676,7 @@ mod tests {
         assert_eq!(schedule.window.up.as_str(), DEFAULT_SCALE_UP_SCHEDULE);
         assert_eq!(schedule.window.down.as_str(), DEFAULT_SCALE_DOWN_SCHEDULE);
         assert!(schedule.reconcile.is_none());
-        assert_eq!(schedule.pool_id.unwrap().as_str(), "adf-pool");
+        assert_eq!(schedule.pool_id.as_str(), "adf-pool");
         assert_eq!((schedule.dedicated, schedule.low_priority), (1, 0));
         assert_eq!(schedule.wait_seconds, DEFAULT_TIMER_WAIT_SECONDS);
     }
@@ -618,6 +686,7 @@ mod tests {
         let s = Settings::from_env(env(&[
             ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
             ("BATCH_POOL_ID", "adf-pool"),
+            ("ALLOWED_POOLS", "adf-pool,night-pool"),
             ("SCHEDULE_POOL_ID", "night-pool"),
             ("SCALE_UP_SCHEDULE", "0 30 21 * * *"),
             ("SCALE_DOWN_SCHEDULE", "0 0 2 * *"),
@@ -630,7 +699,7 @@ mod tests {
         let schedule = s.schedule.unwrap();
         assert_eq!(schedule.window.down.as_str(), "0 0 0 2 * *");
         assert_eq!(schedule.reconcile.unwrap().as_str(), "0 */15 * * * *");
-        assert_eq!(schedule.pool_id.unwrap().as_str(), "night-pool");
+        assert_eq!(schedule.pool_id.as_str(), "night-pool");
         assert_eq!((schedule.dedicated, schedule.low_priority), (2, 3));
         assert_eq!(schedule.wait_seconds, 120);
 
@@ -706,5 +775,109 @@ mod tests {
             .unwrap();
             assert!(s.schedule.is_ok(), "{utc}");
         }
+    }
+
+    /// The schedule keeps the rules a request keeps: a pool ALLOWED_POOLS
+    /// allows, counts within the caps. Breaking them disables the schedule
+    /// only, naming the setting.
+    #[test]
+    fn the_schedule_keeps_the_allowlist_and_the_caps() {
+        let base = [
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("BATCH_POOL_ID", "adf-pool"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Settings::from_env(env(&pairs)).expect("the HTTP functions keep working")
+        };
+        let disabled = |extra: &[(&'static str, &'static str)]| {
+            let problems = with(extra).schedule.expect_err("schedule disabled").0;
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            problems[0].clone()
+        };
+
+        // Allowed, case-insensitively like requests; at the caps exactly.
+        for extra in [
+            &[][..],
+            &[("SCHEDULE_POOL_ID", "ADF-POOL")],
+            &[("ALLOWED_POOLS", "a,night"), ("SCHEDULE_POOL_ID", "night")],
+            &[("ALLOWED_POOLS", "*"), ("SCHEDULE_POOL_ID", "anything")],
+            &[
+                ("SCHEDULE_DEDICATED_NODES", "10"),
+                ("SCHEDULE_LOW_PRIORITY_NODES", "3"),
+                ("MAX_LOW_PRIORITY_NODES", "3"),
+            ],
+        ] {
+            assert!(with(extra).schedule.is_ok(), "{extra:?}");
+        }
+
+        let problem = disabled(&[("SCHEDULE_POOL_ID", "night-pool")]);
+        assert_eq!(
+            problem,
+            "SCHEDULE_POOL_ID 'night-pool' is not in the pools requests may name (ALLOWED_POOLS is not set, \
+             so only BATCH_POOL_ID: adf-pool): list it in ALLOWED_POOLS, or set SCHEDULE_POOL_ID to a pool that is"
+        );
+        let problem = disabled(&[("ALLOWED_POOLS", "a, b"), ("SCHEDULE_POOL_ID", "c")]);
+        assert!(
+            problem.starts_with("SCHEDULE_POOL_ID 'c' is not in ALLOWED_POOLS (a, b)"),
+            "{problem}"
+        );
+        // The pool it falls back to is held to the same list.
+        let problem = disabled(&[("ALLOWED_POOLS", "a, b")]);
+        assert!(
+            problem.starts_with(
+                "the schedule's pool, BATCH_POOL_ID 'adf-pool' (SCHEDULE_POOL_ID is not set), is not in ALLOWED_POOLS (a, b)"
+            ),
+            "{problem}"
+        );
+
+        let problem = disabled(&[("SCHEDULE_DEDICATED_NODES", "11")]);
+        assert_eq!(
+            problem,
+            "SCHEDULE_DEDICATED_NODES is 11, above MAX_DEDICATED_NODES (10), the most a request may ask for: \
+             lower it, or raise MAX_DEDICATED_NODES"
+        );
+        let problem = disabled(&[
+            ("SCHEDULE_LOW_PRIORITY_NODES", "5"),
+            ("MAX_LOW_PRIORITY_NODES", "4"),
+        ]);
+        assert!(
+            problem
+                .starts_with("SCHEDULE_LOW_PRIORITY_NODES is 5, above MAX_LOW_PRIORITY_NODES (4)"),
+            "{problem}"
+        );
+        // The default count is held to the cap too, and says it is the default.
+        let problem = disabled(&[("MAX_DEDICATED_NODES", "0")]);
+        assert!(
+            problem.starts_with(
+                "SCHEDULE_DEDICATED_NODES is 1 (its default), above MAX_DEDICATED_NODES (0)"
+            ),
+            "{problem}"
+        );
+        // An invalid count is reported once, as invalid, not also as over the cap.
+        let problem = disabled(&[
+            ("SCHEDULE_DEDICATED_NODES", "lots"),
+            ("MAX_DEDICATED_NODES", "0"),
+            ("SCHEDULE_POOL_ID", "adf-pool"),
+        ]);
+        assert!(
+            problem.starts_with("SCHEDULE_DEDICATED_NODES must be a whole number"),
+            "{problem}"
+        );
+
+        // No pool at all: said at start, not at the first firing.
+        let s = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("ALLOWED_POOLS", "*"),
+        ]))
+        .unwrap();
+        let problems = s.schedule.unwrap_err().0;
+        assert_eq!(
+            problems,
+            [
+                "neither SCHEDULE_POOL_ID nor BATCH_POOL_ID is set, so the schedule has no pool to keep: set SCHEDULE_POOL_ID"
+            ]
+        );
     }
 }

@@ -1,10 +1,20 @@
 //! The handler as the Functions host sees it, before any Batch call:
-//! app layout, readiness, routing, bad input, logs, shutdown.
+//! app layout, readiness, routing, bad input, logs, shutdown, and clients
+//! that are slow, idle or stop half-way.
 
 mod support;
 
+use pool_resizer::functions::{AppState, ServerLimits, router, serve_with_limits};
+use pool_resizer::resizer::PollPolicy;
+use pool_resizer::settings::Settings;
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use support::host::{AppManifest, FUNCTION_KEY, FunctionsHost, Key, plain_client};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 
 fn settings() -> HashMap<String, String> {
     HashMap::from([
@@ -178,4 +188,365 @@ impl JsonBody for reqwest::Response {
         support::schema::assert_answer(&body);
         body
     }
+}
+
+/// Short limits, so the timeouts play out in about two seconds.
+const LIMITS: ServerLimits = ServerLimits {
+    header_read: Duration::from_millis(300),
+    body_read: Duration::from_millis(300),
+    idle: Duration::from_millis(1500),
+    shutdown_grace: Duration::from_millis(800),
+};
+
+/// The handler's router served in this process with `limits`; Batch is never called.
+struct InProcess {
+    address: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _stop: watch::Sender<bool>,
+}
+
+impl InProcess {
+    async fn start(app: Option<axum::Router>, limits: ServerLimits) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let app = app.unwrap_or_else(|| {
+            let env = settings();
+            let settings = Settings::from_env(|name| env.get(name).cloned()).unwrap();
+            let batch = pool_resizer::app::batch_client(&settings).unwrap();
+            router(AppState::new(
+                batch,
+                settings,
+                PollPolicy::default(),
+                stop_rx,
+            ))
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_with_limits(
+            listener,
+            app,
+            async move {
+                let _ = shutdown_rx.await;
+            },
+            limits,
+        ));
+        Self {
+            address,
+            shutdown,
+            server,
+            _stop: stop,
+        }
+    }
+
+    async fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.address).await.unwrap()
+    }
+}
+
+/// How long after `since` the server closed `stream`, reading (and
+/// discarding) whatever it sends until then.
+async fn closed_after(mut stream: TcpStream, since: Instant) -> Duration {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return since.elapsed(),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A slowloris: a request head that never ends, one byte every 50 ms,
+/// until the server closes the connection.
+async fn trickle(stream: TcpStream, since: Instant) -> Duration {
+    let (mut read, mut write) = stream.into_split();
+    write
+        .write_all(b"GET / HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            r = read.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) {
+                return since.elapsed();
+            },
+            () = tokio::time::sleep(Duration::from_millis(50)) => {
+                let _ = write.write_all(b"a").await;
+            }
+        }
+    }
+}
+
+/// One HTTP/1.1 exchange on an open connection: the head and the body.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> (String, String) {
+    stream.write_all(request).await.unwrap();
+    read_answer(stream).await
+}
+
+async fn read_answer(stream: &mut TcpStream) -> (String, String) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                let body = String::from_utf8_lossy(&data[end + 4..end + 4 + length]).into_owned();
+                return (head, body);
+            }
+        }
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "closed before the answer: {}",
+            String::from_utf8_lossy(&data)
+        );
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+const GET_READY: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/// Slowloris and its cousins: idle sockets, heads that stop half-way or
+/// trickle, a body that stops. Each is closed at its own limit (idle ones
+/// later than half-sent ones, so the host's keep-alive connections live),
+/// while every other request is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_idle_and_half_sent_connections_are_closed_while_others_are_served() {
+    let server = InProcess::start(None, LIMITS).await;
+    let mut closes = JoinSet::new();
+    for _ in 0..50 {
+        let since = Instant::now();
+        let stream = server.connect().await;
+        closes.spawn(async move { ("idle", closed_after(stream, since).await) });
+    }
+    for _ in 0..50 {
+        let since = Instant::now();
+        let mut stream = server.connect().await;
+        stream.write_all(b"POST /api/scale-u").await.unwrap();
+        closes.spawn(async move { ("half-sent", closed_after(stream, since).await) });
+    }
+    for _ in 0..10 {
+        let since = Instant::now();
+        let stream = server.connect().await;
+        closes.spawn(async move { ("trickling", trickle(stream, since).await) });
+    }
+
+    // A body that stops half-way is answered, in the usual JSON, at its limit.
+    let since = Instant::now();
+    let mut slow_body = server.connect().await;
+    let (head, body) = exchange(
+        &mut slow_body,
+        b"POST /api/scale-up HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Content-Length: 40\r\n\r\n{\"poolId\": ",
+    )
+    .await;
+    let answered = since.elapsed();
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}\n{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    support::schema::assert_answer(&body);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not all arrive within 0.3 s"),
+        "{body}"
+    );
+    assert!(
+        answered >= LIMITS.body_read && answered < LIMITS.idle,
+        "{answered:?}"
+    );
+
+    // Meanwhile the service answers everyone else, and an idle keep-alive
+    // connection outlives the header limit and is used again.
+    let mut keep_alive = server.connect().await;
+    assert!(
+        exchange(&mut keep_alive, GET_READY)
+            .await
+            .0
+            .starts_with("HTTP/1.1 200")
+    );
+    let client = plain_client();
+    let base = format!("http://{}", server.address);
+    for _ in 0..20 {
+        let ready = client.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let refused = client
+            .post(format!("{base}/api/scale-up"))
+            .body("{bad")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+    }
+    tokio::time::sleep(LIMITS.header_read + Duration::from_millis(200)).await;
+    assert!(
+        exchange(&mut keep_alive, GET_READY)
+            .await
+            .0
+            .starts_with("HTTP/1.1 200")
+    );
+    let reused = Instant::now();
+    closes.spawn(async move { ("keep-alive", closed_after(keep_alive, reused).await) });
+
+    let mut counted = HashMap::new();
+    let give_up = Instant::now() + LIMITS.idle + Duration::from_secs(5);
+    while let Some(closed) = tokio::time::timeout_at(give_up.into(), closes.join_next())
+        .await
+        .unwrap_or_else(|_| panic!("still open: {counted:?} closed so far"))
+    {
+        let (kind, after) = closed.unwrap();
+        *counted.entry(kind).or_insert(0) += 1;
+        let (at_least, below) = match kind {
+            "half-sent" | "trickling" => (LIMITS.header_read, LIMITS.idle),
+            _ => (LIMITS.idle, LIMITS.idle + Duration::from_secs(2)),
+        };
+        assert!(
+            after >= at_least && after < below,
+            "{kind} connection closed after {after:?}, expected {at_least:?}..{below:?}"
+        );
+    }
+    assert_eq!(
+        counted,
+        HashMap::from([
+            ("idle", 50),
+            ("half-sent", 50),
+            ("trickling", 10),
+            ("keep-alive", 1)
+        ])
+    );
+    let _ = server.shutdown.send(());
+    server.server.await.unwrap().unwrap();
+}
+
+/// Shutdown stops accepting, closes idle and half-sent connections at
+/// once, lets a request in flight answer, and ends within its grace even
+/// when a request never finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_what_is_in_flight_and_ends_within_its_grace() {
+    let (entered, mut inside) = mpsc::unbounded_channel::<&'static str>();
+    let quick = entered.clone();
+    let app = axum::Router::new()
+        .route(
+            "/quick",
+            axum::routing::get(move || async move {
+                let _ = quick.send("quick");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                "answered"
+            }),
+        )
+        .route(
+            "/stuck",
+            axum::routing::get(move || async move {
+                let _ = entered.send("stuck");
+                std::future::pending::<&'static str>().await
+            }),
+        );
+    // Idle and header limits far beyond the test: only shutdown closes.
+    let limits = ServerLimits {
+        header_read: Duration::from_secs(60),
+        idle: Duration::from_secs(60),
+        ..LIMITS
+    };
+    let server = InProcess::start(Some(app), limits).await;
+    let mut half_sent = server.connect().await;
+    half_sent.write_all(b"GET /qu").await.unwrap();
+    let idle = server.connect().await;
+    let mut quick = server.connect().await;
+    quick
+        .write_all(b"GET /quick HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut stuck = server.connect().await;
+    stuck
+        .write_all(b"GET /stuck HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut both = [inside.recv().await.unwrap(), inside.recv().await.unwrap()];
+    both.sort();
+    assert_eq!(both, ["quick", "stuck"], "both requests are in flight");
+
+    let began = Instant::now();
+    let _ = server.shutdown.send(());
+    let half_sent_closed = closed_after(half_sent, began).await;
+    let idle_closed = closed_after(idle, began).await;
+    assert!(
+        half_sent_closed < limits.shutdown_grace / 2 && idle_closed < limits.shutdown_grace / 2,
+        "closed at once: half-sent after {half_sent_closed:?}, idle after {idle_closed:?}"
+    );
+    assert!(
+        TcpStream::connect(server.address).await.is_err(),
+        "no new connection once shutdown began"
+    );
+    let (head, body) = read_answer(&mut quick).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(body, "answered");
+    let stuck_closed = closed_after(stuck, began).await;
+    server.server.await.unwrap().unwrap();
+    let ended = began.elapsed();
+    assert!(
+        stuck_closed >= limits.shutdown_grace
+            && ended < limits.shutdown_grace + Duration::from_secs(1),
+        "the stuck request's connection closed after {stuck_closed:?}, serve ended after {ended:?}"
+    );
+}
+
+/// The binary as the host runs it: on SIGTERM, a request whose body is
+/// still arriving is answered (nothing done, send again), idle and
+/// half-sent connections are closed, and the process exits at once, well
+/// within its 10-s bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_half_sent_and_slow_body_requests_open_exits_at_once() {
+    let host = FunctionsHost::start(&settings()).await;
+    let address = SocketAddr::from(([127, 0, 0, 1], host.port()));
+    let mut half_sent = TcpStream::connect(address).await.unwrap();
+    half_sent
+        .write_all(b"POST /api/scale-up HTT")
+        .await
+        .unwrap();
+    let idle = TcpStream::connect(address).await.unwrap();
+    // `Expect: 100-continue`: the interim answer proves the handler is
+    // reading this body when SIGTERM comes.
+    let mut slow_body = TcpStream::connect(address).await.unwrap();
+    let (interim, _) = exchange(
+        &mut slow_body,
+        b"POST /api/scale-up HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n\
+          Content-Length: 40\r\n\r\n",
+    )
+    .await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    slow_body.write_all(b"{\"poolId\": ").await.unwrap();
+
+    let began = Instant::now();
+    host.sigterm();
+    let (head, body) = read_answer(&mut slow_body).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}\n{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    support::schema::assert_answer(&body);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down"),
+        "{body}"
+    );
+    let half_sent_closed = closed_after(half_sent, began).await;
+    let idle_closed = closed_after(idle, began).await;
+    assert_eq!(host.wait_exit().await, Some(0));
+    let exited = began.elapsed();
+    assert!(
+        exited < Duration::from_secs(3),
+        "exited {exited:?} after SIGTERM (half-sent closed after {half_sent_closed:?}, idle after {idle_closed:?})"
+    );
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::app::{accepted, settings_for, spawn_app, start_simulator};
 use support::host::{FUNCTION_KEY, FunctionsHost, Key};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn pools(ids: &[&str]) -> SimulatorConfig {
     SimulatorConfig {
@@ -306,6 +307,12 @@ async fn sigterm_during_a_wait_answers_202_with_the_status_url() {
         assert!(Instant::now() < deadline, "no resize issued");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // A client that stopped half-way through its request line holds nothing up.
+    let mut half_sent = tokio::net::TcpStream::connect(("127.0.0.1", host.port()))
+        .await
+        .unwrap();
+    half_sent.write_all(b"POST /api/scale-up HT").await.unwrap();
+    let began = Instant::now();
     host.sigterm();
     let response = waiting.await.unwrap();
     assert_eq!(response.status, 202, "{}", response.body);
@@ -317,6 +324,17 @@ async fn sigterm_during_a_wait_answers_202_with_the_status_url() {
     );
     let host = Arc::try_unwrap(host).ok().expect("sole owner");
     assert_eq!(host.wait_exit().await, Some(0));
+    let exited = began.elapsed();
+    assert!(
+        exited < Duration::from_secs(3),
+        "exited {exited:?} after SIGTERM; the bound is 10 s"
+    );
+    let mut rest = Vec::new();
+    assert_eq!(
+        half_sent.read_to_end(&mut rest).await.unwrap_or(0),
+        0,
+        "the half-sent request got no answer, only a closed connection"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

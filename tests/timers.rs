@@ -549,3 +549,65 @@ async fn a_local_time_zone_disables_the_timers_but_not_http() {
     assert_eq!(host.terminate().await, Some(0));
     sim.shutdown().await;
 }
+
+/// CR/LF inside a timer payload (ScheduleStatus, UtcNow, a key name) stays
+/// inside the one line that quotes it, escaped: in the handler's stdout and
+/// stderr, which the host reads line by line, and in the invocation `Logs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crlf_in_a_timer_payload_forges_no_log_line() {
+    let (sim, _client) = simulator(&["p1"]).await;
+    let host = FunctionsHost::start(&settings(&sim, Window::Closed)).await;
+    let mut payload = timer_payload(
+        "timer-reconcile",
+        false,
+        Some((
+            "2025-03-03T06:00:00+00:00\r\nERROR forged line",
+            "2025-03-04\nINFO forged too",
+        )),
+    );
+    payload["Metadata"]["sys"]["UtcNow"] = json!("2025-03-03T06:00:00Z\r[stderr] forged");
+    let (status, logs) = fire(&host, "timer-reconcile", &payload).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(logs.iter().all(|l| !l.contains(['\r', '\n'])), "{logs:#?}");
+    let fired = logs
+        .iter()
+        .find(|l| l.contains("timer-reconcile fired"))
+        .expect("the firing line");
+    assert!(
+        fired.contains(
+            r"last 2025-03-03T06:00:00+00:00\r\nERROR forged line, next 2025-03-04\nINFO forged too"
+        ) && fired.contains(r"host UtcNow 2025-03-03T06:00:00Z\r[stderr] forged"),
+        "{fired}"
+    );
+
+    // A key name the handler quotes in a refusal.
+    let (status, _, bytes) = host
+        .invoke_raw(
+            "timer-scale-up",
+            br#"{"Data": {"t\r\nERROR forged key": 5}}"#,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let refusal: Value = serde_json::from_slice(&bytes).unwrap();
+    let line = refusal["Logs"][0].as_str().unwrap();
+    assert!(
+        line.contains(r"Data.t\r\nERROR forged key must be an object"),
+        "{line}"
+    );
+
+    let handler_logs = host.logs();
+    let forged: Vec<_> = handler_logs
+        .iter()
+        .filter(|l| l.contains("forged"))
+        .collect();
+    assert_eq!(forged.len(), 2, "one firing line, one refusal: {forged:#?}");
+    assert!(
+        forged
+            .iter()
+            .all(|l| l.contains("timer-reconcile fired:")
+                || l.contains("malformed timer invocation")),
+        "a payload's text stays on the line that quotes it: {forged:#?}"
+    );
+    host.terminate().await;
+    sim.shutdown().await;
+}

@@ -18,6 +18,7 @@
 use crate::batch::{BatchError, PoolId};
 use crate::report::{ErrorView, OperationBody, Requested};
 use crate::resizer::{ConvergeError, FailureCode};
+use crate::telemetry::escape;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -77,7 +78,7 @@ impl ApiError {
             status = status.as_u16(),
             code = error.code,
             "refused: {}",
-            one_line(&error.message)
+            escape(&error.message)
         );
         let body = OperationBody::failed(operation, pool_id, requested, error);
         (status, Json(body)).into_response()
@@ -92,12 +93,6 @@ impl IntoResponse for ApiError {
         };
         self.respond(operation, None, Requested::default())
     }
-}
-
-/// Text from outside (a caller's input, a service's message) on one log
-/// line: no CR/LF to forge a second line with.
-fn one_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
 }
 
 /// HTTP status for a resizer failure.

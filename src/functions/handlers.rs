@@ -183,7 +183,7 @@ fn throttled(
     retry_after: Option<Duration>,
     waited: Duration,
 ) -> Response {
-    tracing::warn!(operation = context.operation, pool = %context.want.pool_id, "{message}");
+    tracing::warn!(operation = context.operation, pool = %context.want.pool_id, "{}", crate::telemetry::escape(&message));
     let mut body = OperationBody::failed(
         Some(context.operation),
         Some(&context.want.pool_id),
@@ -253,7 +253,7 @@ fn respond(
         (_, None) => StatusCode::OK,
         (Outcome::Converged, Some(_)) => StatusCode::OK,
         (Outcome::Failed(failure), Some(_)) => {
-            tracing::warn!(operation, pool = %want.pool_id, code = ?failure.code, batch_code = failure.batch_code.as_deref(), "{}", failure.message);
+            tracing::warn!(operation, pool = %want.pool_id, code = ?failure.code, batch_code = failure.batch_code.as_deref(), "{}", crate::telemetry::escape(&failure.message));
             body.failed_with(failure);
             failure_status(failure.code)
         }

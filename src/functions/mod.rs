@@ -9,6 +9,7 @@
 //! work itself is the [`crate::service`]'s, which the CLI and timers share. Timer
 //! firings arrive as invocation payloads instead ([`timer`]).
 
+pub mod connections;
 pub mod error;
 pub mod handlers;
 pub mod params;
@@ -16,5 +17,6 @@ pub mod server;
 pub mod state;
 pub mod timer;
 
+pub use connections::{ServerLimits, serve_with_limits};
 pub use server::{router, serve};
 pub use state::AppState;

@@ -1,5 +1,6 @@
 //! The router, request logging, and serving with graceful shutdown.
 
+use super::connections::{ServerLimits, serve_with_limits};
 use super::error::ApiError;
 use super::handlers::{pool_status, scale_down, scale_up};
 use super::state::AppState;
@@ -107,14 +108,13 @@ async fn invocation_span(request: Request, next: Next) -> Response {
     .await
 }
 
-/// Serves until `shutdown` resolves, then stops taking connections and lets
-/// open requests finish (waits end early through the state's stop signal).
+/// Serves until `shutdown` resolves, then stops taking connections, closes
+/// idle and half-sent ones, and lets open requests answer (waits end early
+/// through the state's stop signal), all within [`ServerLimits`]'s grace.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with_limits(listener, router(state), shutdown, ServerLimits::default()).await
 }

@@ -34,6 +34,7 @@ use crate::resizer::{
 };
 use crate::schedule::{WindowState, format_utc};
 use crate::settings::ScheduleSettings;
+use crate::telemetry::escape;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -242,9 +243,11 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     {
         Ok(firing) => firing,
         Err(problem) => {
-            let line = format!("{name}: malformed timer invocation, nothing done: {problem}");
-            tracing::error!(function = name, "{line}");
-            return answer(StatusCode::BAD_REQUEST, vec![line]);
+            let mut log = Lines::default();
+            log.error(format!(
+                "{name}: malformed timer invocation, nothing done: {problem}"
+            ));
+            return log.answer(StatusCode::BAD_REQUEST);
         }
     };
     let mut log = Lines::default();
@@ -265,13 +268,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     let state = settings.window.at(now + EDGE_GRACE);
     log.info(describe_window(settings, &state));
 
-    let Some(pool_id) = settings.pool_id.clone() else {
-        log.error(
-            "FAILED: no pool to keep: set SCHEDULE_POOL_ID (or BATCH_POOL_ID) in the app settings"
-                .into(),
-        );
-        return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
-    };
+    let pool_id = settings.pool_id.clone();
     let plan = plan(role, state.open);
     let converger = app.converger();
     let (want, result) = match plan {
@@ -404,16 +401,23 @@ fn failed_line(error: &crate::resizer::ConvergeError) -> String {
 const SCHEDULE_LEASE_GRACE: time::Duration = time::Duration::minutes(15);
 
 /// Log lines for the invocation, each also written to the handler's log.
+///
+/// Lines quote what came from outside (the payload's ScheduleStatus and
+/// UtcNow, key names, Batch's messages), so every line is escaped here, in
+/// the one place both logs are written: a CR/LF in a payload cannot forge
+/// a line in the handler's log, nor in the invocation's `Logs`.
 #[derive(Default)]
 struct Lines(Vec<String>);
 
 impl Lines {
     fn info(&mut self, line: String) {
+        let line = escape(&line).into_owned();
         tracing::info!("{line}");
         self.0.push(line);
     }
 
     fn error(&mut self, line: String) {
+        let line = escape(&line).into_owned();
         tracing::error!("{line}");
         self.0.push(line);
     }

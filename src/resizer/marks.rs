@@ -138,7 +138,7 @@ mod tests {
             since: NOW,
             reason: Some("maintenance".into()),
         };
-        let md = set(&[other.clone()], PAUSED, Some(&paused)).unwrap();
+        let md = set(std::slice::from_ref(&other), PAUSED, Some(&paused)).unwrap();
         assert_eq!(read::<Paused>(&md, PAUSED), Some(paused.clone()));
         assert_eq!(set(&md, PAUSED, Some(&paused)), None, "unchanged");
         let md = set::<Paused>(&md, PAUSED, None).unwrap();
