@@ -42,6 +42,10 @@ enum Command {
     ScaleDown(cli::ScaleArgs),
     /// Show the pool and its nodes by state.
     Status(cli::CommonArgs),
+    /// Stop every route and timer from resizing the pool until `unpause`.
+    Pause(cli::PauseArgs),
+    /// Let routes and timers resize the pool again.
+    Unpause(cli::CommonArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,9 +58,12 @@ fn main() -> ExitCode {
     // once in tests, so they keep the multi-thread runtime.
     // The operator CLI, like the handler, only waits on Batch.
     let mut builder = match cli.command {
-        Command::Serve | Command::ScaleUp(_) | Command::ScaleDown(_) | Command::Status(_) => {
-            tokio::runtime::Builder::new_current_thread()
-        }
+        Command::Serve
+        | Command::ScaleUp(_)
+        | Command::ScaleDown(_)
+        | Command::Status(_)
+        | Command::Pause(_)
+        | Command::Unpause(_) => tokio::runtime::Builder::new_current_thread(),
         #[cfg(feature = "simulator")]
         Command::Dev(_) | Command::Simulator(_) => tokio::runtime::Builder::new_multi_thread(),
     };
@@ -90,6 +97,12 @@ fn main() -> ExitCode {
             }
             Command::Status(args) => {
                 cli::run(cli::Command::Status(args), telemetry::shutdown_signal()).await
+            }
+            Command::Pause(args) => {
+                cli::run(cli::Command::Pause(args), telemetry::shutdown_signal()).await
+            }
+            Command::Unpause(args) => {
+                cli::run(cli::Command::Unpause(args), telemetry::shutdown_signal()).await
             }
         }
     })

@@ -143,6 +143,7 @@ pub struct Requested {
     pub lease_minutes: Option<u32>,
     pub force: Option<bool>,
     pub repair_attempts: Option<u32>,
+    pub keep_warm_minutes: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -195,6 +196,12 @@ pub struct PoolView {
     pub start_task_failures: Vec<NodeFailureView>,
     /// Live leases: who holds how many nodes until when.
     pub leases: Vec<Lease>,
+    /// Nodes kept warm after a scale-down, and until when.
+    pub kept_warm: Option<Lease>,
+    /// An operator's pause: by whom, since when, why.
+    pub paused: Option<crate::resizer::marks::Paused>,
+    /// A running backoff after an allocation failure.
+    pub backoff: Option<crate::resizer::marks::Backoff>,
 }
 
 #[derive(Debug, Serialize)]
@@ -263,6 +270,11 @@ impl PoolView {
                 })
                 .unwrap_or_default(),
             leases: live_leases(&pool.metadata, snapshot.observed_at),
+            kept_warm: live_leases(&pool.metadata, snapshot.observed_at)
+                .into_iter()
+                .find(|l| l.id.as_str() == crate::resizer::lease::WARM_LEASE),
+            paused: snapshot.paused(),
+            backoff: snapshot.backoff(),
         }
     }
 }

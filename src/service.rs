@@ -14,9 +14,10 @@ use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
 use crate::resizer::budget::STATUS_PATIENCE;
 use crate::resizer::lease::live_leases;
+use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
-    Budget, ConvergeError, Converger, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed,
-    Operation, Outcome, PoolApi, Report, WaitReason, Want,
+    Budget, ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule,
+    LeaseWrite, Observed, Operation, Outcome, PoolApi, PoolEdit, Report, WaitReason, Want,
 };
 use std::time::Duration;
 
@@ -81,6 +82,9 @@ pub struct ScaleRequest {
     pub force: bool,
     /// Scale-up only: replacements of failed nodes this call may try.
     pub repair_attempts: u32,
+    /// Scale-down only: keep the released nodes this long for the next
+    /// pipeline (0: release now).
+    pub keep_warm_minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +130,10 @@ impl ScaleRequest {
             repair_attempts: match self.operation {
                 Operation::ScaleUp => Some(self.repair_attempts),
                 Operation::ScaleDown => None,
+            },
+            keep_warm_minutes: match self.operation {
+                Operation::ScaleUp => None,
+                Operation::ScaleDown => Some(self.keep_warm_minutes),
             },
         }
     }
@@ -245,22 +253,99 @@ impl<B: PoolApi> Service<'_, B> {
             provision_deadline: self.provision_deadline,
             ..request.want()
         };
-        let edit = request.lease.as_ref().map(|lease| match request.operation {
-            Operation::ScaleUp => LeaseEdit::Hold(Lease {
-                id: lease.id.clone(),
-                dedicated: request.dedicated,
-                low_priority: request.low_priority,
-                expires: self.converger.clock.now_utc()
-                    + Duration::from_secs(u64::from(lease.minutes) * 60),
-            }),
-            Operation::ScaleDown => LeaseEdit::Release(lease.id.clone()),
-        });
-        Ok(self.run(want, edit, request.wait).await)
+        let mut edits: Vec<PoolEdit> = request
+            .lease
+            .iter()
+            .map(|lease| {
+                PoolEdit::Lease(match request.operation {
+                    Operation::ScaleUp => LeaseEdit::Hold(Lease {
+                        id: lease.id.clone(),
+                        dedicated: request.dedicated,
+                        low_priority: request.low_priority,
+                        expires: self.converger.clock.now_utc()
+                            + Duration::from_secs(u64::from(lease.minutes) * 60),
+                    }),
+                    Operation::ScaleDown => LeaseEdit::Release(lease.id.clone()),
+                })
+            })
+            .collect();
+        // Keep-warm: the nodes this scale-down releases stay for the next
+        // pipeline; a lease held by `warm` keeps them until it expires, when
+        // the next scale-down or the reconcile timer lets them go.
+        if request.operation == Operation::ScaleDown
+            && request.keep_warm_minutes > 0
+            && !request.force
+        {
+            edits.push(PoolEdit::KeepWarm {
+                minutes: request.keep_warm_minutes,
+            });
+        }
+        let answer = self.run(want, edits, request.wait).await;
+        if request.operation == Operation::ScaleUp {
+            self.record_backoff(&answer).await;
+        }
+        Ok(answer)
     }
 
-    /// Converges `want` for up to `wait`, after `edit` (a lease change) on
-    /// the same budget. The timers come here with the schedule's lease.
-    pub async fn run(&self, want: Want, edit: Option<LeaseEdit>, wait: Duration) -> Answer {
+    /// After a scale-up: an allocation failure that asking again would only
+    /// repeat (quota, capacity) starts or doubles a backoff; a success
+    /// clears one. Written only on those changes.
+    async fn record_backoff(&self, answer: &Answer) {
+        let Ok(report) = &answer.result else { return };
+        let Some(Observed::Pool(snapshot)) = &report.last else {
+            return;
+        };
+        let previous: Option<Backoff> =
+            crate::resizer::marks::read(&snapshot.pool.metadata, crate::resizer::marks::BACKOFF);
+        let edit = match &report.outcome {
+            Outcome::Failed(failure)
+                if failure.code == FailureCode::ResizeFailed
+                    && failure
+                        .batch_code
+                        .as_deref()
+                        .is_some_and(|code| BACKOFF_CODES.contains(&code)) =>
+            {
+                PoolEdit::SetBackoff(Backoff::after(
+                    previous.as_ref(),
+                    failure.batch_code.as_deref().unwrap_or_default(),
+                    &failure.message,
+                    snapshot.observed_at,
+                ))
+            }
+            Outcome::Converged if previous.is_some() => PoolEdit::ClearBackoff,
+            _ => return,
+        };
+        let budget = self.converger.budget(STATUS_PATIENCE);
+        if let Err(error) = self
+            .converger
+            .edit_pool(&answer.want.pool_id, &edit, &budget)
+            .await
+        {
+            tracing::warn!(pool = %answer.want.pool_id, error = %error, "could not record the backoff");
+        }
+    }
+
+    /// Pauses (`Some`) or unpauses (`None`) the pool, then looks at it.
+    pub async fn pause(&self, pool_id: &PoolId, paused: Option<Paused>) -> Answer {
+        let want = Want::look(pool_id.clone());
+        let edit = match paused {
+            Some(paused) => PoolEdit::Pause(paused),
+            None => PoolEdit::Unpause,
+        };
+        let budget = self.converger.budget(STATUS_PATIENCE);
+        if let Err(error) = self.converger.edit_pool(pool_id, &edit, &budget).await {
+            return Answer {
+                want,
+                result: Err(error),
+            };
+        }
+        let result = self.converger.check(&want).await;
+        Answer { want, result }
+    }
+
+    /// Converges `want` for up to `wait`, after `edits` (lease changes,
+    /// keep-warm) on the same budget.
+    pub async fn run(&self, want: Want, edits: Vec<PoolEdit>, wait: Duration) -> Answer {
         let permit = match self.waits {
             Some(waits) => match waits.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
@@ -272,12 +357,8 @@ impl<B: PoolApi> Service<'_, B> {
             None => None,
         };
         let budget = self.converger.budget(wait);
-        if let Some(edit) = &edit {
-            match self
-                .converger
-                .edit_leases(&want.pool_id, edit, &budget)
-                .await
-            {
+        for edit in &edits {
+            match self.converger.edit_pool(&want.pool_id, edit, &budget).await {
                 Ok(LeaseWrite::NotWritten { why, retry_after }) => {
                     tracing::info!(pool = %want.pool_id, why, "lease not written yet; the status URL will");
                     let reason = if self.converger.stop.as_ref().is_some_and(|s| *s.borrow()) {
@@ -288,7 +369,7 @@ impl<B: PoolApi> Service<'_, B> {
                     return Answer::accepted(want, reason, budget.elapsed(), retry_after);
                 }
                 Ok(outcome) => {
-                    tracing::info!(pool = %want.pool_id, lease = %edit.lease_id(), ?outcome, "lease updated");
+                    tracing::info!(pool = %want.pool_id, ?edit, ?outcome, "pool metadata updated");
                 }
                 Err(error) => {
                     return Answer {
@@ -409,6 +490,7 @@ mod tests {
             lease: None,
             force: false,
             repair_attempts: 0,
+            keep_warm_minutes: 0,
         };
         assert_eq!(request.want().leases, LeaseRule::Honour);
         let mine = ScaleRequest {

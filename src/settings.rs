@@ -46,6 +46,9 @@ pub struct Settings {
     /// ask for, so a leaked function key cannot run up a bill.
     pub max_dedicated_nodes: u32,
     pub max_low_priority_nodes: u32,
+    /// `KEEP_WARM_MINUTES`: how long a scale-down keeps the released nodes
+    /// for the next pipeline when the request does not say (0: off).
+    pub keep_warm_minutes: u32,
     /// `PROVISION_DEADLINE_MINUTES`: a node not ready this long after Batch
     /// allocated it is reported as stuck (default 15).
     pub provision_deadline: std::time::Duration,
@@ -115,6 +118,9 @@ pub enum AuthSettings {
 }
 
 pub const DEFAULT_MAX_NODES: u32 = 10;
+/// Keeping nodes warm longer than a day is a permanent floor by another
+/// name: set one with a lease or the schedule instead.
+pub const MAX_KEEP_WARM_MINUTES: u32 = 24 * 60;
 const DEFAULT_PORT: u16 = 8080;
 
 /// Which pools HTTP requests may name. A leaked function key must not be
@@ -317,6 +323,13 @@ impl Settings {
             24 * 60,
         )
         .max(1);
+        let keep_warm_minutes = whole_number(
+            &get,
+            &mut problems,
+            "KEEP_WARM_MINUTES",
+            0,
+            MAX_KEEP_WARM_MINUTES,
+        );
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
             None => DEFAULT_PORT,
             Some(raw) => raw.parse::<u16>().unwrap_or_else(|_| {
@@ -509,6 +522,7 @@ impl Settings {
                 default_wait_seconds,
                 max_dedicated_nodes,
                 max_low_priority_nodes,
+                keep_warm_minutes,
                 provision_deadline: std::time::Duration::from_secs(
                     u64::from(provision_deadline_minutes) * 60,
                 ),

@@ -52,6 +52,10 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
         "a platform setting that must stay unset: schedules are UTC only (another zone disables them)",
     ),
     (
+        "KEEP_WARM_MINUTES",
+        "optional: keep-warm is off (0) unless a request or this setting asks for it",
+    ),
+    (
         "PROVISION_DEADLINE_MINUTES",
         "optional: the default (15) fits Batch's own resize time-out; set it in the app to change it",
     ),

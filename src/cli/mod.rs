@@ -14,6 +14,7 @@ mod summary;
 use crate::app::StartupError;
 use crate::batch::PoolId;
 use crate::clock::Clock;
+use crate::resizer::marks::Paused;
 use crate::resizer::{Converger, LeaseId, Observed, Operation, Outcome, PollPolicy};
 use crate::service::{Answer, LeaseRequest, ScaleRequest, Service, StatusRequest};
 use crate::settings::{Settings, SettingsError};
@@ -82,6 +83,11 @@ pub struct ScaleArgs {
     #[arg(long = "repair-attempts", value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::functions::params::MAX_REPAIR_ATTEMPTS)))]
     pub repair_attempts: Option<u32>,
+    /// Scale-down: keep the released nodes warm this many minutes for the
+    /// next pipeline (0-1440; default KEEP_WARM_MINUTES, 0 = off).
+    #[arg(long = "keep-warm-minutes", value_name = "MINUTES",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::settings::MAX_KEEP_WARM_MINUTES)))]
+    pub keep_warm_minutes: Option<u32>,
 }
 
 /// Flags every command takes.
@@ -117,11 +123,26 @@ impl CliError {
     }
 }
 
+/// Flags of `pause`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PauseArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Who pauses it, as every answer will show it (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Why, shown with it.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
 /// What to run, once the command line is parsed.
 #[derive(Debug, Clone)]
 pub enum Command {
     Scale(Operation, ScaleArgs),
     Status(CommonArgs),
+    Pause(PauseArgs),
+    Unpause(CommonArgs),
 }
 
 /// Runs a command to its end: prints the result, returns the exit code.
@@ -144,14 +165,29 @@ async fn execute(
     let settings = Settings::from_process_env()?;
     let common = match &command {
         Command::Scale(_, args) => &args.common,
-        Command::Status(common) => common,
+        Command::Status(common) | Command::Unpause(common) => common,
+        Command::Pause(args) => &args.common,
     };
     let pool_id = pool_id(common.pool.as_deref(), &settings)?;
     let request = match &command {
         Command::Scale(operation, args) => {
             Some(scale_request(*operation, args, pool_id.clone(), &settings)?)
         }
-        Command::Status(_) => None,
+        _ => None,
+    };
+    let clock_now = Clock::scaled(settings.time_scale).now_utc();
+    let pause = match &command {
+        Command::Pause(args) => Some(Some(Paused {
+            by: args
+                .by
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "an operator".into()),
+            since: clock_now.replace_nanosecond(0).unwrap_or(clock_now),
+            reason: args.reason.clone(),
+        })),
+        Command::Unpause(_) => Some(None),
+        _ => None,
     };
     let batch = crate::app::batch_client(&settings)?;
     let clock = Clock::scaled(settings.time_scale);
@@ -173,6 +209,9 @@ async fn execute(
         waits: None,
     };
     let work = async {
+        if let Some(paused) = pause {
+            return Ok(service.pause(&pool_id, paused).await);
+        }
         match &request {
             Some(request) => service
                 .scale(request)
@@ -206,17 +245,19 @@ async fn execute(
         operation: match &command {
             Command::Scale(operation, _) => operation.as_str(),
             Command::Status(_) => "pool-status",
+            Command::Pause(_) => "pause",
+            Command::Unpause(_) => "unpause",
         },
         want: &want,
         requested: request.as_ref().map(ScaleRequest::requested),
     };
     let exit = match &result {
         Err(_) => Exit::Failed,
-        Ok(report) => match (&report.outcome, &command, &report.last) {
+        Ok(report) => match (&report.outcome, request.is_none(), &report.last) {
             // A look is a success only when it saw the pool.
-            (_, Command::Status(_), Some(Observed::Missing)) => Exit::Failed,
-            (_, Command::Status(_), None) => Exit::TimedOut,
-            (_, Command::Status(_), Some(_)) | (Outcome::Converged, _, _) => Exit::Success,
+            (_, true, Some(Observed::Missing)) => Exit::Failed,
+            (_, true, None) => Exit::TimedOut,
+            (_, true, Some(_)) | (Outcome::Converged, _, _) => Exit::Success,
             (Outcome::Failed(_), _, _) => Exit::Failed,
             (Outcome::Pending(_), _, _) => Exit::TimedOut,
         },
@@ -284,6 +325,11 @@ fn scale_request(
                 .into(),
         ));
     }
+    if args.keep_warm_minutes.is_some() && operation == Operation::ScaleUp {
+        return Err(CliError::Usage(
+            "--keep-warm-minutes is for scale-down".into(),
+        ));
+    }
     if args.force && operation == Operation::ScaleUp {
         return Err(CliError::Usage(
             "--force is for scale-down (scale-up never shrinks)".into(),
@@ -307,6 +353,10 @@ fn scale_request(
                 .repair_attempts
                 .unwrap_or(crate::resizer::want::DEFAULT_REPAIR_ATTEMPTS),
             Operation::ScaleDown => 0,
+        },
+        keep_warm_minutes: match operation {
+            Operation::ScaleDown => args.keep_warm_minutes.unwrap_or(settings.keep_warm_minutes),
+            Operation::ScaleUp => 0,
         },
     })
 }

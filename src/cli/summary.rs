@@ -84,6 +84,7 @@ impl Summary<'_> {
                 lease_minutes: r.lease_minutes,
                 force: r.force,
                 repair_attempts: r.repair_attempts,
+                keep_warm_minutes: r.keep_warm_minutes,
             },
             None => Requested::default(),
         }

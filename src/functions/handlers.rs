@@ -9,7 +9,7 @@
 //!   operator says `force=true` (and the answer lists what it overrode).
 
 use super::error::{ApiError, batch_failure, failure_status};
-use super::params::{ScaleParams, StatusParams, StatusTarget, pool_hint};
+use super::params::{PauseParams, ScaleParams, StatusParams, StatusTarget, pool_hint};
 use super::state::AppState;
 use crate::batch::PoolId;
 use crate::report::{ErrorView, OperationBody, Requested};
@@ -82,6 +82,7 @@ async fn scale(
         }),
         force: params.force,
         repair_attempts: params.repair_attempts,
+        keep_warm_minutes: params.keep_warm_minutes,
     };
     tracing::info!(
         operation = operation.as_str(),
@@ -118,6 +119,69 @@ async fn scale(
         },
     };
     respond(&app, &context, requested, answer.result)
+}
+
+/// `POST /api/pause`: an operator stops every route and timer from
+/// resizing the pool until `unpause`; every answer says who and since when.
+pub async fn pause(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    set_pause(app, true, headers, query, body).await
+}
+
+/// `POST /api/unpause`.
+pub async fn unpause(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    set_pause(app, false, headers, query, body).await
+}
+
+async fn set_pause(
+    app: AppState,
+    pausing: bool,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let operation = if pausing { "pause" } else { "unpause" };
+    let refuse = |e: ApiError, body: &[u8]| {
+        let hint = pool_hint(query.as_deref(), body, app.settings());
+        e.respond(Some(operation), hint.as_ref(), Requested::default())
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return refuse(body_error(rejection), b""),
+    };
+    let params = match PauseParams::parse(query.as_deref(), &body, app.settings()) {
+        Ok(params) => params,
+        Err(e) => return refuse(e, &body),
+    };
+    let paused = pausing.then(|| crate::resizer::marks::Paused {
+        by: params.by.clone(),
+        since: app
+            .clock()
+            .now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(app.clock().now_utc()),
+        reason: params.reason.clone(),
+    });
+    tracing::info!(operation, pool = %params.pool_id, by = %crate::telemetry::escape(&params.by), "pause switch");
+    let answer = app.service().pause(&params.pool_id, paused).await;
+    let context = Context {
+        operation,
+        want: &answer.want,
+        target: None,
+        headers: &headers,
+        query: query.as_deref(),
+        held_lease: None,
+    };
+    respond(&app, &context, Requested::default(), answer.result)
 }
 
 pub async fn pool_status(
@@ -283,6 +347,7 @@ fn requested_again(body: &OperationBody) -> Requested {
         lease_minutes: body.requested.lease_minutes,
         force: body.requested.force,
         repair_attempts: body.requested.repair_attempts,
+        keep_warm_minutes: body.requested.keep_warm_minutes,
     }
 }
 

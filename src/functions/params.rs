@@ -36,6 +36,8 @@ pub struct ScaleParams {
     pub force: bool,
     /// Scale-up only: how many times failed nodes may be replaced.
     pub repair_attempts: u32,
+    /// Scale-down only: keep the released nodes warm this long.
+    pub keep_warm_minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,45 @@ pub struct StatusTarget {
     pub low_priority: u32,
 }
 
+/// `pause`/`unpause`: which pool, who, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PauseParams {
+    pub pool_id: PoolId,
+    /// Who paused it, as they want it shown (an operator's name, a ticket).
+    pub by: String,
+    pub reason: Option<String>,
+}
+
+const PAUSE_NAMES: &[&str] = &["poolId", "by", "reason"];
+
+impl PauseParams {
+    pub fn parse(query: Option<&str>, body: &[u8], settings: &Settings) -> Result<Self, ApiError> {
+        let raw = Raw::collect(query, body, PAUSE_NAMES)?;
+        let text = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
+            match raw.values.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s))
+                    if s.chars().count() <= max && !s.chars().any(char::is_control) =>
+                {
+                    Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
+                }
+                Some(other) => Err(ApiError::invalid(
+                    "InvalidParameter",
+                    format!(
+                        "{name} must be a string of at most {max} characters without control characters, not {}",
+                        describe(other)
+                    ),
+                )),
+            }
+        };
+        Ok(Self {
+            pool_id: raw.pool_id(settings)?,
+            by: text("by", 80)?.unwrap_or_else(|| "an operator".to_owned()),
+            reason: text("reason", 200)?,
+        })
+    }
+}
+
 /// Raw name -> value pairs from both sources, body last so it wins.
 struct Raw {
     values: Map<String, Value>,
@@ -75,6 +116,7 @@ const SCALE_NAMES: &[&str] = &[
     "leaseMinutes",
     "force",
     "repairAttempts",
+    "keepWarmMinutes",
 ];
 const STATUS_NAMES: &[&str] = &[
     "poolId",
@@ -380,6 +422,21 @@ impl ScaleParams {
                     ));
                 }
                 Operation::ScaleDown => 0,
+            },
+            keep_warm_minutes: match operation {
+                Operation::ScaleDown => raw.count(
+                    "keepWarmMinutes",
+                    settings.keep_warm_minutes,
+                    crate::settings::MAX_KEEP_WARM_MINUTES,
+                    "a warm pool for longer is a floor: use a lease or the schedule",
+                )?,
+                Operation::ScaleUp if raw.has("keepWarmMinutes") => {
+                    return Err(ApiError::invalid(
+                        "InvalidParameter",
+                        "keepWarmMinutes applies to scale-down only".into(),
+                    ));
+                }
+                Operation::ScaleUp => 0,
             },
         })
     }

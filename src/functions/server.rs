@@ -2,7 +2,7 @@
 
 use super::connections::{ServerLimits, serve_with_limits};
 use super::error::ApiError;
-use super::handlers::{pool_status, scale_down, scale_up};
+use super::handlers::{pause, pool_status, scale_down, scale_up, unpause};
 use super::state::AppState;
 use super::timer::{timer_reconcile, timer_scale_down, timer_scale_up};
 use axum::Router;
@@ -22,6 +22,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ready).head(ready))
         .route("/api/scale-up", post(scale_up))
         .route("/api/scale-down", post(scale_down))
+        .route("/api/pause", post(pause))
+        .route("/api/unpause", post(unpause))
         .route("/api/pool-status", get(pool_status))
         // Timer invocations: `POST /<function folder name>`, no route prefix.
         .route("/timer-scale-up", post(timer_scale_up))
@@ -70,6 +72,8 @@ fn operation_of(path: &str) -> Option<&'static str> {
         "/api/scale-up" => Some("scale-up"),
         "/api/scale-down" => Some("scale-down"),
         "/api/pool-status" => Some("pool-status"),
+        "/api/pause" => Some("pause"),
+        "/api/unpause" => Some("unpause"),
         "/timer-scale-up" => Some("timer-scale-up"),
         "/timer-scale-down" => Some("timer-scale-down"),
         "/timer-reconcile" => Some("timer-reconcile"),

@@ -317,6 +317,14 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
         Ok(report) => {
             describe_report(&mut log, &want, plan, settings.wait_seconds, &report);
             match report.outcome {
+                // An operator's pause is a decision, not a failure: the
+                // firing says so and leaves the pool alone.
+                Outcome::Failed(failure)
+                    if failure.code == crate::resizer::FailureCode::PoolPaused =>
+                {
+                    log.info(format!("nothing done: {}", failure.message));
+                    log.answer(StatusCode::OK)
+                }
                 Outcome::Failed(_) => log.answer(StatusCode::INTERNAL_SERVER_ERROR),
                 Outcome::Converged | Outcome::Pending(_) => log.answer(StatusCode::OK),
             }

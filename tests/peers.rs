@@ -1,0 +1,188 @@
+//! What puts pool-resizer beyond its peers, checked in the simulator's
+//! event log: keep-warm for back-to-back pipelines, node repair, the
+//! backoff after an allocation failure, and the operator's pause switch.
+
+#[path = "simulator_support/mod.rs"]
+mod simulator_support;
+mod support;
+
+use batch_simulator::{EventKind, SimulatorConfig};
+use std::time::Duration;
+use support::app::{TIME_SCALE, accepted, spawn_app};
+
+fn pools(ids: &[&str]) -> SimulatorConfig {
+    SimulatorConfig {
+        pools: ids.iter().map(|p| p.to_string()).collect(),
+        ..SimulatorConfig::default()
+    }
+}
+
+/// Sleeps `simulated` on the test's time scale.
+async fn simulated(simulated: Duration) {
+    tokio::time::sleep(simulated.div_f64(TIME_SCALE)).await;
+}
+
+/// A second pipeline 3 simulated minutes after the first one's scale-down
+/// finds ready nodes with no new allocation; after the grace the next
+/// scale-down empties the pool; no running task is ever killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_warm_serves_the_next_pipeline_then_lets_go() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let up = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"leaseId": "run-a", "waitSeconds": 180}"#,
+        )
+        .await;
+    assert_eq!(app.host.until_final(up).await.status, 200);
+
+    let down = app
+        .host
+        .post(
+            "/api/scale-down",
+            r#"{"leaseId": "run-a", "keepWarmMinutes": 10, "waitSeconds": 180}"#,
+        )
+        .await;
+    assert_eq!(down.status, 200, "{}", down.body);
+    let warm = &down.body["pool"]["keptWarm"];
+    assert_eq!(warm["holder"], "warm", "{}", down.body);
+    assert_eq!(warm["dedicated"], 1);
+    assert_eq!(down.body["pool"]["readyDedicatedNodes"], 1);
+    let resizes = accepted(&app.sim, "POST", "/resize");
+
+    simulated(Duration::from_secs(180)).await;
+    let next = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"leaseId": "run-b", "waitSeconds": 180}"#,
+        )
+        .await;
+    assert_eq!(next.status, 200, "ready at once: {}", next.body);
+    assert_eq!(next.body["actions"], serde_json::json!([]));
+    assert_eq!(
+        accepted(&app.sim, "POST", "/resize"),
+        resizes,
+        "no new allocation"
+    );
+
+    // Past the grace, run-b's plain release empties the pool.
+    simulated(Duration::from_secs(10 * 60)).await;
+    let last = app
+        .host
+        .post(
+            "/api/scale-down",
+            r#"{"leaseId": "run-b", "waitSeconds": 180}"#,
+        )
+        .await;
+    let last = app.host.until_final(last).await;
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert_eq!(last.body["pool"]["currentDedicatedNodes"], 0);
+    assert_eq!(last.body["pool"]["keptWarm"], serde_json::Value::Null);
+    let killed = app
+        .sim
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Task { from, reason, .. } if from == "running" && reason != "completed"))
+        .count();
+    assert_eq!(killed, 0);
+}
+
+/// An operator's pause: no route resizes the pool, every answer says who
+/// and since when, and unpausing lets the same request through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_pool_is_left_alone_until_unpaused() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let paused = app
+        .host
+        .post(
+            "/api/pause",
+            r#"{"poolId": "adf-pool", "by": "ops on call", "reason": "image upgrade"}"#,
+        )
+        .await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    assert_eq!(paused.body["pool"]["paused"]["by"], "ops on call");
+
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 180}"#)
+        .await;
+    assert_eq!(up.status, 409, "{}", up.body);
+    assert_eq!(up.body["error"]["code"], "PoolPaused");
+    let message = up.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ops on call") && message.contains("image upgrade"),
+        "{message}"
+    );
+    assert_eq!(accepted(&app.sim, "POST", "/resize"), 0);
+
+    let unpaused = app
+        .host
+        .post("/api/unpause", r#"{"poolId": "adf-pool"}"#)
+        .await;
+    assert_eq!(unpaused.status, 200, "{}", unpaused.body);
+    assert_eq!(unpaused.body["pool"]["paused"], serde_json::Value::Null);
+    let up = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 180}"#)
+        .await;
+    assert_eq!(app.host.until_final(up).await.status, 200);
+}
+
+/// After a quota failure the next scale-up that would ask again fails at
+/// once with the recorded error and when the backoff ends; a success
+/// clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_failure_backs_off_instead_of_asking_again() {
+    let app = spawn_app(SimulatorConfig {
+        dedicated_core_quota: 1,
+        ..pools(&["adf-pool"])
+    })
+    .await;
+    let first = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 3, "waitSeconds": 180}"#,
+        )
+        .await;
+    let first = app.host.until_final(first).await;
+    assert_eq!(first.status, 409, "{}", first.body);
+    assert_eq!(first.body["error"]["batchCode"], "AccountCoreQuotaReached");
+    let resizes = accepted(&app.sim, "POST", "/resize");
+
+    let again = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 3, "waitSeconds": 180}"#,
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.body["error"]["code"], "BackingOff");
+    assert_eq!(again.body["error"]["batchCode"], "AccountCoreQuotaReached");
+    assert_eq!(again.body["pool"]["backoff"]["minutes"], 5);
+    assert_eq!(
+        accepted(&app.sim, "POST", "/resize"),
+        resizes,
+        "not asked again"
+    );
+
+    // What the pool can give still succeeds, and clears the backoff.
+    let one = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 1, "waitSeconds": 180}"#,
+        )
+        .await;
+    assert_eq!(app.host.until_final(one).await.status, 200);
+    let look = app.host.get("/api/pool-status?poolId=adf-pool").await;
+    assert_eq!(
+        look.body["pool"]["backoff"],
+        serde_json::Value::Null,
+        "{}",
+        look.body
+    );
+}
