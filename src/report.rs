@@ -144,6 +144,7 @@ pub struct Requested {
     pub force: Option<bool>,
     pub repair_attempts: Option<u32>,
     pub keep_warm_minutes: Option<u32>,
+    pub fallback_to_dedicated: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]

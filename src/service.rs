@@ -85,6 +85,9 @@ pub struct ScaleRequest {
     /// Scale-down only: keep the released nodes this long for the next
     /// pipeline (0: release now).
     pub keep_warm_minutes: u32,
+    /// Scale-up only: dedicated nodes stand in for Spot nodes Batch cannot
+    /// allocate, up to `MAX_DEDICATED_NODES`.
+    pub fallback_to_dedicated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +138,10 @@ impl ScaleRequest {
                 Operation::ScaleUp => None,
                 Operation::ScaleDown => Some(self.keep_warm_minutes),
             },
+            fallback_to_dedicated: match self.operation {
+                Operation::ScaleUp => Some(self.fallback_to_dedicated),
+                Operation::ScaleDown => None,
+            },
         }
     }
 }
@@ -148,6 +155,8 @@ pub struct StatusRequest {
     pub lease: Option<LeaseRequest>,
     /// A status URL the service issued: it may take the operation's next step.
     pub resume: bool,
+    /// The scale-up being judged lets dedicated nodes stand in for Spot.
+    pub fallback_to_dedicated: bool,
 }
 
 impl StatusRequest {
@@ -251,6 +260,9 @@ impl<B: PoolApi> Service<'_, B> {
         )?;
         let want = Want {
             provision_deadline: self.provision_deadline,
+            spot_fallback: request
+                .fallback_to_dedicated
+                .then_some(self.limits.max_dedicated),
             ..request.want()
         };
         let mut edits: Vec<PoolEdit> = request
@@ -401,6 +413,9 @@ impl<B: PoolApi> Service<'_, B> {
         }
         let want = Want {
             provision_deadline: self.provision_deadline,
+            spot_fallback: request
+                .fallback_to_dedicated
+                .then_some(self.limits.max_dedicated),
             ..request.want()
         };
         let result = if request.resume {
@@ -491,6 +506,7 @@ mod tests {
             force: false,
             repair_attempts: 0,
             keep_warm_minutes: 0,
+            fallback_to_dedicated: false,
         };
         assert_eq!(request.want().leases, LeaseRule::Honour);
         let mine = ScaleRequest {

@@ -186,3 +186,49 @@ async fn a_quota_failure_backs_off_instead_of_asking_again() {
         look.body
     );
 }
+
+/// Spot capacity that never comes: with `fallbackToDedicated`, dedicated
+/// nodes make up the difference and the call succeeds; the resize action
+/// says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_nodes_that_cannot_come_fall_back_to_dedicated() {
+    let app = spawn_app(SimulatorConfig {
+        low_priority_core_quota: 0,
+        ..pools(&["adf-pool"])
+    })
+    .await;
+    let up = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 0, "lowPriorityNodes": 2, "fallbackToDedicated": true, "waitSeconds": 180}"#,
+        )
+        .await;
+    let mut actions = up.body["actions"].as_array().cloned().unwrap_or_default();
+    let up = app.host.until_final(up).await;
+    actions.extend(up.body["actions"].as_array().cloned().unwrap_or_default());
+    assert_eq!(up.status, 200, "{}", up.body);
+    assert_eq!(up.body["pool"]["readyDedicatedNodes"], 2, "{}", up.body);
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["targetDedicatedNodes"] == 2 && a["targetLowPriorityNodes"] == 0),
+        "the fallback resize shows: {actions:?}"
+    );
+
+    // Without the fallback the same request fails with Batch's quota error.
+    let app = spawn_app(SimulatorConfig {
+        low_priority_core_quota: 0,
+        ..pools(&["adf-pool"])
+    })
+    .await;
+    let up = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 0, "lowPriorityNodes": 2, "waitSeconds": 180}"#,
+        )
+        .await;
+    let up = app.host.until_final(up).await;
+    assert_eq!(up.status, 409, "{}", up.body);
+}

@@ -88,6 +88,10 @@ pub struct ScaleArgs {
     #[arg(long = "keep-warm-minutes", value_name = "MINUTES",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::settings::MAX_KEEP_WARM_MINUTES)))]
     pub keep_warm_minutes: Option<u32>,
+    /// Scale-up: when Spot (low-priority) nodes cannot be allocated, make up
+    /// the difference with dedicated nodes (up to MAX_DEDICATED_NODES).
+    #[arg(long = "fallback-to-dedicated")]
+    pub fallback_to_dedicated: bool,
 }
 
 /// Flags every command takes.
@@ -223,6 +227,7 @@ async fn execute(
                     target: None,
                     lease: None,
                     resume: false,
+                    fallback_to_dedicated: false,
                 })
                 .await
                 .map_err(|over| CliError::Usage(over.to_string())),
@@ -330,6 +335,11 @@ fn scale_request(
             "--keep-warm-minutes is for scale-down".into(),
         ));
     }
+    if args.fallback_to_dedicated && operation == Operation::ScaleDown {
+        return Err(CliError::Usage(
+            "--fallback-to-dedicated is for scale-up".into(),
+        ));
+    }
     if args.force && operation == Operation::ScaleUp {
         return Err(CliError::Usage(
             "--force is for scale-down (scale-up never shrinks)".into(),
@@ -358,6 +368,7 @@ fn scale_request(
             Operation::ScaleDown => args.keep_warm_minutes.unwrap_or(settings.keep_warm_minutes),
             Operation::ScaleUp => 0,
         },
+        fallback_to_dedicated: args.fallback_to_dedicated,
     })
 }
 

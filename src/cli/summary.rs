@@ -85,6 +85,7 @@ impl Summary<'_> {
                 force: r.force,
                 repair_attempts: r.repair_attempts,
                 keep_warm_minutes: r.keep_warm_minutes,
+                fallback_to_dedicated: r.fallback_to_dedicated,
             },
             None => Requested::default(),
         }

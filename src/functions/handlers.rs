@@ -83,6 +83,7 @@ async fn scale(
         force: params.force,
         repair_attempts: params.repair_attempts,
         keep_warm_minutes: params.keep_warm_minutes,
+        fallback_to_dedicated: params.fallback_to_dedicated,
     };
     tracing::info!(
         operation = operation.as_str(),
@@ -207,6 +208,7 @@ pub async fn pool_status(
             minutes: params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
         }),
         resume: params.resume,
+        fallback_to_dedicated: params.fallback_to_dedicated,
     };
     let answer = match app.service().status(&request).await {
         Ok(answer) => answer,
@@ -348,6 +350,7 @@ fn requested_again(body: &OperationBody) -> Requested {
         force: body.requested.force,
         repair_attempts: body.requested.repair_attempts,
         keep_warm_minutes: body.requested.keep_warm_minutes,
+        fallback_to_dedicated: body.requested.fallback_to_dedicated,
     }
 }
 
@@ -378,6 +381,11 @@ fn pending(
         target,
         lease,
     );
+    // The status must judge the same want: Spot's stand-ins count there too.
+    let url = match want.spot_fallback {
+        Some(_) => format!("{url}&fallbackToDedicated=true"),
+        None => url,
+    };
     body.in_progress(reason, Some(url.clone()));
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     let response_headers = response.headers_mut();

@@ -38,6 +38,8 @@ pub struct ScaleParams {
     pub repair_attempts: u32,
     /// Scale-down only: keep the released nodes warm this long.
     pub keep_warm_minutes: u32,
+    /// Scale-up only: dedicated nodes may stand in for Spot ones.
+    pub fallback_to_dedicated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,8 @@ pub struct StatusParams {
     pub resume: bool,
     /// A scale-up's lease minutes, carried by its status URL.
     pub lease_minutes: Option<u32>,
+    /// A scale-up's Spot fallback, carried by its status URL.
+    pub fallback_to_dedicated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +121,7 @@ const SCALE_NAMES: &[&str] = &[
     "force",
     "repairAttempts",
     "keepWarmMinutes",
+    "fallbackToDedicated",
 ];
 const STATUS_NAMES: &[&str] = &[
     "poolId",
@@ -126,6 +131,7 @@ const STATUS_NAMES: &[&str] = &[
     "leaseId",
     "leaseMinutes",
     "resume",
+    "fallbackToDedicated",
 ];
 
 impl Raw {
@@ -438,6 +444,16 @@ impl ScaleParams {
                 }
                 Operation::ScaleUp => 0,
             },
+            fallback_to_dedicated: match operation {
+                Operation::ScaleUp => raw.flag("fallbackToDedicated")?,
+                Operation::ScaleDown if raw.has("fallbackToDedicated") => {
+                    return Err(ApiError::invalid(
+                        "InvalidParameter",
+                        "fallbackToDedicated applies to scale-up only".into(),
+                    ));
+                }
+                Operation::ScaleDown => false,
+            },
         })
     }
 }
@@ -488,6 +504,7 @@ impl StatusParams {
             target,
             resume,
             lease_minutes,
+            fallback_to_dedicated: raw.flag("fallbackToDedicated")?,
         })
     }
 }

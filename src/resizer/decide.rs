@@ -219,8 +219,15 @@ pub fn decide(observed: &Observed, want: &Want, history: History) -> Step {
 
 fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
     let pool = &snapshot.pool;
+    // With a Spot fallback, dedicated nodes may stand in for low-priority
+    // ones: the dedicated want must be met by dedicated nodes, the total by
+    // either kind.
+    let total = want.dedicated + want.low_priority;
     let targets_suffice = pool.target_dedicated_nodes >= want.dedicated
-        && pool.target_low_priority_nodes >= want.low_priority;
+        && match want.spot_fallback {
+            Some(_) => pool.target_dedicated_nodes + pool.target_low_priority_nodes >= total,
+            None => pool.target_low_priority_nodes >= want.low_priority,
+        };
     let grow_to = ResizeTo {
         dedicated: pool.target_dedicated_nodes.max(want.dedicated),
         low_priority: pool.target_low_priority_nodes.max(want.low_priority),
@@ -234,7 +241,11 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
         (None, false) => None,
     };
     let ready = |t: &NodeTally| {
-        t.ready_dedicated >= want.dedicated && t.ready_low_priority >= want.low_priority
+        t.ready_dedicated >= want.dedicated
+            && match want.spot_fallback {
+                Some(_) => t.ready_dedicated + t.ready_low_priority >= total,
+                None => t.ready_low_priority >= want.low_priority,
+            }
     };
 
     match pool.allocation_state {
@@ -271,8 +282,34 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             if nothing_wanted || tally.is_some_and(ready) {
                 return Step::Done;
             }
+            // Spot nodes that could not be allocated (or were preempted):
+            // make up the difference with dedicated ones, up to the cap.
+            if let Some(max_dedicated) = want.spot_fallback
+                && pool.current_dedicated_nodes >= want.dedicated
+                && pool.current_low_priority_nodes < want.low_priority
+            {
+                let missing = want.low_priority - pool.current_low_priority_nodes;
+                let dedicated = (want.dedicated + missing)
+                    .max(pool.target_dedicated_nodes)
+                    .min(max_dedicated.max(want.dedicated));
+                let fallback = ResizeTo {
+                    dedicated,
+                    low_priority: pool.current_low_priority_nodes,
+                    deallocation: None,
+                };
+                if dedicated > pool.target_dedicated_nodes
+                    || pool.target_low_priority_nodes > pool.current_low_priority_nodes
+                {
+                    return Step::Resize(fallback);
+                }
+            }
             let short_of_target = pool.current_dedicated_nodes < want.dedicated
-                || pool.current_low_priority_nodes < want.low_priority;
+                || match want.spot_fallback {
+                    Some(_) => {
+                        pool.current_dedicated_nodes + pool.current_low_priority_nodes < total
+                    }
+                    None => pool.current_low_priority_nodes < want.low_priority,
+                };
             if short_of_target {
                 return resize_again_or_fail(pool, grow_to, history);
             }

@@ -38,6 +38,10 @@ pub struct Want {
     /// Scale-up: a node not ready this long after Batch allocated it is a
     /// failure, not a wait (`PROVISION_DEADLINE_MINUTES`).
     pub provision_deadline: std::time::Duration,
+    /// Scale-up: when Spot (low-priority) nodes cannot be had, dedicated
+    /// ones make up the difference, up to this many dedicated nodes in all.
+    /// `None`: no fallback.
+    pub spot_fallback: Option<u32>,
 }
 
 /// `PROVISION_DEADLINE_MINUTES` when unset: a healthy node is ready in
@@ -73,6 +77,7 @@ impl Want {
             leases: LeaseRule::Honour,
             repair_attempts: DEFAULT_REPAIR_ATTEMPTS,
             provision_deadline: DEFAULT_PROVISION_DEADLINE,
+            spot_fallback: None,
         }
     }
 
@@ -91,6 +96,7 @@ impl Want {
             leases,
             repair_attempts: 0,
             provision_deadline: DEFAULT_PROVISION_DEADLINE,
+            spot_fallback: None,
         }
     }
 
