@@ -111,8 +111,11 @@ async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
     let again = app.host.post("/api/scale-up", "{}").await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["actions"], json!([]));
+    // "At once" on a 300x clock: one look (two Batch calls side by side),
+    // a few real milliseconds, which a loaded CI machine can stretch;
+    // 30 simulated s is 0.1 s real, far below any wait.
     assert!(
-        again.body["waitedSeconds"].as_f64().unwrap() < 5.0,
+        again.body["waitedSeconds"].as_f64().unwrap() < 30.0,
         "{}",
         again.body
     );
