@@ -30,6 +30,7 @@
 //! | [`faults`] | fault injection (a handle shared by HTTP and Rust callers) |
 //! | `world` | the state machine: agenda, pools, nodes, tasks, faults |
 //! | `model` | the records the world keeps, and how they look on the wire |
+//! | [`versions`] | the published api-versions and how each renders |
 //! | `wire`, `odata`, `errors` | JSON types, `$filter`/`$select`, Batch error bodies |
 //! | `clock`, `command`, [`events`], `tls` | scaled time, what a command line does, the event log, certificates |
 //!
