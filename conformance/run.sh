@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Conformance: run the official Python SDK (azure-batch) against the simulator.
-# Self-contained and idempotent: builds the binary, creates/reuses a venv in .venv,
-# starts the simulator, runs the check, stops the simulator. Non-zero exit on failure.
+# Conformance: run the official Python SDK (azure-batch) against the simulator, in two
+# pinned versions: the current one (15.1.0, api-version 2025-06-01) and an older one
+# (14.2.0, the msrest SDK the Azure CLI ships, api-version 2024-02-01.19.0).
+# Self-contained and idempotent: builds the binary, creates/reuses a venv per version
+# (.venv and .venv-batch14), starts the simulator, runs both checks, stops the
+# simulator. Non-zero exit on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -11,13 +14,22 @@ if [[ -z "$BIN" ]]; then
   cargo build --quiet --bin pool-resizer
   BIN="$TARGET/debug/pool-resizer"
 fi
+CURRENT_SDK=15.1.0
+OLDER_SDK=14.2.0
+# A venv holding exactly azure-batch==$2 (created, or fixed, when it does not).
+venv_with() {
+  local venv=$1 version=$2
+  if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv "$venv"
+  fi
+  if [[ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-batch"))' 2>/dev/null)" != "$version" ]]; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "azure-batch==$version" "azure-core>=1.30,<2"
+  fi
+}
 VENV=${CONFORMANCE_VENV:-$ROOT/.venv}
-if [[ ! -x "$VENV/bin/python" ]]; then
-  python3 -m venv "$VENV"
-fi
-if ! "$VENV/bin/python" -c "import azure.batch, azure.core" 2>/dev/null; then
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "azure-batch==15.1.0" "azure-core>=1.30,<2"
-fi
+VENV14=${CONFORMANCE_VENV14:-$ROOT/.venv-batch14}
+venv_with "$VENV" "$CURRENT_SDK"
+venv_with "$VENV14" "$OLDER_SDK"
 WORK=$(mktemp -d)
 SIM_PID=""
 cleanup() {
@@ -36,5 +48,8 @@ if [[ ! -s "$WORK/ready" ]]; then
 fi
 READY=$(head -n1 "$WORK/ready")
 if ! "$VENV/bin/python" "$ROOT/conformance/azure_batch_sdk_check.py" "$READY"; then
+  echo "--- simulator log (tail) ---" >&2; tail -n 50 "$WORK/sim.log" >&2; exit 1
+fi
+if ! "$VENV14/bin/python" "$ROOT/conformance/azure_batch_sdk14_check.py" "$READY"; then
   echo "--- simulator log (tail) ---" >&2; tail -n 50 "$WORK/sim.log" >&2; exit 1
 fi

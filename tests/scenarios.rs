@@ -211,6 +211,49 @@ async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
     assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
 }
 
+/// Two pipelines ask for a node while a scale-down is shrinking: both may stop the
+/// shrink, and on Azure the second stop is accepted too (a stop keeps the ETag of the
+/// resize it stops, so its `If-Match` still holds), where a simulator that moved the ETag
+/// made it a 412. What the fence still guards is the grow: it is decided from a look
+/// taken after the stop, and a second grow from the same look is refused (412) and
+/// decided again. Both pipelines succeed, the pool is grown once, no task is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_scale_ups_during_a_scale_down_stop_it_and_grow_once() {
+    let app = spawn_app(config(&["adf-pool"])).await;
+    let client = batch(&app);
+    ready_node_running_a_task(&app, &client, 600).await;
+    let down = app
+        .host
+        .post("/api/scale-down", r#"{"waitSeconds": 0}"#)
+        .await;
+    assert_eq!(down.status, 202, "{}", down.body);
+    let (a, b) = tokio::join!(
+        app.host.post("/api/scale-up", r#"{"waitSeconds": 200}"#),
+        app.host.post("/api/scale-up", r#"{"waitSeconds": 200}"#)
+    );
+    let (a, b) = tokio::join!(app.host.until_final(a), app.host.until_final(b));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(b.status, 200, "{}", b.body);
+    let stops = accepted(&app.sim, "POST", "/stopresize");
+    assert!((1..=2).contains(&stops), "{stops} stops");
+    let refused_stops = app
+        .sim
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Request { path, status: 412, .. } if path.ends_with("/stopresize")))
+        .count();
+    assert_eq!(
+        refused_stops, 0,
+        "a stop fenced on the shrink's ETag is never refused"
+    );
+    assert_eq!(
+        accepted(&app.sim, "POST", "/resize"),
+        3,
+        "the first grow, the shrink, then one grow"
+    );
+    assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_task_survives_scale_down() {
     let app = spawn_app(config(&["adf-pool"])).await;

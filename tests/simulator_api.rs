@@ -256,7 +256,48 @@ async fn error_cases() {
     let r = c
         .call("GET", "/pools/p1?api-version=2020-01-01.1.0", None)
         .await;
-    assert_eq!((r.status, r.code()), (400, "UnsupportedRequestVersion"));
+    assert_eq!((r.status, r.code()), (400, "InvalidQueryParameterValue"));
+    assert_eq!(r.body["values"][0]["value"], "api-version");
+    // Every published version is served, each in its own shape.
+    for v in batch_simulator::API_VERSIONS {
+        let r = c
+            .call("GET", &format!("/pools/p1?api-version={v}"), None)
+            .await;
+        assert_eq!(r.status, 200, "{v}: {}", r.body);
+    }
+    let old = c
+        .call("GET", "/pools/p1?api-version=2017-01-01.4.0", None)
+        .await;
+    assert!(
+        old.body.get("targetDedicated").is_some() && old.body.get("targetDedicatedNodes").is_none()
+    );
+    // Numbers sent as strings are read as OData reads them (the Azure CLI sends them so).
+    let r = c
+        .call(
+            "POST",
+            "/pools/p1/resize",
+            Some(json!({"targetDedicatedNodes": "0"})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // A property the body type does not have is refused, not ignored.
+    let r = c
+        .call(
+            "PATCH",
+            "/pools/p1",
+            Some(json!({"targetDedicatedNodes": 3})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidRequestBody"));
+    // $select and $filter name properties and values the type has.
+    let r = c.call("GET", "/pools/p1?$select=id,nope", None).await;
+    assert_eq!((r.status, r.code()), (400, "InvalidQueryParameterValue"));
+    let r = c
+        .call("GET", "/pools?$filter=state%20eq%20'bogus'", None)
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidQueryParameterValue"));
+    c.wait_pool("p1", "steady", |p| p["allocationState"] == "steady")
+        .await;
     // Resize while resizing.
     assert_eq!(
         c.call(
@@ -670,7 +711,7 @@ async fn shared_key_and_tokens() {
     assert_eq!(r.header("dataserviceversion").as_deref(), Some("3.0"));
     assert_eq!(
         r.header("content-type").as_deref(),
-        Some("application/json;odata=minimalmetadata")
+        Some("application/json; odata=minimalmetadata")
     );
     assert!(r.header("request-id").is_some());
     s.shutdown().await;
@@ -829,5 +870,93 @@ async fn throughput_keep_alive() {
     }
     let el = t0.elapsed();
     assert!(el < Duration::from_secs(10), "2000 requests took {el:?}");
+    s.shutdown().await;
+}
+
+/// The fences pool-resizer relies on, under the service's ETag semantics: a stop-resize
+/// keeps the ETag of the resize it stops (its 202, the `stopping` GET and the steady one
+/// with `ResizeStopped`), so a lease write or a resize decided from a look taken before
+/// the stop still lands (the stop changed neither targets nor metadata); what the
+/// `If-Match` fences still refuse is a write based on a look older than another
+/// resize or lease write, including a stop of a resize that was since replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_match_fences_writes_not_stops() {
+    // Slow enough that the stop comes long before the VMs are allocated.
+    let (s, c) = sim(20.0, &["p1"]).await;
+    let if_match = |e: &str| vec![("if-match".to_string(), e.to_string())];
+    let call = |method: &'static str, path: &'static str, body: Option<Value>, etag: String| {
+        let c = &c;
+        async move {
+            let h = if_match(&etag);
+            let extra: Vec<(&str, &str)> =
+                h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            c.call_with(method, path, body, &extra, Auth::Key).await
+        }
+    };
+    let resize = c
+        .call(
+            "POST",
+            "/pools/p1/resize",
+            Some(json!({"targetDedicatedNodes": 2})),
+        )
+        .await;
+    let e1 = resize.header("etag").unwrap();
+    assert_eq!(
+        resize.header("dataserviceid").unwrap(),
+        format!("{}/pools/p1/resize", s.ready_info().endpoint)
+    );
+    // A stop fenced on the resize's ETag: accepted, and the ETag stays.
+    let stop = call("POST", "/pools/p1/stopresize", None, e1.clone()).await;
+    assert_eq!(stop.status, 202);
+    assert_eq!(stop.header("etag").as_deref(), Some(e1.as_str()));
+    assert!(
+        stop.header("dataserviceid")
+            .unwrap()
+            .ends_with("/pools/p1/stopresize")
+    );
+    assert_eq!(c.pool("p1").await["allocationState"], "stopping");
+    // A second caller's stop, decided from the same look: also accepted (a no-op).
+    assert_eq!(
+        call("POST", "/pools/p1/stopresize", None, e1.clone())
+            .await
+            .status,
+        202
+    );
+    let p = c.wait_pool("p1", "stopped", steady).await;
+    assert_eq!(p["eTag"], e1.as_str(), "steady with ResizeStopped keeps it");
+    assert_eq!(p["resizeErrors"][0]["code"], "ResizeStopped");
+    // A lease write read before the stop still lands: the stop changed no metadata.
+    let lease = call(
+        "PATCH",
+        "/pools/p1",
+        Some(json!({"metadata": [{"name": "pool-resizer-lease:a", "value": "{}"}]})),
+        e1.clone(),
+    )
+    .await;
+    assert_eq!(lease.status, 200, "{}", lease.body);
+    let e2 = lease.header("etag").unwrap();
+    assert_ne!(e2, e1, "a lease write moves the ETag");
+    // Anything still fenced on the look before that write is refused: a resize, a stop.
+    let stale = call(
+        "POST",
+        "/pools/p1/resize",
+        Some(json!({"targetDedicatedNodes": 0})),
+        e1.clone(),
+    )
+    .await;
+    assert_eq!((stale.status, stale.code()), (412, "ConditionNotMet"));
+    let grow = call(
+        "POST",
+        "/pools/p1/resize",
+        Some(json!({"targetDedicatedNodes": 3})),
+        e2.clone(),
+    )
+    .await;
+    assert_eq!(grow.status, 202);
+    assert_eq!(
+        call("POST", "/pools/p1/stopresize", None, e2).await.status,
+        412,
+        "a stop decided before another caller's resize does not stop that resize"
+    );
     s.shutdown().await;
 }

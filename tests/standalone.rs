@@ -11,7 +11,14 @@ fn repo() -> PathBuf {
 }
 
 /// Folders the check does not read: build output, packages, VCS data.
-const SKIP: &[&str] = &["target", "dist", ".git", ".venv", "__pycache__"];
+const SKIP: &[&str] = &[
+    "target",
+    "dist",
+    ".git",
+    ".venv",
+    ".venv-batch14",
+    "__pycache__",
+];
 
 fn text_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {

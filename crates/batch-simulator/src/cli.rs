@@ -60,6 +60,7 @@ impl From<SimulatorArgs> for SimulatorConfig {
             seed: a.seed,
             token_lifetime: Duration::from_secs(a.token_lifetime_secs),
             timing: Timing::default(),
+            frozen_clock: false,
         }
     }
 }

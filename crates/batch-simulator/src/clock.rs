@@ -13,16 +13,23 @@
 //! `FFFFFFF` pattern prints them) and ETags, which are the .NET tick count of the
 //! last modification in upper-case hex (`0x8DE62B79EFC6E5F`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-/// A clock whose simulated time runs `scale` times faster than real time.
+/// A clock whose simulated time runs `scale` times faster than real time, or (frozen)
+/// only moves when told to: replaying recorded traffic needs each request at the
+/// recorded distance from the previous one, to the millisecond.
 #[derive(Debug, Clone)]
 pub struct SimClock {
     start_wall: OffsetDateTime,
     start_instant: Instant,
     scale: f64,
+    frozen: bool,
+    /// Simulated nanoseconds added by [`SimClock::advance`].
+    skipped: Arc<AtomicU64>,
 }
 
 impl SimClock {
@@ -32,13 +39,36 @@ impl SimClock {
             start_wall: OffsetDateTime::now_utc(),
             start_instant: Instant::now(),
             scale,
+            frozen: false,
+            skipped: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// A clock that stands still until advanced.
+    pub fn frozen() -> Self {
+        Self {
+            frozen: true,
+            ..Self::new(1.0)
+        }
+    }
+
+    /// Move simulated time forward (on any clock).
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.skipped.fetch_add(nanos, Ordering::SeqCst);
     }
 
     /// Simulated "now".
     pub fn now(&self) -> OffsetDateTime {
-        let real = self.start_instant.elapsed().as_secs_f64();
-        self.start_wall + time::Duration::seconds_f64(real * self.scale)
+        let real = if self.frozen {
+            0.0
+        } else {
+            self.start_instant.elapsed().as_secs_f64()
+        };
+        let skipped = self.skipped.load(Ordering::SeqCst);
+        self.start_wall
+            + time::Duration::seconds_f64(real * self.scale)
+            + time::Duration::nanoseconds(i64::try_from(skipped).unwrap_or(i64::MAX))
     }
 }
 

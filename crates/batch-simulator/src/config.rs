@@ -38,6 +38,9 @@ pub struct SimulatorConfig {
     pub token_lifetime: Duration,
     /// Delay ranges of the state machine (simulated seconds).
     pub timing: Timing,
+    /// Simulated time stands still and moves only by [`crate::Simulator::advance`]
+    /// (`time_scale` is then ignored): for replaying recorded traffic.
+    pub frozen_clock: bool,
 }
 
 impl Default for SimulatorConfig {
@@ -54,6 +57,7 @@ impl Default for SimulatorConfig {
             seed: 1,
             token_lifetime: Duration::from_secs(3600),
             timing: Timing::default(),
+            frozen_clock: false,
         }
     }
 }

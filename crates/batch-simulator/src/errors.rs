@@ -153,7 +153,7 @@ impl ApiError {
             "InvalidRequestBody",
             "The specified Request Body is not syntactically valid.",
         )
-        .with_value("ErrorMessage", detail)
+        .with_value("Reason", detail)
     }
 
     pub fn missing_header(name: &str) -> Self {

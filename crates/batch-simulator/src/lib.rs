@@ -30,6 +30,7 @@
 //! | [`faults`] | fault injection (a handle shared by HTTP and Rust callers) |
 //! | `world` | the state machine: agenda, pools, nodes, tasks, faults |
 //! | `model` | the records the world keeps, and how they look on the wire |
+//! | [`versions`] | the published api-versions and how each renders |
 //! | `wire`, `odata`, `errors` | JSON types, `$filter`/`$select`, Batch error bodies |
 //! | `clock`, `command`, [`events`], `tls` | scaled time, what a command line does, the event log, certificates |
 //!
@@ -61,6 +62,7 @@ mod model;
 mod odata;
 mod tls;
 mod token;
+pub mod versions;
 mod wire;
 mod world;
 
@@ -82,8 +84,12 @@ pub use events::{Event, EventKind};
 pub use faults::{FaultSpec, Faults};
 pub use world::Timing;
 
-/// Data-plane API version served.
+/// The data-plane api-version the simulator documents and tests first (every version in
+/// [`API_VERSIONS`] is served).
 pub const API_VERSION: &str = http::API_VERSION;
+
+/// Every published data-plane api-version, oldest first (see the `versions` module).
+pub const API_VERSIONS: &[&str] = versions::PUBLISHED;
 
 /// What the simulator prints as its one JSON line when ready.
 #[derive(Debug, Clone, Serialize)]
@@ -156,7 +162,11 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         })?;
     }
 
-    let clock = clock::SimClock::new(config.time_scale);
+    let clock = if config.frozen_clock {
+        clock::SimClock::frozen()
+    } else {
+        clock::SimClock::new(config.time_scale)
+    };
     let mut world = world::World::new(
         world::WorldConfig {
             dedicated_core_quota: config.dedicated_core_quota,
@@ -264,6 +274,12 @@ impl Simulator {
     /// Simulated now.
     pub fn now(&self) -> time::OffsetDateTime {
         self.state.clock.now()
+    }
+
+    /// Move simulated time forward by `by` (on a frozen clock, the only way it moves).
+    pub fn advance(&self, by: Duration) {
+        self.state.clock.advance(by);
+        drop(self.state.lock_world());
     }
 
     /// Mint a token for any audience and lifetime (to test 401 paths).

@@ -7,6 +7,7 @@
 //! expr    := and ("or" and)*
 //! and     := unary ("and" unary)*
 //! unary   := "not" unary | "(" expr ")" | path op literal
+//!          | "startswith(" path "," 'text' ")"
 //! path    := name ("/" name)*            e.g. state, startTaskInfo/state
 //! op      := eq | ne | gt | ge | lt | le
 //! literal := 'text' | number | true | false | datetime'2026-01-01T00:00:00Z'
@@ -40,12 +41,24 @@ pub enum Lit {
     Bool(bool),
 }
 
+impl std::fmt::Display for Lit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lit::Str(s) => write!(f, "'{s}'"),
+            Lit::Num(n) => write!(f, "{n}"),
+            Lit::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     Cmp(Vec<String>, Op, Lit),
+    /// `startswith(path, 'prefix')` (ids and file names, per the service's filter docs).
+    StartsWith(Vec<String>, String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +67,7 @@ enum Tok {
     Str(String),
     LParen,
     RParen,
+    Comma,
 }
 
 fn tokenize(s: &str) -> Result<Vec<Tok>, FilterError> {
@@ -69,6 +83,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, FilterError> {
             i += 1;
         } else if c == ')' {
             out.push(Tok::RParen);
+            i += 1;
+        } else if c == ',' {
+            out.push(Tok::Comma);
             i += 1;
         } else if c == '\'' {
             // OData escapes a quote by doubling it.
@@ -95,7 +112,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, FilterError> {
         } else {
             let mut w = String::new();
             while let Some(ch) = chars.get(i) {
-                if ch.is_whitespace() || *ch == '(' || *ch == ')' || *ch == '\'' {
+                if ch.is_whitespace() || matches!(*ch, '(' | ')' | '\'' | ',') {
                     break;
                 }
                 w.push(*ch);
@@ -155,6 +172,24 @@ impl Parser {
                 }
                 self.pos += 1;
                 Ok(e)
+            }
+            Some(Tok::Word(f))
+                if f.eq_ignore_ascii_case("startswith")
+                    && self.toks.get(self.pos + 1) == Some(&Tok::LParen) =>
+            {
+                let path = match self.toks.get(self.pos + 2) {
+                    Some(Tok::Word(p)) => p.split('/').map(str::to_string).collect(),
+                    _ => return Err(FilterError("startswith needs a property".into())),
+                };
+                let prefix = match (self.toks.get(self.pos + 3), self.toks.get(self.pos + 4)) {
+                    (Some(Tok::Comma), Some(Tok::Str(s))) => s.clone(),
+                    _ => return Err(FilterError("startswith needs a string literal".into())),
+                };
+                if self.toks.get(self.pos + 5) != Some(&Tok::RParen) {
+                    return Err(FilterError("missing ')'".into()));
+                }
+                self.pos += 6;
+                Ok(Expr::StartsWith(path, prefix))
             }
             Some(Tok::Word(path)) => {
                 self.pos += 1;
@@ -233,6 +268,9 @@ impl Expr {
             Expr::And(a, b) => a.matches(v) && b.matches(v),
             Expr::Or(a, b) => a.matches(v) || b.matches(v),
             Expr::Not(a) => !a.matches(v),
+            Expr::StartsWith(path, prefix) => lookup(v, path)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.starts_with(prefix.as_str())),
             Expr::Cmp(path, op, lit) => {
                 let ord = lookup(v, path).and_then(|x| compare(x, lit));
                 match (op, ord) {
@@ -290,5 +328,9 @@ mod tests {
         assert!(parse_filter("state foo 'x'").is_err());
         assert!(parse_filter("state eq 'x").is_err());
         assert!(parse_filter("").is_err());
+        let f = parse_filter("startswith(id,'jssdk') and state eq 'idle'").unwrap();
+        assert!(f.matches(&json!({"id":"jssdkPool","state":"idle"})));
+        assert!(!f.matches(&json!({"id":"other","state":"idle"})));
+        assert!(parse_filter("startswith(id 'x')").is_err());
     }
 }

@@ -9,15 +9,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Wraps a body with its `odata.metadata` link, keeping the body's own field order.
-#[derive(Serialize)]
-pub struct WithMeta<'a, T: Serialize> {
-    #[serde(rename = "odata.metadata")]
-    pub metadata: String,
-    #[serde(flatten)]
-    pub inner: &'a T,
-}
-
 /// A list page: `{"odata.metadata": ..., "value": [...], "odata.nextLink": ...}`.
 #[derive(Serialize)]
 pub struct ListPage<T: Serialize> {
@@ -310,8 +301,60 @@ pub struct TaskWire {
 }
 
 // ---------------------------------------------------------------- request bodies
+//
+// The service reads bodies with OData (Microsoft.Data.OData): a primitive sent as a
+// string is converted to the property's type (`{"targetDedicatedNodes": "1"}`, as the
+// Azure CLI sends it, is 1), while a number where a string belongs is refused. The
+// `lenient` readers below do the same for the numbers and booleans the simulator reads;
+// what properties each body may name is in `crate::http::extract::BodySpec`.
 
-#[derive(Debug, Clone, Deserialize)]
+/// Primitives as OData reads them: the JSON type, or a string that converts to it.
+pub mod lenient {
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error};
+    use serde_json::Value;
+
+    fn number(v: Value) -> Result<Option<i64>, String> {
+        match v {
+            Value::Null => Ok(None),
+            Value::Number(n) => n.as_i64().map(Some).ok_or_else(|| {
+                format!("Cannot convert the literal '{n}' to the expected type 'Edm.Int32'.")
+            }),
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| i32::try_from(*n).is_ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    format!("Cannot convert the literal '{s}' to the expected type 'Edm.Int32'.")
+                }),
+            other => Err(format!(
+                "Cannot convert the literal '{other}' to the expected type 'Edm.Int32'."
+            )),
+        }
+    }
+
+    /// An `Edm.Int32`: a JSON number or a string holding one.
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        number(Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    /// An `Edm.Boolean`: `true`/`false`, or a string holding one (any case).
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::Bool(b) => Ok(Some(b)),
+            Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Ok(Some(false)),
+            other => Err(D::Error::custom(format!(
+                "Cannot convert the literal '{other}' to the expected type 'Edm.Boolean'."
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolCreateBody {
     pub id: Option<String>,
@@ -319,22 +362,29 @@ pub struct PoolCreateBody {
     pub vm_size: Option<String>,
     pub virtual_machine_configuration: Option<Value>,
     pub resize_timeout: Option<String>,
-    pub target_dedicated_nodes: Option<u32>,
-    pub target_low_priority_nodes: Option<u32>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub target_dedicated_nodes: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub target_low_priority_nodes: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::boolean")]
     pub enable_auto_scale: Option<bool>,
     pub auto_scale_formula: Option<String>,
     pub auto_scale_evaluation_interval: Option<String>,
+    #[serde(default, deserialize_with = "lenient::boolean")]
     pub enable_inter_node_communication: Option<bool>,
     pub start_task: Option<Value>,
     pub metadata: Option<Vec<NameValue>>,
-    pub task_slots_per_node: Option<u32>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub task_slots_per_node: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResizeBody {
-    pub target_dedicated_nodes: Option<u32>,
-    pub target_low_priority_nodes: Option<u32>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub target_dedicated_nodes: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub target_low_priority_nodes: Option<i64>,
     pub resize_timeout: Option<String>,
     pub node_deallocation_option: Option<String>,
 }
@@ -362,24 +412,26 @@ pub struct PoolPatchBody {
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobPoolInfoBody {
     pub pool_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobCreateBody {
     pub id: Option<String>,
     pub pool_info: Option<JobPoolInfoBody>,
-    pub priority: Option<i32>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub priority: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskCreateBody {
     pub id: Option<String>,
     pub command_line: Option<String>,
-    pub required_slots: Option<u32>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub required_slots: Option<i64>,
 }

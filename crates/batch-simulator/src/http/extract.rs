@@ -9,10 +9,12 @@ use axum::http::request::Parts;
 use axum::http::{Request, Uri};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::clock::parse_iso_duration;
 use crate::errors::ApiError;
 use crate::model::node::Dealloc;
+use crate::versions::{ApiVersion, UNKNOWN_MARK};
 
 /// Decoded query parameters, names matched case-insensitively as the service does.
 pub struct Query {
@@ -90,7 +92,8 @@ pub fn normalize_path<B>(mut req: Request<B>) -> Request<B> {
     req
 }
 
-/// A body that may be empty (then every field is absent).
+/// A body that may be empty (then every field is absent), read without checking its
+/// property names (the autoscale routes).
 pub fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
@@ -98,14 +101,173 @@ pub fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiEr
     serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))
 }
 
-/// A body whose required fields are reported missing one by one (an empty body is `{}`).
-pub fn parse_body_required<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let slice: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        b"{}"
+/// What a request body may hold: the type the service names in its errors, and the
+/// property names of that type in any published version (current names; older names are
+/// renamed by [`ApiVersion::adapt_request`] first).
+pub struct BodySpec {
+    pub entity: &'static str,
+    pub known: &'static [&'static str],
+}
+
+pub const POOL_CREATE: BodySpec = BodySpec {
+    entity: "PoolAddParameter",
+    known: &[
+        "id",
+        "displayName",
+        "vmSize",
+        "virtualMachineConfiguration",
+        "cloudServiceConfiguration",
+        "resizeTimeout",
+        "targetDedicatedNodes",
+        "targetLowPriorityNodes",
+        "enableAutoScale",
+        "autoScaleFormula",
+        "autoScaleEvaluationInterval",
+        "enableInterNodeCommunication",
+        "networkConfiguration",
+        "startTask",
+        "certificateReferences",
+        "applicationPackageReferences",
+        "applicationLicenses",
+        "taskSlotsPerNode",
+        "taskSchedulingPolicy",
+        "userAccounts",
+        "metadata",
+        "mountConfiguration",
+        "targetNodeCommunicationMode",
+        "resourceTags",
+        "upgradePolicy",
+    ],
+};
+
+pub const POOL_PATCH: BodySpec = BodySpec {
+    entity: "PoolPatchParameter",
+    known: &[
+        "displayName",
+        "vmSize",
+        "enableInterNodeCommunication",
+        "startTask",
+        "certificateReferences",
+        "applicationPackageReferences",
+        "metadata",
+        "virtualMachineConfiguration",
+        "targetNodeCommunicationMode",
+        "taskSlotsPerNode",
+        "taskSchedulingPolicy",
+        "networkConfiguration",
+        "resourceTags",
+        "userAccounts",
+        "mountConfiguration",
+        "upgradePolicy",
+    ],
+};
+
+pub const POOL_RESIZE: BodySpec = BodySpec {
+    entity: "PoolResizeParameter",
+    known: &[
+        "targetDedicatedNodes",
+        "targetLowPriorityNodes",
+        "resizeTimeout",
+        "nodeDeallocationOption",
+    ],
+};
+
+pub const NODE_REMOVE: BodySpec = BodySpec {
+    entity: "NodeRemoveParameter",
+    known: &["nodeList", "resizeTimeout", "nodeDeallocationOption"],
+};
+
+pub const JOB_CREATE: BodySpec = BodySpec {
+    entity: "JobAddParameter",
+    known: &[
+        "id",
+        "displayName",
+        "usesTaskDependencies",
+        "priority",
+        "allowTaskPreemption",
+        "maxParallelTasks",
+        "constraints",
+        "jobManagerTask",
+        "jobPreparationTask",
+        "jobReleaseTask",
+        "commonEnvironmentSettings",
+        "poolInfo",
+        "onAllTasksComplete",
+        "onTaskFailure",
+        "networkConfiguration",
+        "metadata",
+    ],
+};
+
+pub const TASK_CREATE: BodySpec = BodySpec {
+    entity: "TaskAddParameter",
+    known: &[
+        "id",
+        "displayName",
+        "exitConditions",
+        "commandLine",
+        "containerSettings",
+        "resourceFiles",
+        "outputFiles",
+        "environmentSettings",
+        "affinityInfo",
+        "constraints",
+        "requiredSlots",
+        "userIdentity",
+        "multiInstanceSettings",
+        "dependsOn",
+        "applicationPackageReferences",
+    ],
+};
+
+/// Read a request body as the service does (an empty body is `{}`): malformed JSON, a
+/// property the type does not have, or a value that does not convert to the property's
+/// type is 400 `InvalidRequestBody`; primitives sent as strings are converted (see
+/// [`crate::wire::lenient`]).
+pub fn read_body<T: DeserializeOwned>(
+    body: &[u8],
+    version: ApiVersion,
+    spec: &BodySpec,
+) -> Result<T, ApiError> {
+    let mut v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        Value::Object(Default::default())
     } else {
-        body
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))?
     };
-    serde_json::from_slice(slice).map_err(|e| ApiError::invalid_body(e.to_string()))
+    if !v.is_object() {
+        return Err(ApiError::invalid_body(
+            "A JSON object was expected as the request body.",
+        ));
+    }
+    version.adapt_request(&mut v);
+    if let Some(m) = v.as_object() {
+        let unknown = m
+            .get(UNKNOWN_MARK)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                m.keys()
+                    .find(|k| !spec.known.contains(&k.as_str()) && !k.starts_with("odata."))
+                    .cloned()
+            });
+        if let Some(name) = unknown {
+            return Err(ApiError::invalid_body(format!(
+                "The property '{name}' does not exist on type 'Microsoft.Azure.Batch.Protocol.Entities.{}'. Make sure to only use property names that are defined by the type.",
+                spec.entity
+            )));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::invalid_body(e.to_string()))
+}
+
+/// A node count from a body: an `Edm.Int32` that must not be negative.
+pub fn count(name: &str, v: Option<i64>) -> Result<Option<u32>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(n) => u32::try_from(n).map(Some).map_err(|_| {
+            ApiError::invalid_property(name, n.to_string(), "The value must not be negative.")
+        }),
+    }
 }
 
 /// `resizeTimeout`: ISO-8601, at least 5 minutes; default `PT15M`.

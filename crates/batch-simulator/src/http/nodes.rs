@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use super::extract::Query;
-use super::listing::{list_page, single};
+use super::listing::{Kind, list_page, single};
 use super::reply::Reply;
 use super::state::AppState;
 use crate::errors::ApiError;
-use crate::model::node::NodeState;
-use crate::wire::{NodeCountsWire, NodeWire, PoolNodeCountsWire};
+use crate::model::node::{Node, NodeState};
+use crate::versions::ApiVersion;
+use crate::wire::{NodeCountsWire, PoolNodeCountsWire};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -22,19 +23,34 @@ pub fn routes() -> Router<AppState> {
 
 type Answer = Result<Reply, ApiError>;
 
+/// A node as `version` shows it.
+fn node_json(n: &Node, pool_url: &str, version: ApiVersion) -> Result<serde_json::Value, ApiError> {
+    let mut v = serde_json::to_value(n.to_wire(pool_url))
+        .map_err(|_| ApiError::internal("InternalError"))?;
+    version.adapt_node(&mut v);
+    Ok(v)
+}
+
 /// `GET /pools/{id}/nodes`, in node id order.
-async fn list(State(s): State<AppState>, Path(id): Path<String>, q: Query) -> Answer {
+async fn list(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    version: ApiVersion,
+    q: Query,
+) -> Answer {
     let base = s.base_url.as_str();
     let w = s.lock_world();
     let p = w.pools.get(&id).ok_or_else(ApiError::pool_not_found)?;
     let purl = format!("{base}/pools/{}", p.id);
-    let mut items: Vec<(String, NodeWire)> = p
+    let mut items: Vec<(String, serde_json::Value)> = p
         .nodes
         .iter()
-        .map(|n| (n.id.clone(), n.to_wire(&purl)))
-        .collect();
+        .map(|n| Ok((n.id.clone(), node_json(n, &purl, version)?)))
+        .collect::<Result<_, ApiError>>()?;
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let body = list_page(
+        Kind::Node,
+        version,
         items,
         &q,
         format!("{base}/$metadata#nodes"),
@@ -47,6 +63,7 @@ async fn list(State(s): State<AppState>, Path(id): Path<String>, q: Query) -> An
 async fn read(
     State(s): State<AppState>,
     Path((id, node)): Path<(String, String)>,
+    version: ApiVersion,
     q: Query,
 ) -> Answer {
     let base = s.base_url.as_str();
@@ -59,7 +76,9 @@ async fn read(
         .ok_or_else(ApiError::node_not_found)?;
     let purl = format!("{base}/pools/{}", p.id);
     let body = single(
-        &n.to_wire(&purl),
+        Kind::Node,
+        version,
+        node_json(n, &purl, version)?,
         &q,
         format!("{base}/$metadata#nodes/@Element"),
     )?;
@@ -67,7 +86,7 @@ async fn read(
 }
 
 /// `GET /nodecounts`: per pool, dedicated and low-priority nodes by state.
-async fn counts(State(s): State<AppState>, q: Query) -> Answer {
+async fn counts(State(s): State<AppState>, version: ApiVersion, q: Query) -> Answer {
     let base = s.base_url.as_str();
     let w = s.lock_world();
     let items = w
@@ -90,17 +109,19 @@ async fn counts(State(s): State<AppState>, q: Query) -> Answer {
                 }
                 c.total += 1;
             }
-            (
-                p.id.clone(),
-                PoolNodeCountsWire {
-                    pool_id: p.id.clone(),
-                    dedicated: d,
-                    low_priority: l,
-                },
-            )
+            let counts = PoolNodeCountsWire {
+                pool_id: p.id.clone(),
+                dedicated: d,
+                low_priority: l,
+            };
+            let v =
+                serde_json::to_value(counts).map_err(|_| ApiError::internal("InternalError"))?;
+            Ok((p.id.clone(), v))
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     let body = list_page(
+        Kind::NodeCounts,
+        version,
         items,
         &q,
         format!("{base}/$metadata#poolnodecounts"),

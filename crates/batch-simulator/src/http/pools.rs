@@ -16,14 +16,16 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
 
 use super::extract::{
-    Query, check_id, parse_body, parse_body_required, parse_dealloc, parse_timeout,
+    NODE_REMOVE, POOL_CREATE, POOL_PATCH, POOL_RESIZE, Query, check_id, count, parse_body,
+    parse_dealloc, parse_timeout, read_body,
 };
-use super::listing::{list_page, single};
+use super::listing::{Kind, list_page, single};
 use super::reply::Reply;
 use super::state::AppState;
 use crate::clock::{format_rfc1123, parse_iso_duration};
 use crate::errors::ApiError;
-use crate::model::pool::{Pool, default_vm_config, normalize_start_task};
+use crate::model::pool::{Pool, default_vm_config, normalize_start_task, normalize_vm_config};
+use crate::versions::ApiVersion;
 use crate::wire::{
     EnableAutoScaleBody, PoolCreateBody, PoolPatchBody, RemoveNodesBody, ResizeBody,
 };
@@ -38,18 +40,32 @@ pub fn routes() -> Router<AppState> {
 
 type Answer = Result<Reply, ApiError>;
 
-fn pool_headers(base: &str, p: &Pool) -> Vec<(&'static str, String)> {
+/// `ETag`, `Last-Modified` and `DataServiceId`: the pool's URL, or the action's for the
+/// POST actions (recorded for `resize` and `stopresize`: `.../pools/{id}/resize`).
+fn pool_headers(base: &str, p: &Pool, action: Option<&str>) -> Vec<(&'static str, String)> {
+    let id = match action {
+        Some(a) => format!("{base}/pools/{}/{a}", p.id),
+        None => format!("{base}/pools/{}", p.id),
+    };
     vec![
         ("etag", p.etag()),
         ("last-modified", format_rfc1123(p.last_modified)),
-        ("dataserviceid", format!("{base}/pools/{}", p.id)),
+        ("dataserviceid", id),
     ]
 }
 
 /// The pool's headers after a change; `status` 200 or 202 as the service answers.
-fn changed(w: &World, base: &str, id: &str, status: StatusCode) -> Answer {
+fn changed(w: &World, base: &str, id: &str, status: StatusCode, action: Option<&str>) -> Answer {
     let p = w.pools.get(id).ok_or_else(ApiError::pool_not_found)?;
-    Ok(Reply::empty(status).with_headers(pool_headers(base, p)))
+    Ok(Reply::empty(status).with_headers(pool_headers(base, p, action)))
+}
+
+/// A pool as `version` shows it.
+fn pool_json(p: &Pool, base: &str, version: ApiVersion) -> Result<serde_json::Value, ApiError> {
+    let mut v =
+        serde_json::to_value(p.to_wire(base)).map_err(|_| ApiError::internal("InternalError"))?;
+    version.adapt_pool(&mut v, p.node_counter > 0);
+    Ok(v)
 }
 
 /// `If-Match` / `If-None-Match` (the two the service honours that matter for ETags);
@@ -96,7 +112,7 @@ fn check_conditions(headers: &HeaderMap, etag: &str, read: bool) -> Result<(), A
 }
 
 /// `GET /pools` (the list answers GET only, not HEAD).
-async fn list(State(s): State<AppState>, method: Method, q: Query) -> Answer {
+async fn list(State(s): State<AppState>, method: Method, version: ApiVersion, q: Query) -> Answer {
     if method == Method::HEAD {
         return Err(ApiError::unsupported_operation());
     }
@@ -105,9 +121,11 @@ async fn list(State(s): State<AppState>, method: Method, q: Query) -> Answer {
     let items = w
         .pools
         .values()
-        .map(|p| (p.id.clone(), p.to_wire(base)))
-        .collect();
+        .map(|p| Ok((p.id.clone(), pool_json(p, base, version)?)))
+        .collect::<Result<_, ApiError>>()?;
     let body = list_page(
+        Kind::Pool,
+        version,
         items,
         &q,
         format!("{base}/$metadata#pools"),
@@ -117,8 +135,11 @@ async fn list(State(s): State<AppState>, method: Method, q: Query) -> Answer {
 }
 
 /// `POST /pools`.
-async fn create(State(s): State<AppState>, body: Bytes) -> Answer {
-    let b: PoolCreateBody = parse_body_required(&body)?;
+async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> Answer {
+    let b: PoolCreateBody = read_body(&body, version, &POOL_CREATE)?;
+    let target_dedicated = count("targetDedicatedNodes", b.target_dedicated_nodes)?;
+    let target_low_priority = count("targetLowPriorityNodes", b.target_low_priority_nodes)?;
+    let task_slots = count("taskSlotsPerNode", b.task_slots_per_node)?;
     let id = check_id(
         b.id.clone()
             .ok_or_else(|| ApiError::missing_property("id"))?,
@@ -129,7 +150,7 @@ async fn create(State(s): State<AppState>, body: Bytes) -> Answer {
         .ok_or_else(|| ApiError::missing_property("vmSize"))?;
     let timeout = parse_timeout(b.resize_timeout.as_deref())?;
     let auto = b.enable_auto_scale.unwrap_or(false);
-    if auto && (b.target_dedicated_nodes.is_some() || b.target_low_priority_nodes.is_some()) {
+    if auto && (target_dedicated.is_some() || target_low_priority.is_some()) {
         return Err(ApiError::invalid_property(
             "targetDedicatedNodes",
             "set",
@@ -156,16 +177,16 @@ async fn create(State(s): State<AppState>, body: Bytes) -> Answer {
         id: id.clone(),
         display_name: b.display_name,
         vm_size: vm.to_ascii_lowercase(),
-        vm_config: Some(
+        vm_config: Some(normalize_vm_config(
             b.virtual_machine_configuration
                 .unwrap_or_else(default_vm_config),
-        ),
+        )),
         start_task: b.start_task.map(normalize_start_task),
         metadata: b.metadata.unwrap_or_default(),
-        task_slots_per_node: b.task_slots_per_node.unwrap_or(1),
+        task_slots_per_node: task_slots.unwrap_or(1),
         enable_inter_node_communication: b.enable_inter_node_communication.unwrap_or(false),
-        target_dedicated: b.target_dedicated_nodes.unwrap_or(0),
-        target_low_priority: b.target_low_priority_nodes.unwrap_or(0),
+        target_dedicated: target_dedicated.unwrap_or(0),
+        target_low_priority: target_low_priority.unwrap_or(0),
         resize_timeout: timeout,
         auto_scale,
     })?;
@@ -173,7 +194,7 @@ async fn create(State(s): State<AppState>, body: Bytes) -> Answer {
         .pools
         .get(&id)
         .ok_or_else(|| ApiError::internal("InternalError"))?;
-    let mut headers = pool_headers(base, p);
+    let mut headers = pool_headers(base, p, None);
     headers.push(("location", format!("{base}/pools/{id}")));
     Ok(Reply::empty(StatusCode::CREATED).with_headers(headers))
 }
@@ -182,6 +203,7 @@ async fn create(State(s): State<AppState>, body: Bytes) -> Answer {
 async fn read(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    version: ApiVersion,
     q: Query,
     headers: HeaderMap,
 ) -> Answer {
@@ -190,11 +212,13 @@ async fn read(
     let p = w.pools.get(&id).ok_or_else(ApiError::pool_not_found)?;
     check_conditions(&headers, &p.etag(), true)?;
     let body = single(
-        &p.to_wire(base),
+        Kind::Pool,
+        version,
+        pool_json(p, base, version)?,
         &q,
         format!("{base}/$metadata#pools/@Element"),
     )?;
-    let mut headers = pool_headers(base, p);
+    let mut headers = pool_headers(base, p, None);
     headers.retain(|(k, _)| *k != "dataserviceid");
     Ok(Reply::json(StatusCode::OK, body).with_headers(headers))
 }
@@ -203,10 +227,11 @@ async fn read(
 async fn patch(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    version: ApiVersion,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let b: PoolPatchBody = parse_body(&body)?;
+    let b: PoolPatchBody = read_body(&body, version, &POOL_PATCH)?;
     if let Some(md) = &b.metadata
         && md.iter().any(|nv| nv.name.is_empty())
     {
@@ -220,7 +245,7 @@ async fn patch(
     let p = w.pool_for_change(&id)?;
     check_conditions(&headers, &p.etag(), false)?;
     w.patch_pool(&id, b.metadata, b.start_task, b.display_name)?;
-    changed(&w, &s.base_url, &id, StatusCode::OK)
+    changed(&w, &s.base_url, &id, StatusCode::OK, None)
 }
 
 /// `DELETE /pools/{id}`.
@@ -237,13 +262,14 @@ async fn delete(State(s): State<AppState>, Path(id): Path<String>, headers: Head
 async fn action(
     State(s): State<AppState>,
     Path((id, action)): Path<(String, String)>,
+    version: ApiVersion,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
     match action.as_str() {
-        "resize" => resize(&s, &id, &headers, &body),
+        "resize" => resize(&s, &id, version, &headers, &body),
         "stopresize" => stop_resize(&s, &id, &headers),
-        "removenodes" => remove_nodes(&s, &id, &headers, &body),
+        "removenodes" => remove_nodes(&s, &id, version, &headers, &body),
         "enableautoscale" => enable_autoscale(&s, &id, &headers, &body),
         "disableautoscale" => disable_autoscale(&s, &id),
         _ => Err(ApiError::resource_not_found()),
@@ -251,26 +277,22 @@ async fn action(
 }
 
 /// `resize`: a target is required, checked before the pool lookup (as recorded).
-fn resize(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
-    let b: ResizeBody = parse_body(body)?;
+fn resize(s: &AppState, id: &str, version: ApiVersion, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let b: ResizeBody = read_body(body, version, &POOL_RESIZE)?;
     if b.target_dedicated_nodes.is_none() && b.target_low_priority_nodes.is_none() {
         return Err(ApiError::missing_property(
             "targetDedicatedNodes and/or targetLowPriorityNodes",
         ));
     }
+    let dedicated = count("targetDedicatedNodes", b.target_dedicated_nodes)?;
+    let low_priority = count("targetLowPriorityNodes", b.target_low_priority_nodes)?;
     let timeout = parse_timeout(b.resize_timeout.as_deref())?;
     let dealloc = parse_dealloc(b.node_deallocation_option.as_deref())?;
     let mut w = s.lock_world();
     let p = w.pool_for_change(id)?;
     check_conditions(headers, &p.etag(), false)?;
-    w.resize(
-        id,
-        b.target_dedicated_nodes,
-        b.target_low_priority_nodes,
-        timeout,
-        dealloc,
-    )?;
-    changed(&w, &s.base_url, id, StatusCode::ACCEPTED)
+    w.resize(id, dedicated, low_priority, timeout, dealloc)?;
+    changed(&w, &s.base_url, id, StatusCode::ACCEPTED, Some("resize"))
 }
 
 fn stop_resize(s: &AppState, id: &str, headers: &HeaderMap) -> Answer {
@@ -278,12 +300,24 @@ fn stop_resize(s: &AppState, id: &str, headers: &HeaderMap) -> Answer {
     let p = w.pool_for_change(id)?;
     check_conditions(headers, &p.etag(), false)?;
     w.stop_resize(id)?;
-    changed(&w, &s.base_url, id, StatusCode::ACCEPTED)
+    changed(
+        &w,
+        &s.base_url,
+        id,
+        StatusCode::ACCEPTED,
+        Some("stopresize"),
+    )
 }
 
 /// `removenodes`: 1 to 100 node ids.
-fn remove_nodes(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
-    let b: RemoveNodesBody = parse_body(body)?;
+fn remove_nodes(
+    s: &AppState,
+    id: &str,
+    version: ApiVersion,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer {
+    let b: RemoveNodesBody = read_body(body, version, &NODE_REMOVE)?;
     let list = b
         .node_list
         .ok_or_else(|| ApiError::missing_property("nodeList"))?;
@@ -300,7 +334,13 @@ fn remove_nodes(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Ans
     let p = w.pool_for_change(id)?;
     check_conditions(headers, &p.etag(), false)?;
     w.remove_nodes(id, &list, timeout, dealloc)?;
-    changed(&w, &s.base_url, id, StatusCode::ACCEPTED)
+    changed(
+        &w,
+        &s.base_url,
+        id,
+        StatusCode::ACCEPTED,
+        Some("removenodes"),
+    )
 }
 
 /// `enableautoscale`: the evaluation interval, when given, is 5 minutes to 168 hours.
@@ -326,11 +366,11 @@ fn enable_autoscale(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) ->
     let p = w.pool_for_change(id)?;
     check_conditions(headers, &p.etag(), false)?;
     w.enable_autoscale(id, b.auto_scale_formula, b.auto_scale_evaluation_interval)?;
-    changed(&w, &s.base_url, id, StatusCode::OK)
+    changed(&w, &s.base_url, id, StatusCode::OK, None)
 }
 
 fn disable_autoscale(s: &AppState, id: &str) -> Answer {
     let mut w = s.lock_world();
     w.disable_autoscale(id)?;
-    changed(&w, &s.base_url, id, StatusCode::OK)
+    changed(&w, &s.base_url, id, StatusCode::OK, None)
 }

@@ -14,7 +14,7 @@ use crate::clock::format_ts;
 use crate::errors::ApiError;
 
 /// JSON content type exactly as the service sends it.
-pub const JSON_CT: &str = "application/json;odata=minimalmetadata";
+pub const JSON_CT: &str = "application/json; odata=minimalmetadata";
 
 /// A successful Batch answer: status, extra headers, optional JSON body.
 pub struct Reply {

@@ -214,6 +214,15 @@ pub fn default_vm_config() -> Value {
     })
 }
 
+/// The VM configuration as the service echoes it: the image's `version` is `latest`
+/// when not given (recorded: JS create without a version, GET shows `"version": "latest"`).
+pub fn normalize_vm_config(mut v: Value) -> Value {
+    if let Some(Value::Object(img)) = v.get_mut("imageReference") {
+        img.entry("version").or_insert_with(|| json!("latest"));
+    }
+    v
+}
+
 /// Fill the defaults the service adds to a start task (`userIdentity`, `maxTaskRetryCount`,
 /// `waitForSuccess`), so a pool reads back as the service would show it.
 pub fn normalize_start_task(mut v: Value) -> Value {

@@ -44,18 +44,30 @@ pub struct Timing {
     pub pool_delete: (f64, f64),
 }
 
+/// Realistic by default: each range is centred on what the SDKs' recordings show (see
+/// docs/simulator.md, *Timings*), so a client tuned here is tuned for Azure. Tests and
+/// `dev` run the clock faster (`--time-scale`), not the durations shorter.
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            allocate: (15.0, 40.0),
-            settle_after_allocate: (20.0, 60.0),
-            creating: (50.0, 100.0),
-            starting: (80.0, 140.0),
-            start_task_overhead: (1.0, 3.0),
-            leaving: (15.0, 30.0),
+            // Java PoolTests: nodes allocated 31.1 s after the resize; JS: none yet at 20 s.
+            allocate: (20.0, 45.0),
+            // Java PoolTests: steady 0.6 s after the VMs were allocated.
+            settle_after_allocate: (0.3, 2.0),
+            // JS compute nodes: starting after 0.75 s (two) and > 3.6 s (two); Java: 10.5 s.
+            creating: (1.0, 30.0),
+            // Windows recordings boot in 110-360 s; the default pool is Ubuntu (faster).
+            starting: (100.0, 240.0),
+            // JS compute nodes: start task began 6.3-12.6 s after lastBootTime.
+            start_task_overhead: (6.0, 13.0),
+            // Java PoolTests: removenodes -> steady in 40 s.
+            leaving: (25.0, 45.0),
+            // Java PoolTests: stopping 5.0 s.
             stopping: 5.0,
-            noop_settle: (2.0, 5.0),
-            pool_delete: (5.0, 15.0),
+            // JS: a pool created with no nodes is steady 1.4 s later.
+            noop_settle: (1.0, 3.0),
+            // Java PoolTests: deleting for 108 s (node still counted), then 404.
+            pool_delete: (60.0, 150.0),
         }
     }
 }

@@ -229,8 +229,24 @@ pub fn remove(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_id: &str,
     agenda.node_leaves(&pool_id, n);
 }
 
+/// A node of a pool being deleted: its tasks are requeued and it is `leavingpool` until
+/// the pool itself is gone (`PoolGone` takes it), as the recorded deletions count it.
+pub fn leave_with_pool(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_id: &str) {
+    let pool_id = p.id.clone();
+    let Some(n) = p.node_mut(node_id) else { return };
+    n.epoch += 1; // cancel pending boot steps
+    n.pending_removal = None;
+    tasks::evict(
+        agenda,
+        jobs,
+        std::mem::take(&mut n.running),
+        Evicted::Requeue { reason: "requeued" },
+    );
+    agenda.set_node_state(&pool_id, n, NodeState::LeavingPool);
+}
+
 /// Handles [`Action::NodeGone`]: the node's record disappears. The pool may now be
-/// steady; a deleted pool disappears once its last node did.
+/// steady (a deleted pool goes with its nodes, in `pools::gone`).
 pub fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str, node: &str) {
     let Some(p) = pools.get_mut(pool) else {
         return;
@@ -245,17 +261,7 @@ pub fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str, node: &str) {
         from: Some(n.state.as_str().to_string()),
         to: "removed".into(),
     });
-    if p.deleting {
-        if p.nodes.is_empty() {
-            let after = agenda.jitter(agenda.timing.noop_settle);
-            agenda.schedule(
-                after,
-                Action::PoolGone {
-                    pool: pool.to_string(),
-                },
-            );
-        }
-    } else if p.settle_if_done(agenda.now()) {
+    if !p.deleting && p.settle_if_done(agenda.now()) {
         agenda.pool_event(p);
     }
 }

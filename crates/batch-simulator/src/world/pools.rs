@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use super::agenda::{Action, Agenda};
 use super::nodes;
 use crate::errors::ApiError;
-use crate::model::node::{Dealloc, NodeState};
+use crate::model::node::Dealloc;
 use crate::model::pool::{
     AllocFault, AllocationState, Pool, ResizeOp, cores_for, default_vm_config, normalize_start_task,
 };
@@ -406,12 +406,15 @@ pub fn resize_timeout(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch:
     }
 }
 
-/// `POST /pools/{id}/stopresize`: a resizing pool goes `stopping`; a steady one only
-/// has its `lastModified` moved (a 202 no-op, as recorded).
+/// `POST /pools/{id}/stopresize`: a resizing pool goes `stopping`; on a steady pool it
+/// is a 202 that changes nothing. Either way `lastModified` and the ETag stay those of
+/// the resize it stops: the service's 202 answers with them, and so do the GETs while
+/// `stopping` and once steady with `ResizeStopped` (recorded: JS
+/// `recording_should_stop_pool_resizing_successfully.json`, Java
+/// `PoolTests.canRebootReimageRemoveNodesAndStopResize`).
 pub fn stop_resize(agenda: &mut Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiError> {
     let p = for_change(pools, id)?;
     let now = agenda.now();
-    p.last_modified = now;
     if p.allocation_state == AllocationState::Resizing {
         p.epoch += 1;
         p.allocation_state = AllocationState::Stopping;
@@ -577,8 +580,13 @@ pub fn patch(
     Ok(())
 }
 
-/// `DELETE /pools/{id}`: `deleting`, resizing toward 0, every node leaves; the pool
-/// disappears after its last node (or soon, when it has none).
+/// What the service shows as a deleted pool's `resizeTimeout` (recorded by the Java and
+/// .NET SDKs on two different pools: `PT7M9.497S`).
+pub const DELETE_RESIZE_TIMEOUT: &str = "PT7M9.497S";
+
+/// `DELETE /pools/{id}`: `deleting` (a new `lastModified`, so a new ETag), resizing
+/// toward 0 with every node leaving, for `Timing::pool_delete` (recorded: 108 s with its
+/// node still counted); then the pool and its nodes are gone at once.
 pub fn delete(
     agenda: &mut Agenda,
     pools: &mut Pools,
@@ -593,34 +601,37 @@ pub fn delete(
     p.epoch += 1;
     p.target_dedicated = 0;
     p.target_low_priority = 0;
+    p.resize_timeout = DELETE_RESIZE_TIMEOUT.into();
+    p.resize_errors.clear();
     p.allocation_state = AllocationState::Resizing;
     p.allocation_state_transition_time = now;
-    let ids: Vec<String> = p
-        .nodes
-        .iter()
-        .filter(|n| n.state != NodeState::LeavingPool)
-        .map(|n| n.id.clone())
-        .collect();
+    let ids: Vec<String> = p.nodes.iter().map(|n| n.id.clone()).collect();
     for nid in ids {
-        nodes::remove(agenda, jobs, p, &nid, Dealloc::Requeue);
+        nodes::leave_with_pool(agenda, jobs, p, &nid);
     }
     agenda.pool_event(p);
-    if p.nodes.is_empty() {
-        let after = agenda.jitter(agenda.timing.pool_delete);
-        agenda.schedule(
-            after,
-            Action::PoolGone {
-                pool: id.to_string(),
-            },
-        );
-    }
+    let after = agenda.jitter(agenda.timing.pool_delete);
+    agenda.schedule(
+        after,
+        Action::PoolGone {
+            pool: id.to_string(),
+        },
+    );
     Ok(())
 }
 
-/// Handles [`Action::PoolGone`]: the record disappears, with a last `poolTarget` event
-/// whose state is `deleted`.
+/// Handles [`Action::PoolGone`]: the record disappears with the nodes it still had,
+/// with a last `poolTarget` event whose state is `deleted`.
 pub fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str) {
     if let Some(p) = pools.remove(pool) {
+        for n in &p.nodes {
+            agenda.log(crate::events::EventKind::Node {
+                pool_id: p.id.clone(),
+                node_id: n.id.clone(),
+                from: Some(n.state.as_str().to_string()),
+                to: "removed".into(),
+            });
+        }
         agenda.log(crate::events::EventKind::PoolTarget {
             pool_id: p.id,
             target_dedicated_nodes: 0,
@@ -636,6 +647,7 @@ pub fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::node::NodeState;
     use crate::world::testing::*;
 
     fn codes(p: &Pool) -> Vec<&str> {
@@ -765,13 +777,49 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_pool_is_gone_after_its_nodes() {
+    fn stop_resize_keeps_last_modified_and_the_etag_of_the_resize() {
+        let mut w = world_with_pool("p");
+        w.resize("p", Some(2), None, default_timeout(), Dealloc::Requeue)
+            .unwrap();
+        let resized = w.pools["p"].etag();
+        w.advance_to(w.now() + secs(1.0));
+        w.stop_resize("p").unwrap();
+        assert_eq!(w.pools["p"].etag(), resized, "the 202 keeps it");
+        w.advance_to(w.now() + secs(FIXED.stopping));
+        assert_eq!(w.pools["p"].allocation_state, AllocationState::Steady);
+        assert_eq!(
+            w.pools["p"].etag(),
+            resized,
+            "steady with ResizeStopped keeps it"
+        );
+        w.stop_resize("p").unwrap();
+        assert_eq!(
+            w.pools["p"].etag(),
+            resized,
+            "a stop on a steady pool changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_deleted_pool_stays_deleting_with_its_nodes_then_is_gone() {
         let mut w = world_with_pool("p");
         grow_to_idle(&mut w, "p", 1);
+        let before = w.pools["p"].etag();
+        w.advance_to(w.now() + secs(1.0));
         w.delete_pool("p").unwrap();
-        assert!(w.pools["p"].deleting);
+        let p = &w.pools["p"];
+        assert!(p.deleting);
+        assert_ne!(p.etag(), before, "a new ETag");
+        assert_eq!((p.target_dedicated, p.current(true)), (0, 1));
+        assert_eq!(p.resize_timeout, DELETE_RESIZE_TIMEOUT);
         assert_eq!(w.delete_pool("p").unwrap_err().code, "PoolBeingDeleted");
-        w.advance_to(w.now() + secs(FIXED.leaving.0 + FIXED.noop_settle.0));
+        w.advance_to(w.now() + secs(FIXED.pool_delete.0 - 1.0));
+        assert_eq!(
+            w.pools["p"].current(true),
+            1,
+            "its node is counted until the end"
+        );
+        w.advance_to(w.now() + secs(1.0));
         assert!(!w.pools.contains_key("p"));
         let last = w.events().since(0).pop().unwrap();
         assert!(

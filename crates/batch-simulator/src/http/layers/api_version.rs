@@ -1,21 +1,25 @@
-//! `api-version`: every Batch call names the one version served.
+//! `api-version`: every Batch call names one of the published versions (see
+//! [`crate::versions`]); the handlers render for the version asked.
 //!
-//! Missing -> 400 `MissingRequiredQueryParameter`, another -> 400
-//! `UnsupportedRequestVersion` (the codes are our best reading of the error catalogue,
-//! unverified), both with `QueryParameterName: api-version`.
+//! Missing -> 400 `MissingRequiredQueryParameter` (as recorded by the JS SDK's issue
+//! Azure/azure-sdk-for-js#22398); not a published version -> 400
+//! `InvalidQueryParameterValue` (as the SDK repos' issues show the service answering,
+//! Azure/azure-sdk-for-python#19224 and #20972), both naming `api-version`.
 
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::errors::ApiError;
 use crate::http::extract::Query;
+use crate::versions::ApiVersion;
 
-/// The only data-plane version served.
-pub const API_VERSION: &str = "2025-06-01";
+/// The newest version the simulator is tested against by default.
+pub const API_VERSION: &str = crate::versions::DEFAULT;
 
-pub async fn check(query: Query, req: Request, next: Next) -> Response {
+pub async fn check(query: Query, mut req: Request, next: Next) -> Response {
     match query.get("api-version") {
         None => ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -24,14 +28,30 @@ pub async fn check(query: Query, req: Request, next: Next) -> Response {
         )
         .with_value("QueryParameterName", "api-version")
         .into_response(),
-        Some(v) if v != API_VERSION => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UnsupportedRequestVersion",
-            "The specified api-version is not supported.",
-        )
-        .with_value("QueryParameterName", "api-version")
-        .with_value("QueryParameterValue", v)
-        .into_response(),
-        Some(_) => next.run(req).await,
+        Some(v) => match ApiVersion::parse(v) {
+            None => ApiError::invalid_query(
+                "api-version",
+                v,
+                "The specified api-version is not supported.",
+            )
+            .into_response(),
+            Some(version) => {
+                req.extensions_mut().insert(version);
+                next.run(req).await
+            }
+        },
+    }
+}
+
+/// The request's api-version, as the layer above found it.
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or_default())
     }
 }

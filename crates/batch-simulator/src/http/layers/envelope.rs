@@ -11,7 +11,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -59,9 +59,11 @@ pub async fn wrap(State(state): State<AppState>, req: Request, next: Next) -> Re
         resp = render_error(&state.base_url, now, &e, &request_id).into_response();
     }
     if method == Method::HEAD {
-        // As hyper sends an empty HEAD answer: no body, no Content-Length.
+        // As the service answers HEAD (recorded): no body, no Content-Length, and no
+        // Content-Type either.
         *resp.body_mut() = Body::empty();
         resp.headers_mut().remove(CONTENT_LENGTH);
+        resp.headers_mut().remove(CONTENT_TYPE);
     }
     let h = resp.headers_mut();
     if let Ok(v) = request_id.parse() {

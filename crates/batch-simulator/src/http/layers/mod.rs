@@ -5,7 +5,7 @@
 //! | [`envelope`] | request id, Batch headers, renders errors, one `request` event | — |
 //! | [`faults`] | injected latency, dropped connections, canned errors | the canned error |
 //! | [`body`] | reads the body (4 MiB at most) so handlers get bytes | 413 `RequestBodyTooLarge` |
-//! | [`api_version`] | Batch routes only: `api-version=2025-06-01` | 400 |
+//! | [`api_version`] | Batch routes only: a published `api-version` | 400 |
 //! | [`auth`] | Batch routes only: Shared Key or bearer token | 400 / 401 / 403 |
 //!
 //! The order is the service's: a throttled request is throttled whatever its
