@@ -18,6 +18,7 @@ use crate::resizer::{
     Action, ConvergeError, Failure, Lease, Observed, Report, Snapshot, WaitReason, Want,
 };
 use crate::resizer::{LeaseRule, Operation};
+use azure_core::http::StatusCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -279,9 +280,10 @@ pub fn batch_error_code(error: &BatchError) -> &'static str {
         } => "BatchTlsFailed",
         BatchError::Unreachable { .. } => "BatchUnavailable",
         BatchError::Service {
-            status: 401 | 403, ..
+            status: StatusCode::Unauthorized | StatusCode::Forbidden,
+            ..
         } => "BatchAuthenticationFailed",
-        BatchError::Service { status, .. } if *status < 500 => "BatchRequestRejected",
+        BatchError::Service { status, .. } if u16::from(*status) < 500 => "BatchRequestRejected",
         BatchError::Service { .. } => "BatchUnavailable",
         BatchError::Credential {
             problem: CredentialProblem::Outage,

@@ -1,6 +1,7 @@
 //! The converge loop against a scripted pool on paused tokio time: how many
 //! Batch calls it makes, when it gives up waiting, how it treats refusals.
 
+use azure_core::http::StatusCode;
 use pool_resizer::batch::error::AuthMode;
 use pool_resizer::batch::models::{
     AllocationState, MetadataItem, Node, NodeState, Pool, PoolState, ResizePool, StartTaskInfo,
@@ -38,7 +39,7 @@ struct FakeState {
 
 fn service_error(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> BatchError {
     BatchError::Service {
-        status,
+        status: status.into(),
         code: code.into(),
         message: message.into(),
         request_id: None,
@@ -435,7 +436,7 @@ async fn auth_refusal_is_an_error_not_a_wait() {
         .converge(&want(1), Duration::from_secs(200))
         .await
         .unwrap_err();
-    assert_eq!(error.source.status(), Some(403));
+    assert_eq!(error.source.status(), Some(StatusCode::Forbidden));
     assert_eq!(pool.calls(), vec!["get"]);
 }
 
