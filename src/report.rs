@@ -176,7 +176,9 @@ pub struct PoolView {
     pub exists: bool,
     pub state: Option<String>,
     pub allocation_state: Option<String>,
-    pub allocation_state_transition_time: Option<String>,
+    /// RFC 3339, as Batch sends it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub allocation_state_transition_time: Option<time::OffsetDateTime>,
     pub enable_auto_scale: bool,
     pub vm_size: Option<String>,
     pub target_dedicated_nodes: u32,
@@ -230,7 +232,7 @@ impl PoolView {
             exists: true,
             state: wire(pool.state.map(|s| json_name(&s))),
             allocation_state: wire(pool.allocation_state.map(|s| json_name(&s))),
-            allocation_state_transition_time: pool.allocation_state_transition_time.clone(),
+            allocation_state_transition_time: pool.allocation_state_transition_time,
             enable_auto_scale: pool.enable_auto_scale,
             vm_size: pool.vm_size.clone(),
             target_dedicated_nodes: pool.target_dedicated_nodes,
