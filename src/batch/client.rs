@@ -13,8 +13,7 @@
 use super::error::{AuthMode, BatchError};
 use super::models::{ErrorBody, MetadataItem, Node, Page, Pool, ResizePool};
 use super::pool_id::PoolId;
-use super::shared_key::SharedKeyPolicy;
-use crate::secret::Secret;
+use super::shared_key::{AccountKey, SharedKeyPolicy};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{
     ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineOptions,
@@ -40,8 +39,8 @@ const MAX_PAGES: usize = 100;
 /// How the client proves who it is.
 #[derive(Clone)]
 pub enum BatchAuth {
-    /// Account name and base64 key (full access; RBAC does not apply).
-    SharedKey { account: String, key: Secret },
+    /// Account name and key (full access; RBAC does not apply).
+    SharedKey { account: String, key: AccountKey },
     /// Microsoft Entra ID: a managed identity in Azure, developer tools locally.
     Token {
         credential: Arc<dyn TokenCredential>,
@@ -101,14 +100,10 @@ const QUICK_RETRY_STATUSES: &[StatusCode] = &[
 
 impl BatchClient {
     /// `endpoint` is the account URL, e.g. `https://acct.westeurope.batch.azure.com`.
-    pub fn new(
-        endpoint: Url,
-        auth: BatchAuth,
-        options: BatchClientOptions,
-    ) -> Result<Self, super::shared_key::InvalidAccountKey> {
+    pub fn new(endpoint: Url, auth: BatchAuth, options: BatchClientOptions) -> Self {
         let (auth_policy, auth_mode): (Arc<dyn Policy>, AuthMode) = match auth {
             BatchAuth::SharedKey { account, key } => (
-                Arc::new(SharedKeyPolicy::new(account, &key)?),
+                Arc::new(SharedKeyPolicy::new(account, key)),
                 AuthMode::SharedKey,
             ),
             BatchAuth::Token { credential, mode } => (
@@ -132,11 +127,11 @@ impl BatchClient {
                 ..PipelineOptions::default()
             }),
         );
-        Ok(Self {
+        Self {
             endpoint,
             pipeline,
             auth_mode,
-        })
+        }
     }
 
     pub fn endpoint(&self) -> &Url {

@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 /// Signs requests with a Batch account name and key.
 pub struct SharedKeyPolicy {
     account: String,
-    key: Vec<u8>,
+    key: AccountKey,
 }
 
 impl std::fmt::Debug for SharedKeyPolicy {
@@ -45,26 +45,45 @@ impl std::fmt::Debug for SharedKeyPolicy {
     }
 }
 
+/// An account key that decoded: building a client with one cannot fail,
+/// and a key that is not base64 stops the start, not the first request.
+#[derive(Clone)]
+pub struct AccountKey(Vec<u8>);
+
+impl std::fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountKey(<redacted>)")
+    }
+}
+
+/// Carries no source on purpose: base64's error names the offending
+/// character and its offset, which is a piece of the key.
 #[derive(Debug, thiserror::Error)]
-#[error("BATCH_ACCOUNT_KEY is not valid base64 (the portal shows it base64-encoded)")]
+#[error("BATCH_ACCOUNT_KEY is not valid base64 (copy it from the Batch account's Keys blade)")]
 pub struct InvalidAccountKey;
 
-impl SharedKeyPolicy {
-    pub fn new(account: impl Into<String>, key: &Secret) -> Result<Self, InvalidAccountKey> {
+impl AccountKey {
+    pub fn decode(key: &Secret) -> Result<Self, InvalidAccountKey> {
         let key = STANDARD
             .decode(key.expose().trim())
             .map_err(|_| InvalidAccountKey)?;
         if key.is_empty() {
             return Err(InvalidAccountKey);
         }
-        Ok(Self {
+        Ok(Self(key))
+    }
+}
+
+impl SharedKeyPolicy {
+    pub fn new(account: impl Into<String>, key: AccountKey) -> Self {
+        Self {
             account: account.into(),
             key,
-        })
+        }
     }
 
     fn signature(&self, string_to_sign: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key.0)
             .expect("HMAC-SHA256 accepts keys of any length");
         mac.update(string_to_sign.as_bytes());
         STANDARD.encode(mac.finalize().into_bytes())
@@ -218,7 +237,8 @@ mod tests {
     #[test]
     fn signature_is_hmac_sha256_of_the_string() {
         // Key "key" base64 = "a2V5"; HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog").
-        let policy = SharedKeyPolicy::new("acct", &Secret::new("a2V5")).unwrap();
+        let key = AccountKey::decode(&Secret::new("a2V5")).unwrap();
+        let policy = SharedKeyPolicy::new("acct", key);
         assert_eq!(
             policy.signature("The quick brown fox jumps over the lazy dog"),
             "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="
@@ -227,8 +247,10 @@ mod tests {
 
     #[test]
     fn refuses_keys_that_are_not_base64() {
-        assert!(SharedKeyPolicy::new("a", &Secret::new("not base64!")).is_err());
-        assert!(SharedKeyPolicy::new("a", &Secret::new("")).is_err());
+        assert!(AccountKey::decode(&Secret::new("not base64!")).is_err());
+        assert!(AccountKey::decode(&Secret::new("")).is_err());
+        let key = AccountKey::decode(&Secret::new("a2V5")).unwrap();
+        assert!(!format!("{key:?}").contains("107"), "no key bytes in Debug");
     }
 
     #[test]

@@ -106,7 +106,13 @@ pub enum CliError {
 impl CliError {
     fn exit(&self) -> Exit {
         match self {
-            CliError::Settings(_) | CliError::Usage(_) => Exit::Usage,
+            // A key or CA file that does not work is a setting to fix, like
+            // one that does not parse: nothing was sent to Batch either way.
+            CliError::Settings(_)
+            | CliError::Usage(_)
+            | CliError::Startup(StartupError::Settings(_) | StartupError::Unusable(_)) => {
+                Exit::Usage
+            }
             CliError::Startup(_) => Exit::Failed,
         }
     }
