@@ -18,7 +18,7 @@
 use crate::batch::PoolId;
 use crate::batch::credential::CredentialKind;
 use crate::schedule::{Schedule, Window};
-use crate::secret::Secret;
+use azure_core::credentials::Secret;
 use std::fmt;
 use std::path::PathBuf;
 use url::Url;
@@ -244,7 +244,7 @@ impl Settings {
         ) {
             (Some(account), Some(key)) => AuthSettings::SharedKey {
                 account,
-                key: Secret::new(key.trim()),
+                key: Secret::new(key.trim().to_owned()),
             },
             (Some(_), None) => {
                 problems.push("BATCH_ACCOUNT_NAME is set but BATCH_ACCOUNT_KEY is not: set both for Shared Key, or neither for Microsoft Entra ID".to_owned());
@@ -520,6 +520,17 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from: {text}");
         }
         assert!(!text.contains("not-base64-secret"));
+        let shared_key = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("BATCH_ACCOUNT_NAME", "acct"),
+            ("BATCH_ACCOUNT_KEY", "c2VjcmV0LWtleQ=="),
+        ]))
+        .unwrap();
+        let shown = format!("{shared_key:?}");
+        assert!(
+            shown.contains("acct") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
         assert_eq!(err.0.len(), 4, "the key is checked with the client");
     }
 

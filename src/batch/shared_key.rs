@@ -18,18 +18,18 @@
 //! do the safe thing: a body-less POST/PATCH/PUT sends and signs
 //! `Content-Length: 0`, and query names are signed as sent.
 
-use crate::secret::Secret;
 use async_trait::async_trait;
+use azure_core::credentials::{Secret, SecretBytes};
 use azure_core::http::{
     Context, Method, Request,
     headers::HeaderName,
     policies::{Policy, PolicyResult},
 };
+use azure_core::time::{OffsetDateTime, to_rfc7231};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// Signs requests with a Batch account name and key.
 pub struct SharedKeyPolicy {
@@ -47,14 +47,9 @@ impl std::fmt::Debug for SharedKeyPolicy {
 
 /// An account key that decoded: building a client with one cannot fail,
 /// and a key that is not base64 stops the start, not the first request.
-#[derive(Clone)]
-pub struct AccountKey(Vec<u8>);
-
-impl std::fmt::Debug for AccountKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccountKey(<redacted>)")
-    }
-}
+/// The bytes are azure_core's `SecretBytes`, whose `Debug` never shows them.
+#[derive(Clone, Debug)]
+pub struct AccountKey(SecretBytes);
 
 /// Carries no source on purpose: base64's error names the offending
 /// character and its offset, which is a piece of the key.
@@ -65,12 +60,12 @@ pub struct InvalidAccountKey;
 impl AccountKey {
     pub fn decode(key: &Secret) -> Result<Self, InvalidAccountKey> {
         let key = STANDARD
-            .decode(key.expose().trim())
+            .decode(key.secret().trim())
             .map_err(|_| InvalidAccountKey)?;
         if key.is_empty() {
             return Err(InvalidAccountKey);
         }
-        Ok(Self(key))
+        Ok(Self(SecretBytes::new(key)))
     }
 }
 
@@ -83,7 +78,7 @@ impl SharedKeyPolicy {
     }
 
     fn signature(&self, string_to_sign: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key.0)
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.0.bytes())
             .expect("HMAC-SHA256 accepts keys of any length");
         mac.update(string_to_sign.as_bytes());
         STANDARD.encode(mac.finalize().into_bytes())
@@ -102,7 +97,7 @@ impl Policy for SharedKeyPolicy {
         request: &mut Request,
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
-        request.insert_header(OCP_DATE, rfc1123(OffsetDateTime::now_utc()));
+        request.insert_header(OCP_DATE, to_rfc7231(&OffsetDateTime::now_utc()));
         let body_length = request.body().len().unwrap_or(0);
         let method = request.method();
         if body_length == 0 && matches!(method, Method::Post | Method::Patch | Method::Put) {
@@ -184,16 +179,6 @@ fn canonical_resource(account: &str, url: &url::Url) -> String {
     resource
 }
 
-/// `Tue, 03 Feb 2026 00:00:00 GMT`.
-pub fn rfc1123(at: OffsetDateTime) -> String {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .expect("a UTC time always formats")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,12 +235,12 @@ mod tests {
         assert!(AccountKey::decode(&Secret::new("not base64!")).is_err());
         assert!(AccountKey::decode(&Secret::new("")).is_err());
         let key = AccountKey::decode(&Secret::new("a2V5")).unwrap();
-        assert!(!format!("{key:?}").contains("107"), "no key bytes in Debug");
+        assert_eq!(format!("{key:?}"), "AccountKey(SecretBytes)");
     }
 
     #[test]
-    fn dates_are_rfc1123() {
+    fn ocp_date_is_the_http_date_batch_reads() {
         let at = time::macros::datetime!(2026-02-03 00:00:00 UTC);
-        assert_eq!(rfc1123(at), "Tue, 03 Feb 2026 00:00:00 GMT");
+        assert_eq!(to_rfc7231(&at), "Tue, 03 Feb 2026 00:00:00 GMT");
     }
 }
