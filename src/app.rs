@@ -10,6 +10,7 @@ use crate::batch::{BatchAuth, BatchClient, BatchClientOptions};
 use crate::settings::{AuthSettings, Settings};
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -124,15 +125,16 @@ pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
     ))
 }
 
-/// Runs the custom handler until SIGTERM/Ctrl-C: binds the port the host
-/// gave, serves, and on shutdown ends open waits early (they answer 202).
+/// Runs the custom handler until `stop` is cancelled (SIGTERM/Ctrl-C):
+/// binds the port the host gave, serves, and on shutdown ends open waits
+/// early (they answer 202).
 ///
 /// It binds loopback only: the host calls `127.0.0.1`, and function keys are
 /// enforced by the host, so nothing else must reach this port directly.
 pub async fn run_handler(
     settings: Settings,
     policy: crate::resizer::PollPolicy,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: CancellationToken,
 ) -> Result<(), StartupError> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], settings.port));
     let listener = tokio::net::TcpListener::bind(address)
@@ -141,7 +143,7 @@ pub async fn run_handler(
             address: address.to_string(),
             source,
         })?;
-    serve_handler(listener, settings, policy, shutdown).await
+    serve_handler(listener, settings, policy, stop).await
 }
 
 /// Like [`run_handler`] on a listener the caller bound (tests, `dev`).
@@ -149,7 +151,7 @@ pub async fn serve_handler(
     listener: tokio::net::TcpListener,
     settings: Settings,
     policy: crate::resizer::PollPolicy,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: CancellationToken,
 ) -> Result<(), StartupError> {
     if settings.allowed_pools.is_empty() {
         return Err(crate::settings::SettingsError(vec![
@@ -179,12 +181,10 @@ pub async fn serve_handler(
         time_scale = settings.time_scale,
         "pool-resizer handler listening"
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = crate::functions::AppState::new(batch, settings, policy, stop_rx);
+    let state = crate::functions::AppState::new(batch, settings, policy, stop.clone());
     let shutdown = async move {
-        shutdown.await;
+        stop.cancelled().await;
         tracing::info!("shutting down: open waits answer 202 with their status URL");
-        let _ = stop_tx.send(true);
     };
     crate::functions::serve(listener, state, shutdown)
         .await

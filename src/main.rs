@@ -73,7 +73,7 @@ fn main() -> ExitCode {
             #[cfg(feature = "simulator")]
             Command::Dev(args) => {
                 telemetry::init_handler_logs();
-                report(dev::run(args, telemetry::shutdown_signal()).await)
+                report(dev::run(args, telemetry::shutdown_token()).await)
             }
             #[cfg(feature = "simulator")]
             Command::Simulator(args) => {
@@ -82,14 +82,14 @@ fn main() -> ExitCode {
             }
             Command::ScaleUp(args) => {
                 let command = cli::Command::Scale(Operation::ScaleUp, args);
-                cli::run(command, telemetry::shutdown_signal()).await
+                cli::run(command, telemetry::shutdown_token()).await
             }
             Command::ScaleDown(args) => {
                 let command = cli::Command::Scale(Operation::ScaleDown, args);
-                cli::run(command, telemetry::shutdown_signal()).await
+                cli::run(command, telemetry::shutdown_token()).await
             }
             Command::Status(args) => {
-                cli::run(cli::Command::Status(args), telemetry::shutdown_signal()).await
+                cli::run(cli::Command::Status(args), telemetry::shutdown_token()).await
             }
         }
     })
@@ -105,7 +105,7 @@ async fn serve() -> ExitCode {
         pool_resizer::app::run_handler(
             settings,
             PollPolicy::default(),
-            telemetry::shutdown_signal(),
+            telemetry::shutdown_token(),
         )
         .await,
     )

@@ -265,7 +265,7 @@ impl<B: PoolApi> Service<'_, B> {
             {
                 Ok(LeaseWrite::NotWritten { why, retry_after }) => {
                     tracing::info!(pool = %want.pool_id, why, "lease not written yet; the status URL will");
-                    let reason = if self.converger.stop.as_ref().is_some_and(|s| *s.borrow()) {
+                    let reason = if self.converger.stop.is_cancelled() {
                         WaitReason::ShuttingDown
                     } else {
                         WaitReason::BatchBusy

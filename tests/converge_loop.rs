@@ -12,6 +12,7 @@ use pool_resizer::resizer::{Converger, LeaseRule, Outcome, PollPolicy, PoolApi, 
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// A pool that allocates nodes 60 s after a resize and readies them 180 s later;
 /// with `start_task_secs`, the last that many seconds are `waitingforstarttask`.
@@ -234,7 +235,7 @@ fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
         batch,
         clock: Clock::real(),
         policy: PollPolicy::default(),
-        stop: None,
+        stop: CancellationToken::new(),
         progress: None,
         looks: None,
     }
@@ -443,18 +444,18 @@ async fn auth_refusal_is_an_error_not_a_wait() {
 #[tokio::test(start_paused = true)]
 async fn stop_signal_ends_the_wait_with_pending() {
     let pool = FakePool::new(0);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = CancellationToken::new();
     let converger = Converger {
         batch: &pool,
         clock: Clock::scaled(10.0),
         policy: PollPolicy::default(),
-        stop: Some(stop_rx),
+        stop: stop.clone(),
         progress: None,
         looks: None,
     };
     let stopper = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        stop_tx.send(true).unwrap();
+        stop.cancel();
     };
     let wanted = want(1);
     let (report, ()) = tokio::join!(
