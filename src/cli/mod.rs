@@ -187,11 +187,7 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
                 .map_err(|over| CliError::Usage(over.to_string())),
         }
     };
-    let ticker = progress.tick();
-    let result = tokio::select! {
-        result = work => result,
-        () = ticker => unreachable!("never completes"),
-    };
+    let result = work.await;
     progress.finish();
     let Answer { want, result } = result?;
     let out = summary::Summary {
