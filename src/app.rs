@@ -4,22 +4,24 @@
 //! the same way the handler does.
 
 use crate::batch::credential::entra_credential;
-use crate::batch::transport::{https_client, read_ca_file};
+use crate::batch::shared_key::{AccountKey, InvalidAccountKey};
+use crate::batch::transport::{TransportError, https_client, read_ca_file};
 use crate::batch::{BatchAuth, BatchClient, BatchClientOptions};
 use crate::settings::{AuthSettings, Settings};
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
     #[error(transparent)]
-    Transport(#[from] crate::batch::transport::TransportError),
+    Unusable(#[from] UnusableSettings),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("cannot set up the Microsoft Entra credential: {0}")]
     Credential(String),
-    #[error(transparent)]
-    AccountKey(#[from] crate::batch::shared_key::InvalidAccountKey),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -27,21 +29,67 @@ pub enum StartupError {
     },
 }
 
+/// Settings that parse but cannot work, found while building the client.
+/// Both are looked at before either is reported, so one round of fixes is
+/// enough, as with the settings' own problems; worded like those.
+#[derive(Debug)]
+pub struct UnusableSettings {
+    pub ca_file: Option<TransportError>,
+    pub account_key: Option<InvalidAccountKey>,
+}
+
+impl std::fmt::Display for UnusableSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut problems = Vec::new();
+        if let Some(e) = &self.ca_file {
+            problems.push(format!("BATCH_CA_FILE: {e}"));
+        }
+        if let Some(e) = &self.account_key {
+            problems.push(e.to_string());
+        }
+        write!(f, "invalid settings: {}", problems.join("; "))
+    }
+}
+
+impl std::error::Error for UnusableSettings {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match (&self.ca_file, &self.account_key) {
+            (Some(e), _) => Some(e),
+            (None, Some(e)) => Some(e),
+            (None, None) => None,
+        }
+    }
+}
+
 pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
-    let extra_roots = match &settings.ca_file {
-        Some(path) => read_ca_file(path)?,
-        None => Vec::new(),
+    let extra_roots = settings.ca_file.as_deref().map(read_ca_file).transpose();
+    let account_key = match &settings.auth {
+        AuthSettings::SharedKey { key, .. } => AccountKey::decode(key).map(Some),
+        AuthSettings::Entra { .. } => Ok(None),
+    };
+    let (extra_roots, account_key) = match (extra_roots, account_key) {
+        (Ok(roots), Ok(key)) => (roots.unwrap_or_default(), key),
+        (roots, key) => {
+            return Err(UnusableSettings {
+                ca_file: roots.err(),
+                account_key: key.err(),
+            }
+            .into());
+        }
     };
     let http = https_client(&extra_roots, settings.ca_file.as_deref())?;
     let transport = Transport::new(Arc::new(http));
     let mut options = BatchClientOptions::default();
     options.client_options.transport = Some(transport.clone());
-    let auth = match &settings.auth {
-        AuthSettings::SharedKey { account, key } => BatchAuth::SharedKey {
+    let auth = match (&settings.auth, account_key) {
+        (AuthSettings::SharedKey { account, .. }, Some(key)) => BatchAuth::SharedKey {
             account: account.clone(),
-            key: key.clone(),
+            key,
         },
-        AuthSettings::Entra { kind, client_id } => {
+        (AuthSettings::SharedKey { .. }, None) => {
+            unreachable!("a Shared Key setting always decodes its key above")
+        }
+        (AuthSettings::Entra { kind, client_id }, _) => {
             // Token endpoints answer at once or not at all: a few quick
             // retries, then a clear credential error (502), rather than a
             // minute of retrying that the wait budget would cut to a 202.
@@ -74,18 +122,19 @@ pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
         settings.batch_account_url.clone(),
         auth,
         options,
-    )?)
+    ))
 }
 
-/// Runs the custom handler until SIGTERM/Ctrl-C: binds the port the host
-/// gave, serves, and on shutdown ends open waits early (they answer 202).
+/// Runs the custom handler until `stop` is cancelled (SIGTERM/Ctrl-C):
+/// binds the port the host gave, serves, and on shutdown ends open waits
+/// early (they answer 202).
 ///
 /// It binds loopback only: the host calls `127.0.0.1`, and function keys are
 /// enforced by the host, so nothing else must reach this port directly.
 pub async fn run_handler(
     settings: Settings,
     policy: crate::resizer::PollPolicy,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: CancellationToken,
 ) -> Result<(), StartupError> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], settings.port));
     let listener = tokio::net::TcpListener::bind(address)
@@ -94,7 +143,7 @@ pub async fn run_handler(
             address: address.to_string(),
             source,
         })?;
-    serve_handler(listener, settings, policy, shutdown).await
+    serve_handler(listener, settings, policy, stop).await
 }
 
 /// Like [`run_handler`] on a listener the caller bound (tests, `dev`).
@@ -102,7 +151,7 @@ pub async fn serve_handler(
     listener: tokio::net::TcpListener,
     settings: Settings,
     policy: crate::resizer::PollPolicy,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: CancellationToken,
 ) -> Result<(), StartupError> {
     if settings.allowed_pools.is_empty() {
         return Err(crate::settings::SettingsError(vec![
@@ -132,12 +181,10 @@ pub async fn serve_handler(
         time_scale = settings.time_scale,
         "pool-resizer handler listening"
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = crate::functions::AppState::new(batch, settings, policy, stop_rx);
+    let state = crate::functions::AppState::new(batch, settings, policy, stop.clone());
     let shutdown = async move {
-        shutdown.await;
+        stop.cancelled().await;
         tracing::info!("shutting down: open waits answer 202 with their status URL");
-        let _ = stop_tx.send(true);
     };
     crate::functions::serve(listener, state, shutdown)
         .await
@@ -145,4 +192,40 @@ pub async fn serve_handler(
             address: local.to_string(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_key_and_a_bad_ca_file_are_reported_together() {
+        let missing = std::env::temp_dir().join("pool-resizer-no-such-ca.pem");
+        let key = "!!not-base64-secret!!";
+        let settings = Settings::from_env(|name| {
+            Some(match name {
+                "BATCH_ACCOUNT_URL" => "https://a.b.batch.azure.com".to_owned(),
+                "BATCH_ACCOUNT_NAME" => "acct".to_owned(),
+                "BATCH_ACCOUNT_KEY" => key.to_owned(),
+                "BATCH_CA_FILE" => missing.display().to_string(),
+                "ALLOWED_POOLS" => "*".to_owned(),
+                _ => return None,
+            })
+        })
+        .expect("both parse: they are checked when the client is built");
+        let err = batch_client(&settings).unwrap_err();
+        assert!(matches!(err, StartupError::Unusable(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("invalid settings: BATCH_CA_FILE: cannot read the CA file"),
+            "{text}"
+        );
+        assert!(
+            text.contains("; BATCH_ACCOUNT_KEY is not valid base64 (copy it from"),
+            "{text}"
+        );
+        assert!(!text.contains("not-base64-secret"), "{text}");
+        let chain = crate::batch::error::cause_chain(&err);
+        assert!(!chain.contains("not-base64-secret"), "{chain}");
+    }
 }

@@ -81,10 +81,7 @@ pub fn dev_settings(
     })
 }
 
-pub async fn run(
-    args: DevArgs,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), DevError> {
+pub async fn run(args: DevArgs, stop: tokio_util::sync::CancellationToken) -> Result<(), DevError> {
     let ca_file =
         std::env::temp_dir().join(format!("pool-resizer-dev-ca-{}.pem", std::process::id()));
     let sim = simulator::start(SimulatorConfig {
@@ -114,8 +111,7 @@ pub async fn run(
         .local_addr()
         .map_err(|e| DevError::Listen(args.listen, e))?;
     print_welcome(address, &info, &args, &ca_file, &settings.schedule);
-    let result =
-        crate::app::serve_handler(listener, settings, PollPolicy::default(), shutdown).await;
+    let result = crate::app::serve_handler(listener, settings, PollPolicy::default(), stop).await;
     sim.shutdown().await;
     let _ = std::fs::remove_file(&ca_file);
     Ok(result?)

@@ -14,8 +14,8 @@
 //! - [`schedule`]: NCRONTAB expressions and the business-hours window (pure).
 //! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
 //!   resizer path as the triggers, with live progress.
-//! - [`settings`], [`clock`], [`secret`]: typed configuration, scaled time,
-//!   values that never print.
+//! - [`settings`], [`clock`]: typed configuration (secrets in
+//!   `azure_core`'s `Secret`, which never prints), scaled time.
 
 pub mod app;
 pub mod batch;
@@ -27,7 +27,6 @@ pub mod functions;
 pub mod report;
 pub mod resizer;
 pub mod schedule;
-pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod telemetry;

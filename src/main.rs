@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             #[cfg(feature = "simulator")]
             Command::Dev(args) => {
                 telemetry::init_handler_logs();
-                report(dev::run(args, telemetry::shutdown_signal()).await)
+                report(dev::run(args, telemetry::shutdown_token()).await)
             }
             #[cfg(feature = "simulator")]
             Command::Simulator(args) => {
@@ -89,20 +89,20 @@ fn main() -> ExitCode {
             }
             Command::ScaleUp(args) => {
                 let command = cli::Command::Scale(Operation::ScaleUp, args);
-                cli::run(command, telemetry::shutdown_signal()).await
+                cli::run(command, telemetry::shutdown_token()).await
             }
             Command::ScaleDown(args) => {
                 let command = cli::Command::Scale(Operation::ScaleDown, args);
-                cli::run(command, telemetry::shutdown_signal()).await
+                cli::run(command, telemetry::shutdown_token()).await
             }
             Command::Status(args) => {
-                cli::run(cli::Command::Status(args), telemetry::shutdown_signal()).await
+                cli::run(cli::Command::Status(args), telemetry::shutdown_token()).await
             }
             Command::Pause(args) => {
-                cli::run(cli::Command::Pause(args), telemetry::shutdown_signal()).await
+                cli::run(cli::Command::Pause(args), telemetry::shutdown_token()).await
             }
             Command::Unpause(args) => {
-                cli::run(cli::Command::Unpause(args), telemetry::shutdown_signal()).await
+                cli::run(cli::Command::Unpause(args), telemetry::shutdown_token()).await
             }
         }
     })
@@ -118,7 +118,7 @@ async fn serve() -> ExitCode {
         pool_resizer::app::run_handler(
             settings,
             PollPolicy::default(),
-            telemetry::shutdown_signal(),
+            telemetry::shutdown_token(),
         )
         .await,
     )

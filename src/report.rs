@@ -18,6 +18,7 @@ use crate::resizer::{
     Action, ConvergeError, Failure, Lease, Observed, Report, Snapshot, WaitReason, Want,
 };
 use crate::resizer::{LeaseRule, Operation};
+use azure_core::http::StatusCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -178,7 +179,9 @@ pub struct PoolView {
     pub exists: bool,
     pub state: Option<String>,
     pub allocation_state: Option<String>,
-    pub allocation_state_transition_time: Option<String>,
+    /// RFC 3339, as Batch sends it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub allocation_state_transition_time: Option<time::OffsetDateTime>,
     pub enable_auto_scale: bool,
     pub vm_size: Option<String>,
     pub target_dedicated_nodes: u32,
@@ -238,7 +241,7 @@ impl PoolView {
             exists: true,
             state: wire(pool.state.map(|s| json_name(&s))),
             allocation_state: wire(pool.allocation_state.map(|s| json_name(&s))),
-            allocation_state_transition_time: pool.allocation_state_transition_time.clone(),
+            allocation_state_transition_time: pool.allocation_state_transition_time,
             enable_auto_scale: pool.enable_auto_scale,
             vm_size: pool.vm_size.clone(),
             target_dedicated_nodes: pool.target_dedicated_nodes,
@@ -293,9 +296,10 @@ pub fn batch_error_code(error: &BatchError) -> &'static str {
         } => "BatchTlsFailed",
         BatchError::Unreachable { .. } => "BatchUnavailable",
         BatchError::Service {
-            status: 401 | 403, ..
+            status: StatusCode::Unauthorized | StatusCode::Forbidden,
+            ..
         } => "BatchAuthenticationFailed",
-        BatchError::Service { status, .. } if *status < 500 => "BatchRequestRejected",
+        BatchError::Service { status, .. } if u16::from(*status) < 500 => "BatchRequestRejected",
         BatchError::Service { .. } => "BatchUnavailable",
         BatchError::Credential {
             problem: CredentialProblem::Outage,

@@ -373,7 +373,7 @@ impl<B: PoolApi> Service<'_, B> {
             match self.converger.edit_pool(&want.pool_id, edit, &budget).await {
                 Ok(LeaseWrite::NotWritten { why, retry_after }) => {
                     tracing::info!(pool = %want.pool_id, why, "lease not written yet; the status URL will");
-                    let reason = if self.converger.stop.as_ref().is_some_and(|s| *s.borrow()) {
+                    let reason = if self.converger.stop.is_cancelled() {
                         WaitReason::ShuttingDown
                     } else {
                         WaitReason::BatchBusy

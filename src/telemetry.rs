@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::io;
+use tokio_util::sync::CancellationToken;
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -116,8 +117,23 @@ pub fn init_stderr_logs() {
         .try_init();
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what the Functions host sends on shutdown).
-pub async fn shutdown_signal() {
+/// A token cancelled on Ctrl-C or SIGTERM (what the Functions host sends on
+/// shutdown). A token rather than a future or a `watch<bool>`: the server,
+/// every open wait and the CLI each wait on it or ask it, from one clone,
+/// with no channel to keep alive. Call inside the runtime: a task watches
+/// the signals.
+pub fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    token
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

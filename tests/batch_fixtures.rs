@@ -117,3 +117,55 @@ fn error_bodies_give_code_and_clean_message() {
         assert!(!message.text().contains("RequestId:"), "{name}");
     }
 }
+
+/// Timestamps that do not parse read as absent, so a wrong format would
+/// pass unseen: every recorded one must come out as the instant it names.
+#[test]
+fn every_recorded_timestamp_reads_as_a_time() {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    let expected = |object: &serde_json::Value, key: &str| {
+        object[key]
+            .as_str()
+            .map(|raw| OffsetDateTime::parse(raw, &Rfc3339).expect(raw))
+    };
+    let mut seen = 0;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/batch-recorded");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let objects: Vec<serde_json::Value> =
+            if name.starts_with("pools-list") || name.starts_with("nodes-list") {
+                let page: serde_json::Value = serde_json::from_slice(&fixture(&name)).unwrap();
+                page["value"].as_array().unwrap().clone()
+            } else if name.starts_with("pool-get") || name.starts_with("node-get") {
+                vec![serde_json::from_slice(&fixture(&name)).unwrap()]
+            } else {
+                continue;
+            };
+        for object in objects {
+            if name.starts_with("pool") {
+                let pool: Pool = serde_json::from_value(object.clone()).unwrap();
+                assert_eq!(
+                    pool.last_modified,
+                    expected(&object, "lastModified"),
+                    "{name}"
+                );
+                assert_eq!(
+                    pool.allocation_state_transition_time,
+                    expected(&object, "allocationStateTransitionTime"),
+                    "{name}"
+                );
+                seen += usize::from(pool.last_modified.is_some());
+            } else {
+                let node: Node = serde_json::from_value(object.clone()).unwrap();
+                assert_eq!(
+                    node.state_transition_time,
+                    expected(&object, "stateTransitionTime"),
+                    "{name}"
+                );
+                seen += usize::from(node.state_transition_time.is_some());
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} timestamps checked");
+}

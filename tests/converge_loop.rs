@@ -1,6 +1,7 @@
 //! The converge loop against a scripted pool on paused tokio time: how many
 //! Batch calls it makes, when it gives up waiting, how it treats refusals.
 
+use azure_core::http::StatusCode;
 use pool_resizer::batch::error::AuthMode;
 use pool_resizer::batch::models::{
     AllocationState, MetadataItem, Node, NodeState, Pool, PoolState, ResizePool, StartTaskInfo,
@@ -11,6 +12,7 @@ use pool_resizer::resizer::{Converger, LeaseRule, Outcome, PollPolicy, PoolApi, 
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// A pool that allocates nodes 60 s after a resize and readies them 180 s later;
 /// with `start_task_secs`, the last that many seconds are `waitingforstarttask`.
@@ -38,7 +40,7 @@ struct FakeState {
 
 fn service_error(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> BatchError {
     BatchError::Service {
-        status,
+        status: status.into(),
         code: code.into(),
         message: message.into(),
         request_id: None,
@@ -243,7 +245,7 @@ fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
         batch,
         clock: Clock::real(),
         policy: PollPolicy::default(),
-        stop: None,
+        stop: CancellationToken::new(),
         progress: None,
         looks: None,
     }
@@ -445,25 +447,25 @@ async fn auth_refusal_is_an_error_not_a_wait() {
         .converge(&want(1), Duration::from_secs(200))
         .await
         .unwrap_err();
-    assert_eq!(error.source.status(), Some(403));
+    assert_eq!(error.source.status(), Some(StatusCode::Forbidden));
     assert_eq!(pool.calls(), vec!["get"]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn stop_signal_ends_the_wait_with_pending() {
     let pool = FakePool::new(0);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = CancellationToken::new();
     let converger = Converger {
         batch: &pool,
         clock: Clock::scaled(10.0),
         policy: PollPolicy::default(),
-        stop: Some(stop_rx),
+        stop: stop.clone(),
         progress: None,
         looks: None,
     };
     let stopper = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        stop_tx.send(true).unwrap();
+        stop.cancel();
     };
     let wanted = want(1);
     let (report, ()) = tokio::join!(

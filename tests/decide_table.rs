@@ -219,7 +219,7 @@ fn scale_up_table() {
         (
             "a node still starting long after its allocation: stuck, not slow",
             observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![Node {
-                allocation_time: Some("2026-11-24T05:40:00Z".into()),
+                allocation_time: Some(time::macros::datetime!(2026-11-24 05:40 UTC)),
                 ..node(Starting, None)
             }])),
             up(1), ACTED, Step::Fail(pool_resizer::resizer::Failure {
@@ -231,7 +231,7 @@ fn scale_up_table() {
         (
             "a node starting for ten minutes: still a wait",
             observed(pool(PoolSpec { allocation: Steady, target: 1, current: 1, errors: &[] }), Some(vec![Node {
-                allocation_time: Some("2026-11-24T05:50:00Z".into()),
+                allocation_time: Some(time::macros::datetime!(2026-11-24 05:50 UTC)),
                 ..node(Starting, None)
             }])),
             up(1), ACTED, Step::Wait(WaitReason::NodesStarting),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use support::host::{AppManifest, FUNCTION_KEY, FunctionsHost, Key, plain_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 fn settings() -> HashMap<String, String> {
@@ -203,12 +203,13 @@ struct InProcess {
     address: SocketAddr,
     shutdown: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    _stop: watch::Sender<bool>,
+    _stop: tokio_util::sync::CancellationToken,
 }
 
 impl InProcess {
     async fn start(app: Option<axum::Router>, limits: ServerLimits) -> Self {
-        let (stop, stop_rx) = watch::channel(false);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stop_rx = stop.clone();
         let app = app.unwrap_or_else(|| {
             let env = settings();
             let settings = Settings::from_env(|name| env.get(name).cloned()).unwrap();

@@ -45,8 +45,7 @@ fn fixture() -> &'static Fixture {
             values.insert("ALLOWED_POOLS".into(), "adf-pool,other".into());
             let settings = Settings::from_env(|name| values.get(name).cloned()).unwrap();
             let batch = pool_resizer::app::batch_client(&settings).unwrap();
-            let (_stop, stop) = tokio::sync::watch::channel(false);
-            std::mem::forget(_stop);
+            let stop = tokio_util::sync::CancellationToken::new();
             let state = AppState::new(batch, settings, PollPolicy::default(), stop);
             (sim, router(state))
         });

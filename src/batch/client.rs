@@ -13,8 +13,7 @@
 use super::error::{AuthMode, BatchError};
 use super::models::{ErrorBody, MetadataItem, Node, Page, Pool, ResizePool};
 use super::pool_id::PoolId;
-use super::shared_key::SharedKeyPolicy;
-use crate::secret::Secret;
+use super::shared_key::{AccountKey, SharedKeyPolicy};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{
     ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineOptions,
@@ -40,8 +39,8 @@ const MAX_PAGES: usize = 100;
 /// How the client proves who it is.
 #[derive(Clone)]
 pub enum BatchAuth {
-    /// Account name and base64 key (full access; RBAC does not apply).
-    SharedKey { account: String, key: Secret },
+    /// Account name and key (full access; RBAC does not apply).
+    SharedKey { account: String, key: AccountKey },
     /// Microsoft Entra ID: a managed identity in Azure, developer tools locally.
     Token {
         credential: Arc<dyn TokenCredential>,
@@ -101,14 +100,10 @@ const QUICK_RETRY_STATUSES: &[StatusCode] = &[
 
 impl BatchClient {
     /// `endpoint` is the account URL, e.g. `https://acct.westeurope.batch.azure.com`.
-    pub fn new(
-        endpoint: Url,
-        auth: BatchAuth,
-        options: BatchClientOptions,
-    ) -> Result<Self, super::shared_key::InvalidAccountKey> {
+    pub fn new(endpoint: Url, auth: BatchAuth, options: BatchClientOptions) -> Self {
         let (auth_policy, auth_mode): (Arc<dyn Policy>, AuthMode) = match auth {
             BatchAuth::SharedKey { account, key } => (
-                Arc::new(SharedKeyPolicy::new(account, &key)?),
+                Arc::new(SharedKeyPolicy::new(account, key)),
                 AuthMode::SharedKey,
             ),
             BatchAuth::Token { credential, mode } => (
@@ -132,11 +127,11 @@ impl BatchClient {
                 ..PipelineOptions::default()
             }),
         );
-        Ok(Self {
+        Self {
             endpoint,
             pipeline,
             auth_mode,
-        })
+        }
     }
 
     pub fn endpoint(&self) -> &Url {
@@ -182,6 +177,7 @@ impl BatchClient {
         Err(BatchError::Decode {
             url: self.endpoint.to_string(),
             detail: format!("the node list of {pool_id} did not end after {MAX_PAGES} pages"),
+            source: None,
         })
     }
 
@@ -283,14 +279,16 @@ impl BatchClient {
     /// Paging links must point back at our account: never send credentials
     /// to a host a response body named.
     fn same_origin(&self, link: &str) -> Result<Url, BatchError> {
-        let bad = |detail: String| BatchError::Decode {
+        let bad = |detail: String, source: Option<url::ParseError>| BatchError::Decode {
             url: self.endpoint.to_string(),
             detail,
+            source: source.map(|e| e.into()),
         };
-        let url = Url::parse(link).map_err(|e| bad(format!("bad odata.nextLink: {e}")))?;
+        let url = Url::parse(link).map_err(|e| bad(format!("bad odata.nextLink: {e}"), Some(e)))?;
         if url.origin() != self.endpoint.origin() {
             return Err(bad(
-                "odata.nextLink points away from the Batch account".to_owned()
+                "odata.nextLink points away from the Batch account".to_owned(),
+                None,
             ));
         }
         Ok(url)
@@ -311,8 +309,8 @@ impl BatchClient {
             )
             .await
             .map_err(|e| BatchError::from_core(e, &url, self.auth_mode))?;
-        let status = u16::from(response.status());
-        if (200..300).contains(&status) {
+        let status = response.status();
+        if status.is_success() {
             return Ok(response);
         }
         let body: ErrorBody = serde_json::from_slice(response.body()).unwrap_or_default();
@@ -377,5 +375,22 @@ fn decode<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(response.body()).map_err(|e| BatchError::Decode {
         url: without_query(url),
         detail: e.to_string(),
+        source: Some(Box::new(e)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::http::headers::Headers;
+
+    #[test]
+    fn an_unreadable_answer_keeps_the_parsers_error() {
+        let response = RawResponse::from_bytes(StatusCode::Ok, Headers::new(), "{\"id\": 7}");
+        let url = Url::parse("https://a.b/pools/p?api-version=1").unwrap();
+        let error = decode::<Pool>(&response, &url).unwrap_err();
+        let source = std::error::Error::source(&error).expect("the serde error");
+        assert!(source.is::<serde_json::Error>(), "{source:?}");
+        assert_eq!(error.url(), Some("https://a.b/pools/p"));
+    }
 }

@@ -11,6 +11,7 @@
 //! - **What do I tell the user?** Every variant carries the URL tried and
 //!   keeps its source error, so logs show the whole chain ([`cause_chain`]).
 
+use azure_core::http::StatusCode;
 use std::error::Error as StdError;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ pub enum BatchError {
     /// (`PoolNotFound`, `PoolBeingResized`, ...); callers match on it.
     #[error("{url} answered {status} {code}: {message}")]
     Service {
-        status: u16,
+        status: StatusCode,
         code: String,
         message: String,
         request_id: Option<String>,
@@ -56,9 +57,15 @@ pub enum BatchError {
         #[source]
         source: Box<azure_core::Error>,
     },
-    /// An answer we could not read.
+    /// An answer we could not read. `source` is the parser's error when
+    /// there was one; a paging loop or a foreign `odata.nextLink` has none.
     #[error("Batch sent a response pool-resizer cannot read ({url}): {detail}")]
-    Decode { url: String, detail: String },
+    Decode {
+        url: String,
+        detail: String,
+        #[source]
+        source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    },
     /// Our optimistic writes kept losing to other writers.
     #[error("gave up after {attempts} conflicting metadata writes to {url}")]
     Contended { url: String, attempts: u32 },
@@ -117,7 +124,7 @@ pub struct Busy {
 }
 
 impl BatchError {
-    pub fn status(&self) -> Option<u16> {
+    pub fn status(&self) -> Option<StatusCode> {
         match self {
             BatchError::Service { status, .. } => Some(*status),
             _ => None,
@@ -144,18 +151,18 @@ impl BatchError {
     }
 
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        self.status() == Some(StatusCode::NotFound)
     }
 
     /// 409: the pool's state forbids the call now (resizing, stopping,
     /// autoscale on, deleting). Re-read the pool and decide again.
     pub fn is_conflict(&self) -> bool {
-        self.status() == Some(409)
+        self.status() == Some(StatusCode::Conflict)
     }
 
     /// 412: an `If-Match` ETag was stale.
     pub fn is_precondition_failed(&self) -> bool {
-        self.status() == Some(412)
+        self.status() == Some(StatusCode::PreconditionFailed)
     }
 
     /// The connection dropped before an answer: transient once, a Batch we
@@ -176,7 +183,13 @@ impl BatchError {
     pub fn busy(&self) -> Option<Busy> {
         match self {
             BatchError::Service {
-                status: 408 | 429 | 500 | 502 | 503 | 504,
+                status:
+                    StatusCode::RequestTimeout
+                    | StatusCode::TooManyRequests
+                    | StatusCode::InternalServerError
+                    | StatusCode::BadGateway
+                    | StatusCode::ServiceUnavailable
+                    | StatusCode::GatewayTimeout,
                 retry_after,
                 ..
             } => Some(Busy {
@@ -220,7 +233,7 @@ impl BatchError {
                 ),
             },
             BatchError::Service {
-                status: status @ (401 | 403),
+                status: status @ (StatusCode::Unauthorized | StatusCode::Forbidden),
                 auth,
                 ..
             } => match (auth, status) {
@@ -228,10 +241,12 @@ impl BatchError {
                      BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY (the account's primary or \
                      secondary key) and that the account allows Shared Key"
                     .to_owned(),
-                (_, 401) => "Batch refused the Microsoft Entra token: check that the \
+                (_, StatusCode::Unauthorized) => {
+                    "Batch refused the Microsoft Entra token: check that the \
                      identity belongs to the Batch account's tenant and that the account \
                      allows Entra ID authentication"
-                    .to_owned(),
+                        .to_owned()
+                }
                 (AuthMode::ManagedIdentity, _) => "the managed identity lacks permission: \
                      check the managed identity's role on the Batch account (it needs \
                      Microsoft.Batch/batchAccounts/pools/read and pools/write; infra/ \
@@ -278,6 +293,7 @@ impl BatchError {
             ErrorKind::DataConversion => BatchError::Decode {
                 url: url.to_owned(),
                 detail: error.to_string(),
+                source: Some(Box::new(error)),
             },
             _ => BatchError::Unreachable {
                 url: url.to_owned(),
@@ -371,8 +387,11 @@ fn credential_problem(error: &azure_core::Error) -> CredentialProblem {
         if let Some(core) = cause.downcast_ref::<azure_core::Error>() {
             match core.kind() {
                 ErrorKind::HttpResponse { status, .. } => {
-                    let code = u16::from(*status);
-                    return if code >= 500 || code == 429 || code == 408 {
+                    return if u16::from(*status) >= 500
+                        || matches!(
+                            status,
+                            StatusCode::TooManyRequests | StatusCode::RequestTimeout
+                        ) {
                         CredentialProblem::Outage
                     } else {
                         CredentialProblem::Refused
@@ -396,7 +415,7 @@ mod tests {
 
     fn service(status: u16, retry_after: Option<u64>) -> BatchError {
         BatchError::Service {
-            status,
+            status: StatusCode::from(status),
             code: "X".into(),
             message: String::new(),
             request_id: None,

@@ -5,6 +5,7 @@
 //! keep an `Other` catch-all: a new node state must not make a pool unreadable.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// `GET /pools/{id}`. Only the fields the resizer reasons about.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -13,14 +14,14 @@ pub struct Pool {
     pub id: String,
     #[serde(rename = "eTag", default)]
     pub e_tag: Option<String>,
-    #[serde(default)]
-    pub last_modified: Option<String>,
+    #[serde(default, with = "timestamp")]
+    pub last_modified: Option<OffsetDateTime>,
     #[serde(default)]
     pub state: Option<PoolState>,
     #[serde(default)]
     pub allocation_state: Option<AllocationState>,
-    #[serde(default)]
-    pub allocation_state_transition_time: Option<String>,
+    #[serde(default, with = "timestamp")]
+    pub allocation_state_transition_time: Option<OffsetDateTime>,
     #[serde(default)]
     pub vm_size: Option<String>,
     #[serde(default)]
@@ -96,11 +97,11 @@ pub struct Node {
     pub id: String,
     #[serde(default)]
     pub state: Option<NodeState>,
-    #[serde(default)]
-    pub state_transition_time: Option<String>,
+    #[serde(default, with = "timestamp")]
+    pub state_transition_time: Option<OffsetDateTime>,
     /// When Batch allocated the node: the start of its provision deadline.
-    #[serde(default)]
-    pub allocation_time: Option<String>,
+    #[serde(default, with = "timestamp")]
+    pub allocation_time: Option<OffsetDateTime>,
     /// Absent on some old API versions; the service means dedicated then.
     #[serde(default)]
     pub is_dedicated: Option<bool>,
@@ -234,6 +235,31 @@ pub struct NodeError {
     pub message: Option<String>,
 }
 
+/// Batch's timestamps, RFC 3339 with the seven fractional digits of .NET
+/// ticks (`2026-02-03T00:03:11.9069791Z`); time's RFC 3339 parser reads any
+/// number of them. Parsed once here so nothing above re-parses a string. A
+/// timestamp that does not parse reads as absent, like any field Batch
+/// might change: a heuristic input must not make a pool unreadable.
+mod timestamp {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
+        let raw = Option::<String>::deserialize(deserializer)?;
+        Ok(raw.and_then(|raw| OffsetDateTime::parse(&raw, &Rfc3339).ok()))
+    }
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<OffsetDateTime>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::option::serialize(value, serializer)
+    }
+}
+
 /// One page of a list response.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Page<T> {
@@ -300,4 +326,26 @@ pub struct ErrorDetail {
     pub key: Option<String>,
     #[serde(default)]
     pub value: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_batchs_seven_digit_fractions() {
+        let pool: Pool = serde_json::from_str(
+            r#"{"id":"p","lastModified":"2026-02-03T00:03:11.9069791Z",
+                "allocationStateTransitionTime":"not a time"}"#,
+        )
+        .unwrap();
+        let modified = pool.last_modified.unwrap();
+        assert_eq!(
+            modified,
+            time::macros::datetime!(2026-02-03 00:03:11.9069791 UTC)
+        );
+        assert_eq!(pool.allocation_state_transition_time, None);
+        let back = serde_json::to_value(&pool).unwrap();
+        assert_eq!(back["lastModified"], "2026-02-03T00:03:11.9069791Z");
+    }
 }

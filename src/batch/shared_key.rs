@@ -18,23 +18,23 @@
 //! do the safe thing: a body-less POST/PATCH/PUT sends and signs
 //! `Content-Length: 0`, and query names are signed as sent.
 
-use crate::secret::Secret;
 use async_trait::async_trait;
+use azure_core::credentials::{Secret, SecretBytes};
 use azure_core::http::{
     Context, Method, Request,
     headers::HeaderName,
     policies::{Policy, PolicyResult},
 };
+use azure_core::time::{OffsetDateTime, to_rfc7231};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// Signs requests with a Batch account name and key.
 pub struct SharedKeyPolicy {
     account: String,
-    key: Vec<u8>,
+    key: AccountKey,
 }
 
 impl std::fmt::Debug for SharedKeyPolicy {
@@ -45,26 +45,40 @@ impl std::fmt::Debug for SharedKeyPolicy {
     }
 }
 
+/// An account key that decoded: building a client with one cannot fail,
+/// and a key that is not base64 stops the start, not the first request.
+/// The bytes are azure_core's `SecretBytes`, whose `Debug` never shows them.
+#[derive(Clone, Debug)]
+pub struct AccountKey(SecretBytes);
+
+/// Carries no source on purpose: base64's error names the offending
+/// character and its offset, which is a piece of the key.
 #[derive(Debug, thiserror::Error)]
-#[error("BATCH_ACCOUNT_KEY is not valid base64 (the portal shows it base64-encoded)")]
+#[error("BATCH_ACCOUNT_KEY is not valid base64 (copy it from the Batch account's Keys blade)")]
 pub struct InvalidAccountKey;
 
-impl SharedKeyPolicy {
-    pub fn new(account: impl Into<String>, key: &Secret) -> Result<Self, InvalidAccountKey> {
+impl AccountKey {
+    pub fn decode(key: &Secret) -> Result<Self, InvalidAccountKey> {
         let key = STANDARD
-            .decode(key.expose().trim())
+            .decode(key.secret().trim())
             .map_err(|_| InvalidAccountKey)?;
         if key.is_empty() {
             return Err(InvalidAccountKey);
         }
-        Ok(Self {
+        Ok(Self(SecretBytes::new(key)))
+    }
+}
+
+impl SharedKeyPolicy {
+    pub fn new(account: impl Into<String>, key: AccountKey) -> Self {
+        Self {
             account: account.into(),
             key,
-        })
+        }
     }
 
     fn signature(&self, string_to_sign: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.0.bytes())
             .expect("HMAC-SHA256 accepts keys of any length");
         mac.update(string_to_sign.as_bytes());
         STANDARD.encode(mac.finalize().into_bytes())
@@ -83,7 +97,7 @@ impl Policy for SharedKeyPolicy {
         request: &mut Request,
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
-        request.insert_header(OCP_DATE, rfc1123(OffsetDateTime::now_utc()));
+        request.insert_header(OCP_DATE, to_rfc7231(&OffsetDateTime::now_utc()));
         let body_length = request.body().len().unwrap_or(0);
         let method = request.method();
         if body_length == 0 && matches!(method, Method::Post | Method::Patch | Method::Put) {
@@ -165,16 +179,6 @@ fn canonical_resource(account: &str, url: &url::Url) -> String {
     resource
 }
 
-/// `Tue, 03 Feb 2026 00:00:00 GMT`.
-pub fn rfc1123(at: OffsetDateTime) -> String {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .expect("a UTC time always formats")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +222,8 @@ mod tests {
     #[test]
     fn signature_is_hmac_sha256_of_the_string() {
         // Key "key" base64 = "a2V5"; HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog").
-        let policy = SharedKeyPolicy::new("acct", &Secret::new("a2V5")).unwrap();
+        let key = AccountKey::decode(&Secret::new("a2V5")).unwrap();
+        let policy = SharedKeyPolicy::new("acct", key);
         assert_eq!(
             policy.signature("The quick brown fox jumps over the lazy dog"),
             "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="
@@ -227,13 +232,15 @@ mod tests {
 
     #[test]
     fn refuses_keys_that_are_not_base64() {
-        assert!(SharedKeyPolicy::new("a", &Secret::new("not base64!")).is_err());
-        assert!(SharedKeyPolicy::new("a", &Secret::new("")).is_err());
+        assert!(AccountKey::decode(&Secret::new("not base64!")).is_err());
+        assert!(AccountKey::decode(&Secret::new("")).is_err());
+        let key = AccountKey::decode(&Secret::new("a2V5")).unwrap();
+        assert_eq!(format!("{key:?}"), "AccountKey(SecretBytes)");
     }
 
     #[test]
-    fn dates_are_rfc1123() {
+    fn ocp_date_is_the_http_date_batch_reads() {
         let at = time::macros::datetime!(2026-02-03 00:00:00 UTC);
-        assert_eq!(rfc1123(at), "Tue, 03 Feb 2026 00:00:00 GMT");
+        assert_eq!(to_rfc7231(&at), "Tue, 03 Feb 2026 00:00:00 GMT");
     }
 }

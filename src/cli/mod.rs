@@ -21,6 +21,7 @@ use crate::settings::{Settings, SettingsError};
 use progress::Progress;
 use std::process::ExitCode;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The CLI has no 230 s front end in its way; this default covers a cold
 /// pool with a start task (typically 5-10 min) with room to spare, and
@@ -121,7 +122,13 @@ pub enum CliError {
 impl CliError {
     fn exit(&self) -> Exit {
         match self {
-            CliError::Settings(_) | CliError::Usage(_) => Exit::Usage,
+            // A key or CA file that does not work is a setting to fix, like
+            // one that does not parse: nothing was sent to Batch either way.
+            CliError::Settings(_)
+            | CliError::Usage(_)
+            | CliError::Startup(StartupError::Settings(_) | StartupError::Unusable(_)) => {
+                Exit::Usage
+            }
             CliError::Startup(_) => Exit::Failed,
         }
     }
@@ -150,8 +157,9 @@ pub enum Command {
 }
 
 /// Runs a command to its end: prints the result, returns the exit code.
-/// Ctrl-C/SIGTERM end the wait early, like `--wait` running out.
-pub async fn run(command: Command, stop: impl std::future::Future<Output = ()>) -> ExitCode {
+/// Cancelling `stop` (Ctrl-C/SIGTERM) ends the wait early, like `--wait`
+/// running out.
+pub async fn run(command: Command, stop: CancellationToken) -> ExitCode {
     init_logs();
     match execute(command, stop).await {
         Ok(exit) => exit.into(),
@@ -162,10 +170,7 @@ pub async fn run(command: Command, stop: impl std::future::Future<Output = ()>) 
     }
 }
 
-async fn execute(
-    command: Command,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<Exit, CliError> {
+async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliError> {
     let settings = Settings::from_process_env()?;
     let common = match &command {
         Command::Scale(_, args) => &args.common,
@@ -197,12 +202,11 @@ async fn execute(
     let clock = Clock::scaled(settings.time_scale);
     let progress = Progress::new(clock, common.quiet);
     let observer = |observed: &_, step: &_| progress.update(observed, step);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let converger = Converger {
         batch: &batch,
         clock,
         policy: PollPolicy::default(),
-        stop: Some(stop_rx),
+        stop,
         progress: Some(&observer),
         looks: None,
     };
@@ -233,17 +237,7 @@ async fn execute(
                 .map_err(|over| CliError::Usage(over.to_string())),
         }
     };
-    let stop = async {
-        stop.await;
-        let _ = stop_tx.send(true);
-        std::future::pending::<()>().await
-    };
-    let ticker = progress.tick();
-    let result = tokio::select! {
-        result = work => result,
-        () = stop => unreachable!("never completes"),
-        () = ticker => unreachable!("never completes"),
-    };
+    let result = work.await;
     progress.finish();
     let Answer { want, result } = result?;
     let out = summary::Summary {

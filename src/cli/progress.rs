@@ -1,22 +1,25 @@
 //! The live progress display on stderr, fed by the converge loop's
 //! `progress` hook.
 //!
-//! On a terminal one line is redrawn in place (`\r`) and its elapsed time
-//! ticks every second, so an operator sees the pool move without a scroll of
-//! identical lines. Anywhere else (CI logs, pipes) a plain line is written
-//! only when the pool's state changes, since `\r` would garble a log file.
+//! On a terminal, indicatif keeps one line redrawn in place, its elapsed
+//! time ticking every second, so an operator sees the pool move without a
+//! scroll of identical lines; indicatif also handles what a hand-written
+//! `\r` did not (a line wider than the terminal, cursor and clearing).
+//! Anywhere else (CI logs, pipes) a plain line is written only when the
+//! pool's state changes, since redrawing would garble a log file.
 //! stdout is left alone: it carries the result (and `--json`).
 
 use crate::clock::{Clock, Stopwatch};
 use crate::report::PoolView;
 use crate::resizer::{Observed, Step};
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    Terminal,
+    /// The live line; drawn from the first update on.
+    Terminal(ProgressBar),
     Lines,
     Quiet,
 }
@@ -30,16 +33,17 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(clock: Clock, quiet: bool) -> Self {
+        let watch = clock.start();
         let mode = if quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
-            Mode::Terminal
+            Mode::Terminal(live_line(watch))
         } else {
             Mode::Lines
         };
         Self {
             mode,
-            watch: clock.start(),
+            watch,
             last: Mutex::new(None),
         }
     }
@@ -48,51 +52,51 @@ impl Progress {
     pub fn update(&self, observed: &Observed, step: &Step) {
         let line = state_line(observed, step);
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let first = last.is_none();
         let changed = last.as_deref() != Some(line.as_str());
-        *last = Some(line);
-        match self.mode {
-            Mode::Terminal => self.redraw(last.as_deref()),
+        match &self.mode {
+            Mode::Terminal(bar) => {
+                if first {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    bar.enable_steady_tick(Duration::from_secs(1));
+                }
+                bar.set_message(line.clone());
+            }
             Mode::Lines if changed => {
-                eprintln!("{:>5} {}", self.elapsed(), last.as_deref().unwrap_or(""));
+                eprintln!("{:>5} {line}", elapsed(self.watch));
             }
             Mode::Lines | Mode::Quiet => {}
         }
+        *last = Some(line);
     }
 
-    /// Keeps the elapsed time moving between polls (terminal only). Never
-    /// completes: race it against the work.
-    pub async fn tick(&self) {
-        if self.mode != Mode::Terminal {
-            return std::future::pending().await;
-        }
-        let mut every = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            every.tick().await;
-            let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_some() {
-                self.redraw(last.as_deref());
-            }
-        }
-    }
-
-    /// Ends the redrawn line so the result starts on a fresh one.
+    /// Leaves the live line as it last was, so the result starts on a
+    /// fresh one below it.
     pub fn finish(&self) {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if self.mode == Mode::Terminal && last.is_some() {
-            eprintln!();
+        if let Mode::Terminal(bar) = &self.mode {
+            bar.finish();
         }
     }
+}
 
-    fn redraw(&self, line: Option<&str>) {
-        let mut err = std::io::stderr().lock();
-        // `\x1b[K` clears what a longer previous line left behind.
-        let _ = write!(err, "\r{} {}\x1b[K", line.unwrap_or(""), self.elapsed());
-        let _ = err.flush();
-    }
+/// The live line, hidden until the first update so that a command that
+/// fails before any look leaves no empty line behind; its elapsed time is
+/// on the command's clock (simulated seconds in dev, like every time the
+/// CLI prints), not indicatif's wall clock.
+fn live_line(watch: Stopwatch) -> ProgressBar {
+    let style = ProgressStyle::with_template("{msg} {elapsed_on_clock}")
+        .expect("a fixed, valid template")
+        .with_key(
+            "elapsed_on_clock",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&elapsed(watch));
+            },
+        );
+    ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(style)
+}
 
-    fn elapsed(&self) -> String {
-        format!("{}s", self.watch.elapsed().as_secs())
-    }
+fn elapsed(watch: Stopwatch) -> String {
+    format!("{}s", watch.elapsed().as_secs())
 }
 
 /// `allocation=resizing target=2+0 current=1+0 ready=0 idle=0 starting=1 | nodes are starting`:

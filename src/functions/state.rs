@@ -10,7 +10,7 @@ use crate::resizer::{Converger, PollPolicy};
 use crate::service::Service;
 use crate::settings::Settings;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Parameters fit in a few hundred bytes; refuse anything big before reading it.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -23,7 +23,7 @@ pub(super) struct Inner {
     pub(super) settings: Settings,
     pub(super) clock: Clock,
     pub(super) policy: PollPolicy,
-    pub(super) stop: watch::Receiver<bool>,
+    pub(super) stop: CancellationToken,
     /// Looks shared by every request waiting on the same pool.
     pub(super) looks: Looks,
     /// Permits for inline waits; past [`MAX_CONCURRENT_WAITS`] a scale
@@ -42,7 +42,7 @@ impl AppState {
         batch: BatchClient,
         settings: Settings,
         policy: PollPolicy,
-        stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) -> Self {
         let clock = Clock::scaled(settings.time_scale);
         Self(Arc::new(Inner {
@@ -81,7 +81,7 @@ impl AppState {
             batch: &self.0.batch,
             clock: self.0.clock,
             policy: self.0.policy,
-            stop: Some(self.0.stop.clone()),
+            stop: self.0.stop.clone(),
             progress: None,
             looks: Some(&self.0.looks),
         }

@@ -127,14 +127,6 @@ impl<B: PoolApi> Converger<'_, B> {
             real = real.max(MIN_REAL_CALL_ALLOWANCE);
         }
         let deadline = tokio::time::sleep(real);
-        let stop = async {
-            match self.stop.clone() {
-                Some(mut stop) => {
-                    let _ = stop.wait_for(|stopping| *stopping).await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
         tokio::select! {
             result = call => result.map_err(|e| match e.busy() {
                 Some(busy) => Cut::Busy { retry_after: busy.retry_after, why: e.to_string(), dropped: None },
@@ -146,26 +138,22 @@ impl<B: PoolApi> Converger<'_, B> {
                 why: format!("Batch did not answer within {:.0} s", allowance.as_secs_f64()),
                 dropped: None,
             }),
-            () = stop => Err(Cut::Stopping),
+            () = self.stop.cancelled() => Err(Cut::Stopping),
         }
     }
 
     pub(super) fn stopping(&self) -> bool {
-        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+        self.stop.is_cancelled()
     }
 
     /// Sleeps on the clock; `false` when a stop request cut the sleep short.
     pub(super) async fn pause(&self, duration: Duration) -> bool {
-        let Some(mut stop) = self.stop.clone() else {
-            self.clock.sleep(duration).await;
-            return true;
-        };
-        if *stop.borrow() {
+        if self.stopping() {
             return false;
         }
         tokio::select! {
             () = self.clock.sleep(duration) => true,
-            _ = stop.wait_for(|stopping| *stopping) => false,
+            () = self.stop.cancelled() => false,
         }
     }
 }

@@ -38,6 +38,7 @@ use crate::batch::{BatchError, PoolId};
 use crate::clock::Clock;
 use serde::Serialize;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Something the loop did to the pool, for the response body and the logs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,10 +108,11 @@ pub struct Converger<'a, B: PoolApi> {
     pub batch: &'a B,
     pub clock: Clock,
     pub policy: PollPolicy,
-    /// Flips to `true` when the process is asked to stop (SIGTERM): the loop
+    /// Cancelled when the process is asked to stop (SIGTERM): the loop
     /// then ends its wait early and reports `Pending`, so the open request is
-    /// answered with a status URL instead of being dropped.
-    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// answered with a status URL instead of being dropped. Callers that
+    /// never stop early pass a token nobody cancels.
+    pub stop: CancellationToken,
     /// Called after every decision of [`Converger::converge`] with what was
     /// seen and what comes next, so a caller can show progress live (the
     /// CLI's status line). `None` for the HTTP handlers: they answer once.

@@ -109,6 +109,7 @@ impl<B: PoolApi> Converger<'_, B> {
                     detail:
                         "the pool came without an ETag, so its metadata cannot be updated safely"
                             .into(),
+                    source: None,
                 };
                 return Err(run.error(e, &want, "writing the leases of"));
             };

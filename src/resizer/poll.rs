@@ -64,10 +64,7 @@ pub(super) fn since_modified(observed: &Observed, now: time::OffsetDateTime) -> 
     let Observed::Pool(snapshot) = observed else {
         return None;
     };
-    let modified = snapshot.pool.last_modified.as_deref()?;
-    let modified =
-        time::OffsetDateTime::parse(modified, &time::format_description::well_known::Rfc3339)
-            .ok()?;
+    let modified = snapshot.pool.last_modified?;
     Duration::try_from(now - modified).ok()
 }
 

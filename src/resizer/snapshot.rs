@@ -145,13 +145,7 @@ impl NodeTally {
                 | NodeState::UpgradingOs
                 | NodeState::Unknown => {
                     *coming += 1;
-                    let allocated = node.allocation_time.as_deref().and_then(|t| {
-                        time::OffsetDateTime::parse(
-                            t,
-                            &time::format_description::well_known::Rfc3339,
-                        )
-                        .ok()
-                    });
+                    let allocated = node.allocation_time;
                     if let Some(allocated) = allocated
                         && tally
                             .oldest_coming
