@@ -63,7 +63,7 @@ param scaleUpSchedule string = '0 0 6 * * 1-5'
 @description('NCRONTAB (UTC) of the scheduled scale-down.')
 param scaleDownSchedule string = '0 0 7 * * 1-5'
 
-@description('NCRONTAB (UTC) of the reconcile timer, which repairs a missed scale-up inside the window (timer-reconcile needs it: the host will not start without it).')
+@description('NCRONTAB (UTC) of the reconcile timer, which repairs a missed scale-up inside the window, and with scheduleWindows opens and closes the windows (timer-reconcile needs it: the host will not start without it).')
 param reconcileSchedule string = '0 */15 * * * *'
 
 @description('Dedicated nodes the scheduled scale-up asks for.')
@@ -74,6 +74,12 @@ param scheduleLowPriorityNodes int = 0
 
 @description('How long a timer run waits (seconds; under host.json\'s 10-minute functionTimeout).')
 param timerWaitSeconds int = 540
+
+@description('Local business hours, e.g. \'Mon-Fri 06:00-07:00; Sat 09:00-10:00 dedicated=2\' (docs/schedules.md), read in scheduleTimeZone with daylight saving; replaces the two UTC schedules as the window, enforced by the reconcile timer. Empty: the window is scaleUpSchedule to scaleDownSchedule, in UTC.')
+param scheduleWindows string = ''
+
+@description('IANA time zone of scheduleWindows, e.g. Europe/Brussels (not WEBSITE_TIME_ZONE, which Flex Consumption does not support: the handler does the zone itself).')
+param scheduleTimeZone string = 'UTC'
 
 var storageName = take('st${uniqueString(resourceGroup().id, appName)}', 24)
 var dataContributorRoleId = '6aaa78f1-f7de-44ca-8722-c64a23943cae'
@@ -122,6 +128,8 @@ var appSettings = [
   { name: 'SCHEDULE_DEDICATED_NODES', value: string(scheduleDedicatedNodes) }
   { name: 'SCHEDULE_LOW_PRIORITY_NODES', value: string(scheduleLowPriorityNodes) }
   { name: 'TIMER_WAIT_SECONDS', value: string(timerWaitSeconds) }
+  { name: 'SCHEDULE_WINDOWS', value: scheduleWindows }
+  { name: 'SCHEDULE_TIME_ZONE', value: scheduleTimeZone }
 ]
 
 // Linux Consumption needs these; Flex sets the runtime version itself and

@@ -47,6 +47,8 @@ pub const SETTINGS_FROM_ENV: &[&str] = &[
     "SCHEDULE_DEDICATED_NODES",
     "SCHEDULE_LOW_PRIORITY_NODES",
     "TIMER_WAIT_SECONDS",
+    "SCHEDULE_WINDOWS",
+    "SCHEDULE_TIME_ZONE",
     "WEBSITE_TIME_ZONE",
     "DEFAULT_WAIT_SECONDS",
     "MAX_DEDICATED_NODES",
@@ -76,6 +78,11 @@ pub fn dev_settings(
 ) -> Result<Settings, SettingsError> {
     Settings::from_env(|name| match own.get(name) {
         Some(value) => Some(value.clone()),
+        // dev plays the host, whose example settings carry the reconcile
+        // schedule that local windows need.
+        None if name == "SCHEDULE_RECONCILE_SCHEDULE" => {
+            env(name).or_else(|| Some(crate::settings::EXAMPLE_RECONCILE_SCHEDULE.to_owned()))
+        }
         None if SETTINGS_FROM_ENV.contains(&name) => env(name),
         None => None,
     })
@@ -138,30 +145,45 @@ fn describe_schedule(schedule: &Result<ScheduleSettings, ScheduleDisabled>) -> S
         Err(disabled) => format!("Timers: {disabled}; every firing fails until it is fixed."),
         Ok(settings) => {
             let now = time::OffsetDateTime::now_utc();
-            let state = settings.window.at(now);
+            let judged = settings.at(now);
+            let state = &judged.state;
             let edge = |label: &str, at: Option<time::OffsetDateTime>| match at {
                 Some(at) => format!("{label} {}", crate::schedule::format_utc(at)),
                 None => format!("never {label}"),
+            };
+            let (closed, try_open) = if settings.every_firing_closes() {
+                (
+                    "a firing releases the schedule's lease and shrinks the pool to what live leases need",
+                    "SCHEDULE_WINDOWS='daily 00:00-24:00'",
+                )
+            } else {
+                (
+                    "a firing leaves the pool alone, but timer-scale-down releases the schedule's nodes",
+                    "SCALE_UP_SCHEDULE='0 * * * * *' SCALE_DOWN_SCHEDULE='0 0 0 1 1 *'",
+                )
             };
             let now_text = if state.open {
                 format!(
                     "open now ({}): a firing holds {}+{} ready nodes",
                     edge("closes", state.next_down),
-                    settings.dedicated,
-                    settings.low_priority
+                    judged.dedicated,
+                    judged.low_priority
                 )
             } else {
                 format!(
-                    "closed now ({}): a firing leaves the pool alone, but timer-scale-down releases \
-                     the schedule's nodes (to try an open window, start dev with \
-                     SCALE_UP_SCHEDULE='0 * * * * *' SCALE_DOWN_SCHEDULE='0 0 0 1 1 *', see docs/schedules.md)",
+                    "closed now ({}): {closed} (to try an open window, start dev with \
+                     {try_open}, see docs/schedules.md)",
                     edge("opens", state.next_up)
                 )
             };
-            format!(
-                "Timers: window from SCALE_UP_SCHEDULE '{}' to SCALE_DOWN_SCHEDULE '{}' (UTC), {now_text}. Fire one as the host would:",
-                settings.window.up, settings.window.down
-            )
+            let window = match &settings.windows {
+                Some(windows) => format!("SCHEDULE_WINDOWS '{windows}' in {}", windows.zone_name()),
+                None => format!(
+                    "window from SCALE_UP_SCHEDULE '{}' to SCALE_DOWN_SCHEDULE '{}' (UTC)",
+                    settings.window.up, settings.window.down
+                ),
+            };
+            format!("Timers: {window}, {now_text}. Fire one as the host would:")
         }
     }
 }
@@ -266,6 +288,30 @@ mod tests {
         assert_eq!(settings.default_wait_seconds, 30);
         let mid_year = time::macros::datetime!(2026-06-15 12:00:30 UTC);
         assert!(schedule.window.at(mid_year).open);
+    }
+
+    #[test]
+    fn local_windows_come_from_the_environment_with_the_reconcile_dev_plays() {
+        let settings = dev_settings(
+            &own(),
+            environment(&[
+                ("SCHEDULE_WINDOWS", "daily 00:00-24:00 dedicated=2"),
+                ("SCHEDULE_TIME_ZONE", "Europe/Brussels"),
+            ]),
+        )
+        .unwrap();
+        let schedule = settings.schedule.unwrap();
+        assert!(
+            schedule.reconcile.is_some(),
+            "the example's, as the host has it"
+        );
+        let banner = describe_schedule(&Ok(schedule));
+        assert!(
+            banner.starts_with(
+                "Timers: SCHEDULE_WINDOWS 'daily 00:00-24:00 dedicated=2' in Europe/Brussels, open now (never closes): a firing holds 2+0 ready nodes"
+            ),
+            "{banner}"
+        );
     }
 
     #[test]

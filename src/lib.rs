@@ -11,7 +11,8 @@
 //! - `dev` (feature `simulator`, on by default): the handler against the
 //!   local Batch simulator, which is its own crate (`batch_simulator`), so it
 //!   cannot share types with [`batch`] and the deployed build leaves it out.
-//! - [`schedule`]: NCRONTAB expressions and the business-hours window (pure).
+//! - [`schedule`]: NCRONTAB expressions, the business-hours window and local-time
+//!   windows with daylight saving (pure).
 //! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
 //!   resizer path as the triggers, with live progress.
 //! - [`settings`], [`clock`]: typed configuration (secrets in

@@ -13,9 +13,14 @@
 //! day must match **both** (NCrontab ANDs them; Vixie cron ORs them). Times
 //! are UTC: `WEBSITE_TIME_ZONE` is not supported (see `docs/schedules.md`).
 //!
+//! Local-time windows with daylight saving (`SCHEDULE_WINDOWS` in
+//! `SCHEDULE_TIME_ZONE`) are in [`windows`].
+//!
 //! Why not a crate: the `cron` crate reads seven fields (with years) and
 //! numbers days of the week 1-7 from Sunday, so `1-5` would mean Sunday to
 //! Thursday there; getting a schedule subtly wrong is worse than 200 lines.
+
+pub mod windows;
 
 use std::fmt;
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -397,6 +402,20 @@ impl Window {
             next_down: self.down.next_after(now),
         }
     }
+}
+
+/// Where "now" falls in the schedule, whichever form it has, and what it
+/// holds: the two-schedule [`Window`] or the local-time [`windows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleNow {
+    pub state: WindowState,
+    /// Ready nodes to hold: the largest counts among the windows open now
+    /// (the schedule's counts for the two-schedule window); 0 when closed.
+    pub dedicated: u32,
+    pub low_priority: u32,
+    /// The windows open now, as written (normalised); empty when closed or
+    /// for the two-schedule window.
+    pub open: Vec<String>,
 }
 
 /// `2025-03-03T06:00:00Z`: how times appear in logs.

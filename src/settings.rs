@@ -17,7 +17,8 @@
 
 use crate::batch::PoolId;
 use crate::batch::credential::CredentialKind;
-use crate::schedule::{Schedule, Window};
+use crate::schedule::windows::{self, Windows};
+use crate::schedule::{Schedule, ScheduleNow, Window};
 use azure_core::credentials::Secret;
 use std::fmt;
 use std::path::PathBuf;
@@ -88,6 +89,41 @@ pub struct ScheduleSettings {
     /// `TIMER_WAIT_SECONDS`: how long one timer invocation waits for the
     /// pool; keep it under host.json's `functionTimeout`.
     pub wait_seconds: u32,
+    /// `SCHEDULE_WINDOWS` in `SCHEDULE_TIME_ZONE`: local-time windows, each
+    /// with its nodes. When set, they are the window (`window` above then
+    /// only says when the host fires timer-scale-up and timer-scale-down),
+    /// and every firing enforces a closed window too (docs/schedules.md).
+    pub windows: Option<Windows>,
+}
+
+impl ScheduleSettings {
+    /// Where `now` falls, and the nodes an open window holds.
+    pub fn at(&self, now: time::OffsetDateTime) -> ScheduleNow {
+        match &self.windows {
+            Some(windows) => windows.at(now),
+            None => {
+                let state = self.window.at(now);
+                let (dedicated, low_priority) = if state.open {
+                    (self.dedicated, self.low_priority)
+                } else {
+                    (0, 0)
+                };
+                ScheduleNow {
+                    state,
+                    dedicated,
+                    low_priority,
+                    open: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Whether every firing, the reconcile's included, shrinks a closed
+    /// window's pool to what live leases need (`SCHEDULE_WINDOWS`); with the
+    /// two schedules only timer-scale-down does.
+    pub fn every_firing_closes(&self) -> bool {
+        self.windows.is_some()
+    }
 }
 
 /// Why the timer functions cannot run: every problem of the schedule-only
@@ -107,6 +143,9 @@ impl std::error::Error for ScheduleDisabled {}
 /// The classic window: one node Monday to Friday, 06:00-07:00 UTC.
 pub const DEFAULT_SCALE_UP_SCHEDULE: &str = "0 0 6 * * 1-5";
 pub const DEFAULT_SCALE_DOWN_SCHEDULE: &str = "0 0 7 * * 1-5";
+/// The reconcile's period in the example settings and the templates: a
+/// missed open or (with `SCHEDULE_WINDOWS`) close is repaired within it.
+pub const EXAMPLE_RECONCILE_SCHEDULE: &str = "0 */15 * * * *";
 /// Nine minutes: a minute clear of the 10-minute functionTimeout in host.json.
 pub const DEFAULT_TIMER_WAIT_SECONDS: u32 = 540;
 
@@ -368,7 +407,10 @@ impl Settings {
         let up = schedule("SCALE_UP_SCHEDULE", Some(DEFAULT_SCALE_UP_SCHEDULE));
         let down = schedule("SCALE_DOWN_SCHEDULE", Some(DEFAULT_SCALE_DOWN_SCHEDULE));
         let reconcile = schedule("SCHEDULE_RECONCILE_SCHEDULE", None);
-        if let (Some(up), Some(down)) = (&up, &down)
+        let windows_text = get("SCHEDULE_WINDOWS");
+        // With local windows the two schedules only say when the host fires
+        // two of the timers; alone, they are the window's edges.
+        if let (None, Some(up), Some(down)) = (&windows_text, &up, &down)
             && up == down
         {
             schedule_problems.push(format!(
@@ -377,14 +419,44 @@ impl Settings {
         }
         // The host would fire timers in that zone while the handler judges
         // the window in UTC: the two would disagree about when it is open.
+        // (Flex Consumption and Linux plans do not support it anyway.)
         if let Some(zone) = get("WEBSITE_TIME_ZONE")
             && !["UTC", "Etc/UTC", "Coordinated Universal Time"]
                 .iter()
                 .any(|utc| zone.eq_ignore_ascii_case(utc))
         {
             schedule_problems.push(format!(
-                "WEBSITE_TIME_ZONE is '{zone}', but schedules are UTC only: remove it and write SCALE_UP_SCHEDULE/SCALE_DOWN_SCHEDULE in UTC"
+                "WEBSITE_TIME_ZONE is '{zone}', but schedules are UTC only: remove it and write SCALE_UP_SCHEDULE/SCALE_DOWN_SCHEDULE in UTC, \
+                 or give local business hours as SCHEDULE_WINDOWS with SCHEDULE_TIME_ZONE (the handler does daylight saving itself)"
             ));
+        }
+        // Local-time windows: the zone is the handler's business, never the host's.
+        let time_zone = match get("SCHEDULE_TIME_ZONE") {
+            None => Some(jiff::tz::TimeZone::UTC),
+            Some(name) => match windows::time_zone(&name) {
+                Ok(zone) if windows_text.is_none() && zone.iana_name() != Some("UTC") => {
+                    schedule_problems.push(format!(
+                        "SCHEDULE_TIME_ZONE is '{name}', but SCHEDULE_WINDOWS is not set: SCALE_UP_SCHEDULE and SCALE_DOWN_SCHEDULE stay UTC \
+                         (the host fires them in UTC); set SCHEDULE_WINDOWS for local business hours, or remove SCHEDULE_TIME_ZONE"
+                    ));
+                    None
+                }
+                Ok(zone) => Some(zone),
+                Err(e) => {
+                    schedule_problems.push(format!("SCHEDULE_TIME_ZONE: {e}"));
+                    None
+                }
+            },
+        };
+        if windows_text.is_some()
+            && reconcile.is_none()
+            && get("SCHEDULE_RECONCILE_SCHEDULE").is_none()
+        {
+            schedule_problems.push(
+                "SCHEDULE_WINDOWS is set but SCHEDULE_RECONCILE_SCHEDULE is not: the reconcile timer is what opens and closes \
+                 local windows (the host does not start a timer whose schedule setting is missing); set it, e.g. '0 */15 * * * *'"
+                    .to_owned(),
+            );
         }
         let schedule_pool_id = match get("SCHEDULE_POOL_ID") {
             None => default_pool_id.clone(),
@@ -425,6 +497,18 @@ impl Settings {
             DEFAULT_TIMER_WAIT_SECONDS,
             3_600,
         );
+        let local_windows = match (&windows_text, time_zone) {
+            (Some(text), Some(zone)) => {
+                match Windows::parse(text, zone, (schedule_dedicated, schedule_low_priority)) {
+                    Ok(windows) => Some(windows),
+                    Err(e) => {
+                        schedule_problems.push(format!("SCHEDULE_WINDOWS: {e}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
 
         let allowed_pools = match get("ALLOWED_POOLS") {
             Some(raw) if raw == "*" => AllowedPools::Any,
@@ -496,6 +580,33 @@ impl Settings {
                 ));
             }
         }
+        // A window's own counts keep the same caps (its defaults are checked above).
+        for (i, window) in local_windows.iter().flat_map(Windows::windows).enumerate() {
+            for (given, count, what, cap_name, cap) in [
+                (
+                    window.dedicated_given,
+                    window.dedicated,
+                    "dedicated",
+                    "MAX_DEDICATED_NODES",
+                    max_dedicated_nodes,
+                ),
+                (
+                    window.low_priority_given,
+                    window.low_priority,
+                    "lowPriority",
+                    "MAX_LOW_PRIORITY_NODES",
+                    max_low_priority_nodes,
+                ),
+            ] {
+                if given && count > cap {
+                    schedule_problems.push(format!(
+                        "SCHEDULE_WINDOWS: window {} '{window}' has {what}={count}, above {cap_name} ({cap}), the most a request may ask for: \
+                         lower it, or raise {cap_name}",
+                        i + 1
+                    ));
+                }
+            }
+        }
 
         let schedule = match (schedule_problems.is_empty(), up, down, schedule_pool_id) {
             (true, Some(up), Some(down), Some(pool_id)) => Ok(ScheduleSettings {
@@ -505,6 +616,7 @@ impl Settings {
                 dedicated: schedule_dedicated,
                 low_priority: schedule_low_priority,
                 wait_seconds: timer_wait_seconds,
+                windows: local_windows,
             }),
             _ => Err(ScheduleDisabled(schedule_problems)),
         };
@@ -795,6 +907,120 @@ mod tests {
             .unwrap();
             assert!(s.schedule.is_ok(), "{utc}");
         }
+    }
+
+    #[test]
+    fn local_windows_are_read_in_their_time_zone() {
+        let base = [
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("BATCH_POOL_ID", "adf-pool"),
+            ("SCHEDULE_RECONCILE_SCHEDULE", "0 */15 * * * *"),
+            ("SCHEDULE_DEDICATED_NODES", "2"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Settings::from_env(env(&pairs)).expect("the HTTP functions keep working")
+        };
+        let s = with(&[
+            (
+                "SCHEDULE_WINDOWS",
+                "Mon-Fri 06:00-07:00; Sat 09:00-10:00 dedicated=3 lowPriority=1",
+            ),
+            ("SCHEDULE_TIME_ZONE", "Europe/Brussels"),
+            // Only when the host fires two timers now: the same is fine.
+            ("SCALE_UP_SCHEDULE", "0 0 * * * *"),
+            ("SCALE_DOWN_SCHEDULE", "0 0 * * * *"),
+        ]);
+        let schedule = s.schedule.unwrap();
+        assert!(schedule.every_firing_closes());
+        let windows = schedule.windows.as_ref().unwrap();
+        assert_eq!(windows.zone_name(), "Europe/Brussels");
+        let counts: Vec<(u32, u32)> = windows
+            .windows()
+            .iter()
+            .map(|w| (w.dedicated, w.low_priority))
+            .collect();
+        assert_eq!(counts, [(2, 0), (3, 1)], "defaults from SCHEDULE_*_NODES");
+        // Saturday 29 March 2025, 09:30 in Brussels (CET) is 08:30 UTC.
+        let now = schedule.at(time::macros::datetime!(2025-03-29 08:30 UTC));
+        assert!(now.state.open);
+        assert_eq!((now.dedicated, now.low_priority), (3, 1));
+        assert!(
+            !schedule
+                .at(time::macros::datetime!(2025-03-29 09:30 UTC))
+                .state
+                .open
+        );
+
+        // Without SCHEDULE_TIME_ZONE the windows are UTC.
+        let s = with(&[("SCHEDULE_WINDOWS", "daily 06:00-07:00")]);
+        let schedule = s.schedule.unwrap();
+        assert_eq!(schedule.windows.as_ref().unwrap().zone_name(), "UTC");
+        // The two-schedule form holds SCHEDULE_*_NODES in its window.
+        let s = with(&[("SCHEDULE_TIME_ZONE", "UTC")]);
+        let schedule = s.schedule.unwrap();
+        assert!(schedule.windows.is_none() && !schedule.every_firing_closes());
+        let now = schedule.at(time::macros::datetime!(2025-03-05 06:30 UTC));
+        assert_eq!(
+            (now.state.open, now.dedicated, now.low_priority),
+            (true, 2, 0)
+        );
+
+        // Each problem disables the schedule only, naming its setting.
+        for (extra, needle) in [
+            (
+                &[
+                    ("SCHEDULE_WINDOWS", "Mon-Fri 06:00-07:00"),
+                    ("SCHEDULE_TIME_ZONE", "Europe/Brusels"),
+                ][..],
+                "SCHEDULE_TIME_ZONE: 'Europe/Brusels' is not an IANA time zone name",
+            ),
+            (
+                &[("SCHEDULE_WINDOWS", "Mon-Fri 06:00-07:00, Sat 09:00-10:00")],
+                "SCHEDULE_WINDOWS: window 1 'Mon-Fri 06:00-07:00, Sat 09:00-10:00': separate windows with ';'",
+            ),
+            (
+                &[("SCHEDULE_TIME_ZONE", "Europe/Brussels")],
+                "SCHEDULE_TIME_ZONE is 'Europe/Brussels', but SCHEDULE_WINDOWS is not set",
+            ),
+            (
+                &[("SCHEDULE_WINDOWS", "Sat 09:00-10:00 dedicated=11")],
+                "SCHEDULE_WINDOWS: window 1 'Sat 09:00-10:00 dedicated=11' has dedicated=11, above MAX_DEDICATED_NODES (10)",
+            ),
+            (
+                &[
+                    ("SCHEDULE_WINDOWS", "Sat 09:00-10:00 lowPriority=3"),
+                    ("MAX_LOW_PRIORITY_NODES", "2"),
+                ],
+                "has lowPriority=3, above MAX_LOW_PRIORITY_NODES (2)",
+            ),
+            (
+                &[
+                    ("WEBSITE_TIME_ZONE", "Romance Standard Time"),
+                    ("SCHEDULE_WINDOWS", "Sat 09:00-10:00"),
+                ],
+                "WEBSITE_TIME_ZONE is 'Romance Standard Time', but schedules are UTC only",
+            ),
+        ] {
+            let problems = with(extra).schedule.expect_err(needle).0;
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains(needle), "{needle}: {problems:?}");
+        }
+        // Local windows need the reconcile timer: it opens and closes them.
+        let s = Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b.batch.azure.com"),
+            ("BATCH_POOL_ID", "adf-pool"),
+            ("SCHEDULE_WINDOWS", "Sat 09:00-10:00"),
+        ]))
+        .unwrap();
+        let problems = s.schedule.unwrap_err().0;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .starts_with("SCHEDULE_WINDOWS is set but SCHEDULE_RECONCILE_SCHEDULE is not"),
+            "{problems:?}"
+        );
     }
 
     /// The schedule keeps the rules a request keeps: a pool ALLOWED_POOLS

@@ -49,7 +49,8 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
     ),
     (
         "WEBSITE_TIME_ZONE",
-        "a platform setting that must stay unset: schedules are UTC only (another zone disables them)",
+        "a platform setting that must stay unset (Flex Consumption does not support it): the host fires the timers in UTC, \
+         and local business hours are SCHEDULE_WINDOWS in SCHEDULE_TIME_ZONE (another zone disables the schedule)",
     ),
     (
         "KEEP_WARM_MINUTES",
@@ -419,6 +420,9 @@ fn bicep_and_arm_agree_on_parameters_and_least_privilege_role() {
         ("scheduleDedicatedNodes", Value::from(1)),
         ("scheduleLowPriorityNodes", Value::from(0)),
         ("timerWaitSeconds", Value::from(540)),
+        // No local windows unless asked for: the two UTC schedules are the window.
+        ("scheduleWindows", Value::from("")),
+        ("scheduleTimeZone", Value::from("UTC")),
     ];
     for (name, value) in defaults {
         assert_eq!(

@@ -428,6 +428,10 @@ fn every_function_json_in_the_repo_is_valid() {
         .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
     assert_eq!(schedule.window.up.as_str(), "0 0 6 * * 1-5");
     assert_eq!(schedule.window.down.as_str(), "0 0 7 * * 1-5");
+    assert!(
+        schedule.windows.is_none(),
+        "SCHEDULE_WINDOWS empty: the two UTC schedules are the window"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -609,5 +613,283 @@ async fn crlf_in_a_timer_payload_forges_no_log_line() {
         "a payload's text stays on the line that quotes it: {forged:#?}"
     );
     host.terminate().await;
+    sim.shutdown().await;
+}
+
+/// Local-time windows (`SCHEDULE_WINDOWS`) that are open, or closed, whatever
+/// the real time: days named in the zone's own calendar, worked out here
+/// with the same time-zone crate the handler uses.
+struct LocalDays {
+    zone: jiff::tz::TimeZone,
+    today: jiff::civil::Date,
+}
+
+impl LocalDays {
+    fn in_zone(name: &str) -> Self {
+        let zone = jiff::tz::TimeZone::get(name).unwrap();
+        let today = zone.to_datetime(jiff::Timestamp::now()).date();
+        LocalDays { zone, today }
+    }
+
+    fn day(&self, offset: i32) -> jiff::civil::Date {
+        self.today
+            .checked_add(jiff::Span::new().days(offset))
+            .unwrap()
+    }
+
+    fn name(&self, offset: i32) -> String {
+        self.day(offset).strftime("%a").to_string()
+    }
+
+    /// Today and tomorrow, whole days: open now, and still open should the
+    /// handler's clock have passed midnight since.
+    fn open_now(&self, options: &str) -> String {
+        format!("{},{} 00:00-24:00 {options}", self.name(0), self.name(1))
+    }
+
+    /// The day after tomorrow's day after: closed now and all of tomorrow.
+    fn closed_now(&self, options: &str) -> String {
+        format!("{} 00:00-24:00 {options}", self.name(3))
+    }
+
+    /// When `open_now` closes, as the handler's logs write it.
+    fn open_now_closes(&self) -> String {
+        let end = self
+            .day(2)
+            .at(0, 0, 0, 0)
+            .to_zoned_datetime(self.zone.clone())
+            .unwrap()
+            .timestamp();
+        end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+}
+
+fn local_settings(sim: &Simulator, windows: &str, zone: &str) -> HashMap<String, String> {
+    // The two-schedule window, were it used, would be closed: the windows decide.
+    let mut env = settings(sim, Window::Closed);
+    env.insert("SCHEDULE_WINDOWS".into(), windows.into());
+    env.insert("SCHEDULE_TIME_ZONE".into(), zone.into());
+    env
+}
+
+async fn leases(host: &FunctionsHost) -> Vec<(String, u64)> {
+    let status = host.get("/api/pool-status?poolId=p1").await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let mut leases: Vec<(String, u64)> = status.body["pool"]["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["holder"].as_str().unwrap().to_owned(),
+                l["dedicated"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    leases.sort();
+    leases
+}
+
+/// With local windows the reconcile enforces both states: it opens a window
+/// (the window's own nodes, lease `schedule` until its end) and closes one
+/// (lease released, pool shrunk with taskcompletion), so a missed edge is
+/// repaired within one reconcile period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_opens_and_closes_a_local_window() {
+    let (sim, client) = simulator(&["p1"]).await;
+    let days = LocalDays::in_zone("America/New_York");
+    let window = days.open_now("dedicated=1");
+    let mut env = local_settings(&sim, &window, "America/New_York");
+    // The window's own count wins over the default.
+    env.insert("SCHEDULE_DEDICATED_NODES".into(), "3".into());
+    let open = FunctionsHost::start(&env).await;
+    let reconcile = timer_payload("timer-reconcile", false, None);
+    let (status, logs) = fire(&open, "timer-reconcile", &reconcile).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "in America/New_York: open since"), "{logs:#?}");
+    assert!(
+        has(&logs, &format!("closes at {}", days.open_now_closes())),
+        "the window's end, in real time: {logs:#?}"
+    );
+    assert!(has(&logs, "holding at least 1 dedicated"), "{logs:#?}");
+    assert!(has(&logs, "holding lease 'schedule' until"), "{logs:#?}");
+    assert!(
+        has(&logs, "resize to 1 dedicated + 0 low-priority accepted"),
+        "{logs:#?}"
+    );
+    assert!(has(&logs, "done after"), "{logs:#?}");
+    assert!(all_in(&client.nodes("p1").await, "idle", 1));
+    assert_eq!(leases(&open).await, [("schedule".to_owned(), 1)]);
+    // timer-scale-up and timer-scale-down fire on their own UTC schedules,
+    // which no longer say anything: any firing keeps the window's state.
+    for function in ["timer-scale-down", "timer-scale-up", "timer-reconcile"] {
+        let (status, logs) = fire(&open, function, &timer_payload(function, true, None)).await;
+        assert_eq!(status, 200, "{function}: {logs:#?}");
+        assert!(has(&logs, "no resize needed"), "{function}: {logs:#?}");
+    }
+    assert_eq!(resizes(&sim), 1);
+    open.terminate().await;
+
+    // The close was missed (no firing at the window's end): the next
+    // reconcile, in a closed window, releases the lease and the node.
+    let closed = FunctionsHost::start(&local_settings(
+        &sim,
+        &days.closed_now(""),
+        "America/New_York",
+    ))
+    .await;
+    let (status, logs) = fire(&closed, "timer-reconcile", &reconcile).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "in America/New_York: closed since"), "{logs:#?}");
+    assert!(
+        has(
+            &logs,
+            "window closed: releasing lease 'schedule' and scaling pool 'p1' down to what live leases need"
+        ),
+        "{logs:#?}"
+    );
+    assert!(has(&logs, "released lease 'schedule'"), "{logs:#?}");
+    assert!(
+        has(
+            &logs,
+            "resize to 0 dedicated + 0 low-priority (taskcompletion) accepted"
+        ),
+        "{logs:#?}"
+    );
+    assert!(has(&logs, "done after"), "{logs:#?}");
+    assert_eq!(client.pool("p1").await["currentDedicatedNodes"], 0);
+    assert!(leases(&closed).await.is_empty());
+    // Every 15 minutes through the night: nothing more to do.
+    let (status, logs) = fire(&closed, "timer-reconcile", &reconcile).await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "no resize needed"), "{logs:#?}");
+    assert_eq!(resizes(&sim), 2);
+    closed.terminate().await;
+    sim.shutdown().await;
+}
+
+/// Closing a local window shrinks only to what live leases need: a pipeline
+/// that scaled up with a lease inside the window keeps its node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_local_window_keeps_what_a_pipeline_lease_needs() {
+    let (sim, client) = simulator(&["p1"]).await;
+    let days = LocalDays::in_zone("Europe/Brussels");
+    let open = FunctionsHost::start(&local_settings(
+        &sim,
+        &days.open_now("dedicated=2"),
+        "Europe/Brussels",
+    ))
+    .await;
+    let (status, logs) = fire(
+        &open,
+        "timer-reconcile",
+        &timer_payload("timer-reconcile", false, None),
+    )
+    .await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(
+        has(&logs, "resize to 2 dedicated + 0 low-priority accepted"),
+        "{logs:#?}"
+    );
+    // A pipeline inside the window holds one node, for long enough (600
+    // simulated minutes are 2 real minutes at this time scale).
+    let pipeline = open
+        .post(
+            "/api/scale-up",
+            r#"{"poolId": "p1", "leaseId": "run-late", "leaseMinutes": 600}"#,
+        )
+        .await;
+    assert_eq!(pipeline.status, 200, "{}", pipeline.body);
+    let run_late = pool_resizer::resizer::lease::fingerprint(&"run-late".parse().unwrap());
+    assert_eq!(
+        leases(&open).await,
+        [("schedule".to_owned(), 2), (run_late.clone(), 1)]
+    );
+    open.terminate().await;
+
+    let closed = FunctionsHost::start(&local_settings(
+        &sim,
+        &days.closed_now("dedicated=2"),
+        "Europe/Brussels",
+    ))
+    .await;
+    let before = resizes(&sim);
+    let (status, logs) = fire(
+        &closed,
+        "timer-reconcile",
+        &timer_payload("timer-reconcile", false, None),
+    )
+    .await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert!(has(&logs, "released lease 'schedule'"), "{logs:#?}");
+    assert!(
+        has(
+            &logs,
+            "resize to 1 dedicated + 0 low-priority (taskcompletion) accepted"
+        ),
+        "down to the pipeline's node, not to 0: {logs:#?}"
+    );
+    assert_eq!(resizes(&sim), before + 1);
+    assert_eq!(leases(&closed).await, [(run_late, 1)]);
+    let pool = client.pool("p1").await;
+    assert_eq!(pool["targetDedicatedNodes"], 1, "{pool}");
+
+    // When the pipeline scales down with its lease, the pool goes to zero.
+    let done = closed
+        .post(
+            "/api/scale-down",
+            r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 200}"#,
+        )
+        .await;
+    assert!(done.status == 200 || done.status == 202, "{}", done.body);
+    assert_eq!(
+        done.body["pool"]["targetDedicatedNodes"], 0,
+        "{}",
+        done.body
+    );
+    closed.terminate().await;
+    sim.shutdown().await;
+}
+
+/// A wrong zone or window disables the timers, never the HTTP functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_time_zone_or_window_disables_the_timers_but_not_http() {
+    let (sim, _client) = simulator(&["p1"]).await;
+    for (windows, zone, reason) in [
+        (
+            "Mon-Fri 06:00-07:00",
+            "Europe/Brusels",
+            "SCHEDULE_TIME_ZONE: 'Europe/Brusels' is not an IANA time zone name",
+        ),
+        (
+            "Mon-Fri 06:00-07:00, Sat 09:00-10:00",
+            "Europe/Brussels",
+            "SCHEDULE_WINDOWS: window 1 'Mon-Fri 06:00-07:00, Sat 09:00-10:00': separate windows with ';'",
+        ),
+    ] {
+        let host = FunctionsHost::start(&local_settings(&sim, windows, zone)).await;
+        assert!(
+            host.logs().iter().any(|l| l.starts_with("[stderr]")
+                && l.contains("schedule disabled")
+                && l.contains(reason)),
+            "a warning at start: {:#?}",
+            host.logs()
+        );
+        let status = host.get("/api/pool-status?poolId=p1").await;
+        assert_eq!(status.status, 200, "{}", status.body);
+        let (status, logs) = fire(
+            &host,
+            "timer-reconcile",
+            &timer_payload("timer-reconcile", false, None),
+        )
+        .await;
+        assert_eq!(status, 500, "{logs:#?}");
+        assert!(
+            has(&logs, &format!("FAILED: schedule disabled: {reason}")),
+            "{logs:#?}"
+        );
+        assert_eq!(host.terminate().await, Some(0));
+    }
+    assert_eq!(resizes(&sim), 0, "a disabled schedule touches no pool");
     sim.shutdown().await;
 }

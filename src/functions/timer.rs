@@ -14,7 +14,10 @@
 //! - window closed, scale-down timer: release every node with
 //!   `taskcompletion` (running tasks finish first);
 //! - window closed, scale-up or reconcile timer: leave the pool alone, so
-//!   nodes someone asked for over HTTP outside the window stay.
+//!   nodes someone asked for over HTTP outside the window stay;
+//! - with local-time windows (`SCHEDULE_WINDOWS`), every timer, the
+//!   reconcile's above all, enforces the closed window too: the schedule's
+//!   lease released, the pool shrunk to what live leases need.
 //!
 //! Status codes: 200 when the pool got there or is still on its way at the
 //! end of the wait; 500 when it cannot get there (no such pool, autoscale on,
@@ -27,12 +30,12 @@
 
 use super::params::json_kind;
 use super::state::AppState;
-use crate::resizer::lease::SCHEDULE_LEASE;
+use crate::resizer::lease::{MAX_LEASE_MINUTES, SCHEDULE_LEASE};
 use crate::resizer::{
     Budget, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome, Report,
     Want,
 };
-use crate::schedule::{WindowState, format_utc};
+use crate::schedule::{ScheduleNow, WindowState, format_utc};
 use crate::settings::ScheduleSettings;
 use crate::telemetry::escape;
 use axum::Json;
@@ -82,9 +85,12 @@ pub enum Plan {
     Leave,
 }
 
-pub fn plan(role: Role, window_open: bool) -> Plan {
+/// `every_firing_closes`: local-time windows, where any timer (the
+/// reconcile every 15 minutes) repairs a missed close as well as a missed open.
+pub fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> Plan {
     match (window_open, role) {
         (true, _) => Plan::Hold,
+        (false, _) if every_firing_closes => Plan::Release,
         (false, Role::Down) => Plan::Release,
         (false, Role::Up | Role::Reconcile) => Plan::Leave,
     }
@@ -265,20 +271,32 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
             return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
         }
     };
-    let state = settings.window.at(now + EDGE_GRACE);
-    log.info(describe_window(settings, &state));
+    let judged = settings.at(now + EDGE_GRACE);
+    let state = judged.state;
+    log.info(describe_window(settings, &judged));
 
     let pool_id = settings.pool_id.clone();
-    let plan = plan(role, state.open);
+    let plan = plan(role, state.open, settings.every_firing_closes());
     let converger = app.converger();
     let (want, result) = match plan {
         Plan::Hold | Plan::Release => {
             let want = if plan == Plan::Hold {
                 log.info(format!(
                     "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
-                    settings.dedicated, settings.low_priority
+                    judged.dedicated, judged.low_priority
                 ));
-                Want::scale_up(pool_id, settings.dedicated, settings.low_priority)
+                Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
+            } else if settings.every_firing_closes() {
+                log.info(format!(
+                    "window closed: releasing lease '{SCHEDULE_LEASE}' and scaling pool '{pool_id}' down to what live leases need, \
+                     with taskcompletion (running tasks finish first; with SCHEDULE_WINDOWS every firing enforces a closed window)"
+                ));
+                Want::scale_down(
+                    pool_id,
+                    0,
+                    0,
+                    LeaseRule::HonourExcept(SCHEDULE_LEASE.parse().expect("a valid lease id")),
+                )
             } else {
                 log.info(format!(
                     "window closed and this is its end firing: scaling pool '{pool_id}' down to 0 nodes with taskcompletion (running tasks finish first)"
@@ -341,7 +359,9 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
 
 /// The schedule is a lease holder like any pipeline: while the window is
 /// open it holds lease `schedule` (until the window's next close, plus a
-/// grace, so a lost end firing cannot hold nodes for ever); the end firing
+/// grace, so a lost end firing cannot hold nodes for ever; with local
+/// windows until the window's end exactly, since any firing releases it
+/// after that, the reconcile within one period); the end firing
 /// releases it and scales down only to what pipelines' live leases still
 /// need. So a scheduled scale-down never strands a pipeline that holds a lease.
 async fn schedule_lease(
@@ -358,15 +378,13 @@ async fn schedule_lease(
         Operation::ScaleUp => {
             // Measured in real time (the window is wall-clock), added to the
             // handler's clock (which runs fast in dev and tests).
-            let until_close = window
-                .next_down
-                .map(|close| (close - now).max(time::Duration::ZERO))
-                .unwrap_or(time::Duration::hours(3));
+            let lifetime =
+                schedule_lease_lifetime(settings.every_firing_closes(), window.next_down, now);
             LeaseEdit::Hold(Lease {
                 id,
-                dedicated: settings.dedicated,
-                low_priority: settings.low_priority,
-                expires: app.clock().now_utc() + until_close + SCHEDULE_LEASE_GRACE,
+                dedicated: want.dedicated,
+                low_priority: want.low_priority,
+                expires: app.clock().now_utc() + lifetime,
             })
         }
         Operation::ScaleDown => LeaseEdit::Release(id),
@@ -407,6 +425,27 @@ fn failed_line(error: &crate::resizer::ConvergeError) -> String {
 }
 
 const SCHEDULE_LEASE_GRACE: time::Duration = time::Duration::minutes(15);
+
+/// How long lease `schedule` lives from `now` (real time), given when the
+/// window closes. Two schedules: until the close plus a grace, since only
+/// the end firing releases it. Local windows (`every_firing_closes`): until
+/// the close exactly, since any firing after it releases the lease; a
+/// window that never closes, the longest a lease may live, renewed by
+/// every firing.
+fn schedule_lease_lifetime(
+    every_firing_closes: bool,
+    closes: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> time::Duration {
+    let until_close = closes.map(|close| (close - now).max(time::Duration::ZERO));
+    match (every_firing_closes, until_close) {
+        (true, Some(until_close)) => until_close,
+        (true, None) => time::Duration::minutes(MAX_LEASE_MINUTES.into()),
+        (false, until_close) => {
+            until_close.unwrap_or(time::Duration::hours(3)) + SCHEDULE_LEASE_GRACE
+        }
+    }
+}
 
 /// Log lines for the invocation, each also written to the handler's log.
 ///
@@ -461,7 +500,29 @@ fn describe_firing(name: &str, firing: &Firing, now: OffsetDateTime) -> String {
     )
 }
 
-fn describe_window(settings: &ScheduleSettings, state: &WindowState) -> String {
+fn describe_window(settings: &ScheduleSettings, judged: &ScheduleNow) -> String {
+    let state = &judged.state;
+    if let Some(windows) = &settings.windows {
+        let at = |t: Option<OffsetDateTime>, prefix: &str, otherwise: &str| match t {
+            Some(t) => format!("{prefix} {}", windows.describe_instant(t)),
+            None => otherwise.to_owned(),
+        };
+        let list = format!("windows '{windows}' in {}", windows.zone_name());
+        return if state.open {
+            format!(
+                "{list}: open {}, {}; open now: '{}'",
+                at(state.last_up, "since", "for more than a week"),
+                at(state.next_down, "closes at", "does not close within a week"),
+                judged.open.join("', '")
+            )
+        } else {
+            format!(
+                "{list}: closed {}, {}",
+                at(state.last_down, "since", "for more than a week"),
+                at(state.next_up, "opens at", "does not open within a week")
+            )
+        };
+    }
     let at = |t: Option<OffsetDateTime>| t.map(format_utc).unwrap_or_else(|| "never".into());
     let edges = format!(
         "SCALE_UP_SCHEDULE '{}', SCALE_DOWN_SCHEDULE '{}' (UTC)",
@@ -592,11 +653,45 @@ mod tests {
     #[test]
     fn plans_by_role_and_window() {
         for role in [Role::Up, Role::Down, Role::Reconcile] {
-            assert_eq!(plan(role, true), Plan::Hold, "{role:?} inside the window");
+            for local in [false, true] {
+                assert_eq!(
+                    plan(role, true, local),
+                    Plan::Hold,
+                    "{role:?} inside the window"
+                );
+            }
+            // Local windows: every firing enforces a closed window.
+            assert_eq!(plan(role, false, true), Plan::Release, "{role:?}");
         }
-        assert_eq!(plan(Role::Down, false), Plan::Release);
-        assert_eq!(plan(Role::Up, false), Plan::Leave);
-        assert_eq!(plan(Role::Reconcile, false), Plan::Leave);
+        assert_eq!(plan(Role::Down, false, false), Plan::Release);
+        assert_eq!(plan(Role::Up, false, false), Plan::Leave);
+        assert_eq!(plan(Role::Reconcile, false, false), Plan::Leave);
+    }
+
+    #[test]
+    fn the_schedule_lease_lives_until_the_window_closes() {
+        use time::macros::datetime;
+        let now = datetime!(2025-03-31 04:10 UTC);
+        let close = Some(datetime!(2025-03-31 05:00 UTC));
+        // Local windows: the window's end, in real time, no grace.
+        assert_eq!(
+            now + schedule_lease_lifetime(true, close, now),
+            datetime!(2025-03-31 05:00 UTC)
+        );
+        assert_eq!(
+            schedule_lease_lifetime(true, None, now),
+            time::Duration::days(7),
+            "a window that never closes: renewed by every firing"
+        );
+        // Two schedules: 15 minutes past the close, for the end firing.
+        assert_eq!(
+            now + schedule_lease_lifetime(false, close, now),
+            datetime!(2025-03-31 05:15 UTC)
+        );
+        assert_eq!(
+            schedule_lease_lifetime(true, Some(now - time::Duration::MINUTE), now),
+            time::Duration::ZERO
+        );
     }
 
     #[test]
