@@ -49,6 +49,7 @@
 //! serves until Ctrl-C / SIGTERM.
 
 mod auth;
+pub mod autoscale;
 pub mod cli;
 mod clock;
 mod command;
