@@ -392,16 +392,20 @@ impl Env<'_, '_> {
             "time" => match args.as_slice() {
                 [] => Ok(Value::Timestamp(self.inputs.now)),
                 [Value::Str(s)] if s.is_empty() => Ok(Value::Timestamp(self.inputs.now)),
-                [Value::Str(s)] => OffsetDateTime::parse(
-                    s.trim(),
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .map(Value::Timestamp)
-                .map_err(|_| FormulaError::eval(pos, format!("time: not a date and time: {s}"))),
+                [Value::Str(s)] => {
+                    OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+                        .map(Value::Timestamp)
+                        .map_err(|_| {
+                            FormulaError::eval(pos, format!("time: not a date and time: {s}"))
+                        })
+                }
                 [other] => Err(type_error(pos, "time", other)),
                 _ => arity(1).map(|_| Value::Double(0.0)),
             },
-            _ => Err(FormulaError::eval(pos, format!("Undefined function: {name}"))),
+            _ => Err(FormulaError::eval(
+                pos,
+                format!("Undefined function: {name}"),
+            )),
         }
     }
 
@@ -451,9 +455,7 @@ impl Env<'_, '_> {
                 .visible(now)
                 .next()
                 .map(|s| Value::Timestamp(s.at))
-                .ok_or_else(|| {
-                    FormulaError::eval(pos, format!("{}: no samples yet", m.name()))
-                }),
+                .ok_or_else(|| FormulaError::eval(pos, format!("{}: no samples yet", m.name()))),
             _ => Err(FormulaError::eval(
                 pos,
                 format!("Undefined method: {}.{name}", m.name()),
@@ -729,7 +731,10 @@ fn binary(op: BinOp, a: Value, b: Value, pos: Pos) -> R<Value> {
             Ok(Interval((*x - *y).as_seconds_f64()))
         }
         (Timestamp(x), Timestamp(y)) if is_comparison(op) => {
-            let (x, y) = (x.unix_timestamp_nanos() as f64, y.unix_timestamp_nanos() as f64);
+            let (x, y) = (
+                x.unix_timestamp_nanos() as f64,
+                y.unix_timestamp_nanos() as f64,
+            );
             Ok(Double(arith(op, x, y, pos)?))
         }
         (Str(x), Str(y)) if matches!(op, BinOp::Eq | BinOp::Ne) => {

@@ -262,7 +262,10 @@ mod tests {
     fn skips_comments_and_counts_lines_and_columns() {
         let t = tokenize("// first\n  $x = 1; /* a\n b */ $y").unwrap();
         assert_eq!(t[0].1, Pos { line: 2, col: 3 });
-        let y = t.iter().find(|(t, _)| *t == Tok::Ident("$y".into())).unwrap();
+        let y = t
+            .iter()
+            .find(|(t, _)| *t == Tok::Ident("$y".into()))
+            .unwrap();
         assert_eq!(y.1, Pos { line: 3, col: 7 });
     }
 

@@ -178,7 +178,11 @@ impl Parser {
     ) -> Result<Expr, FormulaError> {
         let mut left = next(self)?;
         loop {
-            let Some(op) = ops.iter().find(|(t, _)| t == self.peek()).map(|(_, op)| *op) else {
+            let Some(op) = ops
+                .iter()
+                .find(|(t, _)| t == self.peek())
+                .map(|(_, op)| *op)
+            else {
                 return Ok(left);
             };
             let (_, pos) = self.bump();
@@ -329,7 +333,9 @@ mod tests {
     #[test]
     fn methods_and_fields_chain_on_names() {
         let s = parse("$PendingTasks.GetSample(1); time().hour").unwrap();
-        assert!(matches!(&s[0], Stmt::Expr(Expr::Method(_, m, a, _), _) if m == "GetSample" && a.len() == 1));
+        assert!(
+            matches!(&s[0], Stmt::Expr(Expr::Method(_, m, a, _), _) if m == "GetSample" && a.len() == 1)
+        );
         assert!(matches!(&s[1], Stmt::Expr(Expr::Field(_, f, _), _) if f == "hour"));
     }
 

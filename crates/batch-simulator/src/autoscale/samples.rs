@@ -160,7 +160,10 @@ mod tests {
             .map(|s| s.get(Metric::PendingTasks))
             .collect();
         assert_eq!(seen, vec![3.0]);
-        assert_eq!(Metric::from_name("$PendingTasks"), Some(Metric::PendingTasks));
+        assert_eq!(
+            Metric::from_name("$PendingTasks"),
+            Some(Metric::PendingTasks)
+        );
         assert_eq!(Metric::from_name("$pendingtasks"), None);
     }
 

@@ -280,7 +280,10 @@ fn functions_and_operators() {
     assert_eq!(v("lg(8) + ln(1) + log(1000)"), "6");
     assert_eq!(v("1 / 4 + 3 * -2"), "-5.75");
     assert_eq!(v("!(1 < 2) || 2 >= 2 && 3 != 3"), "0");
-    assert_eq!(v("(time() - time(\"2026-02-02T11:00:00Z\")) / TimeInterval_Minute"), "60");
+    assert_eq!(
+        v("(time() - time(\"2026-02-02T11:00:00Z\")) / TimeInterval_Minute"),
+        "60"
+    );
     assert_eq!(v("time() + TimeInterval_Day * 2 > time()"), "1");
     assert_eq!(v("TimeInterval_Hour * 1.5"), "01:30:00");
     assert_eq!(v("(time() + TimeInterval_Day).weekday"), "2");
@@ -325,17 +328,39 @@ fn evaluation_errors_keep_the_targets_and_say_where() {
     let mut i = inputs(at(12, 0), &h);
     i.target_dedicated = 4;
     let cases = [
-        ("$TargetDedicatedNodes = 1;\n$x = $PendingTasks + 1", "Line 2, Col 20: $PendingTasks cannot be used directly: use $PendingTasks.GetSample(...)"),
-        ("$TargetDedicatedNodes = -1", "Line 1, Col 1: $TargetDedicatedNodes must be a non-negative number, not -1"),
-        ("$NodeDeallocationOption = 3", "Line 1, Col 1: $NodeDeallocationOption must be requeue, terminate, taskcompletion or retaineddata, not 3"),
-        ("$CurrentDedicatedNodes = 3", "Line 1, Col 1: Cannot assign to read-only variable: $CurrentDedicatedNodes"),
-        ("$x = nosuch(1)", "Line 1, Col 6: Undefined function: nosuch"),
+        (
+            "$TargetDedicatedNodes = 1;\n$x = $PendingTasks + 1",
+            "Line 2, Col 20: $PendingTasks cannot be used directly: use $PendingTasks.GetSample(...)",
+        ),
+        (
+            "$TargetDedicatedNodes = -1",
+            "Line 1, Col 1: $TargetDedicatedNodes must be a non-negative number, not -1",
+        ),
+        (
+            "$NodeDeallocationOption = 3",
+            "Line 1, Col 1: $NodeDeallocationOption must be requeue, terminate, taskcompletion or retaineddata, not 3",
+        ),
+        (
+            "$CurrentDedicatedNodes = 3",
+            "Line 1, Col 1: Cannot assign to read-only variable: $CurrentDedicatedNodes",
+        ),
+        (
+            "$x = nosuch(1)",
+            "Line 1, Col 6: Undefined function: nosuch",
+        ),
         ("$x = 1 / 0", "Line 1, Col 8: Division by zero"),
-        ("$x = time() + 1", "Line 1, Col 13: Invalid operands for '+': timestamp and double"),
+        (
+            "$x = time() + 1",
+            "Line 1, Col 13: Invalid operands for '+': timestamp and double",
+        ),
     ];
     for (src, msg) in cases {
         let e = run(src, &i);
-        assert_eq!(e.error.map(|e| e.to_string()).as_deref(), Some(msg), "{src}");
+        assert_eq!(
+            e.error.map(|e| e.to_string()).as_deref(),
+            Some(msg),
+            "{src}"
+        );
         assert_eq!(e.target_dedicated, 4, "{src}");
     }
 }
