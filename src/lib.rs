@@ -9,6 +9,8 @@
 //! - `dev` (feature `simulator`, on by default): the handler against the
 //!   local Batch simulator, which is its own crate (`batch_simulator`), so it
 //!   cannot share types with [`batch`] and the deployed build leaves it out.
+//! - `simday` (feature `simulator`): `simulate-day`, a day of pipelines
+//!   replayed per strategy (pool-resizer, autoscale formulas, a floor).
 //! - [`schedule`]: NCRONTAB expressions and the business-hours window (pure).
 //! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
 //!   resizer path as the triggers, with live progress.
@@ -26,4 +28,6 @@ pub mod resizer;
 pub mod schedule;
 pub mod secret;
 pub mod settings;
+#[cfg(feature = "simulator")]
+pub mod simday;
 pub mod telemetry;

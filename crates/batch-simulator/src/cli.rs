@@ -60,6 +60,8 @@ impl From<SimulatorArgs> for SimulatorConfig {
             seed: a.seed,
             token_lifetime: Duration::from_secs(a.token_lifetime_secs),
             timing: Timing::default(),
+            start_time: None,
+            tick: Some(Duration::from_millis(50)),
         }
     }
 }

@@ -13,9 +13,13 @@
 //! `FFFFFFF` pattern prints them) and ETags, which are the .NET tick count of the
 //! last modification in upper-case hex (`0x8DE62B79EFC6E5F`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
+// Tokio's instant is the std one, except in a runtime whose time is paused
+// (`pool-resizer simulate-day`): there simulated time jumps from one timer to the next,
+// so a whole day replays in seconds and the same seed gives the same day.
+use tokio::time::Instant;
 
 /// A clock whose simulated time runs `scale` times faster than real time.
 #[derive(Debug, Clone)]
@@ -28,8 +32,13 @@ pub struct SimClock {
 impl SimClock {
     /// Start a clock at the current wall time.
     pub fn new(scale: f64) -> Self {
+        Self::starting_at(OffsetDateTime::now_utc(), scale)
+    }
+
+    /// Start a clock whose first reading is `start` (a replayed day starts at its midnight).
+    pub fn starting_at(start: OffsetDateTime, scale: f64) -> Self {
         Self {
-            start_wall: OffsetDateTime::now_utc(),
+            start_wall: start,
             start_instant: Instant::now(),
             scale,
         }

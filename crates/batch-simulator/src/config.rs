@@ -38,6 +38,13 @@ pub struct SimulatorConfig {
     pub token_lifetime: Duration,
     /// Delay ranges of the state machine (simulated seconds).
     pub timing: Timing,
+    /// The simulated clock's first reading; `None`: the wall clock's now. A replayed day
+    /// sets it, so formulas reading `time()` see that day's hours.
+    pub start_time: Option<time::OffsetDateTime>,
+    /// How often (real time) the world is advanced while nobody asks, so the event log
+    /// moves on its own; `None`: only requests advance it. A replay on a paused clock
+    /// turns it off: every tick would be a stop on its way through the day.
+    pub tick: Option<Duration>,
 }
 
 impl Default for SimulatorConfig {
@@ -54,6 +61,8 @@ impl Default for SimulatorConfig {
             seed: 1,
             token_lifetime: Duration::from_secs(3600),
             timing: Timing::default(),
+            start_time: None,
+            tick: Some(Duration::from_millis(50)),
         }
     }
 }

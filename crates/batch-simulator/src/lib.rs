@@ -30,6 +30,7 @@
 //! | [`faults`] | fault injection (a handle shared by HTTP and Rust callers) |
 //! | `world` | the state machine: agenda, pools, nodes, tasks, faults |
 //! | `model` | the records the world keeps, and how they look on the wire |
+//! | [`autoscale`] | the autoscale formula language (parse, evaluate) |
 //! | `wire`, `odata`, `errors` | JSON types, `$filter`/`$select`, Batch error bodies |
 //! | `clock`, `command`, [`events`], `tls` | scaled time, what a command line does, the event log, certificates |
 //!
@@ -157,7 +158,10 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         })?;
     }
 
-    let clock = clock::SimClock::new(config.time_scale);
+    let clock = match config.start_time {
+        Some(t) => clock::SimClock::starting_at(t, config.time_scale),
+        None => clock::SimClock::new(config.time_scale),
+    };
     let mut world = world::World::new(
         world::WorldConfig {
             dedicated_core_quota: config.dedicated_core_quota,
@@ -214,8 +218,13 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     let ticker = {
         let state = state.clone();
         let mut rx = shutdown_rx;
+        let tick = config.tick;
         tokio::spawn(async move {
-            let mut iv = tokio::time::interval(Duration::from_millis(50));
+            let Some(tick) = tick else {
+                let _ = rx.changed().await;
+                return;
+            };
+            let mut iv = tokio::time::interval(tick);
             iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
