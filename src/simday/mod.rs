@@ -46,7 +46,7 @@ pub struct DayArgs {
     /// "schedule formula 06-07", "schedule formula 08-18", "1-node floor".
     #[arg(long = "strategy")]
     pub strategies: Vec<String>,
-    /// Write simulated-day.json, .svg and .md here.
+    /// Write simulated-day.json, .md, .svg and -busy.svg here.
     #[arg(long, default_value = "docs")]
     pub out: PathBuf,
     /// Print the table only; write no file.
@@ -153,9 +153,10 @@ pub fn run(args: &DayArgs) -> Result<(), DayError> {
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     write("simulated-day.json", json + "\n")?;
     write("simulated-day.svg", report::svg_chart(&report))?;
+    write("simulated-day-busy.svg", report::svg_chart_busy(&report))?;
     write(
         "simulated-day.md",
-        report::markdown_page(&report, "simulated-day.svg"),
+        report::markdown_page(&report, "simulated-day.svg", "simulated-day-busy.svg"),
     )?;
     Ok(())
 }

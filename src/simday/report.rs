@@ -142,7 +142,7 @@ pub fn markdown_table(report: &DayReport) -> String {
 }
 
 /// The Markdown page `simulate-day` writes next to its JSON and chart.
-pub fn markdown_page(report: &DayReport, chart_file: &str) -> String {
+pub fn markdown_page(report: &DayReport, day_chart: &str, busy_chart: &str) -> String {
     let c = &report.config;
     let mut out = String::from(
         "<!-- Written by `pool-resizer simulate-day`; run it again rather than editing. -->\n\n# A simulated day\n\n",
@@ -162,7 +162,10 @@ pub fn markdown_page(report: &DayReport, chart_file: &str) -> String {
     );
     out.push_str(&markdown_table(report));
     out.push_str("\n\"to task\": from the pipeline's start to its task running. Node-minutes: billed = boot + busy + idle.\n\n");
-    let _ = writeln!(out, "![Nodes over the day, per strategy]({chart_file})\n");
+    let _ = writeln!(
+        out,
+        "![Billed nodes over the day, per strategy]({day_chart})\n\nThe busy hours, closer:\n\n![Billed nodes in the busy hours, per strategy]({busy_chart})\n"
+    );
     out.push_str(
         "| strategy | what it does | after the node was ready: mean / max |\n|---|---|---:|\n",
     );
@@ -195,15 +198,38 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Nodes over the day, one band per strategy, pipelines on top.
+/// Nodes over the whole day, one band per strategy, pipelines on top.
 pub fn svg_chart(report: &DayReport) -> String {
+    svg_chart_between(report, 0.0, f64::from(report.config.length_minutes))
+}
+
+/// The busy part of the day: from a little before the first run to a little after the
+/// last task could have ended, where the strategies' differences are minutes wide.
+pub fn svg_chart_busy(report: &DayReport) -> String {
+    let minute = |t: time::OffsetDateTime| (t - report.start).as_seconds_f64() / 60.0;
+    let first = report
+        .runs
+        .first()
+        .map(|r| minute(r.arrival))
+        .unwrap_or(0.0);
+    let last = report
+        .runs
+        .iter()
+        .map(|r| minute(r.arrival) + f64::from(r.task_seconds) / 60.0)
+        .fold(first, f64::max);
+    let span = f64::from(report.config.length_minutes);
+    svg_chart_between(report, (first - 15.0).max(0.0), (last + 30.0).min(span))
+}
+
+/// Nodes between minutes `from` and `to` of the day.
+pub fn svg_chart_between(report: &DayReport, from: f64, to: f64) -> String {
     const LEFT: f64 = 190.0;
     const PLOT_W: f64 = 760.0;
     const BAND: f64 = 56.0;
     const GAP: f64 = 14.0;
     const TOP: f64 = 30.0;
-    let span = f64::from(report.config.length_minutes);
-    let x = |minute: f64| LEFT + PLOT_W * (minute / span).clamp(0.0, 1.0);
+    let span = (to - from).max(1.0);
+    let x = |minute: f64| LEFT + PLOT_W * ((minute - from) / span).clamp(0.0, 1.0);
     let max_nodes = report
         .strategies
         .iter()
@@ -213,13 +239,18 @@ pub fn svg_chart(report: &DayReport) -> String {
         .max(1);
     let bands = report.strategies.len() + 1;
     let height = TOP + bands as f64 * (BAND + GAP) + 30.0;
-    let width = LEFT + PLOT_W + 20.0;
+    let width = LEFT + PLOT_W + 50.0;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
     let _ = writeln!(
         s,
-        "<text x=\"{LEFT}\" y=\"18\" font-size=\"14\" font-weight=\"bold\">Billed nodes over the day ({}, {} runs, seed {})</text>",
+        "<text x=\"{LEFT}\" y=\"18\" font-size=\"14\" font-weight=\"bold\">Billed nodes {} ({}, {} runs, seed {})</text>",
+        if from <= 0.0 && to >= f64::from(report.config.length_minutes) {
+            "over the day"
+        } else {
+            "in the busy hours"
+        },
         report.config.date,
         report.runs.len(),
         report.config.seed
@@ -242,8 +273,8 @@ pub fn svg_chart(report: &DayReport) -> String {
         10.0
     };
     let bottom = TOP + bands as f64 * (BAND + GAP);
-    let mut m = (step - start_minute % step) % step;
-    while m <= span {
+    let mut m = from + (step - (start_minute + from) % step) % step;
+    while m <= to {
         let gx = x(m);
         let clock = (start_minute + m) % 1440.0;
         let _ = writeln!(
@@ -297,23 +328,36 @@ pub fn svg_chart(report: &DayReport) -> String {
             st.metrics.billed_node_minutes,
             LEFT + PLOT_W
         );
-        let mut d = format!("M{:.1},{base:.1}", x(0.0));
-        let mut last = 0u32;
-        for (minute, n) in &st.metrics.nodes {
+        let nodes = &st.metrics.nodes;
+        let at_from = nodes
+            .iter()
+            .take_while(|(m, _)| *m <= from)
+            .last()
+            .map(|p| p.1)
+            .unwrap_or(0);
+        let mut d = format!(
+            "M{:.1},{base:.1} L{:.1},{:.1}",
+            x(from),
+            x(from),
+            y(at_from)
+        );
+        let mut last = at_from;
+        for (minute, n) in nodes.iter().filter(|(m, _)| *m > from && *m < to) {
             let px = x(*minute);
             let _ = write!(d, " L{px:.1},{:.1} L{px:.1},{:.1}", y(last), y(*n));
             last = *n;
         }
-        let _ = write!(d, " L{:.1},{base:.1} Z", x(span));
+        let _ = write!(d, " L{:.1},{:.1} L{:.1},{base:.1} Z", x(to), y(last), x(to));
         let _ = writeln!(
             s,
             "<path d=\"{d}\" fill=\"{colour}\" fill-opacity=\"0.35\" stroke=\"{colour}\" stroke-width=\"1.2\"/>"
         );
         let _ = writeln!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#555\" font-size=\"10\">{max_nodes}</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#555\" font-size=\"10\">{max_nodes} node{}</text>",
             LEFT + PLOT_W + 4.0,
-            top + 8.0
+            top + 8.0,
+            if max_nodes == 1 { "" } else { "s" }
         );
     }
     s.push_str("</svg>\n");
