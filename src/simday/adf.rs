@@ -13,6 +13,8 @@ use crate::batch::API_VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    #[error("{0}: not a valid URL")]
+    Url(String),
     #[error("{method} {path}: {source}")]
     Http {
         method: Method,
@@ -90,12 +92,7 @@ impl BatchCalls {
             put("content-type", "application/json; odata=minimalmetadata");
             put("content-length", &bytes.len().to_string());
         }
-        let uri: axum::http::Uri = url.parse().map_err(|_| CallError::Status {
-            method: method.clone(),
-            path: path.into(),
-            status: 0,
-            body: "not a valid URL".into(),
-        })?;
+        let uri: axum::http::Uri = url.parse().map_err(|_| CallError::Url(url.clone()))?;
         let to_sign =
             batch_simulator::string_to_sign(&method, &uri, &headers, &self.account, false, false);
         let signature = batch_simulator::sign_shared_key(&self.key, &to_sign);
