@@ -11,6 +11,8 @@
 //! - `dev` (feature `simulator`, on by default): the handler against the
 //!   local Batch simulator, which is its own crate (`batch_simulator`), so it
 //!   cannot share types with [`batch`] and the deployed build leaves it out.
+//! - `simday` (feature `simulator`): `simulate-day`, a day of pipelines
+//!   replayed per strategy (pool-resizer, autoscale formulas, a floor).
 //! - [`schedule`]: NCRONTAB expressions, the business-hours window and local-time
 //!   windows with daylight saving (pure).
 //! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
@@ -30,4 +32,6 @@ pub mod resizer;
 pub mod schedule;
 pub mod service;
 pub mod settings;
+#[cfg(feature = "simulator")]
+pub mod simday;
 pub mod telemetry;

@@ -35,6 +35,10 @@ enum Command {
     /// Run the Azure Batch data-plane simulator (HTTPS on loopback).
     #[cfg(feature = "simulator")]
     Simulator(batch_simulator::SimulatorArgs),
+    /// Replay a day of ADF pipelines once per strategy (pool-resizer, autoscale
+    /// formulas, a 1-node floor) on the simulator; print and write what each costs.
+    #[cfg(feature = "simulator")]
+    SimulateDay(pool_resizer::simday::DayArgs),
     /// Bring a pool to at least N ready nodes, directly against Batch, with
     /// live progress. Exit 0 done, 1 failed, 2 bad usage, 3 still converging.
     ScaleUp(cli::ScaleArgs),
@@ -66,6 +70,12 @@ fn main() -> ExitCode {
         | Command::Unpause(_) => tokio::runtime::Builder::new_current_thread(),
         #[cfg(feature = "simulator")]
         Command::Dev(_) | Command::Simulator(_) => tokio::runtime::Builder::new_multi_thread(),
+        // Its replays build runtimes of their own (paused clocks), one per strategy.
+        #[cfg(feature = "simulator")]
+        Command::SimulateDay(args) => {
+            telemetry::init_quiet_logs();
+            return report(pool_resizer::simday::run(&args));
+        }
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
@@ -87,6 +97,9 @@ fn main() -> ExitCode {
                 telemetry::init_stderr_logs();
                 report(batch_simulator::run(args).await)
             }
+            // Returned before the runtime was built.
+            #[cfg(feature = "simulator")]
+            Command::SimulateDay(_) => ExitCode::SUCCESS,
             Command::ScaleUp(args) => {
                 let command = cli::Command::Scale(Operation::ScaleUp, args);
                 cli::run(command, telemetry::shutdown_token()).await

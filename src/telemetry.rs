@@ -14,6 +14,16 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
+/// Warnings only unless `RUST_LOG` says otherwise: for commands whose output is a
+/// report (`simulate-day`), where the resizer's progress lines would drown it.
+pub fn init_quiet_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn filter() -> EnvFilter {
     // azure_core's pipeline logs every failed try at info; our own lines say
     // what matters (and retries are expected), so keep it to warnings.

@@ -43,6 +43,7 @@ const DOCS: &[&str] = &[
     "docs/schedules.md",
     "docs/deploy.md",
     "docs/benchmarks.md",
+    "docs/cost.md",
 ];
 
 /// Docs that must keep at least one block the test runs, so a lost marker

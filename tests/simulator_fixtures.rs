@@ -233,3 +233,51 @@ async fn bodies_match_recorded_fixtures() {
     );
     s.shutdown().await;
 }
+
+/// `evaluateautoscale` answers as recorded: 200 with an `AutoScaleRun`, and a formula
+/// that fails while running is an `error` inside it, not an HTTP error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscale_runs_match_recorded_fixtures() {
+    let (s, c) = sim(600.0, &["p"]).await;
+    let enable = json!({"autoScaleFormula": "$TargetDedicatedNodes=2", "autoScaleEvaluationInterval": "PT5M"});
+    let r = c
+        .call("POST", "/pools/p/enableautoscale", Some(enable))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let ok = fixture("autoscale-evaluate-ok.json");
+    let r = c
+        .call(
+            "POST",
+            "/pools/p/evaluateautoscale",
+            Some(json!({"autoScaleFormula": "$TargetDedicatedNodes=3"})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    same_shape("", &ok, &r.body);
+    assert_eq!(r.body["results"], ok["results"]);
+    assert!(
+        r.body["odata.metadata"]
+            .as_str()
+            .unwrap()
+            .ends_with("/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun")
+    );
+    let failed = fixture("autoscale-evaluate-formula-error.json");
+    let r = c
+        .call(
+            "POST",
+            "/pools/p/evaluateautoscale",
+            Some(json!({"autoScaleFormula": "$something_useless"})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    same_shape("", &failed, &r.body);
+    assert_eq!(r.body["results"], failed["results"]);
+    assert_eq!(r.body["error"], failed["error"]);
+    // The pool's own run shows in its body, in the same shape.
+    let p = c.pool("p").await;
+    let mut run = ok.clone();
+    run.as_object_mut().unwrap().remove("odata.metadata");
+    same_shape("/autoScaleRun", &run, &p["autoScaleRun"]);
+    assert_eq!(p["targetDedicatedNodes"], 2);
+    s.shutdown().await;
+}

@@ -61,6 +61,8 @@ impl From<SimulatorArgs> for SimulatorConfig {
             token_lifetime: Duration::from_secs(a.token_lifetime_secs),
             timing: Timing::default(),
             frozen_clock: false,
+            start_time: None,
+            tick: Some(Duration::from_millis(50)),
         }
     }
 }

@@ -15,9 +15,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
+// Tokio's instant is the std one, except in a runtime whose time is paused
+// (`pool-resizer simulate-day`): there simulated time jumps from one timer to the next,
+// so a whole day replays in seconds and the same seed gives the same day.
+use tokio::time::Instant;
 
 /// A clock whose simulated time runs `scale` times faster than real time, or (frozen)
 /// only moves when told to: replaying recorded traffic needs each request at the
@@ -35,8 +39,13 @@ pub struct SimClock {
 impl SimClock {
     /// Start a clock at the current wall time.
     pub fn new(scale: f64) -> Self {
+        Self::starting_at(OffsetDateTime::now_utc(), scale)
+    }
+
+    /// Start a clock whose first reading is `start` (a replayed day starts at its midnight).
+    pub fn starting_at(start: OffsetDateTime, scale: f64) -> Self {
         Self {
-            start_wall: OffsetDateTime::now_utc(),
+            start_wall: start,
             start_instant: Instant::now(),
             scale,
             frozen: false,

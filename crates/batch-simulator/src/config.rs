@@ -41,6 +41,13 @@ pub struct SimulatorConfig {
     /// Simulated time stands still and moves only by [`crate::Simulator::advance`]
     /// (`time_scale` is then ignored): for replaying recorded traffic.
     pub frozen_clock: bool,
+    /// The simulated clock's first reading; `None`: the wall clock's now. A replayed day
+    /// sets it, so formulas reading `time()` see that day's hours.
+    pub start_time: Option<time::OffsetDateTime>,
+    /// How often (real time) the world is advanced while nobody asks, so the event log
+    /// moves on its own; `None`: only requests advance it. A replay on a paused clock
+    /// turns it off: every tick would be a stop on its way through the day.
+    pub tick: Option<Duration>,
 }
 
 impl Default for SimulatorConfig {
@@ -58,6 +65,8 @@ impl Default for SimulatorConfig {
             token_lifetime: Duration::from_secs(3600),
             timing: Timing::default(),
             frozen_clock: false,
+            start_time: None,
+            tick: Some(Duration::from_millis(50)),
         }
     }
 }

@@ -31,6 +31,7 @@
 //! | `world` | the state machine: agenda, pools, nodes, tasks, faults |
 //! | `model` | the records the world keeps, and how they look on the wire |
 //! | [`versions`] | the published api-versions and how each renders |
+//! | [`autoscale`] | the autoscale formula language (parse, evaluate) |
 //! | `wire`, `odata`, `errors` | JSON types, `$filter`/`$select`, Batch error bodies |
 //! | `clock`, `command`, [`events`], `tls` | scaled time, what a command line does, the event log, certificates |
 //!
@@ -50,6 +51,7 @@
 //! serves until Ctrl-C / SIGTERM.
 
 mod auth;
+pub mod autoscale;
 pub mod cli;
 mod clock;
 mod command;
@@ -162,10 +164,10 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         })?;
     }
 
-    let clock = if config.frozen_clock {
-        clock::SimClock::frozen()
-    } else {
-        clock::SimClock::new(config.time_scale)
+    let clock = match (config.frozen_clock, config.start_time) {
+        (true, _) => clock::SimClock::frozen(),
+        (false, Some(t)) => clock::SimClock::starting_at(t, config.time_scale),
+        (false, None) => clock::SimClock::new(config.time_scale),
     };
     let mut world = world::World::new(
         world::WorldConfig {
@@ -223,8 +225,13 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     let ticker = {
         let state = state.clone();
         let mut rx = shutdown_rx;
+        let tick = config.tick;
         tokio::spawn(async move {
-            let mut iv = tokio::time::interval(Duration::from_millis(50));
+            let Some(tick) = tick else {
+                let _ = rx.changed().await;
+                return;
+            };
+            let mut iv = tokio::time::interval(tick);
             iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {

@@ -9,6 +9,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Wraps a body with its `odata.metadata` link, keeping the body's own field order.
+#[derive(Serialize)]
+pub struct WithMeta<'a, T: Serialize> {
+    #[serde(rename = "odata.metadata")]
+    pub metadata: String,
+    #[serde(flatten)]
+    pub inner: &'a T,
+}
+
 /// A list page: `{"odata.metadata": ..., "value": [...], "odata.nextLink": ...}`.
 #[derive(Serialize)]
 pub struct ListPage<T: Serialize> {
@@ -39,6 +48,17 @@ pub struct ResizeErrorWire {
 pub struct AutoScaleRunWire {
     pub timestamp: String,
     pub results: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<AutoScaleRunErrorWire>,
+}
+
+/// `autoScaleRun.error` (recorded: `autoscale-evaluate-formula-error.json`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AutoScaleRunErrorWire {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<NameValue>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -395,6 +415,12 @@ pub struct RemoveNodesBody {
     pub node_list: Option<Vec<String>>,
     pub resize_timeout: Option<String>,
     pub node_deallocation_option: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluateAutoScaleBody {
+    pub auto_scale_formula: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -17,12 +17,14 @@
 //! | file | job |
 //! |---|---|
 //! | [`pools`], [`nodes`], [`jobs`] | the Batch resources |
+//! | [`autoscale`] | a pool's autoscale actions |
 //! | [`control`], [`identity`] | `/_simulator`, `/msi/token` |
 //! | [`layers`] | envelope, faults, body, api-version, auth |
 //! | [`extract`], [`listing`], [`reply`] | reading requests, rendering lists, answers and errors |
 //! | [`state`] | what handlers share |
 //! | [`mod@serve`] | TLS accept loop; drops connections on request |
 
+mod autoscale;
 mod control;
 mod extract;
 mod identity;

@@ -7,8 +7,6 @@
 //! Mutations answer with the pool's `ETag`, `Last-Modified` and `DataServiceId`; `If-Match`
 //! / `If-None-Match` are checked against the pool's ETag.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -16,19 +14,17 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
 
 use super::extract::{
-    NODE_REMOVE, POOL_CREATE, POOL_PATCH, POOL_RESIZE, Query, check_id, count, parse_body,
-    parse_dealloc, parse_timeout, read_body,
+    NODE_REMOVE, POOL_CREATE, POOL_PATCH, POOL_RESIZE, Query, check_id, count, parse_dealloc,
+    parse_timeout, read_body,
 };
 use super::listing::{Kind, list_page, single};
 use super::reply::Reply;
 use super::state::AppState;
-use crate::clock::{format_rfc1123, parse_iso_duration};
+use crate::clock::format_rfc1123;
 use crate::errors::ApiError;
 use crate::model::pool::{Pool, default_vm_config, normalize_start_task, normalize_vm_config};
 use crate::versions::ApiVersion;
-use crate::wire::{
-    EnableAutoScaleBody, PoolCreateBody, PoolPatchBody, RemoveNodesBody, ResizeBody,
-};
+use crate::wire::{PoolCreateBody, PoolPatchBody, RemoveNodesBody, ResizeBody};
 use crate::world::{NewPool, World};
 
 pub fn routes() -> Router<AppState> {
@@ -38,7 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pools/{id}/{action}", post(action))
 }
 
-type Answer = Result<Reply, ApiError>;
+pub(super) type Answer = Result<Reply, ApiError>;
 
 /// `ETag`, `Last-Modified` and `DataServiceId`: the pool's URL, or the action's for the
 /// POST actions (recorded for `resize` and `stopresize`: `.../pools/{id}/resize`).
@@ -55,7 +51,13 @@ fn pool_headers(base: &str, p: &Pool, action: Option<&str>) -> Vec<(&'static str
 }
 
 /// The pool's headers after a change; `status` 200 or 202 as the service answers.
-fn changed(w: &World, base: &str, id: &str, status: StatusCode, action: Option<&str>) -> Answer {
+pub(super) fn changed(
+    w: &World,
+    base: &str,
+    id: &str,
+    status: StatusCode,
+    action: Option<&str>,
+) -> Answer {
     let p = w.pools.get(id).ok_or_else(ApiError::pool_not_found)?;
     Ok(Reply::empty(status).with_headers(pool_headers(base, p, action)))
 }
@@ -70,7 +72,11 @@ fn pool_json(p: &Pool, base: &str, version: ApiVersion) -> Result<serde_json::Va
 
 /// `If-Match` / `If-None-Match` (the two the service honours that matter for ETags);
 /// `If-(Un)Modified-Since` only count toward "one condition at most".
-fn check_conditions(headers: &HeaderMap, etag: &str, read: bool) -> Result<(), ApiError> {
+pub(super) fn check_conditions(
+    headers: &HeaderMap,
+    etag: &str,
+    read: bool,
+) -> Result<(), ApiError> {
     let names = [
         "if-match",
         "if-none-match",
@@ -162,12 +168,13 @@ async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> 
             .auto_scale_formula
             .clone()
             .ok_or_else(|| ApiError::missing_property("autoScaleFormula"))?;
-        Some((
-            f,
-            b.auto_scale_evaluation_interval
-                .clone()
-                .unwrap_or_else(|| "PT15M".into()),
-        ))
+        crate::world::autoscale::check_formula(&f)?;
+        let interval = b
+            .auto_scale_evaluation_interval
+            .clone()
+            .unwrap_or_else(|| crate::world::autoscale::DEFAULT_INTERVAL.into());
+        crate::world::autoscale::check_interval(&interval)?;
+        Some((f, interval))
     } else {
         None
     };
@@ -270,8 +277,9 @@ async fn action(
         "resize" => resize(&s, &id, version, &headers, &body),
         "stopresize" => stop_resize(&s, &id, &headers),
         "removenodes" => remove_nodes(&s, &id, version, &headers, &body),
-        "enableautoscale" => enable_autoscale(&s, &id, &headers, &body),
-        "disableautoscale" => disable_autoscale(&s, &id),
+        "enableautoscale" => super::autoscale::enable(&s, &id, &headers, &body),
+        "disableautoscale" => super::autoscale::disable(&s, &id),
+        "evaluateautoscale" => super::autoscale::evaluate(&s, &id, &body),
         _ => Err(ApiError::resource_not_found()),
     }
 }
@@ -341,36 +349,4 @@ fn remove_nodes(
         StatusCode::ACCEPTED,
         Some("removenodes"),
     )
-}
-
-/// `enableautoscale`: the evaluation interval, when given, is 5 minutes to 168 hours.
-fn enable_autoscale(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
-    let b: EnableAutoScaleBody = parse_body(body)?;
-    if let Some(i) = &b.auto_scale_evaluation_interval {
-        let d = parse_iso_duration(i).ok_or_else(|| {
-            ApiError::invalid_property(
-                "autoScaleEvaluationInterval",
-                i.as_str(),
-                "Not a valid ISO-8601 duration.",
-            )
-        })?;
-        if d < Duration::from_secs(300) || d > Duration::from_secs(168 * 3600) {
-            return Err(ApiError::invalid_property(
-                "autoScaleEvaluationInterval",
-                i.as_str(),
-                "Must be between 5 minutes and 168 hours.",
-            ));
-        }
-    }
-    let mut w = s.lock_world();
-    let p = w.pool_for_change(id)?;
-    check_conditions(headers, &p.etag(), false)?;
-    w.enable_autoscale(id, b.auto_scale_formula, b.auto_scale_evaluation_interval)?;
-    changed(&w, &s.base_url, id, StatusCode::OK, None)
-}
-
-fn disable_autoscale(s: &AppState, id: &str) -> Answer {
-    let mut w = s.lock_world();
-    w.disable_autoscale(id)?;
-    changed(&w, &s.base_url, id, StatusCode::OK, None)
 }

@@ -12,9 +12,11 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::node::{Dealloc, Node};
+use crate::autoscale::History;
 use crate::clock::{etag_for, format_ts};
 use crate::wire::{
-    AutoScaleRunWire, NameValue, PoolWire, ResizeErrorWire, TaskSchedulingPolicyWire,
+    AutoScaleRunErrorWire, AutoScaleRunWire, NameValue, PoolWire, ResizeErrorWire,
+    TaskSchedulingPolicyWire,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,24 @@ pub enum AllocFault {
     FailAfter(u32),
     /// Allocate nothing; only the resize timeout ends the resize (`AllocationTimedout`).
     Stall,
+}
+
+/// The last autoscale evaluation, as `autoScaleRun` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoScaleRun {
+    pub timestamp: OffsetDateTime,
+    pub results: String,
+    pub error: Option<AutoScaleRunErrorWire>,
+}
+
+impl AutoScaleRun {
+    pub fn to_wire(&self) -> AutoScaleRunWire {
+        AutoScaleRunWire {
+            timestamp: format_ts(self.timestamp),
+            results: self.results.clone(),
+            error: self.error.clone(),
+        }
+    }
 }
 
 /// The running (or last) resize operation.
@@ -76,7 +96,12 @@ pub struct Pool {
     pub enable_auto_scale: bool,
     pub auto_scale_formula: Option<String>,
     pub auto_scale_interval: Option<String>,
-    pub auto_scale_run: Option<OffsetDateTime>,
+    pub auto_scale_run: Option<AutoScaleRun>,
+    /// Bumped when autoscale is enabled or disabled, so a stale evaluation is dropped.
+    pub auto_scale_epoch: u64,
+    /// Samples of the pool's metrics, for the formulas (taken whether or not autoscale is on,
+    /// so a formula enabled later has history to read, as on Batch).
+    pub metrics: History,
     /// Shown only while steady.
     pub resize_errors: Vec<ResizeErrorWire>,
     pub op: ResizeOp,
@@ -162,15 +187,8 @@ impl Pool {
                 .flatten(),
             auto_scale_run: self
                 .enable_auto_scale
-                .then_some(self.auto_scale_run)
-                .flatten()
-                .map(|t| AutoScaleRunWire {
-                    timestamp: format_ts(t),
-                    results: format!(
-                        "$TargetDedicatedNodes={};$TargetLowPriorityNodes={};$NodeDeallocationOption=requeue",
-                        self.target_dedicated, self.target_low_priority
-                    ),
-                }),
+                .then(|| self.auto_scale_run.as_ref().map(AutoScaleRun::to_wire))
+                .flatten(),
             enable_inter_node_communication: self.enable_inter_node_communication,
             start_task: self.start_task.clone(),
             metadata: self.metadata.clone(),

@@ -110,6 +110,10 @@ pub enum Action {
         task: usize,
         epoch: u64,
     },
+    /// Time to record the pool's metrics (every 30 s, for autoscale formulas).
+    Sample { pool: String },
+    /// Time to evaluate the pool's autoscale formula (every evaluation interval).
+    AutoScale { pool: String, epoch: u64 },
 }
 
 #[derive(Debug)]

@@ -19,6 +19,7 @@
 //! | [`pools`] | create, resize, stop, remove nodes, autoscale, patch, delete | `Allocate`, `AllocDone`, `ResizeTimeout`, `StopDone`, `PoolGone` |
 //! | [`nodes`] | — (pools add and remove them) | `NodeStep`, `StartTaskDone`, `NodeGone` |
 //! | [`tasks`] | create job, add task | `TaskDone` |
+//! | [`autoscale`] | enable, disable, evaluate autoscale | `Sample`, `AutoScale` |
 //! | [`faults`] | arm / clear allocation faults, fail a node | — |
 //!
 //! Dependencies point one way: `pools -> nodes -> tasks -> agenda`, `faults -> tasks`, and
@@ -34,6 +35,7 @@
 //! `leavingpool` 15–30 s; `stopping` 5 s; a no-op resize settles in 2–5 s.
 
 mod agenda;
+pub mod autoscale;
 mod faults;
 mod nodes;
 mod pools;
@@ -136,6 +138,11 @@ impl World {
             Action::TaskDone { job, task, epoch } => {
                 tasks::done(agenda, pools, jobs, &job, task, epoch)
             }
+            Action::Sample { pool } => autoscale::sample(agenda, pools, jobs, &pool),
+            Action::AutoScale { pool, epoch } => {
+                let faults = &mut self.alloc_faults;
+                autoscale::evaluate_due(agenda, pools, jobs, &pool, epoch, || faults.remove(&pool))
+            }
         }
     }
 
@@ -144,13 +151,25 @@ impl World {
     pub fn create_pool(&mut self, np: NewPool) -> Result<(), ApiError> {
         let faults = &mut self.alloc_faults;
         let id = np.id.clone();
+        let auto = np.auto_scale.is_some();
         pools::create(
             &mut self.agenda,
             &mut self.pools,
             &mut self.jobs,
             np,
             || faults.remove(&id),
-        )
+        )?;
+        if auto {
+            let faults = &mut self.alloc_faults;
+            autoscale::start(
+                &mut self.agenda,
+                &mut self.pools,
+                &mut self.jobs,
+                &id,
+                || faults.remove(&id),
+            );
+        }
+        Ok(())
     }
 
     /// A pool that exists and is not being deleted, for a mutating call.
@@ -209,11 +228,29 @@ impl World {
         formula: Option<String>,
         interval: Option<String>,
     ) -> Result<(), ApiError> {
-        pools::enable_autoscale(&self.agenda, &mut self.pools, id, formula, interval)
+        let faults = &mut self.alloc_faults;
+        autoscale::enable(
+            &mut self.agenda,
+            &mut self.pools,
+            &mut self.jobs,
+            id,
+            formula,
+            interval,
+            || faults.remove(id),
+        )
     }
 
     pub fn disable_autoscale(&mut self, id: &str) -> Result<(), ApiError> {
-        pools::disable_autoscale(&self.agenda, &mut self.pools, id)
+        autoscale::disable(&self.agenda, &mut self.pools, id)
+    }
+
+    /// `POST /pools/{id}/evaluateautoscale`: what `formula` would do now.
+    pub fn evaluate_autoscale(
+        &self,
+        id: &str,
+        formula: &str,
+    ) -> Result<crate::model::pool::AutoScaleRun, ApiError> {
+        autoscale::dry_run(&self.agenda, &self.pools, id, formula)
     }
 
     pub fn patch_pool(

@@ -137,6 +137,8 @@ pub fn create(
         auto_scale_formula: None,
         auto_scale_interval: None,
         auto_scale_run: None,
+        auto_scale_epoch: 0,
+        metrics: Default::default(),
         resize_errors: Vec::new(),
         op: ResizeOp {
             alloc_done: true,
@@ -147,13 +149,14 @@ pub fn create(
         nodes: Vec::new(),
         node_counter: 0,
     };
+    // The formula's first evaluation follows at once (`World::create_pool`).
     if let Some((formula, interval)) = np.auto_scale {
         pool.enable_auto_scale = true;
         pool.auto_scale_formula = Some(formula);
         pool.auto_scale_interval = Some(interval);
-        pool.auto_scale_run = Some(now);
     }
     pools.insert(np.id.clone(), pool);
+    super::autoscale::start_sampling(agenda, &np.id);
     let to = Resize {
         dedicated: np.target_dedicated,
         low_priority: np.target_low_priority,
@@ -207,8 +210,9 @@ pub fn resize(
 }
 
 /// Start a resize: set the targets, send the surplus nodes away at once (the least
-/// useful first), and schedule the allocation of the missing ones.
-fn start_resize(
+/// useful first), and schedule the allocation of the missing ones. Autoscale
+/// evaluations resize through here too.
+pub(super) fn start_resize(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -514,48 +518,6 @@ pub fn remove_nodes(
     Ok(())
 }
 
-/// `POST /pools/{id}/enableautoscale`: records the formula; formulas are never evaluated.
-pub fn enable_autoscale(
-    agenda: &Agenda,
-    pools: &mut Pools,
-    id: &str,
-    formula: Option<String>,
-    interval: Option<String>,
-) -> Result<(), ApiError> {
-    let now = agenda.now();
-    let p = for_change(pools, id)?;
-    if p.allocation_state != AllocationState::Steady {
-        return Err(ApiError::pool_being_resized());
-    }
-    if formula.is_none() && !p.enable_auto_scale {
-        return Err(ApiError::missing_property("autoScaleFormula"));
-    }
-    p.enable_auto_scale = true;
-    if let Some(f) = formula {
-        p.auto_scale_formula = Some(f);
-    }
-    if let Some(i) = interval {
-        p.auto_scale_interval = Some(i);
-    } else if p.auto_scale_interval.is_none() {
-        p.auto_scale_interval = Some("PT15M".into());
-    }
-    p.auto_scale_run = Some(now);
-    p.last_modified = now;
-    Ok(())
-}
-
-/// `POST /pools/{id}/disableautoscale`.
-pub fn disable_autoscale(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiError> {
-    let now = agenda.now();
-    let p = for_change(pools, id)?;
-    p.enable_auto_scale = false;
-    p.auto_scale_formula = None;
-    p.auto_scale_interval = None;
-    p.auto_scale_run = None;
-    p.last_modified = now;
-    Ok(())
-}
-
 /// `PATCH /pools/{id}`: replaces what is given (metadata as a whole list).
 pub fn patch(
     agenda: &Agenda,
@@ -830,7 +792,7 @@ mod tests {
     #[test]
     fn autoscale_refuses_manual_resizes_until_disabled() {
         let mut w = world_with_pool("p");
-        w.enable_autoscale("p", Some("$TargetDedicatedNodes=1".into()), None)
+        w.enable_autoscale("p", Some("$TargetDedicatedNodes=0".into()), None)
             .unwrap();
         assert_eq!(w.pools["p"].auto_scale_interval.as_deref(), Some("PT15M"));
         let e = w

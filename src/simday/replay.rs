@@ -1,0 +1,223 @@
+//! One strategy's day: a simulator of its own, the pipelines at their times, the log read.
+//!
+//! The day runs on tokio's *paused* clock, in a runtime of its own: when every task
+//! waits (for a timer, a boot, the next pipeline), time jumps to the next thing due. So
+//! a day of 24 hours takes seconds, and the same seed gives the same day, whatever the
+//! machine's load. Batch calls still travel over HTTPS to the simulator, as in `dev`,
+//! and take no simulated time ([`super::flight`]): a real call's ~0.1 s is noise next
+//! to a node's minutes of boot.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use azure_core::http::{Transport, Url};
+use base64::Engine;
+use batch_simulator::{SimulatorConfig, Timing};
+use reqwest::Method;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::adf::BatchCalls;
+use super::config::{DayPlan, Run};
+use super::flight::Flight;
+use super::metrics::{Metrics, measure};
+use super::strategy::{Ctx, Strategy};
+use crate::batch::transport::https_client;
+use crate::batch::{BatchAuth, BatchClient, BatchClientOptions, PoolId};
+use crate::clock::Clock;
+
+/// The pool every strategy's day uses.
+pub const POOL: &str = "adf-pool";
+/// The job ADF's Custom activities add their tasks to.
+pub const JOB: &str = "adf";
+/// The simulator starts this long before the day: the floor's node is up and the
+/// formulas have history by the day's first minute.
+pub const WARM_UP: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{strategy}: {message}")]
+pub struct ReplayError {
+    pub strategy: String,
+    pub message: String,
+}
+
+/// Replay the day for one strategy, on a paused-clock runtime of its own.
+pub fn replay(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, ReplayError> {
+    let fail = |message: String| ReplayError {
+        strategy: strategy.name().to_string(),
+        message,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .map_err(|e| fail(format!("cannot start a runtime: {e}")))?;
+    runtime.block_on(day(plan, strategy)).map_err(fail)
+}
+
+fn timing(plan: &DayPlan) -> Timing {
+    let c = &plan.config;
+    let pair = |r: [f64; 2]| (r[0], r[1]);
+    Timing {
+        allocate: pair(c.allocate_seconds),
+        creating: pair(c.creating_seconds),
+        starting: pair(c.starting_seconds),
+        leaving: pair(c.leaving_seconds),
+        ..Timing::default()
+    }
+}
+
+async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String> {
+    let sim_start = plan.start - WARM_UP;
+    let sim = batch_simulator::start(SimulatorConfig {
+        time_scale: 1.0,
+        seed: plan.config.seed,
+        timing: timing(plan),
+        start_time: Some(sim_start),
+        tick: None,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    // Simulated time and the runtime's instants, read together: the map between them.
+    let (base_sim, base_instant) = (sim.now(), Instant::now());
+    let instant_at =
+        |t: OffsetDateTime| base_instant + Duration::try_from(t - base_sim).unwrap_or_default();
+    let info = sim.ready_info().clone();
+    let roots: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(sim.ca_pem().as_bytes())
+            .filter_map(Result::ok)
+            .collect();
+    let http = https_client(&roots, None).map_err(|e| e.to_string())?;
+    let endpoint = Url::parse(&info.endpoint).map_err(|e| e.to_string())?;
+    let mut options = BatchClientOptions::default();
+    options.client_options.transport = Some(Transport::new(std::sync::Arc::new(http.clone())));
+    let batch = BatchClient::new(
+        endpoint.clone(),
+        BatchAuth::SharedKey {
+            account: info.account.clone(),
+            key: crate::batch::shared_key::AccountKey::decode(
+                &azure_core::credentials::Secret::new(info.key.clone()),
+            )
+            .map_err(|e| e.to_string())?,
+        },
+        options,
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(info.key.trim())
+        .map_err(|e| e.to_string())?;
+    let flight = Flight::default();
+    tokio::spawn(flight.clone().spin());
+    let calls = BatchCalls::new(http, endpoint, info.account.clone(), key, flight.clone());
+    let ctx = Ctx {
+        pool: POOL.parse::<PoolId>().map_err(|e| e.to_string())?,
+        batch,
+        calls: calls.clone(),
+        clock: Clock::scaled_from(1.0, base_sim),
+        config: plan.config.clone(),
+        strategy_calls: AtomicU64::new(0),
+        looks: Default::default(),
+        flight,
+    };
+    let start_task = format!("/bin/bash -c \"sleep {}\"", plan.config.start_task_seconds);
+    calls
+        .call(
+            Method::POST,
+            "/pools",
+            Some(&json!({
+                "id": POOL,
+                "vmSize": "Standard_A1_v2",
+                "startTask": {"commandLine": start_task, "waitForSuccess": true},
+                "taskSlotsPerNode": 1,
+            })),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    calls
+        .call(
+            Method::POST,
+            "/jobs",
+            Some(&json!({"id": JOB, "poolInfo": {"poolId": POOL}})),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    // A new pool settles (its sizing to 0) within seconds.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    strategy.prepare(&ctx).await?;
+
+    let errors = std::sync::Mutex::new(BTreeMap::new());
+    let pipelines = plan.runs.iter().map(|run| {
+        let (ctx, errors) = (&ctx, &errors);
+        async move {
+            tokio::time::sleep_until(instant_at(run.arrival)).await;
+            if let Err(e) = pipeline(ctx, strategy, run).await
+                && let Ok(mut errors) = errors.lock()
+            {
+                errors.insert(run.id.clone(), e);
+            }
+        }
+    });
+    let whole_day = async {
+        futures::future::join_all(pipelines).await;
+        tokio::time::sleep_until(instant_at(plan.end)).await;
+    };
+    // Pipelines still waiting at the day's end (a schedule that never opens) are cut off.
+    let _ = tokio::time::timeout_at(instant_at(plan.end), whole_day).await;
+    let events = sim.events();
+    let errors = errors.into_inner().unwrap_or_default();
+    let metrics = measure(
+        &events,
+        &plan.runs,
+        &errors,
+        plan.start,
+        plan.end,
+        ctx.strategy_calls.load(Ordering::Relaxed),
+    );
+    sim.shutdown().await;
+    Ok(metrics)
+}
+
+/// One pipeline: the strategy's activity, the Custom activity (a task, polled by ADF
+/// until it completes), the strategy's closing activity.
+async fn pipeline(ctx: &Ctx, strategy: &dyn Strategy, run: &Run) -> Result<(), String> {
+    strategy
+        .before_task(ctx, run)
+        .await
+        .map_err(|e| format!("before the task: {e}"))?;
+    let command = format!("/bin/bash -c \"sleep {}\"", run.task_seconds);
+    ctx.calls
+        .call(
+            Method::POST,
+            &format!("/jobs/{JOB}/tasks"),
+            Some(&json!({"id": run.id, "commandLine": command})),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if !strategy.acts_after_task() {
+        return Ok(());
+    }
+    let poll = Duration::from_secs(ctx.config.adf_poll_seconds.into());
+    loop {
+        ctx.clock.sleep(poll).await;
+        let task = ctx
+            .calls
+            .call(
+                Method::GET,
+                &format!("/jobs/{JOB}/tasks/{}?$select=state", run.id),
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if task["state"] == "completed" {
+            break;
+        }
+    }
+    strategy
+        .after_task(ctx, run)
+        .await
+        .map_err(|e| format!("after the task: {e}"))
+}
