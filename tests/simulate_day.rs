@@ -36,7 +36,7 @@ fn a_short_day_is_sane_and_the_same_for_the_same_seed() {
         serde_json::to_value(&again).unwrap(),
         "one seed, one day"
     );
-    assert_eq!(report.strategies.len(), 5);
+    assert_eq!(report.strategies.len(), 6);
     let work: f64 = report
         .runs
         .iter()

@@ -86,7 +86,10 @@ pub trait Strategy: Send + Sync {
 pub fn all(config: &DayConfig) -> Vec<Box<dyn Strategy>> {
     let interval = config.formula_interval_minutes;
     let every: Vec<Box<dyn Strategy>> = vec![
-        Box::new(Resizer),
+        Box::new(Resizer { keep_warm_minutes: 0 }),
+        Box::new(Resizer {
+            keep_warm_minutes: KEEP_WARM_MINUTES,
+        }),
         Box::new(Formula {
             name: "pending-tasks formula".into(),
             what: "the seed article's formula: one node while the last $PendingTasks sample is not 0, taskcompletion".into(),
@@ -200,7 +203,19 @@ impl Strategy for Floor {
 /// pool-resizer as `adf/pipeline/RunOnBatchPool.json` uses it: scale-up with the run's
 /// lease (its 202 followed until the node is ready), the task, scale-down releasing the
 /// lease. Driven through the library's `Converger` exactly as the HTTP handler drives it.
-pub struct Resizer;
+pub struct Resizer {
+    /// The scale-down's `keepWarmMinutes`: 0 releases at once.
+    pub keep_warm_minutes: u32,
+}
+
+/// The keep-warm strategy's grace: long enough to bridge the gaps between
+/// the day's back-to-back pipelines, short enough not to hold nodes idle
+/// through the quiet hours.
+pub const KEEP_WARM_MINUTES: u32 = 15;
+
+/// How often the reconcile timer fires (`SCHEDULE_RECONCILE_SCHEDULE`'s
+/// default): it releases warmth that has expired.
+const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// How often ADF's Web activity follows a 202's status URL (the handler's `Retry-After`).
 const STATUS_POLL: Duration = Duration::from_secs(10);
@@ -225,12 +240,20 @@ impl Resizer {
 #[async_trait]
 impl Strategy for Resizer {
     fn name(&self) -> &str {
-        "pool-resizer"
+        match self.keep_warm_minutes {
+            0 => "pool-resizer",
+            _ => "pool-resizer keep-warm",
+        }
     }
 
     fn description(&self) -> String {
-        "scale-up 1 node with the run's lease before the task, scale-down after (taskcompletion)"
-            .into()
+        match self.keep_warm_minutes {
+            0 => "scale-up 1 node with the run's lease before the task, scale-down after (taskcompletion)"
+                .into(),
+            minutes => format!(
+                "as pool-resizer, but the scale-down keeps the node warm {minutes} min for the next pipeline; the reconcile timer (every 15 min) releases expired warmth"
+            ),
+        }
     }
 
     async fn before_task(&self, ctx: &Ctx, run: &Run) -> Result<(), String> {
@@ -284,9 +307,42 @@ impl Strategy for Resizer {
             .edit_leases(&ctx.pool, &LeaseEdit::Release(lease), &budget)
             .await
             .map_err(|e| e.to_string())?;
+        if self.keep_warm_minutes > 0 {
+            converger
+                .edit_pool(
+                    &ctx.pool,
+                    &crate::resizer::PoolEdit::KeepWarm {
+                        minutes: self.keep_warm_minutes,
+                    },
+                    &budget,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         // The pipeline ends with this activity's answer; a 202 is not followed.
         converger
             .converge_within(&want, &budget)
+            .await
+            .map_err(|e| e.to_string())?;
+        if self.keep_warm_minutes == 0 {
+            return Ok(());
+        }
+        // The reconcile timer's first firing after the warmth expires: a
+        // scale-down that keeps what live leases (a later pipeline's, or its
+        // renewed warmth) still need.
+        // The timer fires on the clock's quarter hours (`0 */15 * * * *`).
+        let expires =
+            ctx.clock.now_utc() + Duration::from_secs(u64::from(self.keep_warm_minutes) * 60);
+        let period = RECONCILE_EVERY.as_secs() as i64;
+        let next_firing = (expires.unix_timestamp() / period + 1) * period;
+        let wait = next_firing - ctx.clock.now_utc().unix_timestamp();
+        ctx.clock
+            .sleep(Duration::from_secs(wait.max(0) as u64))
+            .await;
+        let reconcile = Want::scale_down(ctx.pool.clone(), 0, 0, LeaseRule::Honour);
+        let budget = converger.budget(Duration::from_secs(ctx.config.wait_seconds.into()));
+        converger
+            .converge_within(&reconcile, &budget)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
