@@ -21,7 +21,7 @@ pub enum StartupError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("cannot set up the Microsoft Entra credential: {0}")]
-    Credential(String),
+    Credential(#[source] azure_core::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -104,7 +104,7 @@ pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
                 ..ClientOptions::default()
             };
             let credential = entra_credential(*kind, client_id.as_deref(), credential_options)
-                .map_err(|e| StartupError::Credential(e.to_string()))?;
+                .map_err(StartupError::Credential)?;
             BatchAuth::Token {
                 credential,
                 mode: match kind {

@@ -163,6 +163,11 @@ fn every_recorded_timestamp_reads_as_a_time() {
                     expected(&object, "stateTransitionTime"),
                     "{name}"
                 );
+                assert_eq!(
+                    node.allocation_time,
+                    expected(&object, "allocationTime"),
+                    "{name}"
+                );
                 seen += usize::from(node.state_transition_time.is_some());
             }
         }

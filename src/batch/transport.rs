@@ -22,10 +22,13 @@ pub enum TransportError {
     },
     #[error("the CA file {path} holds no PEM certificate")]
     NoCertificates { path: PathBuf },
-    #[error("the CA file {path} holds a certificate rustls refuses: {reason}")]
-    BadCertificate { path: PathBuf, reason: String },
+    #[error("the CA file {path} holds a certificate rustls refuses: {source}")]
+    BadCertificate {
+        path: PathBuf,
+        source: rustls::Error,
+    },
     #[error("cannot build the HTTPS client: {0}")]
-    Build(String),
+    Build(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Reads every PEM certificate in `path`; a file with none is an error, since
@@ -57,15 +60,15 @@ pub fn https_client(
     for certificate in extra_roots {
         roots
             .add(certificate.clone())
-            .map_err(|e| TransportError::BadCertificate {
+            .map_err(|source| TransportError::BadCertificate {
                 path: extra_roots_origin.map(Path::to_owned).unwrap_or_default(),
-                reason: e.to_string(),
+                source,
             })?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TransportError::Build(e.to_string()))?
+        .map_err(|e| TransportError::Build(e.into()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     reqwest::Client::builder()
@@ -75,7 +78,7 @@ pub fn https_client(
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
-        .map_err(|e| TransportError::Build(e.to_string()))
+        .map_err(|e| TransportError::Build(e.into()))
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
 //! The live progress display on stderr, fed by the converge loop's
 //! `progress` hook.
 //!
-//! On a terminal, indicatif keeps one line redrawn in place, its elapsed
-//! time ticking every second, so an operator sees the pool move without a
-//! scroll of identical lines; indicatif also handles what a hand-written
-//! `\r` did not (a line wider than the terminal, cursor and clearing).
+//! On a terminal, indicatif keeps one line redrawn in place (wrapped
+//! lines included), its elapsed time ticking every second, so an operator
+//! sees the pool move without a scroll of identical lines.
 //! Anywhere else (CI logs, pipes) a plain line is written only when the
 //! pool's state changes, since redrawing would garble a log file.
 //! stdout is left alone: it carries the result (and `--json`).
