@@ -232,3 +232,37 @@ async fn spot_nodes_that_cannot_come_fall_back_to_dedicated() {
     let up = app.host.until_final(up).await;
     assert_eq!(up.status, 409, "{}", up.body);
 }
+
+/// Spot nodes Azure takes back (preempted) are made up with dedicated ones
+/// on the next scale-up with the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preempted_spot_nodes_are_made_up_with_dedicated_ones() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let body = r#"{"dedicatedNodes": 0, "lowPriorityNodes": 1, "fallbackToDedicated": true, "waitSeconds": 180}"#;
+    let up = app.host.post("/api/scale-up", body).await;
+    let up = app.host.until_final(up).await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    assert_eq!(up.body["pool"]["readyLowPriorityNodes"], 1, "{}", up.body);
+
+    app.sim
+        .faults()
+        .inject(batch_simulator::FaultSpec::NodeState {
+            pool_id: "adf-pool".into(),
+            node_id: None,
+            state: "preempted".into(),
+        })
+        .unwrap();
+    let again = app.host.post("/api/scale-up", body).await;
+    let again = app.host.until_final(again).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.body["pool"]["readyDedicatedNodes"], 1,
+        "{}",
+        again.body
+    );
+    assert_eq!(
+        again.body["pool"]["nodesByState"]["preempted"], 1,
+        "{}",
+        again.body
+    );
+}

@@ -284,17 +284,24 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             }
             // Spot nodes that could not be allocated (or were preempted):
             // make up the difference with dedicated ones, up to the cap.
+            // Spot nodes that can take or will take a task: preempted ones,
+            // still counted in the pool's current count, are neither.
+            let spot_available = tally.map_or(pool.current_low_priority_nodes, |t| {
+                t.ready_low_priority + t.coming_low_priority
+            });
             if let Some(max_dedicated) = want.spot_fallback
                 && pool.current_dedicated_nodes >= want.dedicated
-                && pool.current_low_priority_nodes < want.low_priority
+                && spot_available < want.low_priority
             {
-                let missing = want.low_priority - pool.current_low_priority_nodes;
+                let missing = want.low_priority - spot_available;
                 let dedicated = (want.dedicated + missing)
                     .max(pool.target_dedicated_nodes)
                     .min(max_dedicated.max(want.dedicated));
                 let fallback = ResizeTo {
                     dedicated,
-                    low_priority: pool.current_low_priority_nodes,
+                    low_priority: pool
+                        .current_low_priority_nodes
+                        .min(pool.target_low_priority_nodes),
                     deallocation: None,
                 };
                 if dedicated > pool.target_dedicated_nodes

@@ -82,7 +82,8 @@ pub enum FaultSpec {
     /// The pool's next resize allocates nothing until its resize timeout.
     #[serde(rename_all = "camelCase")]
     AllocationStall { pool_id: String },
-    /// Force a node (default: first idle) into `unusable` or `starttaskfailed` now.
+    /// Force a node (default: first idle; for `preempted`, first idle Spot node) into
+    /// `unusable`, `starttaskfailed` or `preempted` now.
     #[serde(rename_all = "camelCase")]
     NodeState {
         pool_id: String,
@@ -192,11 +193,12 @@ impl Faults {
                 let to = match state.as_str() {
                     "unusable" => NodeState::Unusable,
                     "starttaskfailed" => NodeState::StartTaskFailed,
+                    "preempted" => NodeState::Preempted,
                     other => {
                         return Err(ApiError::invalid_property(
                             "state",
                             other,
-                            "must be 'unusable' or 'starttaskfailed'",
+                            "must be 'unusable', 'starttaskfailed' or 'preempted'",
                         ));
                     }
                 };

@@ -106,6 +106,7 @@ async fn counts(State(s): State<AppState>, version: ApiVersion, q: Query) -> Ans
                     NodeState::StartTaskFailed => c.start_task_failed += 1,
                     NodeState::Unusable => c.unusable += 1,
                     NodeState::LeavingPool => c.leaving_pool += 1,
+                    NodeState::Preempted => c.preempted += 1,
                 }
                 c.total += 1;
             }

@@ -23,6 +23,9 @@ pub enum NodeState {
     StartTaskFailed,
     Unusable,
     LeavingPool,
+    /// A Spot (low-priority) node Azure took back: it stays in the pool,
+    /// counted, taking no task, until the pool shrinks.
+    Preempted,
 }
 
 impl NodeState {
@@ -36,13 +39,14 @@ impl NodeState {
             NodeState::StartTaskFailed => "starttaskfailed",
             NodeState::Unusable => "unusable",
             NodeState::LeavingPool => "leavingpool",
+            NodeState::Preempted => "preempted",
         }
     }
 
     /// Preference when the service picks nodes to remove on a shrink (lower goes first).
     pub fn removal_rank(self) -> u8 {
         match self {
-            NodeState::Unusable | NodeState::StartTaskFailed => 0,
+            NodeState::Unusable | NodeState::StartTaskFailed | NodeState::Preempted => 0,
             NodeState::Idle => 1,
             NodeState::Creating | NodeState::Starting | NodeState::WaitingForStartTask => 2,
             NodeState::Running => 3,

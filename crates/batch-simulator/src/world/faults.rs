@@ -37,7 +37,11 @@ pub fn fail_node(
         None => p
             .nodes
             .iter_mut()
-            .find(|n| n.state == NodeState::Idle && !n.is_leaving())
+            .find(|n| {
+                n.state == NodeState::Idle
+                    && !n.is_leaving()
+                    && (to != NodeState::Preempted || !n.is_dedicated)
+            })
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::CONFLICT,
