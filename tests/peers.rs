@@ -266,3 +266,45 @@ async fn preempted_spot_nodes_are_made_up_with_dedicated_ones() {
         again.body
     );
 }
+
+/// Keep-warm's grace ends with nobody calling: the next reconcile firing
+/// lets the warm node go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_timer_releases_expired_warmth() {
+    let sim = support::app::start_simulator(pools(&["adf-pool"])).await;
+    let mut settings = support::app::settings_for(&sim, "adf-pool");
+    // A window that is closed all year but a minute on 1 January.
+    settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
+    settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
+    let host = support::host::FunctionsHost::start(&settings).await;
+    let up = host.post("/api/scale-up", r#"{"waitSeconds": 180}"#).await;
+    assert_eq!(host.until_final(up).await.status, 200);
+    let down = host
+        .post(
+            "/api/scale-down",
+            r#"{"keepWarmMinutes": 1, "waitSeconds": 180}"#,
+        )
+        .await;
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert_eq!(down.body["pool"]["targetDedicatedNodes"], 1);
+
+    simulated(Duration::from_secs(120)).await;
+    let (status, _, answer) = host
+        .invoke(
+            "timer-reconcile",
+            &support::host::timer_payload("timer-reconcile", false, None),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["Logs"].to_string().contains("keep-warm grace over"),
+        "{answer}"
+    );
+    let look = host.get("/api/pool-status?poolId=adf-pool").await;
+    assert_eq!(
+        look.body["pool"]["targetDedicatedNodes"], 0,
+        "{}",
+        look.body
+    );
+    assert_eq!(look.body["pool"]["keptWarm"], serde_json::Value::Null);
+}

@@ -331,6 +331,15 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
             (look.clone(), converger.check(&look).await)
         }
     };
+    // Keep-warm's grace has no timer of its own: whichever firing comes
+    // first after it ends lets the warm nodes go, so none is kept past its
+    // grace for lack of a call.
+    if let Ok(report) = &result
+        && let Some(observed) = &report.last
+        && warmth_expired(observed)
+    {
+        release_expired_warmth(&app, &want.pool_id, settings, &mut log).await;
+    }
     match result {
         Ok(report) => {
             describe_report(&mut log, &want, plan, settings.wait_seconds, &report);
@@ -411,6 +420,53 @@ async fn schedule_lease(
             "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
         )),
         Err(error) => Err(failed_line(&error)),
+    }
+}
+
+/// The pool still carries a keep-warm lease whose grace has ended.
+fn warmth_expired(observed: &Observed) -> bool {
+    let Observed::Pool(snapshot) = observed else {
+        return false;
+    };
+    let name = format!(
+        "{}{}",
+        crate::resizer::lease::LEASE_PREFIX,
+        crate::resizer::lease::WARM_LEASE
+    );
+    let present = snapshot.pool.metadata.iter().any(|item| item.name == name);
+    let live = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
+        .iter()
+        .any(|lease| lease.id.as_str() == crate::resizer::lease::WARM_LEASE);
+    present && !live
+}
+
+/// Drops the expired warm lease and shrinks the pool to what live leases
+/// (the schedule's included, while its window is open) still need.
+async fn release_expired_warmth(
+    app: &AppState,
+    pool_id: &crate::batch::PoolId,
+    settings: &crate::settings::ScheduleSettings,
+    log: &mut Lines,
+) {
+    let converger = app.converger();
+    let budget = converger.budget(Duration::from_secs(settings.wait_seconds.into()));
+    let warm: LeaseId = crate::resizer::lease::WARM_LEASE
+        .parse()
+        .expect("a valid lease id");
+    if let Err(error) = converger
+        .edit_leases(pool_id, &LeaseEdit::Release(warm), &budget)
+        .await
+    {
+        log.error(failed_line(&error));
+        return;
+    }
+    let shrink = Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour);
+    match converger.converge_within(&shrink, &budget).await {
+        Ok(report) => log.info(format!(
+            "keep-warm grace over: released the warm nodes of pool '{pool_id}' down to what live leases need ({} action(s))",
+            report.actions.len()
+        )),
+        Err(error) => log.error(failed_line(&error)),
     }
 }
 
