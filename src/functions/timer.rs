@@ -285,7 +285,11 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                     "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
                     judged.dedicated, judged.low_priority
                 ));
-                Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
+                Want {
+                    // The app's deadline, as for every HTTP scale-up.
+                    provision_deadline: app.settings().provision_deadline,
+                    ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
+                }
             } else if settings.every_firing_closes() {
                 log.info(format!(
                     "window closed: releasing lease '{SCHEDULE_LEASE}' and scaling pool '{pool_id}' down to what live leases need, \
