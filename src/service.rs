@@ -294,7 +294,9 @@ impl<B: PoolApi> Service<'_, B> {
         }
         let answer = self.run(want, edits, request.wait).await;
         if request.operation == Operation::ScaleUp {
-            self.record_backoff(&answer).await;
+            if let Ok(report) = &answer.result {
+                self.record_backoff(&answer.want, report).await;
+            }
         }
         Ok(answer)
     }
@@ -302,8 +304,10 @@ impl<B: PoolApi> Service<'_, B> {
     /// After a scale-up: an allocation failure that asking again would only
     /// repeat (quota, capacity) starts or doubles a backoff; a success
     /// clears one. Written only on those changes.
-    async fn record_backoff(&self, answer: &Answer) {
-        let Ok(report) = &answer.result else { return };
+    pub async fn record_backoff(&self, want: &Want, report: &Report) {
+        if want.operation != Operation::ScaleUp {
+            return;
+        }
         let Some(Observed::Pool(snapshot)) = &report.last else {
             return;
         };
@@ -330,10 +334,10 @@ impl<B: PoolApi> Service<'_, B> {
         let budget = self.converger.budget(STATUS_PATIENCE);
         if let Err(error) = self
             .converger
-            .edit_pool(&answer.want.pool_id, &edit, &budget)
+            .edit_pool(&want.pool_id, &edit, &budget)
             .await
         {
-            tracing::warn!(pool = %answer.want.pool_id, error = %error, "could not record the backoff");
+            tracing::warn!(pool = %want.pool_id, error = %error, "could not record the backoff");
         }
     }
 

@@ -335,6 +335,10 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
             (look.clone(), converger.check(&look).await)
         }
     };
+    // The schedule's scale-ups start and clear the backoff like any other.
+    if let Ok(report) = &result {
+        app.service().record_backoff(&want, report).await;
+    }
     // Keep-warm's grace has no timer of its own: whichever firing comes
     // first after it ends lets the warm nodes go, so none is kept past its
     // grace for lack of a call.
