@@ -293,10 +293,8 @@ impl<B: PoolApi> Service<'_, B> {
             });
         }
         let answer = self.run(want, edits, request.wait).await;
-        if request.operation == Operation::ScaleUp {
-            if let Ok(report) = &answer.result {
-                self.record_backoff(&answer.want, report).await;
-            }
+        if let Ok(report) = &answer.result {
+            self.record_backoff(&answer.want, report).await;
         }
         Ok(answer)
     }
