@@ -134,7 +134,7 @@ fn overridden(want: &Want, seen: Option<&Observed>) -> Vec<Lease> {
 
 /// What the caller asked, as understood; `null` where it did not apply or
 /// could not be read.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Requested {
     pub dedicated_nodes: Option<u32>,

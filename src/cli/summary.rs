@@ -75,20 +75,7 @@ impl Summary<'_> {
     }
 
     fn requested(&self) -> Requested {
-        match &self.requested {
-            Some(r) => Requested {
-                dedicated_nodes: r.dedicated_nodes,
-                low_priority_nodes: r.low_priority_nodes,
-                wait_seconds: r.wait_seconds,
-                lease_id: r.lease_id.clone(),
-                lease_minutes: r.lease_minutes,
-                force: r.force,
-                repair_attempts: r.repair_attempts,
-                keep_warm_minutes: r.keep_warm_minutes,
-                fallback_to_dedicated: r.fallback_to_dedicated,
-            },
-            None => Requested::default(),
-        }
+        self.requested.clone().unwrap_or_default()
     }
 
     fn body(&self, result: &Result<Report, ConvergeError>, exit: Exit) -> OperationBody {

@@ -324,7 +324,7 @@ fn respond(
             failure_status(failure.code)
         }
         (Outcome::Pending(_), Some(_)) => {
-            return pending(app, context, requested_again(&body), &report);
+            return pending(app, context, body.requested.clone(), &report);
         }
     };
     if let Some(overridden) =
@@ -337,21 +337,6 @@ fn respond(
         tracing::info!(operation, pool = %want.pool_id, waited_seconds = body.waited_seconds, "done");
     }
     (status, Json(body)).into_response()
-}
-
-/// The `requested` block of a body already built, for the pending answer.
-fn requested_again(body: &OperationBody) -> Requested {
-    Requested {
-        dedicated_nodes: body.requested.dedicated_nodes,
-        low_priority_nodes: body.requested.low_priority_nodes,
-        wait_seconds: body.requested.wait_seconds,
-        lease_id: body.requested.lease_id.clone(),
-        lease_minutes: body.requested.lease_minutes,
-        force: body.requested.force,
-        repair_attempts: body.requested.repair_attempts,
-        keep_warm_minutes: body.requested.keep_warm_minutes,
-        fallback_to_dedicated: body.requested.fallback_to_dedicated,
-    }
 }
 
 /// 202 with `Location`: the status URL that resumes this operation.
