@@ -292,8 +292,8 @@ impl<B: PoolApi> Service<'_, B> {
                 minutes: request.keep_warm_minutes,
             });
         }
-        let answer = self.run(want, edits, request.wait).await;
-        if let Ok(report) = &answer.result {
+        let mut answer = self.run(want, edits, request.wait).await;
+        if let Ok(report) = &mut answer.result {
             self.record_backoff(&answer.want, report).await;
         }
         Ok(answer)
@@ -301,12 +301,14 @@ impl<B: PoolApi> Service<'_, B> {
 
     /// After a scale-up: an allocation failure that asking again would only
     /// repeat (quota, capacity) starts or doubles a backoff; a success
-    /// clears one. Written only on those changes.
-    pub async fn record_backoff(&self, want: &Want, report: &Report) {
+    /// clears one. Written only on those changes, and once Batch took the
+    /// write (an `If-Match` on the pool just seen), the report's pool says so
+    /// too: the caller learns of the backoff from the answer that caused it.
+    pub async fn record_backoff(&self, want: &Want, report: &mut Report) {
         if want.operation != Operation::ScaleUp {
             return;
         }
-        let Some(Observed::Pool(snapshot)) = &report.last else {
+        let Some(Observed::Pool(snapshot)) = &mut report.last else {
             return;
         };
         let previous: Option<Backoff> =
@@ -330,12 +332,30 @@ impl<B: PoolApi> Service<'_, B> {
             _ => return,
         };
         let budget = self.converger.budget(STATUS_PATIENCE);
-        if let Err(error) = self
+        match self
             .converger
             .edit_pool(&want.pool_id, &edit, &budget)
             .await
         {
-            tracing::warn!(pool = %want.pool_id, error = %error, "could not record the backoff");
+            Ok(LeaseWrite::Written { .. } | LeaseWrite::Unchanged) => {
+                let recorded = match &edit {
+                    PoolEdit::SetBackoff(backoff) => Some(backoff),
+                    _ => None,
+                };
+                if let Some(metadata) = crate::resizer::marks::set(
+                    &snapshot.pool.metadata,
+                    crate::resizer::marks::BACKOFF,
+                    recorded,
+                ) {
+                    snapshot.pool.metadata = metadata;
+                }
+            }
+            Ok(outcome) => {
+                tracing::info!(pool = %want.pool_id, ?outcome, "backoff not recorded; the next scale-up tries again");
+            }
+            Err(error) => {
+                tracing::warn!(pool = %want.pool_id, error = %error, "could not record the backoff");
+            }
         }
     }
 
@@ -407,7 +427,7 @@ impl<B: PoolApi> Service<'_, B> {
 
     /// A look, judged against a target if one is given. Only a status URL
     /// the service issued (`resume`) may act, and it then settles the lease
-    /// its operation's first call meant to leave.
+    /// its operation's first call meant to leave and records the backoff.
     pub async fn status(&self, request: &StatusRequest) -> Result<Answer, OverLimit> {
         if let Some((_, dedicated, low)) = request.target {
             self.limits
@@ -421,9 +441,15 @@ impl<B: PoolApi> Service<'_, B> {
             ..request.want()
         };
         let result = if request.resume {
-            let result = self.converger.resume(&want).await;
-            if let (Ok(report), Some(lease)) = (&result, &request.lease) {
-                self.settle_lease(&want, report, lease).await;
+            let mut result = self.converger.resume(&want).await;
+            if let Ok(report) = &mut result {
+                if let Some(lease) = &request.lease {
+                    self.settle_lease(&want, report, lease).await;
+                }
+                // A scale-up that outlived its first call ends here, on the
+                // caller's poll: its outcome starts or clears the backoff
+                // exactly as an inline one would.
+                self.record_backoff(&want, report).await;
             }
             result
         } else {

@@ -150,6 +150,11 @@ async fn a_quota_failure_backs_off_instead_of_asking_again() {
     let first = app.host.until_final(first).await;
     assert_eq!(first.status, 409, "{}", first.body);
     assert_eq!(first.body["error"]["batchCode"], "AccountCoreQuotaReached");
+    assert_eq!(
+        first.body["pool"]["backoff"]["minutes"], 5,
+        "{}",
+        first.body
+    );
     let resizes = accepted(&app.sim, "POST", "/resize");
 
     let again = app
@@ -175,6 +180,49 @@ async fn a_quota_failure_backs_off_instead_of_asking_again() {
         .post(
             "/api/scale-up",
             r#"{"dedicatedNodes": 1, "waitSeconds": 180}"#,
+        )
+        .await;
+    assert_eq!(app.host.until_final(one).await.status, 200);
+    let look = app.host.get("/api/pool-status?poolId=adf-pool").await;
+    assert_eq!(
+        look.body["pool"]["backoff"],
+        serde_json::Value::Null,
+        "{}",
+        look.body
+    );
+}
+
+/// The same, when every call outlives its inline wait and ends on ADF's
+/// poll of the status URL: the poll that sees the quota failure starts the
+/// backoff, and the poll that sees success clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_scale_up_records_and_clears_the_backoff() {
+    let app = spawn_app(SimulatorConfig {
+        dedicated_core_quota: 1,
+        ..pools(&["adf-pool"])
+    })
+    .await;
+    let first = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 3, "waitSeconds": 0}"#,
+        )
+        .await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let first = app.host.until_final(first).await;
+    assert_eq!(first.status, 409, "{}", first.body);
+    assert_eq!(
+        first.body["pool"]["backoff"]["minutes"], 5,
+        "{}",
+        first.body
+    );
+
+    let one = app
+        .host
+        .post(
+            "/api/scale-up",
+            r#"{"dedicatedNodes": 1, "waitSeconds": 0}"#,
         )
         .await;
     assert_eq!(app.host.until_final(one).await.status, 200);

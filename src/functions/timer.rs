@@ -278,7 +278,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     let pool_id = settings.pool_id.clone();
     let plan = plan(role, state.open, settings.every_firing_closes());
     let converger = app.converger();
-    let (want, result) = match plan {
+    let (want, mut result) = match plan {
         Plan::Hold | Plan::Release => {
             let want = if plan == Plan::Hold {
                 log.info(format!(
@@ -336,7 +336,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
         }
     };
     // The schedule's scale-ups start and clear the backoff like any other.
-    if let Ok(report) = &result {
+    if let Ok(report) = &mut result {
         app.service().record_backoff(&want, report).await;
     }
     // Keep-warm's grace has no timer of its own: whichever firing comes
