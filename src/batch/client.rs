@@ -142,9 +142,9 @@ impl BatchClient {
     /// from the body, or from the header when `$select` left it out.
     pub async fn get_pool(&self, pool_id: &PoolId) -> Result<Pool, BatchError> {
         let url = self.url(&["pools", pool_id.as_str()], &[("$select", POOL_SELECT)]);
-        let response = self.send(Request::new(url, Method::Get)).await?;
+        let response = self.send(Request::new(url.clone(), Method::Get)).await?;
         let etag = header(&response, "etag");
-        let mut pool: Pool = decode(&response, &self.endpoint)?;
+        let mut pool: Pool = decode(&response, &url)?;
         if pool.e_tag.is_none() {
             pool.e_tag = etag;
         }
