@@ -380,17 +380,6 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use azure_core::http::headers::Headers;
-
-    #[test]
-    fn an_unreadable_answer_keeps_the_parsers_error() {
-        let response = RawResponse::from_bytes(StatusCode::Ok, Headers::new(), "{\"id\": 7}");
-        let url = Url::parse("https://a.b/pools/p?api-version=1").unwrap();
-        let error = decode::<Pool>(&response, &url).unwrap_err();
-        let source = std::error::Error::source(&error).expect("the serde error");
-        assert!(source.is::<serde_json::Error>(), "{source:?}");
-        assert_eq!(error.url(), Some("https://a.b/pools/p"));
-    }
-}
+mod scripted;
+#[cfg(test)]
+mod tests;

@@ -15,6 +15,8 @@ pub mod api;
 pub mod budget;
 pub mod converge;
 pub mod decide;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod lease;
 pub mod lease_write;
 pub mod looks;
