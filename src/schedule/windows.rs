@@ -33,7 +33,7 @@
 //! first and closes with the last, and while several are open the largest
 //! count of each kind is held (as with leases).
 
-use super::{ScheduleNow, WindowState};
+use super::{DAY_NAMES, ScheduleNow, WindowState};
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
@@ -76,16 +76,6 @@ pub struct LocalWindow {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct WindowsError(pub String);
-
-const DAY_NAMES: [&str; 7] = [
-    "sunday",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-];
 
 /// A time zone by IANA name (`Europe/Brussels`, `America/New_York`, `UTC`),
 /// from the tz database compiled into the binary.
@@ -509,18 +499,22 @@ mod tests {
     fn open_exactly(w: &Windows, from: OffsetDateTime, to: OffsetDateTime) {
         let minute = time::Duration::MINUTE;
         let second = time::Duration::SECOND;
-        assert!(!open(w, from - second), "closed just before {from}");
-        assert!(!open(w, from - minute), "closed a minute before {from}");
-        assert!(open(w, from), "opens at {from}");
-        assert!(open(w, to - second), "still open just before {to}");
-        assert!(!open(w, to), "closes at {to}");
+        let case = format!("'{w}' in {}", w.zone_name());
+        assert!(!open(w, from - second), "{case}: closed just before {from}");
+        assert!(
+            !open(w, from - minute),
+            "{case}: closed a minute before {from}"
+        );
+        assert!(open(w, from), "{case}: opens at {from}");
+        assert!(open(w, to - second), "{case}: still open just before {to}");
+        assert!(!open(w, to), "{case}: closes at {to}");
         let inside = w.at(from);
-        assert_eq!(inside.state.last_up, Some(from));
-        assert_eq!(inside.state.next_down, Some(to));
+        assert_eq!(inside.state.last_up, Some(from), "{case}");
+        assert_eq!(inside.state.next_down, Some(to), "{case}");
         let before = w.at(from - minute);
-        assert_eq!(before.state.next_up, Some(from));
+        assert_eq!(before.state.next_up, Some(from), "{case}");
         let after = w.at(to);
-        assert_eq!(after.state.last_down, Some(to));
+        assert_eq!(after.state.last_down, Some(to), "{case}");
     }
 
     #[test]
@@ -603,33 +597,67 @@ mod tests {
         }
     }
 
-    /// Business hours keep their local time across a change: 06:00 in
-    /// Brussels is 05:00 UTC in winter and 04:00 UTC in summer.
+    /// What a window covers in real time, daylight saving included: each row is
+    /// a stretch the windows are open on exactly (see `open_exactly`).
+    #[test]
+    fn windows_are_open_exactly_while_the_local_clock_reads_inside_them() {
+        let (brussels, new_york) = ("Europe/Brussels", "America/New_York");
+        #[rustfmt::skip]
+        let cases = [
+            // Business hours keep their local time across a change: 06:00 in Brussels is
+            // 05:00 UTC in winter and 04:00 UTC in summer. Friday before and Monday after
+            // the spring change (30 March 2025), and around the autumn one (26 October).
+            ("Mon-Fri 06:00-07:00", brussels, datetime!(2025-03-28 05:00 UTC), datetime!(2025-03-28 06:00 UTC)),
+            ("Mon-Fri 06:00-07:00", brussels, datetime!(2025-03-31 04:00 UTC), datetime!(2025-03-31 05:00 UTC)),
+            ("Mon-Fri 06:00-07:00", brussels, datetime!(2025-10-24 04:00 UTC), datetime!(2025-10-24 05:00 UTC)),
+            ("Mon-Fri 06:00-07:00", brussels, datetime!(2025-10-27 05:00 UTC), datetime!(2025-10-27 06:00 UTC)),
+            // Spring forward, 30 March 2025: 02:00 CET jumps to 03:00 CEST (01:00 UTC); the
+            // local clock never reads 02:xx. A start in the skipped hour opens at the jump
+            // (03:00 CEST) and runs to 03:30 CEST.
+            ("Sun 02:30-03:30", brussels, datetime!(2025-03-30 01:00 UTC), datetime!(2025-03-30 01:30 UTC)),
+            // An end in the skipped hour closes at the jump (open 30 real minutes).
+            ("Sun 01:30-02:30", brussels, datetime!(2025-03-30 00:30 UTC), datetime!(2025-03-30 01:00 UTC)),
+            // Across that night: 22:00 CET to 03:00 CEST is 4 real hours.
+            ("Sat 22:00-03:00", brussels, datetime!(2025-03-29 21:00 UTC), datetime!(2025-03-30 01:00 UTC)),
+            // Fall back, 26 October 2025: 03:00 CEST falls back to 02:00 CET (01:00 UTC);
+            // the local clock reads 02:00-02:59 twice. From the first 02:30 (CEST) to 03:30
+            // CET: two real hours, open through the repeated hour rather than closing and
+            // opening again.
+            ("Sun 02:30-03:30", brussels, datetime!(2025-10-26 00:30 UTC), datetime!(2025-10-26 02:30 UTC)),
+            // An end in the repeated hour is its last occurrence (CET).
+            ("Sun 01:00-02:30", brussels, datetime!(2025-10-25 23:00 UTC), datetime!(2025-10-26 01:30 UTC)),
+            // Across that night: 22:00 CEST to 06:00 CET is 9 real hours.
+            ("Sat 22:00-06:00", brussels, datetime!(2025-10-25 20:00 UTC), datetime!(2025-10-26 05:00 UTC)),
+            // New York, around 9 March 2025 (02:00 EST jumps to 03:00 EDT, 07:00 UTC) and
+            // 2 November 2025 (02:00 EDT falls back to 01:00 EST, 06:00 UTC).
+            ("Mon-Fri 09:00-17:00", new_york, datetime!(2025-03-07 14:00 UTC), datetime!(2025-03-07 22:00 UTC)),
+            ("Mon-Fri 09:00-17:00", new_york, datetime!(2025-03-10 13:00 UTC), datetime!(2025-03-10 21:00 UTC)),
+            ("Mon-Fri 09:00-17:00", new_york, datetime!(2025-10-31 13:00 UTC), datetime!(2025-10-31 21:00 UTC)),
+            ("Mon-Fri 09:00-17:00", new_york, datetime!(2025-11-03 14:00 UTC), datetime!(2025-11-03 22:00 UTC)),
+            // Spring: a start in the skipped hour opens at the jump (03:00 EDT).
+            ("Sun 02:15-04:00", new_york, datetime!(2025-03-09 07:00 UTC), datetime!(2025-03-09 08:00 UTC)),
+            // Fall: 01:30 happens twice; the window opens at the first (EDT) and closes at
+            // 02:30 EST, two real hours later; the week after, an ordinary hour.
+            ("Sun 01:30-02:30", new_york, datetime!(2025-11-02 05:30 UTC), datetime!(2025-11-02 07:30 UTC)),
+            ("Sun 01:30-02:30", new_york, datetime!(2025-11-09 06:30 UTC), datetime!(2025-11-09 07:30 UTC)),
+            // Across midnight, a window is named by the day it opens: Friday 22:00 CET to
+            // Saturday 02:00 CET.
+            ("Fri 22:00-02:00", brussels, datetime!(2025-03-07 21:00 UTC), datetime!(2025-03-08 01:00 UTC)),
+            // 24:00 is midnight at the day's end.
+            ("Sun 22:00-24:00", "UTC", datetime!(2025-03-09 22:00 UTC), datetime!(2025-03-10 00:00 UTC)),
+            // A window every night: each closes before the next opens.
+            ("daily 23:00-01:00", "UTC", datetime!(2025-03-09 23:00 UTC), datetime!(2025-03-10 01:00 UTC)),
+            // Touching windows make one stretch, 06:00-08:00.
+            ("Mon 06:00-07:00; Mon 07:00-08:00 dedicated=2", "UTC", datetime!(2025-03-10 06:00 UTC), datetime!(2025-03-10 08:00 UTC)),
+        ];
+        for (text, zone, from, to) in cases {
+            open_exactly(&windows(text, zone), from, to);
+        }
+    }
+
     #[test]
     fn local_hours_follow_daylight_saving_in_brussels() {
         let w = windows("Mon-Fri 06:00-07:00", "Europe/Brussels");
-        // Friday before and Monday after the spring change (30 March 2025).
-        open_exactly(
-            &w,
-            datetime!(2025-03-28 05:00 UTC),
-            datetime!(2025-03-28 06:00 UTC),
-        );
-        open_exactly(
-            &w,
-            datetime!(2025-03-31 04:00 UTC),
-            datetime!(2025-03-31 05:00 UTC),
-        );
-        // And back after the autumn change (26 October 2025).
-        open_exactly(
-            &w,
-            datetime!(2025-10-24 04:00 UTC),
-            datetime!(2025-10-24 05:00 UTC),
-        );
-        open_exactly(
-            &w,
-            datetime!(2025-10-27 05:00 UTC),
-            datetime!(2025-10-27 06:00 UTC),
-        );
         // Closed on Friday after the window: the next is Monday's, in summer time.
         let friday = w.at(datetime!(2025-03-28 12:00 UTC));
         assert!(!friday.state.open);
@@ -641,16 +669,8 @@ mod tests {
     }
 
     #[test]
-    fn spring_forward_in_brussels() {
-        // 30 March 2025: 02:00 CET jumps to 03:00 CEST (01:00 UTC); the
-        // local clock never reads 02:xx.
-        let w = windows("Sun 02:30-03:30", "Europe/Brussels");
-        open_exactly(
-            &w,
-            datetime!(2025-03-30 01:00 UTC), // the jump, 03:00 CEST
-            datetime!(2025-03-30 01:30 UTC), // 03:30 CEST
-        );
-        // A window wholly in the skipped hour does not open that day.
+    fn a_window_wholly_in_the_skipped_hour_does_not_open() {
+        // 30 March 2025 in Brussels: the local clock jumps from 02:00 to 03:00.
         let w = windows("Sun 02:00-02:45", "Europe/Brussels");
         let night = w.at(datetime!(2025-03-30 01:00 UTC));
         assert!(!night.state.open);
@@ -664,130 +684,28 @@ mod tests {
             Some(datetime!(2025-04-06 00:00 UTC)),
             "the week after, in summer time"
         );
-        // Ending in the skipped hour: closes at the jump (open 30 real minutes).
-        let w = windows("Sun 01:30-02:30", "Europe/Brussels");
-        open_exactly(
-            &w,
-            datetime!(2025-03-30 00:30 UTC),
-            datetime!(2025-03-30 01:00 UTC),
-        );
-        // Across the night of the change: 22:00 CET to 03:00 CEST is 4 real hours.
-        let w = windows("Sat 22:00-03:00", "Europe/Brussels");
-        open_exactly(
-            &w,
-            datetime!(2025-03-29 21:00 UTC),
-            datetime!(2025-03-30 01:00 UTC),
-        );
+        // 9 March 2025 in New York: 02:00 EST jumps to 03:00 EDT (07:00 UTC).
+        let w = windows("Sun 02:15-03:00", "America/New_York");
+        assert!(!open(&w, datetime!(2025-03-09 07:00 UTC)));
+        assert!(!open(&w, datetime!(2025-03-09 06:59 UTC)));
     }
 
     #[test]
-    fn fall_back_in_brussels() {
-        // 26 October 2025: 03:00 CEST falls back to 02:00 CET (01:00 UTC);
-        // the local clock reads 02:00-02:59 twice.
+    fn a_window_stays_open_between_the_two_times_the_clock_reads_its_start() {
+        // 26 October 2025 in Brussels: 02:30 CEST (00:30 UTC), then 02:30 CET (01:30 UTC).
         let w = windows("Sun 02:30-03:30", "Europe/Brussels");
-        // From the first 02:30 (CEST) to 03:30 CET: two real hours, open
-        // through the repeated hour rather than closing and opening again.
-        open_exactly(
-            &w,
-            datetime!(2025-10-26 00:30 UTC),
-            datetime!(2025-10-26 02:30 UTC),
-        );
         assert!(
             open(&w, datetime!(2025-10-26 01:15 UTC)),
             "02:15 CET, between the two 02:30s"
         );
-        // Ending in the repeated hour: at its last occurrence (CET).
-        let w = windows("Sun 01:00-02:30", "Europe/Brussels");
-        open_exactly(
-            &w,
-            datetime!(2025-10-25 23:00 UTC),
-            datetime!(2025-10-26 01:30 UTC),
-        );
-        // Across the night: 22:00 CEST to 06:00 CET is 9 real hours.
-        let w = windows("Sat 22:00-06:00", "Europe/Brussels");
-        open_exactly(
-            &w,
-            datetime!(2025-10-25 20:00 UTC),
-            datetime!(2025-10-26 05:00 UTC),
-        );
     }
 
     #[test]
-    fn daylight_saving_in_new_york() {
-        let w = windows("Mon-Fri 09:00-17:00", "America/New_York");
-        // Around 9 March 2025 (02:00 EST jumps to 03:00 EDT, 07:00 UTC).
-        open_exactly(
-            &w,
-            datetime!(2025-03-07 14:00 UTC),
-            datetime!(2025-03-07 22:00 UTC),
-        );
-        open_exactly(
-            &w,
-            datetime!(2025-03-10 13:00 UTC),
-            datetime!(2025-03-10 21:00 UTC),
-        );
-        // Around 2 November 2025 (02:00 EDT falls back to 01:00 EST, 06:00 UTC).
-        open_exactly(
-            &w,
-            datetime!(2025-10-31 13:00 UTC),
-            datetime!(2025-10-31 21:00 UTC),
-        );
-        open_exactly(
-            &w,
-            datetime!(2025-11-03 14:00 UTC),
-            datetime!(2025-11-03 22:00 UTC),
-        );
-        // Spring: a start in the skipped hour opens at the jump (03:00 EDT).
-        let w = windows("Sun 02:15-04:00", "America/New_York");
-        open_exactly(
-            &w,
-            datetime!(2025-03-09 07:00 UTC),
-            datetime!(2025-03-09 08:00 UTC),
-        );
-        let w = windows("Sun 02:15-03:00", "America/New_York");
-        assert!(!open(&w, datetime!(2025-03-09 07:00 UTC)));
-        assert!(!open(&w, datetime!(2025-03-09 06:59 UTC)));
-        // Fall: 01:30 happens twice; the window opens at the first (EDT)
-        // and closes at 02:30 EST, two real hours later.
-        let w = windows("Sun 01:30-02:30", "America/New_York");
-        open_exactly(
-            &w,
-            datetime!(2025-11-02 05:30 UTC),
-            datetime!(2025-11-02 07:30 UTC),
-        );
-        // The week after, an ordinary hour.
-        open_exactly(
-            &w,
-            datetime!(2025-11-09 06:30 UTC),
-            datetime!(2025-11-09 07:30 UTC),
-        );
-    }
-
-    #[test]
-    fn windows_across_midnight_name_the_day_they_open() {
+    fn a_night_window_belongs_to_the_day_it_opens() {
         let w = windows("Fri 22:00-02:00", "Europe/Brussels");
-        open_exactly(
-            &w,
-            datetime!(2025-03-07 21:00 UTC), // Friday 22:00 CET
-            datetime!(2025-03-08 01:00 UTC), // Saturday 02:00 CET
-        );
         assert!(
             !open(&w, datetime!(2025-03-07 00:30 UTC)),
             "Friday 01:30 is Thursday's night"
-        );
-        // 24:00 is midnight at the day's end.
-        let w = windows("Sun 22:00-24:00", "UTC");
-        open_exactly(
-            &w,
-            datetime!(2025-03-09 22:00 UTC),
-            datetime!(2025-03-10 00:00 UTC),
-        );
-        // A window every night: each closes before the next opens.
-        let w = windows("daily 23:00-01:00", "UTC");
-        open_exactly(
-            &w,
-            datetime!(2025-03-09 23:00 UTC),
-            datetime!(2025-03-10 01:00 UTC),
         );
     }
 
@@ -824,13 +742,8 @@ mod tests {
                 "Mon-Fri 07:00-08:00 dedicated=3 lowPriority=2"
             ]
         );
-        // Touching windows: one stretch, 06:00-08:00.
+        // Touching windows are one stretch (in the table above), holding the most.
         let w = windows("Mon 06:00-07:00; Mon 07:00-08:00 dedicated=2", "UTC");
-        open_exactly(
-            &w,
-            datetime!(2025-03-10 06:00 UTC),
-            datetime!(2025-03-10 08:00 UTC),
-        );
         assert_eq!(w.at(datetime!(2025-03-10 07:00 UTC)).dedicated, 2);
     }
 

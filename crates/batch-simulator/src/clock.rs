@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
 // Tokio's instant is the std one, except in a runtime whose time is paused
 // (`pool-resizer simulate-day`): there simulated time jumps from one timer to the next,
 // so a whole day replays in seconds and the same seed gives the same day.
@@ -96,43 +98,30 @@ pub fn etag_for(t: OffsetDateTime) -> String {
 
 /// `2026-02-03T18:11:55.3971038Z`: UTC, up to 7 fractional digits, trailing zeros trimmed.
 pub fn format_ts(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let frac = (t.nanosecond() / 100) as u64; // 100 ns units, 7 digits
-    let mut s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
+    let full = format_utc(
+        t,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]"),
     );
-    if frac != 0 {
-        let digits = format!("{frac:07}");
-        s.push('.');
-        s.push_str(digits.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
+    // The `.` stops the trimming when the fraction is all zeros, then goes too.
+    format!("{}Z", full.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// RFC 1123 (`Tue, 03 Feb 2026 00:00:00 GMT`) for `Last-Modified`.
 pub fn format_rfc1123(t: OffsetDateTime) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[t.weekday().number_days_from_monday() as usize],
-        t.day(),
-        MONTHS[u8::from(t.month()) as usize - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
+    format_utc(
+        t,
+        format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ),
     )
+}
+
+/// `t` in UTC, written as `format` says (which names only what every time has, so
+/// formatting cannot fail).
+fn format_utc(t: OffsetDateTime, format: &[BorrowedFormatItem<'_>]) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(format)
+        .unwrap_or_default()
 }
 
 /// Parse an RFC 1123 date as sent in `ocp-date` / `Date`.
@@ -142,76 +131,64 @@ pub fn parse_rfc1123(s: &str) -> Option<OffsetDateTime> {
 
 /// Parse an ISO-8601 duration of the shape the API uses (`PT15M`, `PT7M9.497S`, `P1DT2H`).
 pub fn parse_iso_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let rest = s.strip_prefix('P')?;
-    let (date, timepart) = match rest.split_once('T') {
-        Some((d, t)) => (d, t),
-        None => (rest, ""),
-    };
+    let rest = s.trim().strip_prefix('P')?;
+    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
     let mut secs = 0f64;
     let mut any = false;
-    let mut num = String::new();
-    for c in date.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
+    for (part, in_time) in [(date, false), (time, true)] {
+        let mut num = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                num.push(c);
+                continue;
+            }
+            let n: f64 = num.parse().ok()?;
+            num.clear();
+            any = true;
+            secs += seconds_of(n, c, in_time)?;
         }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        any = true;
-        secs += match c {
-            'D' => n * 86_400.0,
-            'W' => n * 7.0 * 86_400.0,
-            _ => return None,
-        };
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    for c in timepart.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
+        if !num.is_empty() {
+            return None;
         }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        any = true;
-        secs += match c {
-            'H' => n * 3600.0,
-            'M' => n * 60.0,
-            'S' => n,
-            _ => return None,
-        };
     }
-    if !num.is_empty() || !any || !secs.is_finite() {
+    if !any || !secs.is_finite() {
         return None;
     }
     Some(Duration::from_secs_f64(secs))
+}
+
+/// `n` of `unit` in seconds. A letter is another unit on either side of the `T` (`P1M` is
+/// a month, which the API does not use; `PT1M` a minute), so `in_time` says which side.
+fn seconds_of(n: f64, unit: char, in_time: bool) -> Option<f64> {
+    match (in_time, unit) {
+        (false, 'D') => Some(n * 86_400.0),
+        (false, 'W') => Some(n * 7.0 * 86_400.0),
+        (true, 'H') => Some(n * 3600.0),
+        (true, 'M') => Some(n * 60.0),
+        (true, 'S') => Some(n),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rfc3339(s: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
     #[test]
     fn etag_matches_recorded_fixture() {
         // pool-get-after-patch-metadata.json: lastModified 2026-02-03T00:00:36.7721692Z
-        let t = OffsetDateTime::parse(
-            "2026-02-03T00:00:36.7721692Z",
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap();
+        let t = rfc3339("2026-02-03T00:00:36.7721692Z");
         assert_eq!(etag_for(t), "0x8DE62B74284BCDC");
         assert_eq!(format_ts(t), "2026-02-03T00:00:36.7721692Z");
     }
 
     #[test]
     fn trims_trailing_zeros() {
-        let t = OffsetDateTime::parse(
-            "2026-02-03T18:11:55.3971100Z",
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap();
+        let t = rfc3339("2026-02-03T18:11:55.3971100Z");
         assert_eq!(format_ts(t), "2026-02-03T18:11:55.39711Z");
     }
 

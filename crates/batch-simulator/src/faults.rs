@@ -35,6 +35,12 @@ use crate::model::pool::AllocFault;
 use crate::world::World;
 
 /// A fault, as JSON (`kind` selects the variant; field names camelCase).
+///
+/// The request faults (`Status`, `Latency`, `Drop`) share their last three fields: the
+/// requests they hit (`method`, `pathContains`: any when left out) and how many (`count`,
+/// default 1). Once armed, `count` is what is left: [`Faults::list`] shows it going down.
+/// Each variant spells them out rather than sharing a struct: a fault is written flat in
+/// Rust as in JSON, and serde's `flatten` would not go with `deny_unknown_fields`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum FaultSpec {
@@ -43,14 +49,10 @@ pub enum FaultSpec {
     Status {
         status: u16,
         /// Error code; default `TooManyRequests` (429), `InternalError` (500), `ServerBusy` (503).
-        #[serde(default)]
         code: Option<String>,
         /// `Retry-After` seconds (default 1 for 429/503, none otherwise).
-        #[serde(default)]
         retry_after: Option<u64>,
-        #[serde(default)]
         method: Option<String>,
-        #[serde(default)]
         path_contains: Option<String>,
         #[serde(default = "one")]
         count: u32,
@@ -59,9 +61,7 @@ pub enum FaultSpec {
     #[serde(rename_all = "camelCase")]
     Latency {
         ms: u64,
-        #[serde(default)]
         method: Option<String>,
-        #[serde(default)]
         path_contains: Option<String>,
         #[serde(default = "one")]
         count: u32,
@@ -69,9 +69,7 @@ pub enum FaultSpec {
     /// Close the connection without answering.
     #[serde(rename_all = "camelCase")]
     Drop {
-        #[serde(default)]
         method: Option<String>,
-        #[serde(default)]
         path_contains: Option<String>,
         #[serde(default = "one")]
         count: u32,
@@ -105,42 +103,52 @@ pub enum RequestFault {
     Drop,
 }
 
-#[derive(Debug, Clone)]
-struct Rule {
-    spec: FaultSpec,
-    remaining: u32,
-}
-
-impl Rule {
-    fn matches(&self, method: &str, path: &str) -> bool {
-        let (m, p) = match &self.spec {
+impl FaultSpec {
+    /// A request fault's `(method, pathContains, count)`, its count mutable so that a hit
+    /// can take one off; `None` for the world faults.
+    fn scope(&mut self) -> Option<(Option<&str>, Option<&str>, &mut u32)> {
+        match self {
             FaultSpec::Status {
                 method,
                 path_contains,
+                count,
                 ..
             }
             | FaultSpec::Latency {
                 method,
                 path_contains,
+                count,
                 ..
             }
             | FaultSpec::Drop {
                 method,
                 path_contains,
+                count,
                 ..
-            } => (method, path_contains),
-            _ => return false,
-        };
-        self.remaining > 0
-            && m.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && p.as_ref().is_none_or(|p| path.contains(p.as_str()))
+            } => Some((method.as_deref(), path_contains.as_deref(), count)),
+            _ => None,
+        }
+    }
+
+    /// Requests this fault still hits.
+    fn left(&mut self) -> u32 {
+        self.scope().map_or(0, |(_, _, count)| *count)
+    }
+
+    fn matches(&mut self, method: &str, path: &str) -> bool {
+        self.scope().is_some_and(|(m, p, count)| {
+            *count > 0
+                && m.is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && p.is_none_or(|p| path.contains(p))
+        })
     }
 }
 
 /// Handle for injecting faults (shared by the HTTP control surface and the library API).
 #[derive(Clone)]
 pub struct Faults {
-    rules: Arc<Mutex<Vec<Rule>>>,
+    /// Armed request faults, each `count` what is left of it.
+    rules: Arc<Mutex<Vec<FaultSpec>>>,
     world: Arc<Mutex<World>>,
     clock: crate::clock::SimClock,
 }
@@ -214,14 +222,8 @@ impl Faults {
             }
             _ => {}
         }
-        let remaining = match &spec {
-            FaultSpec::Status { count, .. }
-            | FaultSpec::Latency { count, .. }
-            | FaultSpec::Drop { count, .. } => *count,
-            _ => 0,
-        };
         if let Ok(mut rules) = self.rules.lock() {
-            rules.push(Rule { spec, remaining });
+            rules.push(spec);
         }
         Ok(None)
     }
@@ -255,22 +257,12 @@ impl Faults {
 
     /// Request faults still armed (`count` = remaining).
     pub fn list(&self) -> Vec<FaultSpec> {
-        let Ok(rules) = self.rules.lock() else {
+        let Ok(mut rules) = self.rules.lock() else {
             return Vec::new();
         };
         rules
-            .iter()
-            .filter(|r| r.remaining > 0)
-            .map(|r| {
-                let mut s = r.spec.clone();
-                match &mut s {
-                    FaultSpec::Status { count, .. }
-                    | FaultSpec::Latency { count, .. }
-                    | FaultSpec::Drop { count, .. } => *count = r.remaining,
-                    _ => {}
-                }
-                s
-            })
+            .iter_mut()
+            .filter_map(|r| (r.left() > 0).then(|| r.clone()))
             .collect()
     }
 
@@ -295,34 +287,29 @@ impl Faults {
             if !r.matches(method, path) {
                 continue;
             }
-            match &r.spec {
+            let fault = match r {
                 FaultSpec::Latency { ms, .. } => {
-                    r.remaining -= 1;
-                    out.push(RequestFault::Delay(std::time::Duration::from_millis(*ms)));
+                    RequestFault::Delay(std::time::Duration::from_millis(*ms))
                 }
-                FaultSpec::Drop { .. } if !terminal => {
-                    r.remaining -= 1;
-                    terminal = true;
-                    out.push(RequestFault::Drop);
-                }
+                FaultSpec::Drop { .. } if !terminal => RequestFault::Drop,
                 FaultSpec::Status {
                     status,
                     code,
                     retry_after,
                     ..
                 } if !terminal => {
-                    r.remaining -= 1;
-                    terminal = true;
-                    out.push(RequestFault::Respond(status_error(
-                        *status,
-                        code.as_deref(),
-                        *retry_after,
-                    )));
+                    RequestFault::Respond(status_error(*status, code.as_deref(), *retry_after))
                 }
-                _ => {}
+                _ => continue,
+            };
+            // Latency adds up; one answer or drop ends the request.
+            terminal |= !matches!(fault, RequestFault::Delay(_));
+            if let Some((_, _, count)) = r.scope() {
+                *count -= 1;
             }
+            out.push(fault);
         }
-        rules.retain(|r| r.remaining > 0);
+        rules.retain_mut(|r| r.left() > 0);
         out
     }
 }

@@ -139,21 +139,26 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.and()?;
-        while self.peek_word("or") {
-            self.pos += 1;
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.chain("or", Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.unary()?;
-        while self.peek_word("and") {
+        self.chain("and", Self::unary, Expr::And)
+    }
+
+    /// One precedence level: `next`-level operands joined by `word`, left-associative
+    /// (`a or b or c` is `(a or b) or c`).
+    fn chain(
+        &mut self,
+        word: &str,
+        next: fn(&mut Self) -> Result<Expr, FilterError>,
+        join: fn(Box<Expr>, Box<Expr>) -> Expr,
+    ) -> Result<Expr, FilterError> {
+        let mut left = next(self)?;
+        while self.peek_word(word) {
             self.pos += 1;
-            let right = self.unary()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            let right = next(self)?;
+            left = join(Box::new(left), Box::new(right));
         }
         Ok(left)
     }

@@ -34,9 +34,13 @@ pub struct NameValue {
     pub value: String,
 }
 
-/// `resizeErrors[]` entry (plain-string message, `{name,value}` details).
+/// An error a resource carries as part of its state: `resizeErrors[]`, and
+/// `autoScaleRun.error` (recorded: `autoscale-evaluate-formula-error.json`). Not the body
+/// of a failed request (`reply::render_error`): here the message is a plain string and
+/// the details are `{name,value}`, where the error body has `{lang,value}` and
+/// `{key,value}`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ResizeErrorWire {
+pub struct ErrorWire {
     pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -49,16 +53,7 @@ pub struct AutoScaleRunWire {
     pub timestamp: String,
     pub results: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<AutoScaleRunErrorWire>,
-}
-
-/// `autoScaleRun.error` (recorded: `autoscale-evaluate-formula-error.json`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AutoScaleRunErrorWire {
-    pub code: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<NameValue>,
+    pub error: Option<ErrorWire>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,7 +82,7 @@ pub struct PoolWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resize_timeout: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub resize_errors: Vec<ResizeErrorWire>,
+    pub resize_errors: Vec<ErrorWire>,
     pub current_dedicated_nodes: u32,
     pub target_dedicated_nodes: u32,
     pub current_low_priority_nodes: u32,
@@ -110,12 +105,24 @@ pub struct PoolWire {
     pub virtual_machine_configuration: Option<Value>,
 }
 
+/// `failureInfo` of a start task or a task: the same type in both places.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureInfoWire {
     pub category: &'static str,
     pub code: &'static str,
     pub message: String,
+}
+
+impl FailureInfoWire {
+    /// A command that ended with a non-zero exit code, in the service's words.
+    pub fn exit_code() -> Self {
+        FailureInfoWire {
+            category: "UserError",
+            code: "FailureExitCode",
+            message: "The task exited with an exit code representing a failure".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -266,14 +273,6 @@ pub struct JobWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskFailureInfoWire {
-    pub category: &'static str,
-    pub code: &'static str,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct TaskExecutionInfoWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
@@ -282,7 +281,7 @@ pub struct TaskExecutionInfoWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure_info: Option<TaskFailureInfoWire>,
+    pub failure_info: Option<FailureInfoWire>,
     pub retry_count: u32,
     pub requeue_count: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -374,9 +373,15 @@ pub mod lenient {
     }
 }
 
+/// The body of `POST /pools` and of the `resize` and `removenodes` actions. One struct
+/// serves all three because which properties a body may name is checked before serde
+/// sees it (`BodySpec`, by the name of the service's parameter type), so a field here
+/// that an action does not take can only ever be absent from that action's body. `PATCH`
+/// has its own struct: its spec names properties (`vmSize`, `taskSlotsPerNode`, ...)
+/// that the simulator accepts and ignores there, and this struct would type-check them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolCreateBody {
+pub struct PoolBody {
     pub id: Option<String>,
     pub display_name: Option<String>,
     pub vm_size: Option<String>,
@@ -396,38 +401,25 @@ pub struct PoolCreateBody {
     pub metadata: Option<Vec<NameValue>>,
     #[serde(default, deserialize_with = "lenient::int")]
     pub task_slots_per_node: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResizeBody {
-    #[serde(default, deserialize_with = "lenient::int")]
-    pub target_dedicated_nodes: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::int")]
-    pub target_low_priority_nodes: Option<i64>,
-    pub resize_timeout: Option<String>,
-    pub node_deallocation_option: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RemoveNodesBody {
     pub node_list: Option<Vec<String>>,
-    pub resize_timeout: Option<String>,
     pub node_deallocation_option: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EvaluateAutoScaleBody {
-    pub auto_scale_formula: Option<String>,
-}
-
+/// The body of `enableautoscale`. The autoscale bodies are read without a `BodySpec`:
+/// properties they do not name are ignored, whatever their values.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnableAutoScaleBody {
     pub auto_scale_formula: Option<String>,
     pub auto_scale_evaluation_interval: Option<String>,
+}
+
+/// The body of `evaluateautoscale`: only the formula, so an interval sent along (of any
+/// type) is ignored rather than read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluateAutoScaleBody {
+    pub auto_scale_formula: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

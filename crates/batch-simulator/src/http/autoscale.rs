@@ -5,8 +5,9 @@
 use axum::http::{HeaderMap, StatusCode};
 
 use super::extract::parse_body;
-use super::pools::{Answer, changed, check_conditions};
-use super::reply::Reply;
+use super::listing::to_json;
+use super::pools::{changed, check_conditions};
+use super::reply::{Answer, Reply};
 use super::state::AppState;
 use crate::errors::ApiError;
 use crate::wire::{EnableAutoScaleBody, EvaluateAutoScaleBody, WithMeta};
@@ -44,13 +45,12 @@ pub fn evaluate(s: &AppState, id: &str, body: &[u8]) -> Answer {
     check_formula(&formula)?;
     let w = s.lock_world();
     let run = w.evaluate_autoscale(id, &formula)?;
-    let body = serde_json::to_string(&WithMeta {
+    let body = to_json(&WithMeta {
         metadata: format!(
             "{}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun",
             s.base_url
         ),
         inner: &run.to_wire(),
-    })
-    .map_err(|_| ApiError::internal("InternalError"))?;
+    })?;
     Ok(Reply::json(StatusCode::OK, body))
 }

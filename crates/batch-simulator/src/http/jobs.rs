@@ -5,14 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use serde_json::Value;
 
-use super::extract::{JOB_CREATE, Query, TASK_CREATE, check_id, count, read_body};
-use super::listing::{Kind, list_page, single, to_json};
-use super::reply::Reply;
+use super::extract::{JOB_CREATE, TASK_CREATE, check_id, count, read_body};
+use super::listing::{Get, Kind, to_value, with_metadata};
+use super::reply::{Answer, Reply};
 use super::state::AppState;
-use crate::clock::{etag_for, format_rfc1123};
 use crate::errors::ApiError;
-use crate::model::job::{Job, Task, TaskState};
+use crate::model::job::{Task, TaskState};
 use crate::versions::ApiVersion;
 use crate::wire::{JobCreateBody, TaskCountsResultWire, TaskCountsWire, TaskCreateBody};
 
@@ -25,22 +25,10 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}/taskcounts", get(task_counts))
 }
 
-type Answer = Result<Reply, ApiError>;
-
-fn job_json(j: &Job, base: &str) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(j.to_wire(base)).map_err(|_| ApiError::internal("InternalError"))
-}
-
-/// A task as `version` shows it.
-fn task_json(
-    t: &Task,
-    job_url: &str,
-    base: &str,
-    version: ApiVersion,
-) -> Result<serde_json::Value, ApiError> {
-    let mut v = serde_json::to_value(t.to_wire(job_url, base))
-        .map_err(|_| ApiError::internal("InternalError"))?;
-    version.adapt_task(&mut v);
+/// A task as the request's api-version shows it.
+fn task_json(t: &Task, job_url: &str, get: &Get) -> Result<Value, ApiError> {
+    let mut v = to_value(t.to_wire(job_url, get.base()))?;
+    get.version.adapt_task(&mut v);
     Ok(v)
 }
 
@@ -52,60 +40,27 @@ async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> 
         .pool_info
         .and_then(|p| p.pool_id)
         .ok_or_else(|| ApiError::missing_property("poolInfo"))?;
-    let base = s.base_url.as_str();
     let mut w = s.lock_world();
     let priority = b.priority.unwrap_or(0).clamp(-1000, 1000) as i32;
     w.create_job(&id, &pool, priority)?;
     let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
-    Ok(Reply::empty(StatusCode::CREATED).with_headers(vec![
-        ("etag", etag_for(j.last_modified)),
-        ("last-modified", format_rfc1123(j.last_modified)),
-        ("dataserviceid", format!("{base}/jobs/{id}")),
-        ("location", format!("{base}/jobs/{id}")),
-    ]))
+    Ok(Reply::created(j.url(&s.base_url), j.last_modified))
 }
 
 /// `GET /jobs`.
-async fn list(State(s): State<AppState>, version: ApiVersion, q: Query) -> Answer {
-    let base = s.base_url.as_str();
-    let w = s.lock_world();
-    let items = w
-        .jobs
-        .values()
-        .map(|j| Ok((j.id.clone(), job_json(j, base)?)))
-        .collect::<Result<_, ApiError>>()?;
-    let body = list_page(
-        Kind::Job,
-        version,
-        items,
-        &q,
-        format!("{base}/$metadata#jobs"),
-        &format!("{base}/jobs"),
-    )?;
-    Ok(Reply::json(StatusCode::OK, body))
+async fn list(get: Get) -> Answer {
+    let w = get.state.lock_world();
+    let base = get.base();
+    let jobs = w.jobs.values().map(|j| to_value(j.to_wire(base)));
+    get.list(Kind::Job, &format!("{base}/jobs"), jobs)
 }
 
 /// `GET /jobs/{id}`.
-async fn read(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    version: ApiVersion,
-    q: Query,
-) -> Answer {
-    let base = s.base_url.as_str();
-    let w = s.lock_world();
+async fn read(get: Get, Path(id): Path<String>) -> Answer {
+    let w = get.state.lock_world();
     let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
-    let body = single(
-        Kind::Job,
-        version,
-        job_json(j, base)?,
-        &q,
-        format!("{base}/$metadata#jobs/@Element"),
-    )?;
-    Ok(Reply::json(StatusCode::OK, body).with_headers(vec![
-        ("etag", etag_for(j.last_modified)),
-        ("last-modified", format_rfc1123(j.last_modified)),
-    ]))
+    let job = to_value(j.to_wire(get.base()))?;
+    get.entity(Kind::Job, job, Some(j.last_modified))
 }
 
 /// `POST /jobs/{id}/tasks`: an id and a command line (which says how long the task runs
@@ -122,72 +77,33 @@ async fn add_task(
     let cmd = b
         .command_line
         .ok_or_else(|| ApiError::missing_property("commandLine"))?;
-    let base = s.base_url.as_str();
     let mut w = s.lock_world();
     w.add_task(&id, &tid, &cmd, slots.unwrap_or(1))?;
-    let now = w.now();
-    Ok(Reply::empty(StatusCode::CREATED).with_headers(vec![
-        ("etag", etag_for(now)),
-        ("last-modified", format_rfc1123(now)),
-        ("dataserviceid", format!("{base}/jobs/{id}/tasks/{tid}")),
-        ("location", format!("{base}/jobs/{id}/tasks/{tid}")),
-    ]))
+    Ok(Reply::created(
+        format!("{}/jobs/{id}/tasks/{tid}", s.base_url),
+        w.now(),
+    ))
 }
 
-/// `GET /jobs/{id}/tasks`, in task id order.
-async fn list_tasks(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    version: ApiVersion,
-    q: Query,
-) -> Answer {
-    let base = s.base_url.as_str();
-    let w = s.lock_world();
+/// `GET /jobs/{id}/tasks`.
+async fn list_tasks(get: Get, Path(id): Path<String>) -> Answer {
+    let w = get.state.lock_world();
     let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
-    let jurl = format!("{base}/jobs/{}", j.id);
-    let mut items: Vec<(String, serde_json::Value)> = j
-        .tasks
-        .iter()
-        .map(|t| Ok((t.id.clone(), task_json(t, &jurl, base, version)?)))
-        .collect::<Result<_, ApiError>>()?;
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let body = list_page(
-        Kind::Task,
-        version,
-        items,
-        &q,
-        format!("{base}/$metadata#tasks"),
-        &format!("{jurl}/tasks"),
-    )?;
-    Ok(Reply::json(StatusCode::OK, body))
+    let jurl = j.url(get.base());
+    let tasks = j.tasks.iter().map(|t| task_json(t, &jurl, &get));
+    get.list(Kind::Task, &format!("{jurl}/tasks"), tasks)
 }
 
 /// `GET /jobs/{id}/tasks/{task}`.
-async fn read_task(
-    State(s): State<AppState>,
-    Path((id, task)): Path<(String, String)>,
-    version: ApiVersion,
-    q: Query,
-) -> Answer {
-    let base = s.base_url.as_str();
-    let w = s.lock_world();
+async fn read_task(get: Get, Path((id, task)): Path<(String, String)>) -> Answer {
+    let w = get.state.lock_world();
     let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
     let t = j
         .task_index(&task)
         .map(|i| &j.tasks[i])
         .ok_or_else(ApiError::task_not_found)?;
-    let jurl = format!("{base}/jobs/{}", j.id);
-    let body = single(
-        Kind::Task,
-        version,
-        task_json(t, &jurl, base, version)?,
-        &q,
-        format!("{base}/$metadata#tasks/@Element"),
-    )?;
-    Ok(Reply::json(StatusCode::OK, body).with_headers(vec![
-        ("etag", etag_for(t.last_modified)),
-        ("last-modified", format_rfc1123(t.last_modified)),
-    ]))
+    let task = task_json(t, &j.url(get.base()), &get)?;
+    get.entity(Kind::Task, task, Some(t.last_modified))
 }
 
 /// `GET /jobs/{id}/taskcounts`: tasks and their slots by state.
@@ -202,51 +118,34 @@ async fn task_counts(
     let base = s.base_url.as_str();
     let w = s.lock_world();
     let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
-    let mut c = TaskCountsWire::default();
-    let mut sl = TaskCountsWire::default();
-    for t in &j.tasks {
-        let slots = t.required_slots;
-        match t.state {
-            TaskState::Active => {
-                c.active += 1;
-                sl.active += slots;
-            }
-            TaskState::Running => {
-                c.running += 1;
-                sl.running += slots;
-            }
-            TaskState::Completed => {
-                c.completed += 1;
-                sl.completed += slots;
-                if t.failed() {
-                    c.failed += 1;
-                    sl.failed += slots;
-                } else {
-                    c.succeeded += 1;
-                    sl.succeeded += slots;
-                }
+    // A task counts once among the tasks and `requiredSlots` times among the slots.
+    let tally = |counts: &mut TaskCountsWire, t: &Task, n: u32| match t.state {
+        TaskState::Active => counts.active += n,
+        TaskState::Running => counts.running += n,
+        TaskState::Completed => {
+            counts.completed += n;
+            if t.failed() {
+                counts.failed += n;
+            } else {
+                counts.succeeded += n;
             }
         }
+    };
+    let (mut c, mut sl) = (TaskCountsWire::default(), TaskCountsWire::default());
+    for t in &j.tasks {
+        tally(&mut c, t, 1);
+        tally(&mut sl, t, t.required_slots);
     }
-    let mut v = serde_json::to_value(TaskCountsResultWire {
+    let mut v = to_value(TaskCountsResultWire {
         task_counts: c,
         task_slot_counts: sl,
-    })
-    .map_err(|_| ApiError::internal("InternalError"))?;
+    })?;
     version.adapt_task_counts(&mut v);
     let metadata = if version.has_task_slots() {
         "taskcountsresult"
     } else {
         "taskcounts"
     };
-    let mut out = serde_json::Map::new();
-    out.insert(
-        "odata.metadata".into(),
-        serde_json::Value::String(format!("{base}/$metadata#{metadata}/@Element")),
-    );
-    if let serde_json::Value::Object(m) = v {
-        out.extend(m);
-    }
-    let body = to_json(&serde_json::Value::Object(out))?;
+    let body = with_metadata(format!("{base}/$metadata#{metadata}/@Element"), v)?;
     Ok(Reply::json(StatusCode::OK, body))
 }

@@ -1,5 +1,9 @@
-//! Rendering entities as the service does: one with `$select`, or a page of a list with
-//! `$filter`, `$select`, `maxresults` and `$skiptoken` (see [`crate::odata`]).
+//! Answering GETs as the service does: one entity with `$select`, or a page of a list
+//! with `$filter`, `$select`, `maxresults` and `$skiptoken` (see [`crate::odata`]).
+//!
+//! Every resource lists and reads the same way, so the way lives here, in [`Get`]: a
+//! handler only finds its entities and renders them in the request's api-version, and
+//! no resource can page or select differently from the others.
 //!
 //! Entities arrive as the wire JSON of the request's api-version, so filters and
 //! selections see exactly the fields and values a client of that version sees. A
@@ -8,10 +12,18 @@
 //! `InvalidQueryParameterValue` (strict where the service's answer is not recorded; see
 //! docs/simulator.md).
 
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
 use super::extract::Query;
+use super::reply::{Answer, Reply, modified};
+use super::state::AppState;
 use crate::errors::ApiError;
 use crate::odata::{Expr, apply_select, parse_filter, parse_select};
 use crate::versions::ApiVersion;
@@ -19,6 +31,11 @@ use crate::wire::ListPage;
 
 pub fn to_json<T: Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|_| ApiError::internal("InternalError"))
+}
+
+/// An entity's wire struct as JSON, for the version to adapt and the query to filter.
+pub fn to_value<T: Serialize>(v: T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|_| ApiError::internal("InternalError"))
 }
 
 /// What is listed: says which properties exist and which values a state can take.
@@ -249,6 +266,25 @@ impl Kind {
         list.contains(&renamed)
     }
 
+    /// The property that identifies an entity in a list: sorts the list and pages it.
+    fn key(self) -> &'static str {
+        match self {
+            Kind::NodeCounts => "poolId",
+            _ => "id",
+        }
+    }
+
+    /// The entity set `odata.metadata` names.
+    fn entity_set(self) -> &'static str {
+        match self {
+            Kind::Pool => "pools",
+            Kind::Node => "nodes",
+            Kind::Job => "jobs",
+            Kind::Task => "tasks",
+            Kind::NodeCounts => "poolnodecounts",
+        }
+    }
+
     fn type_name(self) -> &'static str {
         match self {
             Kind::Pool => "CloudPool",
@@ -290,23 +326,21 @@ impl Kind {
         }
     }
 
+    /// A `$filter` path names a property by its first segment, checked as `$select` is.
     fn check_path(self, path: &[String], version: ApiVersion) -> Result<(), String> {
         let first = path.first().map(String::as_str).unwrap_or("");
-        if self.has_property(first, version) {
-            Ok(())
-        } else {
-            Err(format!(
-                "Could not find a property named '{first}' on type 'Microsoft.Azure.Batch.Protocol.Entities.{}'.",
-                self.type_name()
-            ))
-        }
+        self.check_select(&[first], version)
     }
 
-    fn check_select(self, names: &[String], version: ApiVersion) -> Result<(), String> {
-        match names.iter().find(|n| !self.has_property(n, version)) {
+    fn check_select(self, names: &[impl AsRef<str>], version: ApiVersion) -> Result<(), String> {
+        match names
+            .iter()
+            .find(|n| !self.has_property(n.as_ref(), version))
+        {
             None => Ok(()),
             Some(n) => Err(format!(
-                "Could not find a property named '{n}' on type 'Microsoft.Azure.Batch.Protocol.Entities.{}'.",
+                "Could not find a property named '{}' on type 'Microsoft.Azure.Batch.Protocol.Entities.{}'.",
+                n.as_ref(),
                 self.type_name()
             )),
         }
@@ -325,120 +359,158 @@ fn select_of(kind: Kind, q: &Query, version: ApiVersion) -> Result<Option<Vec<St
     }
 }
 
-/// One list page. `items` are `(key, entity)` sorted by key; the key of the last entity
-/// of a full page becomes the `$skiptoken` of `odata.nextLink`.
-pub fn list_page(
-    kind: Kind,
-    version: ApiVersion,
-    items: Vec<(String, Value)>,
-    q: &Query,
-    metadata: String,
-    next_base: &str,
-) -> Result<String, ApiError> {
-    let filter = match q.get("$filter") {
-        Some(f) => {
-            let e = parse_filter(f).map_err(|e| ApiError::invalid_query("$filter", f, &e.0))?;
-            kind.check_filter(&e, version)
-                .map_err(|reason| ApiError::invalid_query("$filter", f, &reason))?;
-            Some(e)
-        }
-        None => None,
+fn filter_of(kind: Kind, q: &Query, version: ApiVersion) -> Result<Option<Expr>, ApiError> {
+    let Some(raw) = q.get("$filter") else {
+        return Ok(None);
     };
-    let max = match q.get("maxresults") {
-        None => 1000usize,
-        Some(s) => {
-            let n: i64 = s.parse().map_err(|_| {
-                ApiError::invalid_query("maxresults", s, "MaxResults must be an integer")
-            })?;
-            if n < 1 {
-                return Err(ApiError::invalid_query(
-                    "maxresults",
-                    s,
-                    "MaxResults cannot be less than 1",
-                ));
-            }
-            if n > 1000 {
-                return Err(ApiError::invalid_query(
-                    "maxresults",
-                    s,
-                    "MaxResults cannot be greater than 1000",
-                ));
-            }
-            n as usize
-        }
-    };
-    let after = q.get("$skiptoken").map(str::to_string);
-    let select = select_of(kind, q, version)?;
-    let mut out: Vec<Value> = Vec::new();
-    let mut next = None;
-    for (key, mut v) in items {
-        if after.as_ref().is_some_and(|a| key.as_str() <= a.as_str()) {
-            continue;
-        }
-        if let Some(f) = &filter
-            && !f.matches(&v)
-        {
-            continue;
-        }
-        if out.len() == max {
-            next = out
-                .last()
-                .and_then(|l| l.get("id").or_else(|| l.get("poolId")))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            break;
-        }
-        if let Some(s) = &select {
-            // Keep the key so paging still works, drop it afterwards.
-            apply_select(
-                &mut v,
-                &[s.clone(), vec!["id".into(), "poolId".into()]].concat(),
-            );
-        }
-        out.push(v);
-    }
-    let next_link = next.map(|last| {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &q.pairs {
-            if !k.eq_ignore_ascii_case("$skiptoken") {
-                ser.append_pair(k, v);
-            }
-        }
-        ser.append_pair("$skiptoken", &last);
-        format!("{next_base}?{}", ser.finish())
-    });
-    if let Some(s) = &select {
-        let keep_id = s.iter().any(|x| x.eq_ignore_ascii_case("id"));
-        let keep_pid = s.iter().any(|x| x.eq_ignore_ascii_case("poolId"));
-        for v in &mut out {
-            if let Value::Object(m) = v {
-                if !keep_id {
-                    m.shift_remove("id");
-                }
-                if !keep_pid {
-                    m.shift_remove("poolId");
-                }
-            }
-        }
-    }
-    to_json(&ListPage {
-        metadata,
-        value: out,
-        next_link,
-    })
+    let e = parse_filter(raw).map_err(|e| ApiError::invalid_query("$filter", raw, &e.0))?;
+    kind.check_filter(&e, version)
+        .map_err(|reason| ApiError::invalid_query("$filter", raw, &reason))?;
+    Ok(Some(e))
 }
 
-/// One entity, with `$select` applied, `odata.metadata` first.
-pub fn single(
-    kind: Kind,
-    version: ApiVersion,
-    mut item: Value,
-    q: &Query,
-    metadata: String,
-) -> Result<String, ApiError> {
-    if let Some(names) = select_of(kind, q, version)? {
-        apply_select(&mut item, &names);
+/// `odata.nextLink`: the same request, its `$skiptoken` now `last`.
+fn next_page(url: &str, q: &Query, last: &str) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &q.pairs {
+        if !k.eq_ignore_ascii_case("$skiptoken") {
+            ser.append_pair(k, v);
+        }
     }
+    ser.append_pair("$skiptoken", last);
+    format!("{url}?{}", ser.finish())
+}
+
+/// `maxresults`: 1 to 1000, 1000 when left out.
+fn page_size(q: &Query) -> Result<usize, ApiError> {
+    let Some(s) = q.get("maxresults") else {
+        return Ok(1000);
+    };
+    let n: i64 = s
+        .parse()
+        .map_err(|_| ApiError::invalid_query("maxresults", s, "MaxResults must be an integer"))?;
+    if n < 1 {
+        return Err(ApiError::invalid_query(
+            "maxresults",
+            s,
+            "MaxResults cannot be less than 1",
+        ));
+    }
+    if n > 1000 {
+        return Err(ApiError::invalid_query(
+            "maxresults",
+            s,
+            "MaxResults cannot be greater than 1000",
+        ));
+    }
+    Ok(n as usize)
+}
+
+/// A GET of Batch entities: the api-version and OData query it asks with, and the state
+/// that answers it. A handler finds the entities; [`Get::list`] and [`Get::entity`]
+/// render them, so every resource answers its GETs the same way.
+pub struct Get {
+    pub state: AppState,
+    pub version: ApiVersion,
+    pub query: Query,
+}
+
+impl FromRequestParts<AppState> for Get {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(Get {
+            state: state.clone(),
+            version: ApiVersion::from_request_parts(parts, state).await?,
+            query: Query::from_request_parts(parts, state).await?,
+        })
+    }
+}
+
+impl Get {
+    /// `https://127.0.0.1:PORT`, which entity URLs start with.
+    pub fn base(&self) -> &str {
+        &self.state.base_url
+    }
+
+    /// A collection at `url`: one page of `entities`, in key order whatever order they
+    /// come in. The key of the last entity of a full page becomes the `$skiptoken` of
+    /// `odata.nextLink`, which repeats the request's other query parameters.
+    pub fn list(
+        &self,
+        kind: Kind,
+        url: &str,
+        entities: impl IntoIterator<Item = Result<Value, ApiError>>,
+    ) -> Answer {
+        let (q, version) = (&self.query, self.version);
+        let filter = filter_of(kind, q, version)?;
+        let max = page_size(q)?;
+        let select = select_of(kind, q, version)?;
+        let key = kind.key();
+        let key_of = |v: &Value| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+        let mut entities = entities
+            .into_iter()
+            .map(|v| v.map(|v| (key_of(&v), v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        entities.sort_by(|a, b| a.0.cmp(&b.0));
+        let after = q.get("$skiptoken");
+        let mut page: Vec<Value> = Vec::new();
+        let mut next_link = None;
+        for (k, mut v) in entities {
+            if after.is_some_and(|a| k.as_str() <= a)
+                || filter.as_ref().is_some_and(|f| !f.matches(&v))
+            {
+                continue;
+            }
+            if page.len() == max {
+                next_link = page.last().map(|last| next_page(url, q, &key_of(last)));
+                break;
+            }
+            if let Some(s) = &select {
+                // Keep the key so paging still works, drop it afterwards.
+                apply_select(&mut v, &[s.clone(), vec![key.into()]].concat());
+            }
+            page.push(v);
+        }
+        if let Some(s) = &select
+            && !s.iter().any(|x| x.eq_ignore_ascii_case(key))
+        {
+            for v in &mut page {
+                if let Value::Object(m) = v {
+                    m.shift_remove(key);
+                }
+            }
+        }
+        let body = to_json(&ListPage {
+            metadata: format!("{}/$metadata#{}", self.base(), kind.entity_set()),
+            value: page,
+            next_link,
+        })?;
+        Ok(Reply::json(StatusCode::OK, body))
+    }
+
+    /// One entity, with `$select` applied, and the [`modified`] headers of an entity
+    /// that has an ETag (pools, jobs and tasks do; nodes do not).
+    pub fn entity(
+        &self,
+        kind: Kind,
+        mut item: Value,
+        last_modified: Option<OffsetDateTime>,
+    ) -> Answer {
+        if let Some(names) = select_of(kind, &self.query, self.version)? {
+            apply_select(&mut item, &names);
+        }
+        let metadata = format!("{}/$metadata#{}/@Element", self.base(), kind.entity_set());
+        let reply = Reply::json(StatusCode::OK, with_metadata(metadata, item)?);
+        Ok(match last_modified {
+            Some(t) => reply.with_headers(modified(t)),
+            None => reply,
+        })
+    }
+}
+
+/// A single object's body: `odata.metadata` first, then the object's own fields.
+pub fn with_metadata(metadata: String, item: Value) -> Result<String, ApiError> {
     let mut out = Map::new();
     out.insert("odata.metadata".into(), Value::String(metadata));
     if let Value::Object(m) = item {

@@ -20,7 +20,7 @@
 //! | [`autoscale`] | a pool's autoscale actions |
 //! | [`control`], [`identity`] | `/_simulator`, `/msi/token` |
 //! | [`layers`] | envelope, faults, body, api-version, auth |
-//! | [`extract`], [`listing`], [`reply`] | reading requests, rendering lists, answers and errors |
+//! | [`extract`], [`listing`], [`reply`] | reading requests; answering GETs (one entity or a page); answers and errors |
 //! | [`state`] | what handlers share |
 //! | [`mod@serve`] | TLS accept loop; drops connections on request |
 

@@ -14,17 +14,16 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
 
 use super::extract::{
-    NODE_REMOVE, POOL_CREATE, POOL_PATCH, POOL_RESIZE, Query, check_id, count, parse_dealloc,
+    NODE_REMOVE, POOL_CREATE, POOL_PATCH, POOL_RESIZE, check_id, count, parse_dealloc,
     parse_timeout, read_body,
 };
-use super::listing::{Kind, list_page, single};
-use super::reply::Reply;
+use super::listing::{Get, Kind, to_value};
+use super::reply::{Answer, Reply, modified};
 use super::state::AppState;
-use crate::clock::format_rfc1123;
 use crate::errors::ApiError;
 use crate::model::pool::{Pool, default_vm_config, normalize_start_task, normalize_vm_config};
 use crate::versions::ApiVersion;
-use crate::wire::{PoolCreateBody, PoolPatchBody, RemoveNodesBody, ResizeBody};
+use crate::wire::{PoolBody, PoolPatchBody};
 use crate::world::{NewPool, World};
 
 pub fn routes() -> Router<AppState> {
@@ -34,23 +33,9 @@ pub fn routes() -> Router<AppState> {
         .route("/pools/{id}/{action}", post(action))
 }
 
-pub(super) type Answer = Result<Reply, ApiError>;
-
-/// `ETag`, `Last-Modified` and `DataServiceId`: the pool's URL, or the action's for the
+/// The answer to a change: `status` 200 or 202 as the service answers, the pool's
+/// [`modified`] headers, and as `DataServiceId` the pool's URL, or the action's for the
 /// POST actions (recorded for `resize` and `stopresize`: `.../pools/{id}/resize`).
-fn pool_headers(base: &str, p: &Pool, action: Option<&str>) -> Vec<(&'static str, String)> {
-    let id = match action {
-        Some(a) => format!("{base}/pools/{}/{a}", p.id),
-        None => format!("{base}/pools/{}", p.id),
-    };
-    vec![
-        ("etag", p.etag()),
-        ("last-modified", format_rfc1123(p.last_modified)),
-        ("dataserviceid", id),
-    ]
-}
-
-/// The pool's headers after a change; `status` 200 or 202 as the service answers.
 pub(super) fn changed(
     w: &World,
     base: &str,
@@ -59,14 +44,19 @@ pub(super) fn changed(
     action: Option<&str>,
 ) -> Answer {
     let p = w.pools.get(id).ok_or_else(ApiError::pool_not_found)?;
-    Ok(Reply::empty(status).with_headers(pool_headers(base, p, action)))
+    let url = match action {
+        Some(a) => format!("{}/{a}", p.url(base)),
+        None => p.url(base),
+    };
+    let mut headers = modified(p.last_modified);
+    headers.push(("dataserviceid", url));
+    Ok(Reply::empty(status).with_headers(headers))
 }
 
-/// A pool as `version` shows it.
-fn pool_json(p: &Pool, base: &str, version: ApiVersion) -> Result<serde_json::Value, ApiError> {
-    let mut v =
-        serde_json::to_value(p.to_wire(base)).map_err(|_| ApiError::internal("InternalError"))?;
-    version.adapt_pool(&mut v, p.node_counter > 0);
+/// A pool as the request's api-version shows it.
+fn pool_json(p: &Pool, get: &Get) -> Result<serde_json::Value, ApiError> {
+    let mut v = to_value(p.to_wire(get.base()))?;
+    get.version.adapt_pool(&mut v, p.node_counter > 0);
     Ok(v)
 }
 
@@ -118,31 +108,18 @@ pub(super) fn check_conditions(
 }
 
 /// `GET /pools` (the list answers GET only, not HEAD).
-async fn list(State(s): State<AppState>, method: Method, version: ApiVersion, q: Query) -> Answer {
+async fn list(get: Get, method: Method) -> Answer {
     if method == Method::HEAD {
         return Err(ApiError::unsupported_operation());
     }
-    let base = s.base_url.as_str();
-    let w = s.lock_world();
-    let items = w
-        .pools
-        .values()
-        .map(|p| Ok((p.id.clone(), pool_json(p, base, version)?)))
-        .collect::<Result<_, ApiError>>()?;
-    let body = list_page(
-        Kind::Pool,
-        version,
-        items,
-        &q,
-        format!("{base}/$metadata#pools"),
-        &format!("{base}/pools"),
-    )?;
-    Ok(Reply::json(StatusCode::OK, body))
+    let w = get.state.lock_world();
+    let pools = w.pools.values().map(|p| pool_json(p, &get));
+    get.list(Kind::Pool, &format!("{}/pools", get.base()), pools)
 }
 
 /// `POST /pools`.
 async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> Answer {
-    let b: PoolCreateBody = read_body(&body, version, &POOL_CREATE)?;
+    let b: PoolBody = read_body(&body, version, &POOL_CREATE)?;
     let target_dedicated = count("targetDedicatedNodes", b.target_dedicated_nodes)?;
     let target_low_priority = count("targetLowPriorityNodes", b.target_low_priority_nodes)?;
     let task_slots = count("taskSlotsPerNode", b.task_slots_per_node)?;
@@ -178,7 +155,6 @@ async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> 
     } else {
         None
     };
-    let base = s.base_url.as_str();
     let mut w = s.lock_world();
     w.create_pool(NewPool {
         id: id.clone(),
@@ -201,33 +177,15 @@ async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> 
         .pools
         .get(&id)
         .ok_or_else(|| ApiError::internal("InternalError"))?;
-    let mut headers = pool_headers(base, p, None);
-    headers.push(("location", format!("{base}/pools/{id}")));
-    Ok(Reply::empty(StatusCode::CREATED).with_headers(headers))
+    Ok(Reply::created(p.url(&s.base_url), p.last_modified))
 }
 
 /// `GET|HEAD /pools/{id}`: `If-None-Match` on the current ETag answers 304.
-async fn read(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    version: ApiVersion,
-    q: Query,
-    headers: HeaderMap,
-) -> Answer {
-    let base = s.base_url.as_str();
-    let w = s.lock_world();
+async fn read(get: Get, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+    let w = get.state.lock_world();
     let p = w.pools.get(&id).ok_or_else(ApiError::pool_not_found)?;
     check_conditions(&headers, &p.etag(), true)?;
-    let body = single(
-        Kind::Pool,
-        version,
-        pool_json(p, base, version)?,
-        &q,
-        format!("{base}/$metadata#pools/@Element"),
-    )?;
-    let mut headers = pool_headers(base, p, None);
-    headers.retain(|(k, _)| *k != "dataserviceid");
-    Ok(Reply::json(StatusCode::OK, body).with_headers(headers))
+    get.entity(Kind::Pool, pool_json(p, &get)?, Some(p.last_modified))
 }
 
 /// `PATCH /pools/{id}`: metadata, start task, display name.
@@ -286,7 +244,7 @@ async fn action(
 
 /// `resize`: a target is required, checked before the pool lookup (as recorded).
 fn resize(s: &AppState, id: &str, version: ApiVersion, headers: &HeaderMap, body: &[u8]) -> Answer {
-    let b: ResizeBody = read_body(body, version, &POOL_RESIZE)?;
+    let b: PoolBody = read_body(body, version, &POOL_RESIZE)?;
     if b.target_dedicated_nodes.is_none() && b.target_low_priority_nodes.is_none() {
         return Err(ApiError::missing_property(
             "targetDedicatedNodes and/or targetLowPriorityNodes",
@@ -325,7 +283,7 @@ fn remove_nodes(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Answer {
-    let b: RemoveNodesBody = read_body(body, version, &NODE_REMOVE)?;
+    let b: PoolBody = read_body(body, version, &NODE_REMOVE)?;
     let list = b
         .node_list
         .ok_or_else(|| ApiError::missing_property("nodeList"))?;

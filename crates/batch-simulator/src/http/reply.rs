@@ -10,11 +10,16 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode};
 use axum::response::IntoResponse;
 
-use crate::clock::format_ts;
+use time::OffsetDateTime;
+
+use crate::clock::{etag_for, format_rfc1123, format_ts};
 use crate::errors::ApiError;
 
 /// JSON content type exactly as the service sends it.
 pub const JSON_CT: &str = "application/json; odata=minimalmetadata";
+
+/// What a handler returns; an error is rendered by the envelope layer (see above).
+pub type Answer = Result<Reply, ApiError>;
 
 /// A successful Batch answer: status, extra headers, optional JSON body.
 pub struct Reply {
@@ -40,10 +45,28 @@ impl Reply {
         }
     }
 
+    /// `201 Created` for a new resource at `url`: its [`modified`] headers, and `url` as
+    /// both `DataServiceId` and `Location`.
+    pub fn created(url: String, last_modified: OffsetDateTime) -> Self {
+        let mut headers = modified(last_modified);
+        headers.push(("dataserviceid", url.clone()));
+        headers.push(("location", url));
+        Reply::empty(StatusCode::CREATED).with_headers(headers)
+    }
+
     pub fn with_headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
         self.headers = headers;
         self
     }
+}
+
+/// `ETag` and `Last-Modified` of a resource. Batch derives the ETag from the
+/// modification time, so the two always move together and one function makes both.
+pub fn modified(last_modified: OffsetDateTime) -> Vec<(&'static str, String)> {
+    vec![
+        ("etag", etag_for(last_modified)),
+        ("last-modified", format_rfc1123(last_modified)),
+    ]
 }
 
 impl IntoResponse for Reply {

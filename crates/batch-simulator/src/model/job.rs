@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{etag_for, format_ts};
 use crate::wire::{
-    JobExecutionInfoWire, JobWire, PoolInfoWire, TaskExecutionInfoWire, TaskFailureInfoWire,
+    FailureInfoWire, JobExecutionInfoWire, JobWire, PoolInfoWire, TaskExecutionInfoWire,
     TaskNodeInfoWire, TaskWire,
 };
 
@@ -61,17 +61,13 @@ impl Task {
         let failure_info = if self.state != TaskState::Completed {
             None
         } else if let Some(msg) = &self.failure {
-            Some(TaskFailureInfoWire {
+            Some(FailureInfoWire {
                 category: "ServerError",
                 code: "TaskEnded",
                 message: msg.clone(),
             })
         } else if self.exit_code.is_some_and(|c| c != 0) {
-            Some(TaskFailureInfoWire {
-                category: "UserError",
-                code: "FailureExitCode",
-                message: "The task exited with an exit code representing a failure".into(),
-            })
+            Some(FailureInfoWire::exit_code())
         } else {
             None
         };
@@ -134,10 +130,15 @@ impl Job {
         self.index.get(id).copied()
     }
 
+    /// The job's URL, which its tasks' URLs start with.
+    pub fn url(&self, base: &str) -> String {
+        format!("{base}/jobs/{}", self.id)
+    }
+
     pub fn to_wire(&self, base: &str) -> JobWire {
         JobWire {
             id: self.id.clone(),
-            url: format!("{base}/jobs/{}", self.id),
+            url: self.url(base),
             e_tag: etag_for(self.last_modified),
             last_modified: format_ts(self.last_modified),
             creation_time: format_ts(self.creation_time),

@@ -130,11 +130,7 @@ impl Node {
                 end_time: r.end_time.map(format_ts),
                 exit_code: r.exit_code,
                 result: completed.then_some(if failed { "failure" } else { "success" }),
-                failure_info: failed.then(|| FailureInfoWire {
-                    category: "UserError",
-                    code: "FailureExitCode",
-                    message: "The task exited with an exit code representing a failure".to_string(),
-                }),
+                failure_info: failed.then(FailureInfoWire::exit_code),
                 retry_count: 0,
             }
         });

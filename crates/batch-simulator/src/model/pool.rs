@@ -14,10 +14,7 @@ use time::OffsetDateTime;
 use super::node::{Dealloc, Node};
 use crate::autoscale::History;
 use crate::clock::{etag_for, format_ts};
-use crate::wire::{
-    AutoScaleRunErrorWire, AutoScaleRunWire, NameValue, PoolWire, ResizeErrorWire,
-    TaskSchedulingPolicyWire,
-};
+use crate::wire::{AutoScaleRunWire, ErrorWire, NameValue, PoolWire, TaskSchedulingPolicyWire};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AllocationState {
@@ -50,7 +47,7 @@ pub enum AllocFault {
 pub struct AutoScaleRun {
     pub timestamp: OffsetDateTime,
     pub results: String,
-    pub error: Option<AutoScaleRunErrorWire>,
+    pub error: Option<ErrorWire>,
 }
 
 impl AutoScaleRun {
@@ -67,7 +64,7 @@ impl AutoScaleRun {
 #[derive(Debug, Clone)]
 pub struct ResizeOp {
     pub alloc_done: bool,
-    pub errors: Vec<ResizeErrorWire>,
+    pub errors: Vec<ErrorWire>,
     pub fault: Option<AllocFault>,
 }
 
@@ -103,7 +100,7 @@ pub struct Pool {
     /// so a formula enabled later has history to read, as on Batch).
     pub metrics: History,
     /// Shown only while steady.
-    pub resize_errors: Vec<ResizeErrorWire>,
+    pub resize_errors: Vec<ErrorWire>,
     pub op: ResizeOp,
     /// Bumped on each resize/stop/delete so stale scheduled steps are ignored.
     pub epoch: u64,
@@ -152,11 +149,15 @@ impl Pool {
         true
     }
 
+    /// The pool's URL, which its nodes' URLs start with.
+    pub fn url(&self, base: &str) -> String {
+        format!("{base}/pools/{}", self.id)
+    }
+
     pub fn to_wire(&self, base: &str) -> PoolWire {
-        let url = format!("{base}/pools/{}", self.id);
         PoolWire {
             id: self.id.clone(),
-            url,
+            url: self.url(base),
             display_name: self.display_name.clone(),
             e_tag: self.etag(),
             last_modified: format_ts(self.last_modified),

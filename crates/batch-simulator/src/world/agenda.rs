@@ -270,6 +270,21 @@ impl Agenda {
         t.last_modified = self.now;
     }
 
+    /// Schedule a node's next boot step (`nodes::step`) after a delay drawn from `range`.
+    /// The step carries the node's `epoch`: a removal or failure in between bumps the
+    /// node's, and the step is then ignored.
+    pub fn next_boot_step(&mut self, range: (f64, f64), pool: &str, node: &str, epoch: u64) {
+        let after = self.jitter(range);
+        self.schedule(
+            after,
+            Action::NodeStep {
+                pool: pool.to_string(),
+                node: node.to_string(),
+                epoch,
+            },
+        );
+    }
+
     /// A node starts leaving the pool: `leavingpool` now, gone after `Timing::leaving`.
     pub fn node_leaves(&mut self, pool: &str, n: &mut Node) {
         self.set_node_state(pool, n, NodeState::LeavingPool);

@@ -25,7 +25,7 @@ use crate::model::job::TaskState;
 use crate::model::node::{Dealloc, NodeState};
 use crate::model::pool::{AllocFault, AllocationState, AutoScaleRun, Pool};
 use crate::model::{Jobs, Pools};
-use crate::wire::{AutoScaleRunErrorWire, NameValue};
+use crate::wire::{ErrorWire, NameValue};
 
 /// Evaluation interval when none is given.
 pub const DEFAULT_INTERVAL: &str = "PT15M";
@@ -162,7 +162,7 @@ fn run(agenda: &Agenda, p: &Pool, formula: &Formula) -> (autoscale::Evaluation, 
 }
 
 /// `autoScaleRun.error` as recorded: a fixed code and message, the detail in `values`.
-fn run_error(e: &FormulaError) -> AutoScaleRunErrorWire {
+fn run_error(e: &FormulaError) -> ErrorWire {
     let (code, message) = match e.kind {
         ErrorKind::Syntax => (
             "AutoScalingFormulaSyntaxError",
@@ -173,7 +173,7 @@ fn run_error(e: &FormulaError) -> AutoScaleRunErrorWire {
             "The specified auto-scaling formula has evaluation error",
         ),
     };
-    AutoScaleRunErrorWire {
+    ErrorWire {
         code: code.into(),
         message: message.into(),
         values: vec![NameValue {
@@ -261,10 +261,7 @@ pub fn evaluate_due(
         Some(p) if p.enable_auto_scale && p.auto_scale_epoch == epoch && !p.deleting => {}
         _ => return,
     }
-    evaluate_now(agenda, pools, jobs, pool, fault);
-    if let Some(p) = pools.get(pool) {
-        schedule_next(agenda, p);
-    }
+    evaluate_and_repeat(agenda, pools, jobs, pool, fault);
 }
 
 /// Start evaluating a pool's formula: now, then every interval (a new interval
@@ -279,6 +276,17 @@ pub fn start(
     if let Some(p) = pools.get_mut(pool) {
         p.auto_scale_epoch += 1;
     }
+    evaluate_and_repeat(agenda, pools, jobs, pool, fault);
+}
+
+/// Evaluate now, and again an interval from now.
+fn evaluate_and_repeat(
+    agenda: &mut Agenda,
+    pools: &mut Pools,
+    jobs: &mut Jobs,
+    pool: &str,
+    fault: impl FnOnce() -> Option<AllocFault>,
+) {
     evaluate_now(agenda, pools, jobs, pool, fault);
     if let Some(p) = pools.get(pool) {
         schedule_next(agenda, p);
@@ -493,9 +501,7 @@ $NodeDeallocationOption = taskcompletion;";
 
     #[test]
     fn samples_count_tasks_and_nodes_every_30_seconds() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 1);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(1);
         w.add_task("j", "a", "sleep 100", 1).unwrap();
         w.add_task("j", "b", "sleep 100", 1).unwrap();
         w.advance_to(w.now() + secs(31.0));

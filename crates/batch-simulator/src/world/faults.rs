@@ -92,9 +92,7 @@ mod tests {
 
     #[test]
     fn a_failed_node_requeues_its_task_which_moves_to_a_healthy_node() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 2);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(2);
         w.add_task("j", "t", "sleep 100", 1).unwrap();
         let busy = w.jobs["j"].tasks[0].node.clone().unwrap().1;
         let failed = w

@@ -76,15 +76,7 @@ pub fn allocate(agenda: &mut Agenda, p: &mut Pool, dedicated: bool) {
         from: None,
         to: "creating".into(),
     });
-    let after = agenda.jitter(agenda.timing.creating);
-    agenda.schedule(
-        after,
-        Action::NodeStep {
-            pool: p.id.clone(),
-            node: id,
-            epoch: 0,
-        },
-    );
+    agenda.next_boot_step(agenda.timing.creating, &p.id, &id, 0);
 }
 
 /// Handles [`Action::NodeStep`]: one boot step, chosen by the node's state. A node that
@@ -119,15 +111,7 @@ pub fn step(
 /// `creating` -> `starting`: the VM exists and boots.
 fn created(agenda: &mut Agenda, pool: &str, n: &mut Node) -> bool {
     agenda.set_node_state(pool, n, NodeState::Starting);
-    let after = agenda.jitter(agenda.timing.starting);
-    agenda.schedule(
-        after,
-        Action::NodeStep {
-            pool: pool.to_string(),
-            node: n.id.clone(),
-            epoch: n.epoch,
-        },
-    );
+    agenda.next_boot_step(agenda.timing.starting, pool, &n.id, n.epoch);
     false
 }
 
@@ -270,10 +254,12 @@ pub fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str, node: &str) {
 mod tests {
     use super::*;
     use crate::model::pool::AllocationState;
-    use crate::world::NewPool;
     use crate::world::testing::*;
+    use crate::world::{NewPool, World};
 
-    fn booting_pool(w: &mut crate::world::World, start_task: Option<Value>) {
+    /// A world whose pool `p` has just allocated its one node, booting with `start_task`.
+    fn booting_pool(start_task: Option<Value>) -> World {
+        let mut w = world();
         let mut np = NewPool::default_ubuntu("p");
         np.start_task = start_task;
         w.create_pool(np).unwrap();
@@ -282,15 +268,20 @@ mod tests {
             .unwrap();
         // Allocated: the node record exists, `creating`.
         w.advance_to(w.now() + secs(FIXED.allocate.0));
+        w
+    }
+
+    /// The exit code of the booting pool's node's start task: `None` while it runs.
+    fn start_task_exit(w: &World) -> Option<i32> {
+        let run = w.pools["p"].nodes[0].start_task_run.as_ref();
+        run.expect("the start task has started").exit_code
     }
 
     #[test]
     fn boots_through_every_state_to_idle() {
-        let mut w = world();
-        booting_pool(
-            &mut w,
-            Some(json!({"commandLine": "sleep 30", "waitForSuccess": true})),
-        );
+        let mut w = booting_pool(Some(
+            json!({"commandLine": "sleep 30", "waitForSuccess": true}),
+        ));
         assert_eq!(node_states(&w, "p"), vec![NodeState::Creating]);
         w.advance_to(w.now() + secs(FIXED.creating.0));
         assert_eq!(node_states(&w, "p"), vec![NodeState::Starting]);
@@ -300,66 +291,39 @@ mod tests {
         assert!(n.last_boot_time.is_some() && n.start_task.is_some());
         w.advance_to(w.now() + secs(FIXED.start_task_overhead.0 + 30.0));
         assert_eq!(node_states(&w, "p"), vec![NodeState::Idle]);
-        let run = w.pools["p"].nodes[0].start_task_run.clone().unwrap();
-        assert_eq!(run.exit_code, Some(0));
+        assert_eq!(start_task_exit(&w), Some(0));
     }
 
     #[test]
     fn a_failing_start_task_leaves_the_node_starttaskfailed() {
-        let mut w = world();
-        booting_pool(&mut w, Some(json!({"commandLine": "sleep 1; exit 2"})));
+        let mut w = booting_pool(Some(json!({"commandLine": "sleep 1; exit 2"})));
         w.advance_to(w.now() + secs(FIXED.creating.0 + FIXED.starting.0 + 10.0));
         assert_eq!(node_states(&w, "p"), vec![NodeState::StartTaskFailed]);
-        assert_eq!(
-            w.pools["p"].nodes[0]
-                .start_task_run
-                .as_ref()
-                .unwrap()
-                .exit_code,
-            Some(2)
-        );
+        assert_eq!(start_task_exit(&w), Some(2));
     }
 
     #[test]
     fn without_wait_for_success_the_node_is_idle_while_its_start_task_runs() {
-        let mut w = world();
-        booting_pool(
-            &mut w,
-            Some(json!({"commandLine": "sleep 60", "waitForSuccess": false})),
-        );
+        let mut w = booting_pool(Some(
+            json!({"commandLine": "sleep 60", "waitForSuccess": false}),
+        ));
         w.advance_to(w.now() + secs(FIXED.creating.0 + FIXED.starting.0));
         assert_eq!(node_states(&w, "p"), vec![NodeState::Idle]);
-        assert_eq!(
-            w.pools["p"].nodes[0]
-                .start_task_run
-                .as_ref()
-                .unwrap()
-                .exit_code,
-            None
-        );
+        assert_eq!(start_task_exit(&w), None);
         w.advance_to(w.now() + secs(FIXED.start_task_overhead.0 + 60.0));
-        assert_eq!(
-            w.pools["p"].nodes[0]
-                .start_task_run
-                .as_ref()
-                .unwrap()
-                .exit_code,
-            Some(0)
-        );
+        assert_eq!(start_task_exit(&w), Some(0));
     }
 
     #[test]
     fn without_a_start_task_the_node_is_idle_when_booted() {
-        let mut w = world();
-        booting_pool(&mut w, None);
+        let mut w = booting_pool(None);
         w.advance_to(w.now() + secs(FIXED.creating.0 + FIXED.starting.0));
         assert_eq!(node_states(&w, "p"), vec![NodeState::Idle]);
     }
 
     #[test]
     fn a_stale_step_is_ignored() {
-        let mut w = world();
-        booting_pool(&mut w, None);
+        let mut w = booting_pool(None);
         let node = w.pools["p"].nodes[0].id.clone();
         let (agenda, pools, jobs) = parts(&mut w);
         step(agenda, pools, jobs, "p".into(), node.clone(), 7);
@@ -388,9 +352,7 @@ mod tests {
 
     #[test]
     fn taskcompletion_keeps_a_busy_node_until_its_task_ends() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 1);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(1);
         w.add_task("j", "t", "sleep 100", 1).unwrap();
         w.resize(
             "p",
@@ -412,9 +374,7 @@ mod tests {
 
     #[test]
     fn requeue_puts_running_tasks_back() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 1);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(1);
         w.add_task("j", "t", "sleep 100", 1).unwrap();
         w.resize("p", Some(0), None, default_timeout(), Dealloc::Requeue)
             .unwrap();

@@ -31,7 +31,7 @@ use crate::model::pool::{
     AllocFault, AllocationState, Pool, ResizeOp, cores_for, default_vm_config, normalize_start_task,
 };
 use crate::model::{Jobs, Pools};
-use crate::wire::{NameValue, ResizeErrorWire};
+use crate::wire::{ErrorWire, NameValue};
 
 /// Parameters of a pool creation, already validated.
 #[derive(Debug, Clone)]
@@ -87,8 +87,8 @@ pub struct Resize {
 /// Account core quotas, (dedicated, low priority).
 pub type Quota = (u32, u32);
 
-fn resize_error(code: &str, message: &str) -> ResizeErrorWire {
-    ResizeErrorWire {
+fn resize_error(code: &str, message: &str) -> ErrorWire {
+    ErrorWire {
         code: code.to_string(),
         message: message.to_string(),
         values: Vec::new(),
@@ -177,6 +177,19 @@ pub fn for_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, Ap
     Ok(p)
 }
 
+/// A pool whose nodes the API may change by hand: not being deleted, not autoscaled, and
+/// steady (a resize or a removal waits for the last one to end).
+fn for_manual_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, ApiError> {
+    let p = for_change(pools, id)?;
+    if p.enable_auto_scale {
+        return Err(ApiError::autoscale_enabled());
+    }
+    if p.allocation_state != AllocationState::Steady {
+        return Err(ApiError::pool_being_resized());
+    }
+    Ok(p)
+}
+
 /// `POST /pools/{id}/resize` after validation: only a steady, manually scaled pool.
 /// A target left out keeps its current value.
 #[allow(clippy::too_many_arguments)]
@@ -191,13 +204,7 @@ pub fn resize(
     dealloc: Dealloc,
     fault: impl FnOnce() -> Option<AllocFault>,
 ) -> Result<(), ApiError> {
-    let p = for_change(pools, id)?;
-    if p.enable_auto_scale {
-        return Err(ApiError::autoscale_enabled());
-    }
-    if p.allocation_state != AllocationState::Steady {
-        return Err(ApiError::pool_being_resized());
-    }
+    let p = for_manual_change(pools, id)?;
     let to = Resize {
         dedicated: dedicated.unwrap_or(p.target_dedicated),
         low_priority: low_priority.unwrap_or(p.target_low_priority),
@@ -469,13 +476,7 @@ pub fn remove_nodes(
     timeout: (String, Duration),
     dealloc: Dealloc,
 ) -> Result<(), ApiError> {
-    let p = for_change(pools, id)?;
-    if p.enable_auto_scale {
-        return Err(ApiError::autoscale_enabled());
-    }
-    if p.allocation_state != AllocationState::Steady {
-        return Err(ApiError::pool_being_resized());
-    }
+    let p = for_manual_change(pools, id)?;
     for nid in node_ids {
         match p.nodes.iter().find(|n| &n.id == nid) {
             None => return Err(ApiError::node_not_found().with_value("NodeId", nid.clone())),

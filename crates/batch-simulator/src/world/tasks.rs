@@ -256,9 +256,7 @@ mod tests {
 
     #[test]
     fn a_failing_command_completes_with_its_exit_code() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 1);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(1);
         w.add_task("j", "t", "sleep 2; exit 3", 1).unwrap();
         w.advance_to(w.now() + time::Duration::seconds(2));
         let t = &w.jobs["j"].tasks[0];
@@ -271,9 +269,7 @@ mod tests {
 
     #[test]
     fn slots_limit_how_many_run_on_one_node() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 1);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(1);
         w.add_task("j", "a", "sleep 10", 1).unwrap();
         w.add_task("j", "b", "sleep 10", 1).unwrap();
         assert_eq!(task_state(&w, "j", "a"), TaskState::Running);
@@ -292,9 +288,7 @@ mod tests {
 
     #[test]
     fn a_stale_task_done_is_ignored() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 1);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(1);
         w.add_task("j", "t", "sleep 10", 1).unwrap();
         let epoch = w.jobs["j"].tasks[0].epoch;
         let (agenda, pools, jobs) = parts(&mut w);
@@ -306,9 +300,7 @@ mod tests {
 
     #[test]
     fn evicted_tasks_go_back_to_the_queue_or_end_failed() {
-        let mut w = world_with_pool("p");
-        grow_to_idle(&mut w, "p", 1);
-        w.create_job("j", "p", 0).unwrap();
+        let mut w = world_with_job(1);
         w.add_task("j", "t", "sleep 10", 1).unwrap();
         let (agenda, _, jobs) = parts(&mut w);
         let running = vec![("j".to_string(), "t".to_string())];

@@ -55,6 +55,15 @@ pub fn world_with_pool(id: &str) -> World {
     w
 }
 
+/// Pool `p` with `nodes` idle nodes and an empty job `j` on it: where the tests of
+/// running tasks start.
+pub fn world_with_job(nodes: u32) -> World {
+    let mut w = world_with_pool("p");
+    grow_to_idle(&mut w, "p", nodes);
+    w.create_job("j", "p", 0).unwrap();
+    w
+}
+
 /// From a resize to idle nodes, with the default pool's `sleep 30` start task.
 pub const BOOT: f64 =
     FIXED.allocate.0 + FIXED.creating.0 + FIXED.starting.0 + FIXED.start_task_overhead.0 + 30.0;
