@@ -13,11 +13,11 @@ use crate::batch::PoolId;
 use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
 use crate::resizer::budget::STATUS_PATIENCE;
-use crate::resizer::lease::live_leases;
+use crate::resizer::lease::{WARM_LEASE, live_leases};
 use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
-    Budget, ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule,
-    LeaseWrite, Observed, Operation, Outcome, PoolApi, PoolEdit, Report, WaitReason, Want,
+    ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite,
+    Observed, Operation, Outcome, PoolApi, PoolEdit, Report, WaitReason, Want,
 };
 use std::time::Duration;
 
@@ -237,6 +237,43 @@ impl Answer {
     }
 }
 
+/// What the schedule asks of one firing, as the timer face judged the
+/// window: the want, the schedule's own lease edit (`None`: the firing only
+/// looks), and how long it may wait.
+#[derive(Debug, Clone)]
+pub struct ScheduledWork {
+    pub want: Want,
+    pub lease: Option<LeaseEdit>,
+    pub wait: Duration,
+}
+
+/// What one firing did, for the timer face to log.
+#[derive(Debug)]
+pub enum Fired {
+    /// The schedule's lease was not written, so the pool was left as it is.
+    LeaseNotWritten {
+        edit: LeaseEdit,
+        failure: LeaseFailure,
+    },
+    /// The lease written (if there was one), the wait's outcome, and the
+    /// expired keep-warm grace this firing ended (if any).
+    Ran {
+        want: Want,
+        lease: Option<(LeaseEdit, LeaseWrite)>,
+        result: Result<Report, ConvergeError>,
+        warmth: Option<Result<Report, ConvergeError>>,
+    },
+}
+
+/// Why a lease write did not happen.
+#[derive(Debug)]
+pub enum LeaseFailure {
+    /// Batch stayed busy (throttled, slow) for the whole wait; what it said.
+    Busy(String),
+    /// Batch refused or could not be reached.
+    Failed(ConvergeError),
+}
+
 /// The service, for one face's use: a converger (how to reach Batch, on
 /// which clock, with which stop signal and shared looks), the node caps,
 /// and, for the HTTP face, the permits for concurrent waits.
@@ -305,7 +342,8 @@ impl<B: PoolApi> Service<'_, B> {
     /// write (an `If-Match` on the pool just seen), the report's pool says so
     /// too: the caller learns of the backoff from the answer that caused it.
     pub async fn record_backoff(&self, want: &Want, report: &mut Report) {
-        if want.operation != Operation::ScaleUp {
+        // A look (a scale-up to nothing) proves nothing about capacity.
+        if want.operation != Operation::ScaleUp || want.dedicated + want.low_priority == 0 {
             return;
         }
         let Some(Observed::Pool(snapshot)) = &mut report.last else {
@@ -418,11 +456,73 @@ impl<B: PoolApi> Service<'_, B> {
         Answer { want, result }
     }
 
-    /// Converges `want` on a budget the caller already started (the timers
-    /// write the schedule's lease on it first).
-    pub async fn run_within(&self, want: Want, budget: &Budget) -> Answer {
-        let result = self.converger.converge_within(&want, budget).await;
-        Answer { want, result }
+    /// One timer firing, as the timer face judged the window: the
+    /// schedule's lease written first, then the wait, on one budget; the
+    /// backoff recorded as for any scale-up; and, since keep-warm's grace
+    /// has no timer of its own, warm nodes whose grace is over let go, so
+    /// none is kept past it for lack of a call. Not counted against the cap
+    /// on concurrent waits: timers fire a few times an hour.
+    pub async fn fire(&self, work: ScheduledWork) -> Fired {
+        let ScheduledWork { want, lease, wait } = work;
+        let budget = self.converger.budget(wait);
+        let lease = match lease {
+            None => None,
+            Some(edit) => match self
+                .converger
+                .edit_leases(&want.pool_id, &edit, &budget)
+                .await
+            {
+                Ok(LeaseWrite::NotWritten { why, .. }) => {
+                    return Fired::LeaseNotWritten {
+                        edit,
+                        failure: LeaseFailure::Busy(why),
+                    };
+                }
+                Err(error) => {
+                    return Fired::LeaseNotWritten {
+                        edit,
+                        failure: LeaseFailure::Failed(error),
+                    };
+                }
+                Ok(written) => Some((edit, written)),
+            },
+        };
+        let mut result = if lease.is_some() {
+            self.converger.converge_within(&want, &budget).await
+        } else {
+            self.converger.check(&want).await
+        };
+        if let Ok(report) = &mut result {
+            self.record_backoff(&want, report).await;
+        }
+        let warmth = match &result {
+            Ok(report) if report.last.as_ref().is_some_and(warmth_expired) => {
+                Some(self.release_expired_warmth(&want.pool_id, wait).await)
+            }
+            _ => None,
+        };
+        Fired::Ran {
+            want,
+            lease,
+            result,
+            warmth,
+        }
+    }
+
+    /// Drops the expired warm lease, then shrinks the pool to what live
+    /// leases (the schedule's included, while its window is open) still need.
+    async fn release_expired_warmth(
+        &self,
+        pool_id: &PoolId,
+        wait: Duration,
+    ) -> Result<Report, ConvergeError> {
+        let budget = self.converger.budget(wait);
+        let warm: LeaseId = WARM_LEASE.parse().expect("a valid lease id");
+        self.converger
+            .edit_leases(pool_id, &LeaseEdit::Release(warm), &budget)
+            .await?;
+        let shrink = Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour);
+        self.converger.converge_within(&shrink, &budget).await
     }
 
     /// A look, judged against a target if one is given. Only a status URL
@@ -495,6 +595,19 @@ impl<B: PoolApi> Service<'_, B> {
             }
         }
     }
+}
+
+/// The pool still carries a keep-warm lease whose grace has ended.
+fn warmth_expired(observed: &Observed) -> bool {
+    let Observed::Pool(snapshot) = observed else {
+        return false;
+    };
+    let name = format!("{}{WARM_LEASE}", crate::resizer::lease::LEASE_PREFIX);
+    let present = snapshot.pool.metadata.iter().any(|item| item.name == name);
+    let live = live_leases(&snapshot.pool.metadata, snapshot.observed_at)
+        .iter()
+        .any(|lease| lease.id.as_str() == WARM_LEASE);
+    present && !live
 }
 
 #[cfg(test)]

@@ -32,10 +32,10 @@ use super::params::json_kind;
 use super::state::AppState;
 use crate::resizer::lease::{MAX_LEASE_MINUTES, SCHEDULE_LEASE};
 use crate::resizer::{
-    Budget, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome, Report,
-    Want,
+    Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Outcome, Report, Want,
 };
-use crate::schedule::{ScheduleNow, WindowState, format_utc};
+use crate::schedule::{ScheduleNow, format_utc};
+use crate::service::{Fired, LeaseFailure, ScheduledWork};
 use crate::settings::ScheduleSettings;
 use crate::telemetry::escape;
 use axum::Json;
@@ -277,77 +277,95 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
 
     let pool_id = settings.pool_id.clone();
     let plan = plan(role, state.open, settings.every_firing_closes());
-    let converger = app.converger();
-    let (want, mut result) = match plan {
-        Plan::Hold | Plan::Release => {
-            let want = if plan == Plan::Hold {
-                log.info(format!(
-                    "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
-                    judged.dedicated, judged.low_priority
-                ));
-                Want {
-                    // The app's deadline, as for every HTTP scale-up.
-                    provision_deadline: app.settings().provision_deadline,
-                    ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
-                }
-            } else if settings.every_firing_closes() {
+    let schedule_lease: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
+    let (want, lease) = match plan {
+        Plan::Hold => {
+            log.info(format!(
+                "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
+                judged.dedicated, judged.low_priority
+            ));
+            // Measured in real time (the window is wall-clock), added to the
+            // handler's clock (which runs fast in dev and tests).
+            let lifetime =
+                schedule_lease_lifetime(settings.every_firing_closes(), state.next_down, now);
+            let lease = LeaseEdit::Hold(Lease {
+                id: schedule_lease,
+                dedicated: judged.dedicated,
+                low_priority: judged.low_priority,
+                expires: app.clock().now_utc() + lifetime,
+            });
+            let want = Want {
+                // The app's deadline, as for every HTTP scale-up.
+                provision_deadline: app.settings().provision_deadline,
+                ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
+            };
+            (want, Some(lease))
+        }
+        Plan::Release => {
+            if settings.every_firing_closes() {
                 log.info(format!(
                     "window closed: releasing lease '{SCHEDULE_LEASE}' and scaling pool '{pool_id}' down to what live leases need, \
                      with taskcompletion (running tasks finish first; with SCHEDULE_WINDOWS every firing enforces a closed window)"
                 ));
-                Want::scale_down(
-                    pool_id,
-                    0,
-                    0,
-                    LeaseRule::HonourExcept(SCHEDULE_LEASE.parse().expect("a valid lease id")),
-                )
             } else {
                 log.info(format!(
                     "window closed and this is its end firing: scaling pool '{pool_id}' down to 0 nodes with taskcompletion (running tasks finish first)"
                 ));
-                // Its own lease counts as released; every other live
-                // lease keeps its nodes.
-                Want::scale_down(
-                    pool_id,
-                    0,
-                    0,
-                    LeaseRule::HonourExcept(SCHEDULE_LEASE.parse().expect("a valid lease id")),
-                )
-            };
-            let budget = converger.budget(Duration::from_secs(settings.wait_seconds.into()));
-            if let Err(failure) =
-                schedule_lease(&app, &want, settings, &state, now, &budget, &mut log).await
-            {
-                log.error(failure);
-                return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
             }
-            (
-                want.clone(),
-                converger.converge_within(&want, &budget).await,
-            )
+            // Its own lease counts as released; every other live lease
+            // keeps its nodes.
+            let want = Want::scale_down(
+                pool_id,
+                0,
+                0,
+                LeaseRule::HonourExcept(schedule_lease.clone()),
+            );
+            (want, Some(LeaseEdit::Release(schedule_lease)))
         }
         Plan::Leave => {
             log.info(format!(
                 "window closed: {name} does not shrink pools, so nodes asked for over HTTP outside the window stay; \
                  leaving pool '{pool_id}' as it is (only timer-scale-down releases nodes)"
             ));
-            let look = Want::look(pool_id);
-            (look.clone(), converger.check(&look).await)
+            (Want::look(pool_id), None)
         }
     };
-    // The schedule's scale-ups start and clear the backoff like any other.
-    if let Ok(report) = &mut result {
-        app.service().record_backoff(&want, report).await;
-    }
-    // Keep-warm's grace has no timer of its own: whichever firing comes
-    // first after it ends lets the warm nodes go, so none is kept past its
-    // grace for lack of a call.
-    if let Ok(report) = &result
-        && let Some(observed) = &report.last
-        && warmth_expired(observed)
-    {
-        release_expired_warmth(&app, &want.pool_id, settings, &mut log).await;
-    }
+    let work = ScheduledWork {
+        want,
+        lease,
+        wait: Duration::from_secs(settings.wait_seconds.into()),
+    };
+    let (want, result) = match app.service().fire(work).await {
+        Fired::LeaseNotWritten { failure, .. } => {
+            log.error(match failure {
+                LeaseFailure::Busy(why) => format!(
+                    "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
+                ),
+                LeaseFailure::Failed(error) => failed_line(&error),
+            });
+            return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        Fired::Ran {
+            want,
+            lease,
+            result,
+            warmth,
+        } => {
+            if let Some((edit, LeaseWrite::Written { .. })) = &lease {
+                log.info(describe_lease(edit));
+            }
+            match warmth {
+                Some(Ok(report)) => log.info(format!(
+                    "keep-warm grace over: released the warm nodes of pool '{}' down to what live leases need ({} action(s))",
+                    want.pool_id,
+                    report.actions.len()
+                )),
+                Some(Err(error)) => log.error(failed_line(&error)),
+                None => {}
+            }
+            (want, result)
+        }
+    };
     match result {
         Ok(report) => {
             describe_report(&mut log, &want, plan, settings.wait_seconds, &report);
@@ -374,107 +392,23 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     }
 }
 
+/// What the invocation log says of the schedule's lease once written.
 /// The schedule is a lease holder like any pipeline: while the window is
 /// open it holds lease `schedule` (until the window's next close, plus a
 /// grace, so a lost end firing cannot hold nodes for ever; with local
 /// windows until the window's end exactly, since any firing releases it
-/// after that, the reconcile within one period); the end firing
-/// releases it and scales down only to what pipelines' live leases still
-/// need. So a scheduled scale-down never strands a pipeline that holds a lease.
-async fn schedule_lease(
-    app: &AppState,
-    want: &Want,
-    settings: &ScheduleSettings,
-    window: &WindowState,
-    now: OffsetDateTime,
-    budget: &Budget,
-    log: &mut Lines,
-) -> Result<(), String> {
-    let id: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
-    let edit = match want.operation {
-        Operation::ScaleUp => {
-            // Measured in real time (the window is wall-clock), added to the
-            // handler's clock (which runs fast in dev and tests).
-            let lifetime =
-                schedule_lease_lifetime(settings.every_firing_closes(), window.next_down, now);
-            LeaseEdit::Hold(Lease {
-                id,
-                dedicated: want.dedicated,
-                low_priority: want.low_priority,
-                expires: app.clock().now_utc() + lifetime,
-            })
+/// after that, the reconcile within one period); the end firing releases
+/// it and scales down only to what pipelines' live leases still need. So a
+/// scheduled scale-down never strands a pipeline that holds a lease.
+fn describe_lease(edit: &LeaseEdit) -> String {
+    match edit {
+        LeaseEdit::Hold(lease) => format!(
+            "holding lease '{SCHEDULE_LEASE}' until {}",
+            format_utc(lease.expires)
+        ),
+        LeaseEdit::Release(_) => {
+            format!("released lease '{SCHEDULE_LEASE}'; pipelines' live leases keep their nodes")
         }
-        Operation::ScaleDown => LeaseEdit::Release(id),
-    };
-    match app
-        .converger()
-        .edit_leases(&want.pool_id, &edit, budget)
-        .await
-    {
-        Ok(LeaseWrite::Written { .. }) => {
-            log.info(match &edit {
-                LeaseEdit::Hold(lease) => format!(
-                    "holding lease '{SCHEDULE_LEASE}' until {}",
-                    format_utc(lease.expires)
-                ),
-                LeaseEdit::Release(_) => format!(
-                    "released lease '{SCHEDULE_LEASE}'; pipelines' live leases keep their nodes"
-                ),
-            });
-            Ok(())
-        }
-        Ok(LeaseWrite::Unchanged | LeaseWrite::Skipped) => Ok(()),
-        Ok(LeaseWrite::NotWritten { why, .. }) => Err(format!(
-            "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
-        )),
-        Err(error) => Err(failed_line(&error)),
-    }
-}
-
-/// The pool still carries a keep-warm lease whose grace has ended.
-fn warmth_expired(observed: &Observed) -> bool {
-    let Observed::Pool(snapshot) = observed else {
-        return false;
-    };
-    let name = format!(
-        "{}{}",
-        crate::resizer::lease::LEASE_PREFIX,
-        crate::resizer::lease::WARM_LEASE
-    );
-    let present = snapshot.pool.metadata.iter().any(|item| item.name == name);
-    let live = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
-        .iter()
-        .any(|lease| lease.id.as_str() == crate::resizer::lease::WARM_LEASE);
-    present && !live
-}
-
-/// Drops the expired warm lease and shrinks the pool to what live leases
-/// (the schedule's included, while its window is open) still need.
-async fn release_expired_warmth(
-    app: &AppState,
-    pool_id: &crate::batch::PoolId,
-    settings: &crate::settings::ScheduleSettings,
-    log: &mut Lines,
-) {
-    let converger = app.converger();
-    let budget = converger.budget(Duration::from_secs(settings.wait_seconds.into()));
-    let warm: LeaseId = crate::resizer::lease::WARM_LEASE
-        .parse()
-        .expect("a valid lease id");
-    if let Err(error) = converger
-        .edit_leases(pool_id, &LeaseEdit::Release(warm), &budget)
-        .await
-    {
-        log.error(failed_line(&error));
-        return;
-    }
-    let shrink = Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour);
-    match converger.converge_within(&shrink, &budget).await {
-        Ok(report) => log.info(format!(
-            "keep-warm grace over: released the warm nodes of pool '{pool_id}' down to what live leases need ({} action(s))",
-            report.actions.len()
-        )),
-        Err(error) => log.error(failed_line(&error)),
     }
 }
 
