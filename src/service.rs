@@ -255,14 +255,18 @@ pub enum Fired {
         edit: LeaseEdit,
         failure: LeaseFailure,
     },
-    /// The lease written (if there was one), the wait's outcome, and the
-    /// expired keep-warm grace this firing ended (if any).
-    Ran {
-        want: Want,
-        lease: Option<(LeaseEdit, LeaseWrite)>,
-        result: Result<Report, ConvergeError>,
-        warmth: Option<Result<Report, ConvergeError>>,
-    },
+    /// The schedule's lease handled, then the wait.
+    Ran(Box<Ran>),
+}
+
+/// A firing that ran: the lease written (if there was one), the wait's
+/// outcome, and the expired keep-warm grace it ended (if any).
+#[derive(Debug)]
+pub struct Ran {
+    pub want: Want,
+    pub lease: Option<(LeaseEdit, LeaseWrite)>,
+    pub result: Result<Report, ConvergeError>,
+    pub warmth: Option<Result<Report, ConvergeError>>,
 }
 
 /// Why a lease write did not happen.
@@ -271,7 +275,7 @@ pub enum LeaseFailure {
     /// Batch stayed busy (throttled, slow) for the whole wait; what it said.
     Busy(String),
     /// Batch refused or could not be reached.
-    Failed(ConvergeError),
+    Failed(Box<ConvergeError>),
 }
 
 /// The service, for one face's use: a converger (how to reach Batch, on
@@ -481,7 +485,7 @@ impl<B: PoolApi> Service<'_, B> {
                 Err(error) => {
                     return Fired::LeaseNotWritten {
                         edit,
-                        failure: LeaseFailure::Failed(error),
+                        failure: LeaseFailure::Failed(Box::new(error)),
                     };
                 }
                 Ok(written) => Some((edit, written)),
@@ -501,12 +505,12 @@ impl<B: PoolApi> Service<'_, B> {
             }
             _ => None,
         };
-        Fired::Ran {
+        Fired::Ran(Box::new(Ran {
             want,
             lease,
             result,
             warmth,
-        }
+        }))
     }
 
     /// Drops the expired warm lease, then shrinks the pool to what live

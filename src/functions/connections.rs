@@ -6,7 +6,7 @@
 //! slower is a fault or an attack (slowloris), and must not hold sockets,
 //! memory or the shutdown for as long as it likes.
 //!
-//! A connection is always in one [`Phase`], and each phase has one limit:
+//! A connection is always in one `Phase`, and each phase has one limit:
 //! - waiting for a request ([`ServerLimits::idle`]);
 //! - a request head has begun to arrive ([`ServerLimits::header_read`]);
 //! - a request is being served: its body must arrive within

@@ -35,7 +35,7 @@ use crate::resizer::{
     Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Outcome, Report, Want,
 };
 use crate::schedule::{ScheduleNow, format_utc};
-use crate::service::{Fired, LeaseFailure, ScheduledWork};
+use crate::service::{Fired, LeaseFailure, Ran, ScheduledWork};
 use crate::settings::ScheduleSettings;
 use crate::telemetry::escape;
 use axum::Json;
@@ -345,12 +345,13 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
             });
             return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
         }
-        Fired::Ran {
-            want,
-            lease,
-            result,
-            warmth,
-        } => {
+        Fired::Ran(ran) => {
+            let Ran {
+                want,
+                lease,
+                result,
+                warmth,
+            } = *ran;
             if let Some((edit, LeaseWrite::Written { .. })) = &lease {
                 log.info(describe_lease(edit));
             }

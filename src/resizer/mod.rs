@@ -1,9 +1,9 @@
 //! The resizer: decisions and the wait loop. No HTTP framework in here; it
-//! talks to Batch through the [`converge::PoolApi`] trait.
+//! talks to Batch through the [`api::PoolApi`] trait.
 //!
 //! - [`want`]: what a trigger asks for.
 //! - [`snapshot`]: what one observation of the pool shows.
-//! - [`decide`]: the pure function from (observation, want, history) to the next step.
+//! - [`decide`](mod@decide): the pure function from (observation, want, history) to the next step.
 //! - [`lease`]: leases in pool metadata, so pipelines sharing a pool do not strand each other.
 //! - [`looks`]: looks at a pool shared by every caller waiting on it, so Batch load stays flat.
 //! - [`converge`]: the loop that observes, decides, acts and sleeps on the clock,
