@@ -20,17 +20,19 @@
 //! - [`settings`], [`clock`]: typed configuration (secrets in
 //!   `azure_core`'s `Secret`, which never prints), scaled time.
 
+#![warn(unreachable_pub)]
+
 pub mod app;
 pub mod batch;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 #[cfg(feature = "simulator")]
 pub mod dev;
 pub mod functions;
-pub mod report;
+pub(crate) mod report;
 pub mod resizer;
 pub mod schedule;
-pub mod service;
+pub(crate) mod service;
 pub mod settings;
 #[cfg(feature = "simulator")]
 pub mod simday;

@@ -20,7 +20,7 @@
 //! numbers days of the week 1-7 from Sunday, so `1-5` would mean Sunday to
 //! Thursday there; getting a schedule subtly wrong is worse than 200 lines.
 
-pub mod windows;
+pub(crate) mod windows;
 
 use std::fmt;
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};

@@ -70,7 +70,7 @@ impl Limits {
 
 /// A scale-up or scale-down, as any face asks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScaleRequest {
+pub(crate) struct ScaleRequest {
     pub operation: Operation,
     pub pool_id: PoolId,
     pub dedicated: u32,
@@ -91,7 +91,7 @@ pub struct ScaleRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseRequest {
+pub(crate) struct LeaseRequest {
     pub id: LeaseId,
     pub minutes: u32,
 }
@@ -99,7 +99,7 @@ pub struct LeaseRequest {
 impl ScaleRequest {
     /// What the resizer is asked to reach: a shrink keeps what other live
     /// leases need, its own lease counted as released, unless forced.
-    pub fn want(&self) -> Want {
+    pub(crate) fn want(&self) -> Want {
         match self.operation {
             Operation::ScaleUp => Want {
                 repair_attempts: self.repair_attempts,
@@ -119,7 +119,7 @@ impl ScaleRequest {
     }
 
     /// What the caller asked, for the answer's `requested` block.
-    pub fn requested(&self) -> Requested {
+    pub(crate) fn requested(&self) -> Requested {
         Requested {
             dedicated_nodes: Some(self.dedicated),
             low_priority_nodes: Some(self.low_priority),
@@ -148,7 +148,7 @@ impl ScaleRequest {
 
 /// A look at a pool, with or without a target to judge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusRequest {
+pub(crate) struct StatusRequest {
     pub pool_id: PoolId,
     /// `(operation, dedicated, low-priority)` to judge, `None` for a plain look.
     pub target: Option<(Operation, u32, u32)>,
@@ -160,7 +160,7 @@ pub struct StatusRequest {
 }
 
 impl StatusRequest {
-    pub fn want(&self) -> Want {
+    pub(crate) fn want(&self) -> Want {
         match self.target {
             // A poll never repairs: a start task that keeps failing would
             // otherwise replace nodes on every poll for as long as ADF polls.
@@ -183,7 +183,7 @@ impl StatusRequest {
         }
     }
 
-    pub fn requested(&self) -> Requested {
+    pub(crate) fn requested(&self) -> Requested {
         Requested {
             dedicated_nodes: self.target.map(|t| t.1),
             low_priority_nodes: self.target.map(|t| t.2),
@@ -195,7 +195,7 @@ impl StatusRequest {
 
 /// What the service did, for a face to render.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub want: Want,
     pub result: Result<Report, ConvergeError>,
 }
@@ -226,7 +226,7 @@ impl Answer {
     /// The error view of a Batch call that failed for good, and a log line
     /// with its whole cause chain (the top error alone often says only
     /// "request failed").
-    pub fn error_view(error: &ConvergeError) -> ErrorView {
+    pub(crate) fn error_view(error: &ConvergeError) -> ErrorView {
         let view = crate::report::batch_error_view(error);
         tracing::warn!(
             code = view.code,
@@ -241,7 +241,7 @@ impl Answer {
 /// window: the want, the schedule's own lease edit (`None`: the firing only
 /// looks), and how long it may wait.
 #[derive(Debug, Clone)]
-pub struct ScheduledWork {
+pub(crate) struct ScheduledWork {
     pub want: Want,
     pub lease: Option<LeaseEdit>,
     pub wait: Duration,
@@ -249,12 +249,9 @@ pub struct ScheduledWork {
 
 /// What one firing did, for the timer face to log.
 #[derive(Debug)]
-pub enum Fired {
+pub(crate) enum Fired {
     /// The schedule's lease was not written, so the pool was left as it is.
-    LeaseNotWritten {
-        edit: LeaseEdit,
-        failure: LeaseFailure,
-    },
+    LeaseNotWritten(LeaseFailure),
     /// The schedule's lease handled, then the wait.
     Ran(Box<Ran>),
 }
@@ -262,7 +259,7 @@ pub enum Fired {
 /// A firing that ran: the lease written (if there was one), the wait's
 /// outcome, and the expired keep-warm grace it ended (if any).
 #[derive(Debug)]
-pub struct Ran {
+pub(crate) struct Ran {
     pub want: Want,
     pub lease: Option<(LeaseEdit, LeaseWrite)>,
     pub result: Result<Report, ConvergeError>,
@@ -271,7 +268,7 @@ pub struct Ran {
 
 /// Why a lease write did not happen.
 #[derive(Debug)]
-pub enum LeaseFailure {
+pub(crate) enum LeaseFailure {
     /// Batch stayed busy (throttled, slow) for the whole wait; what it said.
     Busy(String),
     /// Batch refused or could not be reached.
@@ -281,7 +278,7 @@ pub enum LeaseFailure {
 /// The service, for one face's use: a converger (how to reach Batch, on
 /// which clock, with which stop signal and shared looks), the node caps,
 /// and, for the HTTP face, the permits for concurrent waits.
-pub struct Service<'a, B: PoolApi> {
+pub(crate) struct Service<'a, B: PoolApi> {
     pub converger: Converger<'a, B>,
     pub limits: Limits,
     /// `PROVISION_DEADLINE_MINUTES`, for every scale-up judged here.
@@ -293,7 +290,7 @@ pub struct Service<'a, B: PoolApi> {
 impl<B: PoolApi> Service<'_, B> {
     /// Scales as asked: caps checked, the lease written first, then the wait,
     /// all within one budget.
-    pub async fn scale(&self, request: &ScaleRequest) -> Result<Answer, OverLimit> {
+    pub(crate) async fn scale(&self, request: &ScaleRequest) -> Result<Answer, OverLimit> {
         self.limits.check(
             request.dedicated,
             request.low_priority,
@@ -345,7 +342,7 @@ impl<B: PoolApi> Service<'_, B> {
     /// clears one. Written only on those changes, and once Batch took the
     /// write (an `If-Match` on the pool just seen), the report's pool says so
     /// too: the caller learns of the backoff from the answer that caused it.
-    pub async fn record_backoff(&self, want: &Want, report: &mut Report) {
+    pub(crate) async fn record_backoff(&self, want: &Want, report: &mut Report) {
         // A look (a scale-up to nothing) proves nothing about capacity.
         if want.operation != Operation::ScaleUp || want.dedicated + want.low_priority == 0 {
             return;
@@ -402,7 +399,7 @@ impl<B: PoolApi> Service<'_, B> {
     }
 
     /// Pauses (`Some`) or unpauses (`None`) the pool, then looks at it.
-    pub async fn pause(&self, pool_id: &PoolId, paused: Option<Paused>) -> Answer {
+    pub(crate) async fn pause(&self, pool_id: &PoolId, paused: Option<Paused>) -> Answer {
         let want = Want::look(pool_id.clone());
         let edit = match paused {
             Some(paused) => PoolEdit::Pause(paused),
@@ -421,7 +418,7 @@ impl<B: PoolApi> Service<'_, B> {
 
     /// Converges `want` for up to `wait`, after `edits` (lease changes,
     /// keep-warm) on the same budget.
-    pub async fn run(&self, want: Want, edits: Vec<PoolEdit>, wait: Duration) -> Answer {
+    pub(crate) async fn run(&self, want: Want, edits: Vec<PoolEdit>, wait: Duration) -> Answer {
         let permit = match self.waits {
             Some(waits) => match waits.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
@@ -466,7 +463,7 @@ impl<B: PoolApi> Service<'_, B> {
     /// has no timer of its own, warm nodes whose grace is over let go, so
     /// none is kept past it for lack of a call. Not counted against the cap
     /// on concurrent waits: timers fire a few times an hour.
-    pub async fn fire(&self, work: ScheduledWork) -> Fired {
+    pub(crate) async fn fire(&self, work: ScheduledWork) -> Fired {
         let ScheduledWork { want, lease, wait } = work;
         let budget = self.converger.budget(wait);
         let lease = match lease {
@@ -477,16 +474,10 @@ impl<B: PoolApi> Service<'_, B> {
                 .await
             {
                 Ok(LeaseWrite::NotWritten { why, .. }) => {
-                    return Fired::LeaseNotWritten {
-                        edit,
-                        failure: LeaseFailure::Busy(why),
-                    };
+                    return Fired::LeaseNotWritten(LeaseFailure::Busy(why));
                 }
                 Err(error) => {
-                    return Fired::LeaseNotWritten {
-                        edit,
-                        failure: LeaseFailure::Failed(Box::new(error)),
-                    };
+                    return Fired::LeaseNotWritten(LeaseFailure::Failed(Box::new(error)));
                 }
                 Ok(written) => Some((edit, written)),
             },
@@ -532,7 +523,7 @@ impl<B: PoolApi> Service<'_, B> {
     /// A look, judged against a target if one is given. Only a status URL
     /// the service issued (`resume`) may act, and it then settles the lease
     /// its operation's first call meant to leave and records the backoff.
-    pub async fn status(&self, request: &StatusRequest) -> Result<Answer, OverLimit> {
+    pub(crate) async fn status(&self, request: &StatusRequest) -> Result<Answer, OverLimit> {
         if let Some((_, dedicated, low)) = request.target {
             self.limits
                 .check(dedicated, low, ("dedicatedNodes", "lowPriorityNodes"))?;

@@ -25,9 +25,9 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// The data-plane version every call uses.
-pub const API_VERSION: &str = "2025-06-01";
+pub(crate) const API_VERSION: &str = "2025-06-01";
 /// Entra scope of the Batch data plane (the double slash is right).
-pub const BATCH_SCOPE: &str = "https://batch.core.windows.net//.default";
+pub(crate) const BATCH_SCOPE: &str = "https://batch.core.windows.net//.default";
 const JSON_CONTENT_TYPE: &str = "application/json; odata=minimalmetadata";
 
 /// Fields the resizer reads; `$select` keeps pool GETs small.
@@ -316,11 +316,8 @@ impl BatchClient {
         let body: ErrorBody = serde_json::from_slice(response.body()).unwrap_or_default();
         Err(BatchError::Service {
             status,
+            message: body.described(),
             code: body.code.unwrap_or_else(|| format!("Http{status}")),
-            message: body
-                .message
-                .map(|m| m.text().to_owned())
-                .unwrap_or_default(),
             request_id: header(&response, "request-id"),
             retry_after: retry_after(&response),
             url,

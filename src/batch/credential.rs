@@ -35,7 +35,7 @@ impl CredentialKind {
     }
 }
 
-pub fn entra_credential(
+pub(crate) fn entra_credential(
     kind: CredentialKind,
     user_assigned_client_id: Option<&str>,
     client_options: ClientOptions,

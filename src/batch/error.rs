@@ -313,7 +313,7 @@ fn origin(url: &str) -> String {
 
 /// Every error in the chain, outermost first, joined with `: ` (repeats
 /// dropped: wrappers often repeat their source's words).
-pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
+pub(crate) fn cause_chain(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in chain(error) {
         let text = one_line(&cause.to_string());

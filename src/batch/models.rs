@@ -245,14 +245,14 @@ mod timestamp {
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<OffsetDateTime>, D::Error> {
         let raw = Option::<String>::deserialize(deserializer)?;
         Ok(raw.and_then(|raw| OffsetDateTime::parse(&raw, &Rfc3339).ok()))
     }
 
-    pub fn serialize<S: Serializer>(
+    pub(super) fn serialize<S: Serializer>(
         value: &Option<OffsetDateTime>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -262,7 +262,7 @@ mod timestamp {
 
 /// One page of a list response.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     #[serde(default = "Vec::new")]
     pub value: Vec<T>,
     #[serde(rename = "odata.nextLink", default)]
@@ -293,7 +293,7 @@ pub enum NodeDeallocationOption {
 /// Body of a Batch error response. `message` is `{lang, value}` on the wire;
 /// a plain string is accepted too, because proxies and older versions differ.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     #[serde(default)]
     pub code: Option<String>,
     #[serde(default)]
@@ -304,14 +304,14 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum ErrorMessage {
+pub(crate) enum ErrorMessage {
     Localized { value: String },
     Plain(String),
 }
 
 impl ErrorMessage {
     /// The text without the `RequestId:`/`Time:` trailer the service appends.
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         let full = match self {
             ErrorMessage::Localized { value } => value,
             ErrorMessage::Plain(text) => text,
@@ -320,8 +320,30 @@ impl ErrorMessage {
     }
 }
 
+impl ErrorBody {
+    /// The message, with the details Batch lists in `values` (which
+    /// property, which reason) appended: often the only hint of what to fix.
+    pub(crate) fn described(&self) -> String {
+        let text = self.message.as_ref().map(ErrorMessage::text).unwrap_or("");
+        let details: Vec<String> = self
+            .values
+            .iter()
+            .filter_map(|detail| match (&detail.key, &detail.value) {
+                (Some(key), Some(value)) => Some(format!("{key}: {value}")),
+                (None, Some(value)) => Some(value.clone()),
+                _ => None,
+            })
+            .collect();
+        match (text.is_empty(), details.is_empty()) {
+            (_, true) => text.to_owned(),
+            (true, false) => details.join("; "),
+            (false, false) => format!("{text} ({})", details.join("; ")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     #[serde(default)]
     pub key: Option<String>,
     #[serde(default)]

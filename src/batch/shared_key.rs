@@ -32,7 +32,7 @@ use sha2::Sha256;
 use std::sync::Arc;
 
 /// Signs requests with a Batch account name and key.
-pub struct SharedKeyPolicy {
+pub(crate) struct SharedKeyPolicy {
     account: String,
     key: AccountKey,
 }
@@ -70,7 +70,7 @@ impl AccountKey {
 }
 
 impl SharedKeyPolicy {
-    pub fn new(account: impl Into<String>, key: AccountKey) -> Self {
+    pub(crate) fn new(account: impl Into<String>, key: AccountKey) -> Self {
         Self {
             account: account.into(),
             key,
@@ -111,7 +111,7 @@ impl Policy for SharedKeyPolicy {
 }
 
 /// The canonical form of `request`, exactly as the service recomputes it.
-pub fn string_to_sign(account: &str, request: &Request, body_length: u64) -> String {
+pub(crate) fn string_to_sign(account: &str, request: &Request, body_length: u64) -> String {
     let header = |name: &'static str| {
         request
             .headers()

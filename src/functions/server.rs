@@ -15,7 +15,7 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-pub use super::state::BODY_LIMIT;
+pub(crate) use super::state::BODY_LIMIT;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Parameters fit in a few hundred bytes; refuse anything big before reading it.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct AppState(pub(super) Arc<Inner>);
@@ -35,7 +35,7 @@ pub(super) struct Inner {
 /// few KiB), but past this the instance would only queue work that the
 /// status URL can carry just as well, and Batch calls stay bounded by the
 /// shared looks anyway.
-pub const MAX_CONCURRENT_WAITS: usize = 1000;
+pub(crate) const MAX_CONCURRENT_WAITS: usize = 1000;
 
 impl AppState {
     pub fn new(

@@ -51,11 +51,11 @@ use time::OffsetDateTime;
 /// A firing is judged this far ahead of the handler's clock: a timer that
 /// fires a hair before its occurrence (clock skew between the host's timer
 /// and our clock) still sees the window edge it was scheduled for.
-pub const EDGE_GRACE: time::Duration = time::Duration::seconds(30);
+pub(crate) const EDGE_GRACE: time::Duration = time::Duration::seconds(30);
 
 /// Which timer fired: the function folder name is the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// `timer-scale-up`, on `SCALE_UP_SCHEDULE`: the window's start.
     Up,
     /// `timer-scale-down`, on `SCALE_DOWN_SCHEDULE`: the window's end.
@@ -65,7 +65,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn function_name(self) -> &'static str {
+    pub(crate) fn function_name(self) -> &'static str {
         match self {
             Role::Up => "timer-scale-up",
             Role::Down => "timer-scale-down",
@@ -76,7 +76,7 @@ impl Role {
 
 /// What one firing does to the pool. Pure: from the role and the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Hold at least the scheduled ready nodes.
     Hold,
     /// Release every node with taskcompletion.
@@ -87,7 +87,7 @@ pub enum Plan {
 
 /// `every_firing_closes`: local-time windows, where any timer (the
 /// reconcile every 15 minutes) repairs a missed close as well as a missed open.
-pub fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> Plan {
+pub(crate) fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> Plan {
     match (window_open, role) {
         (true, _) => Plan::Hold,
         (false, _) if every_firing_closes => Plan::Release,
@@ -98,7 +98,7 @@ pub fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> Plan {
 
 /// What the host told us about the firing; every part is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Firing {
+pub(crate) struct Firing {
     /// The key under `Data` the timer came in (`timer` in our function.json).
     pub binding: Option<String>,
     pub is_past_due: Option<bool>,
@@ -109,7 +109,7 @@ pub struct Firing {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScheduleStatus {
+pub(crate) struct ScheduleStatus {
     pub last: Option<String>,
     pub next: Option<String>,
     pub last_updated: Option<String>,
@@ -118,7 +118,7 @@ pub struct ScheduleStatus {
 /// Reads an invocation body leniently: keys in any case, unknown keys
 /// ignored, missing parts tolerated. Only a body that cannot be a timer
 /// invocation (not a JSON object, or a known key of the wrong type) fails.
-pub fn parse_firing(body: &[u8]) -> Result<Firing, String> {
+pub(crate) fn parse_firing(body: &[u8]) -> Result<Firing, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(
             "the invocation body is empty; expected a JSON object with Data and Metadata".into(),
@@ -214,21 +214,21 @@ fn object_at<'a>(
     }
 }
 
-pub async fn timer_scale_up(
+pub(crate) async fn timer_scale_up(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     fire(app, Role::Up, body).await
 }
 
-pub async fn timer_scale_down(
+pub(crate) async fn timer_scale_down(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     fire(app, Role::Down, body).await
 }
 
-pub async fn timer_reconcile(
+pub(crate) async fn timer_reconcile(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -336,7 +336,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
         wait: Duration::from_secs(settings.wait_seconds.into()),
     };
     let (want, result) = match app.service().fire(work).await {
-        Fired::LeaseNotWritten { failure, .. } => {
+        Fired::LeaseNotWritten(failure) => {
             log.error(match failure {
                 LeaseFailure::Busy(why) => format!(
                     "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"

@@ -24,7 +24,7 @@ impl Operation {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Want {
+pub(crate) struct Want {
     pub pool_id: PoolId,
     pub operation: Operation,
     pub dedicated: u32,
@@ -46,14 +46,15 @@ pub struct Want {
 
 /// `PROVISION_DEADLINE_MINUTES` when unset: a healthy node is ready in
 /// 3-8 minutes; twice the worst of that is not a slow boot but a stuck one.
-pub const DEFAULT_PROVISION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_PROVISION_DEADLINE: std::time::Duration =
+    std::time::Duration::from_secs(15 * 60);
 
 /// Replacements a scale-up tries before it reports failed nodes.
-pub const DEFAULT_REPAIR_ATTEMPTS: u32 = 1;
+pub(crate) const DEFAULT_REPAIR_ATTEMPTS: u32 = 1;
 
 /// Whose nodes a shrink must keep.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum LeaseRule {
+pub(crate) enum LeaseRule {
     /// Never below what the pool's live leases need: the default for every
     /// shrink, from every trigger, so one pipeline that forgets its
     /// `leaseId` cannot strand the others.
@@ -68,7 +69,7 @@ pub enum LeaseRule {
 
 impl Want {
     /// At least this many ready nodes.
-    pub fn scale_up(pool_id: PoolId, dedicated: u32, low_priority: u32) -> Self {
+    pub(crate) fn scale_up(pool_id: PoolId, dedicated: u32, low_priority: u32) -> Self {
         Self {
             pool_id,
             operation: Operation::ScaleUp,
@@ -82,7 +83,7 @@ impl Want {
     }
 
     /// At most this many nodes, keeping what `leases` says.
-    pub fn scale_down(
+    pub(crate) fn scale_down(
         pool_id: PoolId,
         dedicated: u32,
         low_priority: u32,
@@ -102,7 +103,7 @@ impl Want {
 
     /// Just a look: "scale-up to nothing" is met by any pool that exists,
     /// and still lists the nodes for the view.
-    pub fn look(pool_id: PoolId) -> Self {
+    pub(crate) fn look(pool_id: PoolId) -> Self {
         Self::scale_up(pool_id, 0, 0)
     }
 }

@@ -89,7 +89,7 @@ const DAY_NAMES: [&str; 7] = [
 
 /// A time zone by IANA name (`Europe/Brussels`, `America/New_York`, `UTC`),
 /// from the tz database compiled into the binary.
-pub fn time_zone(name: &str) -> Result<TimeZone, String> {
+pub(crate) fn time_zone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name).map_err(|_| {
         let hint = if name.contains(' ') {
             " (Windows names such as 'W. Europe Standard Time' are not IANA names: use e.g. Europe/Berlin)"

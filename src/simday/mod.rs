@@ -18,13 +18,13 @@
 //! | [`metrics`] | the event log to numbers |
 //! | [`report`] | table, JSON, chart |
 
-pub mod adf;
+pub(crate) mod adf;
 pub mod config;
-pub mod flight;
+pub(crate) mod flight;
 pub mod metrics;
-pub mod replay;
+pub(crate) mod replay;
 pub mod report;
-pub mod strategy;
+pub(crate) mod strategy;
 
 use std::path::PathBuf;
 
