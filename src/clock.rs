@@ -42,6 +42,7 @@ impl Clock {
 
     /// A scaled clock whose wall time starts at `wall`: `simulate-day` sets it to the
     /// simulator's own start, so leases and `lastModified` are read on one time line.
+    #[cfg(feature = "simulator")]
     pub(crate) fn scaled_from(scale: f64, wall: time::OffsetDateTime) -> Self {
         Self {
             origin_wall: wall,

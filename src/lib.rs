@@ -20,7 +20,7 @@
 //! - [`settings`], [`clock`]: typed configuration (secrets in
 //!   `azure_core`'s `Secret`, which never prints), scaled time.
 
-#![warn(unreachable_pub)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod app;
 pub mod batch;

@@ -17,6 +17,6 @@ pub(crate) mod shared_key;
 pub(crate) mod transport;
 
 pub use client::BatchClient;
-pub(crate) use client::{API_VERSION, BatchAuth, BatchClientOptions};
+pub(crate) use client::{BatchAuth, BatchClientOptions};
 pub(crate) use error::BatchError;
 pub(crate) use pool_id::PoolId;

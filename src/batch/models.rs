@@ -371,3 +371,6 @@ mod tests {
         assert_eq!(back["lastModified"], "2026-02-03T00:03:11.9069791Z");
     }
 }
+
+#[cfg(test)]
+pub(crate) mod recorded;

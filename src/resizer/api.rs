@@ -1,5 +1,5 @@
 //! The Batch calls the resizer makes, as a trait: `BatchClient` in
-//! production, a scripted fake in unit tests (`tests/converge_loop.rs`), so
+//! production, a scripted fake in unit tests (`converge/tests.rs`), so
 //! the loop can be tested on paused time without a network.
 
 use crate::batch::models::{MetadataItem, Node, Pool, ResizePool};

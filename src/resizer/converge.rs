@@ -619,3 +619,6 @@ pub(crate) fn seconds(duration: Duration) -> f64 {
 fn iso8601_duration(duration: Duration) -> String {
     format!("PT{}S", duration.as_secs())
 }
+
+#[cfg(test)]
+mod tests;

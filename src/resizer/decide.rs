@@ -551,3 +551,6 @@ fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

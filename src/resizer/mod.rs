@@ -15,6 +15,8 @@ pub(crate) mod api;
 pub(crate) mod budget;
 pub(crate) mod converge;
 pub(crate) mod decide;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod lease;
 pub(crate) mod lease_write;
 pub(crate) mod looks;

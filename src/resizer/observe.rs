@@ -148,3 +148,33 @@ pub(super) fn nodes_only_pool<'o>(
     );
     (want.operation == Operation::ScaleUp && covered && waiting_for_nodes).then_some(pool)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::models::{Node, NodeState};
+    use crate::resizer::fixtures::{down, up};
+
+    /// Only a steady pool that covers the want, whose decision is to wait
+    /// for nodes to start, is judged on node lists alone.
+    #[test]
+    #[rustfmt::skip]
+    fn node_lists_alone_only_while_nodes_start() {
+        let booting = || Node::test(NodeState::Starting);
+        let rows = [
+            ("steady, its node booting", Pool::test("p").steady(1).nodes([booting()]).observed(), up(1), true),
+            ("nodes not listed", Pool::test("p").steady(1).observed(), up(1), false),
+            ("still allocating", Pool::test("p").resizing(1).nodes([]).observed(), up(1), false),
+            ("short of the want", Pool::test("p").steady(1).nodes([booting()]).observed(), up(2), false),
+            ("ready: done", Pool::test("p").steady(1).idle_nodes(1).observed(), up(1), false),
+            ("a scale-down", Pool::test("p").steady(1).nodes([booting()]).observed(), down(0), false),
+            ("the pool is gone", Observed::Missing, up(1), false),
+        ];
+        for (what, observed, want, nodes_only) in rows {
+            let pool = nodes_only_pool(&observed, &want, History::default());
+            assert_eq!(pool.is_some(), nodes_only, "{what}");
+        }
+        assert!(judges_readiness(&up(1)));
+        assert!(!judges_readiness(&up(0)) && !judges_readiness(&down(1)));
+    }
+}

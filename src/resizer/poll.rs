@@ -219,6 +219,26 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
+    fn near_once_every_wanted_node_only_waits_for_its_start_task() {
+        use crate::batch::models::{Node, NodeState::*, Pool};
+        use crate::resizer::fixtures::up;
+        let pool = || Pool::test("p").steady(2);
+        let rows = [
+            ("the pool is gone", Observed::Missing, 1, false),
+            ("nodes not listed", pool().observed(), 1, false),
+            ("one ready, one waiting for its start task", pool().idle_nodes(1).nodes([Node::test(WaitingForStartTask)]).observed(), 2, true),
+            ("idle, start task still running", pool().nodes([Node::test(Idle).start_task_running()]).observed(), 1, true),
+            ("one ready, one still booting", pool().idle_nodes(1).nodes([Node::test(Starting)]).observed(), 2, false),
+            ("all ready: nothing left to wait for", pool().idle_nodes(2).observed(), 2, false),
+            ("a look wants no node", pool().nodes([Node::test(WaitingForStartTask)]).observed(), 0, false),
+        ];
+        for (what, observed, wanted, near) in rows {
+            assert_eq!(is_near(&observed, &up(wanted)), near, "{what}");
+        }
+    }
+
+    #[test]
     fn intervals_grow_to_the_max_except_near_the_end() {
         let p = PollPolicy::default();
         assert_eq!(p.grown(s(2.0), false), s(3.0));

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::flight::Flight;
-use crate::batch::API_VERSION;
+use crate::batch::client::API_VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CallError {

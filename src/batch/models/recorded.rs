@@ -2,17 +2,20 @@
 //!
 //! The bodies come from the Azure SDK test recordings (see
 //! `tests/fixtures/batch-recorded/README.md`): if a field name, casing or
-//! shape in our models were wrong, these would fail or read zeros.
+//! shape in our models were wrong, these would fail or read zeros. The
+//! client's own tests (`client/tests.rs`) answer with them too.
 
-use pool_resizer::batch::models::{
-    AllocationState, ErrorBody, Node, NodeState, Page, Pool, PoolState,
-};
+use super::{AllocationState, ErrorBody, Node, NodeState, Page, Pool, PoolState};
 use std::path::PathBuf;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/batch-recorded")
-        .join(name);
+/// The folder of recorded bodies.
+fn recorded_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/batch-recorded")
+}
+
+/// A recorded body, as Batch sent it.
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = recorded_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -130,8 +133,7 @@ fn every_recorded_timestamp_reads_as_a_time() {
             .map(|raw| OffsetDateTime::parse(raw, &Rfc3339).expect(raw))
     };
     let mut seen = 0;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/batch-recorded");
-    for entry in std::fs::read_dir(dir).unwrap() {
+    for entry in std::fs::read_dir(recorded_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let objects: Vec<serde_json::Value> =
             if name.starts_with("pools-list") || name.starts_with("nodes-list") {
@@ -143,33 +145,27 @@ fn every_recorded_timestamp_reads_as_a_time() {
                 continue;
             };
         for object in objects {
-            if name.starts_with("pool") {
+            // (what the model read, the wire field it came from)
+            let read = if name.starts_with("pool") {
                 let pool: Pool = serde_json::from_value(object.clone()).unwrap();
-                assert_eq!(
-                    pool.last_modified,
-                    expected(&object, "lastModified"),
-                    "{name}"
-                );
-                assert_eq!(
-                    pool.allocation_state_transition_time,
-                    expected(&object, "allocationStateTransitionTime"),
-                    "{name}"
-                );
-                seen += usize::from(pool.last_modified.is_some());
+                [
+                    (pool.last_modified, "lastModified"),
+                    (
+                        pool.allocation_state_transition_time,
+                        "allocationStateTransitionTime",
+                    ),
+                ]
             } else {
                 let node: Node = serde_json::from_value(object.clone()).unwrap();
-                assert_eq!(
-                    node.state_transition_time,
-                    expected(&object, "stateTransitionTime"),
-                    "{name}"
-                );
-                assert_eq!(
-                    node.allocation_time,
-                    expected(&object, "allocationTime"),
-                    "{name}"
-                );
-                seen += usize::from(node.state_transition_time.is_some());
+                [
+                    (node.state_transition_time, "stateTransitionTime"),
+                    (node.allocation_time, "allocationTime"),
+                ]
+            };
+            for (value, key) in read {
+                assert_eq!(value, expected(&object, key), "{name}: {key}");
             }
+            seen += usize::from(read[0].0.is_some());
         }
     }
     assert!(seen >= 10, "only {seen} timestamps checked");

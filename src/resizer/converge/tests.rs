@@ -1,18 +1,13 @@
 //! The converge loop against a scripted pool on paused tokio time: how many
 //! Batch calls it makes, when it gives up waiting, how it treats refusals.
 
+use super::*;
+use crate::batch::error::AuthMode;
+use crate::batch::models::{AllocationState, MetadataItem, Node, NodeState, Pool};
+use crate::resizer::fixtures::{down, up as want};
 use azure_core::http::StatusCode;
-use pool_resizer::batch::error::AuthMode;
-use pool_resizer::batch::models::{
-    AllocationState, MetadataItem, Node, NodeState, Pool, PoolState, ResizePool, StartTaskInfo,
-};
-use pool_resizer::batch::{BatchError, PoolId};
-use pool_resizer::clock::Clock;
-use pool_resizer::resizer::{Converger, LeaseRule, Outcome, PollPolicy, PoolApi, WaitReason, Want};
 use std::sync::Mutex;
-use std::time::Duration;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// A pool that allocates nodes 60 s after a resize and readies them 180 s later;
 /// with `start_task_secs`, the last that many seconds are `waitingforstarttask`.
@@ -87,6 +82,21 @@ impl FakePool {
         }
     }
 
+    /// An empty pool whose next `calls` calls answer 429 with
+    /// `Retry-After: retry_after_secs`.
+    fn throttled(calls: u32, retry_after_secs: u64) -> Self {
+        Self::new(0).with(|s| {
+            s.throttle_next = calls;
+            s.retry_after_secs = retry_after_secs;
+        })
+    }
+
+    /// Scripts this pool's behaviour before the loop starts.
+    fn with(self, script: impl FnOnce(&mut FakeState)) -> Self {
+        script(&mut self.state.lock().unwrap());
+        self
+    }
+
     fn calls(&self) -> Vec<&'static str> {
         self.state.lock().unwrap().calls.clone()
     }
@@ -132,15 +142,12 @@ impl PoolApi for FakePool {
             ));
         }
         let (allocation, current, _) = Self::phase(&state);
-        Ok(Pool {
-            id: pool_id.to_string(),
-            e_tag: Some(format!("0x{}", state.version)),
-            state: Some(PoolState::Active),
-            allocation_state: Some(allocation),
-            target_dedicated_nodes: state.target,
-            current_dedicated_nodes: current,
-            ..Pool::default()
-        })
+        Ok(Pool::test(pool_id.as_str())
+            .etag(&format!("0x{}", state.version))
+            .allocation(allocation)
+            .target(state.target)
+            .current(current)
+            .pool())
     }
 
     async fn list_nodes(&self, _: &PoolId) -> Result<Vec<Node>, BatchError> {
@@ -151,25 +158,15 @@ impl PoolApi for FakePool {
         let age = state.resized_at.map(|at| at.elapsed()).unwrap_or_default();
         let booted =
             state.start_task_secs > 0 && age >= Duration::from_secs(240 - state.start_task_secs);
+        let node = if ready {
+            Node::test(NodeState::Idle).start_task_ok()
+        } else if booted {
+            Node::test(NodeState::WaitingForStartTask)
+        } else {
+            Node::test(NodeState::Starting)
+        };
         Ok((0..current)
-            .map(|i| Node {
-                id: format!("n{i}"),
-                state: Some(if ready {
-                    NodeState::Idle
-                } else if booted {
-                    NodeState::WaitingForStartTask
-                } else {
-                    NodeState::Starting
-                }),
-                is_dedicated: Some(true),
-                start_task_info: ready.then(|| StartTaskInfo {
-                    state: Some("completed".into()),
-                    exit_code: Some(0),
-                    result: Some("success".into()),
-                    ..StartTaskInfo::default()
-                }),
-                ..Node::default()
-            })
+            .map(|i| node.clone().named(&format!("n{i}")))
             .collect())
     }
 
@@ -236,10 +233,6 @@ impl PoolApi for FakePool {
     }
 }
 
-fn want(dedicated: u32) -> Want {
-    Want::scale_up("p".parse().unwrap(), dedicated, 0)
-}
-
 fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
     Converger {
         batch,
@@ -251,13 +244,18 @@ fn converger(batch: &FakePool) -> Converger<'_, FakePool> {
     }
 }
 
+/// The loop's answer to a scale-up of `pool` to `dedicated` nodes within `budget`.
+async fn scale_up(pool: &FakePool, dedicated: u32, budget: Duration) -> Report {
+    converger(pool)
+        .converge(&want(dedicated), budget)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn cold_pool_converges_with_few_calls() {
     let pool = FakePool::new(0);
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(600))
-        .await
-        .unwrap();
+    let report = scale_up(&pool, 1, Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Converged);
     assert_eq!(report.actions.len(), 1);
     let calls = pool.calls();
@@ -283,7 +281,7 @@ async fn cold_pool_converges_with_few_calls() {
 async fn progress_hook_sees_every_decision() {
     let pool = FakePool::new(0);
     let steps = std::sync::Mutex::new(Vec::new());
-    let observer = |_: &pool_resizer::resizer::Observed, step: &pool_resizer::resizer::Step| {
+    let observer = |_: &Observed, step: &Step| {
         steps.lock().unwrap().push(step.clone());
     };
     let converger = Converger {
@@ -308,18 +306,14 @@ async fn progress_hook_sees_every_decision() {
         looks,
         "one decision per look: {steps:?} {calls:?}"
     );
-    assert!(matches!(steps[0], pool_resizer::resizer::Step::Resize(_)));
-    assert_eq!(steps.last(), Some(&pool_resizer::resizer::Step::Done));
+    assert!(matches!(steps[0], Step::Resize(_)));
+    assert_eq!(steps.last(), Some(&Step::Done));
 }
 
 #[tokio::test(start_paused = true)]
 async fn start_task_phase_is_watched_closely_with_node_lists_only() {
-    let pool = FakePool::new(0);
-    pool.state.lock().unwrap().start_task_secs = 40;
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(600))
-        .await
-        .unwrap();
+    let pool = FakePool::new(0).with(|s| s.start_task_secs = 40);
+    let report = scale_up(&pool, 1, Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Converged);
     // Ready at 240 s; once the node waits for its start task (200 s), looks
     // come every `near` (1.5 s), so the answer follows within one of them.
@@ -343,14 +337,10 @@ async fn start_task_phase_is_watched_closely_with_node_lists_only() {
 
 #[tokio::test(start_paused = true)]
 async fn a_long_start_task_costs_no_more_calls_than_the_sdk_poller() {
-    let pool = FakePool::new(0);
     // 170 s of start task: fast looks soon spend what the 60 s of allocation
     // saved, then the loop looks at the SDK's cadence.
-    pool.state.lock().unwrap().start_task_secs = 170;
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(600))
-        .await
-        .unwrap();
+    let pool = FakePool::new(0).with(|s| s.start_task_secs = 170);
+    let report = scale_up(&pool, 1, Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Converged);
     let policy = PollPolicy::default();
     assert!(
@@ -367,10 +357,7 @@ async fn a_long_start_task_costs_no_more_calls_than_the_sdk_poller() {
 #[tokio::test(start_paused = true)]
 async fn already_ready_answers_at_once_without_acting() {
     let pool = FakePool::new(2);
-    let report = converger(&pool)
-        .converge(&want(2), Duration::from_secs(200))
-        .await
-        .unwrap();
+    let report = scale_up(&pool, 2, Duration::from_secs(200)).await;
     assert_eq!(report.outcome, Outcome::Converged);
     assert!(report.actions.is_empty());
     assert_eq!(pool.calls(), vec!["get", "list"]);
@@ -380,10 +367,7 @@ async fn already_ready_answers_at_once_without_acting() {
 #[tokio::test(start_paused = true)]
 async fn budget_end_is_pending_not_failure_and_status_resumes() {
     let pool = FakePool::new(0);
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let report = scale_up(&pool, 1, Duration::from_secs(30)).await;
     assert!(
         matches!(report.outcome, Outcome::Pending(_)),
         "{:?}",
@@ -398,12 +382,8 @@ async fn budget_end_is_pending_not_failure_and_status_resumes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_resize_is_looked_at_again() {
-    let pool = FakePool::new(0);
-    pool.state.lock().unwrap().refuse_next_resize = true;
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(600))
-        .await
-        .unwrap();
+    let pool = FakePool::new(0).with(|s| s.refuse_next_resize = true);
+    let report = scale_up(&pool, 1, Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Converged);
     assert_eq!(pool.calls().iter().filter(|c| **c == "resize").count(), 2);
 }
@@ -411,14 +391,11 @@ async fn a_refused_resize_is_looked_at_again() {
 #[tokio::test(start_paused = true)]
 async fn zero_budget_still_acts_once_and_status_picks_up() {
     let pool = FakePool::new(0);
-    let report = converger(&pool)
-        .converge(&want(1), Duration::ZERO)
-        .await
-        .unwrap();
+    let report = scale_up(&pool, 1, Duration::ZERO).await;
     assert!(matches!(report.outcome, Outcome::Pending(_)));
     // The answer shows the pool after the resize: one more look.
     assert_eq!(pool.calls(), vec!["get", "resize", "get"]);
-    let Some(pool_resizer::resizer::Observed::Pool(seen)) = &report.last else {
+    let Some(Observed::Pool(seen)) = &report.last else {
         panic!("{:?}", report.last)
     };
     assert_eq!(
@@ -441,8 +418,7 @@ async fn zero_budget_still_acts_once_and_status_picks_up() {
 
 #[tokio::test(start_paused = true)]
 async fn auth_refusal_is_an_error_not_a_wait() {
-    let pool = FakePool::new(0);
-    pool.state.lock().unwrap().fail_reads = true;
+    let pool = FakePool::new(0).with(|s| s.fail_reads = true);
     let error = converger(&pool)
         .converge(&want(1), Duration::from_secs(200))
         .await
@@ -485,9 +461,8 @@ async fn stop_signal_ends_the_wait_with_pending() {
 async fn a_shrink_is_looked_at_no_sooner_than_the_sdk_cadence() {
     // One node, scaled down to none: steady again 60 s after the resize.
     let pool = FakePool::new(1);
-    let down = Want::scale_down("p".parse().unwrap(), 0, 0, LeaseRule::Honour);
     let report = converger(&pool)
-        .converge(&down, Duration::from_secs(600))
+        .converge(&down(0), Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(report.outcome, Outcome::Converged);
@@ -504,16 +479,8 @@ async fn a_shrink_is_looked_at_no_sooner_than_the_sdk_cadence() {
 /// ends the wait.
 #[tokio::test(start_paused = true)]
 async fn throttling_shorter_than_the_budget_is_waited_out() {
-    let pool = FakePool::new(0);
-    {
-        let mut state = pool.state.lock().unwrap();
-        state.throttle_next = 3;
-        state.retry_after_secs = 2;
-    }
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(900))
-        .await
-        .unwrap();
+    let pool = FakePool::throttled(3, 2);
+    let report = scale_up(&pool, 1, Duration::from_secs(900)).await;
     assert_eq!(report.outcome, Outcome::Converged, "{:?}", pool.calls());
     let calls = pool.calls();
     assert_eq!(&calls[..3], ["429", "429", "429"]);
@@ -531,16 +498,8 @@ async fn throttling_shorter_than_the_budget_is_waited_out() {
 /// deadline or call it a failure.
 #[tokio::test(start_paused = true)]
 async fn throttling_longer_than_the_budget_is_pending_with_its_retry_after() {
-    let pool = FakePool::new(0);
-    {
-        let mut state = pool.state.lock().unwrap();
-        state.throttle_next = 1;
-        state.retry_after_secs = 120;
-    }
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(60))
-        .await
-        .unwrap();
+    let pool = FakePool::throttled(1, 120);
+    let report = scale_up(&pool, 1, Duration::from_secs(60)).await;
     assert_eq!(report.outcome, Outcome::Pending(WaitReason::BatchBusy));
     assert_eq!(report.last, None, "nothing was observed");
     assert_eq!(report.retry_after, Some(Duration::from_secs(120)));
@@ -556,12 +515,8 @@ async fn throttling_longer_than_the_budget_is_pending_with_its_retry_after() {
 /// keeps trying within its budget instead of giving up.
 #[tokio::test(start_paused = true)]
 async fn a_throttled_resize_is_tried_again_within_the_budget() {
-    let pool = FakePool::new(0);
-    pool.state.lock().unwrap().throttle_resizes = 3;
-    let report = converger(&pool)
-        .converge(&want(1), Duration::from_secs(900))
-        .await
-        .unwrap();
+    let pool = FakePool::new(0).with(|s| s.throttle_resizes = 3);
+    let report = scale_up(&pool, 1, Duration::from_secs(900)).await;
     assert_eq!(report.outcome, Outcome::Converged, "{:?}", pool.calls());
     let calls = pool.calls();
     assert_eq!(
@@ -577,10 +532,9 @@ async fn a_throttled_resize_is_tried_again_within_the_budget() {
 /// `CALL_MARGIN`, lease write included: the whole request shares one budget.
 #[tokio::test(start_paused = true)]
 async fn a_slow_batch_never_pushes_the_answer_past_the_wait_plus_the_margin() {
-    use pool_resizer::resizer::budget::CALL_MARGIN;
-    use pool_resizer::resizer::{Lease, LeaseEdit};
-    let pool = FakePool::new(0);
-    pool.state.lock().unwrap().slow = Duration::from_secs(7);
+    use crate::resizer::budget::CALL_MARGIN;
+    use crate::resizer::{Lease, LeaseEdit};
+    let pool = FakePool::new(0).with(|s| s.slow = Duration::from_secs(7));
     let converger = converger(&pool);
     let wait = Duration::from_secs(20);
     let started = Instant::now();
@@ -607,7 +561,7 @@ async fn a_slow_batch_never_pushes_the_answer_past_the_wait_plus_the_margin() {
         started.elapsed()
     );
     // The HTTP cap plus the margin stays inside Azure's 230 s front-end limit.
-    let cap = Duration::from_secs(pool_resizer::settings::HTTP_WAIT_LIMIT_SECONDS.into());
+    let cap = Duration::from_secs(crate::settings::HTTP_WAIT_LIMIT_SECONDS.into());
     assert!(cap + CALL_MARGIN < Duration::from_secs(229));
 }
 
@@ -615,12 +569,8 @@ async fn a_slow_batch_never_pushes_the_answer_past_the_wait_plus_the_margin() {
 /// flat as callers grow (one whole look per pool per share window).
 #[tokio::test(start_paused = true)]
 async fn many_waiters_on_one_pool_cost_about_what_one_does() {
-    use pool_resizer::resizer::looks::Looks;
     let alone = FakePool::new(0);
-    converger(&alone)
-        .converge(&want(1), Duration::from_secs(600))
-        .await
-        .unwrap();
+    scale_up(&alone, 1, Duration::from_secs(600)).await;
     let one = alone.calls().len();
 
     let pool = FakePool::new(0);
