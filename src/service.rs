@@ -24,7 +24,7 @@ use std::time::Duration;
 /// The most nodes any request may ask for, so a leaked key or script cannot
 /// run up a bill (`MAX_DEDICATED_NODES`, `MAX_LOW_PRIORITY_NODES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_dedicated: u32,
     pub max_low_priority: u32,
 }
@@ -32,7 +32,7 @@ pub struct Limits {
 /// A count above its cap: which, how many, the cap and the setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} is {asked}, above the limit of {max} ({setting})")]
-pub struct OverLimit {
+pub(crate) struct OverLimit {
     pub what: &'static str,
     pub asked: u32,
     pub max: u32,
@@ -42,7 +42,7 @@ pub struct OverLimit {
 impl Limits {
     /// Checks both counts; `names` say how the face calls them
     /// (`dedicatedNodes` over HTTP, `--dedicated` on the command line).
-    pub fn check(
+    pub(crate) fn check(
         &self,
         dedicated: u32,
         low_priority: u32,

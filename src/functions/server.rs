@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 pub(crate) use super::state::BODY_LIMIT;
 
+/// Every route the Functions host forwards (HTTP triggers) or posts (timer invocations), with the body limit.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(ready).head(ready))

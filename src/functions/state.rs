@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone)]
+/// What every request shares: the Batch client, the settings, the poll policy, the shutdown token and the shared looks. Cheap to clone.
 pub struct AppState(pub(super) Arc<Inner>);
 
 pub(super) struct Inner {
@@ -38,6 +39,7 @@ pub(super) struct Inner {
 pub(crate) const MAX_CONCURRENT_WAITS: usize = 1000;
 
 impl AppState {
+    /// The state of one handler process; `stop` ends waits with an honest 202.
     pub fn new(
         batch: BatchClient,
         settings: Settings,
@@ -56,7 +58,7 @@ impl AppState {
         }))
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub(crate) fn settings(&self) -> &Settings {
         &self.0.settings
     }
 

@@ -65,7 +65,7 @@ pub(super) enum Cut {
         retry_after: Option<Duration>,
         why: String,
         /// A dropped connection: transient once, but a connection that drops
-        /// every time is a Batch we cannot reach ([`MAX_DROPS_IN_A_ROW`]).
+        /// every time is a Batch we cannot reach ([`MAX_DROPS_IN_A_ROW`](super::converge::MAX_DROPS_IN_A_ROW)).
         dropped: Option<BatchError>,
     },
     /// The process is stopping: answer now with what we have.

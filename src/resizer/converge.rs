@@ -113,7 +113,7 @@ pub(crate) struct Converger<'a, B: PoolApi> {
     /// answered with a status URL instead of being dropped. Callers that
     /// never stop early pass a token nobody cancels.
     pub stop: CancellationToken,
-    /// Called after every decision of [`Converger::converge`] with what was
+    /// Called after every decision of [`Converger::converge_within`] with what was
     /// seen and what comes next, so a caller can show progress live (the
     /// CLI's status line). `None` for the HTTP handlers: they answer once.
     pub progress: Option<&'a ProgressFn<'a>>,
@@ -301,7 +301,7 @@ impl<B: PoolApi> Converger<'_, B> {
         self.converge_within(want, &budget).await
     }
 
-    /// [`Converger::converge`] on a budget already started (after a lease
+    /// The converge loop on a budget already started (after a lease
     /// write, say), so the whole request keeps to one wait.
     pub(crate) async fn converge_within(
         &self,

@@ -39,7 +39,7 @@ pub(crate) struct ResizeTo {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum WaitReason {
+pub(crate) enum WaitReason {
     /// Batch is allocating or releasing nodes (`resizing`).
     Resizing,
     /// A stop-resize is finishing (`stopping`).
@@ -63,7 +63,7 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             WaitReason::Resizing => "Batch is resizing the pool",
             WaitReason::Stopping => "a stop-resize is finishing",
@@ -269,9 +269,13 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             if let Some(failure) = tally.and_then(|t| hopeless(t, want, pool, history)) {
                 // Failed nodes can only be removed once the pool is steady.
                 if history.repairs_issued < want.repair_attempts {
-                    return Step::Wait(WaitReason::Resizing);
+                    return Step::Wait(WaitReason::Repairing);
                 }
                 return Step::Fail(failure.failure);
+            }
+            if history.repairs_issued > 0 {
+                // The resize under way is this call's replacement.
+                return Step::Wait(WaitReason::Repairing);
             }
             Step::Wait(WaitReason::Resizing)
         }

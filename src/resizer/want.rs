@@ -6,6 +6,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// Which way a call may move the pool.
 pub enum Operation {
     /// At least this many nodes ready to take a task. Never shrinks.
     ScaleUp,
@@ -15,7 +16,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operation::ScaleUp => "scale-up",
             Operation::ScaleDown => "scale-down",
@@ -25,23 +26,23 @@ impl Operation {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Want {
-    pub pool_id: PoolId,
-    pub operation: Operation,
-    pub dedicated: u32,
-    pub low_priority: u32,
+    pub(crate) pool_id: PoolId,
+    pub(crate) operation: Operation,
+    pub(crate) dedicated: u32,
+    pub(crate) low_priority: u32,
     /// How a shrink treats other pipelines' leases. Scale-up never shrinks,
     /// so it ignores this.
-    pub leases: LeaseRule,
+    pub(crate) leases: LeaseRule,
     /// Scale-up: how many times this call may replace nodes whose start
     /// task failed or that went unusable (0: fail at once, as before).
-    pub repair_attempts: u32,
+    pub(crate) repair_attempts: u32,
     /// Scale-up: a node not ready this long after Batch allocated it is a
     /// failure, not a wait (`PROVISION_DEADLINE_MINUTES`).
-    pub provision_deadline: std::time::Duration,
+    pub(crate) provision_deadline: std::time::Duration,
     /// Scale-up: when Spot (low-priority) nodes cannot be had, dedicated
     /// ones make up the difference, up to this many dedicated nodes in all.
     /// `None`: no fallback.
-    pub spot_fallback: Option<u32>,
+    pub(crate) spot_fallback: Option<u32>,
 }
 
 /// `PROVISION_DEADLINE_MINUTES` when unset: a healthy node is ready in
