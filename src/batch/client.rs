@@ -311,15 +311,47 @@ impl BatchClient {
             return Ok(response);
         }
         let body: ErrorBody = serde_json::from_slice(response.body()).unwrap_or_default();
+        let mut message = body.described();
+        if message.is_empty() {
+            // Not a Batch error body (a proxy's HTML page, a gateway's text):
+            // its opening words are still the best clue to what went wrong.
+            message = body_excerpt(response.body());
+        }
         Err(BatchError::Service {
             status,
-            message: body.described(),
+            message,
             code: body.code.unwrap_or_else(|| format!("Http{status}")),
             request_id: header(&response, "request-id"),
             retry_after: retry_after(&response),
             url,
             auth: self.auth_mode,
         })
+    }
+}
+
+/// The first words of a body that is not a Batch error: tags and runs of
+/// white space dropped, at most 160 characters.
+fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_whitespace() || c.is_control() => plain.push(' '),
+            c => plain.push(c),
+        }
+    }
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}...", &joined[..cut]),
+        None => joined,
     }
 }
 
