@@ -13,18 +13,26 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
+/// Why the handler could not start; each names the setting or file to fix.
 pub enum StartupError {
     #[error(transparent)]
+    /// An app setting is missing or does not parse.
     Settings(#[from] crate::settings::SettingsError),
     #[error(transparent)]
+    /// The settings parse but cannot work together (a key that is not base64, an unreadable CA file).
     Unusable(#[from] UnusableSettings),
     #[error(transparent)]
+    /// The HTTPS client could not be built (the CA in `BATCH_CA_FILE`).
     Transport(#[from] TransportError),
     #[error("cannot set up the Microsoft Entra credential: {0}")]
+    /// The Entra credential (managed identity or developer tools) could not be set up.
     Credential(#[source] azure_core::Error),
     #[error("cannot listen on {address}: {source}")]
+    /// The handler's port is taken or not allowed.
     Listen {
+        /// What we tried to listen on.
         address: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
 }
@@ -34,8 +42,8 @@ pub enum StartupError {
 /// enough, as with the settings' own problems; worded like those.
 #[derive(Debug)]
 pub struct UnusableSettings {
-    pub ca_file: Option<TransportError>,
-    pub account_key: Option<InvalidAccountKey>,
+    pub(crate) ca_file: Option<TransportError>,
+    pub(crate) account_key: Option<InvalidAccountKey>,
 }
 
 impl std::fmt::Display for UnusableSettings {
@@ -61,6 +69,7 @@ impl std::error::Error for UnusableSettings {
     }
 }
 
+/// The Batch client the settings describe; the keys and CA file are checked here, not when the settings are read.
 pub fn batch_client(settings: &Settings) -> Result<BatchClient, StartupError> {
     let extra_roots = settings.ca_file.as_deref().map(read_ca_file).transpose();
     let account_key = match &settings.auth {
@@ -147,7 +156,7 @@ pub async fn run_handler(
 }
 
 /// Like [`run_handler`] on a listener the caller bound (tests, `dev`).
-pub async fn serve_handler(
+pub(crate) async fn serve_handler(
     listener: tokio::net::TcpListener,
     settings: Settings,
     policy: crate::resizer::PollPolicy,

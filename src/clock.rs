@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 /// Scaled monotonic time. `scale` simulated seconds pass per real second.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     scale: f64,
     origin: Instant,
     origin_wall: time::OffsetDateTime,
@@ -20,13 +20,14 @@ pub struct Clock {
 
 impl Clock {
     /// Real time: what runs in Azure.
-    pub fn real() -> Self {
+    #[cfg(test)]
+    pub(crate) fn real() -> Self {
         Self::scaled(1.0)
     }
 
     /// Time that runs `scale` times faster than the wall clock (dev and tests).
     /// Non-finite or non-positive scales fall back to real time.
-    pub fn scaled(scale: f64) -> Self {
+    pub(crate) fn scaled(scale: f64) -> Self {
         let scale = if scale.is_finite() && scale > 0.0 {
             scale
         } else {
@@ -41,30 +42,31 @@ impl Clock {
 
     /// A scaled clock whose wall time starts at `wall`: `simulate-day` sets it to the
     /// simulator's own start, so leases and `lastModified` are read on one time line.
-    pub fn scaled_from(scale: f64, wall: time::OffsetDateTime) -> Self {
+    #[cfg(feature = "simulator")]
+    pub(crate) fn scaled_from(scale: f64, wall: time::OffsetDateTime) -> Self {
         Self {
             origin_wall: wall,
             ..Self::scaled(scale)
         }
     }
 
-    pub fn scale(&self) -> f64 {
+    pub(crate) fn scale(&self) -> f64 {
         self.scale
     }
 
     /// Simulated time elapsed since this clock was made.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.origin.elapsed().mul_f64(self.scale)
     }
 
     /// Wall-clock time on this clock: real UTC at scale 1; on a fast clock it
     /// runs ahead from the moment the clock was made (lease expiry in tests).
-    pub fn now_utc(&self) -> time::OffsetDateTime {
+    pub(crate) fn now_utc(&self) -> time::OffsetDateTime {
         self.origin_wall + self.elapsed()
     }
 
     /// A point on this clock's simulated time line, for measuring a wait.
-    pub fn start(&self) -> Stopwatch {
+    pub(crate) fn start(&self) -> Stopwatch {
         Stopwatch {
             clock: *self,
             started: Instant::now(),
@@ -72,25 +74,25 @@ impl Clock {
     }
 
     /// Sleep for `simulated` time.
-    pub async fn sleep(&self, simulated: Duration) {
+    pub(crate) async fn sleep(&self, simulated: Duration) {
         tokio::time::sleep(self.to_real(simulated)).await;
     }
 
     /// The real duration that `simulated` time takes on this clock.
-    pub fn to_real(&self, simulated: Duration) -> Duration {
+    pub(crate) fn to_real(self, simulated: Duration) -> Duration {
         simulated.div_f64(self.scale)
     }
 }
 
 /// Measures simulated time since it was started.
 #[derive(Debug, Clone, Copy)]
-pub struct Stopwatch {
+pub(crate) struct Stopwatch {
     clock: Clock,
     started: Instant,
 }
 
 impl Stopwatch {
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed().mul_f64(self.clock.scale)
     }
 }

@@ -17,20 +17,21 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, clap::Args)]
+/// `dev`'s flags: where to listen, which pools the simulator starts with, how fast its time runs.
 pub struct DevArgs {
     /// Where the handler listens (`func start` uses 7071 too; port 0 picks a
     /// free one, printed on the first line).
     #[arg(long, default_value = "127.0.0.1:7071")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Pools the simulator starts with (ready, 0 nodes).
     #[arg(long = "pool", default_values = ["adf-pool"])]
-    pub pools: Vec<String>,
+    pub(crate) pools: Vec<String>,
     /// Simulated seconds per real second, for the simulator and the handler's waits.
     #[arg(long, default_value_t = 60.0)]
-    pub time_scale: f64,
+    pub(crate) time_scale: f64,
     /// Dedicated-core quota of the simulated account (Standard_A1_v2 = 1 core).
     #[arg(long, default_value_t = 20)]
-    pub dedicated_core_quota: u32,
+    pub(crate) dedicated_core_quota: u32,
 }
 
 /// App settings `dev` takes from its own environment, as the Function App
@@ -39,7 +40,7 @@ pub struct DevArgs {
 /// The Batch account, credentials, CA, allowed pools and time scale stay
 /// `dev`'s own, so an `export ...` line pasted from an earlier `dev` (or
 /// settings for Azure) cannot point this one anywhere else.
-pub const SETTINGS_FROM_ENV: &[&str] = &[
+pub(crate) const SETTINGS_FROM_ENV: &[&str] = &[
     "SCALE_UP_SCHEDULE",
     "SCALE_DOWN_SCHEDULE",
     "SCHEDULE_RECONCILE_SCHEDULE",
@@ -57,22 +58,26 @@ pub const SETTINGS_FROM_ENV: &[&str] = &[
 
 /// The body the Functions host posts to a timer's route: what the banner's
 /// and the docs' timer curl sends.
-pub const TIMER_PAYLOAD: &str =
+pub(crate) const TIMER_PAYLOAD: &str =
     r#"{"Data":{"timer":{"IsPastDue":false,"ScheduleStatus":null}},"Metadata":{"sys":{}}}"#;
 
 #[derive(Debug, thiserror::Error)]
+/// Why `dev` could not start.
 pub enum DevError {
     #[error(transparent)]
+    /// The embedded simulator did not start.
     Simulator(#[from] simulator::SimulatorError),
     #[error(transparent)]
+    /// The handler did not start.
     Startup(#[from] crate::app::StartupError),
     #[error("cannot listen on {0}: {1}")]
+    /// The handler's port is taken.
     Listen(SocketAddr, std::io::Error),
 }
 
 /// The handler's settings in `dev`: `own` (the simulated account) over the
 /// [`SETTINGS_FROM_ENV`] that `env` holds; nothing else of `env` is read.
-pub fn dev_settings(
+pub(crate) fn dev_settings(
     own: &HashMap<&'static str, String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Settings, SettingsError> {
@@ -88,6 +93,7 @@ pub fn dev_settings(
     })
 }
 
+/// Serves the handler against an embedded simulator until `stop`: the newcomer's first command.
 pub async fn run(args: DevArgs, stop: tokio_util::sync::CancellationToken) -> Result<(), DevError> {
     let ca_file =
         std::env::temp_dir().join(format!("pool-resizer-dev-ca-{}.pem", std::process::id()));

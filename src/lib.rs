@@ -20,17 +20,23 @@
 //! - [`settings`], [`clock`]: typed configuration (secrets in
 //!   `azure_core`'s `Secret`, which never prints), scaled time.
 
+// pub(crate) by default: what is public is what the binaries and the tests
+// use, and documented. The module docs are for the crate's maintainers and
+// link freely to private items (`cargo doc --document-private-items`).
+#![warn(missing_docs, unreachable_pub)]
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod app;
 pub mod batch;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 #[cfg(feature = "simulator")]
 pub mod dev;
 pub mod functions;
-pub mod report;
+pub(crate) mod report;
 pub mod resizer;
 pub mod schedule;
-pub mod service;
+pub(crate) mod service;
 pub mod settings;
 #[cfg(feature = "simulator")]
 pub mod simday;

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OperationBody {
+pub(crate) struct OperationBody {
     /// `scale-up`, `scale-down`, `pool-status`, a timer's name; `null` for
     /// a path that names no function.
     pub operation: Option<&'static str>,
@@ -50,7 +50,7 @@ impl OperationBody {
     /// pool as last seen, time and calls. Status is `succeeded` until the
     /// caller says otherwise with [`OperationBody::failed_with`] or
     /// [`OperationBody::in_progress`].
-    pub fn from_report(
+    pub(crate) fn from_report(
         operation: &'static str,
         want: &Want,
         requested: Requested,
@@ -67,7 +67,7 @@ impl OperationBody {
     }
 
     /// A request refused, or a run ended by an error: `error` says why.
-    pub fn failed(
+    pub(crate) fn failed(
         operation: Option<&'static str>,
         pool_id: Option<&PoolId>,
         requested: Requested,
@@ -101,7 +101,7 @@ impl OperationBody {
         }
     }
 
-    pub fn failed_with(&mut self, failure: &Failure) {
+    pub(crate) fn failed_with(&mut self, failure: &Failure) {
         self.status = "failed";
         self.error = Some(ErrorView {
             code: format!("{:?}", failure.code),
@@ -112,7 +112,7 @@ impl OperationBody {
         });
     }
 
-    pub fn in_progress(&mut self, reason: WaitReason, status_url: Option<String>) {
+    pub(crate) fn in_progress(&mut self, reason: WaitReason, status_url: Option<String>) {
         self.status = "inProgress";
         self.waiting_for = Some(reason.describe());
         self.status_url = status_url;
@@ -136,7 +136,7 @@ fn overridden(want: &Want, seen: Option<&Observed>) -> Vec<Lease> {
 /// could not be read.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Requested {
+pub(crate) struct Requested {
     pub dedicated_nodes: Option<u32>,
     pub low_priority_nodes: Option<u32>,
     pub wait_seconds: Option<u32>,
@@ -150,7 +150,7 @@ pub struct Requested {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ErrorView {
+pub(crate) struct ErrorView {
     pub code: String,
     pub message: String,
     /// Batch's own code (`AccountCoreQuotaReached`, `PoolNotFound`...).
@@ -162,7 +162,7 @@ pub struct ErrorView {
 }
 
 impl ErrorView {
-    pub fn new(code: &str, message: String) -> Self {
+    pub(crate) fn new(code: &str, message: String) -> Self {
         Self {
             code: code.to_owned(),
             message,
@@ -175,7 +175,7 @@ impl ErrorView {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolView {
+pub(crate) struct PoolView {
     pub exists: bool,
     pub state: Option<String>,
     pub allocation_state: Option<String>,
@@ -210,7 +210,7 @@ pub struct PoolView {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeFailureView {
+pub(crate) struct NodeFailureView {
     pub node_id: String,
     pub state: &'static str,
     pub code: Option<String>,
@@ -218,7 +218,7 @@ pub struct NodeFailureView {
 }
 
 impl PoolView {
-    pub fn of(observed: &Observed) -> Self {
+    pub(crate) fn of(observed: &Observed) -> Self {
         match observed {
             Observed::Missing => PoolView::missing(),
             Observed::Pool(snapshot) => PoolView::from_snapshot(snapshot),
@@ -288,7 +288,7 @@ fn json_name<T: Serialize>(value: &T) -> String {
 }
 
 /// `error.code` for a Batch call that failed for good.
-pub fn batch_error_code(error: &BatchError) -> &'static str {
+pub(crate) fn batch_error_code(error: &BatchError) -> &'static str {
     match error {
         BatchError::Unreachable {
             problem: Unreachable::Tls(_),
@@ -313,7 +313,7 @@ pub fn batch_error_code(error: &BatchError) -> &'static str {
 
 /// The `error` block of a run a Batch call ended: code, message, Batch's
 /// own code, the URL tried and the fix.
-pub fn batch_error_view(error: &ConvergeError) -> ErrorView {
+pub(crate) fn batch_error_view(error: &ConvergeError) -> ErrorView {
     let source = &error.source;
     ErrorView {
         code: batch_error_code(source).to_owned(),
@@ -327,7 +327,7 @@ pub fn batch_error_view(error: &ConvergeError) -> ErrorView {
 impl OperationBody {
     /// The body of a run that a Batch call ended: the error, and whatever
     /// the run saw and did before.
-    pub fn from_error(
+    pub(crate) fn from_error(
         operation: &'static str,
         want: &Want,
         requested: Requested,

@@ -20,7 +20,7 @@
 //! numbers days of the week 1-7 from Sunday, so `1-5` would mean Sunday to
 //! Thursday there; getting a schedule subtly wrong is worse than 200 lines.
 
-pub mod windows;
+pub(crate) mod windows;
 
 use std::fmt;
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -46,8 +46,8 @@ pub struct Schedule {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{expression}' is not an NCRONTAB schedule: {reason}")]
 pub struct ScheduleError {
-    pub expression: String,
-    pub reason: String,
+    pub(crate) expression: String,
+    pub(crate) reason: String,
 }
 
 #[derive(Clone, Copy)]
@@ -204,6 +204,7 @@ impl Field {
 }
 
 impl Schedule {
+    /// Reads an NCRONTAB expression as the Functions host does (six fields, or five with seconds at 0).
     pub fn parse(expression: &str) -> Result<Self, ScheduleError> {
         let fail = |reason: String| ScheduleError {
             expression: expression.to_owned(),
@@ -244,7 +245,8 @@ impl Schedule {
     }
 
     /// The expression in six-field form.
-    pub fn as_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
 
@@ -306,7 +308,7 @@ impl Schedule {
     }
 
     /// The first occurrence strictly after `after`.
-    pub fn next_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
+    pub(crate) fn next_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
         let start = truncate(after.to_offset(UtcOffset::UTC)) + Duration::SECOND;
         let mut date = start.date();
         let mut from = start.time().as_hms();
@@ -323,7 +325,7 @@ impl Schedule {
     }
 
     /// The latest occurrence at or before `at`.
-    pub fn previous_at_or_before(&self, at: OffsetDateTime) -> Option<OffsetDateTime> {
+    pub(crate) fn previous_at_or_before(&self, at: OffsetDateTime) -> Option<OffsetDateTime> {
         let start = truncate(at.to_offset(UtcOffset::UTC));
         let mut date = start.date();
         let mut until = start.time().as_hms();
@@ -367,26 +369,26 @@ fn truncate(t: OffsetDateTime) -> OffsetDateTime {
 
 /// A recurring window: open from an `up` occurrence until the next `down`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
-    pub up: Schedule,
-    pub down: Schedule,
+pub(crate) struct Window {
+    pub(crate) up: Schedule,
+    pub(crate) down: Schedule,
 }
 
 /// Where `now` falls relative to the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowState {
+pub(crate) struct WindowState {
     /// The latest up-occurrence is later than the latest down-occurrence.
-    pub open: bool,
-    pub last_up: Option<OffsetDateTime>,
-    pub last_down: Option<OffsetDateTime>,
-    pub next_up: Option<OffsetDateTime>,
-    pub next_down: Option<OffsetDateTime>,
+    pub(crate) open: bool,
+    pub(crate) last_up: Option<OffsetDateTime>,
+    pub(crate) last_down: Option<OffsetDateTime>,
+    pub(crate) next_up: Option<OffsetDateTime>,
+    pub(crate) next_down: Option<OffsetDateTime>,
 }
 
 impl Window {
     /// The window at `now`. An up and a down at the same instant count as
     /// closed: scale-down wins a tie.
-    pub fn at(&self, now: OffsetDateTime) -> WindowState {
+    pub(crate) fn at(&self, now: OffsetDateTime) -> WindowState {
         let last_up = self.up.previous_at_or_before(now);
         let last_down = self.down.previous_at_or_before(now);
         let open = match (last_up, last_down) {
@@ -407,19 +409,19 @@ impl Window {
 /// Where "now" falls in the schedule, whichever form it has, and what it
 /// holds: the two-schedule [`Window`] or the local-time [`windows`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleNow {
-    pub state: WindowState,
+pub(crate) struct ScheduleNow {
+    pub(crate) state: WindowState,
     /// Ready nodes to hold: the largest counts among the windows open now
     /// (the schedule's counts for the two-schedule window); 0 when closed.
-    pub dedicated: u32,
-    pub low_priority: u32,
+    pub(crate) dedicated: u32,
+    pub(crate) low_priority: u32,
     /// The windows open now, as written (normalised); empty when closed or
     /// for the two-schedule window.
-    pub open: Vec<String>,
+    pub(crate) open: Vec<String>,
 }
 
 /// `2025-03-03T06:00:00Z`: how times appear in logs.
-pub fn format_utc(t: OffsetDateTime) -> String {
+pub(crate) fn format_utc(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -13,18 +13,18 @@ use crate::batch::PoolId;
 use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
 use crate::resizer::budget::STATUS_PATIENCE;
-use crate::resizer::lease::live_leases;
+use crate::resizer::lease::{WARM_LEASE, live_leases};
 use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
-    Budget, ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule,
-    LeaseWrite, Observed, Operation, Outcome, PoolApi, PoolEdit, Report, WaitReason, Want,
+    ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite,
+    Observed, Operation, Outcome, PoolApi, PoolEdit, Report, WaitReason, Want,
 };
 use std::time::Duration;
 
 /// The most nodes any request may ask for, so a leaked key or script cannot
 /// run up a bill (`MAX_DEDICATED_NODES`, `MAX_LOW_PRIORITY_NODES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_dedicated: u32,
     pub max_low_priority: u32,
 }
@@ -32,7 +32,7 @@ pub struct Limits {
 /// A count above its cap: which, how many, the cap and the setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} is {asked}, above the limit of {max} ({setting})")]
-pub struct OverLimit {
+pub(crate) struct OverLimit {
     pub what: &'static str,
     pub asked: u32,
     pub max: u32,
@@ -42,7 +42,7 @@ pub struct OverLimit {
 impl Limits {
     /// Checks both counts; `names` say how the face calls them
     /// (`dedicatedNodes` over HTTP, `--dedicated` on the command line).
-    pub fn check(
+    pub(crate) fn check(
         &self,
         dedicated: u32,
         low_priority: u32,
@@ -70,7 +70,7 @@ impl Limits {
 
 /// A scale-up or scale-down, as any face asks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScaleRequest {
+pub(crate) struct ScaleRequest {
     pub operation: Operation,
     pub pool_id: PoolId,
     pub dedicated: u32,
@@ -91,7 +91,7 @@ pub struct ScaleRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseRequest {
+pub(crate) struct LeaseRequest {
     pub id: LeaseId,
     pub minutes: u32,
 }
@@ -99,7 +99,7 @@ pub struct LeaseRequest {
 impl ScaleRequest {
     /// What the resizer is asked to reach: a shrink keeps what other live
     /// leases need, its own lease counted as released, unless forced.
-    pub fn want(&self) -> Want {
+    pub(crate) fn want(&self) -> Want {
         match self.operation {
             Operation::ScaleUp => Want {
                 repair_attempts: self.repair_attempts,
@@ -119,7 +119,7 @@ impl ScaleRequest {
     }
 
     /// What the caller asked, for the answer's `requested` block.
-    pub fn requested(&self) -> Requested {
+    pub(crate) fn requested(&self) -> Requested {
         Requested {
             dedicated_nodes: Some(self.dedicated),
             low_priority_nodes: Some(self.low_priority),
@@ -148,7 +148,7 @@ impl ScaleRequest {
 
 /// A look at a pool, with or without a target to judge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusRequest {
+pub(crate) struct StatusRequest {
     pub pool_id: PoolId,
     /// `(operation, dedicated, low-priority)` to judge, `None` for a plain look.
     pub target: Option<(Operation, u32, u32)>,
@@ -160,7 +160,7 @@ pub struct StatusRequest {
 }
 
 impl StatusRequest {
-    pub fn want(&self) -> Want {
+    pub(crate) fn want(&self) -> Want {
         match self.target {
             // A poll never repairs: a start task that keeps failing would
             // otherwise replace nodes on every poll for as long as ADF polls.
@@ -183,7 +183,7 @@ impl StatusRequest {
         }
     }
 
-    pub fn requested(&self) -> Requested {
+    pub(crate) fn requested(&self) -> Requested {
         Requested {
             dedicated_nodes: self.target.map(|t| t.1),
             low_priority_nodes: self.target.map(|t| t.2),
@@ -195,7 +195,7 @@ impl StatusRequest {
 
 /// What the service did, for a face to render.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub want: Want,
     pub result: Result<Report, ConvergeError>,
 }
@@ -226,7 +226,7 @@ impl Answer {
     /// The error view of a Batch call that failed for good, and a log line
     /// with its whole cause chain (the top error alone often says only
     /// "request failed").
-    pub fn error_view(error: &ConvergeError) -> ErrorView {
+    pub(crate) fn error_view(error: &ConvergeError) -> ErrorView {
         let view = crate::report::batch_error_view(error);
         tracing::warn!(
             code = view.code,
@@ -237,10 +237,48 @@ impl Answer {
     }
 }
 
+/// What the schedule asks of one firing, as the timer face judged the
+/// window: the want, the schedule's own lease edit (`None`: the firing only
+/// looks), and how long it may wait.
+#[derive(Debug, Clone)]
+pub(crate) struct ScheduledWork {
+    pub want: Want,
+    pub lease: Option<LeaseEdit>,
+    pub wait: Duration,
+}
+
+/// What one firing did, for the timer face to log.
+#[derive(Debug)]
+pub(crate) enum Fired {
+    /// The schedule's lease was not written, so the pool was left as it is.
+    LeaseNotWritten(LeaseFailure),
+    /// The schedule's lease handled, then the wait.
+    Ran(Box<Ran>),
+}
+
+/// A firing that ran: the lease written (if there was one), the wait's
+/// outcome, and the expired keep-warm grace it ended (if any).
+#[derive(Debug)]
+pub(crate) struct Ran {
+    pub want: Want,
+    pub lease: Option<(LeaseEdit, LeaseWrite)>,
+    pub result: Result<Report, ConvergeError>,
+    pub warmth: Option<Result<Report, ConvergeError>>,
+}
+
+/// Why a lease write did not happen.
+#[derive(Debug)]
+pub(crate) enum LeaseFailure {
+    /// Batch stayed busy (throttled, slow) for the whole wait; what it said.
+    Busy(String),
+    /// Batch refused or could not be reached.
+    Failed(Box<ConvergeError>),
+}
+
 /// The service, for one face's use: a converger (how to reach Batch, on
 /// which clock, with which stop signal and shared looks), the node caps,
 /// and, for the HTTP face, the permits for concurrent waits.
-pub struct Service<'a, B: PoolApi> {
+pub(crate) struct Service<'a, B: PoolApi> {
     pub converger: Converger<'a, B>,
     pub limits: Limits,
     /// `PROVISION_DEADLINE_MINUTES`, for every scale-up judged here.
@@ -252,7 +290,7 @@ pub struct Service<'a, B: PoolApi> {
 impl<B: PoolApi> Service<'_, B> {
     /// Scales as asked: caps checked, the lease written first, then the wait,
     /// all within one budget.
-    pub async fn scale(&self, request: &ScaleRequest) -> Result<Answer, OverLimit> {
+    pub(crate) async fn scale(&self, request: &ScaleRequest) -> Result<Answer, OverLimit> {
         self.limits.check(
             request.dedicated,
             request.low_priority,
@@ -304,8 +342,9 @@ impl<B: PoolApi> Service<'_, B> {
     /// clears one. Written only on those changes, and once Batch took the
     /// write (an `If-Match` on the pool just seen), the report's pool says so
     /// too: the caller learns of the backoff from the answer that caused it.
-    pub async fn record_backoff(&self, want: &Want, report: &mut Report) {
-        if want.operation != Operation::ScaleUp {
+    pub(crate) async fn record_backoff(&self, want: &Want, report: &mut Report) {
+        // A look (a scale-up to nothing) proves nothing about capacity.
+        if want.operation != Operation::ScaleUp || want.dedicated + want.low_priority == 0 {
             return;
         }
         let Some(Observed::Pool(snapshot)) = &mut report.last else {
@@ -360,7 +399,7 @@ impl<B: PoolApi> Service<'_, B> {
     }
 
     /// Pauses (`Some`) or unpauses (`None`) the pool, then looks at it.
-    pub async fn pause(&self, pool_id: &PoolId, paused: Option<Paused>) -> Answer {
+    pub(crate) async fn pause(&self, pool_id: &PoolId, paused: Option<Paused>) -> Answer {
         let want = Want::look(pool_id.clone());
         let edit = match paused {
             Some(paused) => PoolEdit::Pause(paused),
@@ -379,7 +418,7 @@ impl<B: PoolApi> Service<'_, B> {
 
     /// Converges `want` for up to `wait`, after `edits` (lease changes,
     /// keep-warm) on the same budget.
-    pub async fn run(&self, want: Want, edits: Vec<PoolEdit>, wait: Duration) -> Answer {
+    pub(crate) async fn run(&self, want: Want, edits: Vec<PoolEdit>, wait: Duration) -> Answer {
         let permit = match self.waits {
             Some(waits) => match waits.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
@@ -418,17 +457,73 @@ impl<B: PoolApi> Service<'_, B> {
         Answer { want, result }
     }
 
-    /// Converges `want` on a budget the caller already started (the timers
-    /// write the schedule's lease on it first).
-    pub async fn run_within(&self, want: Want, budget: &Budget) -> Answer {
-        let result = self.converger.converge_within(&want, budget).await;
-        Answer { want, result }
+    /// One timer firing, as the timer face judged the window: the
+    /// schedule's lease written first, then the wait, on one budget; the
+    /// backoff recorded as for any scale-up; and, since keep-warm's grace
+    /// has no timer of its own, warm nodes whose grace is over let go, so
+    /// none is kept past it for lack of a call. Not counted against the cap
+    /// on concurrent waits: timers fire a few times an hour.
+    pub(crate) async fn fire(&self, work: ScheduledWork) -> Fired {
+        let ScheduledWork { want, lease, wait } = work;
+        let budget = self.converger.budget(wait);
+        let lease = match lease {
+            None => None,
+            Some(edit) => match self
+                .converger
+                .edit_leases(&want.pool_id, &edit, &budget)
+                .await
+            {
+                Ok(LeaseWrite::NotWritten { why, .. }) => {
+                    return Fired::LeaseNotWritten(LeaseFailure::Busy(why));
+                }
+                Err(error) => {
+                    return Fired::LeaseNotWritten(LeaseFailure::Failed(Box::new(error)));
+                }
+                Ok(written) => Some((edit, written)),
+            },
+        };
+        let mut result = if lease.is_some() {
+            self.converger.converge_within(&want, &budget).await
+        } else {
+            self.converger.check(&want).await
+        };
+        if let Ok(report) = &mut result {
+            self.record_backoff(&want, report).await;
+        }
+        let warmth = match &result {
+            Ok(report) if report.last.as_ref().is_some_and(warmth_expired) => {
+                Some(self.release_expired_warmth(&want.pool_id, wait).await)
+            }
+            _ => None,
+        };
+        Fired::Ran(Box::new(Ran {
+            want,
+            lease,
+            result,
+            warmth,
+        }))
+    }
+
+    /// Drops the expired warm lease, then shrinks the pool to what live
+    /// leases (the schedule's included, while its window is open) still need.
+    async fn release_expired_warmth(
+        &self,
+        pool_id: &PoolId,
+        wait: Duration,
+    ) -> Result<Report, ConvergeError> {
+        let budget = self.converger.budget(wait);
+        let warm: LeaseId = WARM_LEASE.parse().expect("a valid lease id");
+        self.converger
+            .edit_leases(pool_id, &LeaseEdit::Release(warm), &budget)
+            .await?;
+        let shrink = Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour);
+        self.converger.converge_within(&shrink, &budget).await
     }
 
     /// A look, judged against a target if one is given. Only a status URL
     /// the service issued (`resume`) may act, and it then settles the lease
     /// its operation's first call meant to leave and records the backoff.
-    pub async fn status(&self, request: &StatusRequest) -> Result<Answer, OverLimit> {
+    pub(crate) async fn status(&self, request: &StatusRequest) -> Result<Answer, OverLimit> {
         if let Some((_, dedicated, low)) = request.target {
             self.limits
                 .check(dedicated, low, ("dedicatedNodes", "lowPriorityNodes"))?;
@@ -495,6 +590,19 @@ impl<B: PoolApi> Service<'_, B> {
             }
         }
     }
+}
+
+/// The pool still carries a keep-warm lease whose grace has ended.
+fn warmth_expired(observed: &Observed) -> bool {
+    let Observed::Pool(snapshot) = observed else {
+        return false;
+    };
+    let name = format!("{}{WARM_LEASE}", crate::resizer::lease::LEASE_PREFIX);
+    let present = snapshot.pool.metadata.iter().any(|item| item.name == name);
+    let live = live_leases(&snapshot.pool.metadata, snapshot.observed_at)
+        .iter()
+        .any(|lease| lease.id.as_str() == WARM_LEASE);
+    present && !live
 }
 
 #[cfg(test)]

@@ -37,68 +37,73 @@ pub const HTTP_WAIT_LIMIT_SECONDS: u32 = 200;
 pub const DEFAULT_WAIT_SECONDS: u32 = 180;
 
 #[derive(Debug, Clone)]
+/// Every app setting the handler reads, parsed and typed; secrets stay in `Secret`.
 pub struct Settings {
     /// `BATCH_ACCOUNT_URL`, e.g. `https://acct.westeurope.batch.azure.com`.
-    pub batch_account_url: Url,
+    pub(crate) batch_account_url: Url,
     /// `BATCH_POOL_ID`: the pool a request without `poolId` means.
-    pub default_pool_id: Option<PoolId>,
-    pub auth: AuthSettings,
+    pub(crate) default_pool_id: Option<PoolId>,
+    pub(crate) auth: AuthSettings,
     /// `BATCH_CA_FILE`: extra trusted CA certificates (PEM).
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// `DEFAULT_WAIT_SECONDS`: inline wait when a request names none.
-    pub default_wait_seconds: u32,
+    pub(crate) default_wait_seconds: u32,
     /// `MAX_DEDICATED_NODES` / `MAX_LOW_PRIORITY_NODES`: the most a request may
     /// ask for, so a leaked function key cannot run up a bill.
-    pub max_dedicated_nodes: u32,
-    pub max_low_priority_nodes: u32,
+    pub(crate) max_dedicated_nodes: u32,
+    pub(crate) max_low_priority_nodes: u32,
     /// `KEEP_WARM_MINUTES`: how long a scale-down keeps the released nodes
     /// for the next pipeline when the request does not say (0: off).
-    pub keep_warm_minutes: u32,
+    pub(crate) keep_warm_minutes: u32,
     /// `PROVISION_DEADLINE_MINUTES`: a node not ready this long after Batch
     /// allocated it is reported as stuck (default 15).
-    pub provision_deadline: std::time::Duration,
+    pub(crate) provision_deadline: std::time::Duration,
     /// `POOL_RESIZER_TIME_SCALE`: dev and tests only; makes waits and poll
     /// intervals pass this many times faster, matching the simulator's scale.
-    pub time_scale: f64,
+    pub(crate) time_scale: f64,
     /// `FUNCTIONS_CUSTOMHANDLER_PORT`, set by the Functions host.
-    pub port: u16,
+    pub(crate) port: u16,
     /// What the timer functions do (`docs/schedules.md`), or why they cannot.
-    pub schedule: Result<ScheduleSettings, ScheduleDisabled>,
+    pub(crate) schedule: Result<ScheduleSettings, ScheduleDisabled>,
     /// `ALLOWED_POOLS`: which pools requests may touch.
-    pub allowed_pools: AllowedPools,
+    pub(crate) allowed_pools: AllowedPools,
     /// `WEBSITE_HOSTNAME`, set by the platform (`<app>.azurewebsites.net`):
     /// the only public host a status URL may name. `None` locally.
-    pub public_host: Option<String>,
+    pub(crate) public_host: Option<String>,
 }
 
 /// The business-hours window the timer functions keep.
 #[derive(Debug, Clone)]
-pub struct ScheduleSettings {
+pub(crate) struct ScheduleSettings {
     /// `SCALE_UP_SCHEDULE` / `SCALE_DOWN_SCHEDULE`: the same NCRONTAB
     /// expressions the host reads through `%SETTING%` in the timers'
     /// function.json; the handler reads them too, to know the window.
-    pub window: Window,
+    pub(crate) window: Window,
     /// `SCHEDULE_RECONCILE_SCHEDULE`, validated when set (only the host uses it).
-    pub reconcile: Option<Schedule>,
+    #[allow(
+        dead_code,
+        reason = "parsed to refuse a bad expression at start; the host fires it"
+    )]
+    pub(crate) reconcile: Option<Schedule>,
     /// `SCHEDULE_POOL_ID`, else `BATCH_POOL_ID`; one `ALLOWED_POOLS` allows.
-    pub pool_id: PoolId,
+    pub(crate) pool_id: PoolId,
     /// `SCHEDULE_DEDICATED_NODES` / `SCHEDULE_LOW_PRIORITY_NODES`: ready
     /// nodes held inside the window, within `MAX_*_NODES`.
-    pub dedicated: u32,
-    pub low_priority: u32,
+    pub(crate) dedicated: u32,
+    pub(crate) low_priority: u32,
     /// `TIMER_WAIT_SECONDS`: how long one timer invocation waits for the
     /// pool; keep it under host.json's `functionTimeout`.
-    pub wait_seconds: u32,
+    pub(crate) wait_seconds: u32,
     /// `SCHEDULE_WINDOWS` in `SCHEDULE_TIME_ZONE`: local-time windows, each
     /// with its nodes. When set, they are the window (`window` above then
     /// only says when the host fires timer-scale-up and timer-scale-down),
     /// and every firing enforces a closed window too (docs/schedules.md).
-    pub windows: Option<Windows>,
+    pub(crate) windows: Option<Windows>,
 }
 
 impl ScheduleSettings {
     /// Where `now` falls, and the nodes an open window holds.
-    pub fn at(&self, now: time::OffsetDateTime) -> ScheduleNow {
+    pub(crate) fn at(&self, now: time::OffsetDateTime) -> ScheduleNow {
         match &self.windows {
             Some(windows) => windows.at(now),
             None => {
@@ -121,7 +126,7 @@ impl ScheduleSettings {
     /// Whether every firing, the reconcile's included, shrinks a closed
     /// window's pool to what live leases need (`SCHEDULE_WINDOWS`); with the
     /// two schedules only timer-scale-down does.
-    pub fn every_firing_closes(&self) -> bool {
+    pub(crate) fn every_firing_closes(&self) -> bool {
         self.windows.is_some()
     }
 }
@@ -130,7 +135,7 @@ impl ScheduleSettings {
 /// settings, each naming its setting. Kept apart from [`SettingsError`]
 /// because these leave the HTTP functions working.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleDisabled(pub Vec<String>);
+pub(crate) struct ScheduleDisabled(pub Vec<String>);
 
 impl fmt::Display for ScheduleDisabled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,16 +146,17 @@ impl fmt::Display for ScheduleDisabled {
 impl std::error::Error for ScheduleDisabled {}
 
 /// The classic window: one node Monday to Friday, 06:00-07:00 UTC.
-pub const DEFAULT_SCALE_UP_SCHEDULE: &str = "0 0 6 * * 1-5";
-pub const DEFAULT_SCALE_DOWN_SCHEDULE: &str = "0 0 7 * * 1-5";
+pub(crate) const DEFAULT_SCALE_UP_SCHEDULE: &str = "0 0 6 * * 1-5";
+pub(crate) const DEFAULT_SCALE_DOWN_SCHEDULE: &str = "0 0 7 * * 1-5";
 /// The reconcile's period in the example settings and the templates: a
 /// missed open or (with `SCHEDULE_WINDOWS`) close is repaired within it.
-pub const EXAMPLE_RECONCILE_SCHEDULE: &str = "0 */15 * * * *";
+#[cfg(feature = "simulator")]
+pub(crate) const EXAMPLE_RECONCILE_SCHEDULE: &str = "0 */15 * * * *";
 /// Nine minutes: a minute clear of the 10-minute functionTimeout in host.json.
-pub const DEFAULT_TIMER_WAIT_SECONDS: u32 = 540;
+pub(crate) const DEFAULT_TIMER_WAIT_SECONDS: u32 = 540;
 
 #[derive(Debug, Clone)]
-pub enum AuthSettings {
+pub(crate) enum AuthSettings {
     /// `BATCH_ACCOUNT_NAME` + `BATCH_ACCOUNT_KEY`.
     SharedKey { account: String, key: Secret },
     /// Microsoft Entra ID; `AZURE_CLIENT_ID` picks a user-assigned identity.
@@ -160,25 +166,25 @@ pub enum AuthSettings {
     },
 }
 
-pub const DEFAULT_MAX_NODES: u32 = 10;
+pub(crate) const DEFAULT_MAX_NODES: u32 = 10;
 /// Keeping nodes warm longer than a day is a permanent floor by another
 /// name: set one with a lease or the schedule instead.
-pub const MAX_KEEP_WARM_MINUTES: u32 = 24 * 60;
+pub(crate) const MAX_KEEP_WARM_MINUTES: u32 = 24 * 60;
 const DEFAULT_PORT: u16 = 8080;
 
 /// Which pools HTTP requests may name. A leaked function key must not be
 /// able to resize every pool in the account, so the default is the one
 /// pool the app is for (`BATCH_POOL_ID`); `*` opens it to all, on purpose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedPools {
+pub(crate) enum AllowedPools {
     Any,
     Only(Vec<PoolId>),
 }
 
 impl AllowedPools {
-    pub const NONE_SET: &str = "neither BATCH_POOL_ID nor ALLOWED_POOLS is set, so no request could name a pool: set BATCH_POOL_ID to the pool this app resizes, or ALLOWED_POOLS to a comma-separated list (or * for every pool in the account)";
+    pub(crate) const NONE_SET: &str = "neither BATCH_POOL_ID nor ALLOWED_POOLS is set, so no request could name a pool: set BATCH_POOL_ID to the pool this app resizes, or ALLOWED_POOLS to a comma-separated list (or * for every pool in the account)";
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(self, AllowedPools::Only(ids) if ids.is_empty())
     }
 
@@ -196,7 +202,7 @@ impl AllowedPools {
     }
 
     /// Batch pool ids are case-insensitive.
-    pub fn allows(&self, pool_id: &PoolId) -> bool {
+    pub(crate) fn allows(&self, pool_id: &PoolId) -> bool {
         match self {
             AllowedPools::Any => true,
             AllowedPools::Only(ids) => ids
@@ -242,7 +248,7 @@ impl std::error::Error for SettingsError {}
 
 /// Letters, digits, dots, hyphens and an optional `:port`: a name that can
 /// go into a URL as it is.
-pub fn is_host_name(host: &str) -> bool {
+pub(crate) fn is_host_name(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
         && host
@@ -252,17 +258,19 @@ pub fn is_host_name(host: &str) -> bool {
 
 impl Settings {
     /// The node caps every face enforces, through the service.
-    pub fn limits(&self) -> crate::service::Limits {
+    pub(crate) fn limits(&self) -> crate::service::Limits {
         crate::service::Limits {
             max_dedicated: self.max_dedicated_nodes,
             max_low_priority: self.max_low_priority_nodes,
         }
     }
 
+    /// From the process environment (the Function App's app settings).
     pub fn from_process_env() -> Result<Self, SettingsError> {
         Self::from_env(|name| std::env::var(name).ok())
     }
 
+    /// From any lookup, so tests need no process-wide environment; every problem is reported at once.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let get = |name: &str| {
             env(name)
@@ -658,6 +666,32 @@ impl Settings {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// The example settings as a whole are what the handler accepts, and
+    /// their schedule is the seed's classic window (Mon-Fri 06:00-07:00 UTC).
+    #[test]
+    fn the_example_settings_parse_into_the_classic_window() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/local.settings.json.example");
+        let example: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let values: HashMap<String, String> = example["Values"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        let settings = Settings::from_env(|name| values.get(name).cloned())
+            .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
+        let schedule = settings
+            .schedule
+            .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
+        assert_eq!(schedule.window.up.as_str(), "0 0 6 * * 1-5");
+        assert_eq!(schedule.window.down.as_str(), "0 0 7 * * 1-5");
+        assert!(
+            schedule.windows.is_none(),
+            "SCHEDULE_WINDOWS empty: the two UTC schedules are the window"
+        );
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

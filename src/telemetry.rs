@@ -36,7 +36,7 @@ fn filter() -> EnvFilter {
 /// escapes (`\n`, `\r`, `\u{1b}`...), so such text can neither end the
 /// line and forge the next one, nor drive a terminal. Text without them is
 /// returned as it is.
-pub fn escape(text: &str) -> Cow<'_, str> {
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     let needs = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
     if !text.chars().any(needs) {
         return Cow::Borrowed(text);

@@ -415,23 +415,6 @@ fn every_function_json_in_the_repo_is_valid() {
         ],
         "the handler's routes and the settings it reads"
     );
-
-    // The example settings as a whole are what the handler accepts.
-    let env: HashMap<String, String> = values
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-        .collect();
-    let settings = pool_resizer::settings::Settings::from_env(|name| env.get(name).cloned())
-        .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
-    let schedule = settings
-        .schedule
-        .unwrap_or_else(|e| panic!("local.settings.json.example: {e}"));
-    assert_eq!(schedule.window.up.as_str(), "0 0 6 * * 1-5");
-    assert_eq!(schedule.window.down.as_str(), "0 0 7 * * 1-5");
-    assert!(
-        schedule.windows.is_none(),
-        "SCHEDULE_WINDOWS empty: the two UTC schedules are the window"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,9 +25,9 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// The data-plane version every call uses.
-pub const API_VERSION: &str = "2025-06-01";
+pub(crate) const API_VERSION: &str = "2025-06-01";
 /// Entra scope of the Batch data plane (the double slash is right).
-pub const BATCH_SCOPE: &str = "https://batch.core.windows.net//.default";
+pub(crate) const BATCH_SCOPE: &str = "https://batch.core.windows.net//.default";
 const JSON_CONTENT_TYPE: &str = "application/json; odata=minimalmetadata";
 
 /// Fields the resizer reads; `$select` keeps pool GETs small.
@@ -38,7 +38,7 @@ const MAX_PAGES: usize = 100;
 
 /// How the client proves who it is.
 #[derive(Clone)]
-pub enum BatchAuth {
+pub(crate) enum BatchAuth {
     /// Account name and key (full access; RBAC does not apply).
     SharedKey { account: String, key: AccountKey },
     /// Microsoft Entra ID: a managed identity in Azure, developer tools locally.
@@ -59,9 +59,9 @@ impl std::fmt::Debug for BatchAuth {
 }
 
 #[derive(Debug, Clone)]
-pub struct BatchClientOptions {
+pub(crate) struct BatchClientOptions {
     /// Transport, retry and telemetry settings of the pipeline.
-    pub client_options: ClientOptions,
+    pub(crate) client_options: ClientOptions,
 }
 
 impl Default for BatchClientOptions {
@@ -83,6 +83,7 @@ impl Default for BatchClientOptions {
 }
 
 #[derive(Debug, Clone)]
+/// The Batch data-plane client: one account, one `azure_core` pipeline (auth, retries, TLS). Cheap to clone.
 pub struct BatchClient {
     endpoint: Url,
     pipeline: Pipeline,
@@ -100,7 +101,7 @@ const QUICK_RETRY_STATUSES: &[StatusCode] = &[
 
 impl BatchClient {
     /// `endpoint` is the account URL, e.g. `https://acct.westeurope.batch.azure.com`.
-    pub fn new(endpoint: Url, auth: BatchAuth, options: BatchClientOptions) -> Self {
+    pub(crate) fn new(endpoint: Url, auth: BatchAuth, options: BatchClientOptions) -> Self {
         let (auth_policy, auth_mode): (Arc<dyn Policy>, AuthMode) = match auth {
             BatchAuth::SharedKey { account, key } => (
                 Arc::new(SharedKeyPolicy::new(account, key)),
@@ -134,13 +135,9 @@ impl BatchClient {
         }
     }
 
-    pub fn endpoint(&self) -> &Url {
-        &self.endpoint
-    }
-
     /// `GET /pools/{id}` with the fields the resizer reads. The ETag comes
     /// from the body, or from the header when `$select` left it out.
-    pub async fn get_pool(&self, pool_id: &PoolId) -> Result<Pool, BatchError> {
+    pub(crate) async fn get_pool(&self, pool_id: &PoolId) -> Result<Pool, BatchError> {
         let url = self.url(&["pools", pool_id.as_str()], &[("$select", POOL_SELECT)]);
         let response = self.send(Request::new(url.clone(), Method::Get)).await?;
         let etag = header(&response, "etag");
@@ -153,7 +150,7 @@ impl BatchClient {
 
     /// `GET /pools/{id}/nodes`, every page, optionally filtered
     /// (e.g. `state eq 'starttaskfailed'`).
-    pub async fn list_nodes(
+    pub(crate) async fn list_nodes(
         &self,
         pool_id: &PoolId,
         filter: Option<&str>,
@@ -183,7 +180,7 @@ impl BatchClient {
 
     /// `POST /pools/{id}/resize` (202, no body). With `if_match`, Batch
     /// refuses (412) if the pool changed since that ETag was read.
-    pub async fn resize_pool(
+    pub(crate) async fn resize_pool(
         &self,
         pool_id: &PoolId,
         body: &ResizePool,
@@ -199,7 +196,7 @@ impl BatchClient {
     /// `POST /pools/{id}/removenodes` (202): the named nodes leave once their
     /// running tasks finish (`taskcompletion`), and the pool's target drops
     /// by as many. Used to replace nodes that bill but never take a task.
-    pub async fn remove_nodes(
+    pub(crate) async fn remove_nodes(
         &self,
         pool_id: &PoolId,
         node_ids: &[String],
@@ -225,7 +222,7 @@ impl BatchClient {
     }
 
     /// `POST /pools/{id}/stopresize` (202). The pool keeps the nodes it has.
-    pub async fn stop_resize(
+    pub(crate) async fn stop_resize(
         &self,
         pool_id: &PoolId,
         if_match: Option<&str>,
@@ -238,7 +235,7 @@ impl BatchClient {
 
     /// `PATCH /pools/{id}` replacing the whole metadata list, guarded by
     /// `If-Match` so concurrent writers cannot overwrite each other (412).
-    pub async fn replace_pool_metadata(
+    pub(crate) async fn replace_pool_metadata(
         &self,
         pool_id: &PoolId,
         metadata: &[MetadataItem],
@@ -314,18 +311,47 @@ impl BatchClient {
             return Ok(response);
         }
         let body: ErrorBody = serde_json::from_slice(response.body()).unwrap_or_default();
+        let mut message = body.described();
+        if message.is_empty() {
+            // Not a Batch error body (a proxy's HTML page, a gateway's text):
+            // its opening words are still the best clue to what went wrong.
+            message = body_excerpt(response.body());
+        }
         Err(BatchError::Service {
             status,
+            message,
             code: body.code.unwrap_or_else(|| format!("Http{status}")),
-            message: body
-                .message
-                .map(|m| m.text().to_owned())
-                .unwrap_or_default(),
             request_id: header(&response, "request-id"),
             retry_after: retry_after(&response),
             url,
             auth: self.auth_mode,
         })
+    }
+}
+
+/// The first words of a body that is not a Batch error: tags and runs of
+/// white space dropped, at most 160 characters.
+fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_whitespace() || c.is_control() => plain.push(' '),
+            c => plain.push(c),
+        }
+    }
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}...", &joined[..cut]),
+        None => joined,
     }
 }
 

@@ -18,14 +18,14 @@ use std::sync::Arc;
 
 /// The kind chosen, for the start-up log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
+pub(crate) enum CredentialKind {
     ManagedIdentity,
     DeveloperTools,
 }
 
 impl CredentialKind {
     /// Managed identity when the environment offers one.
-    pub fn detect(env: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn detect(env: impl Fn(&str) -> Option<String>) -> Self {
         let present = |name: &str| env(name).is_some_and(|v| !v.trim().is_empty());
         if present("IDENTITY_ENDPOINT") || present("MSI_ENDPOINT") || present("IMDS_ENDPOINT") {
             CredentialKind::ManagedIdentity
@@ -35,7 +35,7 @@ impl CredentialKind {
     }
 }
 
-pub fn entra_credential(
+pub(crate) fn entra_credential(
     kind: CredentialKind,
     user_assigned_client_id: Option<&str>,
     client_options: ClientOptions,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// How the client proves who it is; decides which fix a refusal points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
+pub(crate) enum AuthMode {
     SharedKey,
     ManagedIdentity,
     DeveloperTools,
@@ -25,7 +25,7 @@ pub enum AuthMode {
 
 /// A failed Batch call, after the pipeline's quick retries.
 #[derive(Debug, thiserror::Error)]
-pub enum BatchError {
+pub(crate) enum BatchError {
     /// The service answered with an error status. `code` is Batch's own
     /// (`PoolNotFound`, `PoolBeingResized`, ...); callers match on it.
     #[error("{url} answered {status} {code}: {message}")]
@@ -73,7 +73,7 @@ pub enum BatchError {
 
 /// Why a connection gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unreachable {
+pub(crate) enum Unreachable {
     Refused,
     /// The connection dropped mid-request (reset, closed, broken pipe).
     Dropped,
@@ -99,7 +99,7 @@ impl std::fmt::Display for Unreachable {
 
 /// Why no token came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialProblem {
+pub(crate) enum CredentialProblem {
     /// The identity endpoint answered with a refusal (4xx), or no developer
     /// login exists: nothing changes until someone fixes the identity.
     Refused,
@@ -119,12 +119,12 @@ impl std::fmt::Display for CredentialProblem {
 
 /// How long a busy Batch asked us to wait (`None`: it did not say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Busy {
+pub(crate) struct Busy {
     pub retry_after: Option<Duration>,
 }
 
 impl BatchError {
-    pub fn status(&self) -> Option<StatusCode> {
+    pub(crate) fn status(&self) -> Option<StatusCode> {
         match self {
             BatchError::Service { status, .. } => Some(*status),
             _ => None,
@@ -132,7 +132,7 @@ impl BatchError {
     }
 
     /// Batch's own error code, when it answered with one.
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         match self {
             BatchError::Service { code, .. } => Some(code),
             _ => None,
@@ -140,7 +140,7 @@ impl BatchError {
     }
 
     /// The URL the failed call went to.
-    pub fn url(&self) -> Option<&str> {
+    pub(crate) fn url(&self) -> Option<&str> {
         match self {
             BatchError::Service { url, .. }
             | BatchError::Unreachable { url, .. }
@@ -150,24 +150,24 @@ impl BatchError {
         }
     }
 
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         self.status() == Some(StatusCode::NotFound)
     }
 
     /// 409: the pool's state forbids the call now (resizing, stopping,
     /// autoscale on, deleting). Re-read the pool and decide again.
-    pub fn is_conflict(&self) -> bool {
+    pub(crate) fn is_conflict(&self) -> bool {
         self.status() == Some(StatusCode::Conflict)
     }
 
     /// 412: an `If-Match` ETag was stale.
-    pub fn is_precondition_failed(&self) -> bool {
+    pub(crate) fn is_precondition_failed(&self) -> bool {
         self.status() == Some(StatusCode::PreconditionFailed)
     }
 
     /// The connection dropped before an answer: transient once, a Batch we
     /// cannot reach when it keeps happening (the caller counts).
-    pub fn is_dropped(&self) -> bool {
+    pub(crate) fn is_dropped(&self) -> bool {
         matches!(
             self,
             BatchError::Unreachable {
@@ -180,7 +180,7 @@ impl BatchError {
     /// `Some` when Batch is there but busy or slow: throttled (429, 503),
     /// a transient server error (500, 502, 504), a request time-out (408),
     /// or no answer in time. Waiting is the answer, not failure.
-    pub fn busy(&self) -> Option<Busy> {
+    pub(crate) fn busy(&self) -> Option<Busy> {
         match self {
             BatchError::Service {
                 status:
@@ -205,7 +205,7 @@ impl BatchError {
 
     /// What to do about it, in words, naming the setting or command that
     /// fixes it. `None` when the message says it all.
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         Some(match self {
             BatchError::Unreachable { problem, url, .. } => match problem {
                 Unreachable::Tls(_) => format!(
@@ -313,7 +313,7 @@ fn origin(url: &str) -> String {
 
 /// Every error in the chain, outermost first, joined with `: ` (repeats
 /// dropped: wrappers often repeat their source's words).
-pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
+pub(crate) fn cause_chain(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in chain(error) {
         let text = one_line(&cause.to_string());

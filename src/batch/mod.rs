@@ -8,14 +8,15 @@
 //! - [`models`]: the wire shapes we read, lenient by design.
 //! - [`pool_id`]: ids validated before they reach a URL.
 
-pub mod client;
-pub mod credential;
-pub mod error;
-pub mod models;
-pub mod pool_id;
-pub mod shared_key;
-pub mod transport;
+pub(crate) mod client;
+pub(crate) mod credential;
+pub(crate) mod error;
+pub(crate) mod models;
+pub(crate) mod pool_id;
+pub(crate) mod shared_key;
+pub(crate) mod transport;
 
-pub use client::{API_VERSION, BATCH_SCOPE, BatchAuth, BatchClient, BatchClientOptions};
-pub use error::BatchError;
-pub use pool_id::PoolId;
+pub use client::BatchClient;
+pub(crate) use client::{BatchAuth, BatchClientOptions};
+pub(crate) use error::BatchError;
+pub(crate) use pool_id::PoolId;

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 /// `GET /pools/{id}`. Only the fields the resizer reasons about.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Pool {
+pub(crate) struct Pool {
     pub id: String,
     #[serde(rename = "eTag", default)]
     pub e_tag: Option<String>,
@@ -46,7 +46,7 @@ pub struct Pool {
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum PoolState {
+pub(crate) enum PoolState {
     Active,
     Deleting,
     #[serde(other)]
@@ -55,7 +55,7 @@ pub enum PoolState {
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum AllocationState {
+pub(crate) enum AllocationState {
     Steady,
     Resizing,
     Stopping,
@@ -67,7 +67,7 @@ pub enum AllocationState {
 /// of `{name, value}`, unlike the top-level error body.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ResizeError {
+pub(crate) struct ResizeError {
     #[serde(default)]
     pub code: String,
     #[serde(default)]
@@ -77,7 +77,7 @@ pub struct ResizeError {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct NameValue {
+pub(crate) struct NameValue {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -85,7 +85,7 @@ pub struct NameValue {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct MetadataItem {
+pub(crate) struct MetadataItem {
     pub name: String,
     pub value: String,
 }
@@ -93,7 +93,7 @@ pub struct MetadataItem {
 /// A compute node from `GET /pools/{id}/nodes`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Node {
+pub(crate) struct Node {
     pub id: String,
     #[serde(default)]
     pub state: Option<NodeState>,
@@ -118,12 +118,12 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn is_dedicated(&self) -> bool {
+    pub(crate) fn is_dedicated(&self) -> bool {
         self.is_dedicated.unwrap_or(true)
     }
 
     /// Absent means enabled (older api-versions, `$select` without it).
-    pub fn takes_new_tasks(&self) -> bool {
+    pub(crate) fn takes_new_tasks(&self) -> bool {
         self.scheduling_state != Some(SchedulingState::Disabled)
     }
 }
@@ -131,7 +131,7 @@ impl Node {
 /// `SchedulingState` of a compute node.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum SchedulingState {
+pub(crate) enum SchedulingState {
     Enabled,
     Disabled,
     #[serde(other)]
@@ -141,7 +141,7 @@ pub enum SchedulingState {
 /// `BatchNodeState`, lower-case on the wire.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
-pub enum NodeState {
+pub(crate) enum NodeState {
     Idle,
     Rebooting,
     Reimaging,
@@ -164,7 +164,7 @@ pub enum NodeState {
 
 impl NodeState {
     /// The wire spelling, used as a key in status bodies so they read like Batch.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NodeState::Idle => "idle",
             NodeState::Rebooting => "rebooting",
@@ -189,7 +189,7 @@ impl NodeState {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct StartTaskInfo {
+pub(crate) struct StartTaskInfo {
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default)]
@@ -205,7 +205,7 @@ pub struct StartTaskInfo {
 impl StartTaskInfo {
     /// Completed and successful. `result` is the service's own verdict; older
     /// responses without it fall back to the exit code.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.state.as_deref() == Some("completed")
             && match self.result.as_deref() {
                 Some(result) => result.eq_ignore_ascii_case("success"),
@@ -216,7 +216,7 @@ impl StartTaskInfo {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct FailureInfo {
+pub(crate) struct FailureInfo {
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]
@@ -228,7 +228,7 @@ pub struct FailureInfo {
 /// Node `errors[]` entries (`errorDetails`, not `values`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeError {
+pub(crate) struct NodeError {
     #[serde(default)]
     pub code: Option<String>,
     #[serde(default)]
@@ -245,14 +245,14 @@ mod timestamp {
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<OffsetDateTime>, D::Error> {
         let raw = Option::<String>::deserialize(deserializer)?;
         Ok(raw.and_then(|raw| OffsetDateTime::parse(&raw, &Rfc3339).ok()))
     }
 
-    pub fn serialize<S: Serializer>(
+    pub(super) fn serialize<S: Serializer>(
         value: &Option<OffsetDateTime>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -262,7 +262,7 @@ mod timestamp {
 
 /// One page of a list response.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     #[serde(default = "Vec::new")]
     pub value: Vec<T>,
     #[serde(rename = "odata.nextLink", default)]
@@ -272,7 +272,7 @@ pub struct Page<T> {
 /// Body of `POST /pools/{id}/resize`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct ResizePool {
+pub(crate) struct ResizePool {
     pub target_dedicated_nodes: u32,
     pub target_low_priority_nodes: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,7 +283,7 @@ pub struct ResizePool {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum NodeDeallocationOption {
+pub(crate) enum NodeDeallocationOption {
     Requeue,
     Terminate,
     TaskCompletion,
@@ -293,7 +293,7 @@ pub enum NodeDeallocationOption {
 /// Body of a Batch error response. `message` is `{lang, value}` on the wire;
 /// a plain string is accepted too, because proxies and older versions differ.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     #[serde(default)]
     pub code: Option<String>,
     #[serde(default)]
@@ -304,14 +304,14 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum ErrorMessage {
+pub(crate) enum ErrorMessage {
     Localized { value: String },
     Plain(String),
 }
 
 impl ErrorMessage {
     /// The text without the `RequestId:`/`Time:` trailer the service appends.
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         let full = match self {
             ErrorMessage::Localized { value } => value,
             ErrorMessage::Plain(text) => text,
@@ -320,8 +320,30 @@ impl ErrorMessage {
     }
 }
 
+impl ErrorBody {
+    /// The message, with the details Batch lists in `values` (which
+    /// property, which reason) appended: often the only hint of what to fix.
+    pub(crate) fn described(&self) -> String {
+        let text = self.message.as_ref().map(ErrorMessage::text).unwrap_or("");
+        let details: Vec<String> = self
+            .values
+            .iter()
+            .filter_map(|detail| match (&detail.key, &detail.value) {
+                (Some(key), Some(value)) => Some(format!("{key}: {value}")),
+                (None, Some(value)) => Some(value.clone()),
+                _ => None,
+            })
+            .collect();
+        match (text.is_empty(), details.is_empty()) {
+            (_, true) => text.to_owned(),
+            (true, false) => details.join("; "),
+            (false, false) => format!("{text} ({})", details.join("; ")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     #[serde(default)]
     pub key: Option<String>,
     #[serde(default)]

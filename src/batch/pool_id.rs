@@ -8,10 +8,10 @@ use std::fmt;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PoolId(String);
+pub(crate) struct PoolId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidPoolId {
+pub(crate) enum InvalidPoolId {
     #[error("a pool id must not be empty")]
     Empty,
     #[error("a pool id has at most 64 characters; this one has {0}")]
@@ -21,7 +21,7 @@ pub enum InvalidPoolId {
 }
 
 impl PoolId {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -32,7 +32,7 @@ use sha2::Sha256;
 use std::sync::Arc;
 
 /// Signs requests with a Batch account name and key.
-pub struct SharedKeyPolicy {
+pub(crate) struct SharedKeyPolicy {
     account: String,
     key: AccountKey,
 }
@@ -49,16 +49,16 @@ impl std::fmt::Debug for SharedKeyPolicy {
 /// and a key that is not base64 stops the start, not the first request.
 /// The bytes are azure_core's `SecretBytes`, whose `Debug` never shows them.
 #[derive(Clone, Debug)]
-pub struct AccountKey(SecretBytes);
+pub(crate) struct AccountKey(SecretBytes);
 
 /// Carries no source on purpose: base64's error names the offending
 /// character and its offset, which is a piece of the key.
 #[derive(Debug, thiserror::Error)]
 #[error("BATCH_ACCOUNT_KEY is not valid base64 (copy it from the Batch account's Keys blade)")]
-pub struct InvalidAccountKey;
+pub(crate) struct InvalidAccountKey;
 
 impl AccountKey {
-    pub fn decode(key: &Secret) -> Result<Self, InvalidAccountKey> {
+    pub(crate) fn decode(key: &Secret) -> Result<Self, InvalidAccountKey> {
         let key = STANDARD
             .decode(key.secret().trim())
             .map_err(|_| InvalidAccountKey)?;
@@ -70,7 +70,7 @@ impl AccountKey {
 }
 
 impl SharedKeyPolicy {
-    pub fn new(account: impl Into<String>, key: AccountKey) -> Self {
+    pub(crate) fn new(account: impl Into<String>, key: AccountKey) -> Self {
         Self {
             account: account.into(),
             key,
@@ -111,7 +111,7 @@ impl Policy for SharedKeyPolicy {
 }
 
 /// The canonical form of `request`, exactly as the service recomputes it.
-pub fn string_to_sign(account: &str, request: &Request, body_length: u64) -> String {
+pub(crate) fn string_to_sign(account: &str, request: &Request, body_length: u64) -> String {
     let header = |name: &'static str| {
         request
             .headers()

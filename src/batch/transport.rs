@@ -33,7 +33,7 @@ pub enum TransportError {
 
 /// Reads every PEM certificate in `path`; a file with none is an error, since
 /// a CA file that trusts nothing is surely a mistake.
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TransportError> {
     let bytes = std::fs::read(path).map_err(|source| TransportError::ReadCaFile {
         path: path.to_owned(),
         source,
@@ -50,7 +50,7 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Transpo
 }
 
 /// An HTTPS client trusting the public roots plus `extra_roots`.
-pub fn https_client(
+pub(crate) fn https_client(
     extra_roots: &[CertificateDer<'static>],
     extra_roots_origin: Option<&Path>,
 ) -> Result<reqwest::Client, TransportError> {

@@ -26,13 +26,13 @@ use tokio_util::sync::CancellationToken;
 /// The CLI has no 230 s front end in its way; this default covers a cold
 /// pool with a start task (typically 5-10 min) with room to spare, and
 /// matches Batch's own default resize timeout.
-pub const DEFAULT_CLI_WAIT_SECONDS: u32 = 900;
+pub(crate) const DEFAULT_CLI_WAIT_SECONDS: u32 = 900;
 /// Longest `--wait`: a day. More is a typo, not a plan.
-pub const MAX_CLI_WAIT_SECONDS: u32 = 86_400;
+pub(crate) const MAX_CLI_WAIT_SECONDS: u32 = 86_400;
 
 /// How the command ended; the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// 0: the pool is where it was asked to be (or, for `status`, exists).
     Success = 0,
     /// 1: it cannot get there: pool not found, autoscale on, quota or
@@ -55,44 +55,44 @@ impl From<Exit> for ExitCode {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScaleArgs {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
     /// Dedicated nodes: at least this many ready (scale-up, default 1), at
     /// most this many left (scale-down, default 0).
     #[arg(long, value_name = "N")]
-    pub dedicated: Option<u32>,
+    pub(crate) dedicated: Option<u32>,
     /// Low-priority/Spot nodes, as --dedicated (default 0).
     #[arg(long = "low-priority", value_name = "N")]
-    pub low_priority: Option<u32>,
+    pub(crate) low_priority: Option<u32>,
     /// Wait at most this long for the pool to get there (default 900).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_CLI_WAIT_SECONDS,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CLI_WAIT_SECONDS)))]
-    pub wait: u32,
+    pub(crate) wait: u32,
     /// Scale-up: hold this lease (as a pipeline's `leaseId`); scale-down:
     /// release it. Other pipelines' live leases are kept either way.
     #[arg(long, value_name = "ID")]
-    pub lease: Option<String>,
+    pub(crate) lease: Option<String>,
     /// Scale-up with --lease: how long the lease lives (1-10080, default 180).
     #[arg(long = "lease-minutes", value_name = "MINUTES",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::resizer::lease::MAX_LEASE_MINUTES)))]
-    pub lease_minutes: Option<u32>,
+    pub(crate) lease_minutes: Option<u32>,
     /// Scale-down: go below what other pipelines' live leases need (they
     /// are listed in the answer). Without it a scale-down keeps their nodes.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Scale-up: replace nodes whose start task failed or that went
     /// unusable, at most this many times (0-5, default 1; 0 fails at once).
     #[arg(long = "repair-attempts", value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::functions::params::MAX_REPAIR_ATTEMPTS)))]
-    pub repair_attempts: Option<u32>,
+    pub(crate) repair_attempts: Option<u32>,
     /// Scale-down: keep the released nodes warm this many minutes for the
     /// next pipeline (0-1440; default KEEP_WARM_MINUTES, 0 = off).
     #[arg(long = "keep-warm-minutes", value_name = "MINUTES",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::settings::MAX_KEEP_WARM_MINUTES)))]
-    pub keep_warm_minutes: Option<u32>,
+    pub(crate) keep_warm_minutes: Option<u32>,
     /// Scale-up: when Spot (low-priority) nodes cannot be allocated, make up
     /// the difference with dedicated nodes (up to MAX_DEDICATED_NODES).
     #[arg(long = "fallback-to-dedicated")]
-    pub fallback_to_dedicated: bool,
+    pub(crate) fallback_to_dedicated: bool,
 }
 
 /// Flags every command takes.
@@ -100,17 +100,17 @@ pub struct ScaleArgs {
 pub struct CommonArgs {
     /// The pool (default: BATCH_POOL_ID).
     #[arg(long, value_name = "ID")]
-    pub pool: Option<String>,
+    pub(crate) pool: Option<String>,
     /// Print the same JSON body the HTTP trigger answers with, on stdout.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// No progress display on stderr.
     #[arg(long, short)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error("{0}")]
@@ -138,21 +138,25 @@ impl CliError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct PauseArgs {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
     /// Who pauses it, as every answer will show it (default: $USER).
     #[arg(long, value_name = "NAME")]
-    pub by: Option<String>,
+    pub(crate) by: Option<String>,
     /// Why, shown with it.
     #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// What to run, once the command line is parsed.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// `scale-up` or `scale-down`.
     Scale(Operation, ScaleArgs),
+    /// `status`: a look, never a change.
     Status(CommonArgs),
+    /// `pause`: leave the pool alone until unpaused.
     Pause(PauseArgs),
+    /// `unpause`.
     Unpause(CommonArgs),
 }
 

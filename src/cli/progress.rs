@@ -23,7 +23,7 @@ enum Mode {
     Quiet,
 }
 
-pub struct Progress {
+pub(super) struct Progress {
     mode: Mode,
     watch: Stopwatch,
     /// The last state line shown, without the elapsed time.
@@ -31,7 +31,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(clock: Clock, quiet: bool) -> Self {
+    pub(super) fn new(clock: Clock, quiet: bool) -> Self {
         let watch = clock.start();
         let mode = if quiet {
             Mode::Quiet
@@ -48,7 +48,7 @@ impl Progress {
     }
 
     /// One decision of the loop: what was seen and what comes next.
-    pub fn update(&self, observed: &Observed, step: &Step) {
+    pub(super) fn update(&self, observed: &Observed, step: &Step) {
         let line = state_line(observed, step);
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let first = last.is_none();
@@ -71,7 +71,7 @@ impl Progress {
 
     /// Leaves the live line as it last was, so the result starts on a
     /// fresh one below it.
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Mode::Terminal(bar) = &self.mode {
             bar.finish();
         }
@@ -100,7 +100,7 @@ fn elapsed(watch: Stopwatch) -> String {
 
 /// `allocation=resizing target=2+0 current=1+0 ready=0 idle=0 starting=1 | nodes are starting`:
 /// counts are dedicated+low-priority; node states as Batch spells them.
-pub fn state_line(observed: &Observed, step: &Step) -> String {
+pub(super) fn state_line(observed: &Observed, step: &Step) -> String {
     let view = PoolView::of(observed);
     if !view.exists {
         return "pool not found".to_owned();

@@ -7,7 +7,7 @@ use crate::functions::error::batch_failure;
 use crate::report::{ErrorView, OperationBody, PoolView, Requested};
 use crate::resizer::{ConvergeError, Observed, Outcome, Report, Want};
 
-pub struct Summary<'a> {
+pub(super) struct Summary<'a> {
     pub operation: &'static str,
     pub want: &'a Want,
     /// What the command line asked; `None` for `status`.
@@ -17,13 +17,13 @@ pub struct Summary<'a> {
 impl Summary<'_> {
     /// The HTTP body: the same keys, with `statusUrl` always null (there is
     /// no request to poll; run the command again instead).
-    pub fn json(&self, result: &Result<Report, ConvergeError>, exit: Exit) -> String {
+    pub(super) fn json(&self, result: &Result<Report, ConvergeError>, exit: Exit) -> String {
         let body = self.body(result, exit);
         serde_json::to_string_pretty(&body).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     /// `scale-up p: succeeded after 312s; ready 1+0 (dedicated+low-priority); 1 resize`.
-    pub fn plain(&self, result: &Result<Report, ConvergeError>, exit: Exit) -> String {
+    pub(super) fn plain(&self, result: &Result<Report, ConvergeError>, exit: Exit) -> String {
         let body = self.body(result, exit);
         let mut line = format!(
             "{} {}: {} after {}s",

@@ -6,7 +6,7 @@
 //! slower is a fault or an attack (slowloris), and must not hold sockets,
 //! memory or the shutdown for as long as it likes.
 //!
-//! A connection is always in one [`Phase`], and each phase has one limit:
+//! A connection is always in one `Phase`, and each phase has one limit:
 //! - waiting for a request ([`ServerLimits::idle`]);
 //! - a request head has begun to arrive ([`ServerLimits::header_read`]);
 //! - a request is being served: its body must arrive within
@@ -61,16 +61,16 @@ pub struct ServerLimits {
 }
 
 /// 10 s: ample for any real client on loopback, short for a slowloris.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// 10 s for the whole body, however it trickles in.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// 120 s: the host's HTTP client (.NET `SocketsHttpHandler`) drops a pooled
 /// connection after 60 s idle (`PooledConnectionIdleTimeout`, .NET 6 and
 /// later), so twice that leaves it a full minute to retire the connection
 /// first; an idle connection costs only a socket and a small buffer.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// 10 s from shutdown to exit, whatever the clients do.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 impl Default for ServerLimits {
     fn default() -> Self {
@@ -369,7 +369,7 @@ impl AsyncWrite for Watched {
 /// Why a request body stopped arriving; the handler reads it as a body
 /// error and answers in its usual shape, naming this.
 #[derive(Debug, thiserror::Error)]
-pub enum BodyCut {
+pub(crate) enum BodyCut {
     #[error("the request body did not all arrive within {0} s")]
     TooSlow(f64),
     #[error(

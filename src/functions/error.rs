@@ -24,7 +24,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
     #[error("the request body is larger than {limit} bytes")]
@@ -42,11 +42,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn invalid(code: &'static str, message: String) -> Self {
+    pub(crate) fn invalid(code: &'static str, message: String) -> Self {
         ApiError::Invalid { code, message }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::Invalid { code, .. } | ApiError::Route { code, .. } => code,
             ApiError::TooLarge { .. } => "PayloadTooLarge",
@@ -54,7 +54,7 @@ impl ApiError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -65,7 +65,7 @@ impl ApiError {
 
     /// The answer for a request refused before anything was done, in the
     /// shape every answer has.
-    pub fn respond(
+    pub(crate) fn respond(
         self,
         operation: Option<&'static str>,
         pool_id: Option<&PoolId>,
@@ -96,7 +96,7 @@ impl IntoResponse for ApiError {
 }
 
 /// HTTP status for a resizer failure.
-pub fn failure_status(code: FailureCode) -> StatusCode {
+pub(crate) fn failure_status(code: FailureCode) -> StatusCode {
     match code {
         FailureCode::PoolNotFound => StatusCode::NOT_FOUND,
         _ => StatusCode::CONFLICT,
@@ -104,7 +104,7 @@ pub fn failure_status(code: FailureCode) -> StatusCode {
 }
 
 /// Status and error view for a run a Batch call ended.
-pub fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
+pub(crate) fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
     let view = crate::service::Answer::error_view(error);
     let status = match error.source {
         BatchError::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -29,7 +29,7 @@ use std::time::Duration;
 /// Poll again after this long (real seconds, scaled down in dev/tests).
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
-pub async fn scale_up(
+pub(crate) async fn scale_up(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -38,7 +38,7 @@ pub async fn scale_up(
     scale(app, Operation::ScaleUp, headers, query, body).await
 }
 
-pub async fn scale_down(
+pub(crate) async fn scale_down(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -124,7 +124,7 @@ async fn scale(
 
 /// `POST /api/pause`: an operator stops every route and timer from
 /// resizing the pool until `unpause`; every answer says who and since when.
-pub async fn pause(
+pub(crate) async fn pause(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -134,7 +134,7 @@ pub async fn pause(
 }
 
 /// `POST /api/unpause`.
-pub async fn unpause(
+pub(crate) async fn unpause(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -185,7 +185,7 @@ async fn set_pause(
     respond(&app, &context, Requested::default(), answer.result)
 }
 
-pub async fn pool_status(
+pub(crate) async fn pool_status(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,

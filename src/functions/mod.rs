@@ -9,13 +9,13 @@
 //! work itself is the [`crate::service`]'s, which the CLI and timers share. Timer
 //! firings arrive as invocation payloads instead ([`timer`]).
 
-pub mod connections;
-pub mod error;
-pub mod handlers;
-pub mod params;
-pub mod server;
-pub mod state;
-pub mod timer;
+pub(crate) mod connections;
+pub(crate) mod error;
+pub(crate) mod handlers;
+pub(crate) mod params;
+pub(crate) mod server;
+pub(crate) mod state;
+pub(crate) mod timer;
 
 pub use connections::{ServerLimits, serve_with_limits};
 pub use server::{router, serve};

@@ -16,13 +16,13 @@ use serde_json::{Map, Value};
 
 /// More repairs than this in one call means the nodes' image or start task
 /// is broken, not the nodes: fail and say so.
-pub const MAX_REPAIR_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_REPAIR_ATTEMPTS: u32 = 5;
 
 /// Function keys travel as `?code=`; accepted and never read or echoed.
 const FUNCTION_KEY_PARAM: &str = "code";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScaleParams {
+pub(crate) struct ScaleParams {
     pub pool_id: PoolId,
     pub dedicated: u32,
     pub low_priority: u32,
@@ -43,7 +43,7 @@ pub struct ScaleParams {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusParams {
+pub(crate) struct StatusParams {
     pub pool_id: PoolId,
     /// A scale-down target judged with this lease released: live leases count.
     pub lease_id: Option<LeaseId>,
@@ -61,7 +61,7 @@ pub struct StatusParams {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatusTarget {
+pub(crate) struct StatusTarget {
     pub operation: Operation,
     pub dedicated: u32,
     pub low_priority: u32,
@@ -69,7 +69,7 @@ pub struct StatusTarget {
 
 /// `pause`/`unpause`: which pool, who, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PauseParams {
+pub(crate) struct PauseParams {
     pub pool_id: PoolId,
     /// Who paused it, as they want it shown (an operator's name, a ticket).
     pub by: String,
@@ -79,7 +79,11 @@ pub struct PauseParams {
 const PAUSE_NAMES: &[&str] = &["poolId", "by", "reason"];
 
 impl PauseParams {
-    pub fn parse(query: Option<&str>, body: &[u8], settings: &Settings) -> Result<Self, ApiError> {
+    pub(crate) fn parse(
+        query: Option<&str>,
+        body: &[u8],
+        settings: &Settings,
+    ) -> Result<Self, ApiError> {
         let raw = Raw::collect(query, body, PAUSE_NAMES)?;
         let text = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
             match raw.values.get(name) {
@@ -370,7 +374,7 @@ impl Raw {
 /// The pool a request names (or the default it falls back to), read as
 /// leniently as possible: for the body of an answer that refuses the
 /// request, so even a 400 says which pool it was about when it can.
-pub fn pool_hint(query: Option<&str>, body: &[u8], settings: &Settings) -> Option<PoolId> {
+pub(crate) fn pool_hint(query: Option<&str>, body: &[u8], settings: &Settings) -> Option<PoolId> {
     let from_query = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(name, _)| name == "poolId")
         .map(|(_, value)| value.into_owned());
@@ -384,7 +388,7 @@ pub fn pool_hint(query: Option<&str>, body: &[u8], settings: &Settings) -> Optio
 }
 
 impl ScaleParams {
-    pub fn parse(
+    pub(crate) fn parse(
         operation: Operation,
         query: Option<&str>,
         body: &[u8],
@@ -459,7 +463,7 @@ impl ScaleParams {
 }
 
 impl StatusParams {
-    pub fn parse(query: Option<&str>, settings: &Settings) -> Result<Self, ApiError> {
+    pub(crate) fn parse(query: Option<&str>, settings: &Settings) -> Result<Self, ApiError> {
         let raw = Raw::collect(query, b"", STATUS_NAMES)?;
         let pool_id = raw.pool_id(settings)?;
         let operation = raw.operation()?;

@@ -15,8 +15,9 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-pub use super::state::BODY_LIMIT;
+pub(crate) use super::state::BODY_LIMIT;
 
+/// Every route the Functions host forwards (HTTP triggers) or posts (timer invocations), with the body limit.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(ready).head(ready))

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Parameters fit in a few hundred bytes; refuse anything big before reading it.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone)]
+/// What every request shares: the Batch client, the settings, the poll policy, the shutdown token and the shared looks. Cheap to clone.
 pub struct AppState(pub(super) Arc<Inner>);
 
 pub(super) struct Inner {
@@ -35,9 +36,10 @@ pub(super) struct Inner {
 /// few KiB), but past this the instance would only queue work that the
 /// status URL can carry just as well, and Batch calls stay bounded by the
 /// shared looks anyway.
-pub const MAX_CONCURRENT_WAITS: usize = 1000;
+pub(crate) const MAX_CONCURRENT_WAITS: usize = 1000;
 
 impl AppState {
+    /// The state of one handler process; `stop` ends waits with an honest 202.
     pub fn new(
         batch: BatchClient,
         settings: Settings,
@@ -56,7 +58,7 @@ impl AppState {
         }))
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub(crate) fn settings(&self) -> &Settings {
         &self.0.settings
     }
 

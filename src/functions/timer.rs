@@ -32,10 +32,10 @@ use super::params::json_kind;
 use super::state::AppState;
 use crate::resizer::lease::{MAX_LEASE_MINUTES, SCHEDULE_LEASE};
 use crate::resizer::{
-    Budget, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Operation, Outcome, Report,
-    Want,
+    Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Outcome, Report, Want,
 };
-use crate::schedule::{ScheduleNow, WindowState, format_utc};
+use crate::schedule::{ScheduleNow, format_utc};
+use crate::service::{Fired, LeaseFailure, Ran, ScheduledWork};
 use crate::settings::ScheduleSettings;
 use crate::telemetry::escape;
 use axum::Json;
@@ -51,11 +51,11 @@ use time::OffsetDateTime;
 /// A firing is judged this far ahead of the handler's clock: a timer that
 /// fires a hair before its occurrence (clock skew between the host's timer
 /// and our clock) still sees the window edge it was scheduled for.
-pub const EDGE_GRACE: time::Duration = time::Duration::seconds(30);
+pub(crate) const EDGE_GRACE: time::Duration = time::Duration::seconds(30);
 
 /// Which timer fired: the function folder name is the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// `timer-scale-up`, on `SCALE_UP_SCHEDULE`: the window's start.
     Up,
     /// `timer-scale-down`, on `SCALE_DOWN_SCHEDULE`: the window's end.
@@ -65,7 +65,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn function_name(self) -> &'static str {
+    pub(crate) fn function_name(self) -> &'static str {
         match self {
             Role::Up => "timer-scale-up",
             Role::Down => "timer-scale-down",
@@ -76,7 +76,7 @@ impl Role {
 
 /// What one firing does to the pool. Pure: from the role and the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Hold at least the scheduled ready nodes.
     Hold,
     /// Release every node with taskcompletion.
@@ -87,7 +87,7 @@ pub enum Plan {
 
 /// `every_firing_closes`: local-time windows, where any timer (the
 /// reconcile every 15 minutes) repairs a missed close as well as a missed open.
-pub fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> Plan {
+pub(crate) fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> Plan {
     match (window_open, role) {
         (true, _) => Plan::Hold,
         (false, _) if every_firing_closes => Plan::Release,
@@ -98,7 +98,7 @@ pub fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> Plan {
 
 /// What the host told us about the firing; every part is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Firing {
+pub(crate) struct Firing {
     /// The key under `Data` the timer came in (`timer` in our function.json).
     pub binding: Option<String>,
     pub is_past_due: Option<bool>,
@@ -109,7 +109,7 @@ pub struct Firing {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScheduleStatus {
+pub(crate) struct ScheduleStatus {
     pub last: Option<String>,
     pub next: Option<String>,
     pub last_updated: Option<String>,
@@ -118,7 +118,7 @@ pub struct ScheduleStatus {
 /// Reads an invocation body leniently: keys in any case, unknown keys
 /// ignored, missing parts tolerated. Only a body that cannot be a timer
 /// invocation (not a JSON object, or a known key of the wrong type) fails.
-pub fn parse_firing(body: &[u8]) -> Result<Firing, String> {
+pub(crate) fn parse_firing(body: &[u8]) -> Result<Firing, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(
             "the invocation body is empty; expected a JSON object with Data and Metadata".into(),
@@ -214,21 +214,21 @@ fn object_at<'a>(
     }
 }
 
-pub async fn timer_scale_up(
+pub(crate) async fn timer_scale_up(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     fire(app, Role::Up, body).await
 }
 
-pub async fn timer_scale_down(
+pub(crate) async fn timer_scale_down(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     fire(app, Role::Down, body).await
 }
 
-pub async fn timer_reconcile(
+pub(crate) async fn timer_reconcile(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -277,77 +277,96 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
 
     let pool_id = settings.pool_id.clone();
     let plan = plan(role, state.open, settings.every_firing_closes());
-    let converger = app.converger();
-    let (want, mut result) = match plan {
-        Plan::Hold | Plan::Release => {
-            let want = if plan == Plan::Hold {
-                log.info(format!(
-                    "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
-                    judged.dedicated, judged.low_priority
-                ));
-                Want {
-                    // The app's deadline, as for every HTTP scale-up.
-                    provision_deadline: app.settings().provision_deadline,
-                    ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
-                }
-            } else if settings.every_firing_closes() {
+    let schedule_lease: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
+    let (want, lease) = match plan {
+        Plan::Hold => {
+            log.info(format!(
+                "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
+                judged.dedicated, judged.low_priority
+            ));
+            // Measured in real time (the window is wall-clock), added to the
+            // handler's clock (which runs fast in dev and tests).
+            let lifetime =
+                schedule_lease_lifetime(settings.every_firing_closes(), state.next_down, now);
+            let lease = LeaseEdit::Hold(Lease {
+                id: schedule_lease,
+                dedicated: judged.dedicated,
+                low_priority: judged.low_priority,
+                expires: app.clock().now_utc() + lifetime,
+            });
+            let want = Want {
+                // The app's deadline, as for every HTTP scale-up.
+                provision_deadline: app.settings().provision_deadline,
+                ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
+            };
+            (want, Some(lease))
+        }
+        Plan::Release => {
+            if settings.every_firing_closes() {
                 log.info(format!(
                     "window closed: releasing lease '{SCHEDULE_LEASE}' and scaling pool '{pool_id}' down to what live leases need, \
                      with taskcompletion (running tasks finish first; with SCHEDULE_WINDOWS every firing enforces a closed window)"
                 ));
-                Want::scale_down(
-                    pool_id,
-                    0,
-                    0,
-                    LeaseRule::HonourExcept(SCHEDULE_LEASE.parse().expect("a valid lease id")),
-                )
             } else {
                 log.info(format!(
                     "window closed and this is its end firing: scaling pool '{pool_id}' down to 0 nodes with taskcompletion (running tasks finish first)"
                 ));
-                // Its own lease counts as released; every other live
-                // lease keeps its nodes.
-                Want::scale_down(
-                    pool_id,
-                    0,
-                    0,
-                    LeaseRule::HonourExcept(SCHEDULE_LEASE.parse().expect("a valid lease id")),
-                )
-            };
-            let budget = converger.budget(Duration::from_secs(settings.wait_seconds.into()));
-            if let Err(failure) =
-                schedule_lease(&app, &want, settings, &state, now, &budget, &mut log).await
-            {
-                log.error(failure);
-                return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
             }
-            (
-                want.clone(),
-                converger.converge_within(&want, &budget).await,
-            )
+            // Its own lease counts as released; every other live lease
+            // keeps its nodes.
+            let want = Want::scale_down(
+                pool_id,
+                0,
+                0,
+                LeaseRule::HonourExcept(schedule_lease.clone()),
+            );
+            (want, Some(LeaseEdit::Release(schedule_lease)))
         }
         Plan::Leave => {
             log.info(format!(
                 "window closed: {name} does not shrink pools, so nodes asked for over HTTP outside the window stay; \
                  leaving pool '{pool_id}' as it is (only timer-scale-down releases nodes)"
             ));
-            let look = Want::look(pool_id);
-            (look.clone(), converger.check(&look).await)
+            (Want::look(pool_id), None)
         }
     };
-    // The schedule's scale-ups start and clear the backoff like any other.
-    if let Ok(report) = &mut result {
-        app.service().record_backoff(&want, report).await;
-    }
-    // Keep-warm's grace has no timer of its own: whichever firing comes
-    // first after it ends lets the warm nodes go, so none is kept past its
-    // grace for lack of a call.
-    if let Ok(report) = &result
-        && let Some(observed) = &report.last
-        && warmth_expired(observed)
-    {
-        release_expired_warmth(&app, &want.pool_id, settings, &mut log).await;
-    }
+    let work = ScheduledWork {
+        want,
+        lease,
+        wait: Duration::from_secs(settings.wait_seconds.into()),
+    };
+    let (want, result) = match app.service().fire(work).await {
+        Fired::LeaseNotWritten(failure) => {
+            log.error(match failure {
+                LeaseFailure::Busy(why) => format!(
+                    "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
+                ),
+                LeaseFailure::Failed(error) => failed_line(&error),
+            });
+            return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        Fired::Ran(ran) => {
+            let Ran {
+                want,
+                lease,
+                result,
+                warmth,
+            } = *ran;
+            if let Some((edit, LeaseWrite::Written { .. })) = &lease {
+                log.info(describe_lease(edit));
+            }
+            match warmth {
+                Some(Ok(report)) => log.info(format!(
+                    "keep-warm grace over: released the warm nodes of pool '{}' down to what live leases need ({} action(s))",
+                    want.pool_id,
+                    report.actions.len()
+                )),
+                Some(Err(error)) => log.error(failed_line(&error)),
+                None => {}
+            }
+            (want, result)
+        }
+    };
     match result {
         Ok(report) => {
             describe_report(&mut log, &want, plan, settings.wait_seconds, &report);
@@ -374,107 +393,23 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     }
 }
 
+/// What the invocation log says of the schedule's lease once written.
 /// The schedule is a lease holder like any pipeline: while the window is
 /// open it holds lease `schedule` (until the window's next close, plus a
 /// grace, so a lost end firing cannot hold nodes for ever; with local
 /// windows until the window's end exactly, since any firing releases it
-/// after that, the reconcile within one period); the end firing
-/// releases it and scales down only to what pipelines' live leases still
-/// need. So a scheduled scale-down never strands a pipeline that holds a lease.
-async fn schedule_lease(
-    app: &AppState,
-    want: &Want,
-    settings: &ScheduleSettings,
-    window: &WindowState,
-    now: OffsetDateTime,
-    budget: &Budget,
-    log: &mut Lines,
-) -> Result<(), String> {
-    let id: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
-    let edit = match want.operation {
-        Operation::ScaleUp => {
-            // Measured in real time (the window is wall-clock), added to the
-            // handler's clock (which runs fast in dev and tests).
-            let lifetime =
-                schedule_lease_lifetime(settings.every_firing_closes(), window.next_down, now);
-            LeaseEdit::Hold(Lease {
-                id,
-                dedicated: want.dedicated,
-                low_priority: want.low_priority,
-                expires: app.clock().now_utc() + lifetime,
-            })
+/// after that, the reconcile within one period); the end firing releases
+/// it and scales down only to what pipelines' live leases still need. So a
+/// scheduled scale-down never strands a pipeline that holds a lease.
+fn describe_lease(edit: &LeaseEdit) -> String {
+    match edit {
+        LeaseEdit::Hold(lease) => format!(
+            "holding lease '{SCHEDULE_LEASE}' until {}",
+            format_utc(lease.expires)
+        ),
+        LeaseEdit::Release(_) => {
+            format!("released lease '{SCHEDULE_LEASE}'; pipelines' live leases keep their nodes")
         }
-        Operation::ScaleDown => LeaseEdit::Release(id),
-    };
-    match app
-        .converger()
-        .edit_leases(&want.pool_id, &edit, budget)
-        .await
-    {
-        Ok(LeaseWrite::Written { .. }) => {
-            log.info(match &edit {
-                LeaseEdit::Hold(lease) => format!(
-                    "holding lease '{SCHEDULE_LEASE}' until {}",
-                    format_utc(lease.expires)
-                ),
-                LeaseEdit::Release(_) => format!(
-                    "released lease '{SCHEDULE_LEASE}'; pipelines' live leases keep their nodes"
-                ),
-            });
-            Ok(())
-        }
-        Ok(LeaseWrite::Unchanged | LeaseWrite::Skipped) => Ok(()),
-        Ok(LeaseWrite::NotWritten { why, .. }) => Err(format!(
-            "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
-        )),
-        Err(error) => Err(failed_line(&error)),
-    }
-}
-
-/// The pool still carries a keep-warm lease whose grace has ended.
-fn warmth_expired(observed: &Observed) -> bool {
-    let Observed::Pool(snapshot) = observed else {
-        return false;
-    };
-    let name = format!(
-        "{}{}",
-        crate::resizer::lease::LEASE_PREFIX,
-        crate::resizer::lease::WARM_LEASE
-    );
-    let present = snapshot.pool.metadata.iter().any(|item| item.name == name);
-    let live = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
-        .iter()
-        .any(|lease| lease.id.as_str() == crate::resizer::lease::WARM_LEASE);
-    present && !live
-}
-
-/// Drops the expired warm lease and shrinks the pool to what live leases
-/// (the schedule's included, while its window is open) still need.
-async fn release_expired_warmth(
-    app: &AppState,
-    pool_id: &crate::batch::PoolId,
-    settings: &crate::settings::ScheduleSettings,
-    log: &mut Lines,
-) {
-    let converger = app.converger();
-    let budget = converger.budget(Duration::from_secs(settings.wait_seconds.into()));
-    let warm: LeaseId = crate::resizer::lease::WARM_LEASE
-        .parse()
-        .expect("a valid lease id");
-    if let Err(error) = converger
-        .edit_leases(pool_id, &LeaseEdit::Release(warm), &budget)
-        .await
-    {
-        log.error(failed_line(&error));
-        return;
-    }
-    let shrink = Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour);
-    match converger.converge_within(&shrink, &budget).await {
-        Ok(report) => log.info(format!(
-            "keep-warm grace over: released the warm nodes of pool '{pool_id}' down to what live leases need ({} action(s))",
-            report.actions.len()
-        )),
-        Err(error) => log.error(failed_line(&error)),
     }
 }
 

@@ -8,7 +8,7 @@ use std::future::Future;
 
 /// The Batch calls the loop needs; `BatchClient` in production, a scripted
 /// fake in unit tests.
-pub trait PoolApi: Sync {
+pub(crate) trait PoolApi: Sync {
     fn get_pool(&self, pool_id: &PoolId) -> impl Future<Output = Result<Pool, BatchError>> + Send;
     fn list_nodes(
         &self,

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Beyond its wait budget a call may still spend this long on Batch calls
 /// (clock time), so a zero wait still observes (and acts) once. The
 /// budget's HTTP cap (200 s) plus this stays well inside Azure's 230 s limit.
-pub const CALL_MARGIN: Duration = Duration::from_secs(5);
+pub(crate) const CALL_MARGIN: Duration = Duration::from_secs(5);
 
 /// On a fast clock (dev, tests) a TLS round trip still takes real
 /// milliseconds: never give a call less than this much real time there.
@@ -20,7 +20,7 @@ const MIN_REAL_CALL_ALLOWANCE: Duration = Duration::from_secs(5);
 
 /// How long a status check waits out a throttled or slow Batch before it
 /// answers "not yet": people and pollers are waiting on it.
-pub const STATUS_PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const STATUS_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The shortest wait before asking a busy Batch again, whatever it said.
 const MIN_BUSY_WAIT: Duration = Duration::from_millis(500);
@@ -29,7 +29,7 @@ const MIN_BUSY_WAIT: Duration = Duration::from_millis(500);
 /// still take. Shared by the lease write and the converge loop of a
 /// request, so the answer leaves in time whatever ran first.
 #[derive(Debug, Clone, Copy)]
-pub struct Budget {
+pub(crate) struct Budget {
     pub(super) watch: Stopwatch,
     /// When the call began (real time): shared looks must be newer.
     pub(super) began: tokio::time::Instant,
@@ -40,12 +40,12 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.watch.elapsed()
     }
 
     /// Wait time left: sleeping past this is not allowed.
-    pub fn left(&self) -> Duration {
+    pub(crate) fn left(&self) -> Duration {
         self.wait.saturating_sub(self.elapsed())
     }
 
@@ -65,7 +65,7 @@ pub(super) enum Cut {
         retry_after: Option<Duration>,
         why: String,
         /// A dropped connection: transient once, but a connection that drops
-        /// every time is a Batch we cannot reach ([`MAX_DROPS_IN_A_ROW`]).
+        /// every time is a Batch we cannot reach ([`MAX_DROPS_IN_A_ROW`](super::converge::MAX_DROPS_IN_A_ROW)).
         dropped: Option<BatchError>,
     },
     /// The process is stopping: answer now with what we have.
@@ -74,7 +74,7 @@ pub(super) enum Cut {
 
 impl<B: PoolApi> Converger<'_, B> {
     /// A wait budget starting now on this converger's clock.
-    pub fn budget(&self, wait: Duration) -> Budget {
+    pub(crate) fn budget(&self, wait: Duration) -> Budget {
         let margin = match self.clock.scale() {
             scale if scale > 1.0 => CALL_MARGIN.max(MIN_REAL_CALL_ALLOWANCE.mul_f64(scale)),
             _ => CALL_MARGIN,

@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 /// Something the loop did to the pool, for the response body and the logs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "camelCase")]
-pub enum Action {
+pub(crate) enum Action {
     #[serde(rename_all = "camelCase")]
     Resize {
         target_dedicated_nodes: u32,
@@ -64,7 +64,7 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Converged,
     Failed(Failure),
     /// Budget spent while the pool was still on its way.
@@ -72,7 +72,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone)]
-pub struct Report {
+pub(crate) struct Report {
     pub outcome: Outcome,
     /// The last observation, taken after the last action: what the response
     /// shows of the pool. `None` only when Batch never answered within the
@@ -90,7 +90,7 @@ pub struct Report {
 /// a 4xx we did not expect. Busy answers never end up here.
 #[derive(Debug, thiserror::Error)]
 #[error("{context}: {source}")]
-pub struct ConvergeError {
+pub(crate) struct ConvergeError {
     pub context: String,
     #[source]
     pub source: BatchError,
@@ -102,9 +102,9 @@ pub struct ConvergeError {
 }
 
 /// See [`Converger::progress`].
-pub type ProgressFn<'a> = dyn Fn(&Observed, &Step) + Sync + 'a;
+pub(crate) type ProgressFn<'a> = dyn Fn(&Observed, &Step) + Sync + 'a;
 
-pub struct Converger<'a, B: PoolApi> {
+pub(crate) struct Converger<'a, B: PoolApi> {
     pub batch: &'a B,
     pub clock: Clock,
     pub policy: PollPolicy,
@@ -113,7 +113,7 @@ pub struct Converger<'a, B: PoolApi> {
     /// answered with a status URL instead of being dropped. Callers that
     /// never stop early pass a token nobody cancels.
     pub stop: CancellationToken,
-    /// Called after every decision of [`Converger::converge`] with what was
+    /// Called after every decision of [`Converger::converge_within`] with what was
     /// seen and what comes next, so a caller can show progress live (the
     /// CLI's status line). `None` for the HTTP handlers: they answer once.
     pub progress: Option<&'a ProgressFn<'a>>,
@@ -132,7 +132,7 @@ enum Next {
 
 /// Looks in a row whose connection dropped (each after the pipeline's own
 /// quick retries) before the call is reported as Batch unreachable.
-pub const MAX_DROPS_IN_A_ROW: u32 = 3;
+pub(crate) const MAX_DROPS_IN_A_ROW: u32 = 3;
 
 /// What one call has seen and done so far.
 pub(super) struct Run<'b> {
@@ -211,7 +211,7 @@ impl<'b> Run<'b> {
 impl<B: PoolApi> Converger<'_, B> {
     /// Observe + decide once, without acting: the status check. Nodes are
     /// always listed, since people read this.
-    pub async fn check(&self, want: &Want) -> Result<Report, ConvergeError> {
+    pub(crate) async fn check(&self, want: &Want) -> Result<Report, ConvergeError> {
         self.single_pass(want, false).await
     }
 
@@ -219,7 +219,7 @@ impl<B: PoolApi> Converger<'_, B> {
     /// this service issued does (`resume`), so that an operation whose
     /// handler died (or whose budget ended before it could act) is picked
     /// up by the next poll.
-    pub async fn resume(&self, want: &Want) -> Result<Report, ConvergeError> {
+    pub(crate) async fn resume(&self, want: &Want) -> Result<Report, ConvergeError> {
         self.single_pass(want, true).await
     }
 
@@ -291,14 +291,19 @@ impl<B: PoolApi> Converger<'_, B> {
     }
 
     /// Drive the pool toward `want` for at most `wait` of (clock) time.
-    pub async fn converge(&self, want: &Want, wait: Duration) -> Result<Report, ConvergeError> {
+    #[cfg(test)]
+    pub(crate) async fn converge(
+        &self,
+        want: &Want,
+        wait: Duration,
+    ) -> Result<Report, ConvergeError> {
         let budget = self.budget(wait);
         self.converge_within(want, &budget).await
     }
 
-    /// [`Converger::converge`] on a budget already started (after a lease
+    /// The converge loop on a budget already started (after a lease
     /// write, say), so the whole request keeps to one wait.
-    pub async fn converge_within(
+    pub(crate) async fn converge_within(
         &self,
         want: &Want,
         budget: &Budget,

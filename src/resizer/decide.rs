@@ -14,10 +14,10 @@ use serde::Serialize;
 
 /// More resizes than this in one run means the pool is not moving; say so
 /// instead of resizing forever.
-pub const MAX_RESIZES_PER_RUN: u32 = 3;
+pub(crate) const MAX_RESIZES_PER_RUN: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// The want is met.
     Done,
     Resize(ResizeTo),
@@ -31,7 +31,7 @@ pub enum Step {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResizeTo {
+pub(crate) struct ResizeTo {
     pub dedicated: u32,
     pub low_priority: u32,
     pub deallocation: Option<NodeDeallocationOption>,
@@ -39,7 +39,7 @@ pub struct ResizeTo {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum WaitReason {
+pub(crate) enum WaitReason {
     /// Batch is allocating or releasing nodes (`resizing`).
     Resizing,
     /// A stop-resize is finishing (`stopping`).
@@ -63,7 +63,7 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             WaitReason::Resizing => "Batch is resizing the pool",
             WaitReason::Stopping => "a stop-resize is finishing",
@@ -92,7 +92,7 @@ impl WaitReason {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum FailureCode {
+pub(crate) enum FailureCode {
     PoolNotFound,
     PoolBeingDeleted,
     AutoScaleEnabled,
@@ -112,7 +112,7 @@ pub enum FailureCode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub code: FailureCode,
     pub message: String,
     /// The code Batch itself gave, when there is one.
@@ -121,7 +121,7 @@ pub struct Failure {
 
 /// What this run has done so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct History {
+pub(crate) struct History {
     pub resizes_issued: u32,
     /// Node removals this run made to replace failed nodes.
     pub repairs_issued: u32,
@@ -130,7 +130,7 @@ pub struct History {
 impl History {
     /// For a read-only status check: judge the pool as if the resize it waits
     /// for had been issued, so errors on the pool count as that resize's.
-    pub fn assume_resized() -> Self {
+    pub(crate) fn assume_resized() -> Self {
         Self {
             resizes_issued: 1,
             repairs_issued: 0,
@@ -138,7 +138,7 @@ impl History {
     }
 }
 
-pub fn decide(observed: &Observed, want: &Want, history: History) -> Step {
+pub(crate) fn decide(observed: &Observed, want: &Want, history: History) -> Step {
     let snapshot = match observed {
         Observed::Missing => {
             return Step::Fail(Failure {
@@ -269,9 +269,13 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
             if let Some(failure) = tally.and_then(|t| hopeless(t, want, pool, history)) {
                 // Failed nodes can only be removed once the pool is steady.
                 if history.repairs_issued < want.repair_attempts {
-                    return Step::Wait(WaitReason::Resizing);
+                    return Step::Wait(WaitReason::Repairing);
                 }
                 return Step::Fail(failure.failure);
+            }
+            if history.repairs_issued > 0 {
+                // The resize under way is this call's replacement.
+                return Step::Wait(WaitReason::Repairing);
             }
             Step::Wait(WaitReason::Resizing)
         }

@@ -37,20 +37,20 @@ use std::fmt;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
-pub const LEASE_PREFIX: &str = "pool-resizer-lease:";
+pub(crate) const LEASE_PREFIX: &str = "pool-resizer-lease:";
 /// The lease the schedule holds while its window is open.
-pub const SCHEDULE_LEASE: &str = "schedule";
+pub(crate) const SCHEDULE_LEASE: &str = "schedule";
 /// Where leases beyond [`MAX_LEASES`] are merged.
-pub const OVERFLOW_LEASE: &str = "overflow";
+pub(crate) const OVERFLOW_LEASE: &str = "overflow";
 /// The lease that keeps released nodes warm for a while (`keepWarmMinutes`).
-pub const WARM_LEASE: &str = "warm";
+pub(crate) const WARM_LEASE: &str = "warm";
 /// Ids only the service itself uses.
-pub const RESERVED_LEASE_IDS: &[&str] = &[SCHEDULE_LEASE, OVERFLOW_LEASE, WARM_LEASE];
+pub(crate) const RESERVED_LEASE_IDS: &[&str] = &[SCHEDULE_LEASE, OVERFLOW_LEASE, WARM_LEASE];
 /// Bounds the metadata we add to a pool (Batch refuses oversized metadata
 /// with `MetadataTooLarge`; 50 short entries stay far below any such limit).
 pub const MAX_LEASES: usize = 50;
-pub const DEFAULT_LEASE_MINUTES: u32 = 180;
-pub const MAX_LEASE_MINUTES: u32 = 7 * 24 * 60;
+pub(crate) const DEFAULT_LEASE_MINUTES: u32 = 180;
+pub(crate) const MAX_LEASE_MINUTES: u32 = 7 * 24 * 60;
 
 /// A caller's name for its lease, e.g. an ADF pipeline run id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,6 +58,7 @@ pub struct LeaseId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a lease id has 1 to 80 characters: letters, digits, '-', '_', '.', ':'")]
+/// A lease id outside the allowed characters or length.
 pub struct InvalidLeaseId;
 
 impl FromStr for LeaseId {
@@ -76,7 +77,7 @@ impl FromStr for LeaseId {
 }
 
 impl LeaseId {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -89,7 +90,7 @@ impl fmt::Display for LeaseId {
 
 impl LeaseId {
     /// Whether the id belongs to the service (`schedule`, `overflow`).
-    pub fn is_reserved(&self) -> bool {
+    pub(crate) fn is_reserved(&self) -> bool {
         RESERVED_LEASE_IDS.contains(&self.0.as_str())
     }
 }
@@ -110,14 +111,14 @@ pub fn fingerprint(id: &LeaseId) -> String {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Lease {
+pub(crate) struct Lease {
     /// Shown as its fingerprint, never as the id itself.
     #[serde(rename = "holder", serialize_with = "as_fingerprint")]
-    pub id: LeaseId,
-    pub dedicated: u32,
-    pub low_priority: u32,
+    pub(crate) id: LeaseId,
+    pub(crate) dedicated: u32,
+    pub(crate) low_priority: u32,
     #[serde(with = "time::serde::rfc3339")]
-    pub expires: OffsetDateTime,
+    pub(crate) expires: OffsetDateTime,
 }
 
 fn as_fingerprint<S: serde::Serializer>(id: &LeaseId, s: S) -> Result<S::Ok, S::Error> {
@@ -157,7 +158,7 @@ impl Lease {
         }
     }
 
-    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+    pub(crate) fn is_live(&self, now: OffsetDateTime) -> bool {
         self.expires > now
     }
 }
@@ -167,7 +168,7 @@ fn is_lease_entry(item: &MetadataItem) -> bool {
 }
 
 /// Live leases on a pool, in id order.
-pub fn live_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<Lease> {
+pub(crate) fn live_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<Lease> {
     let mut leases: Vec<Lease> = metadata
         .iter()
         .filter_map(Lease::parse)
@@ -178,14 +179,14 @@ pub fn live_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<Lease>
 }
 
 /// What the live leases need of the pool: the largest of each count.
-pub fn lease_need(metadata: &[MetadataItem], now: OffsetDateTime) -> (u32, u32) {
+pub(crate) fn lease_need(metadata: &[MetadataItem], now: OffsetDateTime) -> (u32, u32) {
     lease_need_except(metadata, now, None)
 }
 
 /// What the live leases need with `released` counted as gone: a scale-down
 /// judged for the pipeline that is releasing it, whether or not the release
 /// has been written yet.
-pub fn lease_need_except(
+pub(crate) fn lease_need_except(
     metadata: &[MetadataItem],
     now: OffsetDateTime,
     released: Option<&LeaseId>,
@@ -200,7 +201,7 @@ pub fn lease_need_except(
 
 /// Live leases that need more than `(dedicated, low_priority)`: what a
 /// forced scale-down to those counts overrides.
-pub fn leases_above(
+pub(crate) fn leases_above(
     metadata: &[MetadataItem],
     now: OffsetDateTime,
     dedicated: u32,
@@ -214,14 +215,14 @@ pub fn leases_above(
 
 /// A change to the lease list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseEdit {
+pub(crate) enum LeaseEdit {
     /// Add or renew.
     Hold(Lease),
     Release(LeaseId),
 }
 
 impl LeaseEdit {
-    pub fn lease_id(&self) -> &LeaseId {
+    pub(crate) fn lease_id(&self) -> &LeaseId {
         match self {
             LeaseEdit::Hold(lease) => &lease.id,
             LeaseEdit::Release(id) => id,
@@ -233,7 +234,7 @@ impl LeaseEdit {
 /// write is needed). Expired and unreadable lease entries are dropped;
 /// entries that are not leases keep their order and values. A zero-node
 /// hold is a release; a hold beyond [`MAX_LEASES`] merges into `overflow`.
-pub fn apply(
+pub(crate) fn apply(
     metadata: &[MetadataItem],
     edit: &LeaseEdit,
     now: OffsetDateTime,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// How a lease change went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseWrite {
+pub(crate) enum LeaseWrite {
     /// Written after `attempts` tries (more than one: someone else wrote first).
     Written { attempts: u32 },
     /// The pool already said so (renewal at the same expiry, release of a lease it does not hold).
@@ -30,7 +30,7 @@ pub enum LeaseWrite {
 
 /// A change to the pool's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PoolEdit {
+pub(crate) enum PoolEdit {
     Lease(LeaseEdit),
     /// Keep the pool's current targets for `minutes` (a lease held by
     /// `warm`, sized to the targets when it is written).
@@ -44,14 +44,14 @@ pub enum PoolEdit {
 }
 
 /// Optimistic writers give up after this many lost races in a row.
-pub const MAX_LEASE_WRITE_ATTEMPTS: u32 = 40;
+pub(crate) const MAX_LEASE_WRITE_ATTEMPTS: u32 = 40;
 
 impl<B: PoolApi> Converger<'_, B> {
     /// Applies `edit` to the pool's lease metadata: read (ETag), edit, `PATCH`
     /// with `If-Match`; on 412 someone else wrote in between, so read again
     /// after a short random pause (which spreads a storm of writers out).
     /// A busy Batch is waited out within `budget`.
-    pub async fn edit_leases(
+    pub(crate) async fn edit_leases(
         &self,
         pool_id: &PoolId,
         edit: &LeaseEdit,
@@ -62,7 +62,7 @@ impl<B: PoolApi> Converger<'_, B> {
     }
 
     /// Applies any [`PoolEdit`] the same way.
-    pub async fn edit_pool(
+    pub(crate) async fn edit_pool(
         &self,
         pool_id: &PoolId,
         edit: &PoolEdit,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Within this (real) time a completed look serves every other caller.
-pub const SHARE_WINDOW: Duration = Duration::from_secs(1);
+pub(crate) const SHARE_WINDOW: Duration = Duration::from_secs(1);
 
 /// One pool's last look and the gate that makes looks single-flight.
 #[derive(Default)]
@@ -30,13 +30,13 @@ struct PoolLooks {
 /// Per process: the last look of every pool, each behind its own lock, and
 /// how many callers are waiting on each pool right now.
 #[derive(Default)]
-pub struct Looks {
+pub(crate) struct Looks {
     pools: Mutex<HashMap<PoolId, Arc<tokio::sync::Mutex<PoolLooks>>>>,
     waiting: Arc<Mutex<HashMap<PoolId, usize>>>,
 }
 
 /// A caller's place among a pool's waiters; leaving drops it.
-pub struct Waiting {
+pub(crate) struct Waiting {
     waiting: Arc<Mutex<HashMap<PoolId, usize>>>,
     pool_id: PoolId,
 }
@@ -58,7 +58,7 @@ impl Drop for Waiting {
 
 impl Looks {
     /// Counts the caller among `pool_id`'s waiters until the guard drops.
-    pub fn wait_on(&self, pool_id: &PoolId) -> Waiting {
+    pub(crate) fn wait_on(&self, pool_id: &PoolId) -> Waiting {
         *self
             .waiting
             .lock()
@@ -74,7 +74,7 @@ impl Looks {
     /// More than one caller waits on the pool: looks are worth sharing, so
     /// each should take whole looks (pool and nodes) that the others can use,
     /// rather than cheaper looks of its own that nobody else can.
-    pub fn crowded(&self, pool_id: &PoolId) -> bool {
+    pub(crate) fn crowded(&self, pool_id: &PoolId) -> bool {
         self.waiting
             .lock()
             .expect("never poisoned: no panics under it")
@@ -93,7 +93,7 @@ impl Looks {
     /// A look at `pool_id` that completed after `since` and within the
     /// share window, listing nodes if `needs_nodes`; else `look()` is run
     /// (one at a time per pool) and its result shared with those waiting.
-    pub async fn look<E>(
+    pub(crate) async fn look<E>(
         &self,
         pool_id: &PoolId,
         since: Instant,
@@ -115,7 +115,7 @@ impl Looks {
     }
 
     /// Drops the pool's last look: it predates a change this process made.
-    pub fn forget(&self, pool_id: &PoolId) {
+    pub(crate) fn forget(&self, pool_id: &PoolId) {
         let gate = self.gate(pool_id);
         if let Ok(mut entry) = gate.try_lock() {
             entry.last = None;
@@ -124,7 +124,12 @@ impl Looks {
 
     /// A look another caller completed after `since`, within the share
     /// window; `None` when the caller must look itself.
-    pub fn recent(&self, pool_id: &PoolId, since: Instant, needs_nodes: bool) -> Option<Observed> {
+    pub(crate) fn recent(
+        &self,
+        pool_id: &PoolId,
+        since: Instant,
+        needs_nodes: bool,
+    ) -> Option<Observed> {
         let gate = self.gate(pool_id);
         let entry = gate.try_lock().ok()?;
         let (at, observed) = entry.last.as_ref()?;

@@ -12,16 +12,16 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-pub const PAUSED: &str = "pool-resizer-paused";
-pub const BACKOFF: &str = "pool-resizer-backoff";
+pub(crate) const PAUSED: &str = "pool-resizer-paused";
+pub(crate) const BACKOFF: &str = "pool-resizer-backoff";
 
 /// The first backoff after an allocation failure, and the longest.
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(5 * 60);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 
 /// Batch codes after which asking again at once only fails again: the
 /// quota, or the region's capacity, does not change in seconds.
-pub const BACKOFF_CODES: &[&str] = &[
+pub(crate) const BACKOFF_CODES: &[&str] = &[
     "AccountCoreQuotaReached",
     "AccountLowPriorityCoreQuotaReached",
     "AccountSpotCoreQuotaReached",
@@ -32,7 +32,7 @@ pub const BACKOFF_CODES: &[&str] = &[
 /// An operator's pause: no route and no timer resizes the pool until unpaused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Paused {
+pub(crate) struct Paused {
     pub by: String,
     #[serde(with = "time::serde::rfc3339")]
     pub since: OffsetDateTime,
@@ -42,7 +42,7 @@ pub struct Paused {
 /// A failed allocation and until when scale-ups should not ask again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// Batch's code (`AccountCoreQuotaReached`...).
     pub code: String,
     pub message: String,
@@ -55,7 +55,7 @@ pub struct Backoff {
 impl Backoff {
     /// The window after a failure: 5 minutes, doubling with each failure
     /// that follows a previous window, to 30.
-    pub fn after(
+    pub(crate) fn after(
         previous: Option<&Backoff>,
         code: &str,
         message: &str,
@@ -74,20 +74,20 @@ impl Backoff {
         }
     }
 
-    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+    pub(crate) fn is_live(&self, now: OffsetDateTime) -> bool {
         self.until > now
     }
 }
 
 /// The mark `name`, if present and readable.
-pub fn read<T: DeserializeOwned>(metadata: &[MetadataItem], name: &str) -> Option<T> {
+pub(crate) fn read<T: DeserializeOwned>(metadata: &[MetadataItem], name: &str) -> Option<T> {
     let item = metadata.iter().find(|item| item.name == name)?;
     serde_json::from_str(&item.value).ok()
 }
 
 /// The metadata with mark `name` set to `value` (`None`: removed), or
 /// `None` when nothing would change.
-pub fn set<T: Serialize>(
+pub(crate) fn set<T: Serialize>(
     metadata: &[MetadataItem],
     name: &str,
     value: Option<&T>,

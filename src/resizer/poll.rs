@@ -18,13 +18,13 @@ use std::time::Duration;
 /// stays below the Python SDK poller's call count (`docs/benchmarks.md`).
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
-    pub first: Duration,
-    pub max: Duration,
-    pub growth: f64,
+    pub(crate) first: Duration,
+    pub(crate) max: Duration,
+    pub(crate) growth: f64,
     /// Interval while every wanted node is ready or only waiting for its
     /// start task (`waitingforstarttask`, or idle/running with the start task
     /// still running). Bounds the reaction time after the last node is ready.
-    pub near: Duration,
+    pub(crate) near: Duration,
     /// The SDK poller's cadence (5 s), which bounds the fast looks: they may
     /// only spend what the SDK's way would have made by now (get_pool, the
     /// resize, its poller's first GET, then one call per `call_budget` since
@@ -32,15 +32,15 @@ pub struct PollPolicy {
     /// loop looks every `call_budget`, so even a start task of many minutes
     /// never costs more calls than the SDK would make. Also the first
     /// interval after our own shrink, which takes Batch tens of seconds.
-    pub call_budget: Duration,
+    pub(crate) call_budget: Duration,
     /// While the pool is steady with every wanted node allocated, only the
     /// node list can change the decision, so looks list the nodes only and
     /// read the pool again at most this long after the last read (to notice
     /// someone else's resize or a deletion). A node count that disagrees with
     /// the pool's reads the pool at once.
-    pub pool_refresh: Duration,
+    pub(crate) pool_refresh: Duration,
     /// `resizeTimeout` sent with our resizes (Batch default 15 min, min 5 min).
-    pub resize_timeout: Option<Duration>,
+    pub(crate) resize_timeout: Option<Duration>,
 }
 
 impl Default for PollPolicy {
@@ -91,7 +91,7 @@ pub(super) fn is_near(observed: &Observed, want: &Want) -> bool {
 
 /// What the loop did with its last look, for [`PollPolicy::after_decision`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decided {
+pub(crate) enum Decided {
     /// Waiting for `reason`; `near`: every wanted node is ready or only
     /// waiting for its start task; `calls` made so far and `since_resize`,
     /// the time since the resize this wait is for.
@@ -110,7 +110,7 @@ pub enum Decided {
 impl PollPolicy {
     /// The interval before the next look, given the current one and what
     /// the loop just decided.
-    pub fn after_decision(&self, current: Duration, decided: Decided) -> Duration {
+    pub(crate) fn after_decision(&self, current: Duration, decided: Decided) -> Duration {
         match decided {
             Decided::Wait {
                 near: true,
@@ -145,7 +145,7 @@ impl PollPolicy {
 
     /// After a pause: intervals grow (early looks catch quick wins, late
     /// ones only wait for VMs), except near the end, where they stay short.
-    pub fn grown(&self, current: Duration, near: bool) -> Duration {
+    pub(crate) fn grown(&self, current: Duration, near: bool) -> Duration {
         if near {
             current
         } else {

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 /// The outcome of one observation.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Observed {
+pub(crate) enum Observed {
     /// `GET /pools/{id}` answered 404.
     Missing,
     Pool(Box<Snapshot>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub pool: Pool,
     /// `None` when the nodes were not listed (not needed for the decision).
     pub nodes: Option<NodeTally>,
@@ -33,23 +33,23 @@ impl Default for Snapshot {
 
 impl Snapshot {
     /// What the pool's live leases need: (dedicated, low-priority).
-    pub fn lease_need(&self) -> (u32, u32) {
+    pub(crate) fn lease_need(&self) -> (u32, u32) {
         super::lease::lease_need(&self.pool.metadata, self.observed_at)
     }
 
     /// An operator's pause, if the pool carries one.
-    pub fn paused(&self) -> Option<super::marks::Paused> {
+    pub(crate) fn paused(&self) -> Option<super::marks::Paused> {
         super::marks::read(&self.pool.metadata, super::marks::PAUSED)
     }
 
     /// A backoff still running at this observation.
-    pub fn backoff(&self) -> Option<super::marks::Backoff> {
+    pub(crate) fn backoff(&self) -> Option<super::marks::Backoff> {
         super::marks::read::<super::marks::Backoff>(&self.pool.metadata, super::marks::BACKOFF)
             .filter(|b| b.is_live(self.observed_at))
     }
 
     /// The floor a shrink must keep under `rule`: (dedicated, low-priority).
-    pub fn lease_floor(&self, rule: &super::want::LeaseRule) -> (u32, u32) {
+    pub(crate) fn lease_floor(&self, rule: &super::want::LeaseRule) -> (u32, u32) {
         use super::want::LeaseRule;
         match rule {
             LeaseRule::Honour => self.lease_need(),
@@ -67,7 +67,7 @@ impl Snapshot {
 /// task now: idle or running, scheduling enabled (not being removed), and
 /// its start task (if any) succeeded.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct NodeTally {
+pub(crate) struct NodeTally {
     pub by_state: BTreeMap<NodeState, u32>,
     pub ready_dedicated: u32,
     pub ready_low_priority: u32,
@@ -87,7 +87,7 @@ pub struct NodeTally {
 
 /// A node on its way to ready, and since when.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Coming {
+pub(crate) struct Coming {
     pub node_id: String,
     pub state: NodeState,
     pub allocated: time::OffsetDateTime,
@@ -96,7 +96,7 @@ pub struct Coming {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct NodeFailure {
+pub(crate) struct NodeFailure {
     pub node_id: String,
     pub state: NodeState,
     pub is_dedicated: bool,
@@ -108,7 +108,7 @@ pub struct NodeFailure {
 }
 
 impl NodeTally {
-    pub fn from_nodes(nodes: &[Node]) -> Self {
+    pub(crate) fn from_nodes(nodes: &[Node]) -> Self {
         let mut tally = NodeTally::default();
         for node in nodes {
             let state = node.state.unwrap_or(NodeState::Unknown);

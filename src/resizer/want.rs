@@ -6,6 +6,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// Which way a call may move the pool.
 pub enum Operation {
     /// At least this many nodes ready to take a task. Never shrinks.
     ScaleUp,
@@ -15,7 +16,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operation::ScaleUp => "scale-up",
             Operation::ScaleDown => "scale-down",
@@ -24,36 +25,37 @@ impl Operation {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Want {
-    pub pool_id: PoolId,
-    pub operation: Operation,
-    pub dedicated: u32,
-    pub low_priority: u32,
+pub(crate) struct Want {
+    pub(crate) pool_id: PoolId,
+    pub(crate) operation: Operation,
+    pub(crate) dedicated: u32,
+    pub(crate) low_priority: u32,
     /// How a shrink treats other pipelines' leases. Scale-up never shrinks,
     /// so it ignores this.
-    pub leases: LeaseRule,
+    pub(crate) leases: LeaseRule,
     /// Scale-up: how many times this call may replace nodes whose start
     /// task failed or that went unusable (0: fail at once, as before).
-    pub repair_attempts: u32,
+    pub(crate) repair_attempts: u32,
     /// Scale-up: a node not ready this long after Batch allocated it is a
     /// failure, not a wait (`PROVISION_DEADLINE_MINUTES`).
-    pub provision_deadline: std::time::Duration,
+    pub(crate) provision_deadline: std::time::Duration,
     /// Scale-up: when Spot (low-priority) nodes cannot be had, dedicated
     /// ones make up the difference, up to this many dedicated nodes in all.
     /// `None`: no fallback.
-    pub spot_fallback: Option<u32>,
+    pub(crate) spot_fallback: Option<u32>,
 }
 
 /// `PROVISION_DEADLINE_MINUTES` when unset: a healthy node is ready in
 /// 3-8 minutes; twice the worst of that is not a slow boot but a stuck one.
-pub const DEFAULT_PROVISION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_PROVISION_DEADLINE: std::time::Duration =
+    std::time::Duration::from_secs(15 * 60);
 
 /// Replacements a scale-up tries before it reports failed nodes.
-pub const DEFAULT_REPAIR_ATTEMPTS: u32 = 1;
+pub(crate) const DEFAULT_REPAIR_ATTEMPTS: u32 = 1;
 
 /// Whose nodes a shrink must keep.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum LeaseRule {
+pub(crate) enum LeaseRule {
     /// Never below what the pool's live leases need: the default for every
     /// shrink, from every trigger, so one pipeline that forgets its
     /// `leaseId` cannot strand the others.
@@ -68,7 +70,7 @@ pub enum LeaseRule {
 
 impl Want {
     /// At least this many ready nodes.
-    pub fn scale_up(pool_id: PoolId, dedicated: u32, low_priority: u32) -> Self {
+    pub(crate) fn scale_up(pool_id: PoolId, dedicated: u32, low_priority: u32) -> Self {
         Self {
             pool_id,
             operation: Operation::ScaleUp,
@@ -82,7 +84,7 @@ impl Want {
     }
 
     /// At most this many nodes, keeping what `leases` says.
-    pub fn scale_down(
+    pub(crate) fn scale_down(
         pool_id: PoolId,
         dedicated: u32,
         low_priority: u32,
@@ -102,7 +104,7 @@ impl Want {
 
     /// Just a look: "scale-up to nothing" is met by any pool that exists,
     /// and still lists the nodes for the view.
-    pub fn look(pool_id: PoolId) -> Self {
+    pub(crate) fn look(pool_id: PoolId) -> Self {
         Self::scale_up(pool_id, 0, 0)
     }
 }

@@ -49,7 +49,7 @@ const MINUTES_PER_DAY: u16 = 24 * 60;
 
 /// `SCHEDULE_WINDOWS` as parsed, in its time zone.
 #[derive(Debug, Clone)]
-pub struct Windows {
+pub(crate) struct Windows {
     zone: TimeZone,
     zone_name: String,
     windows: Vec<LocalWindow>,
@@ -57,7 +57,7 @@ pub struct Windows {
 
 /// One window of `SCHEDULE_WINDOWS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalWindow {
+pub(crate) struct LocalWindow {
     /// Bit `d` set: opens on weekday `d` (Sunday = 0).
     days: u8,
     /// Minutes after local midnight, 0..1440.
@@ -75,11 +75,11 @@ pub struct LocalWindow {
 /// What is wrong with `SCHEDULE_WINDOWS`, in words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct WindowsError(pub String);
+pub(crate) struct WindowsError(pub String);
 
 /// A time zone by IANA name (`Europe/Brussels`, `America/New_York`, `UTC`),
 /// from the tz database compiled into the binary.
-pub fn time_zone(name: &str) -> Result<TimeZone, String> {
+pub(crate) fn time_zone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name).map_err(|_| {
         let hint = if name.contains(' ') {
             " (Windows names such as 'W. Europe Standard Time' are not IANA names: use e.g. Europe/Berlin)"
@@ -308,7 +308,11 @@ impl Windows {
     /// Reads `SCHEDULE_WINDOWS` for the zone `zone_name` (already checked by
     /// [`time_zone`]); windows without counts get `defaults` (dedicated,
     /// low-priority).
-    pub fn parse(text: &str, zone: TimeZone, defaults: (u32, u32)) -> Result<Self, WindowsError> {
+    pub(crate) fn parse(
+        text: &str,
+        zone: TimeZone,
+        defaults: (u32, u32),
+    ) -> Result<Self, WindowsError> {
         let mut windows = Vec::new();
         let parts: Vec<&str> = text
             .split([';', '\n'])
@@ -335,11 +339,11 @@ impl Windows {
     }
 
     /// The zone's canonical IANA name.
-    pub fn zone_name(&self) -> &str {
+    pub(crate) fn zone_name(&self) -> &str {
         &self.zone_name
     }
 
-    pub fn windows(&self) -> &[LocalWindow] {
+    pub(crate) fn windows(&self) -> &[LocalWindow] {
         &self.windows
     }
 
@@ -425,7 +429,7 @@ impl Windows {
     /// The windows at `now`: `last_up`/`next_down` are the open stretch's
     /// start and end (the first window's opening, the last one's closing),
     /// `last_down`/`next_up` the closing and opening around it.
-    pub fn at(&self, now: OffsetDateTime) -> ScheduleNow {
+    pub(crate) fn at(&self, now: OffsetDateTime) -> ScheduleNow {
         let spans = self.spans(now);
         let (mut dedicated, mut low_priority, mut open) = (0, 0, Vec::new());
         for span in spans.iter().filter(|s| s.start <= now && now < s.end) {
@@ -464,7 +468,7 @@ impl Windows {
     }
 
     /// `2025-03-31T04:00:00Z (Mon 06:00 CEST)`: a time in UTC and in the zone.
-    pub fn describe_instant(&self, t: OffsetDateTime) -> String {
+    pub(crate) fn describe_instant(&self, t: OffsetDateTime) -> String {
         let zoned = to_jiff(t).to_zoned_datetime(self.zone.clone());
         format!(
             "{} ({})",

@@ -9,10 +9,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::flight::Flight;
-use crate::batch::API_VERSION;
+use crate::batch::client::API_VERSION;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CallError {
+pub(crate) enum CallError {
     #[error("{0}: not a valid URL")]
     Url(String),
     #[error("{method} {path}: {source}")]
@@ -32,7 +32,7 @@ pub enum CallError {
 
 /// A signed Batch caller for the replay's own calls.
 #[derive(Clone)]
-pub struct BatchCalls {
+pub(crate) struct BatchCalls {
     http: reqwest::Client,
     endpoint: Url,
     account: String,
@@ -41,7 +41,7 @@ pub struct BatchCalls {
 }
 
 impl BatchCalls {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         endpoint: Url,
         account: String,
@@ -58,7 +58,7 @@ impl BatchCalls {
     }
 
     /// One call; a status of 400 or more is an error carrying the body.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,

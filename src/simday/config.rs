@@ -17,13 +17,16 @@ pub struct DayConfig {
     pub date: String,
     /// Where the replay starts (`HH:MM`) and how long it lasts.
     pub start: String,
+    /// How long the replay lasts, in minutes.
     pub length_minutes: u32,
     /// Seeds the arrivals, the task durations and the simulator's delays.
     pub seed: u64,
     /// Pipeline start times (`HH:MM` or `HH:MM:SS`); when empty, `runs` random ones
     /// in `window`.
     pub arrivals: Vec<String>,
+    /// How many random runs to draw when `arrivals` is empty.
     pub runs: u32,
+    /// Where the random runs fall (`HH:MM`, `HH:MM`).
     pub window: [String; 2],
     /// Each task runs a duration drawn from this range (minutes).
     pub task_minutes: [f64; 2],
@@ -31,7 +34,9 @@ pub struct DayConfig {
     pub start_task_seconds: u32,
     /// From a resize to the VMs' existence, then the two boot phases (seconds, ranges).
     pub allocate_seconds: [f64; 2],
+    /// How long a node is `creating` (seconds, range).
     pub creating_seconds: [f64; 2],
+    /// How long a node is `starting` before its start task (seconds, range).
     pub starting_seconds: [f64; 2],
     /// From removal to gone (seconds, range): still billed.
     pub leaving_seconds: [f64; 2],
@@ -39,6 +44,7 @@ pub struct DayConfig {
     pub adf_poll_seconds: u32,
     /// pool-resizer's inline wait (`waitSeconds`) and lease length.
     pub wait_seconds: u32,
+    /// How long each pipeline's lease lasts (`leaseMinutes`).
     pub lease_minutes: u32,
     /// The formulas' `autoScaleEvaluationInterval` (the seed article used 5).
     pub formula_interval_minutes: u32,
@@ -75,23 +81,31 @@ impl Default for DayConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Run {
+    /// The run's name, also its lease id.
     pub id: String,
     #[serde(with = "time::serde::rfc3339")]
+    /// When the pipeline starts.
     pub arrival: OffsetDateTime,
+    /// How long its task runs once on a node.
     pub task_seconds: u32,
 }
 
 /// The day with its runs drawn.
 #[derive(Debug, Clone)]
 pub struct DayPlan {
+    /// The config the plan was drawn from.
     pub config: DayConfig,
+    /// When the replay starts.
     pub start: OffsetDateTime,
+    /// When it ends.
     pub end: OffsetDateTime,
+    /// The runs, in arrival order.
     pub runs: Vec<Run>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("day config: {0}")]
+/// A day config that cannot be replayed, and why.
 pub struct ConfigError(pub String);
 
 fn time_of_day(s: &str) -> Result<Time, ConfigError> {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 #[derive(Clone, Default)]
-pub struct Flight(Arc<Inner>);
+pub(crate) struct Flight(Arc<Inner>);
 
 #[derive(Default)]
 struct Inner {
@@ -23,7 +23,7 @@ struct Inner {
 }
 
 /// Held while a call is in flight.
-pub struct InFlight(Flight);
+pub(crate) struct InFlight(Flight);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -32,14 +32,14 @@ impl Drop for InFlight {
 }
 
 impl Flight {
-    pub fn enter(&self) -> InFlight {
+    pub(crate) fn enter(&self) -> InFlight {
         self.0.calls.fetch_add(1, Ordering::AcqRel);
         self.0.wake.notify_one();
         InFlight(self.clone())
     }
 
     /// Run `call` as a call in flight.
-    pub fn around<F: Future>(&self, call: F) -> impl Future<Output = F::Output> + use<F> {
+    pub(crate) fn around<F: Future>(&self, call: F) -> impl Future<Output = F::Output> + use<F> {
         let guard = self.enter();
         async move {
             let out = call.await;
@@ -50,7 +50,7 @@ impl Flight {
 
     /// The spinner: yields while any call is in flight, sleeps otherwise. Spawn once
     /// per runtime; it ends when the runtime does.
-    pub async fn spin(self) {
+    pub(crate) async fn spin(self) {
         loop {
             if self.0.calls.load(Ordering::Acquire) > 0 {
                 tokio::task::yield_now().await;

@@ -15,8 +15,11 @@ use super::config::Run;
 /// Mean, 95th percentile and maximum, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
 pub struct Stats {
+    /// The mean.
     pub mean: f64,
+    /// The 95th percentile (nearest rank).
     pub p95: f64,
+    /// The largest value.
     pub max: f64,
 }
 
@@ -41,6 +44,7 @@ impl Stats {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunResult {
+    /// The run's name.
     pub id: String,
     /// Seconds from the pipeline's start to its task running; `None`: it never ran that day.
     pub time_to_task: Option<f64>,
@@ -64,15 +68,21 @@ pub struct Metrics {
     pub busy_node_minutes: f64,
     /// ... of which neither: idle, leaving the pool. Billed for nothing.
     pub idle_node_minutes: f64,
+    /// Seconds from each pipeline's start to its task running.
     pub time_to_task: Option<Stats>,
+    /// Seconds the strategy added after a node was ready.
     pub after_ready: Option<Stats>,
+    /// Tasks that ran that day.
     pub tasks_run: usize,
+    /// Tasks that never ran that day.
     pub tasks_not_run: usize,
     /// Task runs cut short: requeued or terminated with their node, or lost with it.
     pub tasks_killed_or_requeued: usize,
+    /// Requests the strategy made of Batch.
     pub batch_calls: u64,
     /// Nodes billed over the day: (minutes since the start of the day, count) at each change.
     pub nodes: Vec<(f64, u32)>,
+    /// Each run as the day saw it.
     pub runs: Vec<RunResult>,
 }
 

@@ -18,13 +18,13 @@
 //! | [`metrics`] | the event log to numbers |
 //! | [`report`] | table, JSON, chart |
 
-pub mod adf;
+pub(crate) mod adf;
 pub mod config;
-pub mod flight;
+pub(crate) mod flight;
 pub mod metrics;
-pub mod replay;
+pub(crate) mod replay;
 pub mod report;
-pub mod strategy;
+pub(crate) mod strategy;
 
 use std::path::PathBuf;
 
@@ -32,43 +32,49 @@ use config::DayConfig;
 use report::{DayReport, StrategyReport};
 
 #[derive(Debug, Clone, clap::Args)]
+/// `simulate-day`'s flags; each overrides the config file's field.
 pub struct DayArgs {
     /// A JSON day (see docs/cost.md); flags below override its fields.
     #[arg(long)]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Seed of the arrivals, the task lengths and the simulator's delays.
     #[arg(long)]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Number of random runs in the working-hours window (ignored with explicit arrivals).
     #[arg(long)]
-    pub runs: Option<u32>,
+    pub(crate) runs: Option<u32>,
     /// Only these strategies (repeatable): "pool-resizer", "pending-tasks formula",
     /// "schedule formula 06-07", "schedule formula 08-18", "1-node floor".
     #[arg(long = "strategy")]
-    pub strategies: Vec<String>,
+    pub(crate) strategies: Vec<String>,
     /// Write simulated-day.json, .md, .svg and -busy.svg here.
     #[arg(long, default_value = "docs")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Print the table only; write no file.
     #[arg(long)]
-    pub no_files: bool,
+    pub(crate) no_files: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a simulated day could not be replayed or written.
 pub enum DayError {
     #[error(transparent)]
+    /// The day config is invalid.
     Config(#[from] config::ConfigError),
     #[error("unknown strategy '{0}'; known: {1}")]
+    /// A `--strategy` no one knows (the name, the known ones).
     UnknownStrategy(String, String),
     #[error(transparent)]
+    /// The replay against the simulator failed.
     Replay(#[from] replay::ReplayError),
     #[error("writing {0}: {1}")]
+    /// A result file could not be written.
     Write(PathBuf, std::io::Error),
 }
 
 impl DayArgs {
     /// The day these arguments describe.
-    pub fn day(&self) -> Result<DayConfig, DayError> {
+    pub(crate) fn day(&self) -> Result<DayConfig, DayError> {
         let mut c = match &self.config {
             Some(path) => DayConfig::from_file(path)?,
             None => DayConfig::default(),

@@ -31,12 +31,12 @@ use crate::batch::{BatchAuth, BatchClient, BatchClientOptions, PoolId};
 use crate::clock::Clock;
 
 /// The pool every strategy's day uses.
-pub const POOL: &str = "adf-pool";
+pub(crate) const POOL: &str = "adf-pool";
 /// The job ADF's Custom activities add their tasks to.
-pub const JOB: &str = "adf";
+pub(crate) const JOB: &str = "adf";
 /// The simulator starts this long before the day: the floor's node is up and the
 /// formulas have history by the day's first minute.
-pub const WARM_UP: Duration = Duration::from_secs(30 * 60);
+pub(crate) const WARM_UP: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{strategy}: {message}")]
@@ -46,7 +46,7 @@ pub struct ReplayError {
 }
 
 /// Replay the day for one strategy, on a paused-clock runtime of its own.
-pub fn replay(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, ReplayError> {
+pub(crate) fn replay(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, ReplayError> {
     let fail = |message: String| ReplayError {
         strategy: strategy.name().to_string(),
         message,

@@ -15,18 +15,26 @@ use super::metrics::{Metrics, Stats};
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DayReport {
+    /// The day replayed.
     pub config: DayConfig,
     #[serde(with = "time::serde::rfc3339")]
+    /// When it started.
     pub start: time::OffsetDateTime,
+    /// The pipeline runs, the same for every strategy.
     pub runs: Vec<Run>,
+    /// One result per strategy, in the table's order.
     pub strategies: Vec<StrategyReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+/// One strategy's day.
 pub struct StrategyReport {
+    /// Its name in the table.
     pub name: String,
+    /// What it does, in one line.
     pub description: String,
+    /// What it cost and how long pipelines waited.
     pub metrics: Metrics,
 }
 

@@ -26,7 +26,7 @@ use crate::resizer::{
 };
 
 /// What a strategy can use: the pool, Batch (counted), the clock.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub pool: PoolId,
     pub batch: BatchClient,
     pub calls: BatchCalls,
@@ -41,7 +41,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// A call the strategy makes, counted.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -57,7 +57,7 @@ impl Ctx {
 }
 
 #[async_trait]
-pub trait Strategy: Send + Sync {
+pub(crate) trait Strategy: Send + Sync {
     /// The table's row name.
     fn name(&self) -> &str;
     /// One line for the docs: what it does.
@@ -83,7 +83,7 @@ pub trait Strategy: Send + Sync {
 }
 
 /// Every strategy, in table order; `wanted` (names) picks some, empty picks all.
-pub fn all(config: &DayConfig) -> Vec<Box<dyn Strategy>> {
+pub(crate) fn all(config: &DayConfig) -> Vec<Box<dyn Strategy>> {
     let interval = config.formula_interval_minutes;
     let every: Vec<Box<dyn Strategy>> = vec![
         Box::new(Resizer { keep_warm_minutes: 0 }),
@@ -117,7 +117,7 @@ pub fn all(config: &DayConfig) -> Vec<Box<dyn Strategy>> {
 }
 
 /// The names [`all`] knows.
-pub fn names() -> Vec<String> {
+pub(crate) fn names() -> Vec<String> {
     all(&DayConfig::default())
         .iter()
         .map(|s| s.name().to_string())
@@ -126,7 +126,7 @@ pub fn names() -> Vec<String> {
 
 /// The seed article's "Option 2", verbatim (`$TargetDedicated` is the old name of
 /// `$TargetDedicatedNodes`).
-pub const SEED_PENDING: &str = "$LastSampledPendingTasks = $PendingTasks.GetSample(1);
+pub(crate) const SEED_PENDING: &str = "$LastSampledPendingTasks = $PendingTasks.GetSample(1);
 $needcompute = min($LastSampledPendingTasks,1);
 $TargetDedicated = $needcompute ? 1 : 0;
 $NodeDeallocationOption = taskcompletion;";
@@ -134,7 +134,7 @@ $NodeDeallocationOption = taskcompletion;";
 /// The seed article's "Option 1". As printed it never assigns a target (the article
 /// says it held one node 06:00-07:00, so a line was lost); the assignment its text
 /// describes is added, with the window's hours as parameters.
-pub fn seed_schedule(from: u8, to: u8) -> String {
+pub(crate) fn seed_schedule(from: u8, to: u8) -> String {
     format!(
         "$Now=time();
 $WorkHours=$Now.hour>={from} && $Now.hour<{to};
@@ -146,7 +146,7 @@ $NodeDeallocationOption = taskcompletion;"
 }
 
 /// An autoscale formula, enabled once before the day.
-pub struct Formula {
+pub(crate) struct Formula {
     pub name: String,
     pub what: String,
     pub formula: String,
@@ -178,7 +178,7 @@ impl Strategy for Formula {
 }
 
 /// One node, all day.
-pub struct Floor;
+pub(crate) struct Floor;
 
 #[async_trait]
 impl Strategy for Floor {
@@ -203,7 +203,7 @@ impl Strategy for Floor {
 /// pool-resizer as `adf/pipeline/RunOnBatchPool.json` uses it: scale-up with the run's
 /// lease (its 202 followed until the node is ready), the task, scale-down releasing the
 /// lease. Driven through the library's `Converger` exactly as the HTTP handler drives it.
-pub struct Resizer {
+pub(crate) struct Resizer {
     /// The scale-down's `keepWarmMinutes`: 0 releases at once.
     pub keep_warm_minutes: u32,
 }
@@ -211,7 +211,7 @@ pub struct Resizer {
 /// The keep-warm strategy's grace: long enough to bridge the gaps between
 /// the day's back-to-back pipelines, short enough not to hold nodes idle
 /// through the quiet hours.
-pub const KEEP_WARM_MINUTES: u32 = 15;
+pub(crate) const KEEP_WARM_MINUTES: u32 = 15;
 
 /// How often the reconcile timer fires (`SCHEDULE_RECONCILE_SCHEDULE`'s
 /// default): it releases warmth that has expired.
@@ -351,7 +351,7 @@ impl Strategy for Resizer {
 
 /// The Batch client, counting every call the resizer makes (each taking no simulated
 /// time, see [`Flight`]).
-pub struct Counted<'a>(&'a Ctx);
+pub(crate) struct Counted<'a>(&'a Ctx);
 
 impl Counted<'_> {
     fn count(&self) {

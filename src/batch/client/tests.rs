@@ -354,17 +354,17 @@ async fn error_answers_become_service_errors_with_batchs_code() {
         (
             "recorded 400: a required property missing",
             Answer::new(400, fixture("error-400-resize-missing-required-property.json")),
-            expect(400, "MissingRequiredProperty", "A required property was not specified in the request body.", None, None),
+            expect(400, "MissingRequiredProperty", "A required property was not specified in the request body. (PropertyName: targetDedicatedNodes and/or targetLowPriorityNodes)", None, None),
         ),
         (
             "recorded 400: no Authorization header",
             Answer::new(400, fixture("error-400-missing-required-header.json")),
-            expect(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified.", None, None),
+            expect(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified. (HeaderName: Authorization)", None, None),
         ),
         (
             "recorded 400: a bad query parameter",
             Answer::new(400, fixture("error-400-invalid-query-parameter-value.json")),
-            expect(400, "InvalidQueryParameterValue", "Value for one of the query parameters specified in the request URI is invalid.", None, None),
+            expect(400, "InvalidQueryParameterValue", "Value for one of the query parameters specified in the request URI is invalid. (QueryParameterName: maxresults; QueryParameterValue: -5; Reason: MaxResults cannot be less than 1)", None, None),
         ),
         (
             "409: the pool is resizing",
@@ -391,7 +391,7 @@ async fn error_answers_become_service_errors_with_batchs_code() {
             Answer::new(503, "<html><body><h1>503 Service Unavailable</h1></body></html>")
                 .header("content-type", "text/html")
                 .header("retry-after", "30"),
-            expect(503, "Http503", "", Some(30), Some("busy")),
+            expect(503, "Http503", "503 Service Unavailable", Some(30), Some("busy")),
         ),
         (
             "502 with no body",
@@ -401,7 +401,7 @@ async fn error_answers_become_service_errors_with_batchs_code() {
         (
             "500 with a body that is not JSON",
             Answer::new(500, "upstream connect error or disconnect/reset before headers"),
-            expect(500, "Http500", "", None, Some("busy")),
+            expect(500, "Http500", "upstream connect error or disconnect/reset before headers", None, Some("busy")),
         ),
         (
             "401 through a proxy: a plain-string message",

@@ -134,7 +134,7 @@ fn scale_up_table() {
         (
             "unusable while still allocating: wait for steady, then repair",
             pool().steady(1).resizing(1).nodes([Node::test(Unusable)]).observed(),
-            up(1), ACTED, Step::Wait(WaitReason::Resizing),
+            up(1), ACTED, Step::Wait(WaitReason::Repairing),
         ),
         (
             "a node still starting long after its allocation: stuck, not slow",
