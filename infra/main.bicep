@@ -2,7 +2,7 @@
 // Application Insights, a system-assigned identity, and the least-privilege
 // role on the existing Batch account that the resizer's data-plane calls
 // need. infra/main.json is the same template as ARM JSON (hand-kept in step;
-// tests/deploy_templates.rs checks they agree).
+// tests/integration/deploy_templates.rs checks they agree).
 //
 // Plan (hostingPlan): Flex Consumption (FC1) by default, which supports
 // custom handlers (runtime 'custom' in functionAppConfig) and is where

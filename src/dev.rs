@@ -6,7 +6,7 @@
 //! few seconds and the inline wait (180 s by default) keeps its proportion to it.
 //!
 //! What it prints is what the docs' local commands rely on
-//! (`tests/doc_commands.rs` runs them against it): the handler's address on
+//! (`tests/integration/doc_commands.rs` runs them against it): the handler's address on
 //! the first line, and one `export ...` line that points the CLI and curl at
 //! the simulated account.
 

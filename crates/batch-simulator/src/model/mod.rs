@@ -2,7 +2,7 @@
 //!
 //! Plain data with a `to_wire` each: no scheduling, no locking. What changes them, and
 //! when, is the business of `crate::world`; keeping the two apart lets the rendering be
-//! compared with the recorded bodies on its own (`tests/simulator_fixtures.rs`).
+//! compared with the recorded bodies on its own (`tests/integration/simulator_fixtures.rs`).
 
 pub mod job;
 pub mod node;

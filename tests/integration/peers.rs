@@ -2,20 +2,11 @@
 //! event log: keep-warm for back-to-back pipelines, node repair, the
 //! backoff after an allocation failure, and the operator's pause switch.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::{EventKind, SimulatorConfig};
+use crate::helpers::app::{TIME_SCALE, TestApp, pools, spawn_app, spawn_app_with};
+use crate::helpers::faults;
+use batch_simulator::SimulatorConfig;
+use serde_json::{Value, json};
 use std::time::Duration;
-use support::app::{TIME_SCALE, accepted, spawn_app};
-
-fn pools(ids: &[&str]) -> SimulatorConfig {
-    SimulatorConfig {
-        pools: ids.iter().map(|p| p.to_string()).collect(),
-        ..SimulatorConfig::default()
-    }
-}
 
 /// Sleeps `simulated` on the test's time scale.
 async fn simulated(simulated: Duration) {
@@ -29,13 +20,9 @@ async fn simulated(simulated: Duration) {
 async fn keep_warm_serves_the_next_pipeline_then_lets_go() {
     let app = spawn_app(pools(&["adf-pool"])).await;
     let up = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"leaseId": "run-a", "waitSeconds": 180}"#,
-        )
+        .scale_up(r#"{"leaseId": "run-a", "waitSeconds": 180}"#)
         .await;
-    assert_eq!(app.host.until_final(up).await.status, 200);
+    assert_eq!(up.status, 200, "{}", up.body);
 
     let down = app
         .host
@@ -49,7 +36,7 @@ async fn keep_warm_serves_the_next_pipeline_then_lets_go() {
     assert_eq!(warm["holder"], "warm", "{}", down.body);
     assert_eq!(warm["dedicated"], 1);
     assert_eq!(down.body["pool"]["readyDedicatedNodes"], 1);
-    let resizes = accepted(&app.sim, "POST", "/resize");
+    let resizes = app.accepted("POST", "/resize");
 
     simulated(Duration::from_secs(180)).await;
     let next = app
@@ -60,9 +47,9 @@ async fn keep_warm_serves_the_next_pipeline_then_lets_go() {
         )
         .await;
     assert_eq!(next.status, 200, "ready at once: {}", next.body);
-    assert_eq!(next.body["actions"], serde_json::json!([]));
+    assert_eq!(next.body["actions"], json!([]));
     assert_eq!(
-        accepted(&app.sim, "POST", "/resize"),
+        app.accepted("POST", "/resize"),
         resizes,
         "no new allocation"
     );
@@ -70,23 +57,12 @@ async fn keep_warm_serves_the_next_pipeline_then_lets_go() {
     // Past the grace, run-b's plain release empties the pool.
     simulated(Duration::from_secs(10 * 60)).await;
     let last = app
-        .host
-        .post(
-            "/api/scale-down",
-            r#"{"leaseId": "run-b", "waitSeconds": 180}"#,
-        )
+        .scale_down(r#"{"leaseId": "run-b", "waitSeconds": 180}"#)
         .await;
-    let last = app.host.until_final(last).await;
     assert_eq!(last.status, 200, "{}", last.body);
     assert_eq!(last.body["pool"]["currentDedicatedNodes"], 0);
-    assert_eq!(last.body["pool"]["keptWarm"], serde_json::Value::Null);
-    let killed = app
-        .sim
-        .events()
-        .iter()
-        .filter(|e| matches!(&e.kind, EventKind::Task { from, reason, .. } if from == "running" && reason != "completed"))
-        .count();
-    assert_eq!(killed, 0);
+    assert_eq!(last.body["pool"]["keptWarm"], Value::Null);
+    assert!(app.killed_tasks().is_empty(), "{:?}", app.killed_tasks());
 }
 
 /// An operator's pause: no route resizes the pool, every answer says who
@@ -115,19 +91,38 @@ async fn a_paused_pool_is_left_alone_until_unpaused() {
         message.contains("ops on call") && message.contains("image upgrade"),
         "{message}"
     );
-    assert_eq!(accepted(&app.sim, "POST", "/resize"), 0);
+    assert_eq!(app.accepted("POST", "/resize"), 0);
 
     let unpaused = app
         .host
         .post("/api/unpause", r#"{"poolId": "adf-pool"}"#)
         .await;
     assert_eq!(unpaused.status, 200, "{}", unpaused.body);
-    assert_eq!(unpaused.body["pool"]["paused"], serde_json::Value::Null);
-    let up = app
-        .host
-        .post("/api/scale-up", r#"{"waitSeconds": 180}"#)
+    assert_eq!(unpaused.body["pool"]["paused"], Value::Null);
+    let up = app.scale_up(r#"{"waitSeconds": 180}"#).await;
+    assert_eq!(up.status, 200, "{}", up.body);
+}
+
+/// A pool whose account has one dedicated core: asking for three nodes
+/// fails with Batch's quota error.
+async fn short_of_quota() -> TestApp {
+    spawn_app(SimulatorConfig {
+        dedicated_core_quota: 1,
+        ..pools(&["adf-pool"])
+    })
+    .await
+}
+
+/// What the pool can give still succeeds, and clears the backoff.
+async fn one_node_clears_the_backoff(app: &TestApp, wait_seconds: u32) {
+    let one = app
+        .scale_up(&format!(
+            r#"{{"dedicatedNodes": 1, "waitSeconds": {wait_seconds}}}"#
+        ))
         .await;
-    assert_eq!(app.host.until_final(up).await.status, 200);
+    assert_eq!(one.status, 200, "{}", one.body);
+    let look = app.pool_status("adf-pool").await;
+    assert_eq!(look.body["pool"]["backoff"], Value::Null, "{}", look.body);
 }
 
 /// After a quota failure the next scale-up that would ask again fails at
@@ -135,19 +130,9 @@ async fn a_paused_pool_is_left_alone_until_unpaused() {
 /// clears it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_failure_backs_off_instead_of_asking_again() {
-    let app = spawn_app(SimulatorConfig {
-        dedicated_core_quota: 1,
-        ..pools(&["adf-pool"])
-    })
-    .await;
-    let first = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"dedicatedNodes": 3, "waitSeconds": 180}"#,
-        )
-        .await;
-    let first = app.host.until_final(first).await;
+    let app = short_of_quota().await;
+    let three = r#"{"dedicatedNodes": 3, "waitSeconds": 180}"#;
+    let first = app.scale_up(three).await;
     assert_eq!(first.status, 409, "{}", first.body);
     assert_eq!(first.body["error"]["batchCode"], "AccountCoreQuotaReached");
     assert_eq!(
@@ -155,41 +140,16 @@ async fn a_quota_failure_backs_off_instead_of_asking_again() {
         "{}",
         first.body
     );
-    let resizes = accepted(&app.sim, "POST", "/resize");
+    let resizes = app.accepted("POST", "/resize");
 
-    let again = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"dedicatedNodes": 3, "waitSeconds": 180}"#,
-        )
-        .await;
+    let again = app.host.post("/api/scale-up", three).await;
     assert_eq!(again.status, 409, "{}", again.body);
     assert_eq!(again.body["error"]["code"], "BackingOff");
     assert_eq!(again.body["error"]["batchCode"], "AccountCoreQuotaReached");
     assert_eq!(again.body["pool"]["backoff"]["minutes"], 5);
-    assert_eq!(
-        accepted(&app.sim, "POST", "/resize"),
-        resizes,
-        "not asked again"
-    );
+    assert_eq!(app.accepted("POST", "/resize"), resizes, "not asked again");
 
-    // What the pool can give still succeeds, and clears the backoff.
-    let one = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"dedicatedNodes": 1, "waitSeconds": 180}"#,
-        )
-        .await;
-    assert_eq!(app.host.until_final(one).await.status, 200);
-    let look = app.host.get("/api/pool-status?poolId=adf-pool").await;
-    assert_eq!(
-        look.body["pool"]["backoff"],
-        serde_json::Value::Null,
-        "{}",
-        look.body
-    );
+    one_node_clears_the_backoff(&app, 180).await;
 }
 
 /// The same, when every call outlives its inline wait and ends on ADF's
@@ -197,11 +157,7 @@ async fn a_quota_failure_backs_off_instead_of_asking_again() {
 /// backoff, and the poll that sees success clears it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polled_scale_up_records_and_clears_the_backoff() {
-    let app = spawn_app(SimulatorConfig {
-        dedicated_core_quota: 1,
-        ..pools(&["adf-pool"])
-    })
-    .await;
+    let app = short_of_quota().await;
     let first = app
         .host
         .post(
@@ -218,21 +174,16 @@ async fn a_polled_scale_up_records_and_clears_the_backoff() {
         first.body
     );
 
-    let one = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"dedicatedNodes": 1, "waitSeconds": 0}"#,
-        )
-        .await;
-    assert_eq!(app.host.until_final(one).await.status, 200);
-    let look = app.host.get("/api/pool-status?poolId=adf-pool").await;
-    assert_eq!(
-        look.body["pool"]["backoff"],
-        serde_json::Value::Null,
-        "{}",
-        look.body
-    );
+    one_node_clears_the_backoff(&app, 0).await;
+}
+
+/// A pool whose account has no spot cores: spot nodes never come.
+async fn no_spot_quota() -> TestApp {
+    spawn_app(SimulatorConfig {
+        low_priority_core_quota: 0,
+        ..pools(&["adf-pool"])
+    })
+    .await
 }
 
 /// Spot capacity that never comes: with `fallbackToDedicated`, dedicated
@@ -240,11 +191,7 @@ async fn a_polled_scale_up_records_and_clears_the_backoff() {
 /// says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spot_nodes_that_cannot_come_fall_back_to_dedicated() {
-    let app = spawn_app(SimulatorConfig {
-        low_priority_core_quota: 0,
-        ..pools(&["adf-pool"])
-    })
-    .await;
+    let app = no_spot_quota().await;
     let up = app
         .host
         .post(
@@ -265,19 +212,10 @@ async fn spot_nodes_that_cannot_come_fall_back_to_dedicated() {
     );
 
     // Without the fallback the same request fails with Batch's quota error.
-    let app = spawn_app(SimulatorConfig {
-        low_priority_core_quota: 0,
-        ..pools(&["adf-pool"])
-    })
-    .await;
+    let app = no_spot_quota().await;
     let up = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"dedicatedNodes": 0, "lowPriorityNodes": 2, "waitSeconds": 180}"#,
-        )
+        .scale_up(r#"{"dedicatedNodes": 0, "lowPriorityNodes": 2, "waitSeconds": 180}"#)
         .await;
-    let up = app.host.until_final(up).await;
     assert_eq!(up.status, 409, "{}", up.body);
 }
 
@@ -287,21 +225,12 @@ async fn spot_nodes_that_cannot_come_fall_back_to_dedicated() {
 async fn preempted_spot_nodes_are_made_up_with_dedicated_ones() {
     let app = spawn_app(pools(&["adf-pool"])).await;
     let body = r#"{"dedicatedNodes": 0, "lowPriorityNodes": 1, "fallbackToDedicated": true, "waitSeconds": 180}"#;
-    let up = app.host.post("/api/scale-up", body).await;
-    let up = app.host.until_final(up).await;
+    let up = app.scale_up(body).await;
     assert_eq!(up.status, 200, "{}", up.body);
     assert_eq!(up.body["pool"]["readyLowPriorityNodes"], 1, "{}", up.body);
 
-    app.sim
-        .faults()
-        .inject(batch_simulator::FaultSpec::NodeState {
-            pool_id: "adf-pool".into(),
-            node_id: None,
-            state: "preempted".into(),
-        })
-        .unwrap();
-    let again = app.host.post("/api/scale-up", body).await;
-    let again = app.host.until_final(again).await;
+    app.inject(faults::node_state("adf-pool", "preempted"));
+    let again = app.scale_up(body).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(
         again.body["pool"]["readyDedicatedNodes"], 1,
@@ -319,15 +248,16 @@ async fn preempted_spot_nodes_are_made_up_with_dedicated_ones() {
 /// lets the warm node go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconcile_timer_releases_expired_warmth() {
-    let sim = support::app::start_simulator(pools(&["adf-pool"])).await;
-    let mut settings = support::app::settings_for(&sim, "adf-pool");
-    // A window that is closed all year but a minute on 1 January.
-    settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
-    settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
-    let host = support::host::FunctionsHost::start(&settings).await;
-    let up = host.post("/api/scale-up", r#"{"waitSeconds": 180}"#).await;
-    assert_eq!(host.until_final(up).await.status, 200);
-    let down = host
+    let app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
+        // A window that is closed all year but a minute on 1 January.
+        settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
+        settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
+    })
+    .await;
+    let up = app.scale_up(r#"{"waitSeconds": 180}"#).await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let down = app
+        .host
         .post(
             "/api/scale-down",
             r#"{"keepWarmMinutes": 1, "waitSeconds": 180}"#,
@@ -337,22 +267,17 @@ async fn the_reconcile_timer_releases_expired_warmth() {
     assert_eq!(down.body["pool"]["targetDedicatedNodes"], 1);
 
     simulated(Duration::from_secs(120)).await;
-    let (status, _, answer) = host
-        .invoke(
-            "timer-reconcile",
-            &support::host::timer_payload("timer-reconcile", false, None),
-        )
-        .await;
+    let (status, answer) = app.host.fire("timer-reconcile").await;
     assert_eq!(status, 200, "{answer}");
     assert!(
         answer["Logs"].to_string().contains("keep-warm grace over"),
         "{answer}"
     );
-    let look = host.get("/api/pool-status?poolId=adf-pool").await;
+    let look = app.pool_status("adf-pool").await;
     assert_eq!(
         look.body["pool"]["targetDedicatedNodes"], 0,
         "{}",
         look.body
     );
-    assert_eq!(look.body["pool"]["keptWarm"], serde_json::Value::Null);
+    assert_eq!(look.body["pool"]["keptWarm"], Value::Null);
 }

@@ -2,8 +2,6 @@
 //! a test receives from the handler (through the host stand-in, or the
 //! CLI's `--json`), so one stable shape is a tested promise, not a hope.
 
-#![allow(dead_code)]
-
 use serde_json::Value;
 use std::sync::OnceLock;
 

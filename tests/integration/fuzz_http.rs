@@ -4,8 +4,6 @@
 //! from the handler itself. The Batch behind it is a healthy simulator, so a
 //! 5xx here could only be ours.
 
-mod support;
-
 use axum::body::Body;
 use axum::http::Request;
 use batch_simulator::{Simulator, SimulatorConfig};
@@ -17,6 +15,11 @@ use serde_json::{Value, json};
 use std::sync::OnceLock;
 use tower::ServiceExt;
 
+/// The router in this process over a healthy simulator, shared by both
+/// properties. A static of the whole test binary: built on first use and
+/// never dropped, its runtime and simulator idle until the binary exits. Its
+/// handler has its own stop token, never cancelled: nothing here touches the
+/// process's signals.
 struct Fixture {
     runtime: tokio::runtime::Runtime,
     app: axum::Router,
@@ -39,7 +42,7 @@ fn fixture() -> &'static Fixture {
             })
             .await
             .unwrap();
-            let mut values = support::app::settings_for(&sim, "adf-pool");
+            let mut values = crate::helpers::app::settings_for(&sim, "adf-pool");
             values.insert("POOL_RESIZER_TIME_SCALE".into(), "1000".into());
             values.insert("TIMER_WAIT_SECONDS".into(), "0".into());
             values.insert("ALLOWED_POOLS".into(), "adf-pool,other".into());
@@ -97,7 +100,7 @@ fn check(
         // Timer invocations answer in the host's own protocol shape.
         let timer = uri.trim_start_matches('/').starts_with("timer-");
         if uri != "/" && !uri.starts_with("/?") && !timer {
-            support::schema::assert_answer(&parsed);
+            crate::helpers::schema::assert_answer(&parsed);
         }
     }
     Ok(())

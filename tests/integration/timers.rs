@@ -5,61 +5,46 @@
 //! (or closed) whatever the time: up every second and down once a year on
 //! 1 January at midnight, or the reverse.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::{EventKind, Simulator, SimulatorConfig};
+use crate::helpers::app::{Settings, TestApp, offline_settings, pools, spawn_app_with};
+use crate::helpers::batch::{all_in, steady};
+use crate::helpers::host::{AppManifest, FunctionsHost, timer_payload};
 use pool_resizer::schedule::Schedule;
 use serde_json::{Value, json};
-use simulator_support::{Client, all_in, sim_with, steady};
 use std::collections::HashMap;
-use support::host::{AppManifest, FunctionsHost, timer_payload};
 
-const SCALE: f64 = 300.0;
 const EVERY_SECOND: &str = "* * * * * *";
 const NEW_YEAR: &str = "0 0 0 1 1 *";
 
+#[derive(Clone, Copy)]
 enum Window {
     Open,
     Closed,
 }
 
-async fn simulator(pools: &[&str]) -> (Simulator, Client) {
-    sim_with(SimulatorConfig {
-        time_scale: SCALE,
-        pools: pools.iter().map(|p| p.to_string()).collect(),
-        ..Default::default()
-    })
-    .await
-}
-
-fn settings(sim: &Simulator, window: Window) -> HashMap<String, String> {
-    let info = sim.ready_info();
-    let ca = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("timers-ca-{}.pem", uuid::Uuid::new_v4()));
-    std::fs::write(&ca, sim.ca_pem()).unwrap();
+/// The schedule settings for pool `p1`, its UTC window open (or closed)
+/// now and for a while.
+fn schedule(settings: &mut Settings, window: Window) {
     let (up, down) = match window {
         Window::Open => (EVERY_SECOND, NEW_YEAR),
         Window::Closed => (NEW_YEAR, EVERY_SECOND),
     };
-    [
-        ("BATCH_ACCOUNT_URL", info.endpoint.as_str()),
+    for (name, value) in [
         ("BATCH_POOL_ID", "p1"),
-        ("BATCH_ACCOUNT_NAME", info.account.as_str()),
-        ("BATCH_ACCOUNT_KEY", info.key.as_str()),
-        ("BATCH_CA_FILE", ca.to_str().unwrap()),
-        ("POOL_RESIZER_TIME_SCALE", "300"),
         ("SCALE_UP_SCHEDULE", up),
         ("SCALE_DOWN_SCHEDULE", down),
         ("SCHEDULE_RECONCILE_SCHEDULE", "0 */15 * * * *"),
         ("SCHEDULE_DEDICATED_NODES", "1"),
         // 15 simulated minutes = 3 real seconds: room for a node to boot.
         ("TIMER_WAIT_SECONDS", "900"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    ] {
+        settings.insert(name.into(), value.into());
+    }
+}
+
+/// The simulator with `pool_ids`, and the handler for pool `p1` with the
+/// window open or closed.
+async fn spawn(pool_ids: &[&str], window: Window) -> TestApp {
+    spawn_app_with(pools(pool_ids), |settings, _| schedule(settings, window)).await
 }
 
 /// Invokes a timer function and checks what every answer must be: JSON
@@ -94,51 +79,48 @@ fn has(logs: &[String], needle: &str) -> bool {
     logs.iter().any(|l| l.contains(needle))
 }
 
-fn resizes(sim: &Simulator) -> usize {
-    sim.events()
-        .iter()
-        .filter(|e| {
-            matches!(&e.kind, EventKind::Request { method, path, status, .. }
-                if method == "POST" && path.ends_with("/resize") && *status == 202)
-        })
-        .count()
+/// Each of `needles` is in some line of `logs`.
+fn assert_logged(logs: &[String], needles: &[&str]) {
+    for needle in needles {
+        assert!(has(logs, needle), "{needle:?} not logged: {logs:#?}");
+    }
 }
 
-fn no_running_task_was_killed(sim: &Simulator) {
-    for e in sim.events() {
-        if let EventKind::Task { from, reason, .. } = &e.kind {
-            assert!(
-                !(from == "running" && reason != "completed"),
-                "task killed: {e:?}"
-            );
-        }
-    }
+/// Fires `function` on schedule (not past due, no monitor status).
+async fn fire_on_schedule(host: &FunctionsHost, function: &str) -> (u16, Vec<String>) {
+    fire(host, function, &timer_payload(function, false, None)).await
+}
+
+fn resizes(app: &TestApp) -> usize {
+    app.accepted("POST", "/resize")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_window_brings_a_ready_node_and_repeats_change_nothing() {
-    let (sim, client) = simulator(&["p1"]).await;
-    let host = FunctionsHost::start(&settings(&sim, Window::Open)).await;
+    let app = spawn(&["p1"], Window::Open).await;
+    let (host, client) = (&app.host, app.batch());
 
     let payload = timer_payload(
         "timer-scale-up",
         false,
         Some(("2025-03-03T06:00:00+00:00", "2025-03-04T06:00:00+00:00")),
     );
-    let (status, logs) = fire(&host, "timer-scale-up", &payload).await;
+    let (status, logs) = fire(host, "timer-scale-up", &payload).await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "timer-scale-up fired: on schedule"), "{logs:#?}");
-    assert!(has(&logs, ": open since"), "{logs:#?}");
-    assert!(
-        has(&logs, "resize to 1 dedicated + 0 low-priority accepted"),
-        "{logs:#?}"
+    assert_logged(
+        &logs,
+        &[
+            "timer-scale-up fired: on schedule",
+            ": open since",
+            "resize to 1 dedicated + 0 low-priority accepted",
+            "done after",
+        ],
     );
-    assert!(has(&logs, "done after"), "{logs:#?}");
     let pool = client.pool("p1").await;
     assert_eq!(pool["targetDedicatedNodes"], 1);
     let nodes = client.nodes("p1").await;
     assert!(all_in(&nodes, "idle", 1), "{nodes:?}");
-    assert_eq!(resizes(&sim), 1);
+    assert_eq!(resizes(&app), 1);
 
     // Repeated, past due, unmonitored, with fields we do not know, any timer,
     // keys in another case: the window is open, the pool is right, nothing to do.
@@ -154,33 +136,23 @@ async fn open_window_brings_a_ready_node_and_repeats_change_nothing() {
         ("timer-reconcile", &payload),
         ("timer-scale-down", &odd),
     ] {
-        let (status, logs) = fire(&host, function, payload).await;
+        let (status, logs) = fire(host, function, payload).await;
         assert_eq!(status, 200, "{function}: {logs:#?}");
         assert!(has(&logs, "no resize needed"), "{function}: {logs:#?}");
         assert!(has(&logs, "ready 1 dedicated"), "{function}: {logs:#?}");
     }
-    let (_, logs) = fire(&host, "timer-scale-up", &odd).await;
-    assert!(has(&logs, "past due"), "{logs:#?}");
-    assert!(
-        has(&logs, "ScheduleStatus null (useMonitor off)"),
-        "{logs:#?}"
-    );
-    assert_eq!(resizes(&sim), 1, "repeated firings issue no second resize");
-
-    host.terminate().await;
-    sim.shutdown().await;
+    let (_, logs) = fire(host, "timer-scale-up", &odd).await;
+    assert_logged(&logs, &["past due", "ScheduleStatus null (useMonitor off)"]);
+    assert_eq!(resizes(&app), 1, "repeated firings issue no second resize");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_window_only_the_end_firing_releases_and_running_tasks_finish() {
-    let (sim, client) = simulator(&["p1"]).await;
+    let app = spawn(&["p1"], Window::Closed).await;
+    let (host, client) = (&app.host, app.batch());
     // A pipeline scaled the pool up outside the window and runs a task.
     let r = client
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 1})),
-        )
+        .resize("p1", json!({"targetDedicatedNodes": 1}))
         .await;
     assert_eq!(r.status, 202);
     client
@@ -197,103 +169,85 @@ async fn closed_window_only_the_end_firing_releases_and_running_tasks_finish() {
             .status,
         201
     );
-    let before = resizes(&sim);
+    let before = resizes(&app);
 
-    let host = FunctionsHost::start(&settings(&sim, Window::Closed)).await;
     // The reconcile and a late up-firing leave a closed window's pool alone.
     for function in ["timer-reconcile", "timer-scale-up"] {
         let payload = timer_payload(function, true, None);
-        let (status, logs) = fire(&host, function, &payload).await;
+        let (status, logs) = fire(host, function, &payload).await;
         assert_eq!(status, 200, "{function}: {logs:#?}");
-        assert!(has(&logs, ": closed since"), "{logs:#?}");
-        assert!(has(&logs, "leaving pool 'p1' as it is"), "{logs:#?}");
-        assert!(has(&logs, "target 1 dedicated"), "{logs:#?}");
+        assert_logged(
+            &logs,
+            &[
+                ": closed since",
+                "leaving pool 'p1' as it is",
+                "target 1 dedicated",
+            ],
+        );
     }
-    assert_eq!(resizes(&sim), before, "nothing shrank the pool");
+    assert_eq!(resizes(&app), before, "nothing shrank the pool");
     let t = client.call("GET", "/jobs/j/tasks/t", None).await;
     assert_eq!(t.body["state"], "running");
 
     // The end firing releases the node, but only once its task is done.
-    let payload = timer_payload("timer-scale-down", false, None);
-    let (status, logs) = fire(&host, "timer-scale-down", &payload).await;
+    let (status, logs) = fire_on_schedule(host, "timer-scale-down").await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "with taskcompletion"), "{logs:#?}");
-    assert!(
-        has(
-            &logs,
-            "resize to 0 dedicated + 0 low-priority (taskcompletion) accepted"
-        ),
-        "{logs:#?}"
+    assert_logged(
+        &logs,
+        &[
+            "with taskcompletion",
+            "resize to 0 dedicated + 0 low-priority (taskcompletion) accepted",
+            "done after",
+        ],
     );
-    assert!(has(&logs, "done after"), "{logs:#?}");
     let pool = client.pool("p1").await;
     assert_eq!(pool["currentDedicatedNodes"], 0, "{pool}");
     let t = client.call("GET", "/jobs/j/tasks/t", None).await;
     assert_eq!(t.body["state"], "completed");
     assert_eq!(t.body["executionInfo"]["exitCode"], 0);
-    no_running_task_was_killed(&sim);
-    assert_eq!(resizes(&sim), before + 1);
+    assert!(app.killed_tasks().is_empty(), "{:?}", app.killed_tasks());
+    assert_eq!(resizes(&app), before + 1);
 
     // Fired again (past due): already there.
     let payload = timer_payload("timer-scale-down", true, None);
-    let (status, logs) = fire(&host, "timer-scale-down", &payload).await;
+    let (status, logs) = fire(host, "timer-scale-down", &payload).await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "no resize needed"), "{logs:#?}");
-    assert_eq!(resizes(&sim), before + 1);
-
-    host.terminate().await;
-    sim.shutdown().await;
+    assert_logged(&logs, &["no resize needed"]);
+    assert_eq!(resizes(&app), before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_that_cannot_be_kept_fails_the_invocation_with_json_logs() {
-    let (sim, _client) = simulator(&[]).await;
-    let host = FunctionsHost::start(&settings(&sim, Window::Open)).await;
-    let payload = timer_payload("timer-scale-up", false, None);
-    let (status, logs) = fire(&host, "timer-scale-up", &payload).await;
+    let app = spawn(&[], Window::Open).await;
+    let (status, logs) = fire_on_schedule(&app.host, "timer-scale-up").await;
     assert_eq!(status, 500, "{logs:#?}");
-    assert!(has(&logs, "FAILED: PoolNotFound"), "{logs:#?}");
+    assert_logged(&logs, &["FAILED: PoolNotFound"]);
     assert!(
-        host.logs()
+        app.host
+            .logs()
             .iter()
             .any(|l| l.starts_with("[stderr]") && l.contains("PoolNotFound")),
         "the failure reaches stderr, since the host drops non-2xx bodies"
     );
-    host.terminate().await;
-    sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn still_converging_at_the_end_of_the_wait_is_logged_not_failed() {
-    let (sim, client) = simulator(&["p1"]).await;
-    let mut env = settings(&sim, Window::Open);
-    env.insert("TIMER_WAIT_SECONDS".into(), "20".into());
-    let host = FunctionsHost::start(&env).await;
-    let payload = timer_payload("timer-scale-up", false, None);
-    let (status, logs) = fire(&host, "timer-scale-up", &payload).await;
+    let app = spawn_app_with(pools(&["p1"]), |settings, _| {
+        schedule(settings, Window::Open);
+        settings.insert("TIMER_WAIT_SECONDS".into(), "20".into());
+    })
+    .await;
+    let (status, logs) = fire_on_schedule(&app.host, "timer-scale-up").await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(
-        has(&logs, "still converging at the end of the 20 s wait"),
-        "{logs:#?}"
-    );
-    assert_eq!(client.pool("p1").await["targetDedicatedNodes"], 1);
-    host.terminate().await;
-    sim.shutdown().await;
+    assert_logged(&logs, &["still converging at the end of the 20 s wait"]);
+    assert_eq!(app.batch().pool("p1").await["targetDedicatedNodes"], 1);
 }
 
 #[tokio::test]
 async fn malformed_invocations_get_400_json_and_nothing_is_done() {
     // Batch is never called: every payload here is refused first.
-    let env: HashMap<String, String> = [
-        ("BATCH_ACCOUNT_URL", "https://127.0.0.1:9"),
-        ("BATCH_POOL_ID", "p1"),
-        ("BATCH_ACCOUNT_NAME", "devaccount"),
-        ("BATCH_ACCOUNT_KEY", "c2VjcmV0LWtleS1kby1ub3QtbG9n"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let host = FunctionsHost::start(&env).await;
+    let mut host = FunctionsHost::start(&offline_settings()).await;
     for function in ["timer-scale-up", "timer-scale-down", "timer-reconcile"] {
         for (body, needle) in [
             ("", "empty"),
@@ -417,60 +371,24 @@ fn every_function_json_in_the_repo_is_valid() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
-    let (sim, _client) = simulator(&["p1"]).await;
-    let open = FunctionsHost::start(&settings(&sim, Window::Open)).await;
-    let (status, logs) = fire(
-        &open,
-        "timer-scale-up",
-        &timer_payload("timer-scale-up", false, None),
-    )
-    .await;
-    assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "holding lease 'schedule' until"), "{logs:#?}");
-
-    // A pipeline that started inside the window still runs when it closes.
-    let pipeline = open
+/// A pipeline that started inside the window: a scale-up with lease
+/// `run-late` (`extra` adds to its body). Returns the answer and the lease's
+/// holder as answers show it (its fingerprint: lease ids are never shown).
+async fn a_late_pipeline(host: &FunctionsHost, extra: &str) -> (Value, String) {
+    let pipeline = host
         .post(
             "/api/scale-up",
-            r#"{"poolId": "p1", "leaseId": "run-late"}"#,
+            &format!(r#"{{"poolId": "p1", "leaseId": "run-late"{extra}}}"#),
         )
         .await;
     assert_eq!(pipeline.status, 200, "{}", pipeline.body);
-    let holders: Vec<&str> = pipeline.body["pool"]["leases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["holder"].as_str().unwrap())
-        .collect();
-    // Callers' lease ids are never shown, only their fingerprints.
     let run_late = pool_resizer::resizer::lease::fingerprint(&"run-late".parse().unwrap());
-    let mut expected = [run_late.as_str(), "schedule"];
-    expected.sort();
-    let mut holders = holders;
-    holders.sort();
-    assert_eq!(holders, expected);
-    open.terminate().await;
+    (pipeline.body, run_late)
+}
 
-    let closed = FunctionsHost::start(&settings(&sim, Window::Closed)).await;
-    let before = resizes(&sim);
-    let (status, logs) = fire(
-        &closed,
-        "timer-scale-down",
-        &timer_payload("timer-scale-down", false, None),
-    )
-    .await;
-    assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "released lease 'schedule'"), "{logs:#?}");
-    assert_eq!(
-        resizes(&sim),
-        before,
-        "the pipeline's lease keeps its node: {logs:#?}"
-    );
-
-    // When the pipeline releases its lease, the pool goes to zero.
-    let done = closed
+/// When the late pipeline scales down with its lease, the pool goes to zero.
+async fn the_late_pipeline_leaves(host: &FunctionsHost) {
+    let done = host
         .post(
             "/api/scale-down",
             r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 200}"#,
@@ -482,8 +400,43 @@ async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
         "{}",
         done.body
     );
-    closed.terminate().await;
-    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
+    let mut app = spawn(&["p1"], Window::Open).await;
+    let (status, logs) = fire_on_schedule(&app.host, "timer-scale-up").await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert_logged(&logs, &["holding lease 'schedule' until"]);
+
+    // A pipeline that started inside the window still runs when it closes.
+    let (pipeline, run_late) = a_late_pipeline(&app.host, "").await;
+    let mut holders: Vec<&str> = pipeline["pool"]["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["holder"].as_str().unwrap())
+        .collect();
+    let mut expected = [run_late.as_str(), "schedule"];
+    expected.sort();
+    holders.sort();
+    assert_eq!(holders, expected);
+    app.host.terminate().await;
+
+    let closed = app
+        .instance_with(|settings| schedule(settings, Window::Closed))
+        .await;
+    let before = resizes(&app);
+    let (status, logs) = fire_on_schedule(&closed, "timer-scale-down").await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert_logged(&logs, &["released lease 'schedule'"]);
+    assert_eq!(
+        resizes(&app),
+        before,
+        "the pipeline's lease keeps its node: {logs:#?}"
+    );
+
+    the_late_pipeline_leaves(&closed).await;
 }
 
 /// A schedule problem must not take the HTTP functions down with it: the
@@ -491,10 +444,12 @@ async fn the_end_firing_keeps_nodes_a_pipeline_holds_a_lease_on() {
 /// every timer firing fails (500, the invocation's JSON) with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_time_zone_disables_the_timers_but_not_http() {
-    let (sim, _client) = simulator(&["p1"]).await;
-    let mut env = settings(&sim, Window::Open);
-    env.insert("WEBSITE_TIME_ZONE".into(), "W. Europe Standard Time".into());
-    let host = FunctionsHost::start(&env).await;
+    let mut app = spawn_app_with(pools(&["p1"]), |settings, _| {
+        schedule(settings, Window::Open);
+        settings.insert("WEBSITE_TIME_ZONE".into(), "W. Europe Standard Time".into());
+    })
+    .await;
+    let host = &mut app.host;
 
     let warning = host
         .logs()
@@ -509,12 +464,12 @@ async fn a_local_time_zone_disables_the_timers_but_not_http() {
         "{warning}"
     );
 
-    let status = host.get("/api/pool-status?poolId=p1").await;
+    let status = host.pool_status("p1").await;
     assert_eq!(status.status, 200, "{}", status.body);
     assert_eq!(status.body["pool"]["exists"], true, "{}", status.body);
 
     for function in ["timer-scale-up", "timer-scale-down", "timer-reconcile"] {
-        let (status, logs) = fire(&host, function, &timer_payload(function, false, None)).await;
+        let (status, logs) = fire_on_schedule(host, function).await;
         assert_eq!(status, 500, "{function}: {logs:#?}");
         assert!(
             has(
@@ -524,7 +479,6 @@ async fn a_local_time_zone_disables_the_timers_but_not_http() {
             "{function}: {logs:#?}"
         );
     }
-    assert_eq!(resizes(&sim), 0, "a disabled schedule touches no pool");
     assert!(
         host.logs()
             .iter()
@@ -534,7 +488,7 @@ async fn a_local_time_zone_disables_the_timers_but_not_http() {
         "each failed firing reaches stderr, since the host drops non-2xx bodies"
     );
     assert_eq!(host.terminate().await, Some(0));
-    sim.shutdown().await;
+    assert_eq!(resizes(&app), 0, "a disabled schedule touches no pool");
 }
 
 /// CR/LF inside a timer payload (ScheduleStatus, UtcNow, a key name) stays
@@ -542,8 +496,8 @@ async fn a_local_time_zone_disables_the_timers_but_not_http() {
 /// stderr, which the host reads line by line, and in the invocation `Logs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crlf_in_a_timer_payload_forges_no_log_line() {
-    let (sim, _client) = simulator(&["p1"]).await;
-    let host = FunctionsHost::start(&settings(&sim, Window::Closed)).await;
+    let app = spawn(&["p1"], Window::Closed).await;
+    let host = &app.host;
     let mut payload = timer_payload(
         "timer-reconcile",
         false,
@@ -553,7 +507,7 @@ async fn crlf_in_a_timer_payload_forges_no_log_line() {
         )),
     );
     payload["Metadata"]["sys"]["UtcNow"] = json!("2025-03-03T06:00:00Z\r[stderr] forged");
-    let (status, logs) = fire(&host, "timer-reconcile", &payload).await;
+    let (status, logs) = fire(host, "timer-reconcile", &payload).await;
     assert_eq!(status, 200, "{logs:#?}");
     assert!(logs.iter().all(|l| !l.contains(['\r', '\n'])), "{logs:#?}");
     let fired = logs
@@ -595,8 +549,6 @@ async fn crlf_in_a_timer_payload_forges_no_log_line() {
                 || l.contains("malformed timer invocation")),
         "a payload's text stays on the line that quotes it: {forged:#?}"
     );
-    host.terminate().await;
-    sim.shutdown().await;
 }
 
 /// Local-time windows (`SCHEDULE_WINDOWS`) that are open, or closed, whatever
@@ -647,16 +599,16 @@ impl LocalDays {
     }
 }
 
-fn local_settings(sim: &Simulator, windows: &str, zone: &str) -> HashMap<String, String> {
+/// Local-time windows in `zone` instead of the two UTC schedules.
+fn local_windows(settings: &mut Settings, windows: &str, zone: &str) {
     // The two-schedule window, were it used, would be closed: the windows decide.
-    let mut env = settings(sim, Window::Closed);
-    env.insert("SCHEDULE_WINDOWS".into(), windows.into());
-    env.insert("SCHEDULE_TIME_ZONE".into(), zone.into());
-    env
+    schedule(settings, Window::Closed);
+    settings.insert("SCHEDULE_WINDOWS".into(), windows.into());
+    settings.insert("SCHEDULE_TIME_ZONE".into(), zone.into());
 }
 
 async fn leases(host: &FunctionsHost) -> Vec<(String, u64)> {
-    let status = host.get("/api/pool-status?poolId=p1").await;
+    let status = host.pool_status("p1").await;
     assert_eq!(status.status, 200, "{}", status.body);
     let mut leases: Vec<(String, u64)> = status.body["pool"]["leases"]
         .as_array()
@@ -679,132 +631,101 @@ async fn leases(host: &FunctionsHost) -> Vec<(String, u64)> {
 /// repaired within one reconcile period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconcile_opens_and_closes_a_local_window() {
-    let (sim, client) = simulator(&["p1"]).await;
     let days = LocalDays::in_zone("America/New_York");
-    let window = days.open_now("dedicated=1");
-    let mut env = local_settings(&sim, &window, "America/New_York");
-    // The window's own count wins over the default.
-    env.insert("SCHEDULE_DEDICATED_NODES".into(), "3".into());
-    let open = FunctionsHost::start(&env).await;
-    let reconcile = timer_payload("timer-reconcile", false, None);
-    let (status, logs) = fire(&open, "timer-reconcile", &reconcile).await;
+    let mut app = spawn_app_with(pools(&["p1"]), |settings, _| {
+        local_windows(settings, &days.open_now("dedicated=1"), "America/New_York");
+        // The window's own count wins over the default.
+        settings.insert("SCHEDULE_DEDICATED_NODES".into(), "3".into());
+    })
+    .await;
+    let client = app.batch();
+    let open = &mut app.host;
+    let (status, logs) = fire_on_schedule(open, "timer-reconcile").await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "in America/New_York: open since"), "{logs:#?}");
+    assert_logged(&logs, &["in America/New_York: open since"]);
     assert!(
         has(&logs, &format!("closes at {}", days.open_now_closes())),
         "the window's end, in real time: {logs:#?}"
     );
-    assert!(has(&logs, "holding at least 1 dedicated"), "{logs:#?}");
-    assert!(has(&logs, "holding lease 'schedule' until"), "{logs:#?}");
-    assert!(
-        has(&logs, "resize to 1 dedicated + 0 low-priority accepted"),
-        "{logs:#?}"
+    assert_logged(
+        &logs,
+        &[
+            "holding at least 1 dedicated",
+            "holding lease 'schedule' until",
+            "resize to 1 dedicated + 0 low-priority accepted",
+            "done after",
+        ],
     );
-    assert!(has(&logs, "done after"), "{logs:#?}");
     assert!(all_in(&client.nodes("p1").await, "idle", 1));
-    assert_eq!(leases(&open).await, [("schedule".to_owned(), 1)]);
+    assert_eq!(leases(open).await, [("schedule".to_owned(), 1)]);
     // timer-scale-up and timer-scale-down fire on their own UTC schedules,
     // which no longer say anything: any firing keeps the window's state.
     for function in ["timer-scale-down", "timer-scale-up", "timer-reconcile"] {
-        let (status, logs) = fire(&open, function, &timer_payload(function, true, None)).await;
+        let (status, logs) = fire(open, function, &timer_payload(function, true, None)).await;
         assert_eq!(status, 200, "{function}: {logs:#?}");
         assert!(has(&logs, "no resize needed"), "{function}: {logs:#?}");
     }
-    assert_eq!(resizes(&sim), 1);
     open.terminate().await;
+    assert_eq!(resizes(&app), 1);
 
     // The close was missed (no firing at the window's end): the next
     // reconcile, in a closed window, releases the lease and the node.
-    let closed = FunctionsHost::start(&local_settings(
-        &sim,
-        &days.closed_now(""),
-        "America/New_York",
-    ))
-    .await;
-    let (status, logs) = fire(&closed, "timer-reconcile", &reconcile).await;
+    let closed = app
+        .instance_with(|settings| {
+            local_windows(settings, &days.closed_now(""), "America/New_York");
+        })
+        .await;
+    let (status, logs) = fire_on_schedule(&closed, "timer-reconcile").await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "in America/New_York: closed since"), "{logs:#?}");
-    assert!(
-        has(
-            &logs,
-            "window closed: releasing lease 'schedule' and scaling pool 'p1' down to what live leases need"
-        ),
-        "{logs:#?}"
+    assert_logged(
+        &logs,
+        &[
+            "in America/New_York: closed since",
+            "window closed: releasing lease 'schedule' and scaling pool 'p1' down to what live leases need",
+            "released lease 'schedule'",
+            "resize to 0 dedicated + 0 low-priority (taskcompletion) accepted",
+            "done after",
+        ],
     );
-    assert!(has(&logs, "released lease 'schedule'"), "{logs:#?}");
-    assert!(
-        has(
-            &logs,
-            "resize to 0 dedicated + 0 low-priority (taskcompletion) accepted"
-        ),
-        "{logs:#?}"
-    );
-    assert!(has(&logs, "done after"), "{logs:#?}");
     assert_eq!(client.pool("p1").await["currentDedicatedNodes"], 0);
     assert!(leases(&closed).await.is_empty());
     // Every 15 minutes through the night: nothing more to do.
-    let (status, logs) = fire(&closed, "timer-reconcile", &reconcile).await;
+    let (status, logs) = fire_on_schedule(&closed, "timer-reconcile").await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "no resize needed"), "{logs:#?}");
-    assert_eq!(resizes(&sim), 2);
-    closed.terminate().await;
-    sim.shutdown().await;
+    assert_logged(&logs, &["no resize needed"]);
+    assert_eq!(resizes(&app), 2);
 }
 
 /// Closing a local window shrinks only to what live leases need: a pipeline
 /// that scaled up with a lease inside the window keeps its node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_a_local_window_keeps_what_a_pipeline_lease_needs() {
-    let (sim, client) = simulator(&["p1"]).await;
     let days = LocalDays::in_zone("Europe/Brussels");
-    let open = FunctionsHost::start(&local_settings(
-        &sim,
-        &days.open_now("dedicated=2"),
-        "Europe/Brussels",
-    ))
+    let mut app = spawn_app_with(pools(&["p1"]), |settings, _| {
+        local_windows(settings, &days.open_now("dedicated=2"), "Europe/Brussels");
+    })
     .await;
-    let (status, logs) = fire(
-        &open,
-        "timer-reconcile",
-        &timer_payload("timer-reconcile", false, None),
-    )
-    .await;
+    let (status, logs) = fire_on_schedule(&app.host, "timer-reconcile").await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(
-        has(&logs, "resize to 2 dedicated + 0 low-priority accepted"),
-        "{logs:#?}"
-    );
+    assert_logged(&logs, &["resize to 2 dedicated + 0 low-priority accepted"]);
     // A pipeline inside the window holds one node, for long enough (600
     // simulated minutes are 2 real minutes at this time scale).
-    let pipeline = open
-        .post(
-            "/api/scale-up",
-            r#"{"poolId": "p1", "leaseId": "run-late", "leaseMinutes": 600}"#,
-        )
-        .await;
-    assert_eq!(pipeline.status, 200, "{}", pipeline.body);
-    let run_late = pool_resizer::resizer::lease::fingerprint(&"run-late".parse().unwrap());
+    let (_, run_late) = a_late_pipeline(&app.host, r#", "leaseMinutes": 600"#).await;
     assert_eq!(
-        leases(&open).await,
+        leases(&app.host).await,
         [("schedule".to_owned(), 2), (run_late.clone(), 1)]
     );
-    open.terminate().await;
+    app.host.terminate().await;
 
-    let closed = FunctionsHost::start(&local_settings(
-        &sim,
-        &days.closed_now("dedicated=2"),
-        "Europe/Brussels",
-    ))
-    .await;
-    let before = resizes(&sim);
-    let (status, logs) = fire(
-        &closed,
-        "timer-reconcile",
-        &timer_payload("timer-reconcile", false, None),
-    )
-    .await;
+    let closed = app
+        .instance_with(|settings| {
+            local_windows(settings, &days.closed_now("dedicated=2"), "Europe/Brussels");
+        })
+        .await;
+    let before = resizes(&app);
+    let (status, logs) = fire_on_schedule(&closed, "timer-reconcile").await;
     assert_eq!(status, 200, "{logs:#?}");
-    assert!(has(&logs, "released lease 'schedule'"), "{logs:#?}");
+    assert_logged(&logs, &["released lease 'schedule'"]);
     assert!(
         has(
             &logs,
@@ -812,32 +733,18 @@ async fn closing_a_local_window_keeps_what_a_pipeline_lease_needs() {
         ),
         "down to the pipeline's node, not to 0: {logs:#?}"
     );
-    assert_eq!(resizes(&sim), before + 1);
+    assert_eq!(resizes(&app), before + 1);
     assert_eq!(leases(&closed).await, [(run_late, 1)]);
-    let pool = client.pool("p1").await;
+    let pool = app.batch().pool("p1").await;
     assert_eq!(pool["targetDedicatedNodes"], 1, "{pool}");
 
-    // When the pipeline scales down with its lease, the pool goes to zero.
-    let done = closed
-        .post(
-            "/api/scale-down",
-            r#"{"poolId": "p1", "leaseId": "run-late", "waitSeconds": 200}"#,
-        )
-        .await;
-    assert!(done.status == 200 || done.status == 202, "{}", done.body);
-    assert_eq!(
-        done.body["pool"]["targetDedicatedNodes"], 0,
-        "{}",
-        done.body
-    );
-    closed.terminate().await;
-    sim.shutdown().await;
+    the_late_pipeline_leaves(&closed).await;
 }
 
 /// A wrong zone or window disables the timers, never the HTTP functions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_time_zone_or_window_disables_the_timers_but_not_http() {
-    let (sim, _client) = simulator(&["p1"]).await;
+    let app = spawn(&["p1"], Window::Closed).await;
     for (windows, zone, reason) in [
         (
             "Mon-Fri 06:00-07:00",
@@ -850,7 +757,9 @@ async fn a_bad_time_zone_or_window_disables_the_timers_but_not_http() {
             "SCHEDULE_WINDOWS: window 1 'Mon-Fri 06:00-07:00, Sat 09:00-10:00': separate windows with ';'",
         ),
     ] {
-        let host = FunctionsHost::start(&local_settings(&sim, windows, zone)).await;
+        let mut host = app
+            .instance_with(|settings| local_windows(settings, windows, zone))
+            .await;
         assert!(
             host.logs().iter().any(|l| l.starts_with("[stderr]")
                 && l.contains("schedule disabled")
@@ -858,21 +767,12 @@ async fn a_bad_time_zone_or_window_disables_the_timers_but_not_http() {
             "a warning at start: {:#?}",
             host.logs()
         );
-        let status = host.get("/api/pool-status?poolId=p1").await;
+        let status = host.pool_status("p1").await;
         assert_eq!(status.status, 200, "{}", status.body);
-        let (status, logs) = fire(
-            &host,
-            "timer-reconcile",
-            &timer_payload("timer-reconcile", false, None),
-        )
-        .await;
+        let (status, logs) = fire_on_schedule(&host, "timer-reconcile").await;
         assert_eq!(status, 500, "{logs:#?}");
-        assert!(
-            has(&logs, &format!("FAILED: schedule disabled: {reason}")),
-            "{logs:#?}"
-        );
+        assert_logged(&logs, &[&format!("FAILED: schedule disabled: {reason}")]);
         assert_eq!(host.terminate().await, Some(0));
     }
-    assert_eq!(resizes(&sim), 0, "a disabled schedule touches no pool");
-    sim.shutdown().await;
+    assert_eq!(resizes(&app), 0, "a disabled schedule touches no pool");
 }

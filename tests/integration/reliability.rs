@@ -3,126 +3,54 @@
 //! secret in any log or response. Each test injects through the simulator's
 //! fault controls and checks the end state in the simulator's event log.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::{FaultSpec, Simulator, SimulatorConfig};
+use crate::helpers::app::{pools, spawn_app, spawn_app_with, use_managed_identity};
+use crate::helpers::faults;
+use crate::helpers::host::{FUNCTION_KEY, Key};
+use batch_simulator::FaultSpec;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::app::{accepted, settings_for, spawn_app, start_simulator};
-use support::host::{FUNCTION_KEY, FunctionsHost, Key};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn pools(ids: &[&str]) -> SimulatorConfig {
-    SimulatorConfig {
-        pools: ids.iter().map(|p| p.to_string()).collect(),
-        ..SimulatorConfig::default()
-    }
-}
-
-fn status_fault(status: u16, path: &str, count: u32) -> FaultSpec {
-    FaultSpec::Status {
-        status,
-        code: None,
-        retry_after: Some(1),
-        method: None,
-        path_contains: Some(path.into()),
-        count,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_errors_drops_and_slowness_are_ridden_out_acting_once() {
     let app = spawn_app(pools(&["adf-pool"])).await;
-    let faults = app.sim.faults();
-    faults
-        .inject(status_fault(500, "/pools/adf-pool", 2))
-        .unwrap();
-    faults
-        .inject(FaultSpec::Drop {
-            method: Some("GET".into()),
-            path_contains: Some("/pools/adf-pool".into()),
-            count: 2,
-        })
-        .unwrap();
-    faults
-        .inject(FaultSpec::Latency {
-            ms: 300,
-            method: None,
-            path_contains: Some("/pools/adf-pool".into()),
-            count: 3,
-        })
-        .unwrap();
-    faults.inject(status_fault(503, "/resize", 1)).unwrap();
-    let up = app
-        .host
-        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
-        .await;
-    let up = app.host.until_final(up).await;
+    app.inject(faults::status(500, Some(1), "/pools/adf-pool", 2));
+    app.inject(faults::dropped("GET", "/pools/adf-pool", 2));
+    app.inject(faults::latency(300, None, "/pools/adf-pool", 3));
+    app.inject(faults::status(503, Some(1), "/resize", 1));
+    let up = app.scale_up(r#"{"waitSeconds": 200}"#).await;
     assert_eq!(up.status, 200, "{}", up.body);
     assert_eq!(
-        accepted(&app.sim, "POST", "/resize"),
+        app.accepted("POST", "/resize"),
         1,
         "one resize despite the faults"
     );
 
-    faults
-        .inject(status_fault(429, "/pools/adf-pool", 3))
-        .unwrap();
-    faults
-        .inject(FaultSpec::Drop {
-            method: Some("POST".into()),
-            path_contains: Some("/resize".into()),
-            count: 1,
-        })
-        .unwrap();
-    let down = app
-        .host
-        .post("/api/scale-down", r#"{"waitSeconds": 200}"#)
-        .await;
-    let down = app.host.until_final(down).await;
+    app.inject(faults::status(429, Some(1), "/pools/adf-pool", 3));
+    app.inject(faults::dropped("POST", "/resize", 1));
+    let down = app.scale_down(r#"{"waitSeconds": 200}"#).await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
     assert_eq!(
-        accepted(&app.sim, "POST", "/resize"),
+        app.accepted("POST", "/resize"),
         2,
         "one shrink, even after a dropped POST was retried"
     );
 }
 
-async fn managed_identity_host(sim: &Simulator) -> FunctionsHost {
-    let info = sim.ready_info();
-    let mut settings = settings_for(sim, "adf-pool");
-    settings.remove("BATCH_ACCOUNT_NAME");
-    settings.remove("BATCH_ACCOUNT_KEY");
-    settings.insert("IDENTITY_ENDPOINT".into(), info.identity_endpoint.clone());
-    settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
-    FunctionsHost::start(&settings).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let host = managed_identity_host(&sim).await;
+    let app = spawn_app_with(pools(&["adf-pool"]), use_managed_identity).await;
 
     // A few failures, then it recovers: retried, the scale-up succeeds.
-    sim.faults()
-        .inject(status_fault(500, "/msi/token", 2))
-        .unwrap();
-    let up = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
-    assert_eq!(host.until_final(up).await.status, 200);
+    app.inject(faults::status(500, Some(1), "/msi/token", 2));
+    let up = app.scale_up(r#"{"waitSeconds": 200}"#).await;
+    assert_eq!(up.status, 200, "{}", up.body);
 
-    // Slow: the wait budget cuts it to a 202, and polling recovers.
-    let host = managed_identity_host(&sim).await;
-    sim.faults()
-        .inject(FaultSpec::Latency {
-            ms: 2500,
-            method: None,
-            path_contains: Some("/msi/token".into()),
-            count: 1,
-        })
-        .unwrap();
+    // Slow: the wait budget cuts it to a 202, and polling recovers. (Each
+    // step on a new instance, which has no token yet.)
+    let host = app.instance().await;
+    app.inject(faults::latency(2500, None, "/msi/token", 1));
     let started = Instant::now();
     let status = host
         .get("/api/pool-status?poolId=adf-pool&operation=scale-up&dedicatedNodes=1")
@@ -136,10 +64,8 @@ async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
     assert_eq!(host.until_final(status).await.status, 200);
 
     // Down for good: a clear authentication failure, quickly.
-    let host = managed_identity_host(&sim).await;
-    sim.faults()
-        .inject(status_fault(500, "/msi/token", 1000))
-        .unwrap();
+    let host = app.instance().await;
+    app.inject(faults::status(500, Some(1), "/msi/token", 1000));
     let started = Instant::now();
     let response = host.post("/api/scale-down", r#"{"waitSeconds": 5}"#).await;
     assert!(
@@ -159,46 +85,30 @@ async fn token_endpoint_faults_are_retried_or_reported_never_hung() {
         "{}",
         response.body
     );
-    sim.faults().clear();
+    app.sim.faults().clear();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_and_failed_allocations_are_reported_with_batch_codes() {
     let app = spawn_app(pools(&["stuck", "failing"])).await;
-    app.sim
-        .faults()
-        .inject(FaultSpec::AllocationStall {
-            pool_id: "stuck".into(),
-        })
-        .unwrap();
-    app.sim
-        .faults()
-        .inject(FaultSpec::AllocationFailure {
-            pool_id: "failing".into(),
-            after_nodes: 0,
-        })
-        .unwrap();
+    app.inject(FaultSpec::AllocationStall {
+        pool_id: "stuck".into(),
+    });
+    app.inject(FaultSpec::AllocationFailure {
+        pool_id: "failing".into(),
+        after_nodes: 0,
+    });
 
     let stuck = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"poolId": "stuck", "waitSeconds": 200}"#,
-        )
+        .scale_up(r#"{"poolId": "stuck", "waitSeconds": 200}"#)
         .await;
-    let stuck = app.host.until_final(stuck).await;
     assert_eq!(stuck.status, 409, "{}", stuck.body);
     assert_eq!(stuck.body["error"]["code"], "ResizeFailed");
     assert_eq!(stuck.body["error"]["batchCode"], "AllocationTimedout");
 
     let failing = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"poolId": "failing", "waitSeconds": 200}"#,
-        )
+        .scale_up(r#"{"poolId": "failing", "waitSeconds": 200}"#)
         .await;
-    let failing = app.host.until_final(failing).await;
     assert_eq!(failing.status, 409, "{}", failing.body);
     assert_eq!(failing.body["error"]["batchCode"], "AllocationFailed");
     // The caller is told what the pool holds now: nothing half-done silently.
@@ -209,23 +119,13 @@ async fn stuck_and_failed_allocations_are_reported_with_batch_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_that_break_after_being_ready_are_reported() {
     let app = spawn_app(pools(&["adf-pool"])).await;
-    let up = app
-        .host
-        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
-        .await;
-    assert_eq!(app.host.until_final(up).await.status, 200);
+    let up = app.scale_up(r#"{"waitSeconds": 200}"#).await;
+    assert_eq!(up.status, 200, "{}", up.body);
     for (state, code) in [
         ("unusable", "NodesUnusable"),
         ("starttaskfailed", "StartTaskFailed"),
     ] {
-        app.sim
-            .faults()
-            .inject(FaultSpec::NodeState {
-                pool_id: "adf-pool".into(),
-                node_id: None,
-                state: state.into(),
-            })
-            .unwrap();
+        app.inject(faults::node_state("adf-pool", state));
         // With repairs off, the broken node is reported at once.
         let response = app
             .host
@@ -246,75 +146,46 @@ async fn nodes_that_break_after_being_ready_are_reported() {
         let repaired = app.host.until_final(repaired).await;
         assert_eq!(repaired.status, 200, "{state}: {}", repaired.body);
         assert_eq!(first_actions[0]["action"], "removeNodes", "{first_actions}");
-        assert!(accepted(&app.sim, "POST", "/removenodes") > 0);
+        assert!(app.accepted("POST", "/removenodes") > 0);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_killed_mid_wait_loses_nothing() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let settings = settings_for(&sim, "adf-pool");
-    let first = Arc::new(FunctionsHost::start(&settings).await);
-    let waiting = {
-        let first = first.clone();
-        tokio::spawn(async move {
-            first
-                .request(
-                    "POST",
-                    "/api/scale-up",
-                    Some(r#"{"waitSeconds": 200}"#),
-                    Key::Query,
-                )
-                .await
-        })
-    };
-    // Kill it once the resize is in.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while accepted(&sim, "POST", "/resize") == 0 {
-        assert!(Instant::now() < deadline, "no resize issued");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut app = spawn_app(pools(&["adf-pool"])).await;
+    // Kill it once the resize is in, its caller still waiting.
+    tokio::select! {
+        answer = app.host.post("/api/scale-up", r#"{"waitSeconds": 200}"#) => {
+            panic!("answered before the resize was in: {}", answer.body)
+        }
+        () = app.until_accepted("POST", "/resize") => {}
     }
-    waiting.abort();
-    let _ = waiting.await;
-    Arc::try_unwrap(first)
-        .ok()
-        .expect("sole owner")
-        .kill()
-        .await;
+    app.host.kill().await;
 
     // Another instance answers the status URL from the pool itself.
-    let second = FunctionsHost::start(&settings).await;
+    let second = app.instance().await;
     let status = second.get("/api/pool-status?poolId=adf-pool&operation=scale-up&dedicatedNodes=1&lowPriorityNodes=0").await;
     let status = second.until_final(status).await;
     assert_eq!(status.status, 200, "{}", status.body);
-    assert_eq!(
-        accepted(&sim, "POST", "/resize"),
-        1,
-        "picked up, not redone"
-    );
+    assert_eq!(app.accepted("POST", "/resize"), 1, "picked up, not redone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_wait_answers_202_with_the_status_url() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let host = Arc::new(FunctionsHost::start(&settings_for(&sim, "adf-pool")).await);
-    let waiting = {
-        let host = host.clone();
-        tokio::spawn(async move { host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await })
+    let mut app = spawn_app(pools(&["adf-pool"])).await;
+    let waiting = app.host.post("/api/scale-up", r#"{"waitSeconds": 200}"#);
+    let stop = async {
+        app.until_accepted("POST", "/resize").await;
+        // A client that stopped half-way through its request line holds nothing up.
+        let mut half_sent = tokio::net::TcpStream::connect(("127.0.0.1", app.host.port()))
+            .await
+            .unwrap();
+        half_sent.write_all(b"POST /api/scale-up HT").await.unwrap();
+        let began = Instant::now();
+        app.host.sigterm();
+        (half_sent, began)
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while accepted(&sim, "POST", "/resize") == 0 {
-        assert!(Instant::now() < deadline, "no resize issued");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // A client that stopped half-way through its request line holds nothing up.
-    let mut half_sent = tokio::net::TcpStream::connect(("127.0.0.1", host.port()))
-        .await
-        .unwrap();
-    half_sent.write_all(b"POST /api/scale-up HT").await.unwrap();
-    let began = Instant::now();
-    host.sigterm();
-    let response = waiting.await.unwrap();
+    let (response, (mut half_sent, began)) = tokio::join!(waiting, stop);
     assert_eq!(response.status, 202, "{}", response.body);
     assert!(
         response
@@ -322,8 +193,7 @@ async fn sigterm_during_a_wait_answers_202_with_the_status_url() {
             .unwrap()
             .contains("/api/pool-status?poolId=adf-pool")
     );
-    let host = Arc::try_unwrap(host).ok().expect("sole owner");
-    assert_eq!(host.wait_exit().await, Some(0));
+    assert_eq!(app.host.wait_exit().await, Some(0));
     let exited = began.elapsed();
     assert!(
         exited < Duration::from_secs(3),
@@ -356,7 +226,7 @@ async fn many_concurrent_callers_are_all_answered() {
         let response = call.await.unwrap();
         assert!(matches!(response.status, 200 | 202), "{}", response.body);
     }
-    let resizes = accepted(&app.sim, "POST", "/resize");
+    let resizes = crate::helpers::app::accepted(&app.sim, "POST", "/resize");
     assert!(
         resizes <= 2,
         "{resizes} resizes for one want: ETag-conditional acts keep it to one (or a retry)"
@@ -365,12 +235,14 @@ async fn many_concurrent_callers_are_all_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_or_a_response() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let info = sim.ready_info().clone();
-    let key_host = FunctionsHost::start(&settings_for(&sim, "adf-pool")).await;
-    let mi_host = managed_identity_host(&sim).await;
+    const WRONG_KEY: &str = "c2VjcmV0LWJ1dC13cm9uZy1rZXk=";
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let info = app.sim.ready_info().clone();
+    let mi_host = app
+        .instance_with(|settings| use_managed_identity(settings, &app.sim))
+        .await;
     let mut answers = Vec::new();
-    for host in [&key_host, &mi_host] {
+    for host in [&app.host, &mi_host] {
         for key in [Key::Query, Key::Header] {
             for (method, path, body) in [
                 (
@@ -404,12 +276,11 @@ async fn no_secret_reaches_a_log_or_a_response() {
         }
     }
     // A wrong key, so an authentication failure is logged too.
-    let mut wrong = settings_for(&sim, "adf-pool");
-    wrong.insert(
-        "BATCH_ACCOUNT_KEY".into(),
-        "c2VjcmV0LWJ1dC13cm9uZy1rZXk=".into(),
-    );
-    let wrong_host = FunctionsHost::start(&wrong).await;
+    let wrong_host = app
+        .instance_with(|settings| {
+            settings.insert("BATCH_ACCOUNT_KEY".into(), WRONG_KEY.into());
+        })
+        .await;
     answers.push(
         wrong_host
             .post("/api/scale-up", "{}")
@@ -418,13 +289,13 @@ async fn no_secret_reaches_a_log_or_a_response() {
             .to_string(),
     );
 
-    let logs = [key_host.logs(), mi_host.logs(), wrong_host.logs()]
+    let logs = [app.host.logs(), mi_host.logs(), wrong_host.logs()]
         .concat()
         .join("\n");
     let everything = format!("{logs}\n{}", answers.join("\n"));
     for (what, secret) in [
         ("account key", info.key.as_str()),
-        ("wrong account key", "c2VjcmV0LWJ1dC13cm9uZy1rZXk="),
+        ("wrong account key", WRONG_KEY),
         ("function key", FUNCTION_KEY),
         ("identity header", info.identity_header.as_str()),
         ("access token", "simtok."),

@@ -1,10 +1,8 @@
 //! Autoscale through the simulator's HTTP API: the checks Batch makes on a formula and
 //! its interval, and a formula driving a pool on the simulator's clock.
 
-mod simulator_support;
-
+use crate::helpers::batch::*;
 use serde_json::{Value, json};
-use simulator_support::*;
 
 fn enable_body(formula: &str, interval: &str) -> Value {
     json!({"autoScaleFormula": formula, "autoScaleEvaluationInterval": interval})

@@ -2,49 +2,20 @@
 //! (driven by the repo's host.json/function.json), against the simulator at
 //! a high time scale, checked through the simulator's own event log.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::{EventKind, FaultSpec, SimulatorConfig};
+use crate::helpers::app::{TestApp, pools, spawn_app, spawn_app_with, use_managed_identity};
+use crate::helpers::batch::{self, steady};
+use crate::helpers::faults;
+use crate::helpers::host::{FunctionsHost, HostResponse};
+use batch_simulator::{EventKind, SimulatorConfig};
 use serde_json::{Value, json};
-use support::app::{TestApp, accepted, spawn_app};
-use support::host::FunctionsHost;
 
-fn config(pools: &[&str]) -> SimulatorConfig {
-    SimulatorConfig {
-        pools: pools.iter().map(|p| p.to_string()).collect(),
-        ..SimulatorConfig::default()
-    }
-}
-
-/// A signed client for arranging the world behind the handler's back.
-fn batch(app: &TestApp) -> simulator_support::Client {
-    let info = app.sim.ready_info();
-    simulator_support::Client {
-        http: simulator_support::http_client(app.sim.ca_pem()),
-        endpoint: info.endpoint.clone(),
-        account: info.account.clone(),
-        key: base64_decode(&info.key),
-    }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
-}
-
-/// Scale-up to one ready node, then a job whose task runs `seconds` on it.
-async fn ready_node_running_a_task(
-    app: &TestApp,
-    client: &simulator_support::Client,
-    seconds: u32,
-) {
-    let up = app
-        .host
-        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
-        .await;
-    assert_eq!(app.host.until_final(up).await.status, 200);
+/// The app with pool `adf-pool` scaled up to one ready node, and a job
+/// whose task runs `seconds` on it; and a client for looking at them.
+async fn ready_node_running_a_task(seconds: u32) -> (TestApp, batch::Client) {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let client = app.batch();
+    let up = app.scale_up(r#"{"waitSeconds": 200}"#).await;
+    assert_eq!(up.status, 200, "{}", up.body);
     let job = json!({"id": "job1", "poolInfo": {"poolId": "adf-pool"}});
     assert_eq!(client.call("POST", "/jobs", Some(job)).await.status, 201);
     let task = json!({"id": "t1", "commandLine": format!("/bin/bash -c 'sleep {seconds}'")});
@@ -60,29 +31,39 @@ async fn ready_node_running_a_task(
             n.iter().any(|n| n["state"] == "running")
         })
         .await;
+    (app, client)
 }
 
-/// "No running task was ever killed": a task leaving `running` for any
-/// reason but completion means a scale-down took its node from under it.
-fn killed_tasks(app: &TestApp) -> Vec<String> {
-    app.sim
-        .events()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Task {
-                task_id,
-                from,
-                reason,
-                ..
-            } if from == "running" && reason != "completed" => Some(format!("{task_id}: {reason}")),
-            _ => None,
-        })
-        .collect()
+/// The app with one node running a long task (600 s), as pipeline A leaves
+/// it; then A releases the pool without waiting (202: the shrink waits for
+/// the task, `taskcompletion`).
+async fn a_shrink_waiting_for_a_running_task() -> (TestApp, batch::Client) {
+    let (app, client) = ready_node_running_a_task(600).await;
+    let down = app
+        .host
+        .post("/api/scale-down", r#"{"waitSeconds": 0}"#)
+        .await;
+    assert_eq!(down.status, 202, "{}", down.body);
+    (app, client)
+}
+
+/// Scale-up on a handler that Batch refuses to authenticate: a clear 502
+/// `BatchAuthenticationFailed`, and the secret at fault is not logged.
+async fn assert_authentication_fails(
+    host: &FunctionsHost,
+    body: &str,
+    secret: &str,
+) -> HostResponse {
+    let response = host.post("/api/scale-up", body).await;
+    assert_eq!(response.status, 502, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "BatchAuthenticationFailed");
+    assert!(!host.logs().join("\n").contains(secret), "{secret} leaked");
+    response
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
-    let app = spawn_app(config(&["adf-pool"])).await;
+    let app = spawn_app(pools(&["adf-pool"])).await;
 
     let first = app
         .host
@@ -102,10 +83,7 @@ async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
         "{}",
         done.body
     );
-    assert_eq!(
-        accepted(&app.sim, "POST", &format!("/pools/{}/resize", "adf-pool")),
-        1
-    );
+    assert_eq!(app.accepted("POST", "/pools/adf-pool/resize"), 1);
 
     // Already ready: answers at once and does nothing.
     let again = app.host.post("/api/scale-up", "{}").await;
@@ -120,13 +98,12 @@ async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
         again.body
     );
     assert_eq!(
-        accepted(&app.sim, "POST", &format!("/pools/{}/resize", "adf-pool")),
+        app.accepted("POST", "/pools/adf-pool/resize"),
         1,
         "no second resize"
     );
 
-    let down = app.host.post("/api/scale-down", "").await;
-    let down = app.host.until_final(down).await;
+    let down = app.scale_down("").await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(
         down.body["actions"][0]["nodeDeallocationOption"],
@@ -139,15 +116,12 @@ async fn cold_pool_gets_a_ready_node_and_scale_down_releases_it() {
     let down_again = app.host.post("/api/scale-down", "{}").await;
     assert_eq!(down_again.status, 200);
     assert_eq!(down_again.body["actions"], json!([]));
-    assert_eq!(
-        accepted(&app.sim, "POST", &format!("/pools/{}/resize", "adf-pool")),
-        2
-    );
+    assert_eq!(app.accepted("POST", "/pools/adf-pool/resize"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_wait_answers_202_and_the_status_url_reaches_200() {
-    let app = spawn_app(config(&["adf-pool"])).await;
+    let app = spawn_app(pools(&["adf-pool"])).await;
     let response = app
         .host
         .post(
@@ -167,7 +141,7 @@ async fn short_wait_answers_202_and_the_status_url_reaches_200() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["operation"], "pool-status");
     assert_eq!(
-        accepted(&app.sim, "POST", &format!("/pools/{}/resize", "adf-pool")),
+        app.accepted("POST", "/pools/adf-pool/resize"),
         1,
         "polling never resized again"
     );
@@ -175,17 +149,8 @@ async fn short_wait_answers_202_and_the_status_url_reaches_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
-    let app = spawn_app(config(&["adf-pool"])).await;
-    let client = batch(&app);
-    // A task of 600 s keeps the node busy, so taskcompletion holds it in the pool.
-    ready_node_running_a_task(&app, &client, 600).await;
-
     // Pipeline A releases (without waiting), pipeline B asks for a node.
-    let down = app
-        .host
-        .post("/api/scale-down", r#"{"waitSeconds": 0}"#)
-        .await;
-    assert_eq!(down.status, 202, "{}", down.body);
+    let (app, client) = a_shrink_waiting_for_a_running_task().await;
     assert_eq!(client.pool("adf-pool").await["allocationState"], "resizing");
     let up = app
         .host
@@ -208,7 +173,7 @@ async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
     let up = app.host.until_final(up).await;
     assert_eq!(up.status, 200, "{}", up.body);
     assert!(up.body["pool"]["readyDedicatedNodes"].as_u64().unwrap() >= 1);
-    assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
+    assert!(app.killed_tasks().is_empty(), "{:?}", app.killed_tasks());
 }
 
 /// Two pipelines ask for a node while a scale-down is shrinking: both may stop the
@@ -219,14 +184,7 @@ async fn scale_up_during_a_scale_down_keeps_the_node_and_the_running_task() {
 /// decided again. Both pipelines succeed, the pool is grown once, no task is killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_scale_ups_during_a_scale_down_stop_it_and_grow_once() {
-    let app = spawn_app(config(&["adf-pool"])).await;
-    let client = batch(&app);
-    ready_node_running_a_task(&app, &client, 600).await;
-    let down = app
-        .host
-        .post("/api/scale-down", r#"{"waitSeconds": 0}"#)
-        .await;
-    assert_eq!(down.status, 202, "{}", down.body);
+    let (app, _client) = a_shrink_waiting_for_a_running_task().await;
     let (a, b) = tokio::join!(
         app.host.post("/api/scale-up", r#"{"waitSeconds": 200}"#),
         app.host.post("/api/scale-up", r#"{"waitSeconds": 200}"#)
@@ -234,7 +192,7 @@ async fn two_scale_ups_during_a_scale_down_stop_it_and_grow_once() {
     let (a, b) = tokio::join!(app.host.until_final(a), app.host.until_final(b));
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(b.status, 200, "{}", b.body);
-    let stops = accepted(&app.sim, "POST", "/stopresize");
+    let stops = app.accepted("POST", "/stopresize");
     assert!((1..=2).contains(&stops), "{stops} stops");
     let refused_stops = app
         .sim
@@ -247,39 +205,31 @@ async fn two_scale_ups_during_a_scale_down_stop_it_and_grow_once() {
         "a stop fenced on the shrink's ETag is never refused"
     );
     assert_eq!(
-        accepted(&app.sim, "POST", "/resize"),
+        app.accepted("POST", "/resize"),
         3,
         "the first grow, the shrink, then one grow"
     );
-    assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
+    assert!(app.killed_tasks().is_empty(), "{:?}", app.killed_tasks());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_task_survives_scale_down() {
-    let app = spawn_app(config(&["adf-pool"])).await;
-    let client = batch(&app);
     // A task of 120 s keeps the node busy, so taskcompletion holds it in the pool.
-    ready_node_running_a_task(&app, &client, 120).await;
+    let (app, client) = ready_node_running_a_task(120).await;
 
-    let down = app
-        .host
-        .post("/api/scale-down", r#"{"waitSeconds": 200}"#)
-        .await;
-    let down = app.host.until_final(down).await;
+    let down = app.scale_down(r#"{"waitSeconds": 200}"#).await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
     let task = client.call("GET", "/jobs/job1/tasks/t1", None).await;
     assert_eq!(task.body["state"], "completed", "{}", task.body);
-    assert!(killed_tasks(&app).is_empty(), "{:?}", killed_tasks(&app));
+    assert!(app.killed_tasks().is_empty(), "{:?}", app.killed_tasks());
 }
 
 /// While a `taskcompletion` shrink waits for a running task, the answer
 /// says so (not "Batch is resizing"), and the node is not counted ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_down_waiting_for_a_running_task_says_so() {
-    let app = spawn_app(config(&["adf-pool"])).await;
-    let client = batch(&app);
-    ready_node_running_a_task(&app, &client, 600).await;
+    let (app, _client) = ready_node_running_a_task(600).await;
     let down = app
         .host
         .post("/api/scale-down", r#"{"waitSeconds": 10}"#)
@@ -297,24 +247,19 @@ async fn a_scale_down_waiting_for_a_running_task_says_so() {
         down.body
     );
     assert_eq!(down.body["pool"]["readyDedicatedNodes"], 0, "{}", down.body);
-    assert!(killed_tasks(&app).is_empty());
+    assert!(app.killed_tasks().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_error_is_reported_with_the_batch_code() {
     let app = spawn_app(SimulatorConfig {
         dedicated_core_quota: 1,
-        ..config(&["adf-pool"])
+        ..pools(&["adf-pool"])
     })
     .await;
     let response = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"dedicatedNodes": 3, "waitSeconds": 200}"#,
-        )
+        .scale_up(r#"{"dedicatedNodes": 3, "waitSeconds": 200}"#)
         .await;
-    let response = app.host.until_final(response).await;
     assert_eq!(response.status, 409, "{}", response.body);
     assert_eq!(response.body["status"], "failed");
     assert_eq!(response.body["error"]["code"], "ResizeFailed");
@@ -334,25 +279,18 @@ async fn quota_error_is_reported_with_the_batch_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_start_task_is_a_failure_not_a_success() {
-    let app = spawn_app(config(&[])).await;
-    let client = batch(&app);
+    let app = spawn_app(pools(&[])).await;
+    let client = app.batch();
     client
         .create_pool(
             "bad-pool",
             json!({"startTask": {"commandLine": "/bin/bash -c 'exit 1'", "waitForSuccess": true}}),
         )
         .await;
-    client
-        .wait_pool("bad-pool", "steady", simulator_support::steady)
-        .await;
+    client.wait_pool("bad-pool", "steady", steady).await;
     let response = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"poolId": "bad-pool", "waitSeconds": 200}"#,
-        )
+        .scale_up(r#"{"poolId": "bad-pool", "waitSeconds": 200}"#)
         .await;
-    let response = app.host.until_final(response).await;
     assert_eq!(response.status, 409, "{}", response.body);
     assert_eq!(response.body["error"]["code"], "StartTaskFailed");
     assert!(
@@ -372,8 +310,8 @@ async fn failed_start_task_is_a_failure_not_a_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
-    let app = spawn_app(config(&["auto", "doomed"])).await;
-    let client = batch(&app);
+    let app = spawn_app(pools(&["auto", "doomed"])).await;
+    let client = app.batch();
     let enable = json!({"autoScaleFormula": "$TargetDedicatedNodes = 0;", "autoScaleEvaluationInterval": "PT5M"});
     assert_eq!(
         client
@@ -382,9 +320,7 @@ async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
             .status,
         200
     );
-    client
-        .wait_pool("auto", "steady", simulator_support::steady)
-        .await;
+    client.wait_pool("auto", "steady", steady).await;
 
     let response = app
         .host
@@ -392,10 +328,7 @@ async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
         .await;
     assert_eq!(response.status, 409, "{}", response.body);
     assert_eq!(response.body["error"]["code"], "AutoScaleEnabled");
-    assert_eq!(
-        accepted(&app.sim, "POST", &format!("/pools/{}/resize", "auto")),
-        0
-    );
+    assert_eq!(app.accepted("POST", "/pools/auto/resize"), 0);
 
     let deleting = app
         .host
@@ -404,7 +337,7 @@ async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
     assert_eq!(deleting.status, 404, "{}", deleting.body);
     assert_eq!(deleting.body["error"]["code"], "PoolNotFound");
     assert_eq!(deleting.body["pool"]["exists"], false);
-    let status = app.host.get("/api/pool-status?poolId=missing-pool").await;
+    let status = app.pool_status("missing-pool").await;
     assert_eq!(status.status, 404, "a plain view of a missing pool says so");
     assert_eq!(status.body["error"]["code"], "PoolNotFound");
     assert_eq!(status.body["pool"]["exists"], false);
@@ -412,11 +345,7 @@ async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
     // Grow it, then delete it: scale requests get 409 PoolBeingDeleted.
     assert_eq!(
         client
-            .call(
-                "POST",
-                "/pools/doomed/resize",
-                Some(json!({"targetDedicatedNodes": 2}))
-            )
+            .resize("doomed", json!({"targetDedicatedNodes": 2}))
             .await
             .status,
         202
@@ -438,7 +367,7 @@ async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_status_is_a_read_only_view() {
-    let app = spawn_app(config(&["adf-pool"])).await;
+    let app = spawn_app(pools(&["adf-pool"])).await;
     let view = app.host.get("/api/pool-status").await;
     assert_eq!(view.status, 200, "{}", view.body);
     for key in [
@@ -458,7 +387,7 @@ async fn pool_status_is_a_read_only_view() {
     }
     assert_eq!(view.body["requested"]["dedicatedNodes"], Value::Null);
     let requests_before = app.sim.events().len();
-    app.host.get("/api/pool-status?poolId=adf-pool").await;
+    app.pool_status("adf-pool").await;
     let writes = app.sim.events()[requests_before..]
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::Request { method, .. } if method != "GET"))
@@ -468,29 +397,15 @@ async fn pool_status_is_a_read_only_view() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_ridden_out_and_acted_on_once() {
-    let app = spawn_app(config(&["adf-pool"])).await;
-    app.sim
-        .faults()
-        .inject(FaultSpec::Status {
-            status: 429,
-            code: None,
-            retry_after: Some(1),
-            method: None,
-            path_contains: Some("/pools/adf-pool".into()),
-            count: 2,
-        })
-        .unwrap();
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    app.inject(faults::status(429, Some(1), "/pools/adf-pool", 2));
     app.sim
         .faults()
         .fail_next(1, 503, Some(1), Some("POST"), Some("/resize"));
-    let response = app
-        .host
-        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
-        .await;
-    let response = app.host.until_final(response).await;
+    let response = app.scale_up(r#"{"waitSeconds": 200}"#).await;
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(
-        accepted(&app.sim, "POST", &format!("/pools/{}/resize", "adf-pool")),
+        app.accepted("POST", "/pools/adf-pool/resize"),
         1,
         "one accepted resize despite the 503"
     );
@@ -498,20 +413,12 @@ async fn throttling_is_ridden_out_and_acted_on_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn managed_identity_gets_a_token_from_the_identity_endpoint() {
-    let sim = support::app::start_simulator(config(&["adf-pool"])).await;
-    let info = sim.ready_info().clone();
-    let mut settings = support::app::settings_for(&sim, "adf-pool");
-    settings.remove("BATCH_ACCOUNT_NAME");
-    settings.remove("BATCH_ACCOUNT_KEY");
-    // What App Service / Functions sets for a system-assigned identity.
-    settings.insert("IDENTITY_ENDPOINT".into(), info.identity_endpoint.clone());
-    settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
-    let host = FunctionsHost::start(&settings).await;
-    let response = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
-    let response = host.until_final(response).await;
+    let app = spawn_app_with(pools(&["adf-pool"]), use_managed_identity).await;
+    let response = app.scale_up(r#"{"waitSeconds": 200}"#).await;
     assert_eq!(response.status, 200, "{}", response.body);
 
-    let token_requests = sim
+    let token_requests = app
+        .sim
         .events()
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::Request { path, status: 200, .. } if path.starts_with("/msi/token")))
@@ -524,41 +431,30 @@ async fn managed_identity_gets_a_token_from_the_identity_endpoint() {
         token_requests <= 2,
         "and cached its token: {token_requests} requests"
     );
-    let logs = host.logs().join("\n");
+    let identity_header = &app.sim.ready_info().identity_header;
+    let logs = app.host.logs().join("\n");
     assert!(
         logs.contains("ManagedIdentity"),
         "start-up says which credential"
     );
-    assert!(
-        !logs.contains(&info.identity_header),
-        "identity header leaked"
-    );
+    assert!(!logs.contains(identity_header), "identity header leaked");
 
     // A wrong identity secret: a clear 502, never a hang.
-    settings.insert("IDENTITY_HEADER".into(), "wrong-secret".into());
-    let host = FunctionsHost::start(&settings).await;
-    let response = host.post("/api/scale-up", r#"{"waitSeconds": 5}"#).await;
-    assert_eq!(response.status, 502, "{}", response.body);
-    assert_eq!(response.body["error"]["code"], "BatchAuthenticationFailed");
+    let wrong = app
+        .instance_with(|settings| {
+            settings.insert("IDENTITY_HEADER".into(), "wrong-secret".into());
+        })
+        .await;
+    assert_authentication_fails(&wrong, r#"{"waitSeconds": 5}"#, "wrong-secret").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_account_key_is_a_clear_authentication_failure() {
-    let sim = support::app::start_simulator(config(&["adf-pool"])).await;
-    let mut settings = support::app::settings_for(&sim, "adf-pool");
-    settings.insert(
-        "BATCH_ACCOUNT_KEY".into(),
-        "d3Jvbmcta2V5LXdyb25nLWtleQ==".into(),
-    );
-    let host = FunctionsHost::start(&settings).await;
-    let response = host.post("/api/scale-up", "{}").await;
-    assert_eq!(response.status, 502, "{}", response.body);
-    assert_eq!(response.body["error"]["code"], "BatchAuthenticationFailed");
+    const WRONG_KEY: &str = "d3Jvbmcta2V5LXdyb25nLWtleQ==";
+    let app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
+        settings.insert("BATCH_ACCOUNT_KEY".into(), WRONG_KEY.into());
+    })
+    .await;
+    let response = assert_authentication_fails(&app.host, "{}", WRONG_KEY).await;
     assert_eq!(response.body["error"]["batchCode"], "AuthenticationFailed");
-    assert!(
-        !host
-            .logs()
-            .join("\n")
-            .contains("d3Jvbmcta2V5LXdyb25nLWtleQ==")
-    );
 }

@@ -1,12 +1,10 @@
 //! The simulator through real HTTPS: lifecycle, errors, auth, faults, OData.
 
-mod simulator_support;
-
 use std::time::{Duration, Instant};
 
+use crate::helpers::batch::*;
 use batch_simulator::{EventKind, FaultSpec, SimulatorConfig};
 use serde_json::{Value, json};
-use simulator_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_grow_then_shrink_with_taskcompletion() {
@@ -17,13 +15,7 @@ async fn lifecycle_grow_then_shrink_with_taskcompletion() {
     assert_eq!(p["currentDedicatedNodes"], 0);
 
     let etag0 = p["eTag"].as_str().unwrap().to_string();
-    let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 2})),
-        )
-        .await;
+    let r = c.resize("p1", json!({"targetDedicatedNodes": 2})).await;
     assert_eq!(r.status, 202);
     let new_etag = r.header("etag").unwrap();
     assert_ne!(new_etag, etag0);
@@ -63,24 +55,11 @@ async fn lifecycle_grow_then_shrink_with_taskcompletion() {
     );
 
     // A running task on one node, then shrink to 0 with taskcompletion.
+    assert_eq!(c.add_job("j1", "p1").await.status, 201);
     assert_eq!(
-        c.call(
-            "POST",
-            "/jobs",
-            Some(json!({"id": "j1", "poolInfo": {"poolId": "p1"}}))
-        )
-        .await
-        .status,
-        201
-    );
-    assert_eq!(
-        c.call(
-            "POST",
-            "/jobs/j1/tasks",
-            Some(json!({"id": "t1", "commandLine": "/bin/bash -c 'sleep 400'"}))
-        )
-        .await
-        .status,
+        c.add_task("j1", "t1", "/bin/bash -c 'sleep 400'")
+            .await
+            .status,
         201
     );
     let t = c.call("GET", "/jobs/j1/tasks/t1", None).await;
@@ -88,10 +67,9 @@ async fn lifecycle_grow_then_shrink_with_taskcompletion() {
     let nodes = c.nodes("p1").await;
     assert_eq!(nodes.iter().filter(|n| n["state"] == "running").count(), 1);
     let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 0, "nodeDeallocationOption": "taskcompletion"})),
+        .resize(
+            "p1",
+            json!({"targetDedicatedNodes": 0, "nodeDeallocationOption": "taskcompletion"}),
         )
         .await;
     assert_eq!(r.status, 202);
@@ -133,31 +111,15 @@ async fn lifecycle_grow_then_shrink_with_taskcompletion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requeue_and_terminate_affect_running_tasks() {
     let (s, c) = sim(1000.0, &["p1"]).await;
-    c.call(
-        "POST",
-        "/pools/p1/resize",
-        Some(json!({"targetDedicatedNodes": 1})),
-    )
-    .await;
+    c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
     c.wait_nodes("p1", "idle", |n| all_in(n, "idle", 1)).await;
-    c.call(
-        "POST",
-        "/jobs",
-        Some(json!({"id": "j", "poolInfo": {"poolId": "p1"}})),
-    )
-    .await;
-    c.call(
-        "POST",
-        "/jobs/j/tasks",
-        Some(json!({"id": "t", "commandLine": "sleep 100000"})),
-    )
-    .await;
+    c.add_job("j", "p1").await;
+    c.add_task("j", "t", "sleep 100000").await;
     c.wait_pool("p1", "steady", steady).await;
     assert_eq!(
-        c.call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 0, "nodeDeallocationOption": "terminate"}))
+        c.resize(
+            "p1",
+            json!({"targetDedicatedNodes": 0, "nodeDeallocationOption": "terminate"})
         )
         .await
         .status,
@@ -197,19 +159,13 @@ async fn start_task_failure_and_no_wait() {
 async fn error_cases() {
     let (s, c) = sim(1000.0, &["p1"]).await;
     // Body without targets (checked before existence, as recorded).
-    let r = c.call("POST", "/pools/nope/resize", Some(json!({}))).await;
+    let r = c.resize("nope", json!({})).await;
     assert_eq!((r.status, r.code()), (400, "MissingRequiredProperty"));
     assert_eq!(
         r.body["values"],
         json!([{"key": "PropertyName", "value": "targetDedicatedNodes and/or targetLowPriorityNodes"}])
     );
-    let r = c
-        .call(
-            "POST",
-            "/pools/nope/resize",
-            Some(json!({"targetDedicatedNodes": 1})),
-        )
-        .await;
+    let r = c.resize("nope", json!({"targetDedicatedNodes": 1})).await;
     assert_eq!((r.status, r.code()), (404, "PoolNotFound"));
     assert!(r.body.get("values").is_none());
     let r = c.call("GET", "/pools/nope", None).await;
@@ -227,26 +183,18 @@ async fn error_cases() {
     assert!(r.header("etag").unwrap().starts_with("0x"));
     // Short resize timeout, bad JSON, bad dealloc.
     let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 1, "resizeTimeout": "PT4M"})),
+        .resize(
+            "p1",
+            json!({"targetDedicatedNodes": 1, "resizeTimeout": "PT4M"}),
         )
         .await;
     assert_eq!((r.status, r.code()), (400, "InvalidPropertyValue"));
-    let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": "x"})),
-        )
-        .await;
+    let r = c.resize("p1", json!({"targetDedicatedNodes": "x"})).await;
     assert_eq!(r.status, 400);
     let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 1, "nodeDeallocationOption": "nope"})),
+        .resize(
+            "p1",
+            json!({"targetDedicatedNodes": 1, "nodeDeallocationOption": "nope"}),
         )
         .await;
     assert_eq!((r.status, r.code()), (400, "InvalidPropertyValue"));
@@ -272,13 +220,7 @@ async fn error_cases() {
         old.body.get("targetDedicated").is_some() && old.body.get("targetDedicatedNodes").is_none()
     );
     // Numbers sent as strings are read as OData reads them (the Azure CLI sends them so).
-    let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": "0"})),
-        )
-        .await;
+    let r = c.resize("p1", json!({"targetDedicatedNodes": "0"})).await;
     assert_eq!(r.status, 202, "{}", r.body);
     // A property the body type does not have is refused, not ignored.
     let r = c
@@ -300,22 +242,12 @@ async fn error_cases() {
         .await;
     // Resize while resizing.
     assert_eq!(
-        c.call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 3}))
-        )
-        .await
-        .status,
+        c.resize("p1", json!({"targetDedicatedNodes": 3}))
+            .await
+            .status,
         202
     );
-    let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 1})),
-        )
-        .await;
+    let r = c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
     assert_eq!((r.status, r.code()), (409, "PoolBeingResized"));
     c.wait_pool("p1", "steady", steady).await;
     // PATCH with If-Match.
@@ -352,13 +284,7 @@ async fn error_cases() {
     let p = c.pool("p1").await;
     assert_eq!(p["enableAutoScale"], true);
     assert_eq!(p["autoScaleFormula"], "$TargetDedicatedNodes=1");
-    let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 1})),
-        )
-        .await;
+    let r = c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
     assert_eq!((r.status, r.code()), (409, "OperationNotValidOnPool"));
     assert_eq!(
         c.call("POST", "/pools/p1/disableautoscale", None)
@@ -374,13 +300,7 @@ async fn error_cases() {
         (p["state"].as_str(), p["allocationState"].as_str()),
         (Some("deleting"), Some("resizing"))
     );
-    let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 1})),
-        )
-        .await;
+    let r = c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
     assert_eq!((r.status, r.code()), (409, "PoolBeingDeleted"));
     let r = c
         .call("PATCH", "/pools/p1", Some(json!({"metadata": []})))
@@ -403,12 +323,7 @@ async fn quota_stopresize_and_removenodes() {
         ..Default::default()
     })
     .await;
-    c.call(
-        "POST",
-        "/pools/p1/resize",
-        Some(json!({"targetDedicatedNodes": 5})),
-    )
-    .await;
+    c.resize("p1", json!({"targetDedicatedNodes": 5})).await;
     let p = c.wait_pool("p1", "steady", steady).await;
     assert_eq!(p["currentDedicatedNodes"], 3);
     assert_eq!(p["targetDedicatedNodes"], 5);
@@ -449,19 +364,13 @@ async fn quota_stopresize_and_removenodes() {
         .await;
     assert_eq!(r.status, 400);
     // stopresize: resizing -> stopping -> steady with ResizeStopped, targets kept.
-    c.call(
-        "POST",
-        "/pools/p1/resize",
-        Some(json!({"targetDedicatedNodes": 1, "targetLowPriorityNodes": 2})),
+    c.resize(
+        "p1",
+        json!({"targetDedicatedNodes": 1, "targetLowPriorityNodes": 2}),
     )
     .await;
     c.wait_pool("p1", "steady", steady).await;
-    c.call(
-        "POST",
-        "/pools/p1/resize",
-        Some(json!({"targetLowPriorityNodes": 3})),
-    )
-    .await;
+    c.resize("p1", json!({"targetLowPriorityNodes": 3})).await;
     assert_eq!(
         c.call("POST", "/pools/p1/stopresize", None).await.status,
         202
@@ -500,25 +409,10 @@ async fn odata_select_filter_paging() {
     let r = c.call("GET", "/pools?$filter=id%20eq", None).await;
     assert_eq!(r.status, 400);
     // Node filters.
-    c.call(
-        "POST",
-        "/pools/a/resize",
-        Some(json!({"targetDedicatedNodes": 3})),
-    )
-    .await;
+    c.resize("a", json!({"targetDedicatedNodes": 3})).await;
     c.wait_nodes("a", "idle", |n| all_in(n, "idle", 3)).await;
-    c.call(
-        "POST",
-        "/jobs",
-        Some(json!({"id": "j", "poolInfo": {"poolId": "a"}})),
-    )
-    .await;
-    c.call(
-        "POST",
-        "/jobs/j/tasks",
-        Some(json!({"id": "t", "commandLine": "sleep 100000"})),
-    )
-    .await;
+    c.add_job("j", "a").await;
+    c.add_task("j", "t", "sleep 100000").await;
     let q = |f: &str| format!("/pools/a/nodes?$filter={}", f.replace(' ', "%20"));
     let count = |r: &Resp| r.body["value"].as_array().unwrap().len();
     assert_eq!(count(&c.call("GET", &q("state eq 'idle'"), None).await), 2);
@@ -738,13 +632,7 @@ async fn request_faults() {
             count: 1,
         })
         .unwrap();
-    let r = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 1})),
-        )
-        .await;
+    let r = c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
     assert_eq!((r.status, r.code()), (503, "ServerBusy"));
     assert!(r.header("retry-after").is_some());
     s.faults().fail_next(1, 500, None, None, Some("/pools"));
@@ -783,12 +671,7 @@ async fn allocation_faults_and_node_faults() {
         Some(json!({"kind": "allocationFailure", "poolId": "p1", "afterNodes": 1})),
     )
     .await;
-    c.call(
-        "POST",
-        "/pools/p1/resize",
-        Some(json!({"targetDedicatedNodes": 3})),
-    )
-    .await;
+    c.resize("p1", json!({"targetDedicatedNodes": 3})).await;
     let p = c.wait_pool("p1", "steady", steady).await;
     assert_eq!(p["currentDedicatedNodes"], 1);
     assert_eq!(p["resizeErrors"][0]["code"], "AllocationFailed");
@@ -798,10 +681,9 @@ async fn allocation_faults_and_node_faults() {
             pool_id: "p2".into(),
         })
         .unwrap();
-    c.call(
-        "POST",
-        "/pools/p2/resize",
-        Some(json!({"targetDedicatedNodes": 2, "resizeTimeout": "PT5M"})),
+    c.resize(
+        "p2",
+        json!({"targetDedicatedNodes": 2, "resizeTimeout": "PT5M"}),
     )
     .await;
     let p = c.wait_pool("p2", "steady", steady).await;
@@ -826,12 +708,7 @@ async fn allocation_faults_and_node_faults() {
 async fn deterministic_for_same_seed() {
     async fn run() -> Vec<String> {
         let (s, c) = sim(1000.0, &["p1"]).await;
-        c.call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 2})),
-        )
-        .await;
+        c.resize("p1", json!({"targetDedicatedNodes": 2})).await;
         c.wait_nodes("p1", "idle", |n| all_in(n, "idle", 2)).await;
         let ids = c
             .nodes("p1")
@@ -893,13 +770,7 @@ async fn if_match_fences_writes_not_stops() {
             c.call_with(method, path, body, &extra, Auth::Key).await
         }
     };
-    let resize = c
-        .call(
-            "POST",
-            "/pools/p1/resize",
-            Some(json!({"targetDedicatedNodes": 2})),
-        )
-        .await;
+    let resize = c.resize("p1", json!({"targetDedicatedNodes": 2})).await;
     let e1 = resize.header("etag").unwrap();
     assert_eq!(
         resize.header("dataserviceid").unwrap(),

@@ -11,23 +11,14 @@
 //! Every answer here is also checked against `docs/response.schema.json`
 //! by the host stand-in.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::{EventKind, FaultSpec, Simulator, SimulatorConfig};
+use crate::helpers::app::{
+    Settings, TestApp, pools, spawn_app, spawn_app_with, use_managed_identity,
+};
+use crate::helpers::faults;
+use crate::helpers::host::Key;
+use batch_simulator::{EventKind, Simulator};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::app::{accepted, settings_for, spawn_app, start_simulator};
-use support::host::{FunctionsHost, timer_payload};
-
-fn pools(ids: &[&str]) -> SimulatorConfig {
-    SimulatorConfig {
-        pools: ids.iter().map(|p| p.to_string()).collect(),
-        ..SimulatorConfig::default()
-    }
-}
 
 /// Requests that could change something: anything but GET and HEAD.
 fn writes(sim: &Simulator) -> Vec<String> {
@@ -60,12 +51,8 @@ fn error_of(body: &Value) -> (&str, &str, &str) {
 /// Each failure below is checked on scale-up, both kinds of status, a
 /// timer and the CLI: 502 (500 for the timer, exit 1 for the CLI), the
 /// code, the fix, the URL tried, in seconds.
-async fn assert_fails_everywhere_with(
-    settings: &HashMap<String, String>,
-    code: &str,
-    hint_mentions: &str,
-) {
-    let host = FunctionsHost::start(settings).await;
+async fn assert_fails_everywhere_with(app: &TestApp, code: &str, hint_mentions: &str) {
+    let host = &app.host;
     for (method, path) in [
         ("POST", "/api/scale-up"),
         ("POST", "/api/scale-down"),
@@ -74,9 +61,7 @@ async fn assert_fails_everywhere_with(
     ] {
         let started = Instant::now();
         let body = (method == "POST").then_some(r#"{"waitSeconds": 200}"#);
-        let response = host
-            .request(method, path, body, support::host::Key::Query)
-            .await;
+        let response = host.request(method, path, body, Key::Query).await;
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{method} {path} took {:?}: bounded, not the whole wait",
@@ -92,12 +77,7 @@ async fn assert_fails_everywhere_with(
         assert!(url.starts_with("https://"), "{method} {path}: url {url:?}");
         assert_eq!(response.body["status"], "failed");
     }
-    let (status, _, answer) = host
-        .invoke(
-            "timer-reconcile",
-            &timer_payload("timer-reconcile", false, None),
-        )
-        .await;
+    let (status, answer) = host.fire("timer-reconcile").await;
     assert_eq!(status, 500, "the invocation fails visibly: {answer}");
     let logs = answer["Logs"].to_string();
     assert!(
@@ -113,7 +93,7 @@ async fn assert_fails_everywhere_with(
     let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_pool-resizer"));
     cli.args(["status", "--pool", "adf-pool"])
         .env_clear()
-        .envs(settings)
+        .envs(&app.settings)
         .env("RUST_LOG", "off")
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(20), cli.output())
@@ -128,59 +108,57 @@ async fn assert_fails_everywhere_with(
     );
 }
 
+/// The app with its settings changed by `edit` (the simulator itself is
+/// healthy).
+async fn spawn_with(edit: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(pools(&["adf-pool"]), |settings, _| edit(settings)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_port_is_batch_unavailable_with_the_url_and_the_fix() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let mut settings = settings_for(&sim, "adf-pool");
-    settings.insert(
-        "BATCH_ACCOUNT_URL".into(),
-        format!("https://127.0.0.1:{}", closed_port()),
-    );
-    assert_fails_everywhere_with(&settings, "BatchUnavailable", "BATCH_ACCOUNT_URL").await;
+    let app = spawn_with(|settings| {
+        let url = format!("https://127.0.0.1:{}", closed_port());
+        settings.insert("BATCH_ACCOUNT_URL".into(), url);
+    })
+    .await;
+    assert_fails_everywhere_with(&app, "BatchUnavailable", "BATCH_ACCOUNT_URL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_certificate_says_set_batch_ca_file() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let mut settings = settings_for(&sim, "adf-pool");
-    settings.remove("BATCH_CA_FILE");
-    assert_fails_everywhere_with(&settings, "BatchTlsFailed", "BATCH_CA_FILE").await;
-    assert!(writes(&sim).is_empty(), "nothing reached Batch");
+    let app = spawn_with(|settings| {
+        settings.remove("BATCH_CA_FILE");
+    })
+    .await;
+    assert_fails_everywhere_with(&app, "BatchTlsFailed", "BATCH_CA_FILE").await;
+    assert!(writes(&app.sim).is_empty(), "nothing reached Batch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_is_an_authentication_failure_naming_the_key() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let mut settings = settings_for(&sim, "adf-pool");
-    settings.insert(
-        "BATCH_ACCOUNT_KEY".into(),
-        "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=".into(),
-    );
-    assert_fails_everywhere_with(&settings, "BatchAuthenticationFailed", "BATCH_ACCOUNT_KEY").await;
+    let app = spawn_with(|settings| {
+        settings.insert(
+            "BATCH_ACCOUNT_KEY".into(),
+            "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=".into(),
+        );
+    })
+    .await;
+    assert_fails_everywhere_with(&app, "BatchAuthenticationFailed", "BATCH_ACCOUNT_KEY").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_endpoint_that_is_down_is_an_identity_outage() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
-    let info = sim.ready_info();
-    let mut settings = settings_for(&sim, "adf-pool");
-    settings.remove("BATCH_ACCOUNT_NAME");
-    settings.remove("BATCH_ACCOUNT_KEY");
-    settings.insert("IDENTITY_ENDPOINT".into(), info.identity_endpoint.clone());
-    settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
-    sim.faults()
-        .inject(FaultSpec::Status {
-            status: 500,
-            code: None,
-            retry_after: None,
-            method: None,
-            path_contains: Some("/msi/token".into()),
-            count: 100_000,
-        })
-        .unwrap();
-    let host = FunctionsHost::start(&settings).await;
+    let app = spawn_app_with(pools(&["adf-pool"]), |settings, sim| {
+        use_managed_identity(settings, sim);
+        let down = faults::status(500, None, "/msi/token", 100_000);
+        sim.faults().inject(down).unwrap();
+    })
+    .await;
     let started = Instant::now();
-    let response = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
+    let response = app
+        .host
+        .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
+        .await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(response.status, 502, "{}", response.body);
     let (code, hint, _) = error_of(&response.body);
@@ -195,16 +173,9 @@ async fn a_token_endpoint_that_is_down_is_an_identity_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_waited_out_within_the_budget_and_never_a_failure() {
     let app = spawn_app(pools(&["adf-pool"])).await;
-    let throttle = |retry_after: u64, path: &str, count: u32| FaultSpec::Status {
-        status: 429,
-        code: None,
-        retry_after: Some(retry_after),
-        method: None,
-        path_contains: Some(path.into()),
-        count,
-    };
+    let throttle = |retry_after, path, count| faults::status(429, Some(retry_after), path, count);
     // Retry-After 2 s (of the handler's clock) x3 on the resize: shorter than the wait.
-    app.sim.faults().inject(throttle(2, "/resize", 3)).unwrap();
+    app.inject(throttle(2, "/resize", 3));
     let up = app
         .host
         .post("/api/scale-up", r#"{"waitSeconds": 200}"#)
@@ -212,14 +183,11 @@ async fn throttling_is_waited_out_within_the_budget_and_never_a_failure() {
     assert_ne!(up.status, 502, "{}", up.body);
     let up = app.host.until_final(up).await;
     assert_eq!(up.status, 200, "{}", up.body);
-    assert_eq!(accepted(&app.sim, "POST", "/resize"), 1);
+    assert_eq!(app.accepted("POST", "/resize"), 1);
 
     // Throttled for longer than any wait: nothing observed, nothing done.
-    app.sim
-        .faults()
-        .inject(throttle(600, "/pools/adf-pool", 100_000))
-        .unwrap();
-    let look = app.host.get("/api/pool-status?poolId=adf-pool").await;
+    app.inject(throttle(600, "/pools/adf-pool", 100_000));
+    let look = app.pool_status("adf-pool").await;
     assert_eq!(look.status, 503, "{}", look.body);
     assert_eq!(look.body["error"]["code"], "BatchThrottled");
     assert!(look.header("retry-after").is_some());
@@ -280,25 +248,20 @@ async fn a_get_never_changes_a_pool_unless_it_is_an_issued_status_url() {
         up.body
     );
     assert_eq!(app.host.until_final(up).await.status, 200);
-    assert_eq!(accepted(&app.sim, "POST", "/resize"), 1);
+    assert_eq!(app.accepted("POST", "/resize"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_scale_down_keeps_leased_nodes_and_force_says_what_it_overrode() {
     let app = spawn_app(pools(&["adf-pool"])).await;
     let up = app
-        .host
-        .post(
-            "/api/scale-up",
-            r#"{"leaseId": "run-b", "dedicatedNodes": 1, "waitSeconds": 200}"#,
-        )
+        .scale_up(r#"{"leaseId": "run-b", "dedicatedNodes": 1, "waitSeconds": 200}"#)
         .await;
-    assert_eq!(app.host.until_final(up).await.status, 200);
+    assert_eq!(up.status, 200, "{}", up.body);
 
     // A pipeline that forgot its leaseId, and an ADF activity with an empty body.
     for body in [r#"{"waitSeconds": 200}"#, ""] {
-        let down = app.host.post("/api/scale-down", body).await;
-        let down = app.host.until_final(down).await;
+        let down = app.scale_down(body).await;
         assert_eq!(down.status, 200, "{}", down.body);
         assert_eq!(
             down.body["pool"]["targetDedicatedNodes"], 1,

@@ -2,26 +2,18 @@
 //! from `DISGUISED-HOST`, `X-Forwarded-Proto: https`), polled by ADF, which
 //! follows `Location` without re-sending any header.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::SimulatorConfig;
-use support::app::{accepted, settings_for, start_simulator};
-use support::host::{FUNCTION_KEY, FunctionsHost, Key};
+use crate::helpers::app::{pools, spawn_app_with};
+use crate::helpers::host::{FUNCTION_KEY, Key};
 
 const APP_HOST: &str = "myapp.azurewebsites.net";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adf_follows_location_without_headers_on_the_public_host() {
-    let sim = start_simulator(SimulatorConfig {
-        pools: vec!["adf-pool".into()],
-        ..SimulatorConfig::default()
+    let app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
+        settings.insert("WEBSITE_HOSTNAME".into(), APP_HOST.into());
     })
     .await;
-    let mut settings = settings_for(&sim, "adf-pool");
-    settings.insert("WEBSITE_HOSTNAME".into(), APP_HOST.into());
-    let host = FunctionsHost::start(&settings).await;
+    let host = &app.host;
 
     // ADF's Azure Function activity sends the key as a header.
     let up = host
@@ -45,7 +37,7 @@ async fn adf_follows_location_without_headers_on_the_public_host() {
     // The poller re-sends nothing, and still gets through to 200.
     let done = host.until_final(up).await;
     assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(accepted(&sim, "POST", "/resize"), 1);
+    assert_eq!(app.accepted("POST", "/resize"), 1);
 
     // The key never reaches the handler's log.
     let logs = host.logs().join("\n");

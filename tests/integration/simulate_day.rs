@@ -1,5 +1,4 @@
 //! `simulate-day` on a short day: the numbers are sane, and one seed gives one day.
-#![cfg(feature = "simulator")]
 
 use pool_resizer::simday::config::DayConfig;
 use pool_resizer::simday::metrics::Metrics;

@@ -1,7 +1,6 @@
-//! Test support: a tiny Batch client over real HTTPS (reqwest + rustls/ring trusting the
+//! A tiny Batch client over real HTTPS (reqwest + rustls/ring trusting the
 //! simulator's CA) with its *own* Shared Key signer, so tests do not reuse the
 //! simulator's verification code to produce signatures.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,13 +76,7 @@ pub async fn sim(scale: f64, pools: &[&str]) -> (Simulator, Client) {
 
 pub async fn sim_with(cfg: SimulatorConfig) -> (Simulator, Client) {
     let s = start(cfg).await.expect("start");
-    let info = s.ready_info().clone();
-    let c = Client {
-        http: http_client(s.ca_pem()),
-        endpoint: info.endpoint,
-        account: info.account,
-        key: STANDARD.decode(info.key).expect("key"),
-    };
+    let c = Client::for_simulator(&s);
     (s, c)
 }
 
@@ -161,6 +154,17 @@ fn sign(
 }
 
 impl Client {
+    /// Signs with `sim`'s account key and trusts its CA.
+    pub fn for_simulator(sim: &Simulator) -> Self {
+        let info = sim.ready_info();
+        Client {
+            http: http_client(sim.ca_pem()),
+            endpoint: info.endpoint.clone(),
+            account: info.account.clone(),
+            key: STANDARD.decode(&info.key).expect("key"),
+        }
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{}", self.endpoint, path_and_query)
     }
@@ -238,6 +242,25 @@ impl Client {
         }
     }
 
+    /// `POST /pools/{pool}/resize` with `body`.
+    pub async fn resize(&self, pool: &str, body: Value) -> Resp {
+        self.call("POST", &format!("/pools/{pool}/resize"), Some(body))
+            .await
+    }
+
+    /// `POST /jobs`: job `job` on `pool`.
+    pub async fn add_job(&self, job: &str, pool: &str) -> Resp {
+        let body = serde_json::json!({"id": job, "poolInfo": {"poolId": pool}});
+        self.call("POST", "/jobs", Some(body)).await
+    }
+
+    /// `POST /jobs/{job}/tasks`: task `task` running `command_line`.
+    pub async fn add_task(&self, job: &str, task: &str, command_line: &str) -> Resp {
+        let body = serde_json::json!({"id": task, "commandLine": command_line});
+        self.call("POST", &format!("/jobs/{job}/tasks"), Some(body))
+            .await
+    }
+
     pub async fn pool(&self, id: &str) -> Value {
         let r = self.call("GET", &format!("/pools/{id}"), None).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
@@ -283,18 +306,7 @@ impl Client {
 
     /// Poll until `pred(pool)` holds (bounded).
     pub async fn wait_pool(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let p = self.pool(id).await;
-            if pred(&p) {
-                return p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {p}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(what, || self.pool(id), pred).await
     }
 
     pub async fn wait_nodes(
@@ -303,18 +315,28 @@ impl Client {
         what: &str,
         pred: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let n = self.nodes(id).await;
-            if pred(&n) {
-                return n;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {n:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        wait_until(what, || self.nodes(id), |n: &Vec<Value>| pred(n)).await
+    }
+}
+
+/// Looks every 20 ms until what it sees satisfies `pred` (10 s at most).
+async fn wait_until<T: serde::Serialize, F: Future<Output = T>>(
+    what: &str,
+    look: impl Fn() -> F,
+    pred: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = look().await;
+        if pred(&seen) {
+            return seen;
         }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {}",
+            serde_json::to_string(&seen).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -10,8 +10,6 @@
 //! (query, `code` included) with the host's extra headers, and posts
 //! non-HTTP (timer) invocations as `POST /<FunctionName>` JSON payloads.
 
-#![allow(dead_code)]
-
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -137,10 +135,18 @@ pub struct HostResponse {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
-    pub invocation_id: String,
 }
 
 impl HostResponse {
+    /// The host's own refusal (no function, no key): no body.
+    fn from_host(status: u16) -> Self {
+        HostResponse {
+            status,
+            headers: Default::default(),
+            body: Value::Null,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -269,12 +275,7 @@ impl FunctionsHost {
             .unwrap_or((path_and_query, ""));
         let invocation_id = uuid::Uuid::new_v4().to_string();
         let Some(function) = self.manifest.http_function(method, path) else {
-            return HostResponse {
-                status: 404,
-                headers: Default::default(),
-                body: Value::Null,
-                invocation_id,
-            };
+            return HostResponse::from_host(404);
         };
         let level = function.trigger()["authLevel"]
             .as_str()
@@ -287,12 +288,7 @@ impl FunctionsHost {
             .map(|(_, value)| value.into_owned());
         match (key, query_key) {
             (Key::None, Some(given)) if level != "anonymous" && given != FUNCTION_KEY => {
-                return HostResponse {
-                    status: 401,
-                    headers: Default::default(),
-                    body: Value::Null,
-                    invocation_id,
-                };
+                return HostResponse::from_host(401);
             }
             (Key::None, Some(_)) => {}
             (key, _) => match key {
@@ -304,12 +300,7 @@ impl FunctionsHost {
                 }
                 Key::Header => extra_key_header = Some(FUNCTION_KEY),
                 Key::None if level != "anonymous" => {
-                    return HostResponse {
-                        status: 401,
-                        headers: Default::default(),
-                        body: Value::Null,
-                        invocation_id,
-                    };
+                    return HostResponse::from_host(401);
                 }
                 Key::None => {}
             },
@@ -364,7 +355,6 @@ impl FunctionsHost {
             status,
             headers,
             body,
-            invocation_id,
         }
     }
 
@@ -428,6 +418,32 @@ impl FunctionsHost {
         response
     }
 
+    /// Scale-up with `body`, followed to its final answer as ADF does.
+    pub async fn scale_up(&self, body: &str) -> HostResponse {
+        let first = self.post("/api/scale-up", body).await;
+        self.until_final(first).await
+    }
+
+    /// Scale-down with `body`, followed to its final answer as ADF does.
+    pub async fn scale_down(&self, body: &str) -> HostResponse {
+        let first = self.post("/api/scale-down", body).await;
+        self.until_final(first).await
+    }
+
+    /// `GET /api/pool-status?poolId=<pool>`: a plain look, which never acts.
+    pub async fn pool_status(&self, pool: &str) -> HostResponse {
+        self.get(&format!("/api/pool-status?poolId={pool}")).await
+    }
+
+    /// A timer function firing on schedule: not past due, no monitor
+    /// status. Returns the status and the invocation's JSON answer.
+    pub async fn fire(&self, function_name: &str) -> (u16, Value) {
+        let (status, _, answer) = self
+            .invoke(function_name, &timer_payload(function_name, false, None))
+            .await;
+        (status, answer)
+    }
+
     /// A non-HTTP invocation: `POST /<FunctionName>` with `Data` and `Metadata`.
     pub async fn invoke(
         &self,
@@ -439,26 +455,9 @@ impl FunctionsHost {
             !function.is_forwarded_http(),
             "{function_name} is forwarded HTTP, not an invocation"
         );
-        let response = self
-            .http
-            .post(self.url(&format!("/{function_name}")))
-            .header("Content-Type", "application/json; charset=utf-8")
-            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
-            .header(
-                "X-Azure-Functions-InvocationId",
-                uuid::Uuid::new_v4().to_string(),
-            )
-            .body(serde_json::to_vec(payload).unwrap())
-            .send()
-            .await
-            .expect("handler answers");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response.bytes().await.unwrap();
+        let (status, content_type, bytes) = self
+            .invoke_raw(function_name, &serde_json::to_vec(payload).unwrap())
+            .await;
         (
             status,
             content_type,
@@ -472,24 +471,17 @@ impl FunctionsHost {
     }
 
     /// SIGTERM, as the host does on shutdown; returns the exit code.
-    pub async fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().expect("running");
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("exits after SIGTERM")
-            .unwrap();
-        status.code()
+    pub async fn terminate(&mut self) -> Option<i32> {
+        self.sigterm();
+        self.wait_exit().await
     }
 
     /// SIGKILL: what a crashed or recycled worker looks like.
-    pub async fn kill(mut self) {
+    pub async fn kill(&mut self) {
         self.child.kill().await.unwrap();
     }
 
+    /// SIGTERM without waiting: for what happens while the handler stops.
     pub fn sigterm(&self) {
         let pid = self.child.id().expect("running");
         std::process::Command::new("kill")
@@ -498,7 +490,8 @@ impl FunctionsHost {
             .unwrap();
     }
 
-    pub async fn wait_exit(mut self) -> Option<i32> {
+    /// Waits (20 s at most) for the handler to exit; returns the exit code.
+    pub async fn wait_exit(&mut self) -> Option<i32> {
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("exits")
@@ -525,9 +518,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-// Timer invocations (tests/timers.rs).
+// Timer invocations (timers.rs).
 impl FunctionsHost {
-    /// `POST /<FunctionName>` with any bytes, for malformed payloads.
+    /// `POST /<FunctionName>` with any bytes, as the host posts an
+    /// invocation: for malformed payloads.
     pub async fn invoke_raw(
         &self,
         function_name: &str,
@@ -538,6 +532,10 @@ impl FunctionsHost {
             .post(self.url(&format!("/{function_name}")))
             .header("Content-Type", "application/json; charset=utf-8")
             .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .header(
+                "X-Azure-Functions-InvocationId",
+                uuid::Uuid::new_v4().to_string(),
+            )
             .body(body.to_vec())
             .send()
             .await

@@ -6,19 +6,15 @@
 //! needs; no lease is lost in a storm of concurrent writers (412s forced);
 //! and the pool reaches zero once the last lease is released or expires.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::{EventKind, SimulatorConfig};
+use crate::helpers::app::{pools, spawn_app};
+use crate::helpers::host::FunctionsHost;
+use batch_simulator::EventKind;
 use pool_resizer::resizer::lease::fingerprint;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use support::app::{settings_for, start_simulator};
-use support::host::FunctionsHost;
 
 fn last_seq(sim: &batch_simulator::Simulator) -> u64 {
     sim.events().last().map_or(0, |e| e.seq)
@@ -45,20 +41,13 @@ fn lease_names(pool: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_pipeline_finishing_does_not_strand_another() {
-    let sim = start_simulator(SimulatorConfig {
-        pools: vec!["shared".into()],
-        ..SimulatorConfig::default()
-    })
-    .await;
-    let host = FunctionsHost::start(&settings_for(&sim, "shared")).await;
+    let app = spawn_app(pools(&["shared"])).await;
+    let host = &app.host;
 
-    let a = host
-        .post(
-            "/api/scale-up",
-            r#"{"leaseId": "run-a", "waitSeconds": 200}"#,
-        )
+    let a = app
+        .scale_up(r#"{"leaseId": "run-a", "waitSeconds": 200}"#)
         .await;
-    assert_eq!(host.until_final(a).await.status, 200);
+    assert_eq!(a.status, 200, "{}", a.body);
     let b = host.post("/api/scale-up", r#"{"leaseId": "run-b"}"#).await;
     assert_eq!(b.status, 200, "{}", b.body);
     assert_eq!(lease_names(&b.body["pool"]), ["run-a", "run-b"]);
@@ -74,32 +63,24 @@ async fn one_pipeline_finishing_does_not_strand_another() {
 
     // A call without a lease keeps today's behaviour: it would shrink. B's
     // release is the last one: the pool goes to zero.
-    let b_down = host
-        .post(
-            "/api/scale-down",
-            r#"{"leaseId": "run-b", "waitSeconds": 200}"#,
-        )
+    let b_down = app
+        .scale_down(r#"{"leaseId": "run-b", "waitSeconds": 200}"#)
         .await;
-    let b_down = host.until_final(b_down).await;
     assert_eq!(b_down.status, 200, "{}", b_down.body);
     assert_eq!(b_down.body["pool"]["currentDedicatedNodes"], 0);
     assert_eq!(lease_names(&b_down.body["pool"]), Vec::<String>::new());
 
     // Other metadata on the pool is untouched by all of this.
-    let status = host.get("/api/pool-status?poolId=shared").await;
+    let status = app.pool_status("shared").await;
     assert_eq!(status.body["pool"]["leases"], serde_json::json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_cannot_hold_nodes_forever() {
-    let sim = start_simulator(SimulatorConfig {
-        pools: vec!["shared".into()],
-        ..SimulatorConfig::default()
-    })
-    .await;
-    let host = FunctionsHost::start(&settings_for(&sim, "shared")).await;
-    let warm = host.post("/api/scale-up", r#"{"waitSeconds": 200}"#).await;
-    assert_eq!(host.until_final(warm).await.status, 200);
+    let app = spawn_app(pools(&["shared"])).await;
+    let host = &app.host;
+    let warm = app.scale_up(r#"{"waitSeconds": 200}"#).await;
+    assert_eq!(warm.status, 200, "{}", warm.body);
     // A pipeline that dies without scaling down holds a two-minute lease.
     let dead = host
         .post(
@@ -114,13 +95,9 @@ async fn an_expired_lease_cannot_hold_nodes_forever() {
     assert_eq!(lease_names(&live.body["pool"]), ["run-dead", "run-live"]);
     // Two simulated minutes later (0.4 s at 300x) the dead lease is gone.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let down = host
-        .post(
-            "/api/scale-down",
-            r#"{"leaseId": "run-live", "waitSeconds": 200}"#,
-        )
+    let down = app
+        .scale_down(r#"{"leaseId": "run-live", "waitSeconds": 200}"#)
         .await;
-    let down = host.until_final(down).await;
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(down.body["pool"]["targetDedicatedNodes"], 0);
     assert_eq!(down.body["pool"]["leases"], serde_json::json!([]));
@@ -129,17 +106,11 @@ async fn an_expired_lease_cannot_hold_nodes_forever() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_pipelines_on_three_instances_keep_the_invariant() {
     const PIPELINES: usize = 12;
-    let sim = Arc::new(
-        start_simulator(SimulatorConfig {
-            pools: vec!["shared".into()],
-            ..SimulatorConfig::default()
-        })
-        .await,
-    );
-    let settings = settings_for(&sim, "shared");
-    let mut hosts = Vec::new();
-    for _ in 0..3 {
-        hosts.push(Arc::new(FunctionsHost::start(&settings).await));
+    let app = spawn_app(pools(&["shared"])).await;
+    let sim = Arc::new(app.sim);
+    let mut hosts = vec![Arc::new(app.host)];
+    for _ in 1..3 {
+        hosts.push(Arc::new(FunctionsHost::start(&app.settings).await));
     }
 
     // Phase 1, a conflict storm: every pipeline scales up at once.
@@ -231,12 +202,8 @@ async fn many_pipelines_on_three_instances_keep_the_invariant() {
 
     // Phase 3: everyone is gone; the pool reaches zero.
     let last = hosts[0]
-        .post(
-            "/api/scale-down",
-            r#"{"leaseId": "nobody", "waitSeconds": 200}"#,
-        )
+        .scale_down(r#"{"leaseId": "nobody", "waitSeconds": 200}"#)
         .await;
-    let last = hosts[0].until_final(last).await;
     assert_eq!(last.status, 200, "{}", last.body);
     assert_eq!(last.body["pool"]["targetDedicatedNodes"], 0);
     assert_eq!(last.body["pool"]["currentDedicatedNodes"], 0);

@@ -25,7 +25,6 @@
 //! any other, so nothing is rebuilt inside the test and a block cannot start
 //! a second server. Each block gets its own dev, so blocks do not depend on
 //! each other's leftovers, and they run side by side.
-#![cfg(unix)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -375,7 +374,7 @@ fn cargo_shim(dir: &Path) -> PathBuf {
         &shim,
         format!(
             "#!/bin/sh\n\
-             # tests/doc_commands.rs: the docs' `cargo run -q -- ARGS`, on the binary cargo test built.\n\
+             # tests/integration/doc_commands.rs: the docs' `cargo run -q -- ARGS`, on the binary cargo test built.\n\
              if [ \"$1\" = run ] && [ \"$2\" = -q ] && [ \"$3\" = -- ]; then shift 3; exec '{bin}' \"$@\"; fi\n\
              echo \"doc_commands: a local block may run 'cargo run -q -- ...' only, not: cargo $*\" >&2\n\
              exit 97\n"

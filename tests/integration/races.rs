@@ -3,22 +3,12 @@
 //! handler stopped in the middle of a lease write or a status resume. The
 //! simulator's event log is the witness.
 
-#[path = "simulator_support/mod.rs"]
-mod simulator_support;
-mod support;
-
-use batch_simulator::{FaultSpec, SimulatorConfig};
+use crate::helpers::app::{pools, spawn_app, spawn_app_with};
+use crate::helpers::faults;
+use crate::helpers::host::{FunctionsHost, HostResponse};
+use batch_simulator::Simulator;
 use pool_resizer::resizer::lease::{MAX_LEASES, fingerprint};
 use std::time::Duration;
-use support::app::{accepted, settings_for, spawn_app, start_simulator};
-use support::host::FunctionsHost;
-
-fn pools(ids: &[&str]) -> SimulatorConfig {
-    SimulatorConfig {
-        pools: ids.iter().map(|p| p.to_string()).collect(),
-        ..SimulatorConfig::default()
-    }
-}
 
 /// Two leased scale-ups at once (want 1, want 3): the larger one does not
 /// stop the smaller one's grow, and neither reads the other's doing as its
@@ -53,7 +43,7 @@ async fn two_racing_scale_ups_both_succeed() {
         .filter(|k| !k.contains("method: \"GET\""))
         .collect();
     assert_eq!(
-        accepted(&app.sim, "POST", "/stopresize"),
+        app.accepted("POST", "/stopresize"),
         0,
         "nobody stopped a grow that was heading their way: {log:#?}\n{}\n{}",
         small.body,
@@ -68,16 +58,13 @@ async fn only_a_leases_holder_can_change_it() {
     let app = spawn_app(pools(&["adf-pool"])).await;
     let secret = "4f1c2d9e-7a51-4c55-9d0e-1b8cf00d2a77";
     let up = app
-        .host
-        .post(
-            "/api/scale-up",
-            &format!(r#"{{"leaseId": "{secret}", "dedicatedNodes": 1, "waitSeconds": 200}}"#),
-        )
+        .scale_up(&format!(
+            r#"{{"leaseId": "{secret}", "dedicatedNodes": 1, "waitSeconds": 200}}"#
+        ))
         .await;
-    let up = app.host.until_final(up).await;
     assert_eq!(up.status, 200, "{}", up.body);
 
-    let look = app.host.get("/api/pool-status?poolId=adf-pool").await;
+    let look = app.pool_status("adf-pool").await;
     assert!(!look.body.to_string().contains(secret), "{}", look.body);
     assert_eq!(
         look.body["pool"]["leases"][0]["holder"],
@@ -87,13 +74,8 @@ async fn only_a_leases_holder_can_change_it() {
     // Someone else, guessing: their release changes nothing, their plain
     // scale-down keeps the holder's node.
     let other = app
-        .host
-        .post(
-            "/api/scale-down",
-            r#"{"leaseId": "sha256-guess", "waitSeconds": 200}"#,
-        )
+        .scale_down(r#"{"leaseId": "sha256-guess", "waitSeconds": 200}"#)
         .await;
-    let other = app.host.until_final(other).await;
     assert_eq!(other.status, 200, "{}", other.body);
     assert_eq!(other.body["pool"]["targetDedicatedNodes"], 1);
     assert_eq!(other.body["pool"]["leases"].as_array().unwrap().len(), 1);
@@ -126,23 +108,18 @@ async fn lease_slots_cannot_be_exhausted() {
             .await;
         assert_eq!(zero.status, 200, "{}", zero.body);
     }
-    let look = app.host.get("/api/pool-status?poolId=adf-pool").await;
+    let look = app.pool_status("adf-pool").await;
     assert_eq!(look.body["pool"]["leases"], serde_json::json!([]));
 
     for i in 0..=MAX_LEASES {
         let one = app
-            .host
-            .post(
-                "/api/scale-up",
-                &format!(
-                    r#"{{"leaseId": "run-{i}", "dedicatedNodes": 1, "leaseMinutes": 10080, "waitSeconds": 200}}"#
-                ),
-            )
+            .scale_up(&format!(
+                r#"{{"leaseId": "run-{i}", "dedicatedNodes": 1, "leaseMinutes": 10080, "waitSeconds": 200}}"#
+            ))
             .await;
-        let one = app.host.until_final(one).await;
         assert_eq!(one.status, 200, "lease {i}: {}", one.body);
     }
-    let leases = app.host.get("/api/pool-status?poolId=adf-pool").await.body["pool"]["leases"]
+    let leases = app.pool_status("adf-pool").await.body["pool"]["leases"]
         .as_array()
         .unwrap()
         .clone();
@@ -155,47 +132,35 @@ async fn lease_slots_cannot_be_exhausted() {
 /// that URL finishes the job, lease included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_lease_write_or_a_resume_answers_202() {
-    let sim = start_simulator(pools(&["adf-pool"])).await;
     // As in Azure: the status URL names the app, not an instance, so a new
     // instance can answer it.
-    let mut settings = settings_for(&sim, "adf-pool");
-    settings.insert("WEBSITE_HOSTNAME".into(), "myapp.azurewebsites.net".into());
-    let slow = |method: &str| FaultSpec::Latency {
-        ms: 1500,
-        method: Some(method.into()),
-        path_contains: Some("/pools/adf-pool".into()),
-        count: 1,
-    };
+    let mut app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
+        settings.insert("WEBSITE_HOSTNAME".into(), "myapp.azurewebsites.net".into());
+    })
+    .await;
 
-    let host = FunctionsHost::start(&settings).await;
-    sim.faults().inject(slow("PATCH")).unwrap();
-    let up = host.post(
-        "/api/scale-up",
-        r#"{"leaseId": "run-term", "dedicatedNodes": 1, "waitSeconds": 200}"#,
-    );
-    let stop = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        host.sigterm();
-    };
-    let (up, ()) = tokio::join!(up, stop);
+    app.inject(faults::latency(1500, Some("PATCH"), "/pools/adf-pool", 1));
+    let up = sigterm_during(
+        &app.host,
+        app.host.post(
+            "/api/scale-up",
+            r#"{"leaseId": "run-term", "dedicatedNodes": 1, "waitSeconds": 200}"#,
+        ),
+    )
+    .await;
     assert_eq!(up.status, 202, "{}", up.body);
     let location = up.header("location").unwrap().to_owned();
     assert!(location.contains("leaseId=run-term"), "{location}");
-    host.wait_exit().await;
+    app.host.wait_exit().await;
 
     // A new instance; its status resume is interrupted too.
-    let host = FunctionsHost::start(&settings).await;
-    sim.faults().inject(slow("GET")).unwrap();
-    let poll = host.follow(&location);
-    let stop = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        host.sigterm();
-    };
-    let (poll, ()) = tokio::join!(poll, stop);
+    let mut host = app.instance().await;
+    app.inject(faults::latency(1500, Some("GET"), "/pools/adf-pool", 1));
+    let poll = sigterm_during(&host, host.follow(&location)).await;
     assert_eq!(poll.status, 202, "{}", poll.body);
     host.wait_exit().await;
 
-    let host = FunctionsHost::start(&settings).await;
+    let host = app.instance().await;
     let done = host.until_final(host.follow(&location).await).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(
@@ -206,11 +171,23 @@ async fn sigterm_during_a_lease_write_or_a_resume_answers_202() {
     );
 }
 
+/// `request`'s answer, with SIGTERM sent to `host` half a second into it.
+async fn sigterm_during(
+    host: &FunctionsHost,
+    request: impl Future<Output = HostResponse>,
+) -> HostResponse {
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        host.sigterm();
+    };
+    tokio::join!(request, stop).0
+}
+
 /// Batch load does not grow with callers: 200 pipelines waiting on one
 /// pool in one instance cost a small multiple of what one pipeline costs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_waits_share_their_batch_calls() {
-    let calls = |sim: &batch_simulator::Simulator| {
+    let calls = |sim: &Simulator| {
         sim.events()
             .iter()
             .filter(|e| matches!(&e.kind, batch_simulator::EventKind::Request { path, .. } if path.starts_with("/pools/adf-pool")))
@@ -219,8 +196,7 @@ async fn many_concurrent_waits_share_their_batch_calls() {
     let body = r#"{"dedicatedNodes": 1, "waitSeconds": 200}"#;
 
     let alone = spawn_app(pools(&["adf-pool"])).await;
-    let one = alone.host.post("/api/scale-up", body).await;
-    assert_eq!(alone.host.until_final(one).await.status, 200);
+    assert_eq!(alone.scale_up(body).await.status, 200);
     let one = calls(&alone.sim);
 
     let crowd = spawn_app(pools(&["adf-pool"])).await;

@@ -2,35 +2,18 @@
 //! app layout, readiness, routing, bad input, logs, shutdown, and clients
 //! that are slow, idle or stop half-way.
 
-mod support;
-
+use crate::helpers::app::{OFFLINE_ACCOUNT_KEY, offline_settings};
+use crate::helpers::host::{AppManifest, FUNCTION_KEY, FunctionsHost, Key, plain_client};
 use pool_resizer::functions::{AppState, ServerLimits, router, serve_with_limits};
 use pool_resizer::resizer::PollPolicy;
 use pool_resizer::settings::Settings;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::host::{AppManifest, FUNCTION_KEY, FunctionsHost, Key, plain_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-
-fn settings() -> HashMap<String, String> {
-    HashMap::from([
-        // Never called by these tests: every request here fails validation first.
-        (
-            "BATCH_ACCOUNT_URL".to_owned(),
-            "https://127.0.0.1:9".to_owned(),
-        ),
-        ("BATCH_POOL_ID".to_owned(), "adf-pool".to_owned()),
-        ("BATCH_ACCOUNT_NAME".to_owned(), "devaccount".to_owned()),
-        (
-            "BATCH_ACCOUNT_KEY".to_owned(),
-            "c2VjcmV0LWtleS1kby1ub3QtbG9n".to_owned(),
-        ),
-    ])
-}
 
 #[test]
 fn every_http_function_json_is_forwarded_and_keyed() {
@@ -64,7 +47,7 @@ fn every_http_function_json_is_forwarded_and_keyed() {
 
 #[tokio::test]
 async fn readiness_routes_and_bad_input_answer_json() {
-    let host = FunctionsHost::start(&settings()).await;
+    let mut host = FunctionsHost::start(&offline_settings()).await;
 
     let client = plain_client();
     let probe = client
@@ -145,7 +128,7 @@ async fn readiness_routes_and_bad_input_answer_json() {
     let all = logs.join("\n");
     assert!(!all.contains(FUNCTION_KEY), "function key leaked into logs");
     assert!(
-        !all.contains("c2VjcmV0LWtleS1kby1ub3QtbG9n"),
+        !all.contains(OFFLINE_ACCOUNT_KEY),
         "account key leaked into logs"
     );
 
@@ -158,7 +141,7 @@ async fn readiness_routes_and_bad_input_answer_json() {
 
 #[tokio::test]
 async fn invalid_settings_stop_the_handler_with_every_reason() {
-    let mut env = settings();
+    let mut env = offline_settings();
     env.insert("BATCH_ACCOUNT_URL".into(), "http://insecure".into());
     env.insert("BATCH_POOL_ID".into(), "no spaces allowed".into());
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pool-resizer"))
@@ -175,7 +158,7 @@ async fn invalid_settings_stop_the_handler_with_every_reason() {
         stderr.contains("BATCH_ACCOUNT_URL") && stderr.contains("BATCH_POOL_ID"),
         "{stderr}"
     );
-    assert!(!stderr.contains("c2VjcmV0LWtleS1kby1ub3QtbG9n"));
+    assert!(!stderr.contains(OFFLINE_ACCOUNT_KEY));
 }
 
 trait JsonBody {
@@ -185,7 +168,7 @@ trait JsonBody {
 impl JsonBody for reqwest::Response {
     async fn json_body(self) -> serde_json::Value {
         let body = serde_json::from_slice(&self.bytes().await.unwrap()).unwrap();
-        support::schema::assert_answer(&body);
+        crate::helpers::schema::assert_answer(&body);
         body
     }
 }
@@ -211,7 +194,7 @@ impl InProcess {
         let stop = tokio_util::sync::CancellationToken::new();
         let stop_rx = stop.clone();
         let app = app.unwrap_or_else(|| {
-            let env = settings();
+            let env = offline_settings();
             let settings = Settings::from_env(|name| env.get(name).cloned()).unwrap();
             let batch = pool_resizer::app::batch_client(&settings).unwrap();
             router(AppState::new(
@@ -313,6 +296,15 @@ async fn read_answer(stream: &mut TcpStream) -> (String, String) {
     }
 }
 
+/// A 400 in the usual JSON, its message saying `says`.
+fn assert_refused_saying(head: &str, body: &str, says: &str) {
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}\n{body}");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    crate::helpers::schema::assert_answer(&body);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{body}");
+}
+
 const GET_READY: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 /// Slowloris and its cousins: idle sockets, heads that stop half-way or
@@ -350,16 +342,7 @@ async fn slow_idle_and_half_sent_connections_are_closed_while_others_are_served(
     )
     .await;
     let answered = since.elapsed();
-    assert!(head.starts_with("HTTP/1.1 400"), "{head}\n{body}");
-    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-    support::schema::assert_answer(&body);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("did not all arrive within 0.3 s"),
-        "{body}"
-    );
+    assert_refused_saying(&head, &body, "did not all arrive within 0.3 s");
     assert!(
         answered >= LIMITS.body_read && answered < LIMITS.idle,
         "{answered:?}"
@@ -509,7 +492,7 @@ async fn shutdown_answers_what_is_in_flight_and_ends_within_its_grace() {
 /// within its 10-s bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_half_sent_and_slow_body_requests_open_exits_at_once() {
-    let host = FunctionsHost::start(&settings()).await;
+    let mut host = FunctionsHost::start(&offline_settings()).await;
     let address = SocketAddr::from(([127, 0, 0, 1], host.port()));
     let mut half_sent = TcpStream::connect(address).await.unwrap();
     half_sent
@@ -532,16 +515,7 @@ async fn sigterm_with_half_sent_and_slow_body_requests_open_exits_at_once() {
     let began = Instant::now();
     host.sigterm();
     let (head, body) = read_answer(&mut slow_body).await;
-    assert!(head.starts_with("HTTP/1.1 400"), "{head}\n{body}");
-    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-    support::schema::assert_answer(&body);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("shutting down"),
-        "{body}"
-    );
+    assert_refused_saying(&head, &body, "shutting down");
     let half_sent_closed = closed_after(half_sent, began).await;
     let idle_closed = closed_after(idle, began).await;
     assert_eq!(host.wait_exit().await, Some(0));

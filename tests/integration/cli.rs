@@ -3,8 +3,6 @@
 //! is not a terminal. Time runs 200x faster on both sides, so a cold pool is
 //! ready in a couple of real seconds.
 
-mod support;
-
 use batch_simulator::{Simulator, SimulatorConfig, start};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -24,7 +22,7 @@ impl Run {
         let body = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
         });
-        support::schema::assert_answer(&body);
+        crate::helpers::schema::assert_answer(&body);
         body
     }
 }

@@ -2,13 +2,11 @@
 //! `tests/fixtures/batch-recorded` — same keys (recursively, for the state recorded),
 //! same casing, same value formats.
 
-mod simulator_support;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::helpers::batch::*;
 use serde_json::{Value, json};
-use simulator_support::*;
 
 fn fixture(name: &str) -> Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -128,12 +126,7 @@ async fn bodies_match_recorded_fixtures() {
         .status,
         200
     );
-    c.call(
-        "POST",
-        "/pools/fx/resize",
-        Some(json!({"targetDedicatedNodes": 2})),
-    )
-    .await;
+    c.resize("fx", json!({"targetDedicatedNodes": 2})).await;
     let mut fix = fixture("pool-get-after-patch-metadata.json");
     fix.as_object_mut().unwrap().remove("startTask");
     same_shape("", &fix, &c.pool("fx").await);
@@ -157,29 +150,21 @@ async fn bodies_match_recorded_fixtures() {
     // Counts.
     let nc = c.call("GET", "/nodecounts", None).await.body;
     same_shape("", &fixture("account-nodecounts-list.json"), &nc);
-    c.call(
-        "POST",
-        "/jobs",
-        Some(json!({"id": "j", "poolInfo": {"poolId": "fx2"}})),
-    )
-    .await;
+    c.add_job("j", "fx2").await;
     let tc = c.call("GET", "/jobs/j/taskcounts", None).await.body;
     same_shape("", &fixture("job-taskcounts.json"), &tc);
 
     // Errors.
-    let r = c
-        .call("POST", "/pools/fakepool/resize", Some(json!({})))
-        .await;
+    let r = c.resize("fakepool", json!({})).await;
     same_shape(
         "",
         &fixture("error-400-resize-missing-required-property.json"),
         &r.body,
     );
     let r = c
-        .call(
-            "POST",
-            "/pools/fakepool/resize",
-            Some(json!({"targetDedicatedNodes": 1, "targetLowPriorityNodes": 1})),
+        .resize(
+            "fakepool",
+            json!({"targetDedicatedNodes": 1, "targetLowPriorityNodes": 1}),
         )
         .await;
     same_shape(

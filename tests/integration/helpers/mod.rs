@@ -1,0 +1,14 @@
+//! What the integration tests share:
+//! - `app`: `spawn_app()` and `TestApp`, the simulator and the handler wired
+//!   as in Azure, and the steps scenarios are told in;
+//! - `host`: the Functions host stand-in that runs the handler binary;
+//! - `schema`: the answer contract every answer is checked against;
+//! - `batch`: a signed Batch client of the tests' own, for arranging the
+//!   world behind the handler's back;
+//! - `faults`: the simulator's faults, by what Batch does.
+
+pub mod app;
+pub mod batch;
+pub mod faults;
+pub mod host;
+pub mod schema;
