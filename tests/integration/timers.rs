@@ -10,7 +10,6 @@ use crate::helpers::batch::{all_in, steady};
 use crate::helpers::host::{AppManifest, FunctionsHost, timer_payload};
 use pool_resizer::schedule::Schedule;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 const EVERY_SECOND: &str = "* * * * * *";
 const NEW_YEAR: &str = "0 0 0 1 1 *";
