@@ -775,3 +775,28 @@ async fn a_bad_time_zone_or_window_disables_the_timers_but_not_http() {
     }
     assert_eq!(resizes(&app), 0, "a disabled schedule touches no pool");
 }
+
+/// A closed-window firing only looks, and a look proves nothing about
+/// capacity: the backoff a quota failure started outlives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_window_firing_leaves_the_backoff_alone() {
+    let app = spawn_app_with(
+        batch_simulator::SimulatorConfig {
+            dedicated_core_quota: 1,
+            ..pools(&["p1"])
+        },
+        |settings, _| schedule(settings, Window::Closed),
+    )
+    .await;
+    let up = app
+        .scale_up(r#"{"poolId": "p1", "dedicatedNodes": 3, "waitSeconds": 180}"#)
+        .await;
+    assert_eq!(up.status, 409, "{}", up.body);
+    assert_eq!(up.body["pool"]["backoff"]["minutes"], 5, "{}", up.body);
+
+    let (status, logs) = fire_on_schedule(&app.host, "timer-reconcile").await;
+    assert_eq!(status, 200, "{logs:#?}");
+    assert_logged(&logs, &["leaving pool 'p1' as it is"]);
+    let look = app.pool_status("p1").await;
+    assert_eq!(look.body["pool"]["backoff"]["minutes"], 5, "{}", look.body);
+}
