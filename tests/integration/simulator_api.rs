@@ -375,8 +375,17 @@ async fn quota_stopresize_and_removenodes() {
         c.call("POST", "/pools/p1/stopresize", None).await.status,
         202
     );
-    assert_eq!(c.pool("p1").await["allocationState"], "stopping");
+    // `stopping` lasts 5 simulated seconds, 5 ms here: a loaded machine may
+    // look only after it, so the event log is the witness, not a GET.
     let p = c.wait_pool("p1", "steady", steady).await;
+    assert!(
+        s.events().iter().any(|e| matches!(
+            &e.kind,
+            EventKind::PoolTarget { pool_id, allocation_state, .. }
+                if pool_id == "p1" && allocation_state == "stopping"
+        )),
+        "the pool went through stopping"
+    );
     assert_eq!(p["targetLowPriorityNodes"], 3);
     assert_eq!(p["currentLowPriorityNodes"], 2);
     assert_eq!(p["resizeErrors"][0]["code"], "ResizeStopped");
