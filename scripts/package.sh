@@ -40,7 +40,7 @@ say() { echo "package.sh: $*" >&2; }
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 # The deployed binary: the handler and operator CLI only. `dev`, `simulator` and
 # `simulate-day` (feature "simulator", on by default) stay out, and with them the
-# simulator's crate, its TLS server and certificate generator.
+# simulator's crate, its TLS server and certificate generator, and plotters.
 build_args=(--release --locked -p pool-resizer --no-default-features --bin pool-resizer)
 
 build_musl() {

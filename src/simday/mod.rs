@@ -16,9 +16,11 @@
 //! | [`adf`] | the replay's own Batch calls (jobs, tasks, setup) |
 //! | [`flight`] | calls that take no simulated time on the paused clock |
 //! | [`metrics`] | the event log to numbers |
-//! | [`report`] | table, JSON, chart |
+//! | [`report`] | table, JSON, the Markdown page |
+//! | [`chart`] | the charts (plotters, SVG) |
 
 pub(crate) mod adf;
+pub mod chart;
 pub mod config;
 pub(crate) mod flight;
 pub mod metrics;
@@ -67,6 +69,9 @@ pub enum DayError {
     #[error(transparent)]
     /// The replay against the simulator failed.
     Replay(#[from] replay::ReplayError),
+    #[error("drawing the chart: {0}")]
+    /// plotters could not draw a chart.
+    Chart(#[from] chart::ChartError),
     #[error("writing {0}: {1}")]
     /// A result file could not be written.
     Write(PathBuf, std::io::Error),
@@ -158,8 +163,8 @@ pub fn run(args: &DayArgs) -> Result<(), DayError> {
     std::fs::create_dir_all(&args.out).map_err(|e| DayError::Write(args.out.clone(), e))?;
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     write("simulated-day.json", json + "\n")?;
-    write("simulated-day.svg", report::svg_chart(&report))?;
-    write("simulated-day-busy.svg", report::svg_chart_busy(&report))?;
+    write("simulated-day.svg", chart::day(&report)?)?;
+    write("simulated-day-busy.svg", chart::busy_hours(&report)?)?;
     write(
         "simulated-day.md",
         report::markdown_page(&report, "simulated-day.svg", "simulated-day-busy.svg"),

@@ -1,5 +1,6 @@
 //! `simulate-day` on a short day: the numbers are sane, and one seed gives one day.
 
+use pool_resizer::simday::chart;
 use pool_resizer::simday::config::DayConfig;
 use pool_resizer::simday::metrics::Metrics;
 use pool_resizer::simday::report::DayReport;
@@ -84,6 +85,31 @@ fn a_short_day_is_sane_and_the_same_for_the_same_seed() {
     assert!(resizer.batch_calls > 10 && pending.batch_calls == 1);
     // The formula waits for an evaluation that sees the task: longer than a boot alone.
     assert!(pending.time_to_task.expect("ran").mean > wait.mean);
+
+    // The charts: the same day draws the same bytes (the committed docs/ charts change only
+    // with the day), every strategy is in the legend, the time axis reads the clock.
+    for (draw, title) in [
+        (
+            chart::day as fn(&DayReport) -> _,
+            "Billed nodes over the day",
+        ),
+        (chart::busy_hours, "Billed nodes"),
+    ] {
+        let svg = draw(&report).expect("draws");
+        assert_eq!(svg, draw(&again).expect("draws"), "one day, one chart");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains(title), "{title}");
+        for s in &report.strategies {
+            assert!(
+                svg.contains(&format!("{}: ", s.name)),
+                "{} in the legend",
+                s.name
+            );
+        }
+        for label in ["08:10", "08:30", "nodes", "time of day (UTC)"] {
+            assert!(svg.contains(&format!("\n{label}\n</text>")), "{label}");
+        }
+    }
 }
 
 #[test]
