@@ -188,10 +188,28 @@ impl FunctionsHost {
             true
         );
 
+        // Like the host, pick a free port and hand it to the handler. The
+        // port is free only when picked: another test may bind it first, so
+        // a handler that could not listen is started again on another one.
+        for attempt in 1.. {
+            let mut host = Self::spawn(manifest.clone(), &arguments, env);
+            match host.wait_ready().await {
+                Ready::Listening => return host,
+                Ready::PortTaken if attempt < 5 => continue,
+                Ready::PortTaken | Ready::Exited => panic!(
+                    "the handler exited before it was ready; logs:\n{}",
+                    host.logs().join("\n")
+                ),
+            }
+        }
+        unreachable!()
+    }
+
+    fn spawn(manifest: AppManifest, arguments: &[String], env: &HashMap<String, String>) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_pool-resizer"));
         command
-            .args(&arguments)
+            .args(arguments)
             .current_dir(&manifest.root)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -225,30 +243,48 @@ impl FunctionsHost {
                 }
             });
         }
-        let http = plain_client();
-        let host = Self {
+        Self {
             manifest,
             child,
             port,
-            http,
+            http: plain_client(),
             logs,
             public_host: env.get("WEBSITE_HOSTNAME").cloned(),
-        };
-        host.wait_ready().await;
-        host
+        }
     }
 
-    /// The host's readiness loop: any HTTP answer on `/` means ready.
-    async fn wait_ready(&self) {
+    /// The host's readiness loop (any HTTP answer on `/` means ready), and
+    /// the handler's own word that it listens: an answer alone could come
+    /// from another test's process that took the port first.
+    async fn wait_ready(&mut self) -> Ready {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut exited = false;
         loop {
-            if self.http.get(self.url("/")).send().await.is_ok() {
-                return;
+            let logs = self.logs();
+            if logs.iter().any(|l| l.contains("cannot listen on")) {
+                return Ready::PortTaken;
+            }
+            if logs
+                .iter()
+                .any(|l| l.contains("pool-resizer handler listening"))
+                && self.http.get(self.url("/")).send().await.is_ok()
+            {
+                return Ready::Listening;
+            }
+            if exited {
+                // Its last lines were read by now: they said nothing of the port.
+                return Ready::Exited;
+            }
+            exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if exited {
+                // Let the readers catch its last lines before judging why.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             }
             assert!(
                 Instant::now() < deadline,
                 "handler not ready in 30 s; logs:\n{}",
-                self.logs().join("\n")
+                logs.join("\n")
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -508,6 +544,14 @@ pub fn plain_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// How a handler start ended.
+enum Ready {
+    Listening,
+    /// Another process bound the port between our pick and the handler's.
+    PortTaken,
+    Exited,
 }
 
 fn free_port() -> u16 {
