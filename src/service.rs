@@ -308,13 +308,7 @@ impl<B: PoolApi> Service<'_, B> {
             .iter()
             .map(|lease| {
                 PoolEdit::Lease(match request.operation {
-                    Operation::ScaleUp => LeaseEdit::Hold(Lease {
-                        id: lease.id.clone(),
-                        dedicated: request.dedicated,
-                        low_priority: request.low_priority,
-                        expires: self.converger.clock.now_utc()
-                            + Duration::from_secs(u64::from(lease.minutes) * 60),
-                    }),
+                    Operation::ScaleUp => self.hold(lease, request.dedicated, request.low_priority),
                     Operation::ScaleDown => LeaseEdit::Release(lease.id.clone()),
                 })
             })
@@ -553,6 +547,17 @@ impl<B: PoolApi> Service<'_, B> {
         Ok(Answer { want, result })
     }
 
+    /// The hold a lease request asks for, from now on the handler's clock.
+    fn hold(&self, lease: &LeaseRequest, dedicated: u32, low_priority: u32) -> LeaseEdit {
+        LeaseEdit::Hold(Lease {
+            id: lease.id.clone(),
+            dedicated,
+            low_priority,
+            expires: self.converger.clock.now_utc()
+                + Duration::from_secs(u64::from(lease.minutes) * 60),
+        })
+    }
+
     /// A resumed operation's lease, as its first call meant to leave it: a
     /// scale-up's lease held (its call may have ended before the write, say
     /// on SIGTERM or throttling), a scale-down's released. Written only when
@@ -566,13 +571,7 @@ impl<B: PoolApi> Service<'_, B> {
             .iter()
             .any(|live| live.id == lease.id);
         let edit = match (want.operation, held) {
-            (Operation::ScaleUp, false) => LeaseEdit::Hold(Lease {
-                id: lease.id.clone(),
-                dedicated: want.dedicated,
-                low_priority: want.low_priority,
-                expires: self.converger.clock.now_utc()
-                    + Duration::from_secs(u64::from(lease.minutes) * 60),
-            }),
+            (Operation::ScaleUp, false) => self.hold(lease, want.dedicated, want.low_priority),
             (Operation::ScaleDown, true) => LeaseEdit::Release(lease.id.clone()),
             _ => return,
         };
