@@ -162,11 +162,16 @@ pub(crate) async fn serve_handler(
     policy: crate::resizer::PollPolicy,
     stop: CancellationToken,
 ) -> Result<(), StartupError> {
+    // What the handler needs beyond what the CLI does, all said at once.
+    let mut missing = Vec::new();
     if settings.allowed_pools.is_empty() {
-        return Err(crate::settings::SettingsError(vec![
-            crate::settings::AllowedPools::NONE_SET.to_owned(),
-        ])
-        .into());
+        missing.push(crate::settings::AllowedPools::NONE_SET.to_owned());
+    }
+    if settings.status_url_secret.is_none() {
+        missing.push(crate::settings::StatusUrlSecret::NOT_SET.to_owned());
+    }
+    if !missing.is_empty() {
+        return Err(crate::settings::SettingsError(missing).into());
     }
     if let Err(disabled) = &settings.schedule {
         // Loud but not fatal: pipelines call the HTTP functions, which must
@@ -190,7 +195,7 @@ pub(crate) async fn serve_handler(
         time_scale = settings.time_scale,
         "pool-resizer handler listening"
     );
-    let state = crate::functions::AppState::new(batch, settings, policy, stop.clone());
+    let state = crate::functions::AppState::new(batch, settings, policy, stop.clone())?;
     let shutdown = async move {
         stop.cancelled().await;
         tracing::info!("shutting down: open waits answer 202 with their status URL");

@@ -93,6 +93,13 @@ pub(crate) fn dev_settings(
     })
 }
 
+/// A fresh random secret for this `dev` run's status URLs.
+fn dev_status_url_secret() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Serves the handler against an embedded simulator until `stop`: the newcomer's first command.
 pub async fn run(args: DevArgs, stop: tokio_util::sync::CancellationToken) -> Result<(), DevError> {
     let ca_file =
@@ -114,6 +121,9 @@ pub async fn run(args: DevArgs, stop: tokio_util::sync::CancellationToken) -> Re
         ("BATCH_CA_FILE", ca_file.display().to_string()),
         ("POOL_RESIZER_TIME_SCALE", args.time_scale.to_string()),
         ("ALLOWED_POOLS", args.pools.join(",")),
+        // One process, so a secret of its own is safe here (in Azure every
+        // instance must share the app setting); never printed.
+        ("STATUS_URL_SECRET", dev_status_url_secret()),
     ]);
     let settings = dev_settings(&own, |name| std::env::var(name).ok())
         .map_err(crate::app::StartupError::from)?;

@@ -43,6 +43,9 @@ pub(crate) struct OperationBody {
     /// While in progress: where to poll (also the `Location` header).
     pub status_url: Option<String>,
     pub error: Option<ErrorView>,
+    /// Pool metadata this call meant to write but left to the next call or
+    /// poll (`backoff`, `lease`): its budget was spent, or Batch was busy.
+    pub not_written: Vec<&'static str>,
 }
 
 impl OperationBody {
@@ -98,6 +101,7 @@ impl OperationBody {
             waiting_for: None,
             status_url: None,
             error: None,
+            not_written: Vec::new(),
         }
     }
 

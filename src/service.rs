@@ -12,7 +12,7 @@
 use crate::batch::PoolId;
 use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
-use crate::resizer::budget::STATUS_PATIENCE;
+use crate::resizer::budget::{Budget, STATUS_PATIENCE};
 use crate::resizer::lease::{WARM_LEASE, live_leases};
 use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
@@ -198,6 +198,27 @@ impl StatusRequest {
 pub(crate) struct Answer {
     pub want: Want,
     pub result: Result<Report, ConvergeError>,
+    /// Pool metadata this call meant to write but had no budget (or no
+    /// Batch) left for: the next call or poll writes it. Never waited for.
+    pub not_written: Vec<Unwritten>,
+}
+
+/// A metadata write left to the next call (see [`Answer::not_written`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unwritten {
+    /// The backoff a quota/allocation failure starts, or a success clears.
+    Backoff,
+    /// A resumed operation's lease: held (scale-up) or released (scale-down).
+    Lease,
+}
+
+impl Unwritten {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Unwritten::Backoff => "backoff",
+            Unwritten::Lease => "lease",
+        }
+    }
 }
 
 impl Answer {
@@ -220,6 +241,7 @@ impl Answer {
                 batch_calls: 0,
                 retry_after,
             }),
+            not_written: Vec::new(),
         }
     }
 
@@ -324,9 +346,15 @@ impl<B: PoolApi> Service<'_, B> {
                 minutes: request.keep_warm_minutes,
             });
         }
-        let mut answer = self.run(want, edits, request.wait).await;
+        // One budget for the whole request: the edits, the wait and the
+        // backoff write after it, so the answer leaves within the wait plus
+        // the call margin whatever Batch does to any of them.
+        let budget = self.converger.budget(request.wait);
+        let mut answer = self.run(want, edits, &budget).await;
         if let Ok(report) = &mut answer.result {
-            self.record_backoff(&answer.want, report).await;
+            if !self.record_backoff(&answer.want, report, &budget).await {
+                answer.not_written.push(Unwritten::Backoff);
+            }
         }
         Ok(answer)
     }
@@ -336,13 +364,21 @@ impl<B: PoolApi> Service<'_, B> {
     /// clears one. Written only on those changes, and once Batch took the
     /// write (an `If-Match` on the pool just seen), the report's pool says so
     /// too: the caller learns of the backoff from the answer that caused it.
-    pub(crate) async fn record_backoff(&self, want: &Want, report: &mut Report) {
+    ///
+    /// On the caller's budget, never a fresh one: with none left the write
+    /// is not tried (`false`: the next scale-up or poll writes it).
+    pub(crate) async fn record_backoff(
+        &self,
+        want: &Want,
+        report: &mut Report,
+        budget: &Budget,
+    ) -> bool {
         // A look (a scale-up to nothing) proves nothing about capacity.
         if want.operation != Operation::ScaleUp || want.dedicated + want.low_priority == 0 {
-            return;
+            return true;
         }
         let Some(Observed::Pool(snapshot)) = &mut report.last else {
-            return;
+            return true;
         };
         let previous: Option<Backoff> =
             crate::resizer::marks::read(&snapshot.pool.metadata, crate::resizer::marks::BACKOFF);
@@ -362,14 +398,9 @@ impl<B: PoolApi> Service<'_, B> {
                 ))
             }
             Outcome::Converged if previous.is_some() => PoolEdit::ClearBackoff,
-            _ => return,
+            _ => return true,
         };
-        let budget = self.converger.budget(STATUS_PATIENCE);
-        match self
-            .converger
-            .edit_pool(&want.pool_id, &edit, &budget)
-            .await
-        {
+        match self.converger.edit_pool(&want.pool_id, &edit, budget).await {
             Ok(LeaseWrite::Written { .. } | LeaseWrite::Unchanged) => {
                 let recorded = match &edit {
                     PoolEdit::SetBackoff(backoff) => Some(backoff),
@@ -382,12 +413,15 @@ impl<B: PoolApi> Service<'_, B> {
                 ) {
                     snapshot.pool.metadata = metadata;
                 }
+                true
             }
             Ok(outcome) => {
                 tracing::info!(pool = %want.pool_id, ?outcome, "backoff not recorded; the next scale-up tries again");
+                false
             }
             Err(error) => {
                 tracing::warn!(pool = %want.pool_id, error = %error, "could not record the backoff");
+                false
             }
         }
     }
@@ -404,15 +438,20 @@ impl<B: PoolApi> Service<'_, B> {
             return Answer {
                 want,
                 result: Err(error),
+                not_written: Vec::new(),
             };
         }
-        let result = self.converger.check(&want).await;
-        Answer { want, result }
+        let result = self.converger.check_within(&want, &budget).await;
+        Answer {
+            want,
+            result,
+            not_written: Vec::new(),
+        }
     }
 
-    /// Converges `want` for up to `wait`, after `edits` (lease changes,
+    /// Converges `want` within `budget`, after `edits` (lease changes,
     /// keep-warm) on the same budget.
-    pub(crate) async fn run(&self, want: Want, edits: Vec<PoolEdit>, wait: Duration) -> Answer {
+    pub(crate) async fn run(&self, want: Want, edits: Vec<PoolEdit>, budget: &Budget) -> Answer {
         let permit = match self.waits {
             Some(waits) => match waits.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
@@ -423,9 +462,8 @@ impl<B: PoolApi> Service<'_, B> {
             },
             None => None,
         };
-        let budget = self.converger.budget(wait);
         for edit in &edits {
-            match self.converger.edit_pool(&want.pool_id, edit, &budget).await {
+            match self.converger.edit_pool(&want.pool_id, edit, budget).await {
                 Ok(LeaseWrite::NotWritten { why, retry_after }) => {
                     tracing::info!(pool = %want.pool_id, why, "lease not written yet; the status URL will");
                     let reason = if self.converger.stop.is_cancelled() {
@@ -442,13 +480,18 @@ impl<B: PoolApi> Service<'_, B> {
                     return Answer {
                         want,
                         result: Err(error),
+                        not_written: Vec::new(),
                     };
                 }
             }
         }
-        let result = self.converger.converge_within(&want, &budget).await;
+        let result = self.converger.converge_within(&want, budget).await;
         drop(permit);
-        Answer { want, result }
+        Answer {
+            want,
+            result,
+            not_written: Vec::new(),
+        }
     }
 
     /// One timer firing, as the timer face judged the window: the
@@ -479,14 +522,16 @@ impl<B: PoolApi> Service<'_, B> {
         let mut result = if lease.is_some() {
             self.converger.converge_within(&want, &budget).await
         } else {
-            self.converger.check(&want).await
+            self.converger.check_within(&want, &budget).await
         };
         if let Ok(report) = &mut result {
-            self.record_backoff(&want, report).await;
+            self.record_backoff(&want, report, &budget).await;
         }
+        // What is left of the one budget: a grace it cannot end now is
+        // ended by the next firing.
         let warmth = match &result {
             Ok(report) if report.last.as_ref().is_some_and(warmth_expired) => {
-                Some(self.release_expired_warmth(&want.pool_id, wait).await)
+                Some(self.release_expired_warmth(&want.pool_id, &budget).await)
             }
             _ => None,
         };
@@ -503,15 +548,14 @@ impl<B: PoolApi> Service<'_, B> {
     async fn release_expired_warmth(
         &self,
         pool_id: &PoolId,
-        wait: Duration,
+        budget: &Budget,
     ) -> Result<Report, ConvergeError> {
-        let budget = self.converger.budget(wait);
         let warm: LeaseId = WARM_LEASE.parse().expect("a valid lease id");
         self.converger
-            .edit_leases(pool_id, &LeaseEdit::Release(warm), &budget)
+            .edit_leases(pool_id, &LeaseEdit::Release(warm), budget)
             .await?;
         let shrink = Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour);
-        self.converger.converge_within(&shrink, &budget).await
+        self.converger.converge_within(&shrink, budget).await
     }
 
     /// A look, judged against a target if one is given. Only a status URL
@@ -529,22 +573,33 @@ impl<B: PoolApi> Service<'_, B> {
                 .then_some(self.limits.max_dedicated),
             ..request.want()
         };
+        // One budget for the look, the step and the writes after it.
+        let budget = self.converger.budget(STATUS_PATIENCE);
+        let mut not_written = Vec::new();
         let result = if request.resume {
-            let mut result = self.converger.resume(&want).await;
+            let mut result = self.converger.resume(&want, &budget).await;
             if let Ok(report) = &mut result {
                 if let Some(lease) = &request.lease {
-                    self.settle_lease(&want, report, lease).await;
+                    if !self.settle_lease(&want, report, lease, &budget).await {
+                        not_written.push(Unwritten::Lease);
+                    }
                 }
                 // A scale-up that outlived its first call ends here, on the
                 // caller's poll: its outcome starts or clears the backoff
                 // exactly as an inline one would.
-                self.record_backoff(&want, report).await;
+                if !self.record_backoff(&want, report, &budget).await {
+                    not_written.push(Unwritten::Backoff);
+                }
             }
             result
         } else {
-            self.converger.check(&want).await
+            self.converger.check_within(&want, &budget).await
         };
-        Ok(Answer { want, result })
+        Ok(Answer {
+            want,
+            result,
+            not_written,
+        })
     }
 
     /// The hold a lease request asks for, from now on the handler's clock.
@@ -562,10 +617,16 @@ impl<B: PoolApi> Service<'_, B> {
     /// scale-up's lease held (its call may have ended before the write, say
     /// on SIGTERM or throttling), a scale-down's released. Written only when
     /// the pool just seen disagrees, so polls cost no extra call; a failure
-    /// here is left to the next poll.
-    async fn settle_lease(&self, want: &Want, report: &Report, lease: &LeaseRequest) {
+    /// here, or no budget left for it, is left to the next poll (`false`).
+    async fn settle_lease(
+        &self,
+        want: &Want,
+        report: &Report,
+        lease: &LeaseRequest,
+        budget: &Budget,
+    ) -> bool {
         let Some(Observed::Pool(snapshot)) = &report.last else {
-            return;
+            return true;
         };
         let held = live_leases(&snapshot.pool.metadata, snapshot.observed_at)
             .iter()
@@ -573,19 +634,24 @@ impl<B: PoolApi> Service<'_, B> {
         let edit = match (want.operation, held) {
             (Operation::ScaleUp, false) => self.hold(lease, want.dedicated, want.low_priority),
             (Operation::ScaleDown, true) => LeaseEdit::Release(lease.id.clone()),
-            _ => return,
+            _ => return true,
         };
-        let budget = self.converger.budget(STATUS_PATIENCE);
         match self
             .converger
-            .edit_leases(&want.pool_id, &edit, &budget)
+            .edit_leases(&want.pool_id, &edit, budget)
             .await
         {
+            Ok(LeaseWrite::NotWritten { why, .. }) => {
+                tracing::info!(pool = %want.pool_id, why, "lease not settled yet; the next poll tries again");
+                false
+            }
             Ok(outcome) => {
                 tracing::info!(pool = %want.pool_id, ?outcome, "resumed operation's lease settled");
+                true
             }
             Err(error) => {
                 tracing::warn!(pool = %want.pool_id, error = %error, "could not settle the lease; the next poll tries again");
+                false
             }
         }
     }
@@ -657,5 +723,164 @@ mod tests {
             ..mine
         };
         assert_eq!(forced.want().leases, LeaseRule::Ignore);
+    }
+
+    /// A steady pool of one ready node with a backoff to clear, whose
+    /// metadata writes take a minute each: Batch at its slowest.
+    struct SlowWrites {
+        patches: std::sync::atomic::AtomicU32,
+    }
+
+    impl PoolApi for SlowWrites {
+        async fn get_pool(
+            &self,
+            pool_id: &PoolId,
+        ) -> Result<crate::batch::models::Pool, crate::batch::BatchError> {
+            let mut pool = crate::batch::models::Pool::test(pool_id.as_str())
+                .steady(1)
+                .etag("0x1")
+                .pool();
+            let backoff = Backoff::after(
+                None,
+                "AccountCoreQuotaReached",
+                "quota",
+                time::OffsetDateTime::now_utc(),
+            );
+            pool.metadata = crate::resizer::marks::set(
+                &pool.metadata,
+                crate::resizer::marks::BACKOFF,
+                Some(&backoff),
+            )
+            .expect("a backoff is new");
+            Ok(pool)
+        }
+        async fn list_nodes(
+            &self,
+            _: &PoolId,
+        ) -> Result<Vec<crate::batch::models::Node>, crate::batch::BatchError> {
+            use crate::batch::models::{Node, NodeState};
+            Ok(vec![Node::test(NodeState::Idle).start_task_ok()])
+        }
+        async fn resize_pool(
+            &self,
+            _: &PoolId,
+            _: &crate::batch::models::ResizePool,
+            _: Option<&str>,
+        ) -> Result<(), crate::batch::BatchError> {
+            unreachable!("the pool is already there")
+        }
+        async fn stop_resize(
+            &self,
+            _: &PoolId,
+            _: Option<&str>,
+        ) -> Result<(), crate::batch::BatchError> {
+            unreachable!("nothing to stop")
+        }
+        async fn remove_nodes(
+            &self,
+            _: &PoolId,
+            _: &[String],
+            _: Option<&str>,
+        ) -> Result<(), crate::batch::BatchError> {
+            unreachable!("no failed node")
+        }
+        async fn replace_pool_metadata(
+            &self,
+            _: &PoolId,
+            _: &[crate::batch::models::MetadataItem],
+            _: Option<&str>,
+        ) -> Result<(), crate::batch::BatchError> {
+            self.patches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        }
+    }
+
+    fn service(batch: &SlowWrites) -> Service<'_, SlowWrites> {
+        Service {
+            converger: Converger {
+                batch,
+                clock: crate::clock::Clock::real(),
+                policy: crate::resizer::PollPolicy::default(),
+                stop: tokio_util::sync::CancellationToken::new(),
+                progress: None,
+                looks: None,
+            },
+            limits: Limits {
+                max_dedicated: 10,
+                max_low_priority: 10,
+            },
+            provision_deadline: Duration::from_secs(15 * 60),
+            waits: None,
+        }
+    }
+
+    /// Every write a request makes counts inside its one budget: a slow
+    /// backoff write after the wait is cut at the call margin, and the
+    /// answer says it was not written instead of waiting for it.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_write_after_the_wait_stays_inside_the_one_budget() {
+        for wait in [5, 200] {
+            let batch = SlowWrites {
+                patches: Default::default(),
+            };
+            let request = ScaleRequest {
+                operation: Operation::ScaleUp,
+                pool_id: "p".parse().unwrap(),
+                dedicated: 1,
+                low_priority: 0,
+                wait: Duration::from_secs(wait),
+                lease: None,
+                force: false,
+                repair_attempts: 0,
+                keep_warm_minutes: 0,
+                fallback_to_dedicated: false,
+            };
+            let started = tokio::time::Instant::now();
+            let answer = service(&batch).scale(&request).await.unwrap();
+            let took = started.elapsed();
+            assert!(
+                took <= Duration::from_secs(wait) + crate::resizer::budget::CALL_MARGIN,
+                "wait {wait}: answered after {took:?}"
+            );
+            let report = answer.result.unwrap();
+            assert_eq!(report.outcome, Outcome::Converged);
+            assert_eq!(batch.patches.load(std::sync::atomic::Ordering::Relaxed), 1);
+            // A minute's write fits in 200 s, not in 5 s plus the margin.
+            let left: &[Unwritten] = if wait < 60 {
+                &[Unwritten::Backoff]
+            } else {
+                &[]
+            };
+            assert_eq!(answer.not_written, left, "wait {wait}");
+        }
+    }
+
+    /// The same on a status URL's poll: the look, the lease it settles and
+    /// the backoff share the poll's one budget.
+    #[tokio::test(start_paused = true)]
+    async fn a_polls_writes_share_its_one_budget() {
+        let batch = SlowWrites {
+            patches: Default::default(),
+        };
+        let request = StatusRequest {
+            pool_id: "p".parse().unwrap(),
+            target: Some((Operation::ScaleUp, 1, 0)),
+            lease: Some(LeaseRequest {
+                id: "run-1".parse().unwrap(),
+                minutes: 30,
+            }),
+            resume: true,
+            fallback_to_dedicated: false,
+        };
+        let started = tokio::time::Instant::now();
+        let answer = service(&batch).status(&request).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took <= STATUS_PATIENCE + crate::resizer::budget::CALL_MARGIN,
+            "answered after {took:?}"
+        );
+        assert_eq!(answer.not_written, [Unwritten::Lease, Unwritten::Backoff]);
     }
 }

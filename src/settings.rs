@@ -70,6 +70,52 @@ pub struct Settings {
     /// `WEBSITE_HOSTNAME`, set by the platform (`<app>.azurewebsites.net`):
     /// the only public host a status URL may name. `None` locally.
     pub(crate) public_host: Option<String>,
+    /// `STATUS_URL_SECRET` (and `STATUS_URL_SECRET_PREVIOUS` during a
+    /// rotation): what seals status URLs. Every instance must share it, so
+    /// it is an app setting and never made up per process: `serve` refuses
+    /// to start without it; the CLI issues no status URLs and needs none.
+    pub(crate) status_url_secret: Option<StatusUrlSecret>,
+    /// `STATUS_URL_TTL_MINUTES`: how long a status URL may act (default 60).
+    pub(crate) status_url_ttl: std::time::Duration,
+}
+
+/// The secrets that seal status URLs (`src/functions/status_url.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct StatusUrlSecret {
+    pub(crate) current: Secret,
+    /// Still opens URLs sealed before a rotation, until they expire.
+    pub(crate) previous: Option<Secret>,
+}
+
+/// A status-URL secret shorter than this is refused: the key it seals with
+/// is only as strong as what it is derived from.
+pub(crate) const MIN_STATUS_URL_SECRET_LEN: usize = 32;
+
+impl StatusUrlSecret {
+    /// The message `serve` stops with when the secret is not set.
+    pub(crate) const NOT_SET: &str = "STATUS_URL_SECRET is not set: status URLs (the Location of a 202, which ADF follows with no key) are sealed with it, and every instance must share it, so it cannot be made up per process. Set it to a random string of at least 32 characters (the infra template creates one; locally: openssl rand -base64 32)";
+
+    fn read(env: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Option<Self> {
+        let mut secret = |name: &str| {
+            let value = env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())?;
+            if value.chars().count() < MIN_STATUS_URL_SECRET_LEN {
+                problems.push(format!(
+                    "{name} must have at least {MIN_STATUS_URL_SECRET_LEN} characters (it has {}): use a random string, e.g. openssl rand -base64 32",
+                    value.chars().count()
+                ));
+                return None;
+            }
+            Some(Secret::new(value))
+        };
+        let current = secret("STATUS_URL_SECRET");
+        let previous = secret("STATUS_URL_SECRET_PREVIOUS");
+        if current.is_none() && previous.is_some() {
+            problems.push("STATUS_URL_SECRET_PREVIOUS is set but STATUS_URL_SECRET is not: the previous secret only opens old status URLs, new ones need the current one".to_owned());
+        }
+        current.map(|current| StatusUrlSecret { current, previous })
+    }
 }
 
 /// The business-hours window the timer functions keep.
@@ -171,6 +217,11 @@ pub(crate) const DEFAULT_MAX_NODES: u32 = 10;
 /// name: set one with a lease or the schedule instead.
 pub(crate) const MAX_KEEP_WARM_MINUTES: u32 = 24 * 60;
 const DEFAULT_PORT: u16 = 8080;
+/// An hour covers ADF's whole wait for nodes (the pipeline's *Wait for
+/// nodes* times out after 30 minutes) and bounds what a leaked status URL
+/// can do.
+pub(crate) const DEFAULT_STATUS_URL_TTL_MINUTES: u32 = 60;
+pub(crate) const MAX_STATUS_URL_TTL_MINUTES: u32 = 24 * 60;
 
 /// Which pools HTTP requests may name. A leaked function key must not be
 /// able to resize every pool in the account, so the default is the one
@@ -366,6 +417,17 @@ impl Settings {
             24 * 60,
         )
         .max(1);
+        let status_url_secret = StatusUrlSecret::read(&env, &mut problems);
+        let status_url_ttl_minutes = whole_number(
+            &get,
+            &mut problems,
+            "STATUS_URL_TTL_MINUTES",
+            DEFAULT_STATUS_URL_TTL_MINUTES,
+            MAX_STATUS_URL_TTL_MINUTES,
+        );
+        if status_url_ttl_minutes == 0 {
+            problems.push("STATUS_URL_TTL_MINUTES must be at least 1: a status URL that expires at once cannot be followed".to_owned());
+        }
         let keep_warm_minutes = whole_number(
             &get,
             &mut problems,
@@ -649,6 +711,10 @@ impl Settings {
                 public_host: get("WEBSITE_HOSTNAME")
                     .map(|h| h.to_ascii_lowercase())
                     .filter(|h| is_host_name(h)),
+                status_url_secret,
+                status_url_ttl: std::time::Duration::from_secs(
+                    u64::from(status_url_ttl_minutes.max(1)) * 60,
+                ),
             }),
             // Refusing to start anyway: say everything that needs fixing,
             // the schedule's problems too, in the one line.
@@ -774,6 +840,61 @@ mod tests {
             "{shown}"
         );
         assert_eq!(err.0.len(), 4, "the key is checked with the client");
+    }
+
+    #[test]
+    fn status_url_secrets_are_long_and_never_shown() {
+        let base = [
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("BATCH_POOL_ID", "adf-pool"),
+        ];
+        let none = Settings::from_env(env(&base)).unwrap();
+        assert!(
+            none.status_url_secret.is_none(),
+            "serve refuses; the CLI needs none"
+        );
+        assert_eq!(none.status_url_ttl, std::time::Duration::from_secs(3600));
+
+        let long = "0123456789abcdef0123456789abcdef-current";
+        let with = |more: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(more);
+            Settings::from_env(env(&pairs))
+        };
+        let set = with(&[
+            ("STATUS_URL_SECRET", long),
+            (
+                "STATUS_URL_SECRET_PREVIOUS",
+                "0123456789abcdef0123456789abcdef-previous",
+            ),
+            ("STATUS_URL_TTL_MINUTES", "30"),
+        ])
+        .unwrap();
+        let secret = set.status_url_secret.as_ref().unwrap();
+        assert!(secret.previous.is_some());
+        assert_eq!(set.status_url_ttl, std::time::Duration::from_secs(1800));
+        let shown = format!("{set:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+
+        let problems = with(&[
+            ("STATUS_URL_SECRET", "short-secret-value"),
+            ("STATUS_URL_TTL_MINUTES", "0"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            problems.contains("STATUS_URL_SECRET must have at least 32 characters (it has 18)"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("STATUS_URL_TTL_MINUTES must be at least 1"),
+            "{problems}"
+        );
+        assert!(!problems.contains("short-secret-value"), "{problems}");
+        let orphan = with(&[("STATUS_URL_SECRET_PREVIOUS", long)])
+            .unwrap_err()
+            .to_string();
+        assert!(orphan.contains("STATUS_URL_SECRET_PREVIOUS is set but STATUS_URL_SECRET is not"));
     }
 
     #[test]

@@ -243,7 +243,11 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
     };
     let result = work.await;
     progress.finish();
-    let Answer { want, result } = result?;
+    let Answer {
+        want,
+        result,
+        not_written,
+    } = result?;
     let out = summary::Summary {
         operation: match &command {
             Command::Scale(operation, _) => operation.as_str(),
@@ -253,6 +257,7 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
         },
         want: &want,
         requested: request.as_ref().map(ScaleRequest::requested),
+        not_written: &not_written,
     };
     let exit = match &result {
         Err(_) => Exit::Failed,

@@ -12,6 +12,8 @@ pub(super) struct Summary<'a> {
     pub want: &'a Want,
     /// What the command line asked; `None` for `status`.
     pub requested: Option<Requested>,
+    /// What the service left for the next run to write.
+    pub not_written: &'a [crate::service::Unwritten],
 }
 
 impl Summary<'_> {
@@ -97,6 +99,7 @@ impl Summary<'_> {
         };
         let mut body =
             OperationBody::from_report(self.operation, self.want, self.requested(), report);
+        body.not_written = self.not_written.iter().map(|u| u.as_str()).collect();
         match &report.outcome {
             Outcome::Failed(failure) if self.requested.is_some() => body.failed_with(failure),
             Outcome::Pending(reason) if exit == Exit::TimedOut => body.in_progress(*reason, None),

@@ -2,7 +2,8 @@
 //!
 //! The mapping, which the README documents:
 //! - 400 the caller's input is wrong (code says which rule).
-//! - 403 the pool is not in `ALLOWED_POOLS`.
+//! - 403 the pool is not in `ALLOWED_POOLS`; a status URL this app did not
+//!   issue, or that expired; `resume=1` on `pool-status`.
 //! - 404 the pool does not exist; 404/405 for unknown routes and methods.
 //! - 409 the pool cannot get there: autoscale on, being deleted, a resize
 //!   error (quota, allocation), start task failures, unusable nodes.
@@ -31,6 +32,10 @@ pub(crate) enum ApiError {
     TooLarge { limit: usize },
     #[error("pool '{0}' is not one this app may resize (ALLOWED_POOLS)")]
     PoolNotAllowed(String),
+    /// Refused for what the request carries, not who sent it: a status URL
+    /// this app did not seal, an expired one, a hand-written `resume`.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("{message}")]
     Route {
         status: StatusCode,
@@ -48,7 +53,9 @@ impl ApiError {
 
     pub(crate) fn code(&self) -> &'static str {
         match self {
-            ApiError::Invalid { code, .. } | ApiError::Route { code, .. } => code,
+            ApiError::Invalid { code, .. }
+            | ApiError::Route { code, .. }
+            | ApiError::Forbidden { code, .. } => code,
             ApiError::TooLarge { .. } => "PayloadTooLarge",
             ApiError::PoolNotAllowed(_) => "PoolNotAllowed",
         }
@@ -58,7 +65,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::PoolNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::PoolNotAllowed(_) | ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Route { status, .. } => *status,
         }
     }

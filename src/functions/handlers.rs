@@ -4,20 +4,22 @@
 //! status and the one body shape. The rules they keep:
 //! - a 200 always rests on an observation of the pool made by this call;
 //! - a GET never changes a pool unless it is a status URL this service
-//!   issued (`resume=1`), and then only by the operation's next step;
+//!   issued (`operation-status?token=`, a sealed capability: see
+//!   [`super::status_url`]), and then only by that operation's next step;
+//!   `pool-status` only looks, and refuses `resume=1` (403);
 //! - every shrink keeps what other pipelines' live leases need, unless an
 //!   operator says `force=true` (and the answer lists what it overrode).
 
 use super::error::{ApiError, batch_failure, failure_status};
 use super::params::{PauseParams, ScaleParams, StatusParams, StatusTarget, pool_hint};
 use super::state::AppState;
-use crate::batch::PoolId;
+use super::status_url::{Capability, Refused, TOKEN_PARAM, status_url};
 use crate::report::{ErrorView, OperationBody, Requested};
 use crate::resizer::lease::DEFAULT_LEASE_MINUTES;
 use crate::resizer::{
     ConvergeError, LeaseId, LeaseRule, Observed, Operation, Outcome, Report, Want,
 };
-use crate::service::{LeaseRequest, ScaleRequest, StatusRequest};
+use crate::service::{LeaseRequest, ScaleRequest, StatusRequest, Unwritten};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -113,7 +115,8 @@ async fn scale(
             low_priority: request.low_priority,
         }),
         headers: &headers,
-        query: query.as_deref(),
+        resumed: Resumed::Acting,
+        not_written: &answer.not_written,
         held_lease: match operation {
             Operation::ScaleUp => request.lease.as_ref().map(|l| (&l.id, l.minutes)),
             Operation::ScaleDown => None,
@@ -179,12 +182,16 @@ async fn set_pause(
         want: &answer.want,
         target: None,
         headers: &headers,
-        query: query.as_deref(),
+        resumed: Resumed::No,
+        not_written: &answer.not_written,
         held_lease: None,
     };
     respond(&app, &context, Requested::default(), answer.result)
 }
 
+/// `GET /api/pool-status`: a look, judged against a target if one is
+/// given. It never acts: a `resume=1` written by hand is refused, since
+/// only a status URL this app sealed may act ([`operation_status`]).
 pub(crate) async fn pool_status(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -198,6 +205,12 @@ pub(crate) async fn pool_status(
         Ok(params) => params,
         Err(e) => return refuse(e),
     };
+    if params.resume {
+        return refuse(ApiError::Forbidden {
+            code: "ResumeNotSigned",
+            message: "pool-status only looks: resume=1 acts only through a status URL this app issued (the statusUrl / Location of a 202, /api/operation-status?token=...). Nothing was changed".into(),
+        });
+    }
     let request = StatusRequest {
         pool_id: params.pool_id.clone(),
         target: params
@@ -207,22 +220,133 @@ pub(crate) async fn pool_status(
             id,
             minutes: params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
         }),
-        resume: params.resume,
+        resume: false,
         fallback_to_dedicated: params.fallback_to_dedicated,
     };
+    // A look with a target answers 202 while it is not met, and its status
+    // URL only looks too: a key that opens pool-status buys no action.
+    status(&app, "pool-status", &headers, request, Resumed::No).await
+}
+
+/// `GET /api/operation-status?token=...`: the status URL of a 202, on an
+/// anonymous route (ADF follows it with no headers). The token is the only
+/// authority: anything it does not open to, or any parameter beside it,
+/// acts on nothing and is refused with 403 before a Batch call.
+pub(crate) async fn operation_status(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    const OPERATION: &str = "operation-status";
+    let capability = match open_capability(&app, query.as_deref()) {
+        Ok(capability) => capability,
+        Err(e) => return e.respond(Some(OPERATION), None, Requested::default()),
+    };
+    if !app.settings().allowed_pools.allows(&capability.pool_id) {
+        return ApiError::PoolNotAllowed(capability.pool_id.to_string()).respond(
+            Some(OPERATION),
+            Some(&capability.pool_id),
+            Requested::default(),
+        );
+    }
+    let request = StatusRequest {
+        pool_id: capability.pool_id.clone(),
+        target: Some((
+            capability.operation,
+            capability.dedicated,
+            capability.low_priority,
+        )),
+        lease: capability.lease.clone().map(|(id, minutes)| LeaseRequest {
+            id,
+            minutes: minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
+        }),
+        resume: capability.acts,
+        fallback_to_dedicated: capability.fallback_to_dedicated,
+    };
+    let resumed = Resumed::Yes {
+        acts: capability.acts,
+        expires: capability.expires,
+    };
+    status(&app, OPERATION, &headers, request, resumed).await
+}
+
+/// The capability a status URL's query carries, or why it carries none.
+fn open_capability(app: &AppState, query: Option<&str>) -> Result<Capability, ApiError> {
+    let mut token = None;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            TOKEN_PARAM if token.is_none() => token = Some(value.into_owned()),
+            // A key the caller added anyway is the host's business, not ours.
+            "code" => {}
+            _ => return Err(refused(&Refused::NotIssued)),
+        }
+    }
+    let token = token.ok_or_else(|| refused(&Refused::NotIssued))?;
+    app.status_urls()
+        .open(&token, app.clock().now_utc())
+        .map_err(|why| refused(&why))
+}
+
+fn refused(why: &Refused) -> ApiError {
+    ApiError::Forbidden {
+        code: why.code(),
+        message: why.to_string(),
+    }
+}
+
+/// A look or a resumed operation, through the service, to one answer.
+async fn status(
+    app: &AppState,
+    operation: &'static str,
+    headers: &HeaderMap,
+    request: StatusRequest,
+    resumed: Resumed,
+) -> Response {
     let answer = match app.service().status(&request).await {
         Ok(answer) => answer,
-        Err(over) => return refuse(ApiError::invalid("InvalidParameter", over.to_string())),
+        Err(over) => {
+            return ApiError::invalid("InvalidParameter", over.to_string()).respond(
+                Some(operation),
+                Some(&request.pool_id),
+                Requested::default(),
+            );
+        }
     };
     let context = Context {
-        operation: "pool-status",
+        operation,
         want: &answer.want,
-        target: params.target,
-        headers: &headers,
-        query: query.as_deref(),
-        held_lease: params.lease_id.as_ref().zip(params.lease_minutes),
+        target: request
+            .target
+            .map(|(operation, dedicated, low_priority)| StatusTarget {
+                operation,
+                dedicated,
+                low_priority,
+            }),
+        headers,
+        resumed,
+        not_written: &answer.not_written,
+        held_lease: match request.target {
+            Some((Operation::ScaleUp, ..)) => request.lease.as_ref().map(|l| (&l.id, l.minutes)),
+            _ => None,
+        },
     };
-    respond(&app, &context, request.requested(), answer.result)
+    respond(app, &context, request.requested(), answer.result)
+}
+
+/// Where a request's authority comes from, which its 202's status URL
+/// inherits: never more than it had, never for longer.
+#[derive(Debug, Clone, Copy)]
+enum Resumed {
+    /// A new scale operation: its status URL acts, with a fresh expiry.
+    Acting,
+    /// A `pool-status` look (or a pause): its status URL only looks.
+    No,
+    /// A status URL followed: the next one keeps what it could do and its
+    /// expiry (polling never extends a capability).
+    Yes {
+        acts: bool,
+        expires: time::OffsetDateTime,
+    },
 }
 
 /// What a response needs to know about the request it answers.
@@ -232,8 +356,10 @@ struct Context<'a> {
     /// The operation a 202's status URL resumes; `None` for a plain look.
     target: Option<StatusTarget>,
     headers: &'a HeaderMap,
-    /// The raw query, for the caller's key (`code`), which the status URL carries.
-    query: Option<&'a str>,
+    /// What the status URL of a 202 may do, and until when.
+    resumed: Resumed,
+    /// What the service left for the next call to write.
+    not_written: &'a [Unwritten],
     /// A scale-up's lease and its minutes, which its status URL carries so
     /// that a poll can still write it (a scale-down's comes from `want`).
     held_lease: Option<(&'a LeaseId, u32)>,
@@ -282,7 +408,8 @@ fn respond(
         Ok(report) => report,
         Err(error) => {
             let (status, view) = batch_failure(&error);
-            let body = OperationBody::from_error(operation, want, requested, &error, view);
+            let mut body = OperationBody::from_error(operation, want, requested, &error, view);
+            body.not_written = unwritten(context);
             let mut response = (status, Json(body)).into_response();
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 response
@@ -336,7 +463,13 @@ fn respond(
     if status == StatusCode::OK {
         tracing::info!(operation, pool = %want.pool_id, waited_seconds = body.waited_seconds, "done");
     }
+    body.not_written = unwritten(context);
     (status, Json(body)).into_response()
+}
+
+/// What the answer says was left for the next call or poll to write.
+fn unwritten(context: &Context<'_>) -> Vec<&'static str> {
+    context.not_written.iter().map(|u| u.as_str()).collect()
 }
 
 /// 202 with `Location`: the status URL that resumes this operation.
@@ -354,24 +487,36 @@ fn pending(
     };
     let mut body = OperationBody::from_report(operation, want, requested, report);
     let lease = match (&want.leases, context.held_lease) {
-        (_, Some((id, minutes))) => Some((id, Some(minutes))),
-        (LeaseRule::HonourExcept(id), None) => Some((id, None)),
+        (_, Some((id, minutes))) => Some((id.clone(), Some(minutes))),
+        (LeaseRule::HonourExcept(id), None) => Some((id.clone(), None)),
         _ => None,
+    };
+    let capability = Capability {
+        pool_id: want.pool_id.clone(),
+        operation: target.operation,
+        dedicated: target.dedicated,
+        low_priority: target.low_priority,
+        lease,
+        // The status must judge the same want: Spot's stand-ins count there too.
+        fallback_to_dedicated: want.spot_fallback.is_some(),
+        acts: match context.resumed {
+            Resumed::Acting => true,
+            Resumed::No => false,
+            Resumed::Yes { acts, .. } => acts,
+        },
+        expires: match context.resumed {
+            Resumed::Yes { expires, .. } => expires,
+            Resumed::Acting | Resumed::No => app.clock().now_utc() + app.settings().status_url_ttl,
+        },
     };
     let url = status_url(
         context.headers,
-        context.query,
         app.settings(),
-        &want.pool_id,
-        target,
-        lease,
+        app.status_urls(),
+        &capability,
     );
-    // The status must judge the same want: Spot's stand-ins count there too.
-    let url = match want.spot_fallback {
-        Some(_) => format!("{url}&fallbackToDedicated=true"),
-        None => url,
-    };
     body.in_progress(reason, Some(url.clone()));
+    body.not_written = unwritten(context);
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     let response_headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&url) {
@@ -385,101 +530,6 @@ fn pending(
     response
 }
 
-/// The status URL for this pool and target, on the host the caller used,
-/// marked `resume=1` (see the module docs).
-///
-/// Host: what the Functions host forwarded (on Linux it has already set
-/// `Host` from `DISGUISED-HOST`), accepted only when it is the app's own
-/// public name (`WEBSITE_HOSTNAME`) or loopback (Core Tools, `dev`);
-/// anything else would let a caller point `Location` at a foreign host, so
-/// the app's own name is used instead. Scheme: `X-Forwarded-Proto` when it
-/// is `http` or `https`, else https for a public host and http for loopback.
-///
-/// Key: ADF's Web activity may not re-send `x-functions-key` when it
-/// follows `Location`, so the key the caller authenticated with (query
-/// `code` or header) travels in the URL as `code=`, as Durable Functions'
-/// status URLs do. It goes back only to the caller who sent it, and is
-/// never logged.
-fn status_url(
-    headers: &HeaderMap,
-    query: Option<&str>,
-    settings: &crate::settings::Settings,
-    pool_id: &PoolId,
-    target: StatusTarget,
-    lease: Option<(&LeaseId, Option<u32>)>,
-) -> String {
-    let given = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_ascii_lowercase)
-        .filter(|h| crate::settings::is_host_name(h) || is_loopback(h));
-    let public = settings.public_host.as_deref();
-    let host = match given {
-        Some(h) if is_loopback(&h) => h,
-        Some(h) if public.is_some_and(|p| host_only(&h) == host_only(p)) => h,
-        _ => public.unwrap_or("localhost").to_owned(),
-    };
-    let forwarded = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "http" || *p == "https");
-    let scheme = forwarded.unwrap_or(if is_loopback(&host) { "http" } else { "https" });
-    let mut url = format!(
-        "{scheme}://{host}/api/pool-status?poolId={pool_id}&operation={}&dedicatedNodes={}&lowPriorityNodes={}",
-        target.operation.as_str(),
-        target.dedicated,
-        target.low_priority
-    );
-    if let Some((id, minutes)) = lease {
-        url.push_str(&format!("&leaseId={id}"));
-        if let Some(minutes) = minutes {
-            url.push_str(&format!("&leaseMinutes={minutes}"));
-        }
-    }
-    url.push_str("&resume=1");
-    if let Some(key) = caller_key(headers, query) {
-        let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
-        url.push_str(&format!("&code={encoded}"));
-    }
-    url
-}
-
-/// The function or host key the caller sent: `?code=` or `x-functions-key`.
-fn caller_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    let from_query = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(name, _)| name == "code")
-        .map(|(_, value)| value.into_owned());
-    let from_header = headers
-        .get("x-functions-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    from_query
-        .or(from_header)
-        .filter(|key| !key.is_empty() && key.len() <= 256)
-}
-
-/// `host` without its `:port` (IPv6 literals keep their brackets).
-fn host_only(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((name, port))
-            if !port.is_empty()
-                && port.chars().all(|c| c.is_ascii_digit())
-                && (name.ends_with(']') || !name.contains(':')) =>
-        {
-            name
-        }
-        _ => host,
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let name = host_only(host);
-    let ipv4_loopback = name.starts_with("127.")
-        && name.split('.').count() == 4
-        && name.split('.').all(|part| part.parse::<u8>().is_ok());
-    name == "localhost" || name == "[::1]" || ipv4_loopback
-}
-
 fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge {
@@ -490,83 +540,5 @@ fn body_error(rejection: BytesRejection) -> ApiError {
             "InvalidBody",
             format!("cannot read the request body: {rejection}"),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(public: Option<&str>) -> crate::settings::Settings {
-        crate::settings::Settings::from_env(|name| match name {
-            "BATCH_ACCOUNT_URL" => Some("https://a.b".into()),
-            "BATCH_POOL_ID" => Some("p".into()),
-            "WEBSITE_HOSTNAME" => public.map(str::to_owned),
-            _ => None,
-        })
-        .unwrap()
-    }
-
-    fn url(host: &str, proto: Option<&str>, public: Option<&str>, query: Option<&str>) -> String {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap());
-        if let Some(proto) = proto {
-            headers.insert("x-forwarded-proto", HeaderValue::from_str(proto).unwrap());
-        }
-        let target = StatusTarget {
-            operation: Operation::ScaleUp,
-            dedicated: 1,
-            low_priority: 0,
-        };
-        status_url(
-            &headers,
-            query,
-            &settings(public),
-            &"p".parse().unwrap(),
-            target,
-            None,
-        )
-    }
-
-    #[test]
-    fn the_public_host_branch_uses_https_and_the_callers_key() {
-        let app = Some("myapp.azurewebsites.net");
-        assert_eq!(
-            url(
-                "myapp.azurewebsites.net",
-                Some("https"),
-                app,
-                Some("code=k%2Fy%3D%3D")
-            ),
-            "https://myapp.azurewebsites.net/api/pool-status?poolId=p&operation=scale-up\
-             &dedicatedNodes=1&lowPriorityNodes=0&resume=1&code=k%2Fy%3D%3D"
-        );
-        assert!(url("MyApp.azurewebsites.net", None, app, None).starts_with("https://myapp."));
-    }
-
-    #[test]
-    fn hostile_hosts_never_reach_location() {
-        let app = Some("myapp.azurewebsites.net");
-        for hostile in [
-            "evil.example.com",
-            "myapp.azurewebsites.net.evil.com",
-            "a@b",
-            "x/y",
-        ] {
-            let built = url(hostile, Some("https"), app, None);
-            assert!(
-                built.starts_with("https://myapp.azurewebsites.net/"),
-                "{hostile}: {built}"
-            );
-        }
-        // Locally (no WEBSITE_HOSTNAME) only loopback names pass.
-        assert!(url("evil.example.com", None, None, None).starts_with("http://localhost/"));
-        assert!(url("127.0.0.1:7071", None, None, None).starts_with("http://127.0.0.1:7071/"));
-        assert!(url("[::1]:7071", None, None, None).starts_with("http://[::1]:7071/"));
-        assert!(url("127.0.0.1.evil.com", None, None, None).starts_with("http://localhost/"));
-        // A scheme that is not http or https is ignored.
-        assert!(
-            url("myapp.azurewebsites.net", Some("javascript"), app, None).starts_with("https://")
-        );
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod handlers;
 pub(crate) mod params;
 pub(crate) mod server;
 pub(crate) mod state;
+pub(crate) mod status_url;
 pub(crate) mod timer;
 
 pub use connections::{ServerLimits, serve_with_limits};

@@ -2,7 +2,7 @@
 
 use super::connections::{ServerLimits, serve_with_limits};
 use super::error::ApiError;
-use super::handlers::{pause, pool_status, scale_down, scale_up, unpause};
+use super::handlers::{operation_status, pause, pool_status, scale_down, scale_up, unpause};
 use super::state::AppState;
 use super::timer::{timer_reconcile, timer_scale_down, timer_scale_up};
 use axum::Router;
@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/pause", post(pause))
         .route("/api/unpause", post(unpause))
         .route("/api/pool-status", get(pool_status))
+        // Anonymous in function.json: the sealed token is the authority.
+        .route("/api/operation-status", get(operation_status))
         // Timer invocations: `POST /<function folder name>`, no route prefix.
         .route("/timer-scale-up", post(timer_scale_up))
         .route("/timer-scale-down", post(timer_scale_down))
@@ -73,6 +75,7 @@ fn operation_of(path: &str) -> Option<&'static str> {
         "/api/scale-up" => Some("scale-up"),
         "/api/scale-down" => Some("scale-down"),
         "/api/pool-status" => Some("pool-status"),
+        "/api/operation-status" => Some("operation-status"),
         "/api/pause" => Some("pause"),
         "/api/unpause" => Some("unpause"),
         "/timer-scale-up" => Some("timer-scale-up"),
@@ -84,7 +87,8 @@ fn operation_of(path: &str) -> Option<&'static str> {
 
 /// Every log line of a request carries the host's invocation id, so
 /// Application Insights can tie them to the function execution. The query
-/// string is never logged: it may carry the function key (`code`).
+/// string is never logged: it may carry the function key (`code`) or a
+/// status URL's token.
 async fn invocation_span(request: Request, next: Next) -> Response {
     let invocation_id = request
         .headers()

@@ -3,12 +3,13 @@
 //! waits. Its own module so routes, handlers and timers all depend on it and
 //! not on each other.
 
+use super::status_url::StatusUrlKeys;
 use crate::batch::BatchClient;
 use crate::clock::Clock;
 use crate::resizer::looks::Looks;
 use crate::resizer::{Converger, PollPolicy};
 use crate::service::Service;
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError, StatusUrlSecret};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,8 @@ pub(super) struct Inner {
     /// Permits for inline waits; past [`MAX_CONCURRENT_WAITS`] a scale
     /// request is answered 202 at once and carried on by its status URL.
     pub(super) waits: Arc<tokio::sync::Semaphore>,
+    /// Seal and open status URLs (`STATUS_URL_SECRET`).
+    pub(super) status_urls: StatusUrlKeys,
 }
 
 /// Inline waits one instance holds at once. Each costs little (a task and a
@@ -40,14 +43,21 @@ pub(crate) const MAX_CONCURRENT_WAITS: usize = 1000;
 
 impl AppState {
     /// The state of one handler process; `stop` ends waits with an honest 202.
+    ///
+    /// Refused without `STATUS_URL_SECRET`: a secret made up here would
+    /// differ per instance, and ADF's polls land on any instance.
     pub fn new(
         batch: BatchClient,
         settings: Settings,
         policy: PollPolicy,
         stop: CancellationToken,
-    ) -> Self {
+    ) -> Result<Self, SettingsError> {
+        let Some(secret) = &settings.status_url_secret else {
+            return Err(SettingsError(vec![StatusUrlSecret::NOT_SET.to_owned()]));
+        };
+        let status_urls = StatusUrlKeys::new(&secret.current, secret.previous.as_ref());
         let clock = Clock::scaled(settings.time_scale);
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             batch,
             settings,
             clock,
@@ -55,7 +65,12 @@ impl AppState {
             stop,
             looks: Looks::default(),
             waits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_WAITS)),
-        }))
+            status_urls,
+        })))
+    }
+
+    pub(super) fn status_urls(&self) -> &StatusUrlKeys {
+        &self.0.status_urls
     }
 
     pub(crate) fn settings(&self) -> &Settings {

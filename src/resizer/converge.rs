@@ -211,21 +211,42 @@ impl<'b> Run<'b> {
 impl<B: PoolApi> Converger<'_, B> {
     /// Observe + decide once, without acting: the status check. Nodes are
     /// always listed, since people read this.
+    #[cfg(test)]
     pub(crate) async fn check(&self, want: &Want) -> Result<Report, ConvergeError> {
-        self.single_pass(want, false).await
+        self.check_within(want, &self.budget(STATUS_PATIENCE)).await
+    }
+
+    /// [`Converger::check`] on a budget already started (after a pause
+    /// switch, say), so the whole request keeps to one wait.
+    pub(crate) async fn check_within(
+        &self,
+        want: &Want,
+        budget: &Budget,
+    ) -> Result<Report, ConvergeError> {
+        self.single_pass(want, false, budget).await
     }
 
     /// Observe + decide once and take at most one step: what a status URL
     /// this service issued does (`resume`), so that an operation whose
     /// handler died (or whose budget ended before it could act) is picked
     /// up by the next poll.
-    pub(crate) async fn resume(&self, want: &Want) -> Result<Report, ConvergeError> {
-        self.single_pass(want, true).await
+    /// On the request's one budget, which the lease and backoff writes that
+    /// follow share.
+    pub(crate) async fn resume(
+        &self,
+        want: &Want,
+        budget: &Budget,
+    ) -> Result<Report, ConvergeError> {
+        self.single_pass(want, true, budget).await
     }
 
-    async fn single_pass(&self, want: &Want, act: bool) -> Result<Report, ConvergeError> {
-        let budget = self.budget(STATUS_PATIENCE);
-        let mut run = Run::new(&budget);
+    async fn single_pass(
+        &self,
+        want: &Want,
+        act: bool,
+        budget: &Budget,
+    ) -> Result<Report, ConvergeError> {
+        let mut run = Run::new(budget);
         loop {
             let mut calls = 0;
             let look = async {
@@ -242,7 +263,7 @@ impl<B: PoolApi> Converger<'_, B> {
                     None => self.observe_at_once(want, &mut calls).await,
                 }
             };
-            let looked = self.bounded(look, &budget).await;
+            let looked = self.bounded(look, budget).await;
             run.calls += calls;
             match looked {
                 Ok(observed) => {
@@ -258,7 +279,7 @@ impl<B: PoolApi> Converger<'_, B> {
                     if let Some(e) = run.busy(why, retry_after, dropped) {
                         return Err(run.error(e, want, "reading the pool"));
                     }
-                    if !self.wait_out(retry_after, self.policy.first, &budget).await {
+                    if !self.wait_out(retry_after, self.policy.first, budget).await {
                         return Ok(self.finish(run, want, None).await);
                     }
                 }

@@ -53,7 +53,12 @@ pub(crate) const DEFAULT_LEASE_MINUTES: u32 = 180;
 pub(crate) const MAX_LEASE_MINUTES: u32 = 7 * 24 * 60;
 
 /// A caller's name for its lease, e.g. an ADF pipeline run id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// A bearer secret (whoever knows it can release the lease), so both
+/// `Display` and `Debug` show its [`fingerprint`]: a log line, an answer or
+/// a `{:?}` of any struct that holds one never carries the id itself. The
+/// id is read only through [`LeaseId::as_str`], where it is stored.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LeaseId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,7 +89,13 @@ impl LeaseId {
 
 impl fmt::Display for LeaseId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&fingerprint(self))
+    }
+}
+
+impl fmt::Debug for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LeaseId({})", fingerprint(self))
     }
 }
 
@@ -153,7 +164,7 @@ impl Lease {
             expires: self.expires.replace_nanosecond(0).unwrap_or(self.expires),
         };
         MetadataItem {
-            name: format!("{LEASE_PREFIX}{}", self.id),
+            name: format!("{LEASE_PREFIX}{}", self.id.as_str()),
             value: serde_json::to_string(&stored).expect("a lease always serializes"),
         }
     }
@@ -239,7 +250,7 @@ pub(crate) fn apply(
     edit: &LeaseEdit,
     now: OffsetDateTime,
 ) -> Option<Vec<MetadataItem>> {
-    let target = format!("{LEASE_PREFIX}{}", edit.lease_id());
+    let target = format!("{LEASE_PREFIX}{}", edit.lease_id().as_str());
     let mut next: Vec<MetadataItem> = metadata
         .iter()
         .filter(|item| {

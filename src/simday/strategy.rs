@@ -6,6 +6,7 @@
 //! Function activities do). A new strategy (keep-warm, say) is one more implementation
 //! and one more line in [`all`]; the replay and the metrics do not change.
 
+use crate::resizer::budget::STATUS_PATIENCE;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -282,7 +283,10 @@ impl Strategy for Resizer {
                 Outcome::Failed(f) => return Err(f.message),
                 Outcome::Pending(_) => {
                     ctx.clock.sleep(STATUS_POLL).await;
-                    report = converger.resume(&want).await.map_err(|e| e.to_string())?;
+                    report = converger
+                        .resume(&want, &converger.budget(STATUS_PATIENCE))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
             }
         }

@@ -41,6 +41,18 @@ fn every_http_function_json_is_forwarded_and_keyed() {
         assert_eq!(trigger["route"], route, "{name}");
         assert_eq!(trigger["methods"], serde_json::json!([method]), "{name}");
     }
+    // The one route open without a key: the sealed token is its authority.
+    let status = app.function("function-operation-status");
+    assert!(status.is_forwarded_http());
+    assert_eq!(status.trigger()["route"], "operation-status");
+    assert_eq!(status.trigger()["methods"], serde_json::json!(["get"]));
+    let anonymous: Vec<_> = app
+        .functions
+        .iter()
+        .filter(|f| f.trigger()["authLevel"] == "anonymous")
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(anonymous, ["function-operation-status"]);
     let timeout = app.host["functionTimeout"].as_str().unwrap();
     assert_eq!(timeout, "00:10:00", "fits the Consumption plan maximum");
 }
@@ -199,12 +211,7 @@ impl InProcess {
             let env = offline_settings();
             let settings = Settings::from_env(|name| env.get(name).cloned()).unwrap();
             let batch = pool_resizer::app::batch_client(&settings).unwrap();
-            router(AppState::new(
-                batch,
-                settings,
-                PollPolicy::default(),
-                stop_rx,
-            ))
+            router(AppState::new(batch, settings, PollPolicy::default(), stop_rx).unwrap())
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -49,7 +49,7 @@ fn fixture() -> &'static Fixture {
             let settings = Settings::from_env(|name| values.get(name).cloned()).unwrap();
             let batch = pool_resizer::app::batch_client(&settings).unwrap();
             let stop = tokio_util::sync::CancellationToken::new();
-            let state = AppState::new(batch, settings, PollPolicy::default(), stop);
+            let state = AppState::new(batch, settings, PollPolicy::default(), stop).unwrap();
             (sim, router(state))
         });
         Fixture {

@@ -33,5 +33,6 @@ mod simulator_api;
 mod simulator_autoscale;
 mod simulator_fixtures;
 mod standalone;
+mod status_urls;
 mod timers;
 mod truth;

@@ -150,7 +150,11 @@ async fn sigterm_during_a_lease_write_or_a_resume_answers_202() {
     .await;
     assert_eq!(up.status, 202, "{}", up.body);
     let location = up.header("location").unwrap().to_owned();
-    assert!(location.contains("leaseId=run-term"), "{location}");
+    // The lease travels sealed inside the token, never in the clear.
+    assert!(
+        location.contains("/api/operation-status?token=") && !location.contains("run-term"),
+        "{location}"
+    );
     app.host.wait_exit().await;
 
     // A new instance; its status resume is interrupted too.

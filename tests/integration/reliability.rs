@@ -191,7 +191,7 @@ async fn sigterm_during_a_wait_answers_202_with_the_status_url() {
         response
             .header("location")
             .unwrap()
-            .contains("/api/pool-status?poolId=adf-pool")
+            .contains("/api/operation-status?token=")
     );
     assert_eq!(app.host.wait_exit().await, Some(0));
     let exited = began.elapsed();

@@ -133,13 +133,13 @@ async fn short_wait_answers_202_and_the_status_url_reaches_200() {
     assert_eq!(response.body["status"], "inProgress");
     let location = response.header("location").unwrap().to_owned();
     assert!(
-        location.contains("/api/pool-status?poolId=adf-pool&operation=scale-up&dedicatedNodes=1"),
+        location.contains("/api/operation-status?token="),
         "{location}"
     );
     assert!(response.body["waitingFor"].is_string());
     let done = app.host.until_final(response).await;
     assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(done.body["operation"], "pool-status");
+    assert_eq!(done.body["operation"], "operation-status");
     assert_eq!(
         app.accepted("POST", "/pools/adf-pool/resize"),
         1,

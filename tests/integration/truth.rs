@@ -4,7 +4,8 @@
 //!   Batch is a 502 that names its cause, the URL and the fix, within
 //!   seconds, on HTTP, timers and the CLI alike; throttling is a wait.
 //! - A GET never changes a pool unless it is a status URL this service
-//!   issued (`resume=1`); the simulator's event log is the witness.
+//!   issued (a sealed `operation-status` token, `status_urls.rs`); the
+//!   simulator's event log is the witness.
 //! - Every shrink keeps what other pipelines' live leases need, unless
 //!   `force=true`, which says what it overrode.
 //!
@@ -240,14 +241,17 @@ async fn a_get_never_changes_a_pool_unless_it_is_an_issued_status_url() {
     }
     assert!(writes(&app.sim).is_empty(), "{:?}", writes(&app.sim));
 
-    // A status URL the service issued (resume=1) takes the next step.
+    // A status URL the service issued (a sealed token) takes the next step.
     let up = app
         .host
         .post("/api/scale-up", r#"{"waitSeconds": 0}"#)
         .await;
     assert_eq!(up.status, 202, "{}", up.body);
     let location = up.header("location").unwrap().to_owned();
-    assert!(location.contains("resume=1"), "{location}");
+    assert!(
+        location.contains("/api/operation-status?token="),
+        "{location}"
+    );
     assert_eq!(
         up.body["pool"]["targetDedicatedNodes"], 1,
         "the view is taken after the resize it reports: {}",

@@ -405,7 +405,10 @@ async fn zero_budget_still_acts_once_and_status_picks_up() {
 
     // A pool whose scale-up died before acting: the status poll resizes it.
     let orphan = FakePool::new(0);
-    let resumed = converger(&orphan).resume(&want(1)).await.unwrap();
+    let resumed = converger(&orphan)
+        .resume(&want(1), &converger(&orphan).budget(STATUS_PATIENCE))
+        .await
+        .unwrap();
     assert!(matches!(resumed.outcome, Outcome::Pending(_)));
     // Status looks read the pool and its nodes side by side (latency), so
     // they list even an empty pool; the answer looks again after acting.

@@ -135,8 +135,12 @@ pub fn settings_for(sim: &Simulator, pool: &str) -> Settings {
         ),
         // Scenarios use several pools; ALLOWED_POOLS itself is tested in functions_edge.rs.
         ("ALLOWED_POOLS".into(), "*".into()),
+        ("STATUS_URL_SECRET".into(), STATUS_URL_SECRET.into()),
     ])
 }
+
+/// What seals the test apps' status URLs: no log may show it.
+pub const STATUS_URL_SECRET: &str = "test-status-url-secret-8c1d2e3f4a5b6c7d";
 
 /// The account key of [`offline_settings`]: no log may show it.
 pub const OFFLINE_ACCOUNT_KEY: &str = "c2VjcmV0LWtleS1kby1ub3QtbG9n";
@@ -149,6 +153,7 @@ pub fn offline_settings() -> Settings {
         ("BATCH_POOL_ID".into(), "adf-pool".into()),
         ("BATCH_ACCOUNT_NAME".into(), "devaccount".into()),
         ("BATCH_ACCOUNT_KEY".into(), OFFLINE_ACCOUNT_KEY.into()),
+        ("STATUS_URL_SECRET".into(), STATUS_URL_SECRET.into()),
     ])
 }
 

@@ -205,6 +205,21 @@ impl FunctionsHost {
         unreachable!()
     }
 
+    /// Starts the handler with settings it must refuse: waits for it to
+    /// exit and returns its exit code and everything it wrote.
+    pub async fn start_expecting_exit(env: &HashMap<String, String>) -> (Option<i32>, String) {
+        let manifest = AppManifest::repo();
+        let arguments: Vec<String> = manifest.host["customHandler"]["description"]["arguments"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        let mut host = Self::spawn(manifest, &arguments, env);
+        let code = host.wait_exit().await;
+        // Let the readers catch its last lines.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (code, host.logs().join("\n"))
+    }
+
     fn spawn(manifest: AppManifest, arguments: &[String], env: &HashMap<String, String>) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_pool-resizer"));
