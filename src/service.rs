@@ -351,10 +351,10 @@ impl<B: PoolApi> Service<'_, B> {
         // the call margin whatever Batch does to any of them.
         let budget = self.converger.budget(request.wait);
         let mut answer = self.run(want, edits, &budget).await;
-        if let Ok(report) = &mut answer.result {
-            if !self.record_backoff(&answer.want, report, &budget).await {
-                answer.not_written.push(Unwritten::Backoff);
-            }
+        if let Ok(report) = &mut answer.result
+            && !self.record_backoff(&answer.want, report, &budget).await
+        {
+            answer.not_written.push(Unwritten::Backoff);
         }
         Ok(answer)
     }
@@ -579,10 +579,10 @@ impl<B: PoolApi> Service<'_, B> {
         let result = if request.resume {
             let mut result = self.converger.resume(&want, &budget).await;
             if let Ok(report) = &mut result {
-                if let Some(lease) = &request.lease {
-                    if !self.settle_lease(&want, report, lease, &budget).await {
-                        not_written.push(Unwritten::Lease);
-                    }
+                if let Some(lease) = &request.lease
+                    && !self.settle_lease(&want, report, lease, &budget).await
+                {
+                    not_written.push(Unwritten::Lease);
                 }
                 // A scale-up that outlived its first call ends here, on the
                 // caller's poll: its outcome starts or clears the backoff

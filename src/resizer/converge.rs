@@ -26,7 +26,9 @@
 use super::api::PoolApi;
 #[cfg(doc)]
 use super::budget::CALL_MARGIN;
-use super::budget::{Budget, Cut, STATUS_PATIENCE};
+#[cfg(test)]
+use super::budget::STATUS_PATIENCE;
+use super::budget::{Budget, Cut};
 use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
 use super::looks::Looks;
 use super::observe::{etag_of, judges_readiness, nodes_only_pool};

@@ -5,6 +5,7 @@
 //! - [`snapshot`]: what one observation of the pool shows.
 //! - [`decide`](mod@decide): the pure function from (observation, want, history) to the next step.
 //! - [`lease`]: leases in pool metadata, so pipelines sharing a pool do not strand each other.
+//! - [`forecast`]: when the next pipeline will come, from the pool's own rhythm (pure).
 //! - [`looks`]: looks at a pool shared by every caller waiting on it, so Batch load stays flat.
 //! - [`converge`]: the loop that observes, decides, acts and sleeps on the clock,
 //!   with its parts in their own files: [`api`] (the Batch calls it makes),
@@ -17,6 +18,11 @@ pub(crate) mod converge;
 pub(crate) mod decide;
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[allow(
+    dead_code,
+    reason = "wired to the pool's history and the reconcile timer next (issue 21)"
+)]
+pub(crate) mod forecast;
 pub mod lease;
 pub(crate) mod lease_write;
 pub(crate) mod looks;

@@ -1,0 +1,437 @@
+//! When will the next pipeline come? A pool's own rhythm, read from the
+//! scale-ups it has seen, so nodes can be ready before a pipeline asks.
+//!
+//! Most ADF pipelines run on schedule triggers, at the same time of day,
+//! every working day. The forecast is deliberately simple and explainable,
+//! in the spirit of AWS predictive scaling (learn from the last 14 days,
+//! judge a forecast before trusting it) and of *Serverless in the Wild*
+//! (USENIX ATC '20: per-application histograms of when calls come):
+//! - a **slot** is a time of day around which arrivals came on several of
+//!   the last [`Params::days`] days of the same kind (weekdays with
+//!   weekdays, weekends with weekends), within [`Params::tolerance`];
+//! - a slot **predicts** today when it was seen on at least
+//!   [`Params::min_days`] of those days and on at least
+//!   [`Params::min_share`] of the days of that kind that had any arrival;
+//! - the expected time is the slot's *earliest* arrival (nodes ready for
+//!   the early ones), its nodes the most any of its arrivals asked.
+//!
+//! The same function judges itself: [`backtest`] replays each past day
+//! with only what was known before it, and counts hits, misses (nodes
+//! warmed for nobody, and what they cost) and arrivals nobody predicted.
+//! That is what forecast-only mode reports before anyone trusts it.
+//!
+//! Everything here is pure: no clock, no Batch, no I/O.
+
+use std::time::Duration;
+use time::{OffsetDateTime, Weekday};
+
+/// One scale-up a pipeline made (never one the forecast made itself: a
+/// forecast must not feed on its own pre-warms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arrival {
+    pub at: OffsetDateTime,
+    pub dedicated: u32,
+    pub low_priority: u32,
+}
+
+/// How the forecast reads a history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Params {
+    /// Days of history read (AWS predictive scaling learns from 14).
+    pub days: u32,
+    /// Arrivals this close in time of day are one slot (trigger and
+    /// upstream-activity jitter).
+    pub tolerance: Duration,
+    /// A slot must have been seen on at least this many days...
+    pub min_days: u32,
+    /// ...and on at least this share of the days of its kind that had any
+    /// arrival at all.
+    pub min_share: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            days: 14,
+            tolerance: Duration::from_secs(10 * 60),
+            min_days: 3,
+            min_share: 0.6,
+        }
+    }
+}
+
+/// An arrival the history predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expected {
+    /// The slot's earliest arrival, on the day predicted.
+    pub at: OffsetDateTime,
+    pub dedicated: u32,
+    pub low_priority: u32,
+    /// Days of its kind the slot was seen on, of those that had arrivals.
+    pub seen_on: u32,
+    pub of_days: u32,
+}
+
+/// Weekdays and weekend days keep separate rhythms: a Monday-to-Friday
+/// trigger says nothing about Saturday.
+fn same_kind(a: Weekday, b: Weekday) -> bool {
+    let weekend = |d: Weekday| matches!(d, Weekday::Saturday | Weekday::Sunday);
+    weekend(a) == weekend(b)
+}
+
+fn seconds_of_day(t: OffsetDateTime) -> i64 {
+    let (h, m, s) = t.to_offset(time::UtcOffset::UTC).time().as_hms();
+    i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s)
+}
+
+/// The distance between two times of day, across midnight too.
+fn circular_gap(a: i64, b: i64) -> i64 {
+    let d = (a - b).rem_euclid(86_400);
+    d.min(86_400 - d)
+}
+
+/// The arrivals `history` predicts on the UTC day of `day`, in time order.
+/// Only history before that day counts.
+pub(crate) fn expected_on(
+    history: &[Arrival],
+    day: OffsetDateTime,
+    params: &Params,
+) -> Vec<Expected> {
+    let day = day.to_offset(time::UtcOffset::UTC);
+    let midnight = day.replace_time(time::Time::MIDNIGHT);
+    let from = midnight - time::Duration::days(i64::from(params.days));
+    // The past days of the same kind, each with its arrivals' times of day.
+    let mut days: Vec<(time::Date, Vec<(i64, Arrival)>)> = Vec::new();
+    for arrival in history {
+        let at = arrival.at.to_offset(time::UtcOffset::UTC);
+        if at < from || at >= midnight || !same_kind(at.weekday(), day.weekday()) {
+            continue;
+        }
+        let entry = (seconds_of_day(at), *arrival);
+        match days.iter_mut().find(|(date, _)| *date == at.date()) {
+            Some((_, arrivals)) => arrivals.push(entry),
+            None => days.push((at.date(), vec![entry])),
+        }
+    }
+    let active_days = days.len() as u32;
+    if active_days == 0 {
+        return Vec::new();
+    }
+    let tolerance = params.tolerance.as_secs() as i64;
+    // Every past arrival proposes a slot at its time of day; the slot's
+    // support is the days with an arrival within the tolerance of it.
+    let mut slots: Vec<Expected> = Vec::new();
+    let mut candidates: Vec<i64> = days
+        .iter()
+        .flat_map(|(_, arrivals)| arrivals.iter().map(|(s, _)| *s))
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut taken: Vec<i64> = Vec::new();
+    for centre in candidates {
+        if taken.iter().any(|t| circular_gap(*t, centre) <= tolerance) {
+            continue;
+        }
+        let near: Vec<(i64, Arrival)> = days
+            .iter()
+            .flat_map(|(_, arrivals)| arrivals.iter())
+            .filter(|(s, _)| circular_gap(*s, centre) <= tolerance)
+            .copied()
+            .collect();
+        let seen_on = days
+            .iter()
+            .filter(|(_, arrivals)| {
+                arrivals
+                    .iter()
+                    .any(|(s, _)| circular_gap(*s, centre) <= tolerance)
+            })
+            .count() as u32;
+        if seen_on < params.min_days
+            || f64::from(seen_on) < params.min_share * f64::from(active_days)
+        {
+            continue;
+        }
+        taken.push(centre);
+        // The earliest of the slot's arrivals relative to its centre.
+        let earliest = near
+            .iter()
+            .map(|(s, _)| {
+                let d = (s - centre).rem_euclid(86_400);
+                if d > 43_200 { d - 86_400 } else { d }
+            })
+            .min()
+            .unwrap_or(0);
+        let at = midnight + time::Duration::seconds((centre + earliest).rem_euclid(86_400));
+        slots.push(Expected {
+            at,
+            dedicated: near.iter().map(|(_, a)| a.dedicated).max().unwrap_or(0),
+            low_priority: near.iter().map(|(_, a)| a.low_priority).max().unwrap_or(0),
+            seen_on,
+            of_days: active_days,
+        });
+    }
+    slots.sort_by_key(|e| e.at);
+    slots
+}
+
+/// What to do now about the next expected arrival: bring nodes up when it
+/// is at most `lead` away (a boot, plus the time until the next firing
+/// could act), and hold them until `grace` after it, when the pre-warm's
+/// lease lapses if nobody came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PreWarm {
+    pub expected: Expected,
+    /// When the pre-warm's lease lapses.
+    pub hold_until: OffsetDateTime,
+}
+
+/// The pre-warm due at `now`, if any: an expected arrival today (or just
+/// after midnight) no more than `lead` ahead and not yet `grace` past.
+pub(crate) fn due(
+    history: &[Arrival],
+    now: OffsetDateTime,
+    lead: Duration,
+    grace: Duration,
+    params: &Params,
+) -> Option<PreWarm> {
+    let tomorrow = now + time::Duration::days(1);
+    let lead = time::Duration::try_from(lead).unwrap_or(time::Duration::ZERO);
+    let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
+    [now, tomorrow]
+        .into_iter()
+        .flat_map(|day| expected_on(history, day, params))
+        .find(|e| e.at - lead <= now && now < e.at + grace)
+        .map(|expected| PreWarm {
+            expected,
+            hold_until: expected.at + grace,
+        })
+}
+
+/// How a forecast would have done over the history it has: each past day
+/// replayed with only what was known before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Backtest {
+    /// Days judged (the days of history after the first [`Params::min_days`]).
+    pub days: u32,
+    /// Predicted arrivals a pipeline came for (within the grace).
+    pub hits: u32,
+    /// Predicted arrivals nobody came for: warmed for nothing.
+    pub misses: u32,
+    /// Arrivals no prediction covered: they waited for a boot, as today.
+    pub unforeseen: u32,
+    /// Node-minutes a miss costs: its nodes from the pre-warm to the lapse.
+    pub missed_node_minutes: f64,
+}
+
+impl Backtest {
+    /// Hits over predictions: how often trusting it would have been right.
+    pub(crate) fn precision(&self) -> Option<f64> {
+        let predicted = self.hits + self.misses;
+        (predicted > 0).then(|| f64::from(self.hits) / f64::from(predicted))
+    }
+}
+
+/// Replays the forecast over every past day of `history` up to `now`.
+pub(crate) fn backtest(
+    history: &[Arrival],
+    now: OffsetDateTime,
+    lead: Duration,
+    grace: Duration,
+    params: &Params,
+) -> Backtest {
+    let mut result = Backtest::default();
+    let today = now.to_offset(time::UtcOffset::UTC).date();
+    let Some(first) = history
+        .iter()
+        .map(|a| a.at.to_offset(time::UtcOffset::UTC).date())
+        .min()
+    else {
+        return result;
+    };
+    let grace_t = time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
+    let lead_minutes = lead.as_secs_f64() / 60.0;
+    let mut date = first;
+    while date < today {
+        let day = date.midnight().assume_utc();
+        let expected = expected_on(history, day, params);
+        let arrivals: Vec<&Arrival> = history
+            .iter()
+            .filter(|a| a.at.to_offset(time::UtcOffset::UTC).date() == date)
+            .collect();
+        if !expected.is_empty() || arrivals.iter().any(|_| true) {
+            result.days += 1;
+        }
+        for e in &expected {
+            // A pre-warm covers arrivals from its lead until its lapse.
+            let covered = arrivals.iter().any(|a| {
+                a.at >= e.at - time::Duration::seconds(lead.as_secs() as i64)
+                    && a.at < e.at + grace_t
+            });
+            if covered {
+                result.hits += 1;
+            } else {
+                result.misses += 1;
+                let nodes = f64::from(e.dedicated + e.low_priority);
+                result.missed_node_minutes += nodes * (lead_minutes + grace.as_secs_f64() / 60.0);
+            }
+        }
+        for a in &arrivals {
+            let foreseen = expected.iter().any(|e| {
+                a.at >= e.at - time::Duration::seconds(lead.as_secs() as i64)
+                    && a.at < e.at + grace_t
+            });
+            if !foreseen {
+                result.unforeseen += 1;
+            }
+        }
+        match date.next_day() {
+            Some(next) => date = next,
+            None => break,
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn arrival(at: OffsetDateTime) -> Arrival {
+        Arrival {
+            at,
+            dedicated: 1,
+            low_priority: 0,
+        }
+    }
+
+    /// A schedule trigger at 09:00 on weekdays, with a few minutes of
+    /// jitter, for `weeks` weeks before Monday 2026-12-07.
+    fn weekday_nine_oclock(weeks: i64) -> Vec<Arrival> {
+        let monday = datetime!(2026-12-07 09:00 UTC);
+        let mut history = Vec::new();
+        for day in 1..=weeks * 7 {
+            let at = monday - time::Duration::days(day);
+            if matches!(at.weekday(), Weekday::Saturday | Weekday::Sunday) {
+                continue;
+            }
+            let jitter = (day * 37 % 5) - 2; // -2..=2 minutes
+            history.push(arrival(at + time::Duration::minutes(jitter)));
+        }
+        history
+    }
+
+    #[test]
+    fn a_daily_trigger_is_expected_at_its_earliest_time() {
+        let history = weekday_nine_oclock(2);
+        let expected = expected_on(
+            &history,
+            datetime!(2026-12-07 00:00 UTC),
+            &Params::default(),
+        );
+        assert_eq!(expected.len(), 1, "{expected:?}");
+        assert_eq!(expected[0].at, datetime!(2026-12-07 08:58 UTC));
+        assert_eq!(expected[0].dedicated, 1);
+        assert_eq!((expected[0].seen_on, expected[0].of_days), (10, 10));
+        // Not on Saturday: weekdays say nothing about weekends.
+        assert!(
+            expected_on(
+                &history,
+                datetime!(2026-12-12 00:00 UTC),
+                &Params::default()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn random_arrivals_predict_nothing_and_too_little_history_neither() {
+        // One arrival a day at a different hour each day.
+        let history: Vec<Arrival> = (1..=10)
+            .map(|d| {
+                arrival(
+                    datetime!(2026-12-07 00:00 UTC) - time::Duration::days(d)
+                        + time::Duration::hours(d * 2 % 24)
+                        + time::Duration::minutes(d * 13 % 60),
+                )
+            })
+            .collect();
+        assert!(
+            expected_on(
+                &history,
+                datetime!(2026-12-07 00:00 UTC),
+                &Params::default()
+            )
+            .is_empty()
+        );
+        let two_days = &weekday_nine_oclock(1)[..2];
+        assert!(
+            expected_on(
+                two_days,
+                datetime!(2026-12-07 00:00 UTC),
+                &Params::default()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_pre_warm_is_due_a_lead_before_and_lapses_a_grace_after() {
+        let history = weekday_nine_oclock(2);
+        let (lead, grace) = (Duration::from_secs(6 * 60), Duration::from_secs(15 * 60));
+        let p = Params::default();
+        assert_eq!(
+            due(&history, datetime!(2026-12-07 08:51 UTC), lead, grace, &p),
+            None
+        );
+        let warm = due(&history, datetime!(2026-12-07 08:52 UTC), lead, grace, &p).unwrap();
+        assert_eq!(warm.expected.at, datetime!(2026-12-07 08:58 UTC));
+        assert_eq!(warm.hold_until, datetime!(2026-12-07 09:13 UTC));
+        assert!(due(&history, datetime!(2026-12-07 09:12 UTC), lead, grace, &p).is_some());
+        assert_eq!(
+            due(&history, datetime!(2026-12-07 09:13 UTC), lead, grace, &p),
+            None
+        );
+    }
+
+    #[test]
+    fn an_early_morning_slot_is_seen_across_midnight() {
+        // Around midnight: two minutes before on some weekdays, after on others.
+        let history: Vec<Arrival> = (1..=12)
+            .map(|d| {
+                let midnight = datetime!(2026-12-07 00:00 UTC) - time::Duration::days(d);
+                let jitter = if d % 2 == 0 { 2 } else { -2 };
+                arrival(midnight + time::Duration::minutes(jitter))
+            })
+            .filter(|a| !matches!(a.at.weekday(), Weekday::Saturday | Weekday::Sunday))
+            .collect();
+        let expected = expected_on(
+            &history,
+            datetime!(2026-12-08 00:00 UTC),
+            &Params::default(),
+        );
+        assert_eq!(expected.len(), 1, "one slot, not two: {expected:?}");
+        assert_eq!(expected[0].at, datetime!(2026-12-08 23:58 UTC));
+    }
+
+    #[test]
+    fn a_backtest_counts_hits_misses_and_the_unforeseen() {
+        let mut history = weekday_nine_oclock(3);
+        let p = Params::default();
+        let (lead, grace) = (Duration::from_secs(6 * 60), Duration::from_secs(15 * 60));
+        let judged = backtest(&history, datetime!(2026-12-07 08:00 UTC), lead, grace, &p);
+        assert_eq!(judged.misses, 0, "{judged:?}");
+        assert!(judged.hits >= 10, "{judged:?}");
+        // The first days, before there was enough history, were unforeseen.
+        assert_eq!(judged.unforeseen, p.min_days, "{judged:?}");
+        assert_eq!(judged.precision(), Some(1.0));
+        // Last Friday the trigger was switched off: one miss, its cost.
+        history.retain(|a| a.at.date() != time::macros::date!(2026 - 12 - 04));
+        let judged = backtest(&history, datetime!(2026-12-07 08:00 UTC), lead, grace, &p);
+        assert_eq!(judged.misses, 1, "{judged:?}");
+        assert!(
+            (judged.missed_node_minutes - 21.0).abs() < 1e-9,
+            "{judged:?}"
+        );
+    }
+}
