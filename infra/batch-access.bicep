@@ -57,5 +57,13 @@ resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: 'ServicePrincipal'
   }
+  // The custom role is declared in this resource-group deployment, so ARM
+  // knows it by its resource-group id: Bicep compiles this to
+  // resourceId('Microsoft.Authorization/roleDefinitions', ...), and
+  // main.json must say the same (a dependsOn is matched against the ids of
+  // the template's resources). roleDefinitionId above is another matter: the
+  // id the authorization service gives a role, at subscription level.
+  // With batchRole=builtin the role is not deployed and ARM drops the
+  // dependency.
   dependsOn: [poolResizerRole]
 }

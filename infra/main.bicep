@@ -1,8 +1,10 @@
-// pool-resizer: the Function App (custom handler), its storage and
-// Application Insights, a system-assigned identity, and the least-privilege
-// role on the existing Batch account that the resizer's data-plane calls
-// need. infra/main.json is the same template as ARM JSON (hand-kept in step;
-// tests/integration/deploy_templates.rs checks they agree).
+// pool-resizer: the Function App (custom handler), its storage, a Log
+// Analytics workspace with workspace-based Application Insights on it, a
+// system-assigned identity, and the least-privilege role on the existing
+// Batch account that the resizer's data-plane calls need. infra/main.json is
+// the same template as ARM JSON (hand-kept in step;
+// tests/integration/deploy_templates.rs checks they agree, and
+// deploy_rules.rs holds both plans to the services' own rules).
 //
 // Plan (hostingPlan): Flex Consumption (FC1) by default, which supports
 // custom handlers (runtime 'custom' in functionAppConfig) and is where
@@ -21,12 +23,12 @@ param location string = resourceGroup().location
 @allowed(['flex', 'consumption-legacy'])
 param hostingPlan string = 'flex'
 
-@description('Flex Consumption only: most instances the app scales out to. The handler is stateless and light, so the smallest ceiling the plan allows is plenty, and it bounds the bill.')
-@minValue(40)
+@description('Flex Consumption only: most instances the app scales out to, 1 to 1000 as the Flex docs now say. The handler is stateless and light, so few are plenty; the default 40 is the floor the plan had before ceilings under 40 reached every region (a region that still refuses less says so when you deploy).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Flex Consumption only: memory of one instance in MB. The handler itself holds about 10 MiB; 512 halves the cost of 2048 where it is offered.')
+@description('Flex Consumption only: memory of one instance in MB, one of the sizes the Flex docs list (512, 2048, 4096). The handler itself holds about 10 MiB: 512 bills a quarter of 2048, but some regions refused it until early 2026, so 2048 (the documented default) stays the default.')
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
@@ -81,7 +83,18 @@ param scheduleWindows string = ''
 @description('IANA time zone of scheduleWindows, e.g. Europe/Brussels (not WEBSITE_TIME_ZONE, which Flex Consumption does not support: the handler does the zone itself).')
 param scheduleTimeZone string = 'UTC'
 
+@description('STATUS_URL_SECRET: signs the status URLs that 202 answers carry, so that only a URL the service issued can act (at least 32 characters; one app setting, so every instance shares it). The default is a new random value on every deployment, which ends the status URLs issued before it: pass the current value to keep it, or pass it as statusUrlSecretPrevious to rotate (docs/deploy.md).')
+@secure()
+@minLength(32)
+param statusUrlSecret string = '${newGuid()}${newGuid()}'
+
+@description('STATUS_URL_SECRET_PREVIOUS: the secret before the last rotation; status URLs signed with it keep working until they expire (STATUS_URL_TTL_MINUTES). Empty: none. Clear it once those URLs have expired.')
+@secure()
+param statusUrlSecretPrevious string = ''
+
 var storageName = take('st${uniqueString(resourceGroup().id, appName)}', 24)
+// Workspace names are 4-63 characters; an app name is at most 60.
+var logWorkspaceName = take('${appName}-logs', 63)
 var dataContributorRoleId = '6aaa78f1-f7de-44ca-8722-c64a23943cae'
 var isFlex = hostingPlan == 'flex'
 var planSkus = {
@@ -130,6 +143,8 @@ var appSettings = [
   { name: 'TIMER_WAIT_SECONDS', value: string(timerWaitSeconds) }
   { name: 'SCHEDULE_WINDOWS', value: scheduleWindows }
   { name: 'SCHEDULE_TIME_ZONE', value: scheduleTimeZone }
+  { name: 'STATUS_URL_SECRET', value: statusUrlSecret }
+  { name: 'STATUS_URL_SECRET_PREVIOUS', value: statusUrlSecretPrevious }
 ]
 
 // Linux Consumption needs these; Flex sets the runtime version itself and
@@ -160,12 +175,26 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Application Insights stores its telemetry in this workspace
+// (workspace-based): regions that no longer take classic resources refuse
+// one without it, and elsewhere Azure would create a managed workspace in a
+// resource group of its own, outside this deployment.
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logWorkspaceName
+  location: location
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
 resource insights 'Microsoft.Insights/components@2020-02-02' = {
   name: appName
   location: location
   kind: 'web'
   properties: {
     Application_Type: 'web'
+    WorkspaceResourceId: logs.id
   }
 }
 
@@ -175,7 +204,7 @@ resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
   kind: 'functionapp'
   sku: planSkus[hostingPlan]
   properties: {
-    reserved: true // Linux
+    reserved: true // a Linux plan, on both (as Microsoft's Flex samples set it)
   }
 }
 
@@ -191,14 +220,17 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
   identity: { type: 'SystemAssigned' }
   properties: {
     serverFarmId: plan.id
-    reserved: true
+    // Site properties the Flex deprecation table lists are left out on Flex
+    // (ARM does not send a property set to null): reserved (not valid there;
+    // Linux Consumption needs it), ftpsState (FTPS is not supported on Flex)
+    // and linuxFxVersion (replaced by functionAppConfig.runtime). A custom
+    // handler has no language stack, hence '' on Linux Consumption.
+    reserved: isFlex ? null : true
     httpsOnly: true
     functionAppConfig: isFlex ? flexFunctionAppConfig : null
     siteConfig: {
-      // Linux Consumption: a custom handler has no language stack. Flex
-      // does not take the property (the runtime is in functionAppConfig).
       linuxFxVersion: isFlex ? null : ''
-      ftpsState: 'Disabled'
+      ftpsState: isFlex ? null : 'Disabled'
       minTlsVersion: '1.2'
       appSettings: concat(isFlex ? [] : legacyOnlyAppSettings, appSettings)
     }

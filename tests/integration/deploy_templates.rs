@@ -64,6 +64,10 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
         "WEBSITE_HOSTNAME",
         "set by the platform: the app's public host, the only one a status URL may name",
     ),
+    (
+        "STATUS_URL_TTL_MINUTES",
+        "optional: how long a status URL may act; the handler's default (60 minutes) outlasts the pipeline's 30-minute Wait for nodes",
+    ),
 ];
 
 /// Setting names the code reads: every whole upper-case string literal in
@@ -217,6 +221,11 @@ fn template_sets_every_setting_the_code_reads() {
             read_by_code.contains(name),
             "exclusion {name} is not a setting the code reads"
         );
+    }
+    // The status URL's signing secret, and the previous one for rotation,
+    // on both plans (the legacy-only settings are added, never swapped).
+    for name in ["STATUS_URL_SECRET", "STATUS_URL_SECRET_PREVIOUS"] {
+        assert!(arm.contains(name), "the template does not set {name}");
     }
     for name in [
         "AzureWebJobsStorage",
@@ -377,10 +386,18 @@ fn bicep_and_arm_agree_on_parameters_and_least_privilege_role() {
         .map(|l| l.split_whitespace().next().unwrap().to_owned())
         .collect();
     assert_eq!(arm_params, bicep_params);
-    // Literal defaults and @minValue/@maxValue agree, parameter by parameter.
+    // Literal defaults and @minValue/@maxValue/@minLength/@maxLength agree,
+    // parameter by parameter; @secure() is a securestring.
     let mut bounds: Vec<(&str, i64)> = Vec::new();
+    let mut secure = false;
     for line in read("infra/main.bicep").lines() {
-        for (decorator, key) in [("@minValue(", "minValue"), ("@maxValue(", "maxValue")] {
+        secure |= line.trim() == "@secure()";
+        for (decorator, key) in [
+            ("@minValue(", "minValue"),
+            ("@maxValue(", "maxValue"),
+            ("@minLength(", "minLength"),
+            ("@maxLength(", "maxLength"),
+        ] {
             if let Some(n) = line.strip_prefix(decorator) {
                 bounds.push((key, n.trim_end_matches(')').parse().unwrap()));
             }
@@ -393,6 +410,14 @@ fn bicep_and_arm_agree_on_parameters_and_least_privilege_role() {
         for (key, n) in bounds.drain(..) {
             assert_eq!(arm[key], Value::from(n), "{name} {key}");
         }
+        if std::mem::take(&mut secure) {
+            assert_eq!(arm["type"], "securestring", "{name} is @secure()");
+        } else {
+            assert_ne!(
+                arm["type"], "securestring",
+                "{name} is not @secure() in Bicep"
+            );
+        }
         let Some((_, default)) = rest.split_once(" = ") else {
             assert!(
                 arm.get("defaultValue").is_none(),
@@ -402,6 +427,8 @@ fn bicep_and_arm_agree_on_parameters_and_least_privilege_role() {
         };
         let literal = if let Ok(n) = default.parse::<i64>() {
             Value::from(n)
+        } else if default.contains("${") {
+            continue; // an interpolation: an expression (checked in deploy_rules)
         } else if default.starts_with('\'') && default.ends_with('\'') {
             Value::from(&default[1..default.len() - 1])
         } else {
@@ -498,8 +525,8 @@ fn adf_pipeline_calls_functions_that_exist() {
     assert!(type_properties["functionAppUrl"].is_string());
     assert_eq!(type_properties["functionKey"]["type"], "SecureString");
     assert!(type_properties["functionKey"]["value"].is_string());
-    // The pipeline calls scale-up and scale-down through this linked service
-    // and polls pool-status with the same key: only a host key opens all three.
+    // The pipeline calls scale-up and scale-down through this linked service:
+    // only a host key opens both (the status URLs it follows need no key).
     let description = linked["properties"]["description"].as_str().unwrap();
     assert!(description.contains("host key"), "{description}");
     let linked_name = linked["name"].as_str().unwrap();

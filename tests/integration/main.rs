@@ -15,6 +15,7 @@
 mod helpers;
 
 mod cli;
+mod deploy_rules;
 mod deploy_templates;
 #[cfg(unix)]
 mod doc_commands;
