@@ -50,13 +50,13 @@ pub(crate) struct StatusParams {
     /// With a target, the status says whether it is met (200/202/error);
     /// without, it is a plain view of the pool (200).
     pub target: Option<StatusTarget>,
-    /// `resume=1`: this is a status URL the service issued for an operation
-    /// it accepted, so it may take the operation's next step. Without it a
-    /// status only looks: a GET pasted from a log changes nothing.
+    /// `resume=1`, what status URLs said before they were sealed: read only
+    /// so `pool-status` refuses it by name (403 `ResumeNotSigned`). Only a
+    /// sealed status URL (`operation-status?token=`) may act.
     pub resume: bool,
-    /// A scale-up's lease minutes, carried by its status URL.
+    /// A scale-up's lease minutes, judged as its scale-up would.
     pub lease_minutes: Option<u32>,
-    /// A scale-up's Spot fallback, carried by its status URL.
+    /// A scale-up's Spot fallback, judged as its scale-up would.
     pub fallback_to_dedicated: bool,
 }
 
