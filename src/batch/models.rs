@@ -113,6 +113,9 @@ pub(crate) struct Node {
     /// When Batch allocated the node: the start of its provision deadline.
     #[serde(default, with = "timestamp")]
     pub allocation_time: Option<OffsetDateTime>,
+    /// When the VM last booted (absent until it has).
+    #[serde(default, with = "timestamp")]
+    pub last_boot_time: Option<OffsetDateTime>,
     /// Absent on some old API versions; the service means dedicated then.
     #[serde(default)]
     pub is_dedicated: Option<bool>,
@@ -143,6 +146,16 @@ impl Node {
         self.running_task_slots_count
             .or(self.running_tasks_count)
             .unwrap_or(u32::from(self.state == Some(NodeState::Running)))
+    }
+
+    /// When the node became ready to take tasks, by Batch's own stamps: its
+    /// start task's end, or without one its boot. Unlike the state's
+    /// transition time it does not move when the node runs a task.
+    pub(crate) fn ready_since(&self) -> Option<OffsetDateTime> {
+        match &self.start_task_info {
+            Some(info) => info.end_time,
+            None => self.last_boot_time,
+        }
     }
 
     /// Absent means enabled (older api-versions, `$select` without it).
@@ -217,6 +230,8 @@ pub(crate) struct StartTaskInfo {
     pub state: Option<String>,
     #[serde(default)]
     pub exit_code: Option<i64>,
+    #[serde(default, with = "timestamp")]
+    pub end_time: Option<OffsetDateTime>,
     #[serde(default)]
     pub result: Option<String>,
     #[serde(default)]

@@ -228,6 +228,7 @@ impl Node {
                 message: Some("The task exited with an exit code representing a failure".into()),
             }),
             retry_count: Some(0),
+            end_time: None,
         })
     }
 

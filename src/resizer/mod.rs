@@ -6,6 +6,7 @@
 //! - [`decide`](mod@decide): the pure function from (observation, want, history) to the next step.
 //! - [`lease`]: leases in pool metadata, so pipelines sharing a pool do not strand each other.
 //! - [`looks`]: looks at a pool shared by every caller waiting on it, so Batch load stays flat.
+//! - [`rhythm`]: when a pool's scale-ups arrive and how long its nodes boot, in its metadata.
 //! - [`converge`]: the loop that observes, decides, acts and sleeps on the clock,
 //!   with its parts in their own files: [`api`] (the Batch calls it makes),
 //!   [`observe`] (what a look reads), [`poll`] (how often to look, pure),
@@ -23,6 +24,7 @@ pub(crate) mod looks;
 pub(crate) mod marks;
 pub(crate) mod observe;
 pub(crate) mod poll;
+pub(crate) mod rhythm;
 pub(crate) mod snapshot;
 pub(crate) mod want;
 

@@ -94,6 +94,12 @@ pub(crate) struct NodeTally {
     /// The coming node allocated longest ago: the first to miss a
     /// provision deadline.
     pub oldest_coming: Option<Coming>,
+    /// When each coming node was allocated, where Batch says: the looks
+    /// of a wait are timed from these and the pool's boot times.
+    pub coming_allocated: Vec<time::OffsetDateTime>,
+    /// Ready nodes by Batch's stamps: when each became ready and how long
+    /// after its allocation (its boot). What the pool's rhythm records.
+    pub ready_boots: Vec<(time::OffsetDateTime, std::time::Duration)>,
 }
 
 /// A node on its way to ready, and since when.
@@ -153,6 +159,12 @@ impl NodeTally {
                         &mut tally.busy_slots_low_priority
                     };
                     *busy += node.busy_slots();
+                    if let (Some(allocated), Some(ready)) =
+                        (node.allocation_time, node.ready_since())
+                        && let Ok(boot) = std::time::Duration::try_from(ready - allocated)
+                    {
+                        tally.ready_boots.push((ready, boot));
+                    }
                 }
                 NodeState::Idle
                 | NodeState::Running
@@ -165,6 +177,7 @@ impl NodeTally {
                 | NodeState::Unknown => {
                     *coming += 1;
                     let allocated = node.allocation_time;
+                    tally.coming_allocated.extend(allocated);
                     if let Some(allocated) = allocated
                         && tally
                             .oldest_coming

@@ -1,6 +1,7 @@
 //! What a caller wants of a pool, whatever the trigger (HTTP, timer, CLI).
 
 use super::lease::{Counts, LeaseId, UNCAPPED};
+use super::rhythm::Origin;
 use crate::batch::PoolId;
 use serde::Serialize;
 
@@ -51,6 +52,10 @@ pub(crate) struct Want {
     /// `MAX_DEDICATED_NODES`, `MAX_LOW_PRIORITY_NODES`: what the leases'
     /// need is capped by. [`UNCAPPED`] when the face sets none.
     pub(crate) caps: Counts,
+    /// Scale-up: who asks. Only callers' scale-ups are arrivals in the
+    /// pool's rhythm; the service's own (the schedule's, a pre-warm's)
+    /// never are.
+    pub(crate) origin: Origin,
 }
 
 /// `PROVISION_DEADLINE_MINUTES` when unset: a healthy node is ready in
@@ -90,6 +95,7 @@ impl Want {
             spot_fallback: None,
             lease: None,
             caps: UNCAPPED,
+            origin: Origin::Caller,
         }
     }
 
@@ -111,6 +117,7 @@ impl Want {
             spot_fallback: None,
             lease: None,
             caps: UNCAPPED,
+            origin: Origin::Caller,
         }
     }
 
