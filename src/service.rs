@@ -40,6 +40,11 @@ pub(crate) struct OverLimit {
 }
 
 impl Limits {
+    /// What the leases' need is capped by: (dedicated, low-priority).
+    pub(crate) fn caps(&self) -> (u32, u32) {
+        (self.max_dedicated, self.max_low_priority)
+    }
+
     /// Checks both counts; `names` say how the face calls them
     /// (`dedicatedNodes` over HTTP, `--dedicated` on the command line).
     pub(crate) fn check(
@@ -103,6 +108,7 @@ impl ScaleRequest {
         match self.operation {
             Operation::ScaleUp => Want {
                 repair_attempts: self.repair_attempts,
+                lease: self.lease.as_ref().map(|lease| lease.id.clone()),
                 ..Want::scale_up(self.pool_id.clone(), self.dedicated, self.low_priority)
             },
             Operation::ScaleDown => Want::scale_down(
@@ -166,6 +172,7 @@ impl StatusRequest {
             // otherwise replace nodes on every poll for as long as ADF polls.
             Some((Operation::ScaleUp, dedicated, low)) => Want {
                 repair_attempts: 0,
+                lease: self.lease.as_ref().map(|lease| lease.id.clone()),
                 ..Want::scale_up(self.pool_id.clone(), dedicated, low)
             },
             // Judged, and resumed, with the caller's own lease counted as
@@ -323,6 +330,7 @@ impl<B: PoolApi> Service<'_, B> {
             spot_fallback: request
                 .fallback_to_dedicated
                 .then_some(self.limits.max_dedicated),
+            caps: self.limits.caps(),
             ..request.want()
         };
         let mut edits: Vec<PoolEdit> = request
@@ -502,6 +510,10 @@ impl<B: PoolApi> Service<'_, B> {
     /// on concurrent waits: timers fire a few times an hour.
     pub(crate) async fn fire(&self, work: ScheduledWork) -> Fired {
         let ScheduledWork { want, lease, wait } = work;
+        let want = Want {
+            caps: self.limits.caps(),
+            ..want
+        };
         let budget = self.converger.budget(wait);
         let lease = match lease {
             None => None,
@@ -554,7 +566,10 @@ impl<B: PoolApi> Service<'_, B> {
         self.converger
             .edit_leases(pool_id, &LeaseEdit::Release(warm), budget)
             .await?;
-        let shrink = Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour);
+        let shrink = Want {
+            caps: self.limits.caps(),
+            ..Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour)
+        };
         self.converger.converge_within(&shrink, budget).await
     }
 
@@ -571,6 +586,7 @@ impl<B: PoolApi> Service<'_, B> {
             spot_fallback: request
                 .fallback_to_dedicated
                 .then_some(self.limits.max_dedicated),
+            caps: self.limits.caps(),
             ..request.want()
         };
         // One budget for the look, the step and the writes after it.

@@ -42,6 +42,17 @@ pub(crate) struct Pool {
     pub resize_errors: Vec<ResizeError>,
     #[serde(default)]
     pub metadata: Vec<MetadataItem>,
+    /// Tasks a node runs at once (`maxTasksPerNode` before 2020-09-01.12.0);
+    /// absent (old api-versions, `$select` without it) means 1.
+    #[serde(default)]
+    pub task_slots_per_node: Option<u32>,
+}
+
+impl Pool {
+    /// `taskSlotsPerNode`, at least 1.
+    pub(crate) fn slots_per_node(&self) -> u32 {
+        self.task_slots_per_node.unwrap_or(1).max(1)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -102,11 +113,18 @@ pub(crate) struct Node {
     /// When Batch allocated the node: the start of its provision deadline.
     #[serde(default, with = "timestamp")]
     pub allocation_time: Option<OffsetDateTime>,
+    /// When the VM last booted (absent until it has).
+    #[serde(default, with = "timestamp")]
+    pub last_boot_time: Option<OffsetDateTime>,
     /// Absent on some old API versions; the service means dedicated then.
     #[serde(default)]
     pub is_dedicated: Option<bool>,
     #[serde(default)]
     pub running_tasks_count: Option<u32>,
+    /// Task slots its running tasks take (each task takes its
+    /// `requiredSlots`, 1 unless set).
+    #[serde(default)]
+    pub running_task_slots_count: Option<u32>,
     /// `disabled` while Batch is removing the node (a shrink, `removenodes`)
     /// or someone disabled scheduling: such a node takes no new task.
     #[serde(default)]
@@ -120,6 +138,24 @@ pub(crate) struct Node {
 impl Node {
     pub(crate) fn is_dedicated(&self) -> bool {
         self.is_dedicated.unwrap_or(true)
+    }
+
+    /// Task slots its running tasks take: `runningTaskSlotsCount`, else one
+    /// per running task, else (neither listed) one if it is `running`.
+    pub(crate) fn busy_slots(&self) -> u32 {
+        self.running_task_slots_count
+            .or(self.running_tasks_count)
+            .unwrap_or(u32::from(self.state == Some(NodeState::Running)))
+    }
+
+    /// When the node became ready to take tasks, by Batch's own stamps: its
+    /// start task's end, or without one its boot. Unlike the state's
+    /// transition time it does not move when the node runs a task.
+    pub(crate) fn ready_since(&self) -> Option<OffsetDateTime> {
+        match &self.start_task_info {
+            Some(info) => info.end_time,
+            None => self.last_boot_time,
+        }
     }
 
     /// Absent means enabled (older api-versions, `$select` without it).
@@ -194,6 +230,8 @@ pub(crate) struct StartTaskInfo {
     pub state: Option<String>,
     #[serde(default)]
     pub exit_code: Option<i64>,
+    #[serde(default, with = "timestamp")]
+    pub end_time: Option<OffsetDateTime>,
     #[serde(default)]
     pub result: Option<String>,
     #[serde(default)]

@@ -297,6 +297,8 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
             let want = Want {
                 // The app's deadline, as for every HTTP scale-up.
                 provision_deadline: app.settings().provision_deadline,
+                // The schedule's scale-ups are the service's own, not arrivals.
+                origin: crate::resizer::rhythm::Origin::Service,
                 ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
             };
             (want, Some(lease))

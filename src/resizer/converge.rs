@@ -30,9 +30,11 @@ use super::budget::CALL_MARGIN;
 use super::budget::STATUS_PATIENCE;
 use super::budget::{Budget, Cut};
 use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
+use super::lease_write::PoolEdit;
 use super::looks::Looks;
 use super::observe::{etag_of, judges_readiness, nodes_only_pool};
 use super::poll::{Decided, PollPolicy, is_near, since_modified};
+use super::rhythm::{Note, Origin};
 use super::snapshot::{NodeTally, Observed};
 use super::want::Want;
 use crate::batch::models::ResizePool;
@@ -310,7 +312,13 @@ impl<B: PoolApi> Converger<'_, B> {
                 None
             }
         };
-        Ok(self.finish(run, want, outcome).await)
+        let mut report = self.finish(run, want, outcome).await;
+        if act && report.outcome == Outcome::Converged {
+            // The poll that ends an operation records the boots it sees
+            // (once: the rhythm keeps when the newest recorded one ended).
+            self.record_rhythm(want, &mut report, None, &budget).await;
+        }
+        Ok(report)
     }
 
     /// Drive the pool toward `want` for at most `wait` of (clock) time.
@@ -325,12 +333,82 @@ impl<B: PoolApi> Converger<'_, B> {
     }
 
     /// The converge loop on a budget already started (after a lease
-    /// write, say), so the whole request keeps to one wait.
+    /// write, say), so the whole request keeps to one wait. Once the answer
+    /// is decided, a scale-up that resized adds to the pool's rhythm what it
+    /// saw: its arrival (a caller's plain scale-up: a leased one's rode on
+    /// its lease write) and the boots of nodes not recorded yet. Only the
+    /// caller that resized writes, so a crowd waiting on one pool adds one
+    /// write, not one each.
     pub(crate) async fn converge_within(
         &self,
         want: &Want,
         budget: &Budget,
     ) -> Result<Report, ConvergeError> {
+        let arrived = self.clock.now_utc();
+        let mut result = self.converge_loop(want, budget).await;
+        if let Ok(report) = &mut result
+            && !report.actions.is_empty()
+        {
+            let arrival =
+                (want.origin == Origin::Caller && want.lease.is_none() && judges_readiness(want))
+                    .then(|| Note::arrival(arrived, want.dedicated, want.low_priority));
+            self.record_rhythm(want, report, arrival, budget).await;
+        }
+        result
+    }
+
+    /// Adds `arrival` and the new boots `report` saw to the pool's rhythm:
+    /// one conditional `PATCH` on the pool just seen, within `budget`, after
+    /// the answer is decided; nothing when there is nothing new, when Batch
+    /// is busy (no load added) or the handler stops. A failure is logged,
+    /// never the answer's.
+    async fn record_rhythm(
+        &self,
+        want: &Want,
+        report: &mut Report,
+        arrival: Option<Note>,
+        budget: &Budget,
+    ) {
+        if !judges_readiness(want) || self.stopping() || report.retry_after.is_some() {
+            return;
+        }
+        if matches!(report.outcome, Outcome::Pending(WaitReason::BatchBusy)) {
+            return;
+        }
+        let Some(Observed::Pool(snapshot)) = &report.last else {
+            return;
+        };
+        let boots = snapshot.nodes.as_ref().map_or_else(Vec::new, |tally| {
+            let rhythm = super::rhythm::read(&snapshot.pool.metadata);
+            Note::boots(&rhythm, &tally.ready_boots, want.provision_deadline)
+        });
+        let note = Note {
+            arrival: arrival.and_then(|note| note.arrival),
+            boots,
+        };
+        if note.is_empty() {
+            return;
+        }
+        let (written, calls) = self
+            .edit_pool_from(
+                &want.pool_id,
+                Some(snapshot.pool.clone()),
+                &PoolEdit::Rhythm(note),
+                budget,
+            )
+            .await;
+        report.batch_calls += calls;
+        match written {
+            Ok(outcome) => {
+                tracing::debug!(pool = %want.pool_id, ?outcome, "pool rhythm recorded");
+            }
+            Err(error) => {
+                tracing::info!(pool = %want.pool_id, error = %error, "pool rhythm not recorded");
+            }
+        }
+    }
+
+    async fn converge_loop(&self, want: &Want, budget: &Budget) -> Result<Report, ConvergeError> {
         let mut run = Run::new(budget);
         let mut interval = self.policy.first;
         // When the pool was last read (clock time since the start).
@@ -411,7 +489,10 @@ impl<B: PoolApi> Converger<'_, B> {
                     let decided = Decided::Wait {
                         reason,
                         near: is_near(observed, want),
-                        calls: run.calls,
+                        // A call that resized writes the pool's rhythm once
+                        // it answers: counted now, so the total keeps to the
+                        // same bound.
+                        calls: run.calls + u32::from(!run.actions.is_empty()),
                         since_resize,
                     };
                     interval = self.policy.after_decision(interval, decided);

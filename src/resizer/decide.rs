@@ -217,20 +217,72 @@ pub(crate) fn decide(observed: &Observed, want: &Want, history: History) -> Step
     step
 }
 
+/// What a scale-up grows the pool to and what it waits to see ready. A
+/// plain scale-up: its own counts, both. A leased one grows the pool to what
+/// every live lease needs together (capped), and is ready once the ready
+/// nodes hold the leases ahead of it in line and its own, with its own
+/// nodes' worth of task slots free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sizing {
+    pub grow: (u32, u32),
+    pub ready: (u32, u32),
+    /// Leased: the task slots that must be free, (dedicated, low-priority).
+    pub free_slots: Option<(u32, u32)>,
+}
+
+pub(crate) fn sizing(snapshot: &Snapshot, want: &Want) -> Sizing {
+    let mine = (want.dedicated, want.low_priority);
+    let Some(lease) = want
+        .lease
+        .as_ref()
+        .filter(|_| want.operation == Operation::ScaleUp && mine != (0, 0))
+    else {
+        return Sizing {
+            grow: mine,
+            ready: mine,
+            free_slots: None,
+        };
+    };
+    let need = snapshot.lease_need(want.caps);
+    let ahead = super::lease::leases_ahead(&snapshot.pool.metadata, snapshot.observed_at, lease);
+    let in_line = |ahead: u32, mine: u32, cap: u32| ahead.saturating_add(mine).min(cap).max(mine);
+    let ready = (
+        in_line(ahead.0, mine.0, want.caps.0),
+        in_line(ahead.1, mine.1, want.caps.1),
+    );
+    let slots = snapshot.pool.slots_per_node();
+    Sizing {
+        grow: (need.0.max(ready.0), need.1.max(ready.1)),
+        ready,
+        free_slots: Some((mine.0.saturating_mul(slots), mine.1.saturating_mul(slots))),
+    }
+}
+
 fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
     let pool = &snapshot.pool;
+    let sizing = sizing(snapshot, want);
+    // From here on, "the want" is what this call waits to see ready.
+    let want = &Want {
+        dedicated: sizing.ready.0,
+        low_priority: sizing.ready.1,
+        ..want.clone()
+    };
     // With a Spot fallback, dedicated nodes may stand in for low-priority
     // ones: the dedicated want must be met by dedicated nodes, the total by
     // either kind.
     let total = want.dedicated + want.low_priority;
-    let targets_suffice = pool.target_dedicated_nodes >= want.dedicated
+    let (grow_dedicated, grow_low) = sizing.grow;
+    let targets_suffice = pool.target_dedicated_nodes >= grow_dedicated
         && match want.spot_fallback {
-            Some(_) => pool.target_dedicated_nodes + pool.target_low_priority_nodes >= total,
-            None => pool.target_low_priority_nodes >= want.low_priority,
+            Some(_) => {
+                pool.target_dedicated_nodes + pool.target_low_priority_nodes
+                    >= grow_dedicated + grow_low
+            }
+            None => pool.target_low_priority_nodes >= grow_low,
         };
     let grow_to = ResizeTo {
-        dedicated: pool.target_dedicated_nodes.max(want.dedicated),
-        low_priority: pool.target_low_priority_nodes.max(want.low_priority),
+        dedicated: pool.target_dedicated_nodes.max(grow_dedicated),
+        low_priority: pool.target_low_priority_nodes.max(grow_low),
         deallocation: None,
     };
     let nothing_wanted = want.dedicated == 0 && want.low_priority == 0;
@@ -240,13 +292,27 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
         (None, false) if targets_suffice => return Step::Wait(WaitReason::NeedNodes),
         (None, false) => None,
     };
-    let ready = |t: &NodeTally| {
+    let counts_ready = |t: &NodeTally| {
         t.ready_dedicated >= want.dedicated
             && match want.spot_fallback {
                 Some(_) => t.ready_dedicated + t.ready_low_priority >= total,
                 None => t.ready_low_priority >= want.low_priority,
             }
     };
+    let slots = pool.slots_per_node();
+    let free = |t: &NodeTally| {
+        let Some((mine_dedicated, mine_low)) = sizing.free_slots else {
+            return true;
+        };
+        let free_dedicated = (t.ready_dedicated * slots).saturating_sub(t.busy_slots_dedicated);
+        let free_low = (t.ready_low_priority * slots).saturating_sub(t.busy_slots_low_priority);
+        free_dedicated >= mine_dedicated
+            && match want.spot_fallback {
+                Some(_) => free_dedicated + free_low >= mine_dedicated + mine_low,
+                None => free_low >= mine_low,
+            }
+    };
+    let ready = |t: &NodeTally| counts_ready(t) && free(t);
 
     match pool.allocation_state {
         Some(AllocationState::Stopping) => Step::Wait(WaitReason::Stopping),
@@ -284,6 +350,19 @@ fn decide_up(snapshot: &Snapshot, want: &Want, history: History) -> Step {
                 return Step::Resize(grow_to);
             }
             if nothing_wanted || tally.is_some_and(ready) {
+                return Step::Done;
+            }
+            // Every lease in line is held by ready nodes and nothing more is
+            // coming, yet this call's slots are taken: by tasks beyond the
+            // leases (a caller without a lease, a pipeline's own earlier
+            // tasks). Waiting would only wait for those tasks, which Batch's
+            // queue does as well: ready, as a plain scale-up would be.
+            if let Some(t) = tally
+                && counts_ready(t)
+                && t.coming_dedicated + t.coming_low_priority == 0
+                && pool.current_dedicated_nodes >= pool.target_dedicated_nodes
+                && pool.current_low_priority_nodes >= pool.target_low_priority_nodes
+            {
                 return Step::Done;
             }
             // Spot nodes that could not be allocated (or were preempted):
@@ -498,7 +577,7 @@ fn hopeless(
 
 fn decide_down(snapshot: &Snapshot, want: &Want, history: History) -> Step {
     let pool = &snapshot.pool;
-    let (need_dedicated, need_low) = snapshot.lease_floor(&want.leases);
+    let (need_dedicated, need_low) = snapshot.lease_floor(&want.leases, want.caps);
     let (floor_dedicated, floor_low) = (
         want.dedicated.max(need_dedicated),
         want.low_priority.max(need_low),

@@ -34,6 +34,14 @@ pub(crate) fn up(dedicated: u32) -> Want {
     Want::scale_up(POOL.parse().unwrap(), dedicated, 0)
 }
 
+/// A scale-up of pool [`POOL`] to `dedicated` nodes holding lease `id`.
+pub(crate) fn leased_up(id: &str, dedicated: u32) -> Want {
+    Want {
+        lease: Some(id.parse().unwrap()),
+        ..up(dedicated)
+    }
+}
+
 /// A plain scale-down of pool [`POOL`] to `floor` dedicated nodes: keeps what
 /// live leases need (the default).
 pub(crate) fn down(floor: u32) -> Want {
@@ -110,6 +118,12 @@ impl PoolFixture {
             message: format!("{code} happened"),
             values: vec![],
         });
+        self
+    }
+
+    /// `taskSlotsPerNode`.
+    pub(crate) fn slots(mut self, slots: u32) -> Self {
+        self.pool.task_slots_per_node = Some(slots);
         self
     }
 
@@ -214,6 +228,7 @@ impl Node {
                 message: Some("The task exited with an exit code representing a failure".into()),
             }),
             retry_count: Some(0),
+            end_time: None,
         })
     }
 
@@ -228,6 +243,16 @@ impl Node {
     pub(crate) fn allocated_at(self, at: OffsetDateTime) -> Node {
         Node {
             allocation_time: Some(at),
+            ..self
+        }
+    }
+
+    /// Running tasks that take `slots` task slots.
+    pub(crate) fn busy(self, slots: u32) -> Node {
+        Node {
+            state: Some(NodeState::Running),
+            running_tasks_count: Some(1),
+            running_task_slots_count: Some(slots),
             ..self
         }
     }

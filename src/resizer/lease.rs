@@ -12,9 +12,29 @@
 //!
 //! Writers read the pool (ETag), edit the list, and `PATCH` it with
 //! `If-Match`; a 412 means someone else wrote first, so they read again.
-//! Other metadata entries are carried over untouched. The pool needs the
-//! *largest* live lease (each lease asks for "at least N", like scale-up);
-//! expired or unreadable entries count as gone and are dropped on the next write.
+//! Other metadata entries are carried over untouched. Expired or unreadable
+//! entries count as gone and are dropped on the next write.
+//!
+//! **Leases add up.** A pipeline's lease says "N nodes for my tasks", so the
+//! pool needs what the pipelines' live leases ask *together* ([`lease_need`]),
+//! capped by `MAX_*_NODES`: two pipelines that each asked for one node get
+//! two, and neither's task waits for the other's. The service's own leases
+//! are floors the pipelines run on, not more work: `schedule` (business
+//! hours) and `warm` (nodes kept for the next pipeline) each count as "at
+//! least N" beside that sum, so a pipeline inside the window, or inside a
+//! keep-warm grace, takes the nodes already there.
+//!
+//! **The unit is a whole node, that is `taskSlotsPerNode` task slots.** A
+//! pipeline asks for nodes, not for slots: pool-resizer does not know how
+//! many tasks it will submit or how many slots each takes (`requiredSlots`),
+//! so a lease of N nodes holds N nodes' worth of slots, N x `taskSlotsPerNode`.
+//! Counting it as N slots would put a two-node pipeline on half a node of a
+//! four-slot pool. Slots are where capacity is *used*, though: a node whose
+//! slots another pipeline's tasks fill is not free for me, so a leased
+//! scale-up is ready when the pool's ready nodes hold every lease ahead of
+//! its own (first come, first served: metadata order, a renewal keeps its
+//! place) and its own N nodes' worth of slots are free
+//! ([`leases_ahead`], `decide`).
 //!
 //! Who may change a lease: whoever knows its id, which is therefore a
 //! bearer secret (pipelines use their run id, a GUID). Answers never show
@@ -24,10 +44,11 @@
 //!
 //! Nobody can lock a pool by filling the lease slots: a zero-node lease
 //! takes no slot (it protects nothing), and once [`MAX_LEASES`] live leases
-//! exist, a new one is merged into a single `overflow` entry (the largest
-//! counts, the latest expiry) instead of being refused. Its nodes are then
-//! kept until that entry expires, even if its holders release early: more
-//! nodes held for a while is the safe side of the trade.
+//! exist, a new one is merged into a single `overflow` entry (the counts
+//! added up, the latest expiry) instead of being refused. Its nodes are then
+//! kept until that entry expires, even if its holders release early (and a
+//! merged holder that renews counts twice): more nodes held for a while is
+//! the safe side of the trade, and the caps bound it.
 //!
 //! Everything here is pure; the read-modify-write loop is in `converge.rs`.
 
@@ -46,6 +67,9 @@ pub(crate) const OVERFLOW_LEASE: &str = "overflow";
 pub(crate) const WARM_LEASE: &str = "warm";
 /// Ids only the service itself uses.
 pub(crate) const RESERVED_LEASE_IDS: &[&str] = &[SCHEDULE_LEASE, OVERFLOW_LEASE, WARM_LEASE];
+/// The service's leases that are floors ("at least N") the pipelines' leases
+/// run on, not work of their own: they do not add to the pipelines' sum.
+pub(crate) const FLOOR_LEASES: &[&str] = &[SCHEDULE_LEASE, WARM_LEASE];
 /// Bounds the metadata we add to a pool (Batch refuses oversized metadata
 /// with `MetadataTooLarge`; 50 short entries stay far below any such limit).
 pub const MAX_LEASES: usize = 50;
@@ -172,6 +196,11 @@ impl Lease {
     pub(crate) fn is_live(&self, now: OffsetDateTime) -> bool {
         self.expires > now
     }
+
+    /// `schedule` or `warm`: a floor, not a pipeline's work.
+    pub(crate) fn is_floor(&self) -> bool {
+        FLOOR_LEASES.contains(&self.id.as_str())
+    }
 }
 
 fn is_lease_entry(item: &MetadataItem) -> bool {
@@ -189,39 +218,88 @@ pub(crate) fn live_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec
     leases
 }
 
-/// What the live leases need of the pool: the largest of each count.
-pub(crate) fn lease_need(metadata: &[MetadataItem], now: OffsetDateTime) -> (u32, u32) {
-    lease_need_except(metadata, now, None)
+/// Live leases in the order they were first taken (metadata order).
+fn live_in_line(metadata: &[MetadataItem], now: OffsetDateTime) -> impl Iterator<Item = Lease> {
+    metadata
+        .iter()
+        .filter_map(Lease::parse)
+        .filter(move |lease| lease.is_live(now))
 }
 
-/// What the live leases need with `released` counted as gone: a scale-down
-/// judged for the pipeline that is releasing it, whether or not the release
-/// has been written yet.
-pub(crate) fn lease_need_except(
+/// (dedicated, low-priority) node counts.
+pub(crate) type Counts = (u32, u32);
+
+/// No cap: what a want carries when its face sets none.
+pub(crate) const UNCAPPED: Counts = (u32::MAX, u32::MAX);
+
+/// What the live leases need of the pool, `released` counted as gone (a
+/// scale-down judged for the pipeline releasing it, written or not): the
+/// pipelines' leases added up, at least each floor (`schedule`, `warm`),
+/// each kind capped by `cap` (`MAX_*_NODES`).
+pub(crate) fn lease_need(
     metadata: &[MetadataItem],
     now: OffsetDateTime,
     released: Option<&LeaseId>,
-) -> (u32, u32) {
-    live_leases(metadata, now)
-        .iter()
-        .filter(|lease| Some(&lease.id) != released)
-        .fold((0, 0), |(d, l), lease| {
-            (d.max(lease.dedicated), l.max(lease.low_priority))
-        })
+    cap: Counts,
+) -> Counts {
+    let (mut floor, mut sum): (Counts, Counts) = ((0, 0), (0, 0));
+    for lease in live_in_line(metadata, now).filter(|lease| Some(&lease.id) != released) {
+        if lease.is_floor() {
+            floor = (
+                floor.0.max(lease.dedicated),
+                floor.1.max(lease.low_priority),
+            );
+        } else {
+            sum = (
+                sum.0.saturating_add(lease.dedicated),
+                sum.1.saturating_add(lease.low_priority),
+            );
+        }
+    }
+    (floor.0.max(sum.0).min(cap.0), floor.1.max(sum.1).min(cap.1))
 }
 
-/// Live leases that need more than `(dedicated, low_priority)`: what a
-/// forced scale-down to those counts overrides.
+/// What the pipelines' leases ahead of `me` in line ask together: `me` is
+/// served once the ready nodes hold these and its own. A holder not in line
+/// by its id (merged into `overflow`, or not written yet) queues last.
+pub(crate) fn leases_ahead(metadata: &[MetadataItem], now: OffsetDateTime, me: &LeaseId) -> Counts {
+    let mut ahead = (0u32, 0u32);
+    for lease in live_in_line(metadata, now).filter(|lease| !lease.is_floor()) {
+        if &lease.id == me {
+            break;
+        }
+        ahead = (
+            ahead.0.saturating_add(lease.dedicated),
+            ahead.1.saturating_add(lease.low_priority),
+        );
+    }
+    ahead
+}
+
+/// Live leases a forced shrink to `(dedicated, low_priority)` goes below: a
+/// floor above it, and the pipelines' leases that no longer fit in it, in
+/// line (the first come keep their nodes, as far as the shrink leaves any).
 pub(crate) fn leases_above(
     metadata: &[MetadataItem],
     now: OffsetDateTime,
     dedicated: u32,
     low_priority: u32,
 ) -> Vec<Lease> {
-    live_leases(metadata, now)
-        .into_iter()
-        .filter(|lease| lease.dedicated > dedicated || lease.low_priority > low_priority)
-        .collect()
+    let mut held = (0u32, 0u32);
+    let mut above: Vec<Lease> = live_in_line(metadata, now)
+        .filter(|lease| {
+            if lease.is_floor() {
+                return lease.dedicated > dedicated || lease.low_priority > low_priority;
+            }
+            held = (
+                held.0.saturating_add(lease.dedicated),
+                held.1.saturating_add(lease.low_priority),
+            );
+            held.0 > dedicated || held.1 > low_priority
+        })
+        .collect();
+    above.sort_by(|a, b| a.id.cmp(&b.id));
+    above
 }
 
 /// A change to the lease list.
@@ -243,8 +321,9 @@ impl LeaseEdit {
 
 /// The metadata after `edit`, or `None` when nothing would change (so no
 /// write is needed). Expired and unreadable lease entries are dropped;
-/// entries that are not leases keep their order and values. A zero-node
-/// hold is a release; a hold beyond [`MAX_LEASES`] merges into `overflow`.
+/// entries that are not leases keep their order and values. A renewal keeps
+/// its place in line; a new hold queues last. A zero-node hold is a release;
+/// a hold beyond [`MAX_LEASES`] merges into `overflow`.
 pub(crate) fn apply(
     metadata: &[MetadataItem],
     edit: &LeaseEdit,
@@ -253,45 +332,53 @@ pub(crate) fn apply(
     let target = format!("{LEASE_PREFIX}{}", edit.lease_id().as_str());
     let mut next: Vec<MetadataItem> = metadata
         .iter()
-        .filter(|item| {
-            !is_lease_entry(item)
-                || (item.name != target && Lease::parse(item).is_some_and(|l| l.is_live(now)))
-        })
+        .filter(|item| !is_lease_entry(item) || Lease::parse(item).is_some_and(|l| l.is_live(now)))
         .cloned()
         .collect();
-    if let LeaseEdit::Hold(lease) = edit
-        && (lease.dedicated > 0 || lease.low_priority > 0)
-    {
-        let overflow_name = format!("{LEASE_PREFIX}{OVERFLOW_LEASE}");
-        let taken = next
-            .iter()
-            .filter(|item| is_lease_entry(item) && item.name != overflow_name)
-            .count();
-        if taken < MAX_LEASES {
-            next.push(lease.to_item());
-        } else {
-            let merged = match next.iter().position(|item| item.name == overflow_name) {
-                Some(at) => {
-                    let old = Lease::parse(&next.remove(at));
-                    merge(old, lease)
-                }
-                None => merge(None, lease),
-            };
-            next.push(merged.to_item());
+    let held_at = next.iter().position(|item| item.name == target);
+    match edit {
+        LeaseEdit::Hold(lease) if lease.dedicated > 0 || lease.low_priority > 0 => {
+            if let Some(at) = held_at {
+                next[at] = lease.to_item();
+                return (next != metadata).then_some(next);
+            }
+            let overflow_name = format!("{LEASE_PREFIX}{OVERFLOW_LEASE}");
+            let taken = next
+                .iter()
+                .filter(|item| is_lease_entry(item) && item.name != overflow_name)
+                .count();
+            if taken < MAX_LEASES {
+                next.push(lease.to_item());
+            } else {
+                let merged = match next.iter().position(|item| item.name == overflow_name) {
+                    Some(at) => {
+                        let old = Lease::parse(&next.remove(at));
+                        merge(old, lease)
+                    }
+                    None => merge(None, lease),
+                };
+                next.push(merged.to_item());
+            }
+        }
+        _ => {
+            if let Some(at) = held_at {
+                next.remove(at);
+            }
         }
     }
     (next != metadata).then_some(next)
 }
 
-/// The overflow entry after taking in `lease`: the largest counts and the
-/// latest expiry, so no merged holder gets less than it asked.
+/// The overflow entry after taking in `lease`: the counts added up (its
+/// holders need their nodes together) and the latest expiry, so no merged
+/// holder gets less than it asked.
 fn merge(overflow: Option<Lease>, lease: &Lease) -> Lease {
     let id: LeaseId = OVERFLOW_LEASE.parse().expect("a valid lease id");
     match overflow {
         Some(old) => Lease {
             id,
-            dedicated: old.dedicated.max(lease.dedicated),
-            low_priority: old.low_priority.max(lease.low_priority),
+            dedicated: old.dedicated.saturating_add(lease.dedicated),
+            low_priority: old.low_priority.saturating_add(lease.low_priority),
             expires: old.expires.max(lease.expires),
         },
         None => Lease {
@@ -318,6 +405,10 @@ mod tests {
         }
     }
 
+    fn need(md: &[MetadataItem], now: OffsetDateTime) -> Counts {
+        lease_need(md, now, None, UNCAPPED)
+    }
+
     fn other() -> MetadataItem {
         MetadataItem {
             name: "owner".into(),
@@ -330,9 +421,10 @@ mod tests {
         let md = vec![other()];
         let md = apply(&md, &LeaseEdit::Hold(lease("run-a", 1, 60)), NOW).unwrap();
         let md = apply(&md, &LeaseEdit::Hold(lease("run-b", 3, 60)), NOW).unwrap();
-        assert_eq!(lease_need(&md, NOW), (3, 0));
+        assert_eq!(need(&md, NOW), (4, 0), "leases add up");
         let run_b: LeaseId = "run-b".parse().unwrap();
-        assert_eq!(lease_need_except(&md, NOW, Some(&run_b)), (1, 0));
+        assert_eq!(lease_need(&md, NOW, Some(&run_b), UNCAPPED), (1, 0));
+        assert_eq!(lease_need(&md, NOW, None, (2, 0)), (2, 0), "capped");
         let above: Vec<_> = leases_above(&md, NOW, 1, 0)
             .into_iter()
             .map(|l| l.id)
@@ -340,10 +432,10 @@ mod tests {
         assert_eq!(above, [run_b]);
         assert_eq!(md[0], other(), "other metadata untouched, first");
         let md = apply(&md, &LeaseEdit::Release("run-b".parse().unwrap()), NOW).unwrap();
-        assert_eq!(lease_need(&md, NOW), (1, 0));
+        assert_eq!(need(&md, NOW), (1, 0));
         let md = apply(&md, &LeaseEdit::Release("run-a".parse().unwrap()), NOW).unwrap();
         assert_eq!(md, vec![other()]);
-        assert_eq!(lease_need(&md, NOW), (0, 0));
+        assert_eq!(need(&md, NOW), (0, 0));
     }
 
     #[test]
@@ -351,7 +443,7 @@ mod tests {
         let md = apply(&[], &LeaseEdit::Hold(lease("a", 1, 60)), NOW).unwrap();
         let md = apply(&md, &LeaseEdit::Hold(lease("a", 2, 120)), NOW).unwrap();
         assert_eq!(live_leases(&md, NOW).len(), 1);
-        assert_eq!(lease_need(&md, NOW), (2, 0));
+        assert_eq!(need(&md, NOW), (2, 0));
         let gone = apply(&md, &LeaseEdit::Release("a".parse().unwrap()), NOW).unwrap();
         assert_eq!(
             apply(&gone, &LeaseEdit::Release("a".parse().unwrap()), NOW),
@@ -369,7 +461,7 @@ mod tests {
             },
             lease("live", 1, 10).to_item(),
         ];
-        assert_eq!(lease_need(&md, NOW), (1, 0));
+        assert_eq!(need(&md, NOW), (1, 0));
         let next = apply(&md, &LeaseEdit::Hold(lease("new", 1, 10)), NOW).unwrap();
         let names: Vec<_> = next.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
@@ -377,7 +469,7 @@ mod tests {
             [format!("{LEASE_PREFIX}live"), format!("{LEASE_PREFIX}new")]
         );
         // Expiry is exact: at `expires` the lease is gone.
-        assert_eq!(lease_need(&md, NOW + Duration::minutes(10)), (0, 0));
+        assert_eq!(need(&md, NOW + Duration::minutes(10)), (0, 0));
     }
 
     #[test]
@@ -386,19 +478,81 @@ mod tests {
         for i in 0..MAX_LEASES {
             md = apply(&md, &LeaseEdit::Hold(lease(&format!("r{i}"), 1, 60)), NOW).unwrap();
         }
-        // One more, and one more again: accepted, merged, largest counts and latest expiry win.
+        // One more, and one more again: accepted, merged, the counts added
+        // up and the latest expiry.
         md = apply(&md, &LeaseEdit::Hold(lease("late-1", 3, 30)), NOW).unwrap();
         md = apply(&md, &LeaseEdit::Hold(lease("late-2", 2, 90)), NOW).unwrap();
         assert_eq!(md.len(), MAX_LEASES + 1, "one overflow entry, not two");
-        assert_eq!(lease_need(&md, NOW), (3, 0));
+        assert_eq!(need(&md, NOW), (MAX_LEASES as u32 + 5, 0));
+        assert_eq!(
+            lease_need(&md, NOW, None, (10, 0)),
+            (10, 0),
+            "the caps bound it"
+        );
         let overflow = live_leases(&md, NOW)
             .into_iter()
             .find(|l| l.id.as_str() == OVERFLOW_LEASE)
             .unwrap();
         assert_eq!(overflow.expires, NOW + Duration::minutes(90));
+        assert_eq!(overflow.dedicated, 5);
         // Renewing an existing one still takes its own slot.
         let renewed = apply(&md, &LeaseEdit::Hold(lease("r0", 1, 90)), NOW).unwrap();
         assert_eq!(renewed.len(), md.len());
+    }
+
+    /// The service's own leases are floors the pipelines run on: a pipeline
+    /// inside the window or a keep-warm grace takes the nodes already there.
+    #[test]
+    fn floors_hold_at_least_their_count_beside_the_pipelines_sum() {
+        let md = [
+            lease(SCHEDULE_LEASE, 2, 60).to_item(),
+            lease("run-a", 1, 60).to_item(),
+        ];
+        assert_eq!(need(&md, NOW), (2, 0), "the schedule's nodes take run-a");
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-b", 1, 60)), NOW).unwrap();
+        assert_eq!(need(&md, NOW), (2, 0));
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-c", 1, 60)), NOW).unwrap();
+        assert_eq!(need(&md, NOW), (3, 0), "three pipelines outgrow the floor");
+        let md = apply(&md, &LeaseEdit::Hold(lease(WARM_LEASE, 4, 60)), NOW).unwrap();
+        assert_eq!(need(&md, NOW), (4, 0));
+        let schedule: LeaseId = SCHEDULE_LEASE.parse().unwrap();
+        assert_eq!(
+            leases_ahead(&md, NOW, &"run-c".parse().unwrap()),
+            (2, 0),
+            "floors are not in line"
+        );
+        assert_eq!(lease_need(&md, NOW, Some(&schedule), UNCAPPED), (4, 0));
+        // A forced shrink to 2 leaves the warm floor and run-c without theirs.
+        let above: Vec<String> = leases_above(&md, NOW, 2, 0)
+            .into_iter()
+            .map(|l| l.id.as_str().to_owned())
+            .collect();
+        assert_eq!(above, ["run-c", WARM_LEASE]);
+    }
+
+    /// First come, first served: a lease is served once the ready nodes hold
+    /// every lease ahead of it; a renewal keeps its place, a new hold and a
+    /// holder not in line by its id queue last.
+    #[test]
+    fn leases_stand_in_line_and_renewals_keep_their_place() {
+        let mut md = Vec::new();
+        for (id, n) in [("run-a", 1), ("run-b", 2), ("run-c", 1)] {
+            md = apply(&md, &LeaseEdit::Hold(lease(id, n, 60)), NOW).unwrap();
+        }
+        let ahead = |md: &[MetadataItem], id: &str| leases_ahead(md, NOW, &id.parse().unwrap());
+        assert_eq!(ahead(&md, "run-a"), (0, 0));
+        assert_eq!(ahead(&md, "run-b"), (1, 0));
+        assert_eq!(ahead(&md, "run-c"), (3, 0));
+        assert_eq!(ahead(&md, "merged-away"), (4, 0), "not in line: last");
+        let renewed = apply(&md, &LeaseEdit::Hold(lease("run-a", 1, 120)), NOW).unwrap();
+        assert_eq!(
+            ahead(&renewed, "run-a"),
+            (0, 0),
+            "a renewal keeps its place"
+        );
+        let gone = apply(&md, &LeaseEdit::Release("run-a".parse().unwrap()), NOW).unwrap();
+        let back = apply(&gone, &LeaseEdit::Hold(lease("run-a", 1, 60)), NOW).unwrap();
+        assert_eq!(ahead(&back, "run-a"), (3, 0), "taken anew: last in line");
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! Metadata writes (leases, keep-warm, pause, backoff): read the pool
-//! (ETag), edit its metadata, `PATCH` with `If-Match`, read again on 412.
-//! Within the request's budget, waiting out a busy Batch like every other call.
+//! Metadata writes (leases, keep-warm, pause, backoff, the pool's rhythm):
+//! read the pool (ETag), edit its metadata, `PATCH` with `If-Match`, read
+//! again on 412. Within the request's budget, waiting out a busy Batch like
+//! every other call. A caller's first hold of a lease also records its
+//! arrival in the pool's rhythm, in the same `PATCH`; a `MetadataTooLarge`
+//! refusal is retried with that history cut, never failed for it.
 
 use super::api::PoolApi;
 use super::budget::{Budget, Cut};
 use super::converge::{ConvergeError, Converger, Run};
 use super::lease::{self, Lease, LeaseEdit, WARM_LEASE};
 use super::marks::{self, Backoff, Paused};
+use super::rhythm::{self, Note};
 use super::want::Want;
 use crate::batch::{BatchError, PoolId};
 use std::time::Duration;
@@ -41,6 +45,8 @@ pub(crate) enum PoolEdit {
     ClearBackoff,
     Pause(Paused),
     Unpause,
+    /// Add to the pool's rhythm (arrivals, boots).
+    Rhythm(Note),
 }
 
 /// Optimistic writers give up after this many lost races in a row.
@@ -68,12 +74,50 @@ impl<B: PoolApi> Converger<'_, B> {
         edit: &PoolEdit,
         budget: &Budget,
     ) -> Result<LeaseWrite, ConvergeError> {
+        self.edit_pool_from(pool_id, None, edit, budget).await.0
+    }
+
+    /// [`Self::edit_pool`], starting from `seen` (a pool this call just
+    /// read, with its ETag) instead of reading it first: one call when
+    /// nobody wrote since, a read and a retry when someone did. Also says
+    /// how many Batch calls it made.
+    pub(crate) async fn edit_pool_from(
+        &self,
+        pool_id: &PoolId,
+        seen: Option<crate::batch::models::Pool>,
+        edit: &PoolEdit,
+        budget: &Budget,
+    ) -> (Result<LeaseWrite, ConvergeError>, u32) {
+        let mut calls = 0;
+        let result = self
+            .edit_pool_counted(pool_id, seen, edit, budget, &mut calls)
+            .await;
+        (result, calls)
+    }
+
+    async fn edit_pool_counted(
+        &self,
+        pool_id: &PoolId,
+        mut seen: Option<crate::batch::models::Pool>,
+        edit: &PoolEdit,
+        budget: &Budget,
+        calls: &mut u32,
+    ) -> Result<LeaseWrite, ConvergeError> {
         let want = Want::look(pool_id.clone());
         let mut run = Run::new(budget);
         let mut attempts = 0;
+        // How far the rhythm is cut after `MetadataTooLarge` (`rhythm::compact`).
+        let mut cut = 0;
         while attempts < MAX_LEASE_WRITE_ATTEMPTS {
-            run.calls += 1;
-            let pool = match self.bounded(self.batch.get_pool(pool_id), budget).await {
+            let read = match seen.take() {
+                Some(pool) => Ok(pool),
+                None => {
+                    run.calls += 1;
+                    *calls = run.calls;
+                    self.bounded(self.batch.get_pool(pool_id), budget).await
+                }
+            };
+            let pool = match read {
                 Ok(pool) => {
                     run.drops = 0;
                     pool
@@ -115,7 +159,12 @@ impl<B: PoolApi> Converger<'_, B> {
             };
             let now = self.clock.now_utc();
             let next = match edit {
-                PoolEdit::Lease(edit) => lease::apply(&pool.metadata, edit, now),
+                PoolEdit::Lease(edit) => lease::apply(&pool.metadata, edit, now).map(|next| {
+                    match arrival(&pool.metadata, edit, now) {
+                        Some(note) => rhythm::record(&next, &note).unwrap_or(next),
+                        None => next,
+                    }
+                }),
                 PoolEdit::KeepWarm { minutes } => lease::apply(
                     &pool.metadata,
                     &LeaseEdit::Hold(Lease {
@@ -134,12 +183,23 @@ impl<B: PoolApi> Converger<'_, B> {
                 }
                 PoolEdit::Pause(paused) => marks::set(&pool.metadata, marks::PAUSED, Some(paused)),
                 PoolEdit::Unpause => marks::set::<Paused>(&pool.metadata, marks::PAUSED, None),
+                PoolEdit::Rhythm(note) => rhythm::record(&pool.metadata, note),
             };
-            let Some(next) = next else {
+            let Some(mut next) = next else {
                 return Ok(LeaseWrite::Unchanged);
             };
+            if cut > 0 {
+                match rhythm::compact(&next, cut) {
+                    Some(smaller) => next = smaller,
+                    // No history left to cut: the write itself is too large.
+                    None => {
+                        return Err(run.error(too_large(pool_id), &want, "writing the leases of"));
+                    }
+                }
+            }
             attempts += 1;
             run.calls += 1;
+            *calls = run.calls;
             match self
                 .bounded(
                     self.batch
@@ -149,6 +209,11 @@ impl<B: PoolApi> Converger<'_, B> {
                 .await
             {
                 Ok(()) => return Ok(LeaseWrite::Written { attempts }),
+                Err(Cut::Failed(e)) if e.code() == Some(rhythm::TOO_LARGE) => {
+                    // Batch documents no limit: cut the history and try again.
+                    tracing::info!(pool = %pool_id, cut, "pool metadata too large; cutting its rhythm");
+                    cut += 1;
+                }
                 Err(Cut::Failed(e)) if e.is_precondition_failed() || e.is_conflict() => {
                     tracing::debug!(pool = %pool_id, attempts, "lease write lost a race; reading again");
                     let spread = 5 * u64::from(attempts.min(10));
@@ -183,5 +248,34 @@ impl<B: PoolApi> Converger<'_, B> {
             attempts,
         };
         Err(run.error(e, &want, "writing the leases of"))
+    }
+}
+
+/// A caller taking a lease it does not hold yet: its arrival, for the
+/// pool's rhythm. Renewals, releases and the service's own leases are none.
+fn arrival(
+    metadata: &[crate::batch::models::MetadataItem],
+    edit: &LeaseEdit,
+    now: time::OffsetDateTime,
+) -> Option<Note> {
+    let LeaseEdit::Hold(hold) = edit else {
+        return None;
+    };
+    let held = lease::live_leases(metadata, now)
+        .iter()
+        .any(|live| live.id == hold.id);
+    (!held && rhythm::counts_as_arrival(&hold.id) && hold.dedicated + hold.low_priority > 0)
+        .then(|| Note::arrival(now, hold.dedicated, hold.low_priority))
+}
+
+/// A write Batch refused as too large even without any history to cut.
+fn too_large(pool_id: &PoolId) -> BatchError {
+    BatchError::Decode {
+        url: pool_id.to_string(),
+        detail: format!(
+            "Batch refused the pool's metadata as too large ({}), even without pool-resizer's rhythm",
+            rhythm::TOO_LARGE
+        ),
+        source: None,
     }
 }

@@ -7,6 +7,7 @@
 //! - [`lease`]: leases in pool metadata, so pipelines sharing a pool do not strand each other.
 //! - [`forecast`]: when the next pipeline will come, from the pool's own rhythm (pure).
 //! - [`looks`]: looks at a pool shared by every caller waiting on it, so Batch load stays flat.
+//! - [`rhythm`]: when a pool's scale-ups arrive and how long its nodes boot, in its metadata.
 //! - [`converge`]: the loop that observes, decides, acts and sleeps on the clock,
 //!   with its parts in their own files: [`api`] (the Batch calls it makes),
 //!   [`observe`] (what a look reads), [`poll`] (how often to look, pure),
@@ -29,6 +30,7 @@ pub(crate) mod looks;
 pub(crate) mod marks;
 pub(crate) mod observe;
 pub(crate) mod poll;
+pub(crate) mod rhythm;
 pub(crate) mod snapshot;
 pub(crate) mod want;
 

@@ -138,9 +138,10 @@ pub(super) fn nodes_only_pool<'o>(
         return None;
     };
     let pool = &snapshot.pool;
+    let (dedicated, low_priority) = super::decide::sizing(snapshot, want).ready;
     let covered = pool.allocation_state == Some(crate::batch::models::AllocationState::Steady)
-        && pool.current_dedicated_nodes >= want.dedicated
-        && pool.current_low_priority_nodes >= want.low_priority
+        && pool.current_dedicated_nodes >= dedicated
+        && pool.current_low_priority_nodes >= low_priority
         && snapshot.nodes.is_some();
     let waiting_for_nodes = matches!(
         decide(observed, want, history),

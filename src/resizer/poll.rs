@@ -79,7 +79,8 @@ pub(super) fn is_near(observed: &Observed, want: &Want) -> bool {
     let Some(tally) = &snapshot.nodes else {
         return false;
     };
-    let wanted = want.dedicated + want.low_priority;
+    let (dedicated, low_priority) = super::decide::sizing(snapshot, want).ready;
+    let wanted = dedicated + low_priority;
     let ready = tally.ready_dedicated + tally.ready_low_priority;
     let count = |state| tally.by_state.get(&state).copied().unwrap_or(0);
     let idle_or_running = count(NodeState::Idle) + count(NodeState::Running);

@@ -32,9 +32,10 @@ impl Default for Snapshot {
 }
 
 impl Snapshot {
-    /// What the pool's live leases need: (dedicated, low-priority).
-    pub(crate) fn lease_need(&self) -> (u32, u32) {
-        super::lease::lease_need(&self.pool.metadata, self.observed_at)
+    /// What the pool's live leases need together, capped: (dedicated,
+    /// low-priority).
+    pub(crate) fn lease_need(&self, caps: super::lease::Counts) -> (u32, u32) {
+        super::lease::lease_need(&self.pool.metadata, self.observed_at, None, caps)
     }
 
     /// An operator's pause, if the pool carries one.
@@ -48,15 +49,21 @@ impl Snapshot {
             .filter(|b| b.is_live(self.observed_at))
     }
 
-    /// The floor a shrink must keep under `rule`: (dedicated, low-priority).
-    pub(crate) fn lease_floor(&self, rule: &super::want::LeaseRule) -> (u32, u32) {
+    /// The floor a shrink must keep under `rule`, capped: (dedicated,
+    /// low-priority).
+    pub(crate) fn lease_floor(
+        &self,
+        rule: &super::want::LeaseRule,
+        caps: super::lease::Counts,
+    ) -> (u32, u32) {
         use super::want::LeaseRule;
         match rule {
-            LeaseRule::Honour => self.lease_need(),
-            LeaseRule::HonourExcept(released) => super::lease::lease_need_except(
+            LeaseRule::Honour => self.lease_need(caps),
+            LeaseRule::HonourExcept(released) => super::lease::lease_need(
                 &self.pool.metadata,
                 self.observed_at,
                 Some(released),
+                caps,
             ),
             LeaseRule::Ignore => (0, 0),
         }
@@ -71,6 +78,10 @@ pub(crate) struct NodeTally {
     pub by_state: BTreeMap<NodeState, u32>,
     pub ready_dedicated: u32,
     pub ready_low_priority: u32,
+    /// Task slots that running tasks take on the ready nodes (a leased
+    /// scale-up needs its own slots free, not only ready nodes).
+    pub busy_slots_dedicated: u32,
+    pub busy_slots_low_priority: u32,
     /// Still on their way to ready: creating, starting, waiting for the start
     /// task, rebooting, reimaging, or idle with the start task still running.
     pub coming_dedicated: u32,
@@ -83,6 +94,12 @@ pub(crate) struct NodeTally {
     /// The coming node allocated longest ago: the first to miss a
     /// provision deadline.
     pub oldest_coming: Option<Coming>,
+    /// When each coming node was allocated, where Batch says: the looks
+    /// of a wait are timed from these and the pool's boot times.
+    pub coming_allocated: Vec<time::OffsetDateTime>,
+    /// Ready nodes by Batch's stamps: when each became ready and how long
+    /// after its allocation (its boot). What the pool's rhythm records.
+    pub ready_boots: Vec<(time::OffsetDateTime, std::time::Duration)>,
 }
 
 /// A node on its way to ready, and since when.
@@ -134,7 +151,21 @@ impl NodeTally {
                 continue;
             }
             match state {
-                NodeState::Idle | NodeState::Running if start_task_done => *ready += 1,
+                NodeState::Idle | NodeState::Running if start_task_done => {
+                    *ready += 1;
+                    let busy = if dedicated {
+                        &mut tally.busy_slots_dedicated
+                    } else {
+                        &mut tally.busy_slots_low_priority
+                    };
+                    *busy += node.busy_slots();
+                    if let (Some(allocated), Some(ready)) =
+                        (node.allocation_time, node.ready_since())
+                        && let Ok(boot) = std::time::Duration::try_from(ready - allocated)
+                    {
+                        tally.ready_boots.push((ready, boot));
+                    }
+                }
                 NodeState::Idle
                 | NodeState::Running
                 | NodeState::Creating
@@ -146,6 +177,7 @@ impl NodeTally {
                 | NodeState::Unknown => {
                     *coming += 1;
                     let allocated = node.allocation_time;
+                    tally.coming_allocated.extend(allocated);
                     if let Some(allocated) = allocated
                         && tally
                             .oldest_coming

@@ -1,6 +1,7 @@
 //! What a caller wants of a pool, whatever the trigger (HTTP, timer, CLI).
 
-use super::lease::LeaseId;
+use super::lease::{Counts, LeaseId, UNCAPPED};
+use super::rhythm::Origin;
 use crate::batch::PoolId;
 use serde::Serialize;
 
@@ -43,6 +44,18 @@ pub(crate) struct Want {
     /// ones make up the difference, up to this many dedicated nodes in all.
     /// `None`: no fallback.
     pub(crate) spot_fallback: Option<u32>,
+    /// Scale-up: the lease this call holds. The pool then grows to what
+    /// every live lease needs together, and the call is ready once the
+    /// ready nodes hold the leases ahead of it in line and its own nodes'
+    /// worth of task slots are free (see [`super::lease`]).
+    pub(crate) lease: Option<LeaseId>,
+    /// `MAX_DEDICATED_NODES`, `MAX_LOW_PRIORITY_NODES`: what the leases'
+    /// need is capped by. [`UNCAPPED`] when the face sets none.
+    pub(crate) caps: Counts,
+    /// Scale-up: who asks. Only callers' scale-ups are arrivals in the
+    /// pool's rhythm; the service's own (the schedule's, a pre-warm's)
+    /// never are.
+    pub(crate) origin: Origin,
 }
 
 /// `PROVISION_DEADLINE_MINUTES` when unset: a healthy node is ready in
@@ -80,6 +93,9 @@ impl Want {
             repair_attempts: DEFAULT_REPAIR_ATTEMPTS,
             provision_deadline: DEFAULT_PROVISION_DEADLINE,
             spot_fallback: None,
+            lease: None,
+            caps: UNCAPPED,
+            origin: Origin::Caller,
         }
     }
 
@@ -99,6 +115,9 @@ impl Want {
             repair_attempts: 0,
             provision_deadline: DEFAULT_PROVISION_DEADLINE,
             spot_fallback: None,
+            lease: None,
+            caps: UNCAPPED,
+            origin: Origin::Caller,
         }
     }
 

@@ -260,10 +260,16 @@ impl Strategy for Resizer {
     async fn before_task(&self, ctx: &Ctx, run: &Run) -> Result<(), String> {
         let api = Counted(ctx);
         let converger = Self::converger(ctx, &api);
-        let want = Want::scale_up(ctx.pool.clone(), 1, 0);
+        let id = Self::lease(run, ctx.config.seed)?;
+        // As the handler judges a leased scale-up: the pool grows to what
+        // every live lease needs together; ready means a free node for this run.
+        let want = Want {
+            lease: Some(id.clone()),
+            ..Want::scale_up(ctx.pool.clone(), 1, 0)
+        };
         let budget = converger.budget(Duration::from_secs(ctx.config.wait_seconds.into()));
         let lease = Lease {
-            id: Self::lease(run, ctx.config.seed)?,
+            id,
             dedicated: 1,
             low_priority: 0,
             expires: ctx.clock.now_utc()

@@ -42,22 +42,25 @@ fn lease_names(pool: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_pipeline_finishing_does_not_strand_another() {
     let app = spawn_app(pools(&["shared"])).await;
-    let host = &app.host;
 
     let a = app
         .scale_up(r#"{"leaseId": "run-a", "waitSeconds": 200}"#)
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let b = host.post("/api/scale-up", r#"{"leaseId": "run-b"}"#).await;
+    // Leases add up: B gets a node of its own, not A's.
+    let b = app
+        .scale_up(r#"{"leaseId": "run-b", "waitSeconds": 200}"#)
+        .await;
     assert_eq!(b.status, 200, "{}", b.body);
+    assert_eq!(b.body["pool"]["readyDedicatedNodes"], 2, "{}", b.body);
     assert_eq!(lease_names(&b.body["pool"]), ["run-a", "run-b"]);
 
-    // A finishes: B still needs its node, so nothing is released.
-    let a_down = host
-        .post("/api/scale-down", r#"{"leaseId": "run-a"}"#)
+    // A finishes: its node goes, B's stays.
+    let a_down = app
+        .scale_down(r#"{"leaseId": "run-a", "waitSeconds": 200}"#)
         .await;
     assert_eq!(a_down.status, 200, "{}", a_down.body);
-    assert_eq!(a_down.body["actions"], serde_json::json!([]));
+    assert_eq!(a_down.body["actions"][0]["targetDedicatedNodes"], 1);
     assert_eq!(a_down.body["pool"]["targetDedicatedNodes"], 1);
     assert_eq!(lease_names(&a_down.body["pool"]), ["run-b"]);
 
@@ -89,9 +92,19 @@ async fn an_expired_lease_cannot_hold_nodes_forever() {
         )
         .await;
     assert_eq!(dead.status, 200, "{}", dead.body);
+    // Leases add up: run-live's node is a second one, still booting when
+    // this answers (at once: 202).
     let live = host
-        .post("/api/scale-up", r#"{"leaseId": "run-live"}"#)
+        .post(
+            "/api/scale-up",
+            r#"{"leaseId": "run-live", "waitSeconds": 0}"#,
+        )
         .await;
+    assert_eq!(
+        live.body["pool"]["targetDedicatedNodes"], 2,
+        "{}",
+        live.body
+    );
     assert_eq!(lease_names(&live.body["pool"]), ["run-dead", "run-live"]);
     // Two simulated minutes later (0.4 s at 300x) the dead lease is gone.
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -27,6 +27,7 @@ mod peers;
 mod platform;
 mod races;
 mod reliability;
+mod rhythm;
 mod scenarios;
 #[cfg(feature = "simulator")]
 mod simulate_day;

@@ -283,11 +283,11 @@ async fn no_key_lease_id_secret_or_token_reaches_a_log_even_at_trace() {
     assert_eq!(up.status, 202, "{}", up.body);
     tokens.push(up.header("location").unwrap().to_owned());
     assert_eq!(host.until_final(up).await.status, 200);
+    // Leases add up: a second node, followed to the end.
     let other = host
-        .post(
-            "/api/scale-up",
-            &format!(r#"{{"leaseId": "{OTHER_LEASE}", "dedicatedNodes": 1, "waitSeconds": 200}}"#),
-        )
+        .scale_up(&format!(
+            r#"{{"leaseId": "{OTHER_LEASE}", "dedicatedNodes": 1, "waitSeconds": 200}}"#
+        ))
         .await;
     assert_eq!(other.status, 200, "{}", other.body);
     assert_ne!(

@@ -35,6 +35,10 @@ pub struct SimulatorArgs {
     /// Low-priority/Spot core quota of the account.
     #[arg(long, default_value_t = 100)]
     pub low_priority_core_quota: u32,
+    /// A pool's metadata above this many bytes (names and values) is refused
+    /// with `MetadataTooLarge` (Batch documents no number: an assumption).
+    #[arg(long, default_value_t = crate::config::METADATA_LIMIT_BYTES)]
+    pub metadata_limit_bytes: usize,
     /// Write the generated CA certificate (PEM) to this file.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
@@ -56,6 +60,7 @@ impl From<SimulatorArgs> for SimulatorConfig {
             pools: a.pools,
             dedicated_core_quota: a.dedicated_core_quota,
             low_priority_core_quota: a.low_priority_core_quota,
+            metadata_limit_bytes: a.metadata_limit_bytes,
             ca_file: a.ca_file,
             seed: a.seed,
             token_lifetime: Duration::from_secs(a.token_lifetime_secs),

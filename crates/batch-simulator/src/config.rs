@@ -14,6 +14,12 @@ use std::time::Duration;
 
 use crate::world::Timing;
 
+/// What [`SimulatorConfig::metadata_limit_bytes`] is unless set: Batch refuses
+/// oversized pool metadata with `MetadataTooLarge` but documents no number, so
+/// this is an assumption (names and values, UTF-8, added up); a test that
+/// needs the refusal sets a small limit of its own.
+pub const METADATA_LIMIT_BYTES: usize = 16 * 1024;
+
 /// The fixed development key used when none is given (public; not a secret).
 pub const DEV_KEY: &str =
     "cG9vbC1yZXNpemVyIHNpbXVsYXRvciBkZXZlbG9wbWVudCBrZXkgLSBub3QgYSBzZWNyZXQhIQ==";
@@ -31,6 +37,9 @@ pub struct SimulatorConfig {
     pub pools: Vec<String>,
     pub dedicated_core_quota: u32,
     pub low_priority_core_quota: u32,
+    /// A pool's metadata (names and values, UTF-8 bytes, added up) above this
+    /// is refused with 400 `MetadataTooLarge`, on create and on PATCH.
+    pub metadata_limit_bytes: usize,
     /// Also write the CA certificate (PEM) here.
     pub ca_file: Option<PathBuf>,
     pub seed: u64,
@@ -60,6 +69,7 @@ impl Default for SimulatorConfig {
             pools: Vec::new(),
             dedicated_core_quota: 100,
             low_priority_core_quota: 100,
+            metadata_limit_bytes: METADATA_LIMIT_BYTES,
             ca_file: None,
             seed: 1,
             token_lifetime: Duration::from_secs(3600),

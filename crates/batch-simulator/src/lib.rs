@@ -173,6 +173,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         world::WorldConfig {
             dedicated_core_quota: config.dedicated_core_quota,
             low_priority_core_quota: config.low_priority_core_quota,
+            metadata_limit_bytes: config.metadata_limit_bytes,
             seed: config.seed,
             timing: config.timing.clone(),
         },

@@ -33,6 +33,7 @@ fn nodes(name: &str) -> Vec<Node> {
 fn every_pool_body_parses_with_its_state() {
     let steady = pool("pool-get-steady-fixed-scale.json");
     assert_eq!(steady.allocation_state, Some(AllocationState::Steady));
+    assert_eq!(steady.task_slots_per_node, Some(1));
     assert_eq!(steady.state, Some(PoolState::Active));
     assert!(steady.e_tag.as_deref().is_some_and(|e| e.starts_with("0x")));
 
@@ -87,6 +88,10 @@ fn node_lists_parse_through_their_progression() {
     )));
     let idle = nodes("nodes-list-all-idle-starttask-completed.json");
     assert!(idle.iter().all(|n| n.state == Some(NodeState::Idle)));
+    // Free task slots are read from these two counts (leased readiness).
+    assert!(idle.iter().all(|n| n.running_tasks_count == Some(0)
+        && n.running_task_slots_count == Some(0)
+        && n.busy_slots() == 0));
     assert!(
         idle.iter()
             .all(|n| n.start_task_info.as_ref().is_some_and(|s| s.succeeded()))

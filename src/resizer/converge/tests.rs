@@ -393,8 +393,9 @@ async fn zero_budget_still_acts_once_and_status_picks_up() {
     let pool = FakePool::new(0);
     let report = scale_up(&pool, 1, Duration::ZERO).await;
     assert!(matches!(report.outcome, Outcome::Pending(_)));
-    // The answer shows the pool after the resize: one more look.
-    assert_eq!(pool.calls(), vec!["get", "resize", "get"]);
+    // The answer shows the pool after the resize: one more look; then, the
+    // answer decided, the caller's arrival goes into the pool's rhythm.
+    assert_eq!(pool.calls(), vec!["get", "resize", "get", "patch"]);
     let Some(Observed::Pool(seen)) = &report.last else {
         panic!("{:?}", report.last)
     };

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::batch::models::{Node, NodeState, Pool};
-use crate::resizer::fixtures::{NOW, down, up};
+use crate::resizer::fixtures::{NOW, down, leased_up, up};
 use crate::resizer::want::LeaseRule;
 use NodeState::{Idle, Running, StartTaskFailed, Starting, Unusable, WaitingForStartTask};
 
@@ -334,6 +334,46 @@ fn scale_down_failures() {
     assert_eq!(fail_code(&decide(&Observed::Missing, &down(0), FRESH)), Some(FailureCode::PoolNotFound));
 }
 
+/// Leased scale-ups: the pool holds what the live leases need together, and
+/// a call is ready once the ready nodes hold the leases ahead of it in line
+/// and its own nodes' worth of slots are free.
+#[test]
+#[rustfmt::skip]
+fn leased_scale_ups_add_up_and_wait_for_a_free_node() {
+    const LIVE: &str = "2026-11-24T09:00:00Z";
+    let two = || pool().lease("a", 1, LIVE).lease("b", 1, LIVE);
+    let busy = || ready(Running).named("tvm-a").busy(1);
+    let booting = || Node::test(Starting).named("tvm-b");
+    let capped = |want: Want| Want { caps: (1, 0), ..want };
+    let rows: Vec<StepRow> = vec![
+        ("a's node runs a's task: b's lease adds a node",
+            two().steady(1).nodes([busy()]).observed(), leased_up("b", 1), FRESH, grow(2)),
+        ("b's node still boots: a's busy node is not ready for b",
+            two().steady(2).nodes([busy(), booting()]).observed(), leased_up("b", 1), ACTED, Step::Wait(WaitReason::NodesStarting)),
+        ("b's node is idle: ready",
+            two().steady(2).nodes([busy(), ready(Idle)]).observed(), leased_up("b", 1), ACTED, Step::Done),
+        ("first come, first served: one idle node goes to a, first in line",
+            two().steady(2).nodes([ready(Idle), booting()]).observed(), leased_up("a", 1), ACTED, Step::Done),
+        ("... and b waits for the second",
+            two().steady(2).nodes([ready(Idle), booting()]).observed(), leased_up("b", 1), ACTED, Step::Wait(WaitReason::NodesStarting)),
+        ("a lease counts whole nodes: two leases of one node on a 4-slot pool need two",
+            two().slots(4).steady(1).nodes([ready(Idle)]).observed(), leased_up("b", 1), FRESH, grow(2)),
+        ("slots free across nodes count: 2 + 2 of 4",
+            two().slots(4).steady(2).nodes([ready(Running).busy(2), ready(Running).busy(2)]).observed(), leased_up("b", 1), ACTED, Step::Done),
+        ("capped at MAX_DEDICATED_NODES: no second node, nothing coming, ready as before",
+            two().steady(1).nodes([busy()]).observed(), capped(leased_up("b", 1)), FRESH, Step::Done),
+        ("a task without a lease fills the node, nothing coming: ready as before",
+            pool().lease("b", 1, LIVE).steady(1).nodes([busy()]).observed(), leased_up("b", 1), FRESH, Step::Done),
+        ("the schedule's node is a floor the pipeline takes",
+            pool().lease("schedule", 1, LIVE).lease("b", 1, LIVE).steady(1).idle_nodes(1).observed(), leased_up("b", 1), FRESH, Step::Done),
+        ("a plain scale-up still counts nodes only",
+            two().steady(1).nodes([busy()]).observed(), up(1), FRESH, Step::Done),
+    ];
+    for (name, observed, want, history, expected) in rows {
+        assert_eq!(decide(&observed, &want, history), expected, "{name}");
+    }
+}
+
 #[test]
 #[rustfmt::skip]
 fn scale_down_with_leases_keeps_what_live_leases_need() {
@@ -347,6 +387,12 @@ fn scale_down_with_leases_keeps_what_live_leases_need() {
         ("B's own scale-down counts B's lease as released, written or not", live(), releasing_b, FRESH, shrink(0)),
         ("expired leases count as gone", leased(2, "2026-11-24T05:59:59Z"), down(0), FRESH, shrink(0)),
         ("nothing to release", leased(3, "2026-11-24T09:00:00Z"), down(0), FRESH, Step::Done),
+        ("leases add up: B's two and C's one",
+            pool().steady(4).lease("b", 2, "2026-11-24T09:00:00Z").lease("c", 1, "2026-11-24T09:00:00Z").observed(),
+            down(0), FRESH, shrink(3)),
+        ("... capped by MAX_DEDICATED_NODES",
+            pool().steady(4).lease("b", 2, "2026-11-24T09:00:00Z").lease("c", 1, "2026-11-24T09:00:00Z").observed(),
+            Want { caps: (2, 0), ..down(0) }, FRESH, shrink(2)),
     ];
     for (name, observed, want, history, expected) in rows {
         assert_eq!(decide(&observed, &want, history), expected, "{name}");

@@ -104,6 +104,9 @@ pub struct Node {
     pub start_task_run: Option<StartTaskRun>,
     /// `(jobId, taskId)` of running tasks.
     pub running: Vec<(String, String)>,
+    /// Task slots the running tasks take, each its `requiredSlots`
+    /// (`runningTaskSlotsCount`).
+    pub running_slots: u32,
     pub total_tasks_run: u32,
     pub total_tasks_succeeded: u32,
     /// Set when the node was picked for removal but waits for its tasks (taskcompletion).
@@ -115,6 +118,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// Takes every running task off the node (its slots free with them).
+    pub fn take_running(&mut self) -> Vec<(String, String)> {
+        self.running_slots = 0;
+        std::mem::take(&mut self.running)
+    }
+
     /// Is the node leaving (or about to)?
     pub fn is_leaving(&self) -> bool {
         self.state == NodeState::LeavingPool || self.pending_removal.is_some()
@@ -134,7 +143,6 @@ impl Node {
                 retry_count: 0,
             }
         });
-        let slots = self.running.len() as u32;
         NodeWire {
             id: self.id.clone(),
             url: format!("{pool_url}/nodes/{}", self.id),
@@ -152,8 +160,8 @@ impl Node {
             vm_size: self.vm_size.clone(),
             total_tasks_run: self.total_tasks_run,
             total_tasks_succeeded: self.total_tasks_succeeded,
-            running_tasks_count: slots,
-            running_task_slots_count: slots,
+            running_tasks_count: self.running.len() as u32,
+            running_task_slots_count: self.running_slots,
             start_task: self.start_task.clone(),
             start_task_info,
             errors: self.errors.clone(),

@@ -52,7 +52,7 @@ pub fn fail_node(
     };
     n.epoch += 1;
     let now = agenda.now();
-    let running = std::mem::take(&mut n.running);
+    let running = n.take_running();
     tasks::evict(
         agenda,
         jobs,

@@ -65,6 +65,8 @@ pub use pools::NewPool;
 pub struct WorldConfig {
     pub dedicated_core_quota: u32,
     pub low_priority_core_quota: u32,
+    /// Pool metadata above this many bytes is refused (`MetadataTooLarge`).
+    pub metadata_limit_bytes: usize,
     pub seed: u64,
     pub timing: Timing,
 }
@@ -149,6 +151,7 @@ impl World {
     // ------------------------------------------------------------------ pools
 
     pub fn create_pool(&mut self, np: NewPool) -> Result<(), ApiError> {
+        pools::check_metadata(&np.metadata, self.config.metadata_limit_bytes)?;
         let faults = &mut self.alloc_faults;
         let id = np.id.clone();
         let auto = np.auto_scale.is_some();
@@ -260,6 +263,9 @@ impl World {
         start_task: Option<Value>,
         display_name: Option<String>,
     ) -> Result<(), ApiError> {
+        if let Some(metadata) = &metadata {
+            pools::check_metadata(metadata, self.config.metadata_limit_bytes)?;
+        }
         pools::patch(
             &self.agenda,
             &mut self.pools,

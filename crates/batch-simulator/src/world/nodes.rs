@@ -63,6 +63,7 @@ pub fn allocate(agenda: &mut Agenda, p: &mut Pool, dedicated: bool) {
         start_task: None,
         start_task_run: None,
         running: Vec::new(),
+        running_slots: 0,
         total_tasks_run: 0,
         total_tasks_succeeded: 0,
         pending_removal: None,
@@ -209,7 +210,7 @@ pub fn remove(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_id: &str,
     } else {
         Evicted::Requeue { reason: "requeued" }
     };
-    tasks::evict(agenda, jobs, std::mem::take(&mut n.running), how);
+    tasks::evict(agenda, jobs, n.take_running(), how);
     agenda.node_leaves(&pool_id, n);
 }
 
@@ -223,7 +224,7 @@ pub fn leave_with_pool(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_
     tasks::evict(
         agenda,
         jobs,
-        std::mem::take(&mut n.running),
+        n.take_running(),
         Evicted::Requeue { reason: "requeued" },
     );
     agenda.set_node_state(&pool_id, n, NodeState::LeavingPool);

@@ -519,6 +519,21 @@ pub fn remove_nodes(
     Ok(())
 }
 
+/// Batch refuses pool metadata above a size with 400 `MetadataTooLarge`; it
+/// documents no number, so the limit is the config's (names and values,
+/// UTF-8 bytes, added up).
+pub fn check_metadata(metadata: &[NameValue], limit: usize) -> Result<(), ApiError> {
+    let size: usize = metadata.iter().map(|m| m.name.len() + m.value.len()).sum();
+    if size > limit {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MetadataTooLarge",
+            "The size of the metadata exceeds the maximum permitted.",
+        ));
+    }
+    Ok(())
+}
+
 /// `PATCH /pools/{id}`: replaces what is given (metadata as a whole list).
 pub fn patch(
     agenda: &Agenda,
@@ -615,6 +630,31 @@ mod tests {
 
     fn codes(p: &Pool) -> Vec<&str> {
         p.resize_errors.iter().map(|e| e.code.as_str()).collect()
+    }
+
+    /// Batch's `MetadataTooLarge`: on create and on PATCH, the pool unchanged.
+    #[test]
+    fn oversized_metadata_is_refused() {
+        let mut w = world_with(|c| c.metadata_limit_bytes = 10);
+        let item = |value: &str| NameValue {
+            name: "k".into(),
+            value: value.into(),
+        };
+        let mut big = NewPool::default_ubuntu("big");
+        big.metadata = vec![item("0123456789")];
+        let refused = w.create_pool(big).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.code),
+            (StatusCode::BAD_REQUEST, "MetadataTooLarge")
+        );
+        w.create_pool(NewPool::default_ubuntu("p")).unwrap();
+        w.patch_pool("p", Some(vec![item("012345678")]), None, None)
+            .unwrap();
+        let refused = w
+            .patch_pool("p", Some(vec![item("0123456789")]), None, None)
+            .unwrap_err();
+        assert_eq!(refused.code, "MetadataTooLarge");
+        assert_eq!(w.pools["p"].metadata[0].value, "012345678", "unchanged");
     }
 
     #[test]

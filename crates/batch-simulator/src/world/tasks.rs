@@ -111,7 +111,7 @@ pub fn schedule(agenda: &mut Agenda, pools: &mut Pools, jobs: &mut Jobs) {
             let Some(n) = p.nodes.iter_mut().find(|n| {
                 matches!(n.state, NodeState::Idle | NodeState::Running)
                     && n.pending_removal.is_none()
-                    && n.running.len() as u32 + need <= slots
+                    && n.running_slots + need <= slots
             }) else {
                 break;
             };
@@ -124,6 +124,7 @@ pub fn schedule(agenda: &mut Agenda, pools: &mut Pools, jobs: &mut Jobs) {
             t.end_time = None;
             agenda.set_task_state(job_id, t, TaskState::Running, "scheduled");
             n.running.push((job_id.clone(), t.id.clone()));
+            n.running_slots += need;
             agenda.set_node_state(&pool_id, n, NodeState::Running);
             let eff = command::effect(&t.command_line);
             agenda.schedule(
@@ -164,10 +165,12 @@ pub fn done(
         return;
     };
     let task_id = t.id.clone();
+    let slots = t.required_slots;
     if let Some(p) = pools.get_mut(&pool_id)
         && let Some(n) = p.node_mut(&node_id)
     {
         n.running.retain(|(jj, tt)| !(jj == job && tt == &task_id));
+        n.running_slots = n.running_slots.saturating_sub(slots);
         n.total_tasks_run += 1;
         if eff.exit_code == 0 {
             n.total_tasks_succeeded += 1;
@@ -284,6 +287,31 @@ mod tests {
             TaskState::Running,
             "b took a's slot"
         );
+    }
+
+    /// A node counts the slots its tasks take (`requiredSlots`), not only how
+    /// many run: `runningTaskSlotsCount` and `runningTasksCount` differ, and a
+    /// task that needs more slots than are free waits.
+    #[test]
+    fn tasks_take_their_required_slots() {
+        let mut w = world_with_pool("p");
+        w.pools.get_mut("p").unwrap().task_slots_per_node = 4;
+        grow_to_idle(&mut w, "p", 1);
+        w.create_job("j", "p", 0).unwrap();
+        w.add_task("j", "wide", "sleep 10", 3).unwrap();
+        w.add_task("j", "narrow", "sleep 5", 1).unwrap();
+        w.add_task("j", "also-wide", "sleep 10", 2).unwrap();
+        let wire = |w: &crate::world::World| {
+            let n = w.pools["p"].nodes[0].to_wire("u");
+            (n.running_tasks_count, n.running_task_slots_count)
+        };
+        assert_eq!(wire(&w), (2, 4), "3 + 1 slots of 4");
+        assert_eq!(task_state(&w, "j", "also-wide"), TaskState::Active);
+        w.advance_to(w.now() + time::Duration::seconds(5));
+        assert_eq!(wire(&w), (1, 3), "narrow's slot is free, too few for 2");
+        w.advance_to(w.now() + time::Duration::seconds(5));
+        assert_eq!(task_state(&w, "j", "also-wide"), TaskState::Running);
+        assert_eq!(wire(&w), (1, 2));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn world_with(edit: impl FnOnce(&mut WorldConfig)) -> World {
     let mut config = WorldConfig {
         dedicated_core_quota: 100,
         low_priority_core_quota: 100,
+        metadata_limit_bytes: crate::config::METADATA_LIMIT_BYTES,
         seed: 1,
         timing: FIXED,
     };
