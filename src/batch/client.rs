@@ -32,7 +32,7 @@ const JSON_CONTENT_TYPE: &str = "application/json; odata=minimalmetadata";
 
 /// Fields the resizer reads; `$select` keeps pool GETs small.
 const POOL_SELECT: &str = "id,eTag,lastModified,state,allocationState,allocationStateTransitionTime,vmSize,resizeTimeout,currentDedicatedNodes,currentLowPriorityNodes,targetDedicatedNodes,targetLowPriorityNodes,enableAutoScale,autoScaleFormula,resizeErrors,metadata";
-const NODE_SELECT: &str = "id,state,stateTransitionTime,allocationTime,isDedicated,runningTasksCount,schedulingState,startTaskInfo,errors";
+const NODE_SELECT: &str = "id,state,stateTransitionTime,allocationTime,lastBootTime,isDedicated,runningTasksCount,schedulingState,startTaskInfo,errors";
 /// A pool has at most a few thousand nodes; more pages than this means a loop.
 const MAX_PAGES: usize = 100;
 
