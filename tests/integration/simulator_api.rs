@@ -713,6 +713,91 @@ async fn allocation_faults_and_node_faults() {
     s.shutdown().await;
 }
 
+/// A node that joined a month ago and reboots, through the control surface: its times as
+/// Batch shows them (the recorded reboot and reimage): `allocationTime` stays, `lastBootTime`
+/// is the boot before until the node is up again, `stateTransitionTime` is the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_aged_a_month_reboots_as_batch_shows_it() {
+    let (s, c) = sim(2000.0, &["p1"]).await;
+    c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
+    c.wait_nodes("p1", "idle", |n| all_in(n, "idle", 1)).await;
+    let month = time::Duration::days(30);
+    let r = c
+        .control(
+            "POST",
+            "/age",
+            Some(json!({"poolId": "p1", "seconds": month.whole_seconds()})),
+        )
+        .await;
+    assert_eq!(r["nodeIds"].as_array().map(Vec::len), Some(1), "{r}");
+    let ts = |n: &Value, key: &str| {
+        time::OffsetDateTime::parse(
+            n[key].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let aged = c.nodes("p1").await.remove(0);
+    assert!(s.now() - ts(&aged, "allocationTime") > month);
+    assert!(s.now() - ts(&aged, "lastBootTime") > month);
+
+    let r = c
+        .control(
+            "POST",
+            "/faults",
+            Some(json!({"kind": "nodeState", "poolId": "p1", "state": "rebooting"})),
+        )
+        .await;
+    assert_eq!(r["nodeId"], aged["id"], "{r}");
+    let rebooting = c.nodes("p1").await.remove(0);
+    assert_eq!(rebooting["state"], "rebooting");
+    assert!(s.now() - ts(&rebooting, "stateTransitionTime") < time::Duration::minutes(5));
+    assert_eq!(
+        rebooting["lastBootTime"], aged["lastBootTime"],
+        "the boot before"
+    );
+    assert_eq!(rebooting["allocationTime"], aged["allocationTime"]);
+
+    let back = c
+        .wait_nodes("p1", "idle again", |n| all_in(n, "idle", 1))
+        .await
+        .remove(0);
+    assert_eq!(back["allocationTime"], aged["allocationTime"]);
+    assert!(s.now() - ts(&back, "lastBootTime") < time::Duration::minutes(15));
+    let walk: Vec<String> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Node { to, .. } => Some(to),
+            _ => None,
+        })
+        .skip_while(|to| to != "rebooting")
+        .collect();
+    assert_eq!(
+        walk,
+        ["rebooting", "starting", "waitingforstarttask", "idle"]
+    );
+
+    // What the control surface refuses.
+    for (body, code) in [
+        (json!({"poolId": "nope", "seconds": 60}), "PoolNotFound"),
+        (
+            json!({"poolId": "p1", "nodeId": "nope", "seconds": 60}),
+            "NodeNotFound",
+        ),
+        (json!({"poolId": "p1", "seconds": -1}), "InvalidRequestBody"),
+        (json!({"poolId": "p1", "days": 1}), "InvalidRequestBody"),
+        (
+            json!({"poolId": "p1", "seconds": 400_000_000}),
+            "InvalidPropertyValue",
+        ),
+    ] {
+        let r = c.control("POST", "/age", Some(body.clone())).await;
+        assert_eq!(r["code"], code, "{body} -> {r}");
+    }
+    s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deterministic_for_same_seed() {
     async fn run() -> Vec<String> {

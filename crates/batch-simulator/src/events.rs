@@ -15,7 +15,7 @@
 //!
 //! A node that leaves the pool ends with `"to":"removed"`; a deleted pool emits a final
 //! `poolTarget` with `"state":"deleted"`. Task `reason`s: `scheduled`, `completed`,
-//! `requeued` (its node was removed with `requeue`), `terminated` (removed with
+//! `requeued` (its node was removed with `requeue`, or restarted), `terminated` (removed with
 //! `terminate`), `nodeFailed` (its node went unusable).
 
 use serde::Serialize;

@@ -289,6 +289,18 @@ impl Simulator {
         drop(self.state.lock_world());
     }
 
+    /// Make a pool's nodes (or one) older by `by`, as `POST /_simulator/age` does: their
+    /// `allocationTime`, `lastBootTime`, `stateTransitionTime` and start task times move
+    /// that far into the past. Returns the ids of the nodes aged.
+    pub fn age_nodes(
+        &self,
+        pool: &str,
+        node: Option<&str>,
+        by: Duration,
+    ) -> Result<Vec<String>, ApiError> {
+        age_nodes(&self.state, pool, node, by)
+    }
+
     /// Mint a token for any audience and lifetime (to test 401 paths).
     pub fn issue_token(&self, resource: &str, lifetime: Duration) -> String {
         self.state
@@ -303,6 +315,22 @@ impl Simulator {
         let _ = self.server.await;
         let _ = self.ticker.await;
     }
+}
+
+/// Shared by [`Simulator::age_nodes`] and the control route.
+pub(crate) fn age_nodes(
+    state: &http::AppState,
+    pool: &str,
+    node: Option<&str>,
+    by: Duration,
+) -> Result<Vec<String>, ApiError> {
+    let by = time::Duration::try_from(by)
+        .ok()
+        .filter(|by| *by <= time::Duration::days(3650))
+        .ok_or_else(|| {
+            ApiError::invalid_property("seconds", by.as_secs().to_string(), "at most ten years")
+        })?;
+    state.lock_world().age_nodes(pool, node, by)
 }
 
 /// Start, print [`ReadyInfo`] as one JSON line on stdout, serve until Ctrl-C / SIGTERM.

@@ -10,6 +10,7 @@
 //! | `GET /_simulator/faults` | armed request faults (remaining counts) |
 //! | `DELETE /_simulator/faults` | clear all faults |
 //! | `POST /_simulator/tokens` | `{"resource":"...","lifetimeSecs":N}` → a token response for any audience |
+//! | `POST /_simulator/age` | `{"poolId":"...","nodeId":"...","seconds":N}` (`nodeId` optional) → the pool's nodes (or that one) N seconds older; 200 `{"ok":true,"nodeIds":[...]}` |
 //!
 //! Exactly these methods (no implicit HEAD) and paths (trailing slashes ignored);
 //! anything else is 404 `ResourceNotFound`. Errors use the Batch error body.
@@ -42,6 +43,7 @@ pub fn routes(state: AppState) -> Router {
             get(faults).head(unknown).post(inject).delete(clear),
         )
         .route("/tokens", post(tokens))
+        .route("/age", post(age))
         .fallback(unknown)
         .method_not_allowed_fallback(unknown)
         .with_state(state)
@@ -140,6 +142,31 @@ async fn tokens(State(state): State<AppState>, body: Body) -> Response<Body> {
         }
         Err(e) => fail(&state, &ApiError::invalid_body(e.to_string())),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AgeBody {
+    pool_id: String,
+    #[serde(default)]
+    node_id: Option<String>,
+    seconds: u64,
+}
+
+async fn age(State(state): State<AppState>, body: Body) -> Response<Body> {
+    let body = read(body).await;
+    serde_json::from_slice::<AgeBody>(&body)
+        .map_err(|e| ApiError::invalid_body(e.to_string()))
+        .and_then(|b| {
+            crate::age_nodes(
+                &state,
+                &b.pool_id,
+                b.node_id.as_deref(),
+                Duration::from_secs(b.seconds),
+            )
+        })
+        .map(|nodes| ok(serde_json::json!({"ok": true, "nodeIds": nodes})))
+        .unwrap_or_else(|e| fail(&state, &e))
 }
 
 async fn unknown(State(state): State<AppState>) -> Response<Body> {

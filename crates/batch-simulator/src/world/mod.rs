@@ -17,10 +17,10 @@
 //! |---|---|---|
 //! | [`agenda`] | — | the queue itself, time, jitter, the log |
 //! | [`pools`] | create, resize, stop, remove nodes, autoscale, patch, delete | `Allocate`, `AllocDone`, `ResizeTimeout`, `StopDone`, `PoolGone` |
-//! | [`nodes`] | — (pools add and remove them) | `NodeStep`, `StartTaskDone`, `NodeGone` |
+//! | [`nodes`] | age nodes (pools add and remove them) | `NodeStep`, `StartTaskDone`, `NodeGone` |
 //! | [`tasks`] | create job, add task | `TaskDone` |
 //! | [`autoscale`] | enable, disable, evaluate autoscale | `Sample`, `AutoScale` |
-//! | [`faults`] | arm / clear allocation faults, fail a node | — |
+//! | [`faults`] | arm / clear allocation faults, fail or restart a node | — |
 //!
 //! Dependencies point one way: `pools -> nodes -> tasks -> agenda`, `faults -> tasks`, and
 //! only this file knows them all. Handlers take the parts they need (the agenda, the pool
@@ -285,7 +285,19 @@ impl World {
         self.alloc_faults.clear();
     }
 
-    /// Force a node (default: the first idle one) into `unusable` or `starttaskfailed`.
+    /// Move the times of a pool's nodes (or of one) `by` into the past
+    /// (`nodes::age`): a node that joined the pool long ago.
+    pub fn age_nodes(
+        &mut self,
+        pool: &str,
+        node: Option<&str>,
+        by: time::Duration,
+    ) -> Result<Vec<String>, ApiError> {
+        nodes::age(&mut self.pools, pool, node, by)
+    }
+
+    /// Force a node (default: the first idle one) into a failure or a restart
+    /// (`faults::fail_node`).
     pub fn force_node_state(
         &mut self,
         pool: &str,
