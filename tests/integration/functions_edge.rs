@@ -72,6 +72,23 @@ async fn readiness_routes_and_bad_input_answer_json() {
         assert_eq!(response.body["error"]["code"], code, "{body}");
         assert!(response.body["error"]["message"].as_str().unwrap().len() > 10);
     }
+    // A forced shrink that would keep its nodes warm says two opposite things.
+    let response = host
+        .post(
+            "/api/scale-down",
+            r#"{"force": true, "keepWarmMinutes": 15}"#,
+        )
+        .await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "InvalidParameter");
+    assert!(
+        response.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("keepWarmMinutes cannot go with force=true"),
+        "{}",
+        response.body
+    );
     let huge = format!(r#"{{"poolId": "{}"}}"#, "a".repeat(100_000));
     let response = host.post("/api/scale-down", &huge).await;
     assert_eq!(response.status, 413);
