@@ -201,13 +201,11 @@ impl AllowedPools {
         }
     }
 
-    /// Batch pool ids are case-insensitive.
+    /// Batch pool ids are case-insensitive, and so is `PoolId`'s equality.
     pub(crate) fn allows(&self, pool_id: &PoolId) -> bool {
         match self {
             AllowedPools::Any => true,
-            AllowedPools::Only(ids) => ids
-                .iter()
-                .any(|id| id.as_str().eq_ignore_ascii_case(pool_id.as_str())),
+            AllowedPools::Only(ids) => ids.contains(pool_id),
         }
     }
 }

@@ -351,6 +351,32 @@ async fn a_node_rebooting_a_month_after_it_joined_is_waited_for() {
     );
 }
 
+/// Batch pool ids are case-insensitive: a request naming `ADF-Pool` is
+/// about `adf-pool`, allowed as it is (ALLOWED_POOLS names `adf-pool`) and
+/// resized as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_named_in_another_case_is_the_same_pool() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let up = app
+        .scale_up(r#"{"poolId": "ADF-Pool", "waitSeconds": 200}"#)
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    assert_eq!(up.body["pool"]["readyDedicatedNodes"], 1, "{}", up.body);
+    let targets: Vec<String> = app
+        .sim
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::PoolTarget { pool_id, .. } => Some(pool_id),
+            _ => None,
+        })
+        .collect();
+    assert!(!targets.is_empty() && targets.iter().all(|id| id == "adf-pool"));
+    let down = app.scale_down(r#"{"poolId": "ADF-POOL"}"#).await;
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
     let app = spawn_app(pools(&["auto", "doomed"])).await;

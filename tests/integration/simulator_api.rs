@@ -798,6 +798,54 @@ async fn a_node_aged_a_month_reboots_as_batch_shows_it() {
     s.shutdown().await;
 }
 
+/// Pool ids as Batch treats them: case-preserving, case-insensitive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_ids_are_case_insensitive_and_case_preserving() {
+    let (s, c) = sim(2000.0, &[]).await;
+    c.create_pool("P1", json!({})).await;
+    c.wait_pool("P1", "steady", steady).await;
+    let again = c
+        .call(
+            "POST",
+            "/pools",
+            Some(json!({"id": "p1", "vmSize": "standard_a1_v2"})),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert_eq!(again.code(), "PoolExists");
+    let p = c.pool("p1").await;
+    assert_eq!(p["id"], "P1", "answers with its own id");
+    assert!(p["url"].as_str().unwrap().ends_with("/pools/P1"), "{p}");
+    let r = c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
+    assert_eq!(r.status, 202);
+    assert!(
+        r.header("dataserviceid")
+            .unwrap()
+            .ends_with("/pools/P1/resize"),
+        "{:?}",
+        r.header("dataserviceid")
+    );
+    let n = c.wait_nodes("p1", "idle", |n| all_in(n, "idle", 1)).await;
+    assert!(n[0]["url"].as_str().unwrap().contains("/pools/P1/nodes/"));
+    let listed = c.call("GET", "/pools", None).await;
+    let ids: Vec<&str> = listed.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["P1"]);
+    assert!(s.events().iter().all(|e| match &e.kind {
+        EventKind::PoolTarget { pool_id, .. } | EventKind::Node { pool_id, .. } => pool_id == "P1",
+        _ => true,
+    }));
+    let counts = c.call("GET", "/nodecounts", None).await;
+    assert_eq!(counts.body["value"][0]["poolId"], "P1");
+    assert_eq!(c.call("DELETE", "/pools/p1", None).await.status, 202);
+    assert_eq!(c.pool("P1").await["state"], "deleting");
+    s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deterministic_for_same_seed() {
     async fn run() -> Vec<String> {

@@ -53,7 +53,7 @@ use crate::errors::ApiError;
 use crate::events::{EventKind, EventLog};
 use crate::model::node::{Dealloc, NodeState};
 use crate::model::pool::{AllocFault, Pool};
-use crate::model::{Jobs, Pools};
+use crate::model::{Jobs, Pools, pool_key};
 use crate::wire::NameValue;
 use agenda::{Action, Agenda};
 
@@ -75,7 +75,7 @@ pub struct World {
     pub pools: Pools,
     pub jobs: Jobs,
     pub config: WorldConfig,
-    /// Armed for each pool's next resize, consumed by it.
+    /// Armed for each pool's next resize, consumed by it; by [`pool_key`].
     alloc_faults: HashMap<String, AllocFault>,
 }
 
@@ -141,12 +141,23 @@ impl World {
             Action::Sample { pool } => autoscale::sample(agenda, pools, jobs, &pool),
             Action::AutoScale { pool, epoch } => {
                 let faults = &mut self.alloc_faults;
-                autoscale::evaluate_due(agenda, pools, jobs, &pool, epoch, || faults.remove(&pool))
+                autoscale::evaluate_due(agenda, pools, jobs, &pool, epoch, || {
+                    faults.remove(&pool_key(&pool))
+                })
             }
         }
     }
 
     // ------------------------------------------------------------------ pools
+
+    /// The id of the pool `id` names, as the pool spells it (Batch ids are
+    /// case-insensitive); `id` itself when there is no such pool. Every call below
+    /// takes it first, so what it schedules and logs names the pool one way.
+    fn canonical(&self, id: &str) -> String {
+        self.pools
+            .get(id)
+            .map_or_else(|| id.to_string(), |p| p.id.clone())
+    }
 
     pub fn create_pool(&mut self, np: NewPool) -> Result<(), ApiError> {
         let faults = &mut self.alloc_faults;
@@ -157,7 +168,7 @@ impl World {
             &mut self.pools,
             &mut self.jobs,
             np,
-            || faults.remove(&id),
+            || faults.remove(&pool_key(&id)),
         )?;
         if auto {
             let faults = &mut self.alloc_faults;
@@ -166,7 +177,7 @@ impl World {
                 &mut self.pools,
                 &mut self.jobs,
                 &id,
-                || faults.remove(&id),
+                || faults.remove(&pool_key(&id)),
             );
         }
         Ok(())
@@ -186,6 +197,7 @@ impl World {
         timeout: (String, Duration),
         dealloc: Dealloc,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         let faults = &mut self.alloc_faults;
         pools::resize(
             &mut self.agenda,
@@ -196,11 +208,12 @@ impl World {
             low_priority,
             timeout,
             dealloc,
-            || faults.remove(id),
+            || faults.remove(&pool_key(id)),
         )
     }
 
     pub fn stop_resize(&mut self, id: &str) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         pools::stop_resize(&mut self.agenda, &mut self.pools, id)
     }
 
@@ -211,6 +224,7 @@ impl World {
         timeout: (String, Duration),
         dealloc: Dealloc,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         pools::remove_nodes(
             &mut self.agenda,
             &mut self.pools,
@@ -228,6 +242,7 @@ impl World {
         formula: Option<String>,
         interval: Option<String>,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         let faults = &mut self.alloc_faults;
         autoscale::enable(
             &mut self.agenda,
@@ -236,11 +251,12 @@ impl World {
             id,
             formula,
             interval,
-            || faults.remove(id),
+            || faults.remove(&pool_key(id)),
         )
     }
 
     pub fn disable_autoscale(&mut self, id: &str) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         autoscale::disable(&self.agenda, &mut self.pools, id)
     }
 
@@ -260,6 +276,7 @@ impl World {
         start_task: Option<Value>,
         display_name: Option<String>,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         pools::patch(
             &self.agenda,
             &mut self.pools,
@@ -271,6 +288,7 @@ impl World {
     }
 
     pub fn delete_pool(&mut self, id: &str) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         pools::delete(&mut self.agenda, &mut self.pools, &mut self.jobs, id)
     }
 
@@ -278,7 +296,7 @@ impl World {
 
     /// Arm an allocation fault for the pool's next resize.
     pub fn arm_alloc_fault(&mut self, pool: &str, fault: AllocFault) {
-        self.alloc_faults.insert(pool.to_string(), fault);
+        self.alloc_faults.insert(pool_key(pool), fault);
     }
 
     pub fn clear_alloc_faults(&mut self) {
@@ -304,6 +322,7 @@ impl World {
         node: Option<&str>,
         to: NodeState,
     ) -> Result<String, ApiError> {
+        let pool = &self.canonical(pool);
         faults::fail_node(
             &mut self.agenda,
             &mut self.pools,
@@ -317,6 +336,7 @@ impl World {
     // ------------------------------------------------------------------ jobs
 
     pub fn create_job(&mut self, id: &str, pool_id: &str, priority: i32) -> Result<(), ApiError> {
+        let pool_id = &self.canonical(pool_id);
         tasks::create_job(self.agenda.now(), &mut self.jobs, id, pool_id, priority)
     }
 
