@@ -846,6 +846,54 @@ async fn pool_ids_are_case_insensitive_and_case_preserving() {
     s.shutdown().await;
 }
 
+/// The event log keeps its newest events only, and says what a reader missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_log_keeps_the_newest_events_and_says_what_was_dropped() {
+    let (s, c) = sim_with(SimulatorConfig {
+        pools: vec!["p1".into()],
+        event_log_capacity: 5,
+        ..Default::default()
+    })
+    .await;
+    let start = c.control("GET", "/events?since=0", None).await;
+    assert_eq!(
+        (&start["dropped"], &start["missed"]),
+        (&json!(0), &json!(0)),
+        "nothing dropped yet: {start}"
+    );
+    for _ in 0..8 {
+        assert_eq!(c.call("GET", "/pools/p1", None).await.status, 200);
+    }
+    let all = c.control("GET", "/events?since=0", None).await;
+    let seqs: Vec<u64> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let last = all["lastSeq"].as_u64().unwrap();
+    assert!(last >= 8, "{all}");
+    assert_eq!(
+        seqs,
+        ((last - 4)..=last).collect::<Vec<_>>(),
+        "the newest five"
+    );
+    assert_eq!(all["dropped"], last - 5);
+    assert_eq!(all["missed"], last - 5, "a reader from 0 missed them all");
+    let recent = c
+        .control("GET", &format!("/events?since={}", last - 2), None)
+        .await;
+    assert_eq!(recent["events"].as_array().unwrap().len(), 2);
+    assert_eq!(recent["missed"], 0, "{recent}");
+    let behind = c
+        .control("GET", &format!("/events?since={}", last - 7), None)
+        .await;
+    assert_eq!(behind["missed"], 2, "{behind}");
+    assert_eq!(s.events_dropped(), last - 5);
+    assert_eq!(s.events().first().map(|e| e.seq), Some(last - 4));
+    s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deterministic_for_same_seed() {
     async fn run() -> Vec<String> {

@@ -179,6 +179,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         // Pre-created pools are born an hour ago so they are steady by "now".
         clock.now() - time::Duration::hours(1),
     );
+    world.keep_events(config.event_log_capacity);
     for id in &config.pools {
         world
             .create_pool(world::NewPool::default_ubuntu(id))
@@ -263,14 +264,21 @@ impl Simulator {
         &self.ca_pem
     }
 
-    /// The whole event log.
+    /// The event log: every event it still keeps (the newest
+    /// [`SimulatorConfig::event_log_capacity`]).
     pub fn events(&self) -> Vec<Event> {
         self.events_since(0)
     }
 
-    /// Events with `seq > since`.
+    /// Kept events with `seq > since`.
     pub fn events_since(&self, since: u64) -> Vec<Event> {
         self.state.lock_world().events().since(since)
+    }
+
+    /// Events the log has dropped so far, the oldest first: `events()` starts at
+    /// `seq == events_dropped() + 1`.
+    pub fn events_dropped(&self) -> u64 {
+        self.state.lock_world().events().dropped()
     }
 
     /// Fault injection (same as `POST /_simulator/faults`).

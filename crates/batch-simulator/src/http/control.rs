@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /_simulator/health` | `{"ok":true}` |
 //! | `GET /_simulator/now` | `{"now":"<simulated RFC 3339>"}` |
-//! | `GET /_simulator/events?since=SEQ` | `{"events":[...],"lastSeq":N}` (events with seq > SEQ) |
+//! | `GET /_simulator/events?since=SEQ` | `{"events":[...],"lastSeq":N,"dropped":D,"missed":M}` (kept events with seq > SEQ; D dropped so far, M of them after SEQ) |
 //! | `POST /_simulator/faults` | inject one [`crate::faults::FaultSpec`]; 200 `{"ok":true,"nodeId":..}` |
 //! | `GET /_simulator/faults` | armed request faults (remaining counts) |
 //! | `DELETE /_simulator/faults` | clear all faults |
@@ -97,10 +97,16 @@ async fn now(State(state): State<AppState>) -> Response<Body> {
 async fn events(State(state): State<AppState>, q: Query) -> Response<Body> {
     let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
     let w = state.lock_world();
-    let events = w.events().since(since);
-    let last = w.events().last_seq();
+    let log = w.events();
+    let (events, last) = (log.since(since), log.last_seq());
+    let (dropped, missed) = (log.dropped(), log.missed(since));
     drop(w);
-    ok(serde_json::json!({"events": events, "lastSeq": last}))
+    ok(serde_json::json!({
+        "events": events,
+        "lastSeq": last,
+        "dropped": dropped,
+        "missed": missed,
+    }))
 }
 
 async fn inject(State(state): State<AppState>, body: Body) -> Response<Body> {

@@ -174,6 +174,11 @@ impl Agenda {
         }
     }
 
+    /// Keep the newest `capacity` events from now on (an empty log: at start).
+    pub fn keep_events(&mut self, capacity: usize) {
+        self.events = EventLog::with_capacity(capacity);
+    }
+
     /// Simulated time the world has been advanced to.
     pub fn now(&self) -> OffsetDateTime {
         self.now

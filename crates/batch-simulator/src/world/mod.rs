@@ -99,6 +99,11 @@ impl World {
         self.agenda.events()
     }
 
+    /// Keep the newest `capacity` events (set before anything happens).
+    pub fn keep_events(&mut self, capacity: usize) {
+        self.agenda.keep_events(capacity);
+    }
+
     pub fn log(&mut self, kind: EventKind) {
         self.agenda.log(kind);
     }
