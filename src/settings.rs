@@ -252,13 +252,11 @@ impl AllowedPools {
         }
     }
 
-    /// Batch pool ids are case-insensitive.
+    /// Batch pool ids are case-insensitive, and so is `PoolId`'s equality.
     pub(crate) fn allows(&self, pool_id: &PoolId) -> bool {
         match self {
             AllowedPools::Any => true,
-            AllowedPools::Only(ids) => ids
-                .iter()
-                .any(|id| id.as_str().eq_ignore_ascii_case(pool_id.as_str())),
+            AllowedPools::Only(ids) => ids.contains(pool_id),
         }
     }
 }
@@ -271,13 +269,26 @@ fn whole_number(
     default: u32,
     max: u32,
 ) -> u32 {
+    whole_number_in(get, problems, name, default, (0, max), "")
+}
+
+/// A whole-number setting within `min..=max`, or its default (noting the
+/// problem, and `why` the range is what it is).
+fn whole_number_in(
+    get: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+    name: &str,
+    default: u32,
+    (min, max): (u32, u32),
+    why: &str,
+) -> u32 {
     match get(name) {
         None => default,
         Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if n <= max => n,
+            Ok(n) if (min..=max).contains(&n) => n,
             _ => {
                 problems.push(format!(
-                    "{name} must be a whole number from 0 to {max}, not '{raw}'"
+                    "{name} must be a whole number from {min} to {max}, not '{raw}'{why}"
                 ));
                 default
             }
@@ -409,14 +420,16 @@ impl Settings {
             DEFAULT_MAX_NODES,
             10_000,
         );
-        let provision_deadline_minutes = whole_number(
+        // No "off": 0 would call every node still booting stuck at once,
+        // and 1440 already outlasts any wait a caller can ask for.
+        let provision_deadline_minutes = whole_number_in(
             &get,
             &mut problems,
             "PROVISION_DEADLINE_MINUTES",
             15,
-            24 * 60,
-        )
-        .max(1);
+            (1, 24 * 60),
+            " (with 0 every node still booting would be reported stuck, ProvisionTimedOut, at once; leave it unset for 15)",
+        );
         let status_url_secret = StatusUrlSecret::read(&env, &mut problems);
         let status_url_ttl_minutes = whole_number(
             &get,
@@ -895,6 +908,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(orphan.contains("STATUS_URL_SECRET_PREVIOUS is set but STATUS_URL_SECRET is not"));
+    }
+
+    #[test]
+    fn a_provision_deadline_of_0_is_refused_with_every_other_problem() {
+        let base = [
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("BATCH_POOL_ID", "adf-pool"),
+        ];
+        let with = |value: &str, others: &[(&str, &str)]| {
+            let mut values = base.to_vec();
+            values.extend_from_slice(others);
+            values.push(("PROVISION_DEADLINE_MINUTES", value));
+            Settings::from_env(env(&values))
+        };
+        let err = with("0", &[("DEFAULT_WAIT_SECONDS", "900")]).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0.iter().any(|p| p.starts_with(
+                "PROVISION_DEADLINE_MINUTES must be a whole number from 1 to 1440, not '0' (with 0 every node still booting would be reported stuck"
+            )),
+            "{err}"
+        );
+        assert!(err.to_string().contains("DEFAULT_WAIT_SECONDS"), "{err}");
+        for (raw, minutes) in [("1", 1), ("1440", 1440)] {
+            let s = with(raw, &[]).unwrap();
+            assert_eq!(s.provision_deadline.as_secs(), minutes * 60, "{raw}");
+        }
+        for bad in ["1441", "-1", "ten"] {
+            let err = with(bad, &[]).unwrap_err();
+            assert!(err.to_string().contains("from 1 to 1440"), "{bad}: {err}");
+        }
+        let unset = Settings::from_env(env(&base)).unwrap();
+        assert_eq!(unset.provision_deadline.as_secs(), 15 * 60);
     }
 
     #[test]

@@ -110,10 +110,12 @@ pub(crate) struct Node {
     pub state: Option<NodeState>,
     #[serde(default, with = "timestamp")]
     pub state_transition_time: Option<OffsetDateTime>,
-    /// When Batch allocated the node: the start of its provision deadline.
+    /// When the node joined the pool; a reboot or reimage does not change it.
     #[serde(default, with = "timestamp")]
     pub allocation_time: Option<OffsetDateTime>,
-    /// When the VM last booted (absent until it has).
+    /// When the node last booted; absent until its first boot. While a reboot
+    /// or reimage runs it is still the boot before (see
+    /// `resizer::snapshot::provisioning_since`).
     #[serde(default, with = "timestamp")]
     pub last_boot_time: Option<OffsetDateTime>,
     /// Absent on some old API versions; the service means dedicated then.

@@ -348,6 +348,13 @@ fn scale_request(
             "--force is for scale-down (scale-up never shrinks)".into(),
         ));
     }
+    if args.force && args.keep_warm_minutes.is_some_and(|minutes| minutes > 0) {
+        return Err(CliError::Usage(
+            "--keep-warm-minutes does not go with --force: force releases the nodes live leases \
+             hold, keep-warm would hold them again"
+                .into(),
+        ));
+    }
     Ok(ScaleRequest {
         operation,
         pool_id,
@@ -368,6 +375,8 @@ fn scale_request(
             Operation::ScaleDown => 0,
         },
         keep_warm_minutes: match operation {
+            // A forced shrink keeps nothing warm, the app's default included.
+            Operation::ScaleDown if args.force => 0,
             Operation::ScaleDown => args.keep_warm_minutes.unwrap_or(settings.keep_warm_minutes),
             Operation::ScaleUp => 0,
         },

@@ -21,6 +21,13 @@
 //! These are network timeouts, so they run on the wall clock even when
 //! `POOL_RESIZER_TIME_SCALE` speeds up the handler's waits: a scaled header
 //! timeout would cut real clients, not simulated ones.
+//!
+//! A request head hyper cannot read (larger than [`MAX_HEAD_BYTES`], more
+//! than [`MAX_HEADERS`] headers, a URL past hyper's 64 KiB, not HTTP) is
+//! answered by hyper itself, before any route or layer sees a request, with
+//! an empty body. Whatever limits are set, a larger head reaches that path,
+//! so its answer is replaced on its way to the socket ([`own_answer`]): the
+//! same status, in the JSON shape every answer has.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -71,6 +78,12 @@ pub(crate) const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// 10 s from shutdown to exit, whatever the clients do.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The most of a request head hyper buffers (its own default, named here so
+/// the 431 can say it): the Functions host's front end (Kestrel) lets through
+/// at most 32 KiB of headers, a tenth of it.
+pub(crate) const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
+/// Headers per request (hyper's default; Kestrel's is 100 as well).
+pub(crate) const MAX_HEADERS: usize = 100;
 
 impl Default for ServerLimits {
     fn default() -> Self {
@@ -193,6 +206,7 @@ async fn connection(
     let io = TokioIo::new(Watched {
         stream,
         phase: phase.clone(),
+        own: None,
     });
     let service = {
         let phase = phase.clone();
@@ -214,7 +228,10 @@ async fn connection(
         })
     };
     let mut builder = http1::Builder::new();
-    builder.header_read_timeout(None);
+    builder
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
     let mut conn = pin!(builder.serve_connection(io, service));
     let mut timer = Box::pin(tokio::time::sleep(limits.idle));
     let mut stopping = stopped(stop);
@@ -311,10 +328,123 @@ impl hyper::body::Body for Answer {
 }
 
 /// The socket, noting the first byte of a request head: from then on the
-/// header-read limit runs instead of the idle one.
+/// header-read limit runs instead of the idle one. It also puts our answer
+/// in place of one hyper writes on its own ([`own_answer`]).
 struct Watched {
     stream: TcpStream,
     phase: SharedPhase,
+    /// Our answer in place of hyper's, and how much of it is out.
+    own: Option<(Vec<u8>, usize)>,
+}
+
+impl Watched {
+    /// While a head is arriving no request has reached the router, so
+    /// anything written is hyper's own answer to a head it refused: ours
+    /// replaces it, whole, and takes the place of whatever hyper writes
+    /// after it. Returns whether the write is ours to make.
+    fn answers_for_hyper(&mut self, written: &[u8]) -> bool {
+        if self.own.is_none() && matches!(get(&self.phase), Phase::Head(_)) {
+            self.own = own_answer(written).map(|answer| (answer, 0));
+        }
+        self.own.is_some()
+    }
+
+    /// Writes what is left of our answer.
+    fn poll_own(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some((answer, sent)) = self.own.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while *sent < answer.len() {
+            match Pin::new(&mut self.stream).poll_write(cx, &answer[*sent..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// hyper's bytes `written`, taken as written: ours go out instead, now
+    /// or on the flush hyper makes next.
+    fn write_own(&mut self, cx: &mut Context<'_>, written: usize) -> Poll<io::Result<usize>> {
+        match self.poll_own(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            _ => Poll::Ready(Ok(written)),
+        }
+    }
+}
+
+/// Our answer for the one hyper writes on its own to a head it cannot read:
+/// a status line (400, 414 or 431), `content-length: 0`, no body. `None` for
+/// anything else.
+fn own_answer(written: &[u8]) -> Option<Vec<u8>> {
+    let head = std::str::from_utf8(written.strip_suffix(b"\r\n\r\n")?).ok()?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()?
+        .strip_prefix("HTTP/1.1 ")?
+        .get(..3)?
+        .parse()
+        .ok()?;
+    let mut empty = false;
+    let mut date = None;
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => empty = value.trim() == "0",
+            "date" => date = Some(value.trim()),
+            _ => {}
+        }
+    }
+    if !empty {
+        return None;
+    }
+    let (reason, code, message) = match status {
+        431 => (
+            "Request Header Fields Too Large",
+            "RequestHeadTooLarge",
+            format!(
+                "the request head is larger than this handler reads ({} KiB with the request \
+                 line, at most {MAX_HEADERS} headers); nothing was done",
+                MAX_HEAD_BYTES / 1024
+            ),
+        ),
+        414 => (
+            "URI Too Long",
+            "UriTooLong",
+            "the request URL is longer than this handler reads (64 KiB); nothing was done"
+                .to_owned(),
+        ),
+        400 => (
+            "Bad Request",
+            "MalformedRequest",
+            "the request is not HTTP/1.1 this handler can read (its request line or a header \
+             line is malformed); nothing was done"
+                .to_owned(),
+        ),
+        _ => return None,
+    };
+    tracing::info!(status, code, "refused a request head: {message}");
+    let body = serde_json::to_vec(&crate::report::OperationBody::failed(
+        None,
+        None,
+        crate::report::Requested::default(),
+        crate::report::ErrorView::new(code, message),
+    ))
+    .ok()?;
+    let mut answer = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    if let Some(date) = date {
+        answer.push_str(&format!("date: {date}\r\n"));
+    }
+    answer.push_str("\r\n");
+    let mut answer = answer.into_bytes();
+    answer.extend_from_slice(&body);
+    Some(answer)
 }
 
 impl AsyncRead for Watched {
@@ -342,7 +472,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.answers_for_hyper(buf) {
+            return this.write_own(cx, buf.len());
+        }
+        Pin::new(&mut this.stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -350,7 +484,16 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        if this.own.is_some() || matches!(get(&this.phase), Phase::Head(_)) {
+            // Rare (a refused head): looked at whole, as one buffer.
+            let whole: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            if this.answers_for_hyper(&whole) {
+                return this.write_own(cx, whole.len());
+            }
+            return Pin::new(&mut this.stream).poll_write(cx, &whole);
+        }
+        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -358,11 +501,15 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.poll_own(cx))?;
+        Pin::new(&mut this.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.poll_own(cx))?;
+        Pin::new(&mut this.stream).poll_shutdown(cx)
     }
 }
 
@@ -433,5 +580,38 @@ impl hyper::body::Body for ReadDeadline {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hypers_own_empty_answers_are_replaced() {
+        let canned = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n\
+                       content-length: 0\r\ndate: Mon, 07 Dec 2026 12:00:00 GMT\r\n\r\n";
+        let ours = String::from_utf8(own_answer(canned).unwrap()).unwrap();
+        let (head, body) = ours.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(
+            head.contains("\r\ndate: Mon, 07 Dec 2026 12:00:00 GMT"),
+            "{head}"
+        );
+        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())));
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], "RequestHeadTooLarge");
+        assert_eq!(body["status"], "failed");
+        for other in [
+            // Our own answers: a JSON body.
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\nmore",
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n",
+            b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n",
+            b"{\"status\":\"failed\"}",
+        ] {
+            assert_eq!(own_answer(other), None, "{}", String::from_utf8_lossy(other));
+        }
     }
 }

@@ -331,6 +331,34 @@ impl Raw {
         }
     }
 
+    /// A scale-down's `keepWarmMinutes` (the app's `KEEP_WARM_MINUTES` when
+    /// left out). Not beside `force=true`: a forced shrink releases nodes
+    /// that live leases hold, and keeping them warm would hold the same
+    /// nodes again under a lease of its own; the request would say both
+    /// "release them now" and "keep them". Without one, a forced shrink
+    /// keeps nothing warm (the app's default included), and says so.
+    fn keep_warm_minutes(&self, force: bool, settings: &Settings) -> Result<u32, ApiError> {
+        let minutes = self.count(
+            "keepWarmMinutes",
+            settings.keep_warm_minutes,
+            crate::settings::MAX_KEEP_WARM_MINUTES,
+            "a warm pool for longer is a floor: use a lease or the schedule",
+        )?;
+        if !force {
+            return Ok(minutes);
+        }
+        if self.has("keepWarmMinutes") && minutes > 0 {
+            return Err(ApiError::invalid(
+                "InvalidParameter",
+                "keepWarmMinutes cannot go with force=true: force releases nodes despite live \
+                 leases, and keep-warm would hold the same nodes again under a lease of its own; \
+                 send force alone to release them now, or keepWarmMinutes without force to keep them"
+                    .into(),
+            ));
+        }
+        Ok(0)
+    }
+
     /// `leaseMinutes`: 1 to 7 days, on scale-up, and only beside a `leaseId`
     /// (alone it would be silently meaningless).
     fn lease_minutes(
@@ -434,12 +462,7 @@ impl ScaleParams {
                 Operation::ScaleDown => 0,
             },
             keep_warm_minutes: match operation {
-                Operation::ScaleDown => raw.count(
-                    "keepWarmMinutes",
-                    settings.keep_warm_minutes,
-                    crate::settings::MAX_KEEP_WARM_MINUTES,
-                    "a warm pool for longer is a floor: use a lease or the schedule",
-                )?,
+                Operation::ScaleDown => raw.keep_warm_minutes(force, settings)?,
                 Operation::ScaleUp if raw.has("keepWarmMinutes") => {
                     return Err(ApiError::invalid(
                         "InvalidParameter",
@@ -656,6 +679,48 @@ mod tests {
             code(down(r#"{"leaseId":"a","leaseMinutes":5}"#)),
             "InvalidParameter"
         );
+    }
+
+    /// `keepWarmMinutes` beside `force=true` is refused, not echoed and
+    /// ignored; a forced shrink keeps nothing warm, the app's default
+    /// (`KEEP_WARM_MINUTES`) included.
+    #[test]
+    fn keep_warm_does_not_go_with_force() {
+        let warm_by_default = Settings::from_env(|name| match name {
+            "BATCH_ACCOUNT_URL" => Some("https://a.b".into()),
+            "BATCH_POOL_ID" => Some("default-pool".into()),
+            "KEEP_WARM_MINUTES" => Some("15".into()),
+            _ => None,
+        })
+        .unwrap();
+        let down = |query: Option<&str>, body: &str| {
+            ScaleParams::parse(
+                Operation::ScaleDown,
+                query,
+                body.as_bytes(),
+                &warm_by_default,
+            )
+        };
+        for (query, body) in [
+            (None, r#"{"force":true,"keepWarmMinutes":30}"#),
+            (None, r#"{"force":"true","keepWarmMinutes":"1"}"#),
+            (Some("force=true&keepWarmMinutes=30"), ""),
+        ] {
+            let err = down(query, body).unwrap_err();
+            assert_eq!(err.code(), "InvalidParameter", "{query:?} {body}");
+            assert!(
+                err.to_string()
+                    .contains("keepWarmMinutes cannot go with force=true"),
+                "{err}"
+            );
+        }
+        let forced = down(None, r#"{"force":true}"#).unwrap();
+        assert_eq!((forced.force, forced.keep_warm_minutes), (true, 0));
+        let forced = down(None, r#"{"force":true,"keepWarmMinutes":0}"#).unwrap();
+        assert_eq!(forced.keep_warm_minutes, 0);
+        assert_eq!(down(None, "").unwrap().keep_warm_minutes, 15);
+        let warm = down(None, r#"{"force":false,"keepWarmMinutes":30}"#).unwrap();
+        assert_eq!((warm.force, warm.keep_warm_minutes), (false, 30));
     }
 
     #[test]

@@ -475,11 +475,13 @@ fn resize_again_or_fail(
     Step::Resize(target)
 }
 
-/// A node still on its way long after Batch allocated it is stuck, not
-/// slow: say so, with its state and error, instead of waiting for ever.
+/// A node still on its way long after its current boot began (its
+/// allocation, or a later reboot or reimage: see
+/// [`provisioning_since`](super::snapshot::provisioning_since)) is stuck,
+/// not slow: say so, with its state and error, instead of waiting for ever.
 fn past_deadline(tally: &NodeTally, want: &Want, now: time::OffsetDateTime) -> Option<Failure> {
     let oldest = tally.oldest_coming.as_ref()?;
-    let age = now - oldest.allocated;
+    let age = now - oldest.since;
     if age <= want.provision_deadline {
         return None;
     }
@@ -488,10 +490,15 @@ fn past_deadline(tally: &NodeTally, want: &Want, now: time::OffsetDateTime) -> O
         .as_deref()
         .map(|e| format!(": {e}"))
         .unwrap_or_default();
+    let since = if oldest.allocated == Some(oldest.since) {
+        "Batch allocated it"
+    } else {
+        "its current boot began"
+    };
     Some(Failure {
         code: FailureCode::ProvisionTimedOut,
         message: format!(
-            "node '{}' is still {} {} min after Batch allocated it (provision deadline {} min, PROVISION_DEADLINE_MINUTES){error}",
+            "node '{}' is still {} {} min after {since} (provision deadline {} min, PROVISION_DEADLINE_MINUTES){error}",
             oldest.node_id,
             oldest.state.as_str(),
             age.whole_minutes(),

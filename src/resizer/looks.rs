@@ -180,4 +180,23 @@ mod tests {
         tokio::time::advance(SHARE_WINDOW * 2).await;
         assert!(looks.recent(&pool, start, false).is_none());
     }
+
+    /// `P` and `p` are one Batch pool: one gate, one look, one count of waiters.
+    #[tokio::test(start_paused = true)]
+    async fn ids_differing_only_in_case_share_one_pools_looks() {
+        let looks = Looks::default();
+        let (upper, lower): (PoolId, PoolId) =
+            ("ADF-POOL".parse().unwrap(), "adf-pool".parse().unwrap());
+        let _first = looks.wait_on(&upper);
+        let _second = looks.wait_on(&lower);
+        assert!(looks.crowded(&upper) && looks.crowded(&lower));
+        let start = Instant::now();
+        looks
+            .look(&upper, start, true, async {
+                Ok::<_, ()>(Observed::Missing)
+            })
+            .await
+            .unwrap();
+        assert!(looks.recent(&lower, start, true).is_some());
+    }
 }

@@ -91,8 +91,8 @@ pub(crate) struct NodeTally {
     /// Nodes on their way out that still run tasks: scheduling disabled (a
     /// `taskcompletion` shrink) or leaving the pool. Neither ready nor coming.
     pub finishing_tasks: u32,
-    /// The coming node allocated longest ago: the first to miss a
-    /// provision deadline.
+    /// The coming node whose current provisioning began longest ago: the
+    /// first to miss a provision deadline.
     pub oldest_coming: Option<Coming>,
     /// When each coming node was allocated, where Batch says: the looks
     /// of a wait are timed from these and the pool's boot times.
@@ -107,7 +107,10 @@ pub(crate) struct NodeTally {
 pub(crate) struct Coming {
     pub node_id: String,
     pub state: NodeState,
-    pub allocated: time::OffsetDateTime,
+    /// When its current provisioning began ([`provisioning_since`]).
+    pub since: time::OffsetDateTime,
+    /// When Batch allocated it, if Batch said.
+    pub allocated: Option<time::OffsetDateTime>,
     /// The node's first error, when Batch reports one.
     pub error: Option<String>,
 }
@@ -176,18 +179,15 @@ impl NodeTally {
                 | NodeState::UpgradingOs
                 | NodeState::Unknown => {
                     *coming += 1;
-                    let allocated = node.allocation_time;
-                    tally.coming_allocated.extend(allocated);
-                    if let Some(allocated) = allocated
-                        && tally
-                            .oldest_coming
-                            .as_ref()
-                            .is_none_or(|c| allocated < c.allocated)
+                    tally.coming_allocated.extend(node.allocation_time);
+                    if let Some(since) = provisioning_since(node, state)
+                        && tally.oldest_coming.as_ref().is_none_or(|c| since < c.since)
                     {
                         tally.oldest_coming = Some(Coming {
                             node_id: node.id.clone(),
                             state,
-                            allocated,
+                            since,
+                            allocated: node.allocation_time,
                             error: node.errors.first().and_then(|e| e.message.clone()),
                         });
                     }
@@ -200,6 +200,51 @@ impl NodeTally {
         }
         tally
     }
+}
+
+/// When a node's current provisioning began: its provision deadline counts
+/// from here.
+///
+/// A node does not provision only once. A reboot, a reimage or an OS upgrade
+/// (maintenance, a user's reboot) boots it again and runs its start task
+/// again, months after Batch allocated it; that boot is judged from when it
+/// began, not from the allocation. Batch dates a node three ways:
+/// `allocationTime` (it joined the pool; a restart leaves it), `lastBootTime`
+/// (it last booted) and `stateTransitionTime` (it entered its state). Batch's
+/// own recording of a reboot and a reimage (the Java SDK's
+/// `PoolTests.canRebootReimageRemoveNodesAndStopResize`, whose reimaging node
+/// is `tests/fixtures/batch-recorded/node-get-reimaging.json`) shows that
+/// `lastBootTime` still names the boot *before* while the node is
+/// `reimaging`, and still does when it is `starting` again three minutes
+/// later: in those states only `stateTransitionTime` tells when the restart
+/// began. So the latest of:
+/// - `allocationTime`;
+/// - `lastBootTime`: a node that has booted runs its start task from then;
+/// - `stateTransitionTime` in the states a boot passes through
+///   (`rebooting`, `reimaging`, `upgradingos`, `starting`,
+///   `waitingforstarttask`); not in `idle` or `running`, whose transitions
+///   are tasks coming and going, nor in `creating`, where it is the
+///   allocation.
+///
+/// A node Batch dates not at all (an old api-version, a `$select`) has no
+/// deadline.
+pub(crate) fn provisioning_since(node: &Node, state: NodeState) -> Option<time::OffsetDateTime> {
+    let booting = matches!(
+        state,
+        NodeState::Rebooting
+            | NodeState::Reimaging
+            | NodeState::UpgradingOs
+            | NodeState::Starting
+            | NodeState::WaitingForStartTask
+    );
+    [
+        node.allocation_time,
+        node.last_boot_time,
+        node.state_transition_time.filter(|_| booting),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
 }
 
 impl NodeFailure {

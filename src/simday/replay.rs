@@ -79,6 +79,8 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
         timing: timing(plan),
         start_time: Some(sim_start),
         tick: None,
+        // The day's metrics read its whole log: a bounded run, kept whole.
+        event_log_capacity: usize::MAX,
         ..SimulatorConfig::default()
     })
     .await

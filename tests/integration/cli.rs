@@ -199,6 +199,14 @@ async fn bad_usage_exits_2_before_calling_batch() {
         &["scale-up", "--pool", "bad/pool"],
         &["scale-up", "--wait", "100000", "--pool", "p"],
         &["scale-up"], // no --pool and no BATCH_POOL_ID
+        &[
+            "scale-down",
+            "--pool",
+            "p",
+            "--force",
+            "--keep-warm-minutes",
+            "5",
+        ],
         &["resize"],
     ];
     for args in cases {

@@ -84,6 +84,23 @@ async fn readiness_routes_and_bad_input_answer_json() {
         assert_eq!(response.body["error"]["code"], code, "{body}");
         assert!(response.body["error"]["message"].as_str().unwrap().len() > 10);
     }
+    // A forced shrink that would keep its nodes warm says two opposite things.
+    let response = host
+        .post(
+            "/api/scale-down",
+            r#"{"force": true, "keepWarmMinutes": 15}"#,
+        )
+        .await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert_eq!(response.body["error"]["code"], "InvalidParameter");
+    assert!(
+        response.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("keepWarmMinutes cannot go with force=true"),
+        "{}",
+        response.body
+    );
     let huge = format!(r#"{{"poolId": "{}"}}"#, "a".repeat(100_000));
     let response = host.post("/api/scale-down", &huge).await;
     assert_eq!(response.status, 413);
@@ -315,6 +332,104 @@ fn assert_refused_saying(head: &str, body: &str, says: &str) {
 }
 
 const GET_READY: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/// Heads hyper refuses before any route or layer sees a request (too large,
+/// too many headers, a URL past its limit, not HTTP at all) get one JSON
+/// object with a code and a message, like every other answer, and the
+/// connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_refused_before_routing_answer_json_too() {
+    let server = InProcess::start(None, ServerLimits::default()).await;
+    let megabyte = "a".repeat(1 << 20);
+    let many: String = (0..10_000).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "a 1 MB header",
+            format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {megabyte}\r\n\r\n"),
+            431,
+            "RequestHeadTooLarge",
+        ),
+        (
+            "10,000 headers",
+            format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+            431,
+            "RequestHeadTooLarge",
+        ),
+        (
+            "a 1 MB URL",
+            format!("GET /api/pool-status?poolId={megabyte} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            431,
+            "RequestHeadTooLarge",
+        ),
+        (
+            "a 100 KB URL",
+            format!(
+                "GET /api/pool-status?poolId={} HTTP/1.1\r\nHost: x\r\n\r\n",
+                "a".repeat(100_000)
+            ),
+            414,
+            "UriTooLong",
+        ),
+        (
+            "not HTTP",
+            "HELLO THERE\r\n\r\n".into(),
+            400,
+            "MalformedRequest",
+        ),
+        (
+            "a header line without a colon",
+            "GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n".into(),
+            400,
+            "MalformedRequest",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let (mut read, mut write) = server.connect().await.into_split();
+        // The server answers before it has read a head this large, then
+        // closes: the rest of the request is written on the side.
+        let writer = tokio::spawn(async move {
+            let _ = write.write_all(request.as_bytes()).await;
+            write
+        });
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        // To the end: the connection closes after the answer (a reset once
+        // the answer is in counts as the end too).
+        while let Ok(n @ 1..) = read.read(&mut buf).await {
+            answer.extend_from_slice(&buf[..n]);
+        }
+        drop(writer.await);
+        let text = String::from_utf8_lossy(&answer);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("{what}: no answer: {text:?}"));
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what}: {head}"
+        );
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.contains("content-type: application/json"),
+            "{what}: {head}"
+        );
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{what}: {head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {body:?}"));
+        crate::helpers::schema::assert_answer(&body);
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().len() > 20,
+            "{what}: {body}"
+        );
+    }
+    // The server still serves everyone else.
+    let mut stream = server.connect().await;
+    let (head, _) = exchange(&mut stream, GET_READY).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
 
 /// Slowloris and its cousins: idle sockets, heads that stop half-way or
 /// trickle, a body that stops. Each is closed at its own limit (idle ones

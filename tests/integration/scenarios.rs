@@ -308,6 +308,75 @@ async fn failed_start_task_is_a_failure_not_a_success() {
     );
 }
 
+/// A node rebooting a month after it joined the pool (maintenance, someone's
+/// reboot) is booting again, not stuck: a scale-up waits for it and succeeds,
+/// with no resize and no `ProvisionTimedOut`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_rebooting_a_month_after_it_joined_is_waited_for() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let up = app.scale_up(r#"{"waitSeconds": 200}"#).await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let month = std::time::Duration::from_secs(30 * 24 * 3600);
+    let aged = app.sim.age_nodes("adf-pool", None, month).unwrap();
+    assert_eq!(aged.len(), 1);
+    app.inject(faults::node_state("adf-pool", "rebooting"));
+    let seen = app.sim.events().last().map_or(0, |e| e.seq);
+
+    let again = app.scale_up(r#"{"waitSeconds": 200}"#).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["status"], "succeeded");
+    assert_eq!(
+        again.body["pool"]["readyDedicatedNodes"], 1,
+        "{}",
+        again.body
+    );
+    assert_eq!(
+        app.accepted("POST", "/pools/adf-pool/resize"),
+        1,
+        "no resize"
+    );
+    let came_back: Vec<String> = app
+        .sim
+        .events_since(seen)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Node { node_id, to, .. } if node_id == aged[0] => Some(to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        came_back,
+        ["starting", "waitingforstarttask", "idle"],
+        "the answer waited for the reboot"
+    );
+}
+
+/// Batch pool ids are case-insensitive: a request naming `ADF-Pool` is
+/// about `adf-pool`, allowed as it is (ALLOWED_POOLS names `adf-pool`) and
+/// resized as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_named_in_another_case_is_the_same_pool() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    let up = app
+        .scale_up(r#"{"poolId": "ADF-Pool", "waitSeconds": 200}"#)
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    assert_eq!(up.body["pool"]["readyDedicatedNodes"], 1, "{}", up.body);
+    let targets: Vec<String> = app
+        .sim
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::PoolTarget { pool_id, .. } => Some(pool_id),
+            _ => None,
+        })
+        .collect();
+    assert!(!targets.is_empty() && targets.iter().all(|id| id == "adf-pool"));
+    let down = app.scale_down(r#"{"poolId": "ADF-POOL"}"#).await;
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert_eq!(down.body["pool"]["currentDedicatedNodes"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autoscale_deleting_and_unknown_pools_are_refused_without_acting() {
     let app = spawn_app(pools(&["auto", "doomed"])).await;

@@ -713,6 +713,187 @@ async fn allocation_faults_and_node_faults() {
     s.shutdown().await;
 }
 
+/// A node that joined a month ago and reboots, through the control surface: its times as
+/// Batch shows them (the recorded reboot and reimage): `allocationTime` stays, `lastBootTime`
+/// is the boot before until the node is up again, `stateTransitionTime` is the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_aged_a_month_reboots_as_batch_shows_it() {
+    let (s, c) = sim(2000.0, &["p1"]).await;
+    c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
+    c.wait_nodes("p1", "idle", |n| all_in(n, "idle", 1)).await;
+    let month = time::Duration::days(30);
+    let r = c
+        .control(
+            "POST",
+            "/age",
+            Some(json!({"poolId": "p1", "seconds": month.whole_seconds()})),
+        )
+        .await;
+    assert_eq!(r["nodeIds"].as_array().map(Vec::len), Some(1), "{r}");
+    let ts = |n: &Value, key: &str| {
+        time::OffsetDateTime::parse(
+            n[key].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let aged = c.nodes("p1").await.remove(0);
+    assert!(s.now() - ts(&aged, "allocationTime") > month);
+    assert!(s.now() - ts(&aged, "lastBootTime") > month);
+
+    let r = c
+        .control(
+            "POST",
+            "/faults",
+            Some(json!({"kind": "nodeState", "poolId": "p1", "state": "rebooting"})),
+        )
+        .await;
+    assert_eq!(r["nodeId"], aged["id"], "{r}");
+    let rebooting = c.nodes("p1").await.remove(0);
+    assert_eq!(rebooting["state"], "rebooting");
+    assert!(s.now() - ts(&rebooting, "stateTransitionTime") < time::Duration::minutes(5));
+    assert_eq!(
+        rebooting["lastBootTime"], aged["lastBootTime"],
+        "the boot before"
+    );
+    assert_eq!(rebooting["allocationTime"], aged["allocationTime"]);
+
+    let back = c
+        .wait_nodes("p1", "idle again", |n| all_in(n, "idle", 1))
+        .await
+        .remove(0);
+    assert_eq!(back["allocationTime"], aged["allocationTime"]);
+    assert!(s.now() - ts(&back, "lastBootTime") < time::Duration::minutes(15));
+    let walk: Vec<String> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Node { to, .. } => Some(to),
+            _ => None,
+        })
+        .skip_while(|to| to != "rebooting")
+        .collect();
+    assert_eq!(
+        walk,
+        ["rebooting", "starting", "waitingforstarttask", "idle"]
+    );
+
+    // What the control surface refuses.
+    for (body, code) in [
+        (json!({"poolId": "nope", "seconds": 60}), "PoolNotFound"),
+        (
+            json!({"poolId": "p1", "nodeId": "nope", "seconds": 60}),
+            "NodeNotFound",
+        ),
+        (json!({"poolId": "p1", "seconds": -1}), "InvalidRequestBody"),
+        (json!({"poolId": "p1", "days": 1}), "InvalidRequestBody"),
+        (
+            json!({"poolId": "p1", "seconds": 400_000_000}),
+            "InvalidPropertyValue",
+        ),
+    ] {
+        let r = c.control("POST", "/age", Some(body.clone())).await;
+        assert_eq!(r["code"], code, "{body} -> {r}");
+    }
+    s.shutdown().await;
+}
+
+/// Pool ids as Batch treats them: case-preserving, case-insensitive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_ids_are_case_insensitive_and_case_preserving() {
+    let (s, c) = sim(2000.0, &[]).await;
+    c.create_pool("P1", json!({})).await;
+    c.wait_pool("P1", "steady", steady).await;
+    let again = c
+        .call(
+            "POST",
+            "/pools",
+            Some(json!({"id": "p1", "vmSize": "standard_a1_v2"})),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert_eq!(again.code(), "PoolExists");
+    let p = c.pool("p1").await;
+    assert_eq!(p["id"], "P1", "answers with its own id");
+    assert!(p["url"].as_str().unwrap().ends_with("/pools/P1"), "{p}");
+    let r = c.resize("p1", json!({"targetDedicatedNodes": 1})).await;
+    assert_eq!(r.status, 202);
+    assert!(
+        r.header("dataserviceid")
+            .unwrap()
+            .ends_with("/pools/P1/resize"),
+        "{:?}",
+        r.header("dataserviceid")
+    );
+    let n = c.wait_nodes("p1", "idle", |n| all_in(n, "idle", 1)).await;
+    assert!(n[0]["url"].as_str().unwrap().contains("/pools/P1/nodes/"));
+    let listed = c.call("GET", "/pools", None).await;
+    let ids: Vec<&str> = listed.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["P1"]);
+    assert!(s.events().iter().all(|e| match &e.kind {
+        EventKind::PoolTarget { pool_id, .. } | EventKind::Node { pool_id, .. } => pool_id == "P1",
+        _ => true,
+    }));
+    let counts = c.call("GET", "/nodecounts", None).await;
+    assert_eq!(counts.body["value"][0]["poolId"], "P1");
+    assert_eq!(c.call("DELETE", "/pools/p1", None).await.status, 202);
+    assert_eq!(c.pool("P1").await["state"], "deleting");
+    s.shutdown().await;
+}
+
+/// The event log keeps its newest events only, and says what a reader missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_log_keeps_the_newest_events_and_says_what_was_dropped() {
+    let (s, c) = sim_with(SimulatorConfig {
+        pools: vec!["p1".into()],
+        event_log_capacity: 5,
+        ..Default::default()
+    })
+    .await;
+    let start = c.control("GET", "/events?since=0", None).await;
+    assert_eq!(
+        (&start["dropped"], &start["missed"]),
+        (&json!(0), &json!(0)),
+        "nothing dropped yet: {start}"
+    );
+    for _ in 0..8 {
+        assert_eq!(c.call("GET", "/pools/p1", None).await.status, 200);
+    }
+    let all = c.control("GET", "/events?since=0", None).await;
+    let seqs: Vec<u64> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let last = all["lastSeq"].as_u64().unwrap();
+    assert!(last >= 8, "{all}");
+    assert_eq!(
+        seqs,
+        ((last - 4)..=last).collect::<Vec<_>>(),
+        "the newest five"
+    );
+    assert_eq!(all["dropped"], last - 5);
+    assert_eq!(all["missed"], last - 5, "a reader from 0 missed them all");
+    let recent = c
+        .control("GET", &format!("/events?since={}", last - 2), None)
+        .await;
+    assert_eq!(recent["events"].as_array().unwrap().len(), 2);
+    assert_eq!(recent["missed"], 0, "{recent}");
+    let behind = c
+        .control("GET", &format!("/events?since={}", last - 7), None)
+        .await;
+    assert_eq!(behind["missed"], 2, "{behind}");
+    assert_eq!(s.events_dropped(), last - 5);
+    assert_eq!(s.events().first().map(|e| e.seq), Some(last - 4));
+    s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deterministic_for_same_seed() {
     async fn run() -> Vec<String> {

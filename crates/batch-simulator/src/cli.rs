@@ -48,6 +48,9 @@ pub struct SimulatorArgs {
     /// Lifetime of issued access tokens, in real seconds.
     #[arg(long, default_value_t = 3600)]
     pub token_lifetime_secs: u64,
+    /// The event log keeps the newest this many events; older ones are dropped and counted.
+    #[arg(long, default_value_t = crate::events::DEFAULT_EVENT_LOG_CAPACITY)]
+    pub event_log_capacity: usize,
 }
 
 impl From<SimulatorArgs> for SimulatorConfig {
@@ -68,6 +71,7 @@ impl From<SimulatorArgs> for SimulatorConfig {
             frozen_clock: false,
             start_time: None,
             tick: Some(Duration::from_millis(50)),
+            event_log_capacity: a.event_log_capacity,
         }
     }
 }

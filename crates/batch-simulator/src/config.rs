@@ -57,6 +57,9 @@ pub struct SimulatorConfig {
     /// moves on its own; `None`: only requests advance it. A replay on a paused clock
     /// turns it off: every tick would be a stop on its way through the day.
     pub tick: Option<Duration>,
+    /// The event log keeps the newest this many events and counts the ones it drops
+    /// (`crate::events`); `usize::MAX` keeps them all, for a bounded run that needs them.
+    pub event_log_capacity: usize,
 }
 
 impl Default for SimulatorConfig {
@@ -77,6 +80,7 @@ impl Default for SimulatorConfig {
             frozen_clock: false,
             start_time: None,
             tick: Some(Duration::from_millis(50)),
+            event_log_capacity: crate::events::DEFAULT_EVENT_LOG_CAPACITY,
         }
     }
 }

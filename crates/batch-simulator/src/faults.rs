@@ -8,7 +8,8 @@
 //!   `Retry-After`), add real-time latency, or drop the connection without answering.
 //! * **World faults**: make a pool's next resize fail after `k` nodes (`AllocationFailed`)
 //!   or stall (only the resize timeout ends it: `AllocationTimedout`), or push a node into
-//!   `unusable` / `starttaskfailed` right now.
+//!   `unusable` / `starttaskfailed` / `preempted` right now, or restart it (`rebooting`,
+//!   `reimaging`: it boots again, start task included).
 //!
 //! The same [`FaultSpec`] JSON is accepted by `POST /_simulator/faults` and by
 //! [`Faults::inject`]:
@@ -22,6 +23,7 @@
 //! {"kind":"allocationFailure","poolId":"p1","afterNodes":1}
 //! {"kind":"allocationStall","poolId":"p1"}
 //! {"kind":"nodeState","poolId":"p1","state":"unusable"}          // nodeId optional
+//! {"kind":"nodeState","poolId":"p1","state":"rebooting"}         // or "reimaging"
 //! ```
 
 use std::sync::{Arc, Mutex};
@@ -81,7 +83,8 @@ pub enum FaultSpec {
     #[serde(rename_all = "camelCase")]
     AllocationStall { pool_id: String },
     /// Force a node (default: first idle; for `preempted`, first idle Spot node) into
-    /// `unusable`, `starttaskfailed` or `preempted` now.
+    /// `unusable`, `starttaskfailed` or `preempted` now, or restart it: `rebooting` or
+    /// `reimaging`, then `starting` and its start task again, as Batch does.
     #[serde(rename_all = "camelCase")]
     NodeState {
         pool_id: String,
@@ -202,11 +205,13 @@ impl Faults {
                     "unusable" => NodeState::Unusable,
                     "starttaskfailed" => NodeState::StartTaskFailed,
                     "preempted" => NodeState::Preempted,
+                    "rebooting" => NodeState::Rebooting,
+                    "reimaging" => NodeState::Reimaging,
                     other => {
                         return Err(ApiError::invalid_property(
                             "state",
                             other,
-                            "must be 'unusable', 'starttaskfailed' or 'preempted'",
+                            "must be 'unusable', 'starttaskfailed', 'preempted', 'rebooting' or 'reimaging'",
                         ));
                     }
                 };

@@ -180,6 +180,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         // Pre-created pools are born an hour ago so they are steady by "now".
         clock.now() - time::Duration::hours(1),
     );
+    world.keep_events(config.event_log_capacity);
     for id in &config.pools {
         world
             .create_pool(world::NewPool::default_ubuntu(id))
@@ -264,14 +265,21 @@ impl Simulator {
         &self.ca_pem
     }
 
-    /// The whole event log.
+    /// The event log: every event it still keeps (the newest
+    /// [`SimulatorConfig::event_log_capacity`]).
     pub fn events(&self) -> Vec<Event> {
         self.events_since(0)
     }
 
-    /// Events with `seq > since`.
+    /// Kept events with `seq > since`.
     pub fn events_since(&self, since: u64) -> Vec<Event> {
         self.state.lock_world().events().since(since)
+    }
+
+    /// Events the log has dropped so far, the oldest first: `events()` starts at
+    /// `seq == events_dropped() + 1`.
+    pub fn events_dropped(&self) -> u64 {
+        self.state.lock_world().events().dropped()
     }
 
     /// Fault injection (same as `POST /_simulator/faults`).
@@ -290,6 +298,18 @@ impl Simulator {
         drop(self.state.lock_world());
     }
 
+    /// Make a pool's nodes (or one) older by `by`, as `POST /_simulator/age` does: their
+    /// `allocationTime`, `lastBootTime`, `stateTransitionTime` and start task times move
+    /// that far into the past. Returns the ids of the nodes aged.
+    pub fn age_nodes(
+        &self,
+        pool: &str,
+        node: Option<&str>,
+        by: Duration,
+    ) -> Result<Vec<String>, ApiError> {
+        age_nodes(&self.state, pool, node, by)
+    }
+
     /// Mint a token for any audience and lifetime (to test 401 paths).
     pub fn issue_token(&self, resource: &str, lifetime: Duration) -> String {
         self.state
@@ -304,6 +324,22 @@ impl Simulator {
         let _ = self.server.await;
         let _ = self.ticker.await;
     }
+}
+
+/// Shared by [`Simulator::age_nodes`] and the control route.
+pub(crate) fn age_nodes(
+    state: &http::AppState,
+    pool: &str,
+    node: Option<&str>,
+    by: Duration,
+) -> Result<Vec<String>, ApiError> {
+    let by = time::Duration::try_from(by)
+        .ok()
+        .filter(|by| *by <= time::Duration::days(3650))
+        .ok_or_else(|| {
+            ApiError::invalid_property("seconds", by.as_secs().to_string(), "at most ten years")
+        })?;
+    state.lock_world().age_nodes(pool, node, by)
 }
 
 /// Start, print [`ReadyInfo`] as one JSON line on stdout, serve until Ctrl-C / SIGTERM.

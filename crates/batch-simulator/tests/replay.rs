@@ -41,6 +41,8 @@ fn recorded() -> Timing {
         stopping: 5.0,
         noop_settle: (1.4, 1.4),
         pool_delete: (105.0, 105.0),
+        rebooting: (125.0, 125.0),
+        reimaging: (185.0, 185.0),
     }
 }
 
@@ -480,6 +482,8 @@ fn recorded_durations_lie_in_the_default_ranges() {
         ("stopping", r.stopping, (d.stopping, d.stopping)),
         ("noop_settle", r.noop_settle.0, d.noop_settle),
         ("pool_delete", r.pool_delete.0, d.pool_delete),
+        ("rebooting", r.rebooting.0, d.rebooting),
+        ("reimaging", r.reimaging.0, d.reimaging),
     ] {
         assert!(
             lo <= v && v <= hi,

@@ -153,7 +153,7 @@ fn every_recorded_timestamp_reads_as_a_time() {
             // (what the model read, the wire field it came from)
             let read = if name.starts_with("pool") {
                 let pool: Pool = serde_json::from_value(object.clone()).unwrap();
-                [
+                vec![
                     (pool.last_modified, "lastModified"),
                     (
                         pool.allocation_state_transition_time,
@@ -162,15 +162,16 @@ fn every_recorded_timestamp_reads_as_a_time() {
                 ]
             } else {
                 let node: Node = serde_json::from_value(object.clone()).unwrap();
-                [
+                vec![
                     (node.state_transition_time, "stateTransitionTime"),
                     (node.allocation_time, "allocationTime"),
+                    (node.last_boot_time, "lastBootTime"),
                 ]
             };
+            seen += usize::from(read[0].0.is_some());
             for (value, key) in read {
                 assert_eq!(value, expected(&object, key), "{name}: {key}");
             }
-            seen += usize::from(read[0].0.is_some());
         }
     }
     assert!(seen >= 10, "only {seen} timestamps checked");

@@ -398,3 +398,146 @@ fn scale_down_with_leases_keeps_what_live_leases_need() {
         assert_eq!(decide(&observed, &want, history), expected, "{name}");
     }
 }
+
+/// Minutes in 30 days: a node that joined the pool a month ago.
+const MONTH: i64 = 30 * 24 * 60;
+
+/// A dedicated node as Batch's node list shows it (the fields and formats of
+/// `tests/fixtures/batch-recorded/node-get-reimaging.json`), each time given
+/// in minutes before [`NOW`]; `lastBootTime` absent until a first boot, and
+/// `startTaskInfo` only when a start task is `running`.
+fn batch_node(
+    state: &str,
+    allocated: i64,
+    booted: Option<i64>,
+    transition: i64,
+    start_task_running: bool,
+) -> Node {
+    let at = |minutes: i64| {
+        (NOW - time::Duration::minutes(minutes))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let mut body = serde_json::json!({
+        "id": format!("tvmps_{state}_d"),
+        "state": state,
+        "schedulingState": "enabled",
+        "stateTransitionTime": at(transition),
+        "allocationTime": at(allocated),
+        "isDedicated": true,
+        "runningTasksCount": 0,
+    });
+    if let Some(booted) = booted {
+        body["lastBootTime"] = at(booted).into();
+    }
+    if start_task_running {
+        body["startTaskInfo"] =
+            serde_json::json!({"state": "running", "startTime": at(transition), "retryCount": 0});
+    }
+    serde_json::from_value(body).unwrap()
+}
+
+fn stuck(node: &str, state: &str, minutes: i64, since: &str) -> Step {
+    Step::Fail(Failure {
+        code: FailureCode::ProvisionTimedOut,
+        message: format!(
+            "node 'tvmps_{node}_d' is still {state} {minutes} min after {since} (provision deadline 15 min, PROVISION_DEADLINE_MINUTES)"
+        ),
+        batch_code: None,
+    })
+}
+
+/// A node booting again long after it joined the pool (maintenance, a
+/// user's reboot, a reimage, an OS upgrade) is judged from when that boot
+/// began, not from its allocation: a month-old node rebooting for two
+/// minutes is a wait, one rebooting for longer than the deadline is stuck.
+#[test]
+#[rustfmt::skip]
+fn provision_deadline_counts_from_the_current_boot() {
+    let rows: Vec<(&str, Node, Step)> = vec![
+        (
+            "rebooting for 2 min, a month after its allocation: a wait",
+            batch_node("rebooting", MONTH, Some(MONTH - 3), 2, false),
+            Step::Wait(WaitReason::NodesStarting),
+        ),
+        (
+            "rebooting for 20 min: stuck",
+            batch_node("rebooting", MONTH, Some(MONTH - 3), 20, false),
+            stuck("rebooting", "rebooting", 20, "its current boot began"),
+        ),
+        (
+            "reimaging for 2 min, lastBootTime still the boot before: a wait",
+            batch_node("reimaging", MONTH, Some(MONTH - 3), 2, false),
+            Step::Wait(WaitReason::NodesStarting),
+        ),
+        (
+            "upgrading its OS for 2 min: a wait",
+            batch_node("upgradingos", MONTH, Some(MONTH - 3), 2, false),
+            Step::Wait(WaitReason::NodesStarting),
+        ),
+        (
+            "starting again 2 min after a reimage, lastBootTime still the boot before: a wait",
+            batch_node("starting", MONTH, Some(MONTH - 3), 2, false),
+            Step::Wait(WaitReason::NodesStarting),
+        ),
+        (
+            "starting again for 20 min: stuck",
+            batch_node("starting", MONTH, Some(MONTH - 3), 20, false),
+            stuck("starting", "starting", 20, "its current boot began"),
+        ),
+        (
+            "its start task running again since a boot 3 min ago: a wait",
+            batch_node("waitingforstarttask", MONTH, Some(3), 3, true),
+            Step::Wait(WaitReason::NodesStarting),
+        ),
+        (
+            "idle, its start task running again since a boot 5 min ago: a wait",
+            batch_node("idle", MONTH, Some(5), 4, true),
+            Step::Wait(WaitReason::NodesStarting),
+        ),
+        (
+            "idle, its start task running since a boot 20 min ago: stuck",
+            batch_node("idle", MONTH, Some(20), 1, true),
+            stuck("idle", "idle", 20, "its current boot began"),
+        ),
+        (
+            "a new node still creating 20 min after its allocation: stuck, as before",
+            batch_node("creating", 20, None, 20, false),
+            stuck("creating", "creating", 20, "Batch allocated it"),
+        ),
+        (
+            "a new node creating for 10 min: a wait",
+            batch_node("creating", 10, None, 10, false),
+            Step::Wait(WaitReason::NodesStarting),
+        ),
+    ];
+    for (name, node, expected) in rows {
+        let observed = pool().steady(1).nodes([node]).observed();
+        assert_eq!(decide(&observed, &up(1), ACTED), expected, "{name}");
+    }
+}
+
+/// Batch's own reimaging node, observed 2 and then 20 minutes after its
+/// reimage began (its `lastBootTime` is the boot before, 37 s earlier).
+#[test]
+fn the_recorded_reimaging_node_is_judged_from_its_reimage() {
+    let node: Node = serde_json::from_slice(&crate::batch::models::recorded::fixture(
+        "node-get-reimaging.json",
+    ))
+    .unwrap();
+    let began = node.state_transition_time.unwrap();
+    assert!(node.last_boot_time.unwrap() < began);
+    let at = |minutes: i64| {
+        let mut snapshot = pool().steady(1).nodes([node.clone()]).snapshot();
+        snapshot.observed_at = began + time::Duration::minutes(minutes);
+        Observed::Pool(Box::new(snapshot))
+    };
+    assert_eq!(
+        decide(&at(2), &up(1), ACTED),
+        Step::Wait(WaitReason::NodesStarting)
+    );
+    assert_eq!(
+        fail_code(&decide(&at(20), &up(1), ACTED)),
+        Some(FailureCode::ProvisionTimedOut)
+    );
+}

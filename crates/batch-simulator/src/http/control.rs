@@ -5,11 +5,12 @@
 //! |---|---|
 //! | `GET /_simulator/health` | `{"ok":true}` |
 //! | `GET /_simulator/now` | `{"now":"<simulated RFC 3339>"}` |
-//! | `GET /_simulator/events?since=SEQ` | `{"events":[...],"lastSeq":N}` (events with seq > SEQ) |
+//! | `GET /_simulator/events?since=SEQ` | `{"events":[...],"lastSeq":N,"dropped":D,"missed":M}` (kept events with seq > SEQ; D dropped so far, M of them after SEQ) |
 //! | `POST /_simulator/faults` | inject one [`crate::faults::FaultSpec`]; 200 `{"ok":true,"nodeId":..}` |
 //! | `GET /_simulator/faults` | armed request faults (remaining counts) |
 //! | `DELETE /_simulator/faults` | clear all faults |
 //! | `POST /_simulator/tokens` | `{"resource":"...","lifetimeSecs":N}` → a token response for any audience |
+//! | `POST /_simulator/age` | `{"poolId":"...","nodeId":"...","seconds":N}` (`nodeId` optional) → the pool's nodes (or that one) N seconds older; 200 `{"ok":true,"nodeIds":[...]}` |
 //!
 //! Exactly these methods (no implicit HEAD) and paths (trailing slashes ignored);
 //! anything else is 404 `ResourceNotFound`. Errors use the Batch error body.
@@ -42,6 +43,7 @@ pub fn routes(state: AppState) -> Router {
             get(faults).head(unknown).post(inject).delete(clear),
         )
         .route("/tokens", post(tokens))
+        .route("/age", post(age))
         .fallback(unknown)
         .method_not_allowed_fallback(unknown)
         .with_state(state)
@@ -95,10 +97,16 @@ async fn now(State(state): State<AppState>) -> Response<Body> {
 async fn events(State(state): State<AppState>, q: Query) -> Response<Body> {
     let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
     let w = state.lock_world();
-    let events = w.events().since(since);
-    let last = w.events().last_seq();
+    let log = w.events();
+    let (events, last) = (log.since(since), log.last_seq());
+    let (dropped, missed) = (log.dropped(), log.missed(since));
     drop(w);
-    ok(serde_json::json!({"events": events, "lastSeq": last}))
+    ok(serde_json::json!({
+        "events": events,
+        "lastSeq": last,
+        "dropped": dropped,
+        "missed": missed,
+    }))
 }
 
 async fn inject(State(state): State<AppState>, body: Body) -> Response<Body> {
@@ -140,6 +148,31 @@ async fn tokens(State(state): State<AppState>, body: Body) -> Response<Body> {
         }
         Err(e) => fail(&state, &ApiError::invalid_body(e.to_string())),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AgeBody {
+    pool_id: String,
+    #[serde(default)]
+    node_id: Option<String>,
+    seconds: u64,
+}
+
+async fn age(State(state): State<AppState>, body: Body) -> Response<Body> {
+    let body = read(body).await;
+    serde_json::from_slice::<AgeBody>(&body)
+        .map_err(|e| ApiError::invalid_body(e.to_string()))
+        .and_then(|b| {
+            crate::age_nodes(
+                &state,
+                &b.pool_id,
+                b.node_id.as_deref(),
+                Duration::from_secs(b.seconds),
+            )
+        })
+        .map(|nodes| ok(serde_json::json!({"ok": true, "nodeIds": nodes})))
+        .unwrap_or_else(|e| fail(&state, &e))
 }
 
 async fn unknown(State(state): State<AppState>) -> Response<Body> {

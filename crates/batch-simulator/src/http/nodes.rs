@@ -65,6 +65,8 @@ async fn counts(get: Get) -> Answer {
                 NodeState::Unusable => c.unusable += 1,
                 NodeState::LeavingPool => c.leaving_pool += 1,
                 NodeState::Preempted => c.preempted += 1,
+                NodeState::Rebooting => c.rebooting += 1,
+                NodeState::Reimaging => c.reimaging += 1,
             }
             c.total += 1;
         }

@@ -2,7 +2,8 @@
 //!
 //! A node walks `creating -> starting -> waitingforstarttask -> idle` (or
 //! `starttaskfailed`), alternates `idle <-> running` while it runs tasks, and ends with
-//! `leavingpool` before it disappears. The transitions themselves are driven by
+//! `leavingpool` before it disappears. A reboot or reimage takes it through
+//! `rebooting`/`reimaging -> starting` and boots it again from there. The transitions themselves are driven by
 //! [`crate::world::World`]; this module holds the record and renders it like the recorded
 //! bodies: `lastBootTime`, `startTask` and `nodeAgentInfo` only exist once the VM booted.
 
@@ -26,6 +27,10 @@ pub enum NodeState {
     /// A Spot (low-priority) node Azure took back: it stays in the pool,
     /// counted, taking no task, until the pool shrinks.
     Preempted,
+    /// Restarting (maintenance, someone's reboot); boots again as `starting`.
+    Rebooting,
+    /// Its OS disk being restored; boots again as `starting`.
+    Reimaging,
 }
 
 impl NodeState {
@@ -40,6 +45,8 @@ impl NodeState {
             NodeState::Unusable => "unusable",
             NodeState::LeavingPool => "leavingpool",
             NodeState::Preempted => "preempted",
+            NodeState::Rebooting => "rebooting",
+            NodeState::Reimaging => "reimaging",
         }
     }
 
@@ -48,7 +55,11 @@ impl NodeState {
         match self {
             NodeState::Unusable | NodeState::StartTaskFailed | NodeState::Preempted => 0,
             NodeState::Idle => 1,
-            NodeState::Creating | NodeState::Starting | NodeState::WaitingForStartTask => 2,
+            NodeState::Creating
+            | NodeState::Starting
+            | NodeState::WaitingForStartTask
+            | NodeState::Rebooting
+            | NodeState::Reimaging => 2,
             NodeState::Running => 3,
             NodeState::LeavingPool => 4,
         }

@@ -42,6 +42,10 @@ pub struct Timing {
     pub stopping: f64,
     pub noop_settle: (f64, f64),
     pub pool_delete: (f64, f64),
+    /// A restart: `rebooting`, then `starting` as a new node boots.
+    pub rebooting: (f64, f64),
+    /// A reimage: `reimaging`, then `starting`.
+    pub reimaging: (f64, f64),
 }
 
 /// Realistic by default: each range is centred on what the SDKs' recordings show (see
@@ -68,6 +72,10 @@ impl Default for Timing {
             noop_settle: (1.0, 3.0),
             // Java PoolTests: deleting for 108 s (node still counted), then 404.
             pool_delete: (60.0, 150.0),
+            // Java PoolTests: rebooting for 125 s, then starting.
+            rebooting: (90.0, 180.0),
+            // Java PoolTests: reimaging for 185 s, then starting.
+            reimaging: (150.0, 240.0),
         }
     }
 }
@@ -164,6 +172,11 @@ impl Agenda {
             timing,
             seed,
         }
+    }
+
+    /// Keep the newest `capacity` events from now on (an empty log: at start).
+    pub fn keep_events(&mut self, capacity: usize) {
+        self.events = EventLog::with_capacity(capacity);
     }
 
     /// Simulated time the world has been advanced to.

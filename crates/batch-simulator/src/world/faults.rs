@@ -8,7 +8,9 @@
 //!   allocating after k nodes (`AllocationFailed`), `Stall` allocates nothing until the
 //!   resize timeout (`AllocationTimedout`); `world::pools::allocate` applies them;
 //! * a node failure, *now* ([`fail_node`]): a node goes `unusable` or `starttaskfailed`,
-//!   as a VM that breaks or a start task that fails after the fact.
+//!   as a VM that breaks or a start task that fails after the fact, or `preempted`; or it
+//!   restarts (`rebooting`, `reimaging`), as maintenance or someone's reboot does it, and
+//!   boots again (`world::nodes::restarted`).
 
 use axum::http::StatusCode;
 
@@ -19,9 +21,11 @@ use crate::model::node::{NodeState, StartTaskRun};
 use crate::model::{Jobs, Pools};
 use crate::wire::NodeErrorWire;
 
-/// Force a node (default: the first idle one) into `unusable` or `starttaskfailed`.
-/// Its running tasks go back to the queue (`nodeFailed`); its pending boot steps are
-/// cancelled. Returns the node's id.
+/// Force a node (default: the first idle one) into `unusable`, `starttaskfailed`,
+/// `preempted`, or a restart (`rebooting`, `reimaging`). Its running tasks go back to the
+/// queue (`nodeFailed`; `requeued` for a restart, Batch's default `nodeRebootOption`); its
+/// pending boot steps are cancelled, and a restarted node boots again after
+/// `Timing::rebooting` or `Timing::reimaging`. Returns the node's id.
 pub fn fail_node(
     agenda: &mut Agenda,
     pools: &mut Pools,
@@ -53,14 +57,17 @@ pub fn fail_node(
     n.epoch += 1;
     let now = agenda.now();
     let running = n.take_running();
-    tasks::evict(
-        agenda,
-        jobs,
-        running,
-        Evicted::Requeue {
-            reason: "nodeFailed",
-        },
-    );
+    let restart = match to {
+        NodeState::Rebooting => Some(agenda.timing.rebooting),
+        NodeState::Reimaging => Some(agenda.timing.reimaging),
+        _ => None,
+    };
+    let reason = if restart.is_some() {
+        "requeued"
+    } else {
+        "nodeFailed"
+    };
+    tasks::evict(agenda, jobs, running, Evicted::Requeue { reason });
     match to {
         NodeState::StartTaskFailed => {
             n.start_task_run = Some(StartTaskRun {
@@ -77,6 +84,9 @@ pub fn fail_node(
         _ => {}
     }
     agenda.set_node_state(&pool_id, n, to);
+    if let Some(range) = restart {
+        agenda.next_boot_step(range, &pool_id, &n.id, n.epoch);
+    }
     let nid = n.id.clone();
     tasks::schedule(agenda, pools, jobs);
     Ok(nid)

@@ -17,10 +17,10 @@
 //! |---|---|---|
 //! | [`agenda`] | — | the queue itself, time, jitter, the log |
 //! | [`pools`] | create, resize, stop, remove nodes, autoscale, patch, delete | `Allocate`, `AllocDone`, `ResizeTimeout`, `StopDone`, `PoolGone` |
-//! | [`nodes`] | — (pools add and remove them) | `NodeStep`, `StartTaskDone`, `NodeGone` |
+//! | [`nodes`] | age nodes (pools add and remove them) | `NodeStep`, `StartTaskDone`, `NodeGone` |
 //! | [`tasks`] | create job, add task | `TaskDone` |
 //! | [`autoscale`] | enable, disable, evaluate autoscale | `Sample`, `AutoScale` |
-//! | [`faults`] | arm / clear allocation faults, fail a node | — |
+//! | [`faults`] | arm / clear allocation faults, fail or restart a node | — |
 //!
 //! Dependencies point one way: `pools -> nodes -> tasks -> agenda`, `faults -> tasks`, and
 //! only this file knows them all. Handlers take the parts they need (the agenda, the pool
@@ -53,7 +53,7 @@ use crate::errors::ApiError;
 use crate::events::{EventKind, EventLog};
 use crate::model::node::{Dealloc, NodeState};
 use crate::model::pool::{AllocFault, Pool};
-use crate::model::{Jobs, Pools};
+use crate::model::{Jobs, Pools, pool_key};
 use crate::wire::NameValue;
 use agenda::{Action, Agenda};
 
@@ -77,7 +77,7 @@ pub struct World {
     pub pools: Pools,
     pub jobs: Jobs,
     pub config: WorldConfig,
-    /// Armed for each pool's next resize, consumed by it.
+    /// Armed for each pool's next resize, consumed by it; by [`pool_key`].
     alloc_faults: HashMap<String, AllocFault>,
 }
 
@@ -99,6 +99,11 @@ impl World {
 
     pub fn events(&self) -> &EventLog {
         self.agenda.events()
+    }
+
+    /// Keep the newest `capacity` events (set before anything happens).
+    pub fn keep_events(&mut self, capacity: usize) {
+        self.agenda.keep_events(capacity);
     }
 
     pub fn log(&mut self, kind: EventKind) {
@@ -143,12 +148,23 @@ impl World {
             Action::Sample { pool } => autoscale::sample(agenda, pools, jobs, &pool),
             Action::AutoScale { pool, epoch } => {
                 let faults = &mut self.alloc_faults;
-                autoscale::evaluate_due(agenda, pools, jobs, &pool, epoch, || faults.remove(&pool))
+                autoscale::evaluate_due(agenda, pools, jobs, &pool, epoch, || {
+                    faults.remove(&pool_key(&pool))
+                })
             }
         }
     }
 
     // ------------------------------------------------------------------ pools
+
+    /// The id of the pool `id` names, as the pool spells it (Batch ids are
+    /// case-insensitive); `id` itself when there is no such pool. Every call below
+    /// takes it first, so what it schedules and logs names the pool one way.
+    fn canonical(&self, id: &str) -> String {
+        self.pools
+            .get(id)
+            .map_or_else(|| id.to_string(), |p| p.id.clone())
+    }
 
     pub fn create_pool(&mut self, np: NewPool) -> Result<(), ApiError> {
         pools::check_metadata(&np.metadata, self.config.metadata_limit_bytes)?;
@@ -160,7 +176,7 @@ impl World {
             &mut self.pools,
             &mut self.jobs,
             np,
-            || faults.remove(&id),
+            || faults.remove(&pool_key(&id)),
         )?;
         if auto {
             let faults = &mut self.alloc_faults;
@@ -169,7 +185,7 @@ impl World {
                 &mut self.pools,
                 &mut self.jobs,
                 &id,
-                || faults.remove(&id),
+                || faults.remove(&pool_key(&id)),
             );
         }
         Ok(())
@@ -189,6 +205,7 @@ impl World {
         timeout: (String, Duration),
         dealloc: Dealloc,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         let faults = &mut self.alloc_faults;
         pools::resize(
             &mut self.agenda,
@@ -199,11 +216,12 @@ impl World {
             low_priority,
             timeout,
             dealloc,
-            || faults.remove(id),
+            || faults.remove(&pool_key(id)),
         )
     }
 
     pub fn stop_resize(&mut self, id: &str) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         pools::stop_resize(&mut self.agenda, &mut self.pools, id)
     }
 
@@ -214,6 +232,7 @@ impl World {
         timeout: (String, Duration),
         dealloc: Dealloc,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         pools::remove_nodes(
             &mut self.agenda,
             &mut self.pools,
@@ -231,6 +250,7 @@ impl World {
         formula: Option<String>,
         interval: Option<String>,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         let faults = &mut self.alloc_faults;
         autoscale::enable(
             &mut self.agenda,
@@ -239,11 +259,12 @@ impl World {
             id,
             formula,
             interval,
-            || faults.remove(id),
+            || faults.remove(&pool_key(id)),
         )
     }
 
     pub fn disable_autoscale(&mut self, id: &str) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         autoscale::disable(&self.agenda, &mut self.pools, id)
     }
 
@@ -263,6 +284,7 @@ impl World {
         start_task: Option<Value>,
         display_name: Option<String>,
     ) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         if let Some(metadata) = &metadata {
             pools::check_metadata(metadata, self.config.metadata_limit_bytes)?;
         }
@@ -277,6 +299,7 @@ impl World {
     }
 
     pub fn delete_pool(&mut self, id: &str) -> Result<(), ApiError> {
+        let id = &self.canonical(id);
         pools::delete(&mut self.agenda, &mut self.pools, &mut self.jobs, id)
     }
 
@@ -284,20 +307,33 @@ impl World {
 
     /// Arm an allocation fault for the pool's next resize.
     pub fn arm_alloc_fault(&mut self, pool: &str, fault: AllocFault) {
-        self.alloc_faults.insert(pool.to_string(), fault);
+        self.alloc_faults.insert(pool_key(pool), fault);
     }
 
     pub fn clear_alloc_faults(&mut self) {
         self.alloc_faults.clear();
     }
 
-    /// Force a node (default: the first idle one) into `unusable` or `starttaskfailed`.
+    /// Move the times of a pool's nodes (or of one) `by` into the past
+    /// (`nodes::age`): a node that joined the pool long ago.
+    pub fn age_nodes(
+        &mut self,
+        pool: &str,
+        node: Option<&str>,
+        by: time::Duration,
+    ) -> Result<Vec<String>, ApiError> {
+        nodes::age(&mut self.pools, pool, node, by)
+    }
+
+    /// Force a node (default: the first idle one) into a failure or a restart
+    /// (`faults::fail_node`).
     pub fn force_node_state(
         &mut self,
         pool: &str,
         node: Option<&str>,
         to: NodeState,
     ) -> Result<String, ApiError> {
+        let pool = &self.canonical(pool);
         faults::fail_node(
             &mut self.agenda,
             &mut self.pools,
@@ -311,6 +347,7 @@ impl World {
     // ------------------------------------------------------------------ jobs
 
     pub fn create_job(&mut self, id: &str, pool_id: &str, priority: i32) -> Result<(), ApiError> {
+        let pool_id = &self.canonical(pool_id);
         tasks::create_job(self.agenda.now(), &mut self.jobs, id, pool_id, priority)
     }
 

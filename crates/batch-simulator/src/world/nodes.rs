@@ -8,6 +8,9 @@
 //! remove   -> leavingpool --NodeGone--> removed   (or, with taskcompletion/retaineddata and
 //!                                                  running tasks: stays, scheduling disabled,
 //!                                                  until its last task ends)
+//! restart  -> rebooting | reimaging --NodeStep--> starting --> ... as a new node boots
+//!             (`world::faults::fail_node`; allocationTime stays, lastBootTime is the boot
+//!             before until the node has booted again, as Batch's recording shows)
 //! ```
 //!
 //! Each step is one handler below; [`step`] only picks the one for the node's state.
@@ -102,6 +105,7 @@ pub fn step(
         NodeState::Creating => created(agenda, &pool, n),
         NodeState::Starting => booted(agenda, &pool, n, start_task),
         NodeState::WaitingForStartTask => start_task_ended(agenda, &pool, n),
+        NodeState::Rebooting | NodeState::Reimaging => restarted(agenda, &pool, n),
         _ => false,
     };
     if free {
@@ -114,6 +118,46 @@ fn created(agenda: &mut Agenda, pool: &str, n: &mut Node) -> bool {
     agenda.set_node_state(pool, n, NodeState::Starting);
     agenda.next_boot_step(agenda.timing.starting, pool, &n.id, n.epoch);
     false
+}
+
+/// `rebooting`/`reimaging` -> `starting`: the VM is back and boots. Its `lastBootTime`
+/// stays the boot before until [`booted`] (recorded: a reimaged node `starting` again
+/// still shows it); its start task runs again then.
+fn restarted(agenda: &mut Agenda, pool: &str, n: &mut Node) -> bool {
+    created(agenda, pool, n)
+}
+
+/// Move the times of a pool's nodes (or of one) `by` into the past, as if they had joined
+/// the pool that much earlier: `allocationTime`, `lastBootTime`, `stateTransitionTime` and
+/// the start task's times. Nothing else changes (not the pool, not the event log).
+/// Returns the ids of the nodes moved.
+pub fn age(
+    pools: &mut Pools,
+    pool: &str,
+    node: Option<&str>,
+    by: time::Duration,
+) -> Result<Vec<String>, crate::errors::ApiError> {
+    use crate::errors::ApiError;
+    let p = pools.get_mut(pool).ok_or_else(ApiError::pool_not_found)?;
+    if node.is_some_and(|id| p.node_mut(id).is_none()) {
+        return Err(ApiError::node_not_found());
+    }
+    let mut aged = Vec::new();
+    for n in p
+        .nodes
+        .iter_mut()
+        .filter(|n| node.is_none_or(|id| n.id == id))
+    {
+        n.allocation_time -= by;
+        n.state_transition_time -= by;
+        n.last_boot_time = n.last_boot_time.map(|t| t - by);
+        if let Some(run) = n.start_task_run.as_mut() {
+            run.start_time -= by;
+            run.end_time = run.end_time.map(|t| t - by);
+        }
+        aged.push(n.id.clone());
+    }
+    Ok(aged)
 }
 
 /// `starting` -> booted: the node takes the pool's start task as it is now and runs it.
@@ -381,6 +425,110 @@ mod tests {
             .unwrap();
         assert_eq!(node_states(&w, "p"), vec![NodeState::LeavingPool]);
         assert_eq!(task_state(&w, "j", "t"), TaskState::Active);
+    }
+
+    /// A reboot as Batch's recording shows it: `rebooting`, then `starting` with the old
+    /// `lastBootTime`, then a new boot and the start task again; `allocationTime` never moves.
+    #[test]
+    fn a_rebooted_node_boots_again_and_runs_its_start_task_again() {
+        let mut w = world_with_job(1);
+        w.add_task("j", "t", "sleep 1000", 1).unwrap();
+        let n = &w.pools["p"].nodes[0];
+        let (allocated, first_boot) = (n.allocation_time, n.last_boot_time);
+        let node = w
+            .force_node_state("p", Some(&n.id.clone()), NodeState::Rebooting)
+            .unwrap();
+        let began = w.now();
+        let n = &w.pools["p"].nodes[0];
+        assert_eq!(
+            (n.state, n.state_transition_time, n.last_boot_time),
+            (NodeState::Rebooting, began, first_boot)
+        );
+        assert!(n.running.is_empty(), "its task was requeued");
+        w.advance_to(began + secs(FIXED.rebooting.0));
+        let n = &w.pools["p"].nodes[0];
+        assert_eq!(
+            (n.state, n.last_boot_time),
+            (NodeState::Starting, first_boot),
+            "lastBootTime is still the boot before"
+        );
+        w.advance_to(w.now() + secs(FIXED.starting.0));
+        let n = &w.pools["p"].nodes[0];
+        assert_eq!(n.state, NodeState::WaitingForStartTask);
+        assert_eq!(n.last_boot_time, Some(w.now()));
+        assert_eq!(n.start_task_run.as_ref().unwrap().start_time, w.now());
+        assert_eq!(n.allocation_time, allocated);
+        w.advance_to(w.now() + secs(FIXED.start_task_overhead.0 + 30.0));
+        assert_eq!(
+            node_states(&w, "p"),
+            vec![NodeState::Running],
+            "took its task back"
+        );
+        let walk: Vec<String> = w
+            .events()
+            .since(0)
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Node { node_id, to, .. } if node_id == node => Some(to),
+                _ => None,
+            })
+            .skip_while(|to| to != "rebooting")
+            .collect();
+        assert_eq!(
+            walk,
+            [
+                "rebooting",
+                "starting",
+                "waitingforstarttask",
+                "idle",
+                "running"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reimaged_node_boots_again_after_the_reimage() {
+        let mut w = world_with_pool("p");
+        grow_to_idle(&mut w, "p", 1);
+        w.force_node_state("p", None, NodeState::Reimaging).unwrap();
+        w.advance_to(w.now() + secs(FIXED.reimaging.0 - 1.0));
+        assert_eq!(node_states(&w, "p"), vec![NodeState::Reimaging]);
+        w.advance_to(w.now() + secs(1.0));
+        assert_eq!(node_states(&w, "p"), vec![NodeState::Starting]);
+    }
+
+    #[test]
+    fn aging_moves_a_nodes_times_into_the_past_and_nothing_else() {
+        let mut w = world_with_pool("p");
+        grow_to_idle(&mut w, "p", 2);
+        let before = w.pools["p"].nodes.clone();
+        let events = w.events().last_seq();
+        let month = time::Duration::days(30);
+        let one = before[1].id.clone();
+        assert_eq!(w.age_nodes("p", Some(&one), month).unwrap(), vec![one]);
+        let (n, b) = (&w.pools["p"].nodes[1], &before[1]);
+        assert_eq!(n.allocation_time, b.allocation_time - month);
+        assert_eq!(n.state_transition_time, b.state_transition_time - month);
+        assert_eq!(n.last_boot_time, b.last_boot_time.map(|t| t - month));
+        let (run, was) = (
+            n.start_task_run.as_ref().unwrap(),
+            b.start_task_run.as_ref().unwrap(),
+        );
+        assert_eq!(run.start_time, was.start_time - month);
+        assert_eq!(
+            w.pools["p"].nodes[0].allocation_time,
+            before[0].allocation_time
+        );
+        assert_eq!(w.events().last_seq(), events, "not an event");
+        assert_eq!(w.age_nodes("p", None, month).unwrap().len(), 2);
+        assert_eq!(
+            w.age_nodes("p", Some("nope"), month).unwrap_err().code,
+            "NodeNotFound"
+        );
+        assert_eq!(
+            w.age_nodes("q", None, month).unwrap_err().code,
+            "PoolNotFound"
+        );
     }
 
     use crate::model::job::TaskState;

@@ -830,6 +830,48 @@ mod tests {
         );
     }
 
+    /// Batch ids are case-preserving and case-insensitive: `p1` is `P1`, which keeps its
+    /// spelling in everything it shows and logs, whoever named it how.
+    #[test]
+    fn pool_ids_are_case_insensitive_and_keep_their_case() {
+        let mut w = world_with_pool("P1");
+        let e = w.create_pool(NewPool::default_ubuntu("p1")).unwrap_err();
+        assert_eq!(e.code, "PoolExists");
+        assert_eq!(w.pools["p1"].id, "P1");
+        w.arm_alloc_fault("p1", AllocFault::FailAfter(1));
+        w.resize("p1", Some(2), None, default_timeout(), Dealloc::Requeue)
+            .unwrap();
+        w.advance_to(w.now() + secs(FIXED.allocate.0 + FIXED.settle_after_allocate.0));
+        let p = &w.pools["P1"];
+        assert_eq!(p.current(true), 1, "the fault armed as p1 hit P1");
+        assert_eq!(p.resize_errors[0].code, "AllocationFailed");
+        w.remove_nodes(
+            "p1",
+            &[p.nodes[0].id.clone()],
+            default_timeout(),
+            Dealloc::Requeue,
+        )
+        .unwrap();
+        w.advance_to(w.now() + secs(FIXED.leaving.0));
+        let named: Vec<String> = w
+            .events()
+            .since(0)
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                crate::EventKind::PoolTarget { pool_id, .. }
+                | crate::EventKind::Node { pool_id, .. } => Some(pool_id),
+                _ => None,
+            })
+            .collect();
+        assert!(named.iter().any(|id| id == "P1"));
+        assert!(named.iter().all(|id| id == "P1"), "{named:?}");
+        w.delete_pool("p1").unwrap();
+        w.advance_to(w.now() + secs(FIXED.pool_delete.0));
+        assert!(!w.pools.contains_key("P1"));
+        w.create_pool(NewPool::default_ubuntu("p1")).unwrap();
+        assert_eq!(w.pools["P1"].id, "p1", "a new pool, spelled its own way");
+    }
+
     #[test]
     fn autoscale_refuses_manual_resizes_until_disabled() {
         let mut w = world_with_pool("p");

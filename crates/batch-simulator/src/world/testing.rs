@@ -22,6 +22,8 @@ pub const FIXED: Timing = Timing {
     stopping: 5.0,
     noop_settle: (3.0, 3.0),
     pool_delete: (10.0, 10.0),
+    rebooting: (40.0, 40.0),
+    reimaging: (50.0, 50.0),
 };
 
 pub fn secs(s: f64) -> time::Duration {
