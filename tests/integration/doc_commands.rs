@@ -219,8 +219,10 @@ fn dev_command(block: &Block) -> DevCommand {
             assert!(
                 !args
                     .iter()
-                    .any(|a| a.starts_with("--listen") || a.starts_with("--time-scale")),
-                "{}: the test chooses --listen and --time-scale itself",
+                    .any(|a| ["--listen", "--simulator-listen", "--time-scale"]
+                        .iter()
+                        .any(|own| a.starts_with(own))),
+                "{}: the test chooses --listen, --simulator-listen and --time-scale itself",
                 block.at()
             );
             let env = words[..assignments]
@@ -301,6 +303,8 @@ async fn start_dev(command: &DevCommand, tmp: &Path) -> Dev {
         .arg("dev")
         .args(&command.args)
         .args(["--listen", "127.0.0.1:0", "--time-scale", TIME_SCALE])
+        // Not dev's usual 7072: a reader's own dev may hold it.
+        .args(["--simulator-listen", "127.0.0.1:0"])
         .env_clear()
         // dev writes its CA file to the temp directory: keep it in target/.
         .env("TMPDIR", tmp)

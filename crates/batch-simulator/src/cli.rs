@@ -57,6 +57,7 @@ impl From<SimulatorArgs> for SimulatorConfig {
             dedicated_core_quota: a.dedicated_core_quota,
             low_priority_core_quota: a.low_priority_core_quota,
             ca_file: a.ca_file,
+            ca: None,
             seed: a.seed,
             token_lifetime: Duration::from_secs(a.token_lifetime_secs),
             timing: Timing::default(),

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::tls::CaPair;
 use crate::world::Timing;
 
 /// The fixed development key used when none is given (public; not a secret).
@@ -33,6 +34,9 @@ pub struct SimulatorConfig {
     pub low_priority_core_quota: u32,
     /// Also write the CA certificate (PEM) here.
     pub ca_file: Option<PathBuf>,
+    /// Sign the server certificate with this CA instead of a fresh one, so a
+    /// CA file a client was given by an earlier start keeps working.
+    pub ca: Option<CaPair>,
     pub seed: u64,
     /// Lifetime of issued access tokens (real time).
     pub token_lifetime: Duration,
@@ -61,6 +65,7 @@ impl Default for SimulatorConfig {
             dedicated_core_quota: 100,
             low_priority_core_quota: 100,
             ca_file: None,
+            ca: None,
             seed: 1,
             token_lifetime: Duration::from_secs(3600),
             timing: Timing::default(),
