@@ -54,6 +54,19 @@ impl ApiError {
         }
     }
 
+    /// What to do about it, where the message does not say.
+    fn hint(&self) -> Option<String> {
+        match self {
+            ApiError::PoolNotAllowed(pool) => Some(format!(
+                "name a pool this app may resize (BATCH_POOL_ID, or one the app setting \
+                 ALLOWED_POOLS lists), or add '{pool}' to ALLOWED_POOLS (comma-separated ids, \
+                 or * for every pool in the account); `cargo run -- dev` reads ALLOWED_POOLS \
+                 from its environment too"
+            )),
+            _ => None,
+        }
+    }
+
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -72,7 +85,10 @@ impl ApiError {
         requested: Requested,
     ) -> Response {
         let status = self.status();
-        let error = ErrorView::new(self.code(), self.to_string());
+        let error = ErrorView {
+            hint: self.hint(),
+            ..ErrorView::new(self.code(), self.to_string())
+        };
         tracing::info!(
             operation,
             status = status.as_u16(),

@@ -16,6 +16,8 @@ mod helpers;
 
 mod cli;
 mod deploy_templates;
+#[cfg(all(unix, feature = "simulator"))]
+mod dev;
 #[cfg(unix)]
 mod doc_commands;
 mod functions_edge;
