@@ -20,6 +20,7 @@ mod deploy_templates;
 mod dev;
 #[cfg(unix)]
 mod doc_commands;
+mod docs;
 mod functions_edge;
 mod fuzz_http;
 mod leases;
