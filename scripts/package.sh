@@ -5,7 +5,8 @@
 # function.json, discovered, so new functions need no change here). Nothing
 # else: no target/, no local.settings.json, no sources.
 #
-#   scripts/package.sh                   # musl build, no simulator -> dist/pool-resizer-functionapp.zip
+#   scripts/package.sh                   # musl build, no simulator -> dist/pool-resizer-functionapp.zip;
+#                                        # prints the binary's and the zip's sizes
 #   scripts/package.sh --binary PATH     # package an already-built binary (tests)
 #   scripts/package.sh --out FILE.zip    # write elsewhere
 #
@@ -30,7 +31,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -127,4 +128,10 @@ PY
 # Smoke test: the packaged binary starts on this machine.
 "$binary" --version >&2
 file "$binary" 2>/dev/null | sed 's/^/package.sh: /' >&2 || true
+# The sizes the docs quote come from this line, not from memory.
+python3 - "$binary" "$out" >&2 <<'PY'
+import os, sys
+binary, zipped = (os.path.getsize(p) / 2**20 for p in sys.argv[1:3])
+print(f"package.sh: binary {binary:.2f} MiB, zip {zipped:.2f} MiB")
+PY
 echo "$out"

@@ -8,13 +8,22 @@
 //! What it prints is what the docs' local commands rely on
 //! (`tests/integration/doc_commands.rs` runs them against it): the handler's address on
 //! the first line, and one `export ...` line that points the CLI and curl at
-//! the simulated account.
+//! the simulated account. That line survives a restart of `dev`: the CA it
+//! names is kept in the user's cache directory ([`ca`]) and the simulator
+//! takes port [`DEFAULT_SIMULATOR_PORT`] whenever it is free.
+
+mod ca;
 
 use crate::resizer::PollPolicy;
 use crate::settings::{ScheduleDisabled, ScheduleSettings, Settings, SettingsError};
 use batch_simulator::{self as simulator, SimulatorConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+
+/// The simulator's port when `--simulator-listen` is not given and it is
+/// free: the same every start, so the export line a second terminal holds
+/// still points at it after a restart. Next to the handler's 7071.
+pub(crate) const DEFAULT_SIMULATOR_PORT: u16 = 7072;
 
 #[derive(Debug, Clone, clap::Args)]
 /// `dev`'s flags: where to listen, which pools the simulator starts with, how fast its time runs.
@@ -32,15 +41,21 @@ pub struct DevArgs {
     /// Dedicated-core quota of the simulated account (Standard_A1_v2 = 1 core).
     #[arg(long, default_value_t = 20)]
     pub(crate) dedicated_core_quota: u32,
+    /// Where the simulated Batch account listens [default: 127.0.0.1:7072,
+    /// or a free port when that one is taken]. The export line names it.
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) simulator_listen: Option<SocketAddr>,
 }
 
 /// App settings `dev` takes from its own environment, as the Function App
 /// takes them from its app settings, so what they change can be tried
-/// locally: a window that is open now, another schedule pool, other limits.
-/// The Batch account, credentials, CA, allowed pools and time scale stay
-/// `dev`'s own, so an `export ...` line pasted from an earlier `dev` (or
-/// settings for Azure) cannot point this one anywhere else.
+/// locally: a window that is open now, another schedule pool, other limits,
+/// other allowed pools (`ALLOWED_POOLS='*'` shows the 404 a missing pool
+/// gets). The Batch account, credentials, CA and time scale stay `dev`'s
+/// own, so an `export ...` line pasted from an earlier `dev` (or settings
+/// for Azure) cannot point this one anywhere else.
 pub(crate) const SETTINGS_FROM_ENV: &[&str] = &[
+    "ALLOWED_POOLS",
     "SCALE_UP_SCHEDULE",
     "SCALE_DOWN_SCHEDULE",
     "SCHEDULE_RECONCILE_SCHEDULE",
@@ -73,15 +88,21 @@ pub enum DevError {
     #[error("cannot listen on {0}: {1}")]
     /// The handler's port is taken.
     Listen(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    /// The CA could not be kept in the user's cache directory.
+    Ca(#[from] ca::CaError),
 }
 
 /// The handler's settings in `dev`: `own` (the simulated account) over the
 /// [`SETTINGS_FROM_ENV`] that `env` holds; nothing else of `env` is read.
+/// `ALLOWED_POOLS` is the one `dev` has a value of its own for (its pools)
+/// that the environment may change.
 pub(crate) fn dev_settings(
     own: &HashMap<&'static str, String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Settings, SettingsError> {
     Settings::from_env(|name| match own.get(name) {
+        Some(value) if name == "ALLOWED_POOLS" => env(name).or_else(|| Some(value.clone())),
         Some(value) => Some(value.clone()),
         // dev plays the host, whose example settings carry the reconcile
         // schedule that local windows need.
@@ -102,16 +123,30 @@ fn dev_status_url_secret() -> String {
 
 /// Serves the handler against an embedded simulator until `stop`: the newcomer's first command.
 pub async fn run(args: DevArgs, stop: tokio_util::sync::CancellationToken) -> Result<(), DevError> {
-    let ca_file =
-        std::env::temp_dir().join(format!("pool-resizer-dev-ca-{}.pem", std::process::id()));
-    let sim = simulator::start(SimulatorConfig {
+    let ca = ca::DevCa::for_user(|name| std::env::var(name).ok())?;
+    let ca_file = ca.file.clone();
+    let config = |listen| SimulatorConfig {
+        listen,
         time_scale: args.time_scale,
         pools: args.pools.clone(),
         dedicated_core_quota: args.dedicated_core_quota,
-        ca_file: Some(ca_file.clone()),
+        ca: Some(ca.pair.clone()),
         ..SimulatorConfig::default()
-    })
-    .await?;
+    };
+    let usual = SocketAddr::from(([127, 0, 0, 1], DEFAULT_SIMULATOR_PORT));
+    let (sim, moved) = match args.simulator_listen {
+        Some(listen) => (simulator::start(config(listen)).await?, false),
+        None => match simulator::start(config(usual)).await {
+            Ok(sim) => (sim, false),
+            Err(simulator::SimulatorError::Bind { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                let any = SocketAddr::from(([127, 0, 0, 1], 0));
+                (simulator::start(config(any)).await?, true)
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
     let info = sim.ready_info().clone();
     let own = HashMap::from([
         ("BATCH_ACCOUNT_URL", info.endpoint.clone()),
@@ -133,10 +168,15 @@ pub async fn run(args: DevArgs, stop: tokio_util::sync::CancellationToken) -> Re
     let address = listener
         .local_addr()
         .map_err(|e| DevError::Listen(args.listen, e))?;
-    print_welcome(address, &info, &args, &ca_file, &settings.schedule);
+    let export = Export {
+        ca_file: &ca_file,
+        moved,
+        kept: ca.kept,
+    };
+    print_welcome(address, &info, &args, &export, &settings.schedule);
     let result = crate::app::serve_handler(listener, settings, PollPolicy::default(), stop).await;
     sim.shutdown().await;
-    let _ = std::fs::remove_file(&ca_file);
+    ca.release();
     Ok(result?)
 }
 
@@ -204,11 +244,20 @@ fn describe_schedule(schedule: &Result<ScheduleSettings, ScheduleDisabled>) -> S
     }
 }
 
+/// What the export line names and whether it outlives this run.
+struct Export<'a> {
+    ca_file: &'a std::path::Path,
+    /// The simulator did not get its usual port.
+    moved: bool,
+    /// The CA is kept for the next run.
+    kept: bool,
+}
+
 fn print_welcome(
     address: SocketAddr,
     info: &simulator::ReadyInfo,
     args: &DevArgs,
-    ca_file: &std::path::Path,
+    export: &Export<'_>,
     schedule: &Result<ScheduleSettings, ScheduleDisabled>,
 ) {
     let base = format!("http://{address}/api");
@@ -242,8 +291,19 @@ fn print_welcome(
     }
     // One line that points the CLI (and scripts) at this simulated account;
     // the key is the simulator's fixed, public development key.
-    println!("Point the CLI at it from another terminal (then: cargo run -q -- status):");
-    let ca = shell_word(&ca_file.display().to_string());
+    if export.moved {
+        println!(
+            "Port {DEFAULT_SIMULATOR_PORT} is taken (another dev still running?), so the simulated \
+             account listens elsewhere this time: paste this export line again."
+        );
+    }
+    let lasts = if export.kept && !export.moved {
+        "; the line still works after dev restarts"
+    } else {
+        ""
+    };
+    println!("Point the CLI at it from another terminal (then: cargo run -q -- status){lasts}:");
+    let ca = shell_word(&export.ca_file.display().to_string());
     println!(
         "  export BATCH_ACCOUNT_URL={} BATCH_ACCOUNT_NAME={} BATCH_ACCOUNT_KEY={} BATCH_CA_FILE={ca} POOL_RESIZER_TIME_SCALE={} BATCH_POOL_ID={}",
         shell_word(&info.endpoint),
@@ -352,7 +412,6 @@ mod tests {
                     "https://elsewhere.westeurope.batch.azure.com",
                 ),
                 ("BATCH_POOL_ID", "other"),
-                ("ALLOWED_POOLS", "*"),
                 ("POOL_RESIZER_TIME_SCALE", "1000"),
                 ("WEBSITE_HOSTNAME", "example.azurewebsites.net"),
             ]),
@@ -363,6 +422,15 @@ mod tests {
         assert!(!settings.allowed_pools.allows(&"other".parse().unwrap()));
         assert_eq!(settings.time_scale, 1.0);
         assert_eq!(settings.public_host, None);
+    }
+
+    #[test]
+    fn allowed_pools_come_from_the_environment_else_devs_pools() {
+        let own_only = dev_settings(&own(), environment(&[])).unwrap();
+        assert!(own_only.allowed_pools.allows(&"adf-pool".parse().unwrap()));
+        assert!(!own_only.allowed_pools.allows(&"other".parse().unwrap()));
+        let any = dev_settings(&own(), environment(&[("ALLOWED_POOLS", "*")])).unwrap();
+        assert!(any.allowed_pools.allows(&"no-such-pool".parse().unwrap()));
     }
 
     #[test]

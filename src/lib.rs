@@ -32,6 +32,8 @@ pub mod cli;
 pub(crate) mod clock;
 #[cfg(feature = "simulator")]
 pub mod dev;
+#[cfg(all(test, feature = "simulator"))]
+mod docs_figures;
 pub mod functions;
 pub(crate) mod report;
 pub mod resizer;

@@ -41,9 +41,9 @@ enum Command {
     SimulateDay(pool_resizer::simday::DayArgs),
     /// Bring a pool to at least N ready nodes, directly against Batch, with
     /// live progress. Exit 0 done, 1 failed, 2 bad usage, 3 still converging.
-    ScaleUp(cli::ScaleArgs),
+    ScaleUp(cli::ScaleUpArgs),
     /// Bring a pool down to at most N nodes (running tasks finish first).
-    ScaleDown(cli::ScaleArgs),
+    ScaleDown(cli::ScaleDownArgs),
     /// Show the pool and its nodes by state.
     Status(cli::CommonArgs),
     /// Stop every route and timer from resizing the pool until `unpause`.
@@ -101,11 +101,11 @@ fn main() -> ExitCode {
             #[cfg(feature = "simulator")]
             Command::SimulateDay(_) => ExitCode::SUCCESS,
             Command::ScaleUp(args) => {
-                let command = cli::Command::Scale(Operation::ScaleUp, args);
+                let command = cli::Command::Scale(Operation::ScaleUp, args.into());
                 cli::run(command, telemetry::shutdown_token()).await
             }
             Command::ScaleDown(args) => {
-                let command = cli::Command::Scale(Operation::ScaleDown, args);
+                let command = cli::Command::Scale(Operation::ScaleDown, args.into());
                 cli::run(command, telemetry::shutdown_token()).await
             }
             Command::Status(args) => {

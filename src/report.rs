@@ -17,7 +17,7 @@ use crate::resizer::lease::{leases_above, live_leases};
 use crate::resizer::{
     Action, ConvergeError, Failure, Lease, Observed, Report, Snapshot, WaitReason, Want,
 };
-use crate::resizer::{LeaseRule, Operation};
+use crate::resizer::{FailureCode, LeaseRule, Operation};
 use azure_core::http::StatusCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -112,7 +112,7 @@ impl OperationBody {
             message: failure.message.clone(),
             batch_code: failure.batch_code.clone(),
             url: None,
-            hint: None,
+            hint: failure_hint(failure.code),
         });
     }
 
@@ -122,6 +122,19 @@ impl OperationBody {
         self.status_url = status_url;
     }
 }
+
+/// What to do about a failure whose message does not say it already.
+pub(crate) fn failure_hint(code: FailureCode) -> Option<String> {
+    match code {
+        FailureCode::PoolNotFound => Some(POOL_NOT_FOUND_HINT.to_owned()),
+        _ => None,
+    }
+}
+
+/// The fix for `PoolNotFound`, on every face (HTTP, timers, the CLI).
+pub(crate) const POOL_NOT_FOUND_HINT: &str = "check the pool id (poolId, --pool, BATCH_POOL_ID): \
+     it must name a pool of the Batch account at BATCH_ACCOUNT_URL (`az batch pool list` lists \
+     them); locally, `cargo run -- dev --pool <id>` creates the pools it names";
 
 /// Live leases a forced shrink to `want` goes below; none unless forced.
 fn overridden(want: &Want, seen: Option<&Observed>) -> Vec<Lease> {

@@ -296,6 +296,9 @@ fn whole_number_in(
     }
 }
 
+/// How the problem of a missing `BATCH_ACCOUNT_URL` begins.
+pub(crate) const ACCOUNT_URL_NOT_SET: &str = "BATCH_ACCOUNT_URL is not set";
+
 /// Every problem found, one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingsError(pub Vec<String>);
@@ -334,6 +337,21 @@ impl Settings {
 
     /// From any lookup, so tests need no process-wide environment; every problem is reported at once.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        Self::read(env, true)
+    }
+
+    /// For the operator CLI, which runs no timer: the schedule's settings
+    /// are read, but their problems are not the CLI's to report.
+    pub(crate) fn for_cli(env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        Self::read(env, false)
+    }
+
+    /// `from_env`, reporting the schedule's problems along with the others
+    /// when the settings are refused, or not.
+    fn read(
+        env: impl Fn(&str) -> Option<String>,
+        schedule_problems_too: bool,
+    ) -> Result<Self, SettingsError> {
         let get = |name: &str| {
             env(name)
                 .map(|v| v.trim().to_owned())
@@ -343,7 +361,9 @@ impl Settings {
 
         let batch_account_url = match get("BATCH_ACCOUNT_URL") {
             None => {
-                problems.push("BATCH_ACCOUNT_URL is not set (e.g. https://myaccount.westeurope.batch.azure.com)".to_owned());
+                problems.push(format!(
+                    "{ACCOUNT_URL_NOT_SET} (e.g. https://myaccount.westeurope.batch.azure.com)"
+                ));
                 None
             }
             Some(raw) => match Url::parse(&raw) {
@@ -732,7 +752,7 @@ impl Settings {
             // Refusing to start anyway: say everything that needs fixing,
             // the schedule's problems too, in the one line.
             _ => {
-                if let Err(ScheduleDisabled(more)) = schedule {
+                if let (true, Err(ScheduleDisabled(more))) = (schedule_problems_too, schedule) {
                     problems.extend(more);
                 }
                 Err(SettingsError(problems))

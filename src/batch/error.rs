@@ -15,6 +15,10 @@ use azure_core::http::StatusCode;
 use std::error::Error as StdError;
 use std::time::Duration;
 
+/// What a CLI behind `cargo run -- dev` is told when dev's account cannot be
+/// used as its export line says: the likely cause, and the fix.
+pub(crate) const DEV_RESTARTED: &str = "dev restarted? paste the new export line it printed";
+
 /// How the client proves who it is; decides which fix a refusal points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthMode {
@@ -80,6 +84,9 @@ pub(crate) enum Unreachable {
     Dns,
     /// The TLS handshake failed; rustls's reason, e.g. `invalid peer certificate: UnknownIssuer`.
     Tls(String),
+    /// The server answered the TLS handshake in plain HTTP: the URL names a
+    /// port that serves `http://` (the handler itself, say), not Batch.
+    PlainHttp,
     TimedOut,
     Other(String),
 }
@@ -91,6 +98,9 @@ impl std::fmt::Display for Unreachable {
             Unreachable::Dropped => f.write_str("connection dropped before an answer"),
             Unreachable::Dns => f.write_str("the host name does not resolve"),
             Unreachable::Tls(reason) => write!(f, "TLS handshake failed: {reason}"),
+            Unreachable::PlainHttp => {
+                f.write_str("the server answered in plain HTTP, not HTTPS (no TLS)")
+            }
             Unreachable::TimedOut => f.write_str("no answer in time"),
             Unreachable::Other(what) => f.write_str(what),
         }
@@ -208,11 +218,29 @@ impl BatchError {
     pub(crate) fn hint(&self) -> Option<String> {
         Some(match self {
             BatchError::Unreachable { problem, url, .. } => match problem {
+                Unreachable::Tls(_) if is_loopback(url) => format!(
+                    "the certificate of {} is not trusted: {DEV_RESTARTED} (it sets \
+                     BATCH_CA_FILE); for `pool-resizer simulator`, set BATCH_CA_FILE to the \
+                     caFile it printed. Certificate checks are never turned off",
+                    origin(url)
+                ),
                 Unreachable::Tls(_) => format!(
                     "the certificate of {} is not trusted: for the local simulator set \
                      BATCH_CA_FILE to the CA file it printed (caFile); behind a TLS-inspecting \
                      proxy set BATCH_CA_FILE to the proxy's CA (PEM). Certificate checks are \
                      never turned off",
+                    origin(url)
+                ),
+                Unreachable::PlainHttp => format!(
+                    "{} serves plain HTTP, and Batch is HTTPS: BATCH_ACCOUNT_URL names another \
+                     server (the handler's http://127.0.0.1:7071, say); set it to the Batch \
+                     account's https:// URL, locally the one in the export line dev printed",
+                    origin(url)
+                ),
+                Unreachable::Refused if is_loopback(url) => format!(
+                    "nothing accepts connections at {}: is `cargo run -- dev` still running? \
+                     {DEV_RESTARTED}; otherwise check BATCH_ACCOUNT_URL (for `pool-resizer \
+                     simulator`, the endpoint it printed)",
                     origin(url)
                 ),
                 Unreachable::Refused => format!(
@@ -257,11 +285,24 @@ impl BatchError {
                      or use Shared Key (BATCH_ACCOUNT_NAME, BATCH_ACCOUNT_KEY)"
                     .to_owned(),
             },
-            BatchError::Credential { problem, auth, .. } => match (problem, auth) {
+            BatchError::Credential {
+                problem,
+                auth,
+                summary,
+                ..
+            } => match (problem, auth) {
                 (CredentialProblem::Outage, _) => "the identity endpoint did not give a \
                      token (an identity-service outage, usually transient): try again in a \
                      minute; if it lasts, check the Function App's managed identity"
                     .to_owned(),
+                (CredentialProblem::Refused, AuthMode::DeveloperTools)
+                    if summary.contains("az not found on PATH") =>
+                {
+                    "the Azure CLI (az) is not on PATH: install it and run `az login`, or set \
+                     BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY for Shared Key (against \
+                     `cargo run -- dev`: paste the export line it printed)"
+                        .to_owned()
+                }
                 (CredentialProblem::Refused, AuthMode::DeveloperTools) => "run `az login` \
                      (or `azd auth login`), or set BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY \
                      for Shared Key"
@@ -286,7 +327,7 @@ impl BatchError {
         match error.kind() {
             ErrorKind::Credential => BatchError::Credential {
                 problem: credential_problem(&error),
-                summary: one_line(&error.to_string()),
+                summary: credential_summary(&error),
                 auth,
                 source: Box::new(error),
             },
@@ -301,6 +342,44 @@ impl BatchError {
                 source: Box::new(error),
             },
         }
+    }
+}
+
+/// Whether `url` names this machine: a local simulator (`dev`'s, or
+/// `pool-resizer simulator`), never Batch in Azure.
+pub(crate) fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Words of the credential's error chain that say nothing of the cause.
+const GENERIC_CREDENTIAL_WORDS: &[&str] =
+    &["non-transport error occurred which will not be retried"];
+
+/// The credential's whole chain, on one line, without the wrappers that say
+/// nothing: the cause ("az not found on PATH") is deep inside it.
+fn credential_summary(error: &azure_core::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in chain(error) {
+        let text = one_line(&cause.to_string());
+        if GENERIC_CREDENTIAL_WORDS.contains(&text.as_str())
+            || parts.iter().any(|p| p.contains(&text))
+        {
+            continue;
+        }
+        parts.push(text);
+    }
+    if parts.is_empty() {
+        one_line(&error.to_string())
+    } else {
+        parts.join(": ")
     }
 }
 
@@ -342,8 +421,13 @@ fn chain<'e>(error: &'e (dyn StdError + 'static)) -> Vec<&'e (dyn StdError + 'st
 fn unreachable(error: &azure_core::Error) -> Unreachable {
     let causes = chain(error);
     for cause in &causes {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return Unreachable::Tls(tls.to_string());
+        match cause.downcast_ref::<rustls::Error>() {
+            // An HTTP answer read as a TLS record: "HTTP/1.1 400" is no content type.
+            Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+                return Unreachable::PlainHttp;
+            }
+            Some(tls) => return Unreachable::Tls(tls.to_string()),
+            None => {}
         }
     }
     for cause in &causes {
@@ -471,6 +555,39 @@ mod tests {
         };
         assert!(shared_key.hint().unwrap().contains("BATCH_ACCOUNT_KEY"));
         assert!(service(409, None).hint().is_none());
+    }
+
+    #[test]
+    fn a_local_endpoint_that_fails_points_at_dev_having_restarted() {
+        let unreachable = |url: &str, problem| BatchError::Unreachable {
+            url: url.into(),
+            problem,
+            source: Box::new(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Io,
+                "x",
+            )),
+        };
+        for url in [
+            "https://127.0.0.1:7072/pools/p",
+            "https://localhost:7072/pools/p",
+            "https://[::1]:7072/pools/p",
+        ] {
+            for problem in [
+                Unreachable::Refused,
+                Unreachable::Tls("UnknownIssuer".into()),
+            ] {
+                let hint = unreachable(url, problem).hint().unwrap();
+                assert!(hint.contains(DEV_RESTARTED), "{url}: {hint}");
+            }
+        }
+        let azure = "https://a.westeurope.batch.azure.com/pools/p";
+        let hint = unreachable(azure, Unreachable::Refused).hint().unwrap();
+        assert!(!hint.contains("dev"), "{hint}");
+        let plain = unreachable(azure, Unreachable::PlainHttp).hint().unwrap();
+        assert!(
+            plain.contains("plain HTTP") && !plain.contains("certificate"),
+            "{plain}"
+        );
     }
 
     #[test]

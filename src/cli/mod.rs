@@ -13,11 +13,12 @@ mod summary;
 
 use crate::app::StartupError;
 use crate::batch::PoolId;
+use crate::batch::error::{DEV_RESTARTED, is_loopback};
 use crate::clock::Clock;
 use crate::resizer::marks::Paused;
 use crate::resizer::{Converger, LeaseId, Observed, Operation, Outcome, PollPolicy};
 use crate::service::{Answer, LeaseRequest, ScaleRequest, Service, StatusRequest};
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{ACCOUNT_URL_NOT_SET, Settings, SettingsError};
 use progress::Progress;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,48 +52,119 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Flags of `scale-up` and `scale-down`.
+/// Flags of `scale-up`: only what a scale-up reads.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ScaleArgs {
+pub struct ScaleUpArgs {
     #[command(flatten)]
     pub(crate) common: CommonArgs,
-    /// Dedicated nodes: at least this many ready (scale-up, default 1), at
-    /// most this many left (scale-down, default 0).
-    #[arg(long, value_name = "N")]
-    pub(crate) dedicated: Option<u32>,
-    /// Low-priority/Spot nodes, as --dedicated (default 0).
-    #[arg(long = "low-priority", value_name = "N")]
-    pub(crate) low_priority: Option<u32>,
-    /// Wait at most this long for the pool to get there (default 900).
+    /// Dedicated nodes: at least this many ready (idle or running, start task succeeded).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) dedicated: u32,
+    /// Low-priority/Spot nodes: at least this many ready.
+    #[arg(long = "low-priority", value_name = "N", default_value_t = 0)]
+    pub(crate) low_priority: u32,
+    /// Wait at most this long for the nodes to be ready (0 looks and acts once).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_CLI_WAIT_SECONDS,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CLI_WAIT_SECONDS)))]
     pub(crate) wait: u32,
-    /// Scale-up: hold this lease (as a pipeline's `leaseId`); scale-down:
-    /// release it. Other pipelines' live leases are kept either way.
+    /// Hold this lease, as a pipeline's `leaseId` does: a scale-down keeps its
+    /// nodes until it is released or expires.
     #[arg(long, value_name = "ID")]
     pub(crate) lease: Option<String>,
-    /// Scale-up with --lease: how long the lease lives (1-10080, default 180).
-    #[arg(long = "lease-minutes", value_name = "MINUTES",
+    /// How long the lease lives (1-10080).
+    #[arg(long = "lease-minutes", value_name = "MINUTES", requires = "lease",
+          default_value_t = crate::resizer::lease::DEFAULT_LEASE_MINUTES,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::resizer::lease::MAX_LEASE_MINUTES)))]
-    pub(crate) lease_minutes: Option<u32>,
-    /// Scale-down: go below what other pipelines' live leases need (they
-    /// are listed in the answer). Without it a scale-down keeps their nodes.
+    pub(crate) lease_minutes: u32,
+    /// Replace nodes whose start task failed or that went unusable, at most
+    /// this many times (0-5; 0 fails at once).
+    #[arg(long = "repair-attempts", value_name = "N",
+          default_value_t = crate::resizer::want::DEFAULT_REPAIR_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::functions::params::MAX_REPAIR_ATTEMPTS)))]
+    pub(crate) repair_attempts: u32,
+    /// When Spot (low-priority) nodes cannot be allocated, make up the
+    /// difference with dedicated nodes (up to MAX_DEDICATED_NODES).
+    #[arg(long = "fallback-to-dedicated")]
+    pub(crate) fallback_to_dedicated: bool,
+}
+
+/// Flags of `scale-down`: only what a scale-down reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScaleDownArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+    /// Dedicated nodes: at most this many left.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) dedicated: u32,
+    /// Low-priority/Spot nodes: at most this many left.
+    #[arg(long = "low-priority", value_name = "N", default_value_t = 0)]
+    pub(crate) low_priority: u32,
+    /// Wait at most this long for the pool to get there (0 looks and acts once).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_CLI_WAIT_SECONDS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CLI_WAIT_SECONDS)))]
+    pub(crate) wait: u32,
+    /// Release this lease (a pipeline's `leaseId`). Other pipelines' live
+    /// leases are kept either way.
+    #[arg(long, value_name = "ID")]
+    pub(crate) lease: Option<String>,
+    /// Go below what other pipelines' live leases need (they are listed in
+    /// the answer). Without it a scale-down keeps their nodes.
     #[arg(long)]
     pub(crate) force: bool,
-    /// Scale-up: replace nodes whose start task failed or that went
-    /// unusable, at most this many times (0-5, default 1; 0 fails at once).
-    #[arg(long = "repair-attempts", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::functions::params::MAX_REPAIR_ATTEMPTS)))]
-    pub(crate) repair_attempts: Option<u32>,
-    /// Scale-down: keep the released nodes warm this many minutes for the
-    /// next pipeline (0-1440; default KEEP_WARM_MINUTES, 0 = off).
+    /// Keep the released nodes warm this many minutes for the next pipeline
+    /// (0-1440) [default: KEEP_WARM_MINUTES, 0 = off].
     #[arg(long = "keep-warm-minutes", value_name = "MINUTES",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::settings::MAX_KEEP_WARM_MINUTES)))]
     pub(crate) keep_warm_minutes: Option<u32>,
-    /// Scale-up: when Spot (low-priority) nodes cannot be allocated, make up
-    /// the difference with dedicated nodes (up to MAX_DEDICATED_NODES).
-    #[arg(long = "fallback-to-dedicated")]
-    pub(crate) fallback_to_dedicated: bool,
+}
+
+/// What `scale-up` and `scale-down` asked, in one shape.
+#[derive(Debug, Clone)]
+pub struct ScaleArgs {
+    common: CommonArgs,
+    dedicated: u32,
+    low_priority: u32,
+    wait: u32,
+    lease: Option<String>,
+    lease_minutes: u32,
+    force: bool,
+    repair_attempts: u32,
+    keep_warm_minutes: Option<u32>,
+    fallback_to_dedicated: bool,
+}
+
+impl From<ScaleUpArgs> for ScaleArgs {
+    fn from(a: ScaleUpArgs) -> Self {
+        ScaleArgs {
+            common: a.common,
+            dedicated: a.dedicated,
+            low_priority: a.low_priority,
+            wait: a.wait,
+            lease: a.lease,
+            lease_minutes: a.lease_minutes,
+            force: false,
+            repair_attempts: a.repair_attempts,
+            keep_warm_minutes: None,
+            fallback_to_dedicated: a.fallback_to_dedicated,
+        }
+    }
+}
+
+impl From<ScaleDownArgs> for ScaleArgs {
+    fn from(a: ScaleDownArgs) -> Self {
+        ScaleArgs {
+            common: a.common,
+            dedicated: a.dedicated,
+            low_priority: a.low_priority,
+            wait: a.wait,
+            lease: a.lease,
+            lease_minutes: crate::resizer::lease::DEFAULT_LEASE_MINUTES,
+            force: a.force,
+            repair_attempts: 0,
+            keep_warm_minutes: a.keep_warm_minutes,
+            fallback_to_dedicated: false,
+        }
+    }
 }
 
 /// Flags every command takes.
@@ -117,11 +189,22 @@ pub(crate) enum CliError {
     Usage(String),
     #[error(transparent)]
     Startup(#[from] StartupError),
+    /// Any of the above, with the fix it most likely needs.
+    #[error("{error}")]
+    Fixable { error: Box<CliError>, fix: String },
 }
 
 impl CliError {
+    fn with_fix(self, fix: impl Into<String>) -> Self {
+        CliError::Fixable {
+            error: Box::new(self),
+            fix: fix.into(),
+        }
+    }
+
     fn exit(&self) -> Exit {
         match self {
+            CliError::Fixable { error, .. } => error.exit(),
             // A key or CA file that does not work is a setting to fix, like
             // one that does not parse: nothing was sent to Batch either way.
             CliError::Settings(_)
@@ -169,13 +252,28 @@ pub async fn run(command: Command, stop: CancellationToken) -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("error: {e}");
+            if let CliError::Fixable { fix, .. } = &e {
+                eprintln!("fix: {fix}");
+            }
             e.exit().into()
         }
     }
 }
 
 async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliError> {
-    let settings = Settings::from_process_env()?;
+    let settings = Settings::for_cli(|name| std::env::var(name).ok()).map_err(|e| {
+        let no_account = e.0.iter().any(|p| p.starts_with(ACCOUNT_URL_NOT_SET));
+        let e = CliError::from(e);
+        if no_account {
+            e.with_fix(
+                "against `cargo run -- dev`, paste the export line it printed into this terminal; \
+                 against Azure, export BATCH_ACCOUNT_URL=https://<account>.<region>.batch.azure.com \
+                 and BATCH_POOL_ID (docs/cli.md)",
+            )
+        } else {
+            e
+        }
+    })?;
     let common = match &command {
         Command::Scale(_, args) => &args.common,
         Command::Status(common) | Command::Unpause(common) => common,
@@ -202,7 +300,23 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
         Command::Unpause(_) => Some(None),
         _ => None,
     };
-    let batch = crate::app::batch_client(&settings)?;
+    let batch = crate::app::batch_client(&settings).map_err(|e| {
+        let ca_file = matches!(
+            &e,
+            StartupError::Unusable(unusable) if unusable.ca_file.is_some()
+        ) || matches!(&e, StartupError::Transport(_));
+        let e = CliError::from(e);
+        match (ca_file, is_loopback(settings.batch_account_url.as_str())) {
+            (true, true) => e.with_fix(format!(
+                "{DEV_RESTARTED} (BATCH_CA_FILE names a CA file this simulator does not use)"
+            )),
+            (true, false) => e.with_fix(
+                "set BATCH_CA_FILE to a readable PEM file with the CA to trust (a \
+                 TLS-inspecting proxy's), or unset it",
+            ),
+            _ => e,
+        }
+    })?;
     let clock = Clock::scaled(settings.time_scale);
     let progress = Progress::new(clock, common.quiet);
     let observer = |observed: &_, step: &_| progress.update(observed, step);
@@ -298,12 +412,7 @@ fn scale_request(
     pool_id: PoolId,
     settings: &Settings,
 ) -> Result<ScaleRequest, CliError> {
-    let default_dedicated = match operation {
-        Operation::ScaleUp => 1,
-        Operation::ScaleDown => 0,
-    };
-    let dedicated = args.dedicated.unwrap_or(default_dedicated);
-    let low_priority = args.low_priority.unwrap_or(0);
+    let (dedicated, low_priority) = (args.dedicated, args.low_priority);
     settings
         .limits()
         .check(dedicated, low_priority, ("--dedicated", "--low-priority"))
@@ -322,32 +431,6 @@ fn scale_request(
         }
         None => None,
     };
-    if args.lease_minutes.is_some() && (lease_id.is_none() || operation == Operation::ScaleDown) {
-        return Err(CliError::Usage(
-            "--lease-minutes goes with scale-up --lease".into(),
-        ));
-    }
-    if args.repair_attempts.is_some() && operation == Operation::ScaleDown {
-        return Err(CliError::Usage(
-            "--repair-attempts is for scale-up (a scale-down removes failed nodes first anyway)"
-                .into(),
-        ));
-    }
-    if args.keep_warm_minutes.is_some() && operation == Operation::ScaleUp {
-        return Err(CliError::Usage(
-            "--keep-warm-minutes is for scale-down".into(),
-        ));
-    }
-    if args.fallback_to_dedicated && operation == Operation::ScaleDown {
-        return Err(CliError::Usage(
-            "--fallback-to-dedicated is for scale-up".into(),
-        ));
-    }
-    if args.force && operation == Operation::ScaleUp {
-        return Err(CliError::Usage(
-            "--force is for scale-down (scale-up never shrinks)".into(),
-        ));
-    }
     if args.force && args.keep_warm_minutes.is_some_and(|minutes| minutes > 0) {
         return Err(CliError::Usage(
             "--keep-warm-minutes does not go with --force: force releases the nodes live leases \
@@ -363,17 +446,10 @@ fn scale_request(
         wait: Duration::from_secs(args.wait.into()),
         lease: lease_id.map(|id| LeaseRequest {
             id,
-            minutes: args
-                .lease_minutes
-                .unwrap_or(crate::resizer::lease::DEFAULT_LEASE_MINUTES),
+            minutes: args.lease_minutes,
         }),
         force: args.force,
-        repair_attempts: match operation {
-            Operation::ScaleUp => args
-                .repair_attempts
-                .unwrap_or(crate::resizer::want::DEFAULT_REPAIR_ATTEMPTS),
-            Operation::ScaleDown => 0,
-        },
+        repair_attempts: args.repair_attempts,
         keep_warm_minutes: match operation {
             // A forced shrink keeps nothing warm, the app's default included.
             Operation::ScaleDown if args.force => 0,

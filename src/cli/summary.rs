@@ -94,6 +94,8 @@ impl Summary<'_> {
                 body.actions = error.actions.clone();
                 body.pool = error.last.as_ref().map(PoolView::of);
                 body.batch_calls = error.batch_calls;
+                // The time the failed calls took, retries included: not 0.
+                body.waited_seconds = crate::resizer::converge::seconds(error.waited);
                 return body;
             }
         };
@@ -115,6 +117,7 @@ impl Summary<'_> {
                 Some(Observed::Missing) => {
                     body.error = Some(ErrorView {
                         batch_code: Some("PoolNotFound".to_owned()),
+                        hint: Some(crate::report::POOL_NOT_FOUND_HINT.to_owned()),
                         ..ErrorView::new(
                             "PoolNotFound",
                             format!("pool '{}' does not exist", self.want.pool_id),

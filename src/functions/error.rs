@@ -1,18 +1,12 @@
 //! Errors at the HTTP edge, mapped once to status codes and JSON bodies.
 //!
-//! The mapping, which the README documents:
-//! - 400 the caller's input is wrong (code says which rule).
-//! - 403 the pool is not in `ALLOWED_POOLS`; a status URL this app did not
-//!   issue, or that expired; `resume=1` on `pool-status`.
-//! - 404 the pool does not exist; 404/405 for unknown routes and methods.
-//! - 409 the pool cannot get there: autoscale on, being deleted, a resize
-//!   error (quota, allocation), start task failures, unusable nodes.
-//! - 413 body too large.
-//! - 502 Batch could not be reached or trusted, refused our credentials, the
-//!   identity endpoint gave no token, or Batch rejected a call: each with
-//!   its own `error.code`, the URL tried and a hint naming the fix.
-//! - 503 Batch kept throttling for the whole wait before anything could be
-//!   observed or written: nothing changed; `Retry-After` says when to call again.
+//! Which status each failure gets, and the `error.code` and `error.hint` it
+//! carries, is documented once, for callers, in `docs/api.md` (*Answers*);
+//! this module is where it is decided: [`ApiError`] for requests refused
+//! before anything is done (400, 403, 404/405 routes, 413),
+//! [`failure_status`] for a pool that cannot get there (404, 409), and
+//! [`batch_failure`] for a Batch call that failed for good (502, or 503
+//! when lease writes kept colliding).
 //!
 //! Every one of them has the full body shape of [`OperationBody`].
 
@@ -61,6 +55,19 @@ impl ApiError {
         }
     }
 
+    /// What to do about it, where the message does not say.
+    fn hint(&self) -> Option<String> {
+        match self {
+            ApiError::PoolNotAllowed(pool) => Some(format!(
+                "name a pool this app may resize (BATCH_POOL_ID, or one the app setting \
+                 ALLOWED_POOLS lists), or add '{pool}' to ALLOWED_POOLS (comma-separated ids, \
+                 or * for every pool in the account); `cargo run -- dev` reads ALLOWED_POOLS \
+                 from its environment too"
+            )),
+            _ => None,
+        }
+    }
+
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -79,7 +86,10 @@ impl ApiError {
         requested: Requested,
     ) -> Response {
         let status = self.status();
-        let error = ErrorView::new(self.code(), self.to_string());
+        let error = ErrorView {
+            hint: self.hint(),
+            ..ErrorView::new(self.code(), self.to_string())
+        };
         tracing::info!(
             operation,
             status = status.as_u16(),

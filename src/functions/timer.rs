@@ -273,7 +273,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     };
     let judged = settings.at(now + EDGE_GRACE);
     let state = judged.state;
-    log.info(describe_window(settings, &judged));
+    log.info(describe_window(settings, &judged, now));
 
     let pool_id = settings.pool_id.clone();
     let plan = plan(role, state.open, settings.every_firing_closes());
@@ -501,8 +501,29 @@ fn describe_firing(name: &str, firing: &Firing, now: OffsetDateTime) -> String {
     )
 }
 
-fn describe_window(settings: &ScheduleSettings, judged: &ScheduleNow) -> String {
+/// The window as judged, `now` being the handler's time: judged
+/// [`EDGE_GRACE`] ahead, so an edge ("open since") may come after `now`;
+/// the line then says why, rather than leaving a reader to find it in docs.
+fn describe_window(
+    settings: &ScheduleSettings,
+    judged: &ScheduleNow,
+    now: OffsetDateTime,
+) -> String {
     let state = &judged.state;
+    let since = if state.open {
+        state.last_up
+    } else {
+        state.last_down
+    };
+    let ahead = match since {
+        Some(edge) if edge > now => format!(
+            " ({} s after the handler time: a firing judges the window {} s ahead, so one \
+             that fires a little early still sees the edge it was scheduled for)",
+            (edge - now).whole_seconds(),
+            EDGE_GRACE.whole_seconds()
+        ),
+        _ => String::new(),
+    };
     if let Some(windows) = &settings.windows {
         let at = |t: Option<OffsetDateTime>, prefix: &str, otherwise: &str| match t {
             Some(t) => format!("{prefix} {}", windows.describe_instant(t)),
@@ -511,14 +532,14 @@ fn describe_window(settings: &ScheduleSettings, judged: &ScheduleNow) -> String 
         let list = format!("windows '{windows}' in {}", windows.zone_name());
         return if state.open {
             format!(
-                "{list}: open {}, {}; open now: '{}'",
+                "{list}: open {}{ahead}, {}; open now: '{}'",
                 at(state.last_up, "since", "for more than a week"),
                 at(state.next_down, "closes at", "does not close within a week"),
                 judged.open.join("', '")
             )
         } else {
             format!(
-                "{list}: closed {}, {}",
+                "{list}: closed {}{ahead}, {}",
                 at(state.last_down, "since", "for more than a week"),
                 at(state.next_up, "opens at", "does not open within a week")
             )
@@ -531,13 +552,13 @@ fn describe_window(settings: &ScheduleSettings, judged: &ScheduleNow) -> String 
     );
     if state.open {
         format!(
-            "window {edges}: open since {}, closes at {}",
+            "window {edges}: open since {}{ahead}, closes at {}",
             at(state.last_up),
             at(state.next_down)
         )
     } else {
         format!(
-            "window {edges}: closed since {}, opens at {}",
+            "window {edges}: closed since {}{ahead}, opens at {}",
             at(state.last_down),
             at(state.next_up)
         )
@@ -667,6 +688,41 @@ mod tests {
         assert_eq!(plan(Role::Down, false, false), Plan::Release);
         assert_eq!(plan(Role::Up, false, false), Plan::Leave);
         assert_eq!(plan(Role::Reconcile, false, false), Plan::Leave);
+    }
+
+    #[test]
+    fn an_edge_after_the_handler_time_is_explained_in_the_line() {
+        use time::macros::datetime;
+        let schedule = |text: &str| crate::schedule::Schedule::parse(text).unwrap();
+        let settings = ScheduleSettings {
+            window: crate::schedule::Window {
+                up: schedule("0 0 6 * * *"),
+                down: schedule("0 0 7 * * *"),
+            },
+            reconcile: None,
+            pool_id: "adf-pool".parse().unwrap(),
+            dedicated: 1,
+            low_priority: 0,
+            wait_seconds: 60,
+            windows: None,
+        };
+        // A timer that fires 10 s early is judged 30 s ahead: open since 06:00.
+        let now = datetime!(2026-03-02 05:59:50 UTC);
+        let line = describe_window(&settings, &settings.at(now + EDGE_GRACE), now);
+        assert!(
+            line.contains(
+                "open since 2026-03-02T06:00:00Z (10 s after the handler time: a firing judges \
+                 the window 30 s ahead, so one that fires a little early still sees the edge it \
+                 was scheduled for), closes at 2026-03-02T07:00:00Z"
+            ),
+            "{line}"
+        );
+        let later = datetime!(2026-03-02 06:20:00 UTC);
+        let line = describe_window(&settings, &settings.at(later + EDGE_GRACE), later);
+        assert!(
+            line.ends_with("open since 2026-03-02T06:00:00Z, closes at 2026-03-02T07:00:00Z"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -49,8 +49,10 @@ pub struct DayArgs {
     /// "schedule formula 06-07", "schedule formula 08-18", "1-node floor".
     #[arg(long = "strategy")]
     pub(crate) strategies: Vec<String>,
-    /// Write simulated-day.json, .md, .svg and -busy.svg here.
-    #[arg(long, default_value = "docs")]
+    /// Write simulated-day.json, .md, .svg and -busy.svg here. The default
+    /// keeps tracked files alone; the reference day in docs/ is rewritten
+    /// with `--out docs`.
+    #[arg(long, default_value = "target/simulated-day")]
     pub(crate) out: PathBuf,
     /// Print the table only; write no file.
     #[arg(long)]
@@ -170,4 +172,25 @@ pub fn run(args: &DayArgs) -> Result<(), DayError> {
         report::markdown_page(&report, "simulated-day.svg", "simulated-day-busy.svg"),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        day: DayArgs,
+    }
+
+    /// A newcomer trying `simulate-day` must not rewrite tracked files in docs/.
+    #[test]
+    fn files_go_to_target_unless_asked() {
+        let default = Command::parse_from(["simulate-day"]).day;
+        assert_eq!(default.out, PathBuf::from("target/simulated-day"));
+        let asked = Command::parse_from(["simulate-day", "--out", "docs"]).day;
+        assert_eq!(asked.out, PathBuf::from("docs"));
+    }
 }

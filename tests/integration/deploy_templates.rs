@@ -74,7 +74,7 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
 /// the non-test part of a `settings.rs` under src/ (each is an argument of
 /// `get(..)`, `env(..)` or `number(..)` there). A literal scan rather than a
 /// hand-kept list, so a setting added by anyone is checked without an edit here.
-fn settings_read_by_code() -> BTreeSet<String> {
+pub(crate) fn settings_read_by_code() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut files = Vec::new();
     collect_settings_files(&repo().join("src"), &mut files);
@@ -602,4 +602,28 @@ fn local_settings_example_lists_every_setting() {
             );
         }
     }
+}
+
+/// docs/deploy.md's "Deliberately not set" list names every setting the
+/// template leaves out, so a reader comparing the app's settings with the
+/// code's finds each one explained.
+#[test]
+fn deploy_md_names_every_setting_the_template_leaves_out() {
+    let text = read("docs/deploy.md");
+    let list = text
+        .split_once("Deliberately not")
+        .expect("docs/deploy.md has a 'Deliberately not set' list")
+        .1
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let missing: Vec<&str> = NOT_IN_TEMPLATE
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !list.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/deploy.md's 'Deliberately not set' list misses {missing:?}"
+    );
 }

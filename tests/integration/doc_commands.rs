@@ -18,6 +18,8 @@
 //! - ```` ```sh local after-export ````: the same, after the `export ...` line
 //!   that dev printed, as the reader was told to paste it (the block's first
 //!   line must say so).
+//! - ```` ```sh local errors ````: a block that shows mistakes on purpose:
+//!   every answer it prints must be an error, and carry a hint.
 //! - ```` ```sh core-tools ````: for `func start`; not run (no Functions host here).
 //!
 //! `cargo run -q -- <command>` in a block runs the binary this `cargo test`
@@ -37,6 +39,10 @@ use tokio::process::{Child, Command};
 /// Every doc a newcomer reads; blocks are taken in this order.
 const DOCS: &[&str] = &[
     "README.md",
+    "docs/api.md",
+    "docs/settings.md",
+    "docs/operations.md",
+    "docs/architecture.md",
     "docs/cli.md",
     "docs/simulator.md",
     "docs/schedules.md",
@@ -49,6 +55,7 @@ const DOCS: &[&str] = &[
 /// cannot quietly turn the check off.
 const DOCS_WITH_LOCAL_BLOCKS: &[&str] = &[
     "README.md",
+    "docs/api.md",
     "docs/cli.md",
     "docs/simulator.md",
     "docs/schedules.md",
@@ -59,7 +66,7 @@ const DOCS_WITH_LOCAL_BLOCKS: &[&str] = &[
 /// loaded machine's time.
 const TIME_SCALE: &str = "600";
 const SHELLS: &[&str] = &["sh", "bash", "shell"];
-const MARKERS: &[&str] = &["dev", "local", "after-export", "core-tools"];
+const MARKERS: &[&str] = &["dev", "local", "after-export", "errors", "core-tools"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -219,8 +226,10 @@ fn dev_command(block: &Block) -> DevCommand {
             assert!(
                 !args
                     .iter()
-                    .any(|a| a.starts_with("--listen") || a.starts_with("--time-scale")),
-                "{}: the test chooses --listen and --time-scale itself",
+                    .any(|a| ["--listen", "--simulator-listen", "--time-scale"]
+                        .iter()
+                        .any(|own| a.starts_with(own))),
+                "{}: the test chooses --listen, --simulator-listen and --time-scale itself",
                 block.at()
             );
             let env = words[..assignments]
@@ -301,6 +310,8 @@ async fn start_dev(command: &DevCommand, tmp: &Path) -> Dev {
         .arg("dev")
         .args(&command.args)
         .args(["--listen", "127.0.0.1:0", "--time-scale", TIME_SCALE])
+        // Not dev's usual 7072: a reader's own dev may hold it.
+        .args(["--simulator-listen", "127.0.0.1:0"])
         .env_clear()
         // dev writes its CA file to the temp directory: keep it in target/.
         .env("TMPDIR", tmp)
@@ -513,7 +524,16 @@ async fn run_block(
             values.len()
         ));
     }
-    if let Some(bad) = values.iter().find_map(bad_answer) {
+    if block.has("errors") {
+        let unhelpful = values.iter().find(|v| {
+            v["error"]["code"].as_str().is_none() || v["error"]["hint"].as_str().is_none()
+        });
+        if let Some(value) = unhelpful {
+            return fail(format!(
+                "a mistake shown without an error and a hint: {value}"
+            ));
+        }
+    } else if let Some(bad) = values.iter().find_map(bad_answer) {
         return fail(bad);
     }
     if let Err(e) = stopped {
@@ -570,8 +590,10 @@ fn blocks_that_target_the_dev_server_are_marked() {
                 problems.push(format!("{}: unknown marker `{word}`", block.at()));
             }
         }
-        if block.has("after-export") && !block.has("local") {
-            problems.push(format!("{}: `after-export` without `local`", block.at()));
+        for marker in ["after-export", "errors"] {
+            if block.has(marker) && !block.has("local") {
+                problems.push(format!("{}: `{marker}` without `local`", block.at()));
+            }
         }
         if block.has("after-export") {
             let first = block.text.lines().next().unwrap_or("");
@@ -659,13 +681,20 @@ fn shell_words_reads_quotes_as_bash_does() {
     assert_eq!(shell_words(r"a\ b 'it''s' x#y"), ["a b", "its", "x#y"]);
 }
 
-/// A doc that starts dev its own way (the schedules' open window) gets that
-/// dev for its blocks; the others get the README's plain `cargo run -- dev`.
+/// A doc that starts dev its own way (the schedules' open window, the API's
+/// allowed pools) gets that dev for its blocks; the others get the README's
+/// plain `cargo run -- dev`.
 #[test]
 fn local_blocks_run_against_the_dev_their_doc_starts() {
     let blocks = local_blocks();
     for (block, dev) in &blocks {
-        if block.doc == "docs/schedules.md" {
+        if block.doc == "docs/api.md" {
+            assert!(
+                dev.env.iter().any(|(k, _)| k == "ALLOWED_POOLS"),
+                "{}: {dev:?}",
+                block.at()
+            );
+        } else if block.doc == "docs/schedules.md" {
             assert!(
                 dev.env
                     .iter()

@@ -17,8 +17,11 @@ mod helpers;
 mod cli;
 mod deploy_rules;
 mod deploy_templates;
+#[cfg(all(unix, feature = "simulator"))]
+mod dev;
 #[cfg(unix)]
 mod doc_commands;
+mod docs;
 mod functions_edge;
 mod fuzz_http;
 mod leases;

@@ -46,6 +46,15 @@ fn zip_has_the_functions_layout_and_a_binary_that_runs() {
         zip_path.to_string_lossy(),
         "stdout is the zip's path, for scripts"
     );
+    // The sizes it prints are the files' own: what docs may quote.
+    let mib = |path: &Path| std::fs::metadata(path).unwrap().len() as f64 / f64::from(1 << 20);
+    let sizes = format!(
+        "package.sh: binary {:.2} MiB, zip {:.2} MiB",
+        mib(Path::new(env!("CARGO_BIN_EXE_pool-resizer"))),
+        mib(&zip_path)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.lines().any(|l| l == sizes), "{sizes}\n{stderr}");
 
     let host: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo().join("host.json")).unwrap()).unwrap();
@@ -107,5 +116,46 @@ fn zip_has_the_functions_layout_and_a_binary_that_runs() {
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&host_in_zip).unwrap(),
         host
+    );
+}
+
+/// `func azure functionapp publish` packs the repository root minus
+/// `.funcignore`: every top-level entry but the app itself must be listed
+/// there, or it is uploaded with the app. Entries `.gitignore` keeps out of
+/// a checkout (target/, dist/, ...) are left to it.
+#[test]
+fn funcignore_leaves_out_everything_but_the_app() {
+    let root = repo();
+    let patterns = |file: &str| -> Vec<String> {
+        std::fs::read_to_string(root.join(file))
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| l.trim_start_matches('/').trim_end_matches('/').to_owned())
+            .collect()
+    };
+    let matches =
+        |pattern: &str, name: &str| match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+            (Some(suffix), _) => name.ends_with(suffix),
+            (_, Some(prefix)) => name.starts_with(prefix),
+            _ => name == pattern,
+        };
+    let ignored = patterns(".funcignore");
+    let untracked = patterns(".gitignore");
+    let app = function_folders(&root);
+    let mut uploaded = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let is_app = name == "host.json" || app.contains(&name);
+        let left_out = ignored.iter().any(|p| matches(p, &name));
+        let not_in_a_checkout = untracked.iter().any(|p| matches(p, &name));
+        if !is_app && !left_out && !not_in_a_checkout {
+            uploaded.push(name);
+        }
+    }
+    assert!(
+        uploaded.is_empty(),
+        ".funcignore does not leave out {uploaded:?}"
     );
 }

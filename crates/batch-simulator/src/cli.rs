@@ -65,6 +65,7 @@ impl From<SimulatorArgs> for SimulatorConfig {
             low_priority_core_quota: a.low_priority_core_quota,
             metadata_limit_bytes: a.metadata_limit_bytes,
             ca_file: a.ca_file,
+            ca: None,
             seed: a.seed,
             token_lifetime: Duration::from_secs(a.token_lifetime_secs),
             timing: Timing::default(),

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::tls::CaPair;
 use crate::world::Timing;
 
 /// What [`SimulatorConfig::metadata_limit_bytes`] is unless set: Batch refuses
@@ -42,6 +43,9 @@ pub struct SimulatorConfig {
     pub metadata_limit_bytes: usize,
     /// Also write the CA certificate (PEM) here.
     pub ca_file: Option<PathBuf>,
+    /// Sign the server certificate with this CA instead of a fresh one, so a
+    /// CA file a client was given by an earlier start keeps working.
+    pub ca: Option<CaPair>,
     pub seed: u64,
     /// Lifetime of issued access tokens (real time).
     pub token_lifetime: Duration,
@@ -74,6 +78,7 @@ impl Default for SimulatorConfig {
             low_priority_core_quota: 100,
             metadata_limit_bytes: METADATA_LIMIT_BYTES,
             ca_file: None,
+            ca: None,
             seed: 1,
             token_lifetime: Duration::from_secs(3600),
             timing: Timing::default(),

@@ -84,6 +84,7 @@ pub use config::{DEV_KEY, SimulatorConfig};
 pub use errors::{ApiError, SimulatorError};
 pub use events::{Event, EventKind};
 pub use faults::{FaultSpec, Faults};
+pub use tls::CaPair;
 pub use world::Timing;
 
 /// The data-plane api-version the simulator documents and tests first (every version in
@@ -108,6 +109,18 @@ pub struct ReadyInfo {
     /// `https://127.0.0.1:PORT/_simulator`
     pub control_endpoint: String,
     pub time_scale: f64,
+}
+
+/// Writes `text` to `path` so that a reader sees the old file or the new one,
+/// never half of it: a client reading the CA file while a simulator restarts.
+fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".{}.partial", std::process::id()));
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })
 }
 
 /// A running simulator.
@@ -138,7 +151,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     let key = base64::engine::general_purpose::STANDARD
         .decode(config.key.trim())
         .map_err(|e| SimulatorError::Key(e.to_string()))?;
-    let certs = tls::generate()?;
+    let certs = tls::generate(config.ca.as_ref())?;
     let listener =
         TcpListener::bind(config.listen)
             .await
@@ -158,7 +171,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     };
     let endpoint = format!("https://{host}:{}", addr.port());
     if let Some(path) = &config.ca_file {
-        std::fs::write(path, &certs.ca_pem).map_err(|source| SimulatorError::Io {
+        write_whole(path, &certs.ca_pem).map_err(|source| SimulatorError::Io {
             path: path.display().to_string(),
             source,
         })?;
