@@ -51,7 +51,6 @@ fn the_api_page_quotes_the_codes_limits() {
             ),
             format!("| {DEFAULT_REPAIR_ATTEMPTS} |"),
             format!("`waitSeconds` above {HTTP_WAIT_LIMIT_SECONDS} is refused"),
-            format!("`TooManyLeases` ({MAX_LEASES} live on one pool)"),
             format!("body over {} KiB", BODY_LIMIT / 1024),
             format!("plus a {}-second margin", CALL_MARGIN.as_secs()),
             format!("so at most {most} s"),
