@@ -33,7 +33,7 @@ use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
 use super::lease_write::PoolEdit;
 use super::looks::Looks;
 use super::observe::{etag_of, judges_readiness, nodes_only_pool};
-use super::poll::{Decided, PollPolicy, is_near, since_modified};
+use super::poll::{BootLooks, Decided, PollPolicy, is_near, ready_window, since_modified};
 use super::rhythm::{Note, Origin};
 use super::snapshot::{NodeTally, Observed};
 use super::want::Want;
@@ -154,6 +154,8 @@ pub(super) struct Run<'b> {
     /// When this call last saw the pool or last acted on it (real time): a
     /// shared look older than that tells it nothing new.
     pub(super) newest: tokio::time::Instant,
+    /// Looks made while nodes boot, for timing them.
+    pub(super) boot_looks: Option<BootLooks>,
 }
 
 impl<'b> Run<'b> {
@@ -168,6 +170,7 @@ impl<'b> Run<'b> {
             busy: None,
             drops: 0,
             newest: budget.began,
+            boot_looks: None,
         }
     }
 
@@ -378,10 +381,16 @@ impl<B: PoolApi> Converger<'_, B> {
         let Some(Observed::Pool(snapshot)) = &report.last else {
             return;
         };
-        let boots = snapshot.nodes.as_ref().map_or_else(Vec::new, |tally| {
+        let mut boots = snapshot.nodes.as_ref().map_or_else(Vec::new, |tally| {
             let rhythm = super::rhythm::read(&snapshot.pool.metadata);
             Note::boots(&rhythm, &tally.ready_boots, want.provision_deadline)
         });
+        // Callers of this process that saw the same boots write them once.
+        if let (Some(looks), Some((until, _))) = (self.looks, boots.last())
+            && !looks.claim_boots(&want.pool_id, *until)
+        {
+            boots.clear();
+        }
         let note = Note {
             arrival: arrival.and_then(|note| note.arrival),
             boots,
@@ -486,9 +495,10 @@ impl<B: PoolApi> Converger<'_, B> {
                             .map_or(budget.elapsed(), |since| since.max(budget.elapsed())),
                         _ => budget.elapsed(),
                     };
+                    let near = is_near(observed, want);
                     let decided = Decided::Wait {
                         reason,
-                        near: is_near(observed, want),
+                        near,
                         // A call that resized writes the pool's rhythm once
                         // it answers: counted now, so the total keeps to the
                         // same bound.
@@ -496,6 +506,23 @@ impl<B: PoolApi> Converger<'_, B> {
                         since_resize,
                     };
                     interval = self.policy.after_decision(interval, decided);
+                    // Nodes boot, and the pool's boots say when the last one
+                    // should be ready: look around then, not every `max`.
+                    if reason == WaitReason::NodesStarting
+                        && !near
+                        && self.policy.timed_boot
+                        && let Some(window) = ready_window(observed, want.provision_deadline)
+                    {
+                        let elapsed = budget.elapsed();
+                        let spent = run.boot_looks.get_or_insert(BootLooks {
+                            since: elapsed,
+                            looks: 0,
+                        });
+                        spent.looks += 1;
+                        interval =
+                            self.policy
+                                .timed_look(window, self.clock.now_utc(), *spent, elapsed);
+                    }
                 }
                 step @ (Step::Resize(_) | Step::StopResize | Step::RemoveNodes(_)) => {
                     let etag = etag_of(observed);

@@ -33,6 +33,10 @@ struct PoolLooks {
 pub(crate) struct Looks {
     pools: Mutex<HashMap<PoolId, Arc<tokio::sync::Mutex<PoolLooks>>>>,
     waiting: Arc<Mutex<HashMap<PoolId, usize>>>,
+    /// Per pool: boots up to this instant (unix seconds) are being or have
+    /// been written to its rhythm by a caller of this process, so the
+    /// crowd that saw them too does not write them again.
+    boots_claimed: Mutex<HashMap<PoolId, i64>>,
 }
 
 /// A caller's place among a pool's waiters; leaving drops it.
@@ -112,6 +116,20 @@ impl Looks {
         let observed = look.await?;
         entry.last = Some((Instant::now(), observed.clone()));
         Ok((observed, true))
+    }
+
+    /// Claims the writing of `pool_id`'s boots up to `until` (unix seconds):
+    /// `false` when a caller of this process already has.
+    pub(crate) fn claim_boots(&self, pool_id: &PoolId, until: i64) -> bool {
+        let mut claimed = self
+            .boots_claimed
+            .lock()
+            .expect("never poisoned: no panics under it");
+        let mine = claimed.get(pool_id).is_none_or(|at| *at < until);
+        if mine {
+            claimed.insert(pool_id.clone(), until);
+        }
+        mine
     }
 
     /// Drops the pool's last look: it predates a change this process made.

@@ -16,6 +16,11 @@ use std::time::Duration;
 /// node-second paid for nothing. Looks that only nodes can answer skip the
 /// pool GET, so the fast phase costs one call per look and a whole cycle
 /// stays below the Python SDK poller's call count (`docs/benchmarks.md`).
+/// While nodes boot, the looks are timed from the boots the pool has shown
+/// (`timed_boot`, [`ready_window`]): a pool without a start task, whose last
+/// step to ready is the boot itself, is answered within `near` of its last
+/// node's `idle` when its boots are consistent, with fewer looks than one
+/// per `max`.
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
     pub(crate) first: Duration,
@@ -41,6 +46,14 @@ pub struct PollPolicy {
     pub(crate) pool_refresh: Duration,
     /// `resizeTimeout` sent with our resizes (Batch default 15 min, min 5 min).
     pub(crate) resize_timeout: Option<Duration>,
+    /// While nodes boot, time the looks from the boot times the pool has
+    /// shown ([`ready_window`]): few looks before the last node should be
+    /// ready, every `near` around it, never more looks than one per `max`
+    /// would have made. Off: one look per `max`, as before.
+    pub(crate) timed_boot: bool,
+    /// The longest sleep before the expected ready window: a pool that
+    /// boots faster than it used to is seen within this.
+    pub(crate) boot_sleep: Duration,
 }
 
 impl Default for PollPolicy {
@@ -53,6 +66,8 @@ impl Default for PollPolicy {
             call_budget: Duration::from_secs(5),
             pool_refresh: Duration::from_secs(60),
             resize_timeout: None,
+            timed_boot: true,
+            boot_sleep: Duration::from_secs(60),
         }
     }
 }
@@ -88,6 +103,49 @@ pub(super) fn is_near(observed: &Observed, want: &Want) -> bool {
     let start_task_running = idle_or_running.saturating_sub(ready);
     let near = count(NodeState::WaitingForStartTask) + start_task_running;
     wanted > 0 && near > 0 && ready + near >= wanted
+}
+
+/// When the last node still on its way should be ready, by the boots the
+/// pool has shown (its rhythm, and the nodes of this pool ready now: what
+/// this wait has seen before any history): from its allocation plus the
+/// shortest boot to plus the longest. `None` when there is nothing to go
+/// by, or a coming node has no allocation time yet.
+pub(super) fn ready_window(
+    observed: &Observed,
+    deadline: Duration,
+) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
+    let Observed::Pool(snapshot) = observed else {
+        return None;
+    };
+    let tally = snapshot.nodes.as_ref()?;
+    let coming = tally.coming_dedicated + tally.coming_low_priority;
+    if coming == 0 || tally.coming_allocated.len() < coming as usize {
+        return None;
+    }
+    let last = *tally.coming_allocated.iter().max()?;
+    let history = super::rhythm::read(&snapshot.pool.metadata).boots;
+    let seen = tally
+        .ready_boots
+        .iter()
+        .map(|(_, boot)| *boot)
+        .filter(|boot| *boot <= deadline);
+    let boots: Vec<Duration> = history
+        .iter()
+        .map(|secs| Duration::from_secs(u64::from(*secs)))
+        .chain(seen)
+        .collect();
+    let shortest = boots.iter().min()?;
+    let longest = boots.iter().max()?;
+    Some((last + *shortest, last + *longest))
+}
+
+/// Looks made while nodes boot, since the first of them: what the timed
+/// looks may spend ([`PollPolicy::timed_look`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BootLooks {
+    /// When the first was made (time since the call began).
+    pub(crate) since: Duration,
+    pub(crate) looks: u32,
 }
 
 /// What the loop did with its last look, for [`PollPolicy::after_decision`].
@@ -142,6 +200,39 @@ impl PollPolicy {
             Decided::Acted { shrink: true } => self.call_budget.max(self.first),
             Decided::Acted { shrink: false } => self.first,
         }
+    }
+
+    /// While nodes boot and the pool's boots say when the last one should
+    /// be ready (`window`): sleep towards the window (at most `boot_sleep`
+    /// at a time), then look every `near` from just before it, as long as
+    /// that spends no more looks than one per `max` since the boot phase
+    /// began would have (`spent`, at `elapsed` since the call began); else
+    /// wait for the next look one per `max` allows. So the answer follows
+    /// the last node's `idle` by at most `near` when the window holds, and
+    /// no wait makes more looks than before.
+    pub(crate) fn timed_look(
+        &self,
+        window: (time::OffsetDateTime, time::OffsetDateTime),
+        now: time::OffsetDateTime,
+        spent: BootLooks,
+        elapsed: Duration,
+    ) -> Duration {
+        let (earliest, latest) = window;
+        let start = earliest - self.near;
+        if now < start {
+            let to_window = Duration::try_from(start - now).unwrap_or_default();
+            return to_window.min(self.boot_sleep).max(self.near);
+        }
+        let max = self.max.as_secs_f64().max(f64::EPSILON);
+        let boot_phase = elapsed.saturating_sub(spent.since).as_secs_f64();
+        let earned = 1 + (boot_phase / max).floor() as u32;
+        let past = now > latest + self.max;
+        if earned > spent.looks && !past {
+            return self.near;
+        }
+        // The next look one per `max` allows.
+        let into = boot_phase % max;
+        Duration::from_secs_f64(max - into).max(self.near)
     }
 
     /// After a pause: intervals grow (early looks catch quick wins, late
@@ -237,6 +328,91 @@ mod tests {
         for (what, observed, wanted, near) in rows {
             assert_eq!(is_near(&observed, &up(wanted)), near, "{what}");
         }
+    }
+
+    /// The looks of a boot, timed by the window the pool's boots give:
+    /// towards it in long sleeps, every `near` inside it while no more
+    /// looks than one per `max` would have made, else that cadence.
+    #[test]
+    fn timed_looks_as_a_table() {
+        use time::macros::datetime;
+        let p = PollPolicy::default();
+        let at = |secs: i64| datetime!(2026-11-24 06:00 UTC) + time::Duration::seconds(secs);
+        // The last node should be ready 150-153 s after t = 0.
+        let window = (at(150), at(153));
+        let spent = |since: f64, looks: u32| BootLooks {
+            since: s(since),
+            looks,
+        };
+        let rows: &[(&str, i64, BootLooks, f64, Duration)] = &[
+            (
+                "far from the window: the longest sleep",
+                10,
+                spent(10.0, 1),
+                10.0,
+                p.boot_sleep,
+            ),
+            (
+                "closer: sleep to just before it",
+                100,
+                spent(10.0, 2),
+                100.0,
+                s(48.5),
+            ),
+            (
+                "in it, looks to spare: near",
+                149,
+                spent(10.0, 3),
+                149.0,
+                p.near,
+            ),
+            (
+                "in it, none to spare: the next one per max",
+                149,
+                spent(10.0, 10),
+                149.0,
+                s(11.0),
+            ),
+            (
+                "long past it: one per max",
+                200,
+                spent(10.0, 5),
+                200.0,
+                s(5.0),
+            ),
+        ];
+        for (what, now, spent, elapsed, expected) in rows {
+            assert_eq!(
+                p.timed_look(window, at(*now), *spent, s(*elapsed)),
+                *expected,
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn the_ready_window_comes_from_the_pools_boots_and_what_this_wait_saw() {
+        use crate::batch::models::{MetadataItem, Node, NodeState::*, Pool};
+        use crate::resizer::fixtures::NOW;
+        let minute = time::Duration::minutes(1);
+        let coming = |allocated| Node::test(Starting).allocated_at(allocated);
+        let ready = Node { last_boot_time: Some(NOW - minute), ..Node::test(Idle).allocated_at(NOW - 4 * minute) };
+        let history = MetadataItem { name: "pool-resizer-rhythm".into(), value: r#"{"b":[200,210]}"#.into() };
+        let deadline = Duration::from_secs(900);
+        let window = |observed: Observed| ready_window(&observed, deadline);
+        let pool = || Pool::test("p").steady(2);
+        assert_eq!(window(pool().nodes([coming(NOW), coming(NOW - minute)]).observed()), None, "nothing to go by");
+        let mut with_history = pool().nodes([coming(NOW), coming(NOW - minute)]).pool();
+        with_history.metadata.push(history);
+        let seen = Observed::Pool(Box::new(super::super::snapshot::Snapshot {
+            nodes: Some(super::super::snapshot::NodeTally::from_nodes(&[coming(NOW), coming(NOW - minute)])),
+            pool: with_history,
+            observed_at: NOW,
+        }));
+        assert_eq!(window(seen), Some((NOW + time::Duration::seconds(200), NOW + time::Duration::seconds(210))), "the last allocated, plus the pool's boots");
+        assert_eq!(window(pool().nodes([ready.clone(), coming(NOW)]).observed()), Some((NOW + 3 * minute, NOW + 3 * minute)), "a node of this pool ready now");
+        assert_eq!(window(pool().nodes([ready, Node::test(Starting)]).observed()), None, "a coming node without its allocation time");
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub struct DayConfig {
     pub window: [String; 2],
     /// Each task runs a duration drawn from this range (minutes).
     pub task_minutes: [f64; 2],
-    /// The pool's start task (`sleep N`, waitForSuccess).
-    pub start_task_seconds: u32,
+    /// The pool's start task (`sleep N`, waitForSuccess); `null`: none, the
+    /// nodes are ready once booted.
+    pub start_task_seconds: Option<u32>,
     /// From a resize to the VMs' existence, then the two boot phases (seconds, ranges).
     pub allocate_seconds: [f64; 2],
     /// How long a node is `creating` (seconds, range).
@@ -63,7 +64,7 @@ impl Default for DayConfig {
             runs: 12,
             window: ["08:00".into(), "18:00".into()],
             task_minutes: [8.0, 12.0],
-            start_task_seconds: 30,
+            start_task_seconds: Some(30),
             allocate_seconds: [15.0, 40.0],
             creating_seconds: [50.0, 100.0],
             starting_seconds: [80.0, 140.0],

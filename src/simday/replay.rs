@@ -125,18 +125,20 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
         looks: Default::default(),
         flight,
     };
-    let start_task = format!("/bin/bash -c \"sleep {}\"", plan.config.start_task_seconds);
+    let start_task = plan
+        .config
+        .start_task_seconds
+        .map(|seconds| json!({"commandLine": format!("/bin/bash -c \"sleep {seconds}\""), "waitForSuccess": true}));
+    let mut pool = json!({
+        "id": POOL,
+        "vmSize": "Standard_A1_v2",
+        "taskSlotsPerNode": 1,
+    });
+    if let Some(start_task) = start_task {
+        pool["startTask"] = start_task;
+    }
     calls
-        .call(
-            Method::POST,
-            "/pools",
-            Some(&json!({
-                "id": POOL,
-                "vmSize": "Standard_A1_v2",
-                "startTask": {"commandLine": start_task, "waitForSuccess": true},
-                "taskSlotsPerNode": 1,
-            })),
-        )
+        .call(Method::POST, "/pools", Some(&pool))
         .await
         .map_err(|e| e.to_string())?;
     calls
@@ -222,4 +224,69 @@ async fn pipeline(ctx: &Ctx, strategy: &dyn Strategy, run: &Run) -> Result<(), S
         .after_task(ctx, run)
         .await
         .map_err(|e| format!("after the task: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resizer::PollPolicy;
+    use crate::simday::config::DayConfig;
+    use crate::simday::strategy::Resizer;
+
+    /// Issue 21, item 4, on the paused clock: a pool without a start task,
+    /// whose nodes boot in about the same time each day (what a pool's image
+    /// and VM size make of it; the simulator draws each boot from these
+    /// ranges). Eight pipelines half an hour apart, each booting a node.
+    /// Once the pool has shown one boot, every answer follows its node's
+    /// `idle` within 2 s, with fewer Batch calls than one look per 15 s.
+    #[test]
+    fn without_a_start_task_answers_follow_the_last_idle_within_two_seconds() {
+        let arrivals = (0..8)
+            .map(|i| format!("{:02}:{:02}", 8 + (5 + 30 * i) / 60, (5 + 30 * i) % 60))
+            .collect();
+        let plan = DayConfig {
+            start: "08:00".into(),
+            length_minutes: 300,
+            arrivals,
+            task_minutes: [5.0, 5.0],
+            start_task_seconds: None,
+            creating_seconds: [20.0, 22.0],
+            starting_seconds: [120.0, 123.0],
+            wait_seconds: 200,
+            seed: 3,
+            ..DayConfig::default()
+        }
+        .plan()
+        .unwrap();
+        let day = |timed_boot| {
+            let strategy = Resizer {
+                keep_warm_minutes: 0,
+                policy: PollPolicy {
+                    timed_boot,
+                    ..PollPolicy::default()
+                },
+            };
+            replay(&plan, &strategy).unwrap()
+        };
+        let (timed, fixed) = (day(true), day(false));
+        let lags = |m: &Metrics| -> Vec<f64> {
+            m.runs.iter().map(|r| r.after_ready.expect("ran")).collect()
+        };
+        eprintln!(
+            "timed looks: lags {:?}, {} calls; one look per 15 s: lags {:?}, {} calls",
+            lags(&timed),
+            timed.batch_calls,
+            lags(&fixed),
+            fixed.batch_calls
+        );
+        assert_eq!(timed.tasks_run, 8);
+        for (i, lag) in lags(&timed).iter().enumerate().skip(1) {
+            assert!(*lag <= 2.0, "run {i}: {lag} s after its node's idle");
+        }
+        assert!(
+            lags(&fixed).iter().skip(1).any(|lag| *lag > 2.0),
+            "the fixed looks miss it"
+        );
+        assert!(timed.batch_calls <= fixed.batch_calls);
+    }
 }

@@ -154,7 +154,7 @@ pub fn markdown_page(report: &DayReport, day_chart: &str, busy_chart: &str) -> S
     );
     let _ = writeln!(
         out,
-        "{} runs on {} from {} for {} minutes (seed {}), tasks of {}-{} minutes, start task {} s, ADF polls its task every {} s.\n",
+        "{} runs on {} from {} for {} minutes (seed {}), tasks of {}-{} minutes, {}, ADF polls its task every {} s.\n",
         report.runs.len(),
         c.date,
         c.start,
@@ -162,7 +162,10 @@ pub fn markdown_page(report: &DayReport, day_chart: &str, busy_chart: &str) -> S
         c.seed,
         c.task_minutes[0],
         c.task_minutes[1],
-        c.start_task_seconds,
+        c.start_task_seconds.map_or_else(
+            || "no start task".to_owned(),
+            |s| format!("start task {s} s")
+        ),
         c.adf_poll_seconds
     );
     out.push_str(&markdown_table(report));

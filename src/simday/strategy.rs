@@ -87,9 +87,13 @@ pub(crate) trait Strategy: Send + Sync {
 pub(crate) fn all(config: &DayConfig) -> Vec<Box<dyn Strategy>> {
     let interval = config.formula_interval_minutes;
     let every: Vec<Box<dyn Strategy>> = vec![
-        Box::new(Resizer { keep_warm_minutes: 0 }),
+        Box::new(Resizer {
+            keep_warm_minutes: 0,
+            policy: PollPolicy::default(),
+        }),
         Box::new(Resizer {
             keep_warm_minutes: KEEP_WARM_MINUTES,
+            policy: PollPolicy::default(),
         }),
         Box::new(Formula {
             name: "pending-tasks formula".into(),
@@ -207,6 +211,8 @@ impl Strategy for Floor {
 pub(crate) struct Resizer {
     /// The scale-down's `keepWarmMinutes`: 0 releases at once.
     pub keep_warm_minutes: u32,
+    /// How its waits look at the pool (the handler's default).
+    pub policy: PollPolicy,
 }
 
 /// The keep-warm strategy's grace: long enough to bridge the gaps between
@@ -226,11 +232,11 @@ impl Resizer {
         LeaseId::from_str(&format!("{}-{seed}", run.id)).map_err(|e| e.to_string())
     }
 
-    fn converger<'a>(ctx: &'a Ctx, api: &'a Counted<'a>) -> Converger<'a, Counted<'a>> {
+    fn converger<'a>(&self, ctx: &'a Ctx, api: &'a Counted<'a>) -> Converger<'a, Counted<'a>> {
         Converger {
             batch: api,
             clock: ctx.clock,
-            policy: PollPolicy::default(),
+            policy: self.policy,
             stop: tokio_util::sync::CancellationToken::new(),
             progress: None,
             looks: Some(&ctx.looks),
@@ -259,7 +265,7 @@ impl Strategy for Resizer {
 
     async fn before_task(&self, ctx: &Ctx, run: &Run) -> Result<(), String> {
         let api = Counted(ctx);
-        let converger = Self::converger(ctx, &api);
+        let converger = self.converger(ctx, &api);
         let id = Self::lease(run, ctx.config.seed)?;
         // As the handler judges a leased scale-up: the pool grows to what
         // every live lease needs together; ready means a free node for this run.
@@ -304,7 +310,7 @@ impl Strategy for Resizer {
 
     async fn after_task(&self, ctx: &Ctx, run: &Run) -> Result<(), String> {
         let api = Counted(ctx);
-        let converger = Self::converger(ctx, &api);
+        let converger = self.converger(ctx, &api);
         let lease = Self::lease(run, ctx.config.seed)?;
         let want = Want::scale_down(
             ctx.pool.clone(),
