@@ -13,7 +13,7 @@ use crate::batch::PoolId;
 use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
 use crate::resizer::budget::{Budget, STATUS_PATIENCE};
-use crate::resizer::lease::{WARM_LEASE, live_leases};
+use crate::resizer::lease::{FORECAST_LEASE, LAPSING_LEASES, live_leases};
 use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
     ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite,
@@ -286,13 +286,15 @@ pub(crate) enum Fired {
 }
 
 /// A firing that ran: the lease written (if there was one), the wait's
-/// outcome, and the expired keep-warm grace it ended (if any).
+/// outcome, and the lapsed service leases it let go (a keep-warm grace, a
+/// pre-warm nobody came for), if any.
 #[derive(Debug)]
 pub(crate) struct Ran {
     pub want: Want,
     pub lease: Option<(LeaseEdit, LeaseWrite)>,
     pub result: Result<Report, ConvergeError>,
-    pub warmth: Option<Result<Report, ConvergeError>>,
+    /// The lapsed leases let go (`warm`, `forecast`) and the shrink after.
+    pub warmth: Option<(Vec<LeaseId>, Result<Report, ConvergeError>)>,
 }
 
 /// Why a lease write did not happen.
@@ -541,11 +543,15 @@ impl<B: PoolApi> Service<'_, B> {
         }
         // What is left of the one budget: a grace it cannot end now is
         // ended by the next firing.
-        let warmth = match &result {
-            Ok(report) if report.last.as_ref().is_some_and(warmth_expired) => {
-                Some(self.release_expired_warmth(&want.pool_id, &budget).await)
-            }
-            _ => None,
+        let lapsed = match &result {
+            Ok(report) => report.last.as_ref().map(lapsed_floors).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let warmth = if lapsed.is_empty() {
+            None
+        } else {
+            let released = self.release_lapsed(&want.pool_id, &lapsed, &budget).await;
+            Some((lapsed, released))
         };
         Fired::Ran(Box::new(Ran {
             want,
@@ -555,22 +561,56 @@ impl<B: PoolApi> Service<'_, B> {
         }))
     }
 
-    /// Drops the expired warm lease, then shrinks the pool to what live
+    /// Drops the lapsed service leases, then shrinks the pool to what live
     /// leases (the schedule's included, while its window is open) still need.
-    async fn release_expired_warmth(
+    async fn release_lapsed(
         &self,
         pool_id: &PoolId,
+        lapsed: &[LeaseId],
         budget: &Budget,
     ) -> Result<Report, ConvergeError> {
-        let warm: LeaseId = WARM_LEASE.parse().expect("a valid lease id");
-        self.converger
-            .edit_leases(pool_id, &LeaseEdit::Release(warm), budget)
-            .await?;
+        for id in lapsed {
+            self.converger
+                .edit_leases(pool_id, &LeaseEdit::Release(id.clone()), budget)
+                .await?;
+        }
         let shrink = Want {
             caps: self.limits.caps(),
             ..Want::scale_down(pool_id.clone(), 0, 0, LeaseRule::Honour)
         };
         self.converger.converge_within(&shrink, budget).await
+    }
+
+    /// A forecast's pre-warm: the `forecast` floor lease held until
+    /// `hold_until` (it lapses by itself when no pipeline comes), then one
+    /// step toward the expected nodes within `wait`. The service's own
+    /// scale-up: never an arrival in the pool's rhythm, never a shrink; caps,
+    /// a pause and a backoff apply as to any scale-up.
+    pub(crate) async fn prewarm(
+        &self,
+        pool_id: &PoolId,
+        (dedicated, low_priority): (u32, u32),
+        hold_until: time::OffsetDateTime,
+        wait: Duration,
+    ) -> Answer {
+        let (dedicated, low_priority) = (
+            dedicated.min(self.limits.max_dedicated),
+            low_priority.min(self.limits.max_low_priority),
+        );
+        let lease = LeaseEdit::Hold(Lease {
+            id: FORECAST_LEASE.parse().expect("a valid lease id"),
+            dedicated,
+            low_priority,
+            expires: hold_until,
+        });
+        let want = Want {
+            provision_deadline: self.provision_deadline,
+            caps: self.limits.caps(),
+            origin: crate::resizer::rhythm::Origin::Service,
+            ..Want::scale_up(pool_id.clone(), dedicated, low_priority)
+        };
+        let budget = self.converger.budget(wait);
+        self.run(want, vec![PoolEdit::Lease(lease)], &budget).await
     }
 
     /// A look, judged against a target if one is given. Only a status URL
@@ -673,17 +713,22 @@ impl<B: PoolApi> Service<'_, B> {
     }
 }
 
-/// The pool still carries a keep-warm lease whose grace has ended.
-fn warmth_expired(observed: &Observed) -> bool {
+/// The service's lapsing leases (keep-warm, a pre-warm) the pool still
+/// carries after they expired: the next firing lets their nodes go.
+fn lapsed_floors(observed: &Observed) -> Vec<LeaseId> {
     let Observed::Pool(snapshot) = observed else {
-        return false;
+        return Vec::new();
     };
-    let name = format!("{}{WARM_LEASE}", crate::resizer::lease::LEASE_PREFIX);
-    let present = snapshot.pool.metadata.iter().any(|item| item.name == name);
-    let live = live_leases(&snapshot.pool.metadata, snapshot.observed_at)
+    let live = live_leases(&snapshot.pool.metadata, snapshot.observed_at);
+    LAPSING_LEASES
         .iter()
-        .any(|lease| lease.id.as_str() == WARM_LEASE);
-    present && !live
+        .filter(|id| {
+            let name = format!("{}{id}", crate::resizer::lease::LEASE_PREFIX);
+            snapshot.pool.metadata.iter().any(|item| item.name == name)
+                && !live.iter().any(|lease| lease.id.as_str() == **id)
+        })
+        .map(|id| id.parse().expect("a valid lease id"))
+        .collect()
 }
 
 #[cfg(test)]

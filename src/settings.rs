@@ -77,6 +77,68 @@ pub struct Settings {
     pub(crate) status_url_secret: Option<StatusUrlSecret>,
     /// `STATUS_URL_TTL_MINUTES`: how long a status URL may act (default 60).
     pub(crate) status_url_ttl: std::time::Duration,
+    /// `FORECAST_MODE`, `FORECAST_GRACE_MINUTES`: pre-warming the schedule's pool
+    /// ahead of its rhythm, on the reconcile timer's firings.
+    pub(crate) forecast: ForecastSettings,
+}
+
+/// What the reconcile timer does with the pool's forecast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum ForecastMode {
+    /// Nothing (the default).
+    #[default]
+    Off,
+    /// Says what it would pre-warm and how often that would have been right;
+    /// writes nothing to the pool.
+    ForecastOnly,
+    /// Pre-warms: a `forecast` floor lease and a scale-up, ahead of an
+    /// expected arrival; never shrinks on a prediction.
+    On,
+}
+
+/// `FORECAST_MODE` and its grace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ForecastSettings {
+    pub(crate) mode: ForecastMode,
+    /// How long after the expected arrival a pre-warm's lease lapses.
+    pub(crate) grace: std::time::Duration,
+}
+
+/// Long enough for a trigger's jitter and an upstream activity's delay,
+/// short enough that a pre-warm nobody used bills little.
+pub(crate) const DEFAULT_FORECAST_GRACE_MINUTES: u32 = 15;
+
+impl ForecastSettings {
+    fn read(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
+        let mode = match get("FORECAST_MODE")
+            .map(|m| m.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("off") => ForecastMode::Off,
+            Some("forecast-only") => ForecastMode::ForecastOnly,
+            Some("on") => ForecastMode::On,
+            Some(other) => {
+                problems.push(format!(
+                    "FORECAST_MODE must be off, forecast-only or on, not '{other}'"
+                ));
+                ForecastMode::Off
+            }
+        };
+        let grace = whole_number(
+            get,
+            problems,
+            "FORECAST_GRACE_MINUTES",
+            DEFAULT_FORECAST_GRACE_MINUTES,
+            120,
+        );
+        if grace == 0 {
+            problems.push("FORECAST_GRACE_MINUTES must be at least 1: a pre-warm must wait for the pipeline it expects".to_owned());
+        }
+        ForecastSettings {
+            mode,
+            grace: std::time::Duration::from_secs(u64::from(grace.max(1)) * 60),
+        }
+    }
 }
 
 /// The secrets that seal status URLs (`src/functions/status_url.rs`).
@@ -125,11 +187,8 @@ pub(crate) struct ScheduleSettings {
     /// expressions the host reads through `%SETTING%` in the timers'
     /// function.json; the handler reads them too, to know the window.
     pub(crate) window: Window,
-    /// `SCHEDULE_RECONCILE_SCHEDULE`, validated when set (only the host uses it).
-    #[allow(
-        dead_code,
-        reason = "parsed to refuse a bad expression at start; the host fires it"
-    )]
+    /// `SCHEDULE_RECONCILE_SCHEDULE`, validated when set: the host fires it,
+    /// and the forecast reads its period (how early a pre-warm must start).
     pub(crate) reconcile: Option<Schedule>,
     /// `SCHEDULE_POOL_ID`, else `BATCH_POOL_ID`; one `ALLOWED_POOLS` allows.
     pub(crate) pool_id: PoolId,
@@ -451,6 +510,7 @@ impl Settings {
             " (with 0 every node still booting would be reported stuck, ProvisionTimedOut, at once; leave it unset for 15)",
         );
         let status_url_secret = StatusUrlSecret::read(&env, &mut problems);
+        let forecast = ForecastSettings::read(&get, &mut problems);
         let status_url_ttl_minutes = whole_number(
             &get,
             &mut problems,
@@ -745,6 +805,7 @@ impl Settings {
                     .map(|h| h.to_ascii_lowercase())
                     .filter(|h| is_host_name(h)),
                 status_url_secret,
+                forecast,
                 status_url_ttl: std::time::Duration::from_secs(
                     u64::from(status_url_ttl_minutes.max(1)) * 60,
                 ),
@@ -928,6 +989,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(orphan.contains("STATUS_URL_SECRET_PREVIOUS is set but STATUS_URL_SECRET is not"));
+    }
+
+    #[test]
+    fn forecast_modes_are_read_and_checked() {
+        let base = [
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("BATCH_POOL_ID", "adf-pool"),
+        ];
+        let with = |more: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(more);
+            Settings::from_env(env(&pairs))
+        };
+        let off = with(&[]).unwrap().forecast;
+        assert_eq!(off.mode, ForecastMode::Off);
+        assert_eq!(off.grace.as_secs(), 15 * 60);
+        for (raw, mode) in [
+            ("off", ForecastMode::Off),
+            ("forecast-only", ForecastMode::ForecastOnly),
+            ("ON", ForecastMode::On),
+        ] {
+            assert_eq!(
+                with(&[("FORECAST_MODE", raw)]).unwrap().forecast.mode,
+                mode,
+                "{raw}"
+            );
+        }
+        let problems = with(&[("FORECAST_MODE", "maybe"), ("FORECAST_GRACE_MINUTES", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            problems.contains("FORECAST_MODE must be off, forecast-only or on, not 'maybe'"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("FORECAST_GRACE_MINUTES must be at least 1"),
+            "{problems}"
+        );
     }
 
     #[test]

@@ -319,7 +319,7 @@ impl<B: PoolApi> Converger<'_, B> {
         if act && report.outcome == Outcome::Converged {
             // The poll that ends an operation records the boots it sees
             // (once: the rhythm keeps when the newest recorded one ended).
-            self.record_rhythm(want, &mut report, None, &budget).await;
+            self.record_rhythm(want, &mut report, None, budget).await;
         }
         Ok(report)
     }

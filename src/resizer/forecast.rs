@@ -174,6 +174,16 @@ pub(crate) fn expected_on(
     slots
 }
 
+/// The `share` percentile (0-1) of a pool's boots (seconds), nearest rank.
+pub(crate) fn percentile_boot(boots: &[u32], share: f64) -> Option<Duration> {
+    let mut sorted = boots.to_vec();
+    sorted.sort_unstable();
+    let rank = ((share * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted
+        .get(rank - 1)
+        .map(|&secs| Duration::from_secs(u64::from(secs)))
+}
+
 /// What to do now about the next expected arrival: bring nodes up when it
 /// is at most `lead` away (a boot, plus the time until the next firing
 /// could act), and hold them until `grace` after it, when the pre-warm's
@@ -412,6 +422,14 @@ mod tests {
         );
         assert_eq!(expected.len(), 1, "one slot, not two: {expected:?}");
         assert_eq!(expected[0].at, datetime!(2026-12-08 23:58 UTC));
+    }
+
+    #[test]
+    fn a_boots_percentile_is_its_nearest_rank() {
+        assert_eq!(percentile_boot(&[], 0.9), None);
+        assert_eq!(percentile_boot(&[200], 0.9), Some(Duration::from_secs(200)));
+        let boots: Vec<u32> = (1..=10).map(|i| i * 10).collect();
+        assert_eq!(percentile_boot(&boots, 0.9), Some(Duration::from_secs(90)));
     }
 
     #[test]

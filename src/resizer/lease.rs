@@ -65,11 +65,19 @@ pub(crate) const SCHEDULE_LEASE: &str = "schedule";
 pub(crate) const OVERFLOW_LEASE: &str = "overflow";
 /// The lease that keeps released nodes warm for a while (`keepWarmMinutes`).
 pub(crate) const WARM_LEASE: &str = "warm";
+/// The lease a forecast's pre-warm holds until a grace after the arrival it
+/// expects (`FORECAST=on`): a floor, so the pipeline that comes takes its
+/// nodes instead of adding to them, and it lapses by itself when none does.
+pub(crate) const FORECAST_LEASE: &str = "forecast";
 /// Ids only the service itself uses.
-pub(crate) const RESERVED_LEASE_IDS: &[&str] = &[SCHEDULE_LEASE, OVERFLOW_LEASE, WARM_LEASE];
+pub(crate) const RESERVED_LEASE_IDS: &[&str] =
+    &[SCHEDULE_LEASE, OVERFLOW_LEASE, WARM_LEASE, FORECAST_LEASE];
 /// The service's leases that are floors ("at least N") the pipelines' leases
 /// run on, not work of their own: they do not add to the pipelines' sum.
-pub(crate) const FLOOR_LEASES: &[&str] = &[SCHEDULE_LEASE, WARM_LEASE];
+pub(crate) const FLOOR_LEASES: &[&str] = &[SCHEDULE_LEASE, WARM_LEASE, FORECAST_LEASE];
+/// The service's floors that lapse on their own and are let go by the next
+/// timer firing after they do (keep-warm's grace, a pre-warm nobody used).
+pub(crate) const LAPSING_LEASES: &[&str] = &[WARM_LEASE, FORECAST_LEASE];
 /// Bounds the metadata we add to a pool (Batch refuses oversized metadata
 /// with `MetadataTooLarge`; 50 short entries stay far below any such limit).
 pub const MAX_LEASES: usize = 50;

@@ -68,6 +68,14 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
         "STATUS_URL_TTL_MINUTES",
         "optional: how long a status URL may act; the handler's default (60 minutes) outlasts the pipeline's 30-minute Wait for nodes",
     ),
+    (
+        "FORECAST_MODE",
+        "optional: pre-warming is off until an operator has judged it with forecast-only (docs/schedules.md)",
+    ),
+    (
+        "FORECAST_GRACE_MINUTES",
+        "optional: how long a pre-warm waits for the pipeline it expects (default 15)",
+    ),
 ];
 
 /// Setting names the code reads: every whole upper-case string literal in

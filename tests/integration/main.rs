@@ -22,6 +22,7 @@ mod dev;
 #[cfg(unix)]
 mod doc_commands;
 mod docs;
+mod forecast;
 mod functions_edge;
 mod fuzz_http;
 mod leases;
