@@ -13,7 +13,7 @@ use crate::batch::PoolId;
 use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
 use crate::resizer::budget::{Budget, STATUS_PATIENCE};
-use crate::resizer::lease::{FORECAST_LEASE, LAPSING_LEASES, live_leases};
+use crate::resizer::lease::{FORECAST_LEASE, SPARE_LEASES, live_leases};
 use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
     ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite,
@@ -720,7 +720,7 @@ fn lapsed_floors(observed: &Observed) -> Vec<LeaseId> {
         return Vec::new();
     };
     let live = live_leases(&snapshot.pool.metadata, snapshot.observed_at);
-    LAPSING_LEASES
+    SPARE_LEASES
         .iter()
         .filter(|id| {
             let name = format!("{}{id}", crate::resizer::lease::LEASE_PREFIX);

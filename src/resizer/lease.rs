@@ -72,12 +72,16 @@ pub(crate) const FORECAST_LEASE: &str = "forecast";
 /// Ids only the service itself uses.
 pub(crate) const RESERVED_LEASE_IDS: &[&str] =
     &[SCHEDULE_LEASE, OVERFLOW_LEASE, WARM_LEASE, FORECAST_LEASE];
-/// The service's leases that are floors ("at least N") the pipelines' leases
-/// run on, not work of their own: they do not add to the pipelines' sum.
-pub(crate) const FLOOR_LEASES: &[&str] = &[SCHEDULE_LEASE, WARM_LEASE, FORECAST_LEASE];
-/// The service's floors that lapse on their own and are let go by the next
-/// timer firing after they do (keep-warm's grace, a pre-warm nobody used).
-pub(crate) const LAPSING_LEASES: &[&str] = &[WARM_LEASE, FORECAST_LEASE];
+/// The schedule's lease is a floor ("at least N" inside the window): the
+/// pipelines that run in the window run on its nodes, not beside them.
+pub(crate) const FLOOR_LEASES: &[&str] = &[SCHEDULE_LEASE];
+/// Spare nodes kept for pipelines still to come: keep-warm's released nodes
+/// and a forecast's pre-warm. They add to what the pipelines' leases hold
+/// (so a busy pool keeps them too), and the next pipelines to take a lease
+/// take them over (their first hold shrinks the spares by what it asks), so
+/// a pipeline that comes never adds a node beside a spare one. They lapse on
+/// their own; the next timer firing after that lets their nodes go.
+pub(crate) const SPARE_LEASES: &[&str] = &[FORECAST_LEASE, WARM_LEASE];
 /// Bounds the metadata we add to a pool (Batch refuses oversized metadata
 /// with `MetadataTooLarge`; 50 short entries stay far below any such limit).
 pub const MAX_LEASES: usize = 50;
@@ -205,9 +209,14 @@ impl Lease {
         self.expires > now
     }
 
-    /// `schedule` or `warm`: a floor, not a pipeline's work.
+    /// `schedule`: a floor, not a pipeline's work.
     pub(crate) fn is_floor(&self) -> bool {
         FLOOR_LEASES.contains(&self.id.as_str())
+    }
+
+    /// `warm` or `forecast`: spare nodes for pipelines still to come.
+    pub(crate) fn is_spare(&self) -> bool {
+        SPARE_LEASES.contains(&self.id.as_str())
     }
 }
 
@@ -242,8 +251,8 @@ pub(crate) const UNCAPPED: Counts = (u32::MAX, u32::MAX);
 
 /// What the live leases need of the pool, `released` counted as gone (a
 /// scale-down judged for the pipeline releasing it, written or not): the
-/// pipelines' leases added up, at least each floor (`schedule`, `warm`),
-/// each kind capped by `cap` (`MAX_*_NODES`).
+/// pipelines' leases and the spares (`warm`, `forecast`) added up, at least
+/// the floor (`schedule`), each kind capped by `cap` (`MAX_*_NODES`).
 pub(crate) fn lease_need(
     metadata: &[MetadataItem],
     now: OffsetDateTime,
@@ -272,7 +281,8 @@ pub(crate) fn lease_need(
 /// by its id (merged into `overflow`, or not written yet) queues last.
 pub(crate) fn leases_ahead(metadata: &[MetadataItem], now: OffsetDateTime, me: &LeaseId) -> Counts {
     let mut ahead = (0u32, 0u32);
-    for lease in live_in_line(metadata, now).filter(|lease| !lease.is_floor()) {
+    for lease in live_in_line(metadata, now).filter(|lease| !lease.is_floor() && !lease.is_spare())
+    {
         if &lease.id == me {
             break;
         }
@@ -350,6 +360,10 @@ pub(crate) fn apply(
                 next[at] = lease.to_item();
                 return (next != metadata).then_some(next);
             }
+            // A pipeline's first hold takes over spare nodes kept for it.
+            if !lease.id.is_reserved() {
+                take_over_spares(&mut next, lease);
+            }
             let overflow_name = format!("{LEASE_PREFIX}{OVERFLOW_LEASE}");
             let taken = next
                 .iter()
@@ -375,6 +389,34 @@ pub(crate) fn apply(
         }
     }
     (next != metadata).then_some(next)
+}
+
+/// Shrinks the spare leases in `entries` by what `arriving` asks (a pre-warm
+/// first, then keep-warm): the nodes they keep become the pipeline's. A
+/// spare left with nothing is dropped.
+fn take_over_spares(entries: &mut Vec<MetadataItem>, arriving: &Lease) {
+    let mut wanted = (arriving.dedicated, arriving.low_priority);
+    for spare_id in SPARE_LEASES {
+        let name = format!("{LEASE_PREFIX}{spare_id}");
+        let Some(at) = entries.iter().position(|item| item.name == name) else {
+            continue;
+        };
+        let Some(mut spare) = Lease::parse(&entries[at]) else {
+            continue;
+        };
+        let taken = (
+            spare.dedicated.min(wanted.0),
+            spare.low_priority.min(wanted.1),
+        );
+        spare.dedicated -= taken.0;
+        spare.low_priority -= taken.1;
+        wanted = (wanted.0 - taken.0, wanted.1 - taken.1);
+        if spare.dedicated == 0 && spare.low_priority == 0 {
+            entries.remove(at);
+        } else {
+            entries[at] = spare.to_item();
+        }
+    }
 }
 
 /// The overflow entry after taking in `lease`: the counts added up (its
@@ -521,21 +563,60 @@ mod tests {
         assert_eq!(need(&md, NOW), (2, 0));
         let md = apply(&md, &LeaseEdit::Hold(lease("run-c", 1, 60)), NOW).unwrap();
         assert_eq!(need(&md, NOW), (3, 0), "three pipelines outgrow the floor");
-        let md = apply(&md, &LeaseEdit::Hold(lease(WARM_LEASE, 4, 60)), NOW).unwrap();
-        assert_eq!(need(&md, NOW), (4, 0));
         let schedule: LeaseId = SCHEDULE_LEASE.parse().unwrap();
         assert_eq!(
             leases_ahead(&md, NOW, &"run-c".parse().unwrap()),
             (2, 0),
-            "floors are not in line"
+            "the floor is not in line"
         );
-        assert_eq!(lease_need(&md, NOW, Some(&schedule), UNCAPPED), (4, 0));
-        // A forced shrink to 2 leaves the warm floor and run-c without theirs.
+        assert_eq!(lease_need(&md, NOW, Some(&schedule), UNCAPPED), (3, 0));
+        // A forced shrink to 2 leaves run-c without its node.
         let above: Vec<String> = leases_above(&md, NOW, 2, 0)
             .into_iter()
             .map(|l| l.id.as_str().to_owned())
             .collect();
-        assert_eq!(above, ["run-c", WARM_LEASE]);
+        assert_eq!(above, ["run-c"]);
+    }
+
+    /// Spare nodes (keep-warm, a pre-warm) add to what pipelines hold, so a
+    /// busy pool keeps them too, and the next pipelines take them over
+    /// instead of adding a node beside them.
+    #[test]
+    fn spares_add_up_and_arriving_pipelines_take_them_over() {
+        let md = [
+            lease("run-a", 1, 60).to_item(),
+            lease(FORECAST_LEASE, 1, 30).to_item(),
+            lease(WARM_LEASE, 2, 30).to_item(),
+        ];
+        assert_eq!(need(&md, NOW), (4, 0), "run-a's node and three spares");
+        assert_eq!(
+            leases_ahead(&md, NOW, &"run-z".parse().unwrap()),
+            (1, 0),
+            "spares are not in line"
+        );
+        // run-b takes the pre-warmed node: nothing more is needed.
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-b", 1, 60)), NOW).unwrap();
+        assert_eq!(need(&md, NOW), (4, 0));
+        assert!(
+            !md.iter().any(|m| m.name.ends_with(FORECAST_LEASE)),
+            "{md:?}"
+        );
+        // run-c takes one warm node: one stays warm.
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-c", 1, 60)), NOW).unwrap();
+        assert_eq!(need(&md, NOW), (4, 0));
+        let warm = |md: &[MetadataItem]| {
+            live_leases(md, NOW)
+                .into_iter()
+                .find(|l| l.id.as_str() == WARM_LEASE)
+                .map(|l| l.dedicated)
+        };
+        assert_eq!(warm(&md), Some(1), "{md:?}");
+        // run-d asks two: the last warm node, and one more; a renewal takes none.
+        let md = apply(&md, &LeaseEdit::Hold(lease("run-d", 2, 60)), NOW).unwrap();
+        assert_eq!(need(&md, NOW), (5, 0));
+        assert_eq!(warm(&md), None, "{md:?}");
+        let renewed = apply(&md, &LeaseEdit::Hold(lease("run-d", 2, 90)), NOW).unwrap();
+        assert_eq!(need(&renewed, NOW), (5, 0));
     }
 
     /// First come, first served: a lease is served once the ready nodes hold

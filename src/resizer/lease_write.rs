@@ -165,16 +165,24 @@ impl<B: PoolApi> Converger<'_, B> {
                         None => next,
                     }
                 }),
-                PoolEdit::KeepWarm { minutes } => lease::apply(
-                    &pool.metadata,
-                    &LeaseEdit::Hold(Lease {
-                        id: WARM_LEASE.parse().expect("a valid lease id"),
-                        dedicated: pool.target_dedicated_nodes,
-                        low_priority: pool.target_low_priority_nodes,
-                        expires: now + Duration::from_secs(u64::from(*minutes) * 60),
-                    }),
-                    now,
-                ),
+                PoolEdit::KeepWarm { minutes } => {
+                    // The nodes nothing else keeps (the leases left after
+                    // this scale-down's release, a pre-warm, the schedule)
+                    // are the ones it releases: those stay warm, with any
+                    // still warm from before.
+                    let warm: lease::LeaseId = WARM_LEASE.parse().expect("a valid lease id");
+                    let kept = lease::lease_need(&pool.metadata, now, Some(&warm), lease::UNCAPPED);
+                    lease::apply(
+                        &pool.metadata,
+                        &LeaseEdit::Hold(Lease {
+                            id: warm,
+                            dedicated: pool.target_dedicated_nodes.saturating_sub(kept.0),
+                            low_priority: pool.target_low_priority_nodes.saturating_sub(kept.1),
+                            expires: now + Duration::from_secs(u64::from(*minutes) * 60),
+                        }),
+                        now,
+                    )
+                }
                 PoolEdit::SetBackoff(backoff) => {
                     marks::set(&pool.metadata, marks::BACKOFF, Some(backoff))
                 }
