@@ -223,7 +223,7 @@ impl<B: PoolApi> Converger<'_, B> {
         self.check_within(want, &self.budget(STATUS_PATIENCE)).await
     }
 
-    /// [`Converger::check`] on a budget already started (after a pause
+    /// A look (observe + decide once, without acting) on a budget already started (after a pause
     /// switch, say), so the whole request keeps to one wait.
     pub(crate) async fn check_within(
         &self,
