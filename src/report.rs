@@ -108,7 +108,7 @@ impl OperationBody {
     pub(crate) fn failed_with(&mut self, failure: &Failure) {
         self.status = "failed";
         self.error = Some(ErrorView {
-            code: format!("{:?}", failure.code),
+            code: failure.code.as_str().to_owned(),
             message: failure.message.clone(),
             batch_code: failure.batch_code.clone(),
             url: None,

@@ -134,6 +134,6 @@ fn next_step(step: &Step) -> String {
         Step::StopResize => "stopping a resize in the other direction".to_owned(),
         Step::RemoveNodes(nodes) => format!("replacing {} failed node(s)", nodes.len()),
         Step::Wait(reason) => reason.describe().to_owned(),
-        Step::Fail(failure) => format!("failed: {:?}", failure.code),
+        Step::Fail(failure) => format!("failed: {}", failure.code.as_str()),
     }
 }

@@ -18,10 +18,35 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// Why input was refused (400): each spelled once, here, for the wire.
+/// A variant renamed keeps its string; the tests pin the strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputCode {
+    InvalidJson,
+    InvalidParameter,
+    UnknownParameter,
+    MissingParameter,
+    DuplicateParameter,
+    InvalidBody,
+}
+
+impl InputCode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            InputCode::InvalidJson => "InvalidJson",
+            InputCode::InvalidParameter => "InvalidParameter",
+            InputCode::UnknownParameter => "UnknownParameter",
+            InputCode::MissingParameter => "MissingParameter",
+            InputCode::DuplicateParameter => "DuplicateParameter",
+            InputCode::InvalidBody => "InvalidBody",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: InputCode, message: String },
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("pool '{0}' is not one this app may resize (ALLOWED_POOLS)")]
@@ -41,15 +66,14 @@ pub(crate) enum ApiError {
 }
 
 impl ApiError {
-    pub(crate) fn invalid(code: &'static str, message: String) -> Self {
+    pub(crate) fn invalid(code: InputCode, message: String) -> Self {
         ApiError::Invalid { code, message }
     }
 
     pub(crate) fn code(&self) -> &'static str {
         match self {
-            ApiError::Invalid { code, .. }
-            | ApiError::Route { code, .. }
-            | ApiError::Forbidden { code, .. } => code,
+            ApiError::Invalid { code, .. } => code.as_str(),
+            ApiError::Route { code, .. } | ApiError::Forbidden { code, .. } => code,
             ApiError::TooLarge { .. } => "PayloadTooLarge",
             ApiError::PoolNotAllowed(_) => "PoolNotAllowed",
         }
@@ -128,4 +152,51 @@ pub(crate) fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
         _ => StatusCode::BAD_GATEWAY,
     };
     (status, view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resizer::FailureCode;
+
+    /// Every code an answer can carry is spelled where it is defined, and
+    /// the caller's reference, docs/api.md, names each one.
+    #[test]
+    fn every_code_is_spelled_once_and_documented() {
+        let api =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+        let input = [
+            (InputCode::InvalidJson, "InvalidJson"),
+            (InputCode::InvalidParameter, "InvalidParameter"),
+            (InputCode::UnknownParameter, "UnknownParameter"),
+            (InputCode::MissingParameter, "MissingParameter"),
+            (InputCode::DuplicateParameter, "DuplicateParameter"),
+            (InputCode::InvalidBody, "InvalidBody"),
+        ];
+        let failures = [
+            (FailureCode::PoolNotFound, "PoolNotFound"),
+            (FailureCode::PoolBeingDeleted, "PoolBeingDeleted"),
+            (FailureCode::AutoScaleEnabled, "AutoScaleEnabled"),
+            (FailureCode::ResizeFailed, "ResizeFailed"),
+            (FailureCode::StartTaskFailed, "StartTaskFailed"),
+            (FailureCode::NodesUnusable, "NodesUnusable"),
+            (FailureCode::PoolNotConverging, "PoolNotConverging"),
+            (FailureCode::ProvisionTimedOut, "ProvisionTimedOut"),
+            (FailureCode::PoolPaused, "PoolPaused"),
+            (FailureCode::BackingOff, "BackingOff"),
+        ];
+        let spelled = input
+            .iter()
+            .map(|(code, s)| (code.as_str(), *s))
+            .chain(failures.iter().map(|(code, s)| (code.as_str(), *s)));
+        for (code, wire) in spelled {
+            assert_eq!(code, wire);
+            if wire != "InvalidBody" {
+                assert!(
+                    api.contains(&format!("`{wire}`")),
+                    "docs/api.md does not name {wire}"
+                );
+            }
+        }
+    }
 }

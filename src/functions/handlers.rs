@@ -10,7 +10,7 @@
 //! - every shrink keeps what other pipelines' live leases need, unless an
 //!   operator says `force=true` (and the answer lists what it overrode).
 
-use super::error::{ApiError, batch_failure, failure_status};
+use super::error::{ApiError, InputCode, batch_failure, failure_status};
 use super::params::{PauseParams, ScaleParams, StatusParams, StatusTarget, pool_hint};
 use super::state::AppState;
 use super::status_url::{Capability, Refused, TOKEN_PARAM, status_url};
@@ -100,7 +100,7 @@ async fn scale(
         Ok(answer) => answer,
         Err(over) => {
             return refuse(
-                ApiError::invalid("InvalidParameter", over.to_string()),
+                ApiError::invalid(InputCode::InvalidParameter, over.to_string()),
                 &body,
             );
         }
@@ -305,7 +305,7 @@ async fn status(
     let answer = match app.service().status(&request).await {
         Ok(answer) => answer,
         Err(over) => {
-            return ApiError::invalid("InvalidParameter", over.to_string()).respond(
+            return ApiError::invalid(InputCode::InvalidParameter, over.to_string()).respond(
                 Some(operation),
                 Some(&request.pool_id),
                 Requested::default(),
@@ -446,7 +446,7 @@ fn respond(
         (_, None) => StatusCode::OK,
         (Outcome::Converged, Some(_)) => StatusCode::OK,
         (Outcome::Failed(failure), Some(_)) => {
-            tracing::warn!(operation, pool = %want.pool_id, code = ?failure.code, batch_code = failure.batch_code.as_deref(), "{}", crate::telemetry::escape(&failure.message));
+            tracing::warn!(operation, pool = %want.pool_id, code = failure.code.as_str(), batch_code = failure.batch_code.as_deref(), "{}", crate::telemetry::escape(&failure.message));
             body.failed_with(failure);
             failure_status(failure.code)
         }
@@ -537,7 +537,7 @@ fn body_error(rejection: BytesRejection) -> ApiError {
         }
     } else {
         ApiError::invalid(
-            "InvalidBody",
+            InputCode::InvalidBody,
             format!("cannot read the request body: {rejection}"),
         )
     }

@@ -7,7 +7,7 @@
 //! produce strings. Anything unknown or ill-typed is refused with a message
 //! naming the parameter: a typo must not silently fall back to a default.
 
-use super::error::ApiError;
+use super::error::{ApiError, InputCode};
 use crate::batch::PoolId;
 use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
 use crate::resizer::{LeaseId, Operation};
@@ -94,7 +94,7 @@ impl PauseParams {
                     Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
                 }
                 Some(other) => Err(ApiError::invalid(
-                    "InvalidParameter",
+                    InputCode::InvalidParameter,
                     format!(
                         "{name} must be a string of at most {max} characters without control characters, not {}",
                         describe(other)
@@ -151,7 +151,7 @@ impl Raw {
                 .is_some()
             {
                 return Err(ApiError::invalid(
-                    "DuplicateParameter",
+                    InputCode::DuplicateParameter,
                     format!("query parameter '{name}' is given more than once"),
                 ));
             }
@@ -159,7 +159,7 @@ impl Raw {
         if !body.iter().all(u8::is_ascii_whitespace) {
             let parsed: Value = serde_json::from_slice(body).map_err(|e| {
                 ApiError::invalid(
-                    "InvalidJson",
+                    InputCode::InvalidJson,
                     format!("the request body is not valid JSON: {e}"),
                 )
             })?;
@@ -173,7 +173,7 @@ impl Raw {
                 Value::Null => {}
                 other => {
                     return Err(ApiError::invalid(
-                        "InvalidJson",
+                        InputCode::InvalidJson,
                         format!(
                             "the request body must be a JSON object, not {}",
                             json_kind(&other)
@@ -199,15 +199,15 @@ impl Raw {
         match self.values.get("poolId") {
             None | Some(Value::Null) => settings.default_pool_id.clone().ok_or_else(|| {
                 ApiError::invalid(
-                    "MissingParameter",
+                    InputCode::MissingParameter,
                     "poolId is required: no default pool is set (BATCH_POOL_ID)".to_owned(),
                 )
             }),
-            Some(Value::String(raw)) => raw
-                .parse::<PoolId>()
-                .map_err(|e| ApiError::invalid("InvalidParameter", format!("poolId: {e}"))),
+            Some(Value::String(raw)) => raw.parse::<PoolId>().map_err(|e| {
+                ApiError::invalid(InputCode::InvalidParameter, format!("poolId: {e}"))
+            }),
             Some(other) => Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 format!("poolId must be a string, not {}", json_kind(other)),
             )),
         }
@@ -228,19 +228,19 @@ impl Raw {
         };
         let Some(n) = parsed else {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 format!("{name} must be a whole number, not {}", describe(value)),
             ));
         };
         if n < 0 {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 format!("{name} must not be negative (got {n})"),
             ));
         }
         if n > i128::from(max) {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 format!("{name} is {n}, above the limit of {max} ({limit_name})"),
             ));
         }
@@ -272,7 +272,7 @@ impl Raw {
             Some(Value::String(s)) if s == "scale-up" => Ok(Some(Operation::ScaleUp)),
             Some(Value::String(s)) if s == "scale-down" => Ok(Some(Operation::ScaleDown)),
             Some(other) => Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 format!(
                     "operation must be 'scale-up' or 'scale-down', not {}",
                     describe(other)
@@ -285,19 +285,19 @@ impl Raw {
         match self.values.get("leaseId") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(raw)) => {
-                let id = raw
-                    .parse::<LeaseId>()
-                    .map_err(|e| ApiError::invalid("InvalidParameter", format!("leaseId: {e}")))?;
+                let id = raw.parse::<LeaseId>().map_err(|e| {
+                    ApiError::invalid(InputCode::InvalidParameter, format!("leaseId: {e}"))
+                })?;
                 if id.is_reserved() {
                     return Err(ApiError::invalid(
-                        "InvalidParameter",
+                        InputCode::InvalidParameter,
                         format!("leaseId '{id}' is reserved for the service's own leases"),
                     ));
                 }
                 Ok(Some(id))
             }
             Some(other) => Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 format!("leaseId must be a string, not {}", json_kind(other)),
             )),
         }
@@ -317,7 +317,7 @@ impl Raw {
                 "true" | "1" => Ok(true),
                 "false" | "0" => Ok(false),
                 _ => Err(ApiError::invalid(
-                    "InvalidParameter",
+                    InputCode::InvalidParameter,
                     format!(
                         "{name} must be true or false, not {}",
                         describe(&Value::String(s.clone()))
@@ -325,7 +325,7 @@ impl Raw {
                 )),
             },
             Some(other) => Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 format!("{name} must be true or false, not {}", describe(other)),
             )),
         }
@@ -349,7 +349,7 @@ impl Raw {
         }
         if self.has("keepWarmMinutes") && minutes > 0 {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 "keepWarmMinutes cannot go with force=true: force releases nodes despite live \
                  leases, and keep-warm would hold the same nodes again under a lease of its own; \
                  send force alone to release them now, or keepWarmMinutes without force to keep them"
@@ -373,13 +373,13 @@ impl Raw {
         }
         if operation == Operation::ScaleDown {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 "leaseMinutes applies to scale-up only: a scale-down releases its lease".into(),
             ));
         }
         if lease_id.is_none() {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 "leaseMinutes needs a leaseId: without one there is no lease to keep".into(),
             ));
         }
@@ -391,7 +391,7 @@ impl Raw {
         )?;
         if minutes == 0 {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 "leaseMinutes must be at least 1: a 0-minute lease would already be expired".into(),
             ));
         }
@@ -428,7 +428,7 @@ impl ScaleParams {
         let force = raw.flag("force")?;
         if force && operation == Operation::ScaleUp {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 "force applies to scale-down only (scale-up never shrinks, so it never overrides a lease)"
                     .into(),
             ));
@@ -455,7 +455,7 @@ impl ScaleParams {
                 )?,
                 Operation::ScaleDown if raw.has("repairAttempts") => {
                     return Err(ApiError::invalid(
-                        "InvalidParameter",
+                        InputCode::InvalidParameter,
                         "repairAttempts applies to scale-up only: a scale-down removes failed nodes first anyway".into(),
                     ));
                 }
@@ -465,7 +465,7 @@ impl ScaleParams {
                 Operation::ScaleDown => raw.keep_warm_minutes(force, settings)?,
                 Operation::ScaleUp if raw.has("keepWarmMinutes") => {
                     return Err(ApiError::invalid(
-                        "InvalidParameter",
+                        InputCode::InvalidParameter,
                         "keepWarmMinutes applies to scale-down only".into(),
                     ));
                 }
@@ -475,7 +475,7 @@ impl ScaleParams {
                 Operation::ScaleUp => raw.flag("fallbackToDedicated")?,
                 Operation::ScaleDown if raw.has("fallbackToDedicated") => {
                     return Err(ApiError::invalid(
-                        "InvalidParameter",
+                        InputCode::InvalidParameter,
                         "fallbackToDedicated applies to scale-up only".into(),
                     ));
                 }
@@ -506,7 +506,7 @@ impl StatusParams {
         let resume = raw.flag("resume")?;
         if resume && target.is_none() {
             return Err(ApiError::invalid(
-                "InvalidParameter",
+                InputCode::InvalidParameter,
                 "resume needs a target (operation, dedicatedNodes...): it continues an operation"
                     .into(),
             ));
@@ -519,7 +519,7 @@ impl StatusParams {
             }) => raw.lease_minutes(Operation::ScaleUp, lease_id.as_ref())?,
             _ if raw.has("leaseMinutes") => {
                 return Err(ApiError::invalid(
-                    "InvalidParameter",
+                    InputCode::InvalidParameter,
                     "leaseMinutes goes with a scale-up target and a leaseId".into(),
                 ));
             }
@@ -541,7 +541,7 @@ fn check_known(name: &str, known: &[&str], what: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "UnknownParameter",
+            InputCode::UnknownParameter,
             format!(
                 "unknown {what} '{}'; known: {}",
                 truncate(name, 64),

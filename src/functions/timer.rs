@@ -519,8 +519,8 @@ async fn forecast_step(
             }
             match report.outcome {
                 Outcome::Failed(failure) => log.info(format!(
-                    "pre-warm not done ({:?}): {}",
-                    failure.code,
+                    "pre-warm not done ({}): {}",
+                    failure.code.as_str(),
                     escape(&failure.message)
                 )),
                 _ => log.info(format!("pre-warm: {what}")),
@@ -790,8 +790,8 @@ fn describe_report(log: &mut Lines, want: &Want, plan: Plan, wait_seconds: u32, 
             want.pool_id
         )),
         Outcome::Failed(failure) => log.error(format!(
-            "FAILED: {:?}: {}{}. pool '{}': {pool}",
-            failure.code,
+            "FAILED: {}: {}{}. pool '{}': {pool}",
+            failure.code.as_str(),
             failure.message,
             failure
                 .batch_code

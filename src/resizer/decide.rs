@@ -111,6 +111,25 @@ pub(crate) enum FailureCode {
     BackingOff,
 }
 
+impl FailureCode {
+    /// The answer's `error.code`: spelled here, never from `Debug`, so a
+    /// variant renamed does not change the public API.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::PoolNotFound => "PoolNotFound",
+            FailureCode::PoolBeingDeleted => "PoolBeingDeleted",
+            FailureCode::AutoScaleEnabled => "AutoScaleEnabled",
+            FailureCode::ResizeFailed => "ResizeFailed",
+            FailureCode::StartTaskFailed => "StartTaskFailed",
+            FailureCode::NodesUnusable => "NodesUnusable",
+            FailureCode::PoolNotConverging => "PoolNotConverging",
+            FailureCode::ProvisionTimedOut => "ProvisionTimedOut",
+            FailureCode::PoolPaused => "PoolPaused",
+            FailureCode::BackingOff => "BackingOff",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub code: FailureCode,
