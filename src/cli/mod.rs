@@ -80,7 +80,7 @@ pub struct ScaleUpArgs {
     /// this many times (0-5; 0 fails at once).
     #[arg(long = "repair-attempts", value_name = "N",
           default_value_t = crate::resizer::want::DEFAULT_REPAIR_ATTEMPTS,
-          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::functions::params::MAX_REPAIR_ATTEMPTS)))]
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::resizer::want::MAX_REPAIR_ATTEMPTS)))]
     pub(crate) repair_attempts: u32,
     /// When Spot (low-priority) nodes cannot be allocated, make up the
     /// difference with dedicated nodes (up to MAX_DEDICATED_NODES).

@@ -3,7 +3,6 @@
 //! for people, which names the cause and the fix when something failed.
 
 use super::Exit;
-use crate::functions::error::batch_failure;
 use crate::report::{ErrorView, OperationBody, PoolView, Requested};
 use crate::resizer::{ConvergeError, Observed, Outcome, Report, Want};
 
@@ -84,7 +83,7 @@ impl Summary<'_> {
         let report = match result {
             Ok(report) => report,
             Err(error) => {
-                let (_, view) = batch_failure(error);
+                let view = crate::service::Answer::error_view(error);
                 let mut body = OperationBody::failed(
                     Some(self.operation),
                     Some(&self.want.pool_id),

@@ -10,13 +10,10 @@
 use super::error::{ApiError, InputCode};
 use crate::batch::PoolId;
 use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
+use crate::resizer::want::MAX_REPAIR_ATTEMPTS;
 use crate::resizer::{LeaseId, Operation};
 use crate::settings::{HTTP_WAIT_LIMIT_SECONDS, Settings};
 use serde_json::{Map, Value};
-
-/// More repairs than this in one call means the nodes' image or start task
-/// is broken, not the nodes: fail and say so.
-pub(crate) const MAX_REPAIR_ATTEMPTS: u32 = 5;
 
 /// Function keys travel as `?code=`; accepted and never read or echoed.
 const FUNCTION_KEY_PARAM: &str = "code";

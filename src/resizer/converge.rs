@@ -29,102 +29,18 @@ use super::budget::CALL_MARGIN;
 #[cfg(test)]
 use super::budget::STATUS_PATIENCE;
 use super::budget::{Budget, Cut};
-use super::decide::{Failure, History, ResizeTo, Step, WaitReason, decide};
+use super::converger::Run;
+pub(crate) use super::converger::{Action, ConvergeError, Converger, Outcome, Report};
+use super::decide::{History, ResizeTo, Step, WaitReason, decide};
 use super::lease_write::PoolEdit;
-use super::looks::Looks;
 use super::observe::{etag_of, judges_readiness, nodes_only_pool};
-use super::poll::{BootLooks, Decided, PollPolicy, is_near, ready_window, since_modified};
+use super::poll::{BootLooks, Decided, is_near, ready_window, since_modified};
 use super::rhythm::{Note, Origin};
 use super::snapshot::{NodeTally, Observed};
 use super::want::Want;
 use crate::batch::models::ResizePool;
 use crate::batch::{BatchError, PoolId};
-use crate::clock::Clock;
-use serde::Serialize;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-/// Something the loop did to the pool, for the response body and the logs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "action", rename_all = "camelCase")]
-pub(crate) enum Action {
-    #[serde(rename_all = "camelCase")]
-    Resize {
-        target_dedicated_nodes: u32,
-        target_low_priority_nodes: u32,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        node_deallocation_option: Option<&'static str>,
-        /// Seconds after the start of the call.
-        after_seconds: f64,
-    },
-    #[serde(rename_all = "camelCase")]
-    StopResize { after_seconds: f64 },
-    /// Failed nodes removed (`taskcompletion`) so replacements can come.
-    #[serde(rename_all = "camelCase")]
-    RemoveNodes {
-        node_ids: Vec<String>,
-        after_seconds: f64,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Converged,
-    Failed(Failure),
-    /// Budget spent while the pool was still on its way.
-    Pending(WaitReason),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Report {
-    pub outcome: Outcome,
-    /// The last observation, taken after the last action: what the response
-    /// shows of the pool. `None` only when Batch never answered within the
-    /// budget (throttled, slow), which is never a success.
-    pub last: Option<Observed>,
-    pub actions: Vec<Action>,
-    pub waited: Duration,
-    pub batch_calls: u32,
-    /// When Batch was busy at the end: how long it asked us to wait.
-    pub retry_after: Option<Duration>,
-}
-
-/// A Batch call failed in a way looking again will not fix (after the
-/// pipeline's quick retries): auth refused, Batch unreachable or untrusted,
-/// a 4xx we did not expect. Busy answers never end up here.
-#[derive(Debug, thiserror::Error)]
-#[error("{context}: {source}")]
-pub(crate) struct ConvergeError {
-    pub context: String,
-    #[source]
-    pub source: BatchError,
-    pub actions: Vec<Action>,
-    pub waited: Duration,
-    /// The pool as last seen in this call, if it was.
-    pub last: Option<Observed>,
-    pub batch_calls: u32,
-}
-
-/// See [`Converger::progress`].
-pub(crate) type ProgressFn<'a> = dyn Fn(&Observed, &Step) + Sync + 'a;
-
-pub(crate) struct Converger<'a, B: PoolApi> {
-    pub batch: &'a B,
-    pub clock: Clock,
-    pub policy: PollPolicy,
-    /// Cancelled when the process is asked to stop (SIGTERM): the loop
-    /// then ends its wait early and reports `Pending`, so the open request is
-    /// answered with a status URL instead of being dropped. Callers that
-    /// never stop early pass a token nobody cancels.
-    pub stop: CancellationToken,
-    /// Called after every decision of [`Converger::converge_within`] with what was
-    /// seen and what comes next, so a caller can show progress live (the
-    /// CLI's status line). `None` for the HTTP handlers: they answer once.
-    pub progress: Option<&'a ProgressFn<'a>>,
-    /// Looks shared with the other callers of this process (the handler's);
-    /// `None`: every look is this caller's own (CLI, unit tests).
-    pub looks: Option<&'a Looks>,
-}
 
 /// What the converge loop does next after a cut call.
 enum Next {
@@ -132,87 +48,6 @@ enum Next {
     /// Answer with what was seen: pending.
     Answer,
     Fail(BatchError),
-}
-
-/// Looks in a row whose connection dropped (each after the pipeline's own
-/// quick retries) before the call is reported as Batch unreachable.
-pub(crate) const MAX_DROPS_IN_A_ROW: u32 = 3;
-
-/// What one call has seen and done so far.
-pub(super) struct Run<'b> {
-    pub(super) budget: &'b Budget,
-    pub(super) calls: u32,
-    pub(super) actions: Vec<Action>,
-    pub(super) history: History,
-    pub(super) last: Option<Observed>,
-    /// An accepted action came after `last`: the view must be read again.
-    pub(super) stale: bool,
-    /// The latest Batch call was busy: (why, what it asked).
-    pub(super) busy: Option<(String, Option<Duration>)>,
-    /// Dropped connections in a row.
-    pub(super) drops: u32,
-    /// When this call last saw the pool or last acted on it (real time): a
-    /// shared look older than that tells it nothing new.
-    pub(super) newest: tokio::time::Instant,
-    /// Looks made while nodes boot, for timing them.
-    pub(super) boot_looks: Option<BootLooks>,
-}
-
-impl<'b> Run<'b> {
-    pub(super) fn new(budget: &'b Budget) -> Self {
-        Self {
-            budget,
-            calls: 0,
-            actions: Vec::new(),
-            history: History::default(),
-            last: None,
-            stale: false,
-            busy: None,
-            drops: 0,
-            newest: budget.began,
-            boot_looks: None,
-        }
-    }
-
-    fn saw(&mut self, observed: Observed) {
-        self.newest = tokio::time::Instant::now();
-        self.last = Some(observed);
-        self.stale = false;
-        self.busy = None;
-        self.drops = 0;
-    }
-
-    /// Records a busy answer; `Some(error)` when the connection has now
-    /// dropped too often in a row to call it busy.
-    pub(super) fn busy(
-        &mut self,
-        why: String,
-        retry_after: Option<Duration>,
-        dropped: Option<BatchError>,
-    ) -> Option<BatchError> {
-        self.busy = Some((why, retry_after));
-        match dropped {
-            Some(error) => {
-                self.drops += 1;
-                (self.drops >= MAX_DROPS_IN_A_ROW).then_some(error)
-            }
-            None => {
-                self.drops = 0;
-                None
-            }
-        }
-    }
-
-    pub(super) fn error(self, source: BatchError, want: &Want, doing: &str) -> ConvergeError {
-        ConvergeError {
-            context: format!("{doing} '{}'", want.pool_id),
-            source,
-            actions: self.actions,
-            waited: self.budget.elapsed(),
-            last: self.last,
-            batch_calls: self.calls,
-        }
-    }
 }
 
 impl<B: PoolApi> Converger<'_, B> {

@@ -7,7 +7,7 @@
 
 use super::api::PoolApi;
 use super::budget::{Budget, Cut};
-use super::converge::{ConvergeError, Converger, Run};
+use super::converger::{ConvergeError, Converger, Run};
 use super::lease::{self, Lease, LeaseEdit, WARM_LEASE};
 use super::marks::{self, Backoff, Paused};
 use super::rhythm::{self, Note};

@@ -16,6 +16,7 @@
 pub(crate) mod api;
 pub(crate) mod budget;
 pub(crate) mod converge;
+pub(crate) mod converger;
 pub(crate) mod decide;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -35,7 +36,7 @@ pub(crate) mod snapshot;
 pub(crate) mod want;
 
 pub(crate) use api::PoolApi;
-pub(crate) use converge::{Action, ConvergeError, Converger, Outcome, Report};
+pub(crate) use converger::{Action, ConvergeError, Converger, Outcome, Report};
 pub(crate) use decide::{Failure, FailureCode, Step, WaitReason, decide};
 pub(crate) use lease::{Lease, LeaseEdit, LeaseId};
 pub(crate) use lease_write::{LeaseWrite, PoolEdit};

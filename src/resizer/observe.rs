@@ -3,7 +3,7 @@
 //! and the status check's side-by-side look.
 
 use super::api::PoolApi;
-use super::converge::Converger;
+use super::converger::Converger;
 use super::decide::{History, Step, WaitReason, decide};
 use super::snapshot::{NodeTally, Observed, Snapshot};
 use super::want::{Operation, Want};

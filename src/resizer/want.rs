@@ -65,6 +65,9 @@ pub(crate) const DEFAULT_PROVISION_DEADLINE: std::time::Duration =
 
 /// Replacements a scale-up tries before it reports failed nodes.
 pub(crate) const DEFAULT_REPAIR_ATTEMPTS: u32 = 1;
+/// More repairs than this in one call means the nodes' image or start task
+/// is broken, not the nodes: fail and say so. Every face enforces it.
+pub(crate) const MAX_REPAIR_ATTEMPTS: u32 = 5;
 
 /// Whose nodes a shrink must keep.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -4,10 +4,14 @@
 use super::*;
 use crate::batch::error::AuthMode;
 use crate::batch::models::{AllocationState, MetadataItem, Node, NodeState, Pool};
+use crate::clock::Clock;
+use crate::resizer::PollPolicy;
 use crate::resizer::fixtures::{down, up as want};
+use crate::resizer::looks::Looks;
 use azure_core::http::StatusCode;
 use std::sync::Mutex;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// A pool that allocates nodes 60 s after a resize and readies them 180 s later;
 /// with `start_task_secs`, the last that many seconds are `waitingforstarttask`.

@@ -4,9 +4,9 @@
 
 use axum::http::{HeaderMap, StatusCode};
 
+use super::conditional::{changed, check_conditions};
 use super::extract::parse_body;
 use super::listing::to_json;
-use super::pools::{changed, check_conditions};
 use super::reply::{Answer, Reply};
 use super::state::AppState;
 use crate::errors::ApiError;

@@ -25,6 +25,7 @@
 //! | [`mod@serve`] | TLS accept loop; drops connections on request |
 
 mod autoscale;
+mod conditional;
 mod control;
 mod extract;
 mod identity;

@@ -13,18 +13,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
 
+use super::conditional::{changed, check_conditions};
 use super::extract::{
     NODE_REMOVE, POOL_CREATE, POOL_PATCH, POOL_RESIZE, check_id, count, parse_dealloc,
     parse_timeout, read_body,
 };
 use super::listing::{Get, Kind, to_value};
-use super::reply::{Answer, Reply, modified};
+use super::reply::{Answer, Reply};
 use super::state::AppState;
 use crate::errors::ApiError;
 use crate::model::pool::{Pool, default_vm_config, normalize_start_task, normalize_vm_config};
 use crate::versions::ApiVersion;
 use crate::wire::{PoolBody, PoolPatchBody};
-use crate::world::{NewPool, World};
+use crate::world::NewPool;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,78 +34,11 @@ pub fn routes() -> Router<AppState> {
         .route("/pools/{id}/{action}", post(action))
 }
 
-/// The answer to a change: `status` 200 or 202 as the service answers, the pool's
-/// [`modified`] headers, and as `DataServiceId` the pool's URL, or the action's for the
-/// POST actions (recorded for `resize` and `stopresize`: `.../pools/{id}/resize`).
-pub(super) fn changed(
-    w: &World,
-    base: &str,
-    id: &str,
-    status: StatusCode,
-    action: Option<&str>,
-) -> Answer {
-    let p = w.pools.get(id).ok_or_else(ApiError::pool_not_found)?;
-    let url = match action {
-        Some(a) => format!("{}/{a}", p.url(base)),
-        None => p.url(base),
-    };
-    let mut headers = modified(p.last_modified);
-    headers.push(("dataserviceid", url));
-    Ok(Reply::empty(status).with_headers(headers))
-}
-
 /// A pool as the request's api-version shows it.
 fn pool_json(p: &Pool, get: &Get) -> Result<serde_json::Value, ApiError> {
     let mut v = to_value(p.to_wire(get.base()))?;
     get.version.adapt_pool(&mut v, p.node_counter > 0);
     Ok(v)
-}
-
-/// `If-Match` / `If-None-Match` (the two the service honours that matter for ETags);
-/// `If-(Un)Modified-Since` only count toward "one condition at most".
-pub(super) fn check_conditions(
-    headers: &HeaderMap,
-    etag: &str,
-    read: bool,
-) -> Result<(), ApiError> {
-    let names = [
-        "if-match",
-        "if-none-match",
-        "if-modified-since",
-        "if-unmodified-since",
-    ];
-    if names.iter().filter(|n| headers.contains_key(**n)).count() > 1 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MultipleConditionHeadersNotSupported",
-            "Multiple condition headers are not supported.",
-        ));
-    }
-    let val = |n: &str| {
-        headers.get(n).and_then(|v| v.to_str().ok()).map(|s| {
-            s.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .to_string()
-        })
-    };
-    let failed = if read {
-        StatusCode::NOT_MODIFIED
-    } else {
-        StatusCode::PRECONDITION_FAILED
-    };
-    if let Some(m) = val("if-match")
-        && m != "*"
-        && !m.eq_ignore_ascii_case(etag)
-    {
-        return Err(ApiError::condition_not_met(StatusCode::PRECONDITION_FAILED));
-    }
-    if let Some(m) = val("if-none-match")
-        && (m == "*" || m.eq_ignore_ascii_case(etag))
-    {
-        return Err(ApiError::condition_not_met(failed));
-    }
-    Ok(())
 }
 
 /// `GET /pools` (the list answers GET only, not HEAD).

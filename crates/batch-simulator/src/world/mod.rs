@@ -178,6 +178,9 @@ impl World {
             np,
             || faults.remove(&pool_key(&id)),
         )?;
+        // Every pool's metrics are sampled from its creation, formula or not
+        // (here, not in `pools::create`, which autoscale itself builds on).
+        autoscale::start_sampling(&mut self.agenda, &id);
         if auto {
             let faults = &mut self.alloc_faults;
             autoscale::start(

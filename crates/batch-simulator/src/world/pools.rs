@@ -156,7 +156,6 @@ pub fn create(
         pool.auto_scale_interval = Some(interval);
     }
     pools.insert(np.id.clone(), pool);
-    super::autoscale::start_sampling(agenda, &np.id);
     let to = Resize {
         dedicated: np.target_dedicated,
         low_priority: np.target_low_priority,
