@@ -9,9 +9,12 @@
 //! - [`looks`]: looks at a pool shared by every caller waiting on it, so Batch load stays flat.
 //! - [`rhythm`]: when a pool's scale-ups arrive and how long its nodes boot, in its metadata.
 //! - [`converge`]: the loop that observes, decides, acts and sleeps on the clock,
-//!   with its parts in their own files: [`api`] (the Batch calls it makes),
-//!   [`observe`] (what a look reads), [`poll`] (how often to look, pure),
-//!   [`budget`] (a request's time, bounded calls), [`lease_write`].
+//!   with its parts in their own files: [`converger`] (the converger, a call's
+//!   run and report, its bounded calls and pauses: what the parts share),
+//!   [`api`] (the Batch calls it makes), [`observe`] (what a look reads),
+//!   [`poll`] (how often to look, pure), [`budget`] (a request's time),
+//!   [`lease_write`] (metadata writes). Imports run one way: every part
+//!   imports the converger, none imports the loop.
 
 pub(crate) mod api;
 pub(crate) mod budget;
