@@ -28,23 +28,27 @@
 //! read the body of a non-2xx answer, so failures are also logged to stderr
 //! (an Error trace in Application Insights).
 
-use super::params::json_kind;
+mod forecast;
+mod log;
+mod payload;
+
+use self::forecast::forecast_step;
+use self::log::{
+    Lines, describe_action, describe_firing, describe_lease, describe_report, describe_window,
+    failed_line,
+};
+use self::payload::parse_firing;
 use super::state::AppState;
 use crate::resizer::lease::{MAX_LEASE_MINUTES, SCHEDULE_LEASE};
-use crate::resizer::{
-    Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, Outcome, Report, Want,
-};
-use crate::schedule::{ScheduleNow, format_utc};
+use crate::resizer::{Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Outcome, Report, Want};
 use crate::service::{Fired, LeaseFailure, Ran, ScheduledWork};
-use crate::settings::ScheduleSettings;
-use crate::telemetry::escape;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -93,124 +97,6 @@ pub(crate) fn plan(role: Role, window_open: bool, every_firing_closes: bool) -> 
         (false, _) if every_firing_closes => Plan::Release,
         (false, Role::Down) => Plan::Release,
         (false, Role::Up | Role::Reconcile) => Plan::Leave,
-    }
-}
-
-/// What the host told us about the firing; every part is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Firing {
-    /// The key under `Data` the timer came in (`timer` in our function.json).
-    pub binding: Option<String>,
-    pub is_past_due: Option<bool>,
-    /// `None`: no `ScheduleStatus` key; `Some(None)`: null (useMonitor off).
-    pub schedule_status: Option<Option<ScheduleStatus>>,
-    pub host_utc_now: Option<String>,
-    pub method_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ScheduleStatus {
-    pub last: Option<String>,
-    pub next: Option<String>,
-    pub last_updated: Option<String>,
-}
-
-/// Reads an invocation body leniently: keys in any case, unknown keys
-/// ignored, missing parts tolerated. Only a body that cannot be a timer
-/// invocation (not a JSON object, or a known key of the wrong type) fails.
-pub(crate) fn parse_firing(body: &[u8]) -> Result<Firing, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(
-            "the invocation body is empty; expected a JSON object with Data and Metadata".into(),
-        );
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the invocation body is not JSON: {e}"))?;
-    let root = value.as_object().ok_or_else(|| {
-        format!(
-            "the invocation body is {} in JSON, not an object with Data and Metadata",
-            json_kind(&value)
-        )
-    })?;
-    let mut firing = Firing::default();
-    if let Some(data) = object_at(root, "Data", "Data")? {
-        let timer = match field(data, "timer") {
-            Some((key, value)) => Some((key, value)),
-            // Another binding name: take the only entry there is.
-            None if data.len() == 1 => data.iter().next().map(|(k, v)| (k.as_str(), v)),
-            None => None,
-        };
-        if let Some((key, value)) = timer {
-            firing.binding = Some(key.to_owned());
-            let path = format!("Data.{key}");
-            if let Some(info) = as_object(value, &path)? {
-                firing.is_past_due = match field(info, "IsPastDue").map(|(_, v)| v) {
-                    None | Some(Value::Null) => None,
-                    Some(Value::Bool(b)) => Some(*b),
-                    Some(other) => {
-                        return Err(format!(
-                            "{path}.IsPastDue must be true or false, not {}",
-                            json_kind(other)
-                        ));
-                    }
-                };
-                firing.schedule_status = match field(info, "ScheduleStatus") {
-                    None => None,
-                    Some((key, value)) => {
-                        let status = as_object(value, &format!("{path}.{key}"))?;
-                        Some(status.map(|s| ScheduleStatus {
-                            last: text(s, "Last"),
-                            next: text(s, "Next"),
-                            last_updated: text(s, "LastUpdated"),
-                        }))
-                    }
-                };
-            }
-        }
-    }
-    if let Some(metadata) = object_at(root, "Metadata", "Metadata")?
-        && let Some((_, Value::Object(sys))) = field(metadata, "sys")
-    {
-        firing.host_utc_now = text(sys, "UtcNow");
-        firing.method_name = text(sys, "MethodName");
-    }
-    Ok(firing)
-}
-
-fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<(&'a str, &'a Value)> {
-    object
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(k, v)| (k.as_str(), v))
-}
-
-fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
-    match field(object, key)?.1 {
-        Value::String(s) => Some(s.chars().take(64).collect()),
-        _ => None,
-    }
-}
-
-/// `Ok(None)` for null; an error naming `path` for anything but an object.
-fn as_object<'a>(value: &'a Value, path: &str) -> Result<Option<&'a Map<String, Value>>, String> {
-    match value {
-        Value::Null => Ok(None),
-        Value::Object(object) => Ok(Some(object)),
-        other => Err(format!(
-            "{path} must be an object, not {}",
-            json_kind(other)
-        )),
-    }
-}
-
-fn object_at<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<&'a Map<String, Value>>, String> {
-    match field(object, key) {
-        None => Ok(None),
-        Some((_, value)) => as_object(value, path),
     }
 }
 
@@ -412,154 +298,6 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     }
 }
 
-/// A boot before the pool has shown any: about what an Ubuntu node with a
-/// short start task takes on Batch (allocation, creating, starting).
-const BOOT_BEFORE_HISTORY: Duration = Duration::from_secs(6 * 60);
-
-/// The reconcile's forecast (`FORECAST_MODE`), on the pool its firing just saw:
-/// what the pool's rhythm expects next, how often that forecast would have
-/// been right, and, when on and an arrival is a lead away, the pre-warm.
-/// The lead is a boot (the 90th percentile of the pool's) plus the time to
-/// the next firing, which could otherwise be too late.
-async fn forecast_step(
-    app: &AppState,
-    log: &mut Lines,
-    settings: &ScheduleSettings,
-    observed: &Observed,
-) {
-    use crate::resizer::forecast;
-    use crate::settings::ForecastMode;
-    let config = app.settings().forecast;
-    let Observed::Pool(snapshot) = observed else {
-        return;
-    };
-    if config.mode == ForecastMode::Off {
-        return;
-    }
-    let rhythm = crate::resizer::rhythm::read(&snapshot.pool.metadata);
-    let history: Vec<forecast::Arrival> = rhythm
-        .arrivals
-        .iter()
-        .filter_map(|&(minute, dedicated, low_priority)| {
-            Some(forecast::Arrival {
-                at: OffsetDateTime::from_unix_timestamp(minute.checked_mul(60)?).ok()?,
-                dedicated,
-                low_priority,
-            })
-        })
-        .collect();
-    let now = app.clock().now_utc();
-    let boot = forecast::percentile_boot(&rhythm.boots, 0.9).unwrap_or(BOOT_BEFORE_HISTORY);
-    let cadence = settings
-        .reconcile
-        .as_ref()
-        .and_then(|r| {
-            let next = r.next_after(now)?;
-            let after = r.next_after(next)?;
-            Duration::try_from(after - next).ok()
-        })
-        .unwrap_or(Duration::from_secs(15 * 60));
-    let lead = boot + cadence;
-    let params = forecast::Params::default();
-    let judged = forecast::backtest(&history, now, lead, config.grace, &params);
-    log.info(format!(
-        "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen",
-        match config.mode {
-            ForecastMode::On => "on",
-            _ => "forecast-only",
-        },
-        history.len(),
-        judged.days,
-        judged.hits,
-        judged.misses,
-        judged.missed_node_minutes,
-        judged.unforeseen
-    ));
-    let Some(due) = forecast::due(&history, now, lead, config.grace, &params) else {
-        log.info(format!(
-            "forecast: no arrival expected within the lead ({} min: a boot of {} s plus {} min to the next firing)",
-            lead.as_secs() / 60,
-            boot.as_secs(),
-            cadence.as_secs() / 60
-        ));
-        return;
-    };
-    let expected = due.expected;
-    let nodes = (expected.dedicated, expected.low_priority);
-    let what = format!(
-        "{} dedicated + {} low-priority node(s) for the arrival expected at {} (seen at that time on {} of the last {} such day(s)), held until {}",
-        nodes.0,
-        nodes.1,
-        format_utc(expected.at),
-        expected.seen_on,
-        expected.of_days,
-        format_utc(due.hold_until)
-    );
-    if config.mode == ForecastMode::ForecastOnly {
-        log.info(format!(
-            "forecast-only: would pre-warm {what}; nothing written"
-        ));
-        return;
-    }
-    let held = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
-        .iter()
-        .any(|lease| lease.id.as_str() == crate::resizer::lease::FORECAST_LEASE);
-    if held {
-        log.info(format!("pre-warm already held: {what}"));
-        return;
-    }
-    let answer = app
-        .service()
-        .prewarm(&settings.pool_id, nodes, due.hold_until, Duration::ZERO)
-        .await;
-    match answer.result {
-        Ok(report) => {
-            for action in &report.actions {
-                log.info(describe_action(action));
-            }
-            match report.outcome {
-                Outcome::Failed(failure) => log.info(format!(
-                    "pre-warm not done ({}): {}",
-                    failure.code.as_str(),
-                    escape(&failure.message)
-                )),
-                _ => log.info(format!("pre-warm: {what}")),
-            }
-        }
-        Err(error) => log.info(format!("pre-warm not done: {}", failed_line(&error))),
-    }
-}
-
-/// What the invocation log says of the schedule's lease once written.
-/// The schedule is a lease holder like any pipeline: while the window is
-/// open it holds lease `schedule` (until the window's next close, plus a
-/// grace, so a lost end firing cannot hold nodes for ever; with local
-/// windows until the window's end exactly, since any firing releases it
-/// after that, the reconcile within one period); the end firing releases
-/// it and scales down only to what pipelines' live leases still need. So a
-/// scheduled scale-down never strands a pipeline that holds a lease.
-fn describe_lease(edit: &LeaseEdit) -> String {
-    match edit {
-        LeaseEdit::Hold(lease) => format!(
-            "holding lease '{SCHEDULE_LEASE}' until {}",
-            format_utc(lease.expires)
-        ),
-        LeaseEdit::Release(_) => {
-            format!("released lease '{SCHEDULE_LEASE}'; pipelines' live leases keep their nodes")
-        }
-    }
-}
-
-/// `FAILED: <code>: <message> (<hint>)`: what the invocation log says of a
-/// Batch call that failed for good.
-fn failed_line(error: &crate::resizer::ConvergeError) -> String {
-    let (_, view) = super::error::batch_failure(error);
-    match view.hint {
-        Some(hint) => format!("FAILED: {}: {} (fix: {hint})", view.code, view.message),
-        None => format!("FAILED: {}: {}", view.code, view.message),
-    }
-}
-
 const SCHEDULE_LEASE_GRACE: time::Duration = time::Duration::minutes(15);
 
 /// How long lease `schedule` lives from `now` (real time), given when the
@@ -583,229 +321,12 @@ fn schedule_lease_lifetime(
     }
 }
 
-/// Log lines for the invocation, each also written to the handler's log.
-///
-/// Lines quote what came from outside (the payload's ScheduleStatus and
-/// UtcNow, key names, Batch's messages), so every line is escaped here, in
-/// the one place both logs are written: a CR/LF in a payload cannot forge
-/// a line in the handler's log, nor in the invocation's `Logs`.
-#[derive(Default)]
-struct Lines(Vec<String>);
-
-impl Lines {
-    fn info(&mut self, line: String) {
-        let line = escape(&line).into_owned();
-        tracing::info!("{line}");
-        self.0.push(line);
-    }
-
-    fn error(&mut self, line: String) {
-        let line = escape(&line).into_owned();
-        tracing::error!("{line}");
-        self.0.push(line);
-    }
-
-    fn answer(self, status: StatusCode) -> Response {
-        answer(status, self.0)
-    }
-}
-
-fn describe_firing(name: &str, firing: &Firing, now: OffsetDateTime) -> String {
-    let past_due = match firing.is_past_due {
-        Some(true) => "past due (IsPastDue: a firing was missed or is late)",
-        Some(false) => "on schedule",
-        None => "IsPastDue not given",
-    };
-    let status = match &firing.schedule_status {
-        None => "no ScheduleStatus".to_owned(),
-        Some(None) => "ScheduleStatus null (useMonitor off)".to_owned(),
-        Some(Some(s)) => format!(
-            "ScheduleStatus last {}, next {}",
-            s.last.as_deref().unwrap_or("?"),
-            s.next.as_deref().unwrap_or("?")
-        ),
-    };
-    let host_now = firing
-        .host_utc_now
-        .as_deref()
-        .map(|t| format!(", host UtcNow {t}"))
-        .unwrap_or_default();
-    format!(
-        "{name} fired: {past_due}; {status}; handler time {}{host_now}",
-        format_utc(now)
-    )
-}
-
-/// The window as judged, `now` being the handler's time: judged
-/// [`EDGE_GRACE`] ahead, so an edge ("open since") may come after `now`;
-/// the line then says why, rather than leaving a reader to find it in docs.
-fn describe_window(
-    settings: &ScheduleSettings,
-    judged: &ScheduleNow,
-    now: OffsetDateTime,
-) -> String {
-    let state = &judged.state;
-    let since = if state.open {
-        state.last_up
-    } else {
-        state.last_down
-    };
-    let ahead = match since {
-        Some(edge) if edge > now => format!(
-            " ({} s after the handler time: a firing judges the window {} s ahead, so one \
-             that fires a little early still sees the edge it was scheduled for)",
-            (edge - now).whole_seconds(),
-            EDGE_GRACE.whole_seconds()
-        ),
-        _ => String::new(),
-    };
-    if let Some(windows) = &settings.windows {
-        let at = |t: Option<OffsetDateTime>, prefix: &str, otherwise: &str| match t {
-            Some(t) => format!("{prefix} {}", windows.describe_instant(t)),
-            None => otherwise.to_owned(),
-        };
-        let list = format!("windows '{windows}' in {}", windows.zone_name());
-        return if state.open {
-            format!(
-                "{list}: open {}{ahead}, {}; open now: '{}'",
-                at(state.last_up, "since", "for more than a week"),
-                at(state.next_down, "closes at", "does not close within a week"),
-                judged.open.join("', '")
-            )
-        } else {
-            format!(
-                "{list}: closed {}{ahead}, {}",
-                at(state.last_down, "since", "for more than a week"),
-                at(state.next_up, "opens at", "does not open within a week")
-            )
-        };
-    }
-    let at = |t: Option<OffsetDateTime>| t.map(format_utc).unwrap_or_else(|| "never".into());
-    let edges = format!(
-        "SCALE_UP_SCHEDULE '{}', SCALE_DOWN_SCHEDULE '{}' (UTC)",
-        settings.window.up, settings.window.down
-    );
-    if state.open {
-        format!(
-            "window {edges}: open since {}{ahead}, closes at {}",
-            at(state.last_up),
-            at(state.next_down)
-        )
-    } else {
-        format!(
-            "window {edges}: closed since {}{ahead}, opens at {}",
-            at(state.last_down),
-            at(state.next_up)
-        )
-    }
-}
-
-fn describe_action(action: &crate::resizer::Action) -> String {
-    match action {
-        crate::resizer::Action::Resize {
-            target_dedicated_nodes,
-            target_low_priority_nodes,
-            node_deallocation_option,
-            after_seconds,
-        } => format!(
-            "resize to {target_dedicated_nodes} dedicated + {target_low_priority_nodes} low-priority{} accepted by Batch after {after_seconds} s",
-            node_deallocation_option
-                .map(|o| format!(" ({o})"))
-                .unwrap_or_default()
-        ),
-        crate::resizer::Action::StopResize { after_seconds } => {
-            format!(
-                "stop-resize of a resize going the other way accepted by Batch after {after_seconds} s"
-            )
-        }
-        crate::resizer::Action::RemoveNodes {
-            node_ids,
-            after_seconds,
-        } => format!(
-            "removal of {} failed node(s) accepted by Batch after {after_seconds} s; replacements follow",
-            node_ids.len()
-        ),
-    }
-}
-
-fn describe_pool(observed: &Observed) -> String {
-    match observed {
-        Observed::Missing => "the pool does not exist".into(),
-        Observed::Pool(snapshot) => {
-            let pool = &snapshot.pool;
-            let state = pool
-                .allocation_state
-                .map(|s| serde_json::to_string(&s).unwrap_or_default())
-                .unwrap_or_else(|| "\"?\"".into());
-            let ready = snapshot
-                .nodes
-                .as_ref()
-                .map(|t| {
-                    format!(
-                        ", ready {} dedicated + {} low-priority",
-                        t.ready_dedicated, t.ready_low_priority
-                    )
-                })
-                .unwrap_or_default();
-            format!(
-                "allocation {}, target {} dedicated + {} low-priority, current {} + {}{ready}",
-                state.trim_matches('"'),
-                pool.target_dedicated_nodes,
-                pool.target_low_priority_nodes,
-                pool.current_dedicated_nodes,
-                pool.current_low_priority_nodes
-            )
-        }
-    }
-}
-
-fn describe_report(log: &mut Lines, want: &Want, plan: Plan, wait_seconds: u32, report: &Report) {
-    for action in &report.actions {
-        log.info(describe_action(action));
-    }
-    if report.actions.is_empty() && plan != Plan::Leave {
-        log.info("no resize needed".into());
-    }
-    let pool = report
-        .last
-        .as_ref()
-        .map(describe_pool)
-        .unwrap_or_else(|| "Batch did not answer within the wait".into());
-    match &report.outcome {
-        Outcome::Converged if plan == Plan::Leave => {
-            log.info(format!("pool '{}': {pool}", want.pool_id));
-        }
-        Outcome::Converged => log.info(format!(
-            "done after {} s: pool '{}': {pool}",
-            crate::resizer::converge::seconds(report.waited),
-            want.pool_id
-        )),
-        Outcome::Pending(reason) if plan == Plan::Leave => {
-            log.info(format!("pool '{}' ({}): {pool}", want.pool_id, reason.describe()));
-        }
-        Outcome::Pending(reason) => log.info(format!(
-            "still converging at the end of the {wait_seconds} s wait ({}); not a failure: the next firing \
-             or GET /api/pool-status will pick it up. pool '{}': {pool}",
-            reason.describe(),
-            want.pool_id
-        )),
-        Outcome::Failed(failure) => log.error(format!(
-            "FAILED: {}: {}{}. pool '{}': {pool}",
-            failure.code.as_str(),
-            failure.message,
-            failure
-                .batch_code
-                .as_deref()
-                .map(|c| format!(" (Batch code {c})"))
-                .unwrap_or_default(),
-            want.pool_id
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::log::describe_window;
+    use super::payload::Firing;
     use super::*;
+    use crate::settings::ScheduleSettings;
 
     #[test]
     fn plans_by_role_and_window() {

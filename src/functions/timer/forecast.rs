@@ -1,0 +1,129 @@
+//! The reconcile's forecast step (`FORECAST_MODE`): what the pool's rhythm
+//! expects next, how often that would have been right, and the pre-warm.
+
+use super::log::{Lines, describe_action, failed_line};
+use crate::functions::state::AppState;
+use crate::resizer::{Observed, Outcome};
+use crate::schedule::format_utc;
+use crate::settings::ScheduleSettings;
+use crate::telemetry::escape;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A boot before the pool has shown any: about what an Ubuntu node with a
+/// short start task takes on Batch (allocation, creating, starting).
+const BOOT_BEFORE_HISTORY: Duration = Duration::from_secs(6 * 60);
+
+/// The reconcile's forecast (`FORECAST_MODE`), on the pool its firing just saw:
+/// what the pool's rhythm expects next, how often that forecast would have
+/// been right, and, when on and an arrival is a lead away, the pre-warm.
+/// The lead is a boot (the 90th percentile of the pool's) plus the time to
+/// the next firing, which could otherwise be too late.
+pub(super) async fn forecast_step(
+    app: &AppState,
+    log: &mut Lines,
+    settings: &ScheduleSettings,
+    observed: &Observed,
+) {
+    use crate::resizer::forecast;
+    use crate::settings::ForecastMode;
+    let config = app.settings().forecast;
+    let Observed::Pool(snapshot) = observed else {
+        return;
+    };
+    if config.mode == ForecastMode::Off {
+        return;
+    }
+    let rhythm = crate::resizer::rhythm::read(&snapshot.pool.metadata);
+    let history: Vec<forecast::Arrival> = rhythm
+        .arrivals
+        .iter()
+        .filter_map(|&(minute, dedicated, low_priority)| {
+            Some(forecast::Arrival {
+                at: OffsetDateTime::from_unix_timestamp(minute.checked_mul(60)?).ok()?,
+                dedicated,
+                low_priority,
+            })
+        })
+        .collect();
+    let now = app.clock().now_utc();
+    let boot = forecast::percentile_boot(&rhythm.boots, 0.9).unwrap_or(BOOT_BEFORE_HISTORY);
+    let cadence = settings
+        .reconcile
+        .as_ref()
+        .and_then(|r| {
+            let next = r.next_after(now)?;
+            let after = r.next_after(next)?;
+            Duration::try_from(after - next).ok()
+        })
+        .unwrap_or(Duration::from_secs(15 * 60));
+    let lead = boot + cadence;
+    let params = forecast::Params::default();
+    let judged = forecast::backtest(&history, now, lead, config.grace, &params);
+    log.info(format!(
+        "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen",
+        match config.mode {
+            ForecastMode::On => "on",
+            _ => "forecast-only",
+        },
+        history.len(),
+        judged.days,
+        judged.hits,
+        judged.misses,
+        judged.missed_node_minutes,
+        judged.unforeseen
+    ));
+    let Some(due) = forecast::due(&history, now, lead, config.grace, &params) else {
+        log.info(format!(
+            "forecast: no arrival expected within the lead ({} min: a boot of {} s plus {} min to the next firing)",
+            lead.as_secs() / 60,
+            boot.as_secs(),
+            cadence.as_secs() / 60
+        ));
+        return;
+    };
+    let expected = due.expected;
+    let nodes = (expected.dedicated, expected.low_priority);
+    let what = format!(
+        "{} dedicated + {} low-priority node(s) for the arrival expected at {} (seen at that time on {} of the last {} such day(s)), held until {}",
+        nodes.0,
+        nodes.1,
+        format_utc(expected.at),
+        expected.seen_on,
+        expected.of_days,
+        format_utc(due.hold_until)
+    );
+    if config.mode == ForecastMode::ForecastOnly {
+        log.info(format!(
+            "forecast-only: would pre-warm {what}; nothing written"
+        ));
+        return;
+    }
+    let held = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
+        .iter()
+        .any(|lease| lease.id.as_str() == crate::resizer::lease::FORECAST_LEASE);
+    if held {
+        log.info(format!("pre-warm already held: {what}"));
+        return;
+    }
+    let answer = app
+        .service()
+        .prewarm(&settings.pool_id, nodes, due.hold_until, Duration::ZERO)
+        .await;
+    match answer.result {
+        Ok(report) => {
+            for action in &report.actions {
+                log.info(describe_action(action));
+            }
+            match report.outcome {
+                Outcome::Failed(failure) => log.info(format!(
+                    "pre-warm not done ({}): {}",
+                    failure.code.as_str(),
+                    escape(&failure.message)
+                )),
+                _ => log.info(format!("pre-warm: {what}")),
+            }
+        }
+        Err(error) => log.info(format!("pre-warm not done: {}", failed_line(&error))),
+    }
+}
