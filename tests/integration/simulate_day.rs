@@ -1,5 +1,5 @@
 //! `simulate-day` and `simulate-study` on short days: the numbers are sane, one seed
-//! gives one day, a study has its shape.
+//! gives one day, a study has its shape, and the committed study is what the docs cite.
 
 use pool_resizer::simday::chart;
 use pool_resizer::simday::config::DayConfig;
@@ -236,4 +236,49 @@ fn a_small_study_has_its_shape() {
     // One seed set, one study.
     let again = study::run(&small_study(), &|_, _| {}).expect("runs");
     assert_eq!(again, report);
+}
+
+/// docs/cost.md cites the committed study (docs/simulated-study.json, written by
+/// `bench/study.sh`): its headline, paired and day-type tables are the study's own,
+/// rendered again here, and the study's page is what `simulate-study` writes.
+#[test]
+fn the_docs_cite_the_committed_study() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| {
+        std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let report: StudyReport =
+        serde_json::from_str(&read("docs/simulated-study.json")).expect("the committed study");
+    assert!(report.seeds.len() >= 20, "at least 20 seeds per day type");
+    assert_eq!(report.day_types.len(), 8, "every day type");
+    assert!(
+        read("docs/simulated-study.md") == report::study_page(&report, &study_chart_name),
+        "docs/simulated-study.md is not what the committed JSON renders: run bench/study.sh"
+    );
+    let cost = read("docs/cost.md");
+    assert!(
+        report::update_doc(&cost, &report).as_ref() == Ok(&cost),
+        "docs/cost.md's tables are not the committed study's: run bench/study.sh"
+    );
+    for table in [
+        report::study_headline(&report),
+        report::study_paired(&report),
+    ] {
+        assert!(
+            cost.contains(&table),
+            "docs/cost.md cites the headline and the paired table"
+        );
+    }
+    for day in &report.day_types {
+        assert!(
+            cost.contains(&format!("<!-- study:{} -->", day.name)),
+            "docs/cost.md shows the {} table",
+            day.name
+        );
+        assert!(
+            root.join("docs").join(study_chart_name(&day.name)).exists(),
+            "{}'s chart",
+            day.name
+        );
+    }
 }
