@@ -39,6 +39,10 @@ enum Command {
     /// formulas, a 1-node floor) on the simulator; print and write what each costs.
     #[cfg(feature = "simulator")]
     SimulateDay(pool_resizer::simday::DayArgs),
+    /// Replay every day type over many seeds and days in a row, once per strategy;
+    /// print and write means and ranges (what docs/cost.md cites).
+    #[cfg(feature = "simulator")]
+    SimulateStudy(pool_resizer::simday::StudyArgs),
     /// Bring a pool to at least N ready nodes, directly against Batch, with
     /// live progress. Exit 0 done, 1 failed, 2 bad usage, 3 still converging.
     ScaleUp(cli::ScaleUpArgs),
@@ -76,6 +80,11 @@ fn main() -> ExitCode {
             telemetry::init_quiet_logs();
             return report(pool_resizer::simday::run(&args));
         }
+        #[cfg(feature = "simulator")]
+        Command::SimulateStudy(args) => {
+            telemetry::init_quiet_logs();
+            return report(pool_resizer::simday::run_study(&args));
+        }
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
@@ -99,7 +108,7 @@ fn main() -> ExitCode {
             }
             // Returned before the runtime was built.
             #[cfg(feature = "simulator")]
-            Command::SimulateDay(_) => ExitCode::SUCCESS,
+            Command::SimulateDay(_) | Command::SimulateStudy(_) => ExitCode::SUCCESS,
             Command::ScaleUp(args) => {
                 let command = cli::Command::Scale(Operation::ScaleUp, args.into());
                 cli::run(command, telemetry::shutdown_token()).await

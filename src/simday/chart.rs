@@ -19,7 +19,8 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatte
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::report::DayReport;
+use super::report::{DayReport, duration};
+use super::study::DayTypeReport;
 
 /// Width of the SVG, in pixels.
 const WIDTH: u32 = 1000;
@@ -36,13 +37,15 @@ const Y_AXIS: u32 = 55;
 /// Lanes the runs strip spreads overlapping runs over.
 const LANES: usize = 4;
 /// One colour per strategy, in the table's order (ColorBrewer Dark2).
-const COLOURS: [RGBColor; 6] = [
+const COLOURS: [RGBColor; 8] = [
     RGBColor(0x1b, 0x9e, 0x77),
     RGBColor(0xd9, 0x5f, 0x02),
     RGBColor(0x75, 0x70, 0xb3),
     RGBColor(0xe7, 0x29, 0x8a),
     RGBColor(0x66, 0xa6, 0x1e),
     RGBColor(0xe6, 0xab, 0x02),
+    RGBColor(0xa6, 0x76, 0x1d),
+    RGBColor(0x66, 0x66, 0x66),
 ];
 const GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
 
@@ -59,7 +62,7 @@ impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for Chart
 
 /// Nodes over the whole day.
 pub fn day(report: &DayReport) -> Result<String, ChartError> {
-    between(report, 0.0, f64::from(report.config.length_minutes))
+    between(report, 0.0, report.minutes)
 }
 
 /// The busy part of the day: from a little before the first run to a little after the
@@ -75,14 +78,17 @@ pub fn busy_hours(report: &DayReport) -> Result<String, ChartError> {
         .iter()
         .map(|r| minute_of(report, r.arrival) + f64::from(r.task_seconds) / 60.0)
         .fold(first, f64::max);
-    let span = f64::from(report.config.length_minutes);
-    between(report, (first - 15.0).max(0.0), (last + 30.0).min(span))
+    between(
+        report,
+        (first - 15.0).max(0.0),
+        (last + 30.0).min(report.minutes),
+    )
 }
 
 /// Nodes between minutes `from` and `to` of the day.
 pub fn between(report: &DayReport, from: f64, to: f64) -> Result<String, ChartError> {
     let to = to.max(from + 1.0);
-    let whole_day = from <= 0.0 && to >= f64::from(report.config.length_minutes);
+    let whole_day = from <= 0.0 && to >= report.minutes;
     let clock = Clock::of(report);
     let max_nodes = report
         .strategies
@@ -191,6 +197,127 @@ pub fn between(report: &DayReport, from: f64, to: f64) -> Result<String, ChartEr
     }
     svg.push('\n');
     Ok(svg)
+}
+
+/// Height of the study chart.
+const STUDY_HEIGHT: u32 = 640;
+
+/// One day type of a study: each strategy's billed node-minutes per day (x) against its
+/// mean time to task (y), both on log scales (the floor bills ten times what
+/// pool-resizer does; a schedule that misses the pipelines makes them wait hours). A
+/// point is the mean over the seeds, its whiskers the range. Strategies under which no
+/// task ran have no point and say so in the legend.
+pub fn study_day(day: &DayTypeReport) -> Result<String, ChartError> {
+    let points: Vec<_> = day
+        .strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (COLOURS[i % COLOURS.len()], s))
+        .collect();
+    let floor = |v: f64| v.max(1.0);
+    let xs = points
+        .iter()
+        .flat_map(|(_, s)| [floor(s.billed.min), floor(s.billed.max)]);
+    let ys = points
+        .iter()
+        .filter_map(|(_, s)| s.mean_wait)
+        .flat_map(|w| [floor(w.min) / 60.0, floor(w.max) / 60.0]);
+    let (x_lo, x_hi) = bounds(xs, 10.0, 1000.0);
+    let (y_lo, y_hi) = bounds(ys, 0.1, 10.0);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, STUDY_HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "{}: billed against mean time to task ({:.1} pipelines a day)",
+                    day.name, day.runs_per_day
+                ),
+                ("sans-serif", 20).into_font().style(FontStyle::Bold),
+            )
+            .margin(15)
+            .x_label_area_size(X_AXIS)
+            .y_label_area_size(Y_AXIS + 10)
+            .build_cartesian_2d(
+                (x_lo / 1.3..x_hi * 1.3).log_scale(),
+                (y_lo / 1.5..y_hi * 6.0).log_scale(),
+            )?;
+        chart
+            .configure_mesh()
+            .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+            .light_line_style(WHITE)
+            .x_desc("billed node-minutes per day (log scale)")
+            .y_desc("mean time to task, minutes (log scale)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| {
+                if *v < 1.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.0}")
+                }
+            })
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        for (colour, s) in &points {
+            let colour = *colour;
+            let x = floor(s.billed.mean);
+            let label = match s.mean_wait {
+                Some(w) => format!(
+                    "{}: {:.0} node-min, {}",
+                    s.name,
+                    s.billed.mean,
+                    duration(w.mean)
+                ),
+                None => format!("{}: {:.0} node-min, no task ran", s.name, s.billed.mean),
+            };
+            let Some(wait) = s.mean_wait else {
+                // In the legend only.
+                chart
+                    .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                    .label(label)
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.stroke_width(2)));
+                continue;
+            };
+            let y = floor(wait.mean) / 60.0;
+            chart.draw_series([
+                PathElement::new(
+                    vec![(floor(s.billed.min), y), (floor(s.billed.max), y)],
+                    colour.stroke_width(2),
+                ),
+                PathElement::new(
+                    vec![(x, floor(wait.min) / 60.0), (x, floor(wait.max) / 60.0)],
+                    colour.stroke_width(2),
+                ),
+            ])?;
+            chart
+                .draw_series([Circle::new((x, y), 6, colour.filled())])?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .margin(6)
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(0xbb, 0xbb, 0xbb))
+            .draw()?;
+        root.present()?;
+    }
+    svg.push('\n');
+    Ok(svg)
+}
+
+/// The smallest and largest of `values`, or the defaults when there are none.
+fn bounds(values: impl Iterator<Item = f64>, lo: f64, hi: f64) -> (f64, f64) {
+    let v: Vec<f64> = values.filter(|v| v.is_finite() && *v > 0.0).collect();
+    if v.is_empty() {
+        return (lo, hi);
+    }
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max.max(min * 1.01))
 }
 
 /// The legend in the panel's top left corner, over the headroom its y range leaves.

@@ -1,7 +1,12 @@
-//! What day is replayed: when the pipelines start, how long their tasks run, how long
-//! nodes take to boot. A small JSON file (`--config`), every field optional, or the
-//! defaults: the reference day, twelve runs of about ten minutes at random
-//! times in working hours on a Monday.
+//! What is replayed: when the pipelines start, how many nodes each asks for, how long
+//! their tasks run, how long nodes take to boot, what ADF itself adds, over how many
+//! days. A small JSON file (`--config`), every field optional, or the defaults: the
+//! issue's reference day, twelve runs of about ten minutes at random times in working
+//! hours on a Monday, with the simulator's own recorded boot times.
+//!
+//! Days run back to back (`learningDays`, then `measuredDays`): the pool, its metadata and
+//! the autoscale history carry over from one day to the next, and only the measured days
+//! are measured. Named day types (busy, bursts, recurring...) are in [`super::presets`].
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -13,23 +18,50 @@ use time::{Date, OffsetDateTime, Time};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct DayConfig {
-    /// The replayed date (`YYYY-MM-DD`); a weekday matters to the schedule formulas.
+    /// The first replayed date (`YYYY-MM-DD`); a weekday or not matters to the schedule
+    /// formulas. Later days follow it.
     pub date: String,
-    /// Where the replay starts (`HH:MM`) and how long it lasts.
+    /// Where each day's replay starts (`HH:MM`).
     pub start: String,
-    /// How long the replay lasts, in minutes.
+    /// How long each day lasts, in minutes.
     pub length_minutes: u32,
-    /// Seeds the arrivals, the task durations and the simulator's delays.
+    /// Days replayed before the measured ones, for strategies that learn from the days
+    /// before (their runs happen, nothing of them is measured).
+    pub learning_days: u32,
+    /// Days measured, after the learning days.
+    pub measured_days: u32,
+    /// Seeds the arrivals, the task durations, ADF's overheads and the simulator's delays.
     pub seed: u64,
-    /// Pipeline start times (`HH:MM` or `HH:MM:SS`); when empty, `runs` random ones
-    /// in `window`.
+    /// Pipeline start times (`HH:MM` or `HH:MM:SS`), the same every day; when empty,
+    /// `runs` random ones in `window`.
     pub arrivals: Vec<String>,
-    /// How many random runs to draw when `arrivals` is empty.
+    /// How many random runs to draw per day when `arrivals` is empty.
     pub runs: u32,
     /// Where the random runs fall (`HH:MM`, `HH:MM`).
     pub window: [String; 2],
+    /// 0: random runs spread over the window. N: they come in N clumps, each at a random
+    /// time in the window, its runs within `burstMinutes` of its start.
+    pub bursts: u32,
+    /// How wide a clump of runs is (minutes).
+    pub burst_minutes: f64,
+    /// Random runs at the same times every day (drawn once from the seed), as schedule
+    /// triggers start them; otherwise each day draws its own.
+    pub recurring: bool,
+    /// A schedule trigger starts its pipeline this late (seconds, range), on every run.
+    pub trigger_delay_seconds: [f64; 2],
+    /// The activities before the Custom activity (a copy, say) take their usual time
+    /// give or take this much (seconds, uniform in ±): added to every arrival.
+    pub upstream_jitter_seconds: f64,
     /// Each task runs a duration drawn from this range (minutes).
     pub task_minutes: [f64; 2],
+    /// Nodes each pipeline asks for (range): a pipeline with N nodes runs N tasks at once.
+    pub nodes_per_run: [u32; 2],
+    /// Pipelines fail before their scale-down activity (it never runs): what then
+    /// bounds the bill.
+    pub skip_scale_down: bool,
+    /// The most nodes any strategy may hold (`MAX_DEDICATED_NODES` for pool-resizer, the
+    /// cap in the formulas that have one).
+    pub max_nodes: u32,
     /// The pool's start task (`sleep N`, waitForSuccess); `null`: none, the
     /// nodes are ready once booted.
     pub start_task_seconds: Option<u32>,
@@ -43,7 +75,15 @@ pub struct DayConfig {
     pub leaving_seconds: [f64; 2],
     /// How often ADF looks at its Custom activity's task.
     pub adf_poll_seconds: u32,
-    /// pool-resizer's inline wait (`waitSeconds`) and lease length.
+    /// From one activity's end to the next one's start, inside a pipeline (seconds, range).
+    pub activity_transition_seconds: [f64; 2],
+    /// From the Custom activity's start to its task being added to the job (seconds, range).
+    pub task_submission_seconds: [f64; 2],
+    /// What a call to the Function App adds when it has been idle (seconds, range).
+    pub function_cold_start_seconds: [f64; 2],
+    /// The Function App is cold after this long without an HTTP call (minutes).
+    pub function_idle_minutes: u32,
+    /// pool-resizer's inline wait (`waitSeconds`) on a scale-up.
     pub wait_seconds: u32,
     /// How long each pipeline's lease lasts (`leaseMinutes`).
     pub lease_minutes: u32,
@@ -55,21 +95,39 @@ pub struct DayConfig {
 
 impl Default for DayConfig {
     fn default() -> Self {
+        // The simulator's own boot and leave times (recorded from the Azure SDKs' test
+        // recordings, see docs/simulator.md, *Timings*), read from it so they cannot drift.
+        let t = batch_simulator::Timing::default();
+        let pair = |(lo, hi): (f64, f64)| [lo, hi];
         DayConfig {
             date: "2026-02-02".into(),
             start: "00:00".into(),
             length_minutes: 24 * 60,
+            learning_days: 0,
+            measured_days: 1,
             seed: 7,
             arrivals: Vec::new(),
             runs: 12,
             window: ["08:00".into(), "18:00".into()],
+            bursts: 0,
+            burst_minutes: 10.0,
+            recurring: false,
+            trigger_delay_seconds: [0.0, 0.0],
+            upstream_jitter_seconds: 0.0,
             task_minutes: [8.0, 12.0],
+            nodes_per_run: [1, 1],
+            skip_scale_down: false,
+            max_nodes: 10,
             start_task_seconds: Some(30),
-            allocate_seconds: [15.0, 40.0],
-            creating_seconds: [50.0, 100.0],
-            starting_seconds: [80.0, 140.0],
-            leaving_seconds: [15.0, 30.0],
+            allocate_seconds: pair(t.allocate),
+            creating_seconds: pair(t.creating),
+            starting_seconds: pair(t.starting),
+            leaving_seconds: pair(t.leaving),
             adf_poll_seconds: 15,
+            activity_transition_seconds: [2.0, 10.0],
+            task_submission_seconds: [3.0, 10.0],
+            function_cold_start_seconds: [2.0, 8.0],
+            function_idle_minutes: 20,
             wait_seconds: 180,
             lease_minutes: 180,
             formula_interval_minutes: 5,
@@ -78,30 +136,80 @@ impl Default for DayConfig {
     }
 }
 
-/// One pipeline run of the day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// ADF's own delays around one run, drawn once per run so that every strategy's replay
+/// of that run pays the same (a strategy that has no activity there pays nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Run {
-    /// The run's name, also its lease id.
-    pub id: String,
-    #[serde(with = "time::serde::rfc3339")]
-    /// When the pipeline starts.
-    pub arrival: OffsetDateTime,
-    /// How long its task runs once on a node.
-    pub task_seconds: u32,
+pub struct Overheads {
+    /// Seconds from the pipeline's start to its Custom activity's task being added.
+    pub submission: f64,
+    /// Seconds each activity-to-activity transition takes, in pipeline order: into the
+    /// "Still starting" condition, into its "Wait for nodes" Web activity, into the
+    /// Custom activity, into the scale-down.
+    pub transitions: [f64; 4],
+    /// Seconds a cold Function App adds to the scale-up, and to the scale-down.
+    pub cold_start: [f64; 2],
 }
 
-/// The day with its runs drawn.
+/// One pipeline run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    /// The run's name, also its lease id (`run-03`; `d2-run-03` on the third day of many).
+    pub id: String,
+    /// Which day (0: the first, learning or not).
+    pub day: u32,
+    /// Whether its day is measured.
+    pub measured: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    /// When the pipeline starts (its first activity).
+    pub arrival: OffsetDateTime,
+    /// How long each of its tasks runs once on a node.
+    pub task_seconds: u32,
+    /// Nodes it asks for; it runs as many tasks at once.
+    pub nodes: u32,
+    /// What ADF adds around it.
+    pub overheads: Overheads,
+}
+
+impl Run {
+    /// Its tasks' ids: the run's id for one, `<id>-t1`... for several.
+    pub fn task_ids(&self) -> Vec<String> {
+        if self.nodes <= 1 {
+            vec![self.id.clone()]
+        } else {
+            (1..=self.nodes)
+                .map(|k| format!("{}-t{k}", self.id))
+                .collect()
+        }
+    }
+}
+
+/// The days with their runs drawn.
 #[derive(Debug, Clone)]
 pub struct DayPlan {
     /// The config the plan was drawn from.
     pub config: DayConfig,
-    /// When the replay starts.
+    /// When the replay starts (the first day's start).
     pub start: OffsetDateTime,
-    /// When it ends.
+    /// When measuring starts (the first measured day's start).
+    pub measured_start: OffsetDateTime,
+    /// When the replay ends (the last day's end).
     pub end: OffsetDateTime,
-    /// The runs, in arrival order.
+    /// The runs of every day, in arrival order.
     pub runs: Vec<Run>,
+}
+
+impl DayPlan {
+    /// The measured runs.
+    pub fn measured_runs(&self) -> Vec<Run> {
+        self.runs.iter().filter(|r| r.measured).cloned().collect()
+    }
+
+    /// Minutes from the measured start to the end.
+    pub fn measured_minutes(&self) -> f64 {
+        (self.end - self.measured_start).as_seconds_f64() / 60.0
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +234,30 @@ fn range(name: &str, r: [f64; 2]) -> Result<(f64, f64), ConfigError> {
     Ok((r[0], r[1]))
 }
 
+/// A value drawn from `[lo, hi]` (exactly `lo` when the range is a point).
+fn draw(rng: &mut StdRng, (lo, hi): (f64, f64)) -> f64 {
+    if hi > lo {
+        rng.random_range(lo..hi)
+    } else {
+        lo
+    }
+}
+
+/// One RNG per day and purpose, from the seed: a day's draws do not depend on how many
+/// were made for the days before, and day 0's arrivals and task lengths are those a
+/// single-day replay of the same seed draws.
+fn rng_for(seed: u64, day: u32, purpose: u64) -> StdRng {
+    if day == 0 && purpose == 0 {
+        return StdRng::seed_from_u64(seed);
+    }
+    let mix = seed
+        ^ u64::from(day)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ purpose.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    StdRng::seed_from_u64(mix)
+}
+
 impl DayConfig {
     /// Read a config file; absent fields keep their defaults.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
@@ -134,77 +266,206 @@ impl DayConfig {
         serde_json::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 
-    /// Check the values and draw the runs (seeded: one seed, one day).
-    pub fn plan(&self) -> Result<DayPlan, ConfigError> {
-        let date = Date::parse(&self.date, format_description!("[year]-[month]-[day]"))
-            .map_err(|_| ConfigError(format!("'{}' is not a date (YYYY-MM-DD)", self.date)))?;
-        let at = |t: Time| date.with_time(t).assume_utc();
-        let start = at(time_of_day(&self.start)?);
-        if self.length_minutes == 0 {
-            return Err(ConfigError("lengthMinutes must be at least 1".into()));
+    /// Days replayed in all.
+    pub fn total_days(&self) -> u32 {
+        self.learning_days + self.measured_days
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.length_minutes == 0 || self.length_minutes > 24 * 60 {
+            return Err(ConfigError(
+                "lengthMinutes must be between 1 and 1440".into(),
+            ));
         }
-        let end = start + time::Duration::minutes(self.length_minutes.into());
+        if self.measured_days == 0 {
+            return Err(ConfigError("measuredDays must be at least 1".into()));
+        }
         for (name, r) in [
             ("taskMinutes", self.task_minutes),
             ("allocateSeconds", self.allocate_seconds),
             ("creatingSeconds", self.creating_seconds),
             ("startingSeconds", self.starting_seconds),
             ("leavingSeconds", self.leaving_seconds),
+            ("triggerDelaySeconds", self.trigger_delay_seconds),
+            (
+                "activityTransitionSeconds",
+                self.activity_transition_seconds,
+            ),
+            ("taskSubmissionSeconds", self.task_submission_seconds),
+            ("functionColdStartSeconds", self.function_cold_start_seconds),
         ] {
             range(name, r)?;
+        }
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if !non_negative(self.upstream_jitter_seconds) || !non_negative(self.burst_minutes) {
+            return Err(ConfigError(
+                "upstreamJitterSeconds and burstMinutes must be 0 or more".into(),
+            ));
+        }
+        if self.nodes_per_run[0] == 0 || self.nodes_per_run[0] > self.nodes_per_run[1] {
+            return Err(ConfigError(
+                "nodesPerRun must be [low, high] with 1 <= low <= high".into(),
+            ));
+        }
+        if self.nodes_per_run[1] > self.max_nodes {
+            return Err(ConfigError(format!(
+                "nodesPerRun asks up to {} nodes, above maxNodes {}",
+                self.nodes_per_run[1], self.max_nodes
+            )));
         }
         if self.adf_poll_seconds == 0 || self.formula_interval_minutes < 5 {
             return Err(ConfigError(
                 "adfPollSeconds must be at least 1 and formulaIntervalMinutes at least 5".into(),
             ));
         }
-        let mut rng = StdRng::seed_from_u64(self.seed);
-        let mut arrivals: Vec<OffsetDateTime> = if self.arrivals.is_empty() {
-            let (lo, hi) = (
-                at(time_of_day(&self.window[0])?),
-                at(time_of_day(&self.window[1])?),
-            );
-            if hi <= lo {
-                return Err(ConfigError("window must end after it starts".into()));
-            }
-            let span = (hi - lo).whole_seconds();
-            (0..self.runs)
-                .map(|_| lo + time::Duration::seconds(rng.random_range(0..span)))
-                .collect()
-        } else {
-            self.arrivals
+        Ok(())
+    }
+
+    /// The day's scheduled start times (before any jitter), from `rng`.
+    fn times(
+        &self,
+        rng: &mut StdRng,
+        at: &dyn Fn(Time) -> OffsetDateTime,
+    ) -> Result<Vec<OffsetDateTime>, ConfigError> {
+        if !self.arrivals.is_empty() {
+            return self
+                .arrivals
                 .iter()
                 .map(|a| time_of_day(a).map(at))
-                .collect::<Result<_, _>>()?
-        };
-        arrivals.sort();
-        if let Some(bad) = arrivals.iter().find(|a| **a < start || **a >= end) {
-            return Err(ConfigError(format!(
-                "arrival {} is outside the replayed span",
-                bad.time()
-            )));
+                .collect();
         }
-        let (lo, hi) = range("taskMinutes", self.task_minutes)?;
-        let runs = arrivals
-            .into_iter()
-            .enumerate()
-            .map(|(i, arrival)| {
-                let minutes = if hi > lo {
-                    rng.random_range(lo..hi)
-                } else {
-                    lo
-                };
-                Run {
-                    id: format!("run-{:02}", i + 1),
-                    arrival,
-                    task_seconds: (minutes * 60.0).round() as u32,
-                }
-            })
+        let (lo, hi) = (
+            at(time_of_day(&self.window[0])?),
+            at(time_of_day(&self.window[1])?),
+        );
+        if hi <= lo {
+            return Err(ConfigError("window must end after it starts".into()));
+        }
+        let span = (hi - lo).whole_seconds();
+        if self.bursts == 0 {
+            return Ok((0..self.runs)
+                .map(|_| lo + time::Duration::seconds(rng.random_range(0..span)))
+                .collect());
+        }
+        let width = (self.burst_minutes * 60.0).round() as i64;
+        let starts: Vec<OffsetDateTime> = (0..self.bursts)
+            .map(|_| lo + time::Duration::seconds(rng.random_range(0..span)))
             .collect();
+        Ok((0..self.runs)
+            .map(|i| {
+                let start = starts[i as usize % starts.len()];
+                start + time::Duration::seconds(rng.random_range(0..=width))
+            })
+            .collect())
+    }
+
+    /// Check the values and draw the runs of every day (seeded: one seed, one plan).
+    pub fn plan(&self) -> Result<DayPlan, ConfigError> {
+        self.check()?;
+        let date = Date::parse(&self.date, format_description!("[year]-[month]-[day]"))
+            .map_err(|_| ConfigError(format!("'{}' is not a date (YYYY-MM-DD)", self.date)))?;
+        let first = date.with_time(time_of_day(&self.start)?).assume_utc();
+        let length = time::Duration::minutes(self.length_minutes.into());
+        let day_start = |d: u32| first + time::Duration::days(d.into());
+        let total = self.total_days();
+        let several = total > 1;
+        // Recurring days: the times of day are drawn once, from day 0's generator.
+        let recurring_times = if self.recurring {
+            let at = |t: Time| date.with_time(t).assume_utc();
+            Some(self.times(&mut rng_for(self.seed, 0, 0), &at)?)
+        } else {
+            None
+        };
+        let mut runs = Vec::new();
+        for d in 0..total {
+            let start = day_start(d);
+            let end = start + length;
+            let day_date = date + time::Duration::days(d.into());
+            let at = |t: Time| day_date.with_time(t).assume_utc();
+            let mut rng = rng_for(self.seed, d, 0);
+            let mut scheduled = match &recurring_times {
+                Some(times) => {
+                    // The same times of day, on this day.
+                    let shift = time::Duration::days(d.into());
+                    times.iter().map(|t| *t + shift).collect()
+                }
+                None => self.times(&mut rng, &at)?,
+            };
+            scheduled.sort();
+            // Task lengths from the day's own generator, after its times (as a single
+            // day always drew them).
+            let (lo, hi) = range("taskMinutes", self.task_minutes)?;
+            let lengths: Vec<u32> = scheduled
+                .iter()
+                .map(|_| (draw(&mut rng, (lo, hi)) * 60.0).round() as u32)
+                .collect();
+            // Everything else from generators of its own.
+            let mut extra = rng_for(self.seed, d, 1);
+            let mut day_runs: Vec<Run> = Vec::new();
+            for (i, (t, task_seconds)) in scheduled.into_iter().zip(lengths).enumerate() {
+                let delay = draw(
+                    &mut extra,
+                    range("triggerDelaySeconds", self.trigger_delay_seconds)?,
+                );
+                let jitter = if self.upstream_jitter_seconds > 0.0 {
+                    extra.random_range(-self.upstream_jitter_seconds..self.upstream_jitter_seconds)
+                } else {
+                    0.0
+                };
+                let arrival = (t + time::Duration::seconds_f64(delay + jitter))
+                    .clamp(start, end - time::Duration::seconds(1));
+                if t < start || t >= end {
+                    return Err(ConfigError(format!(
+                        "arrival {} is outside the replayed span",
+                        t.time()
+                    )));
+                }
+                let nodes = if self.nodes_per_run[1] > self.nodes_per_run[0] {
+                    extra.random_range(self.nodes_per_run[0]..=self.nodes_per_run[1])
+                } else {
+                    self.nodes_per_run[0]
+                };
+                let transition = range(
+                    "activityTransitionSeconds",
+                    self.activity_transition_seconds,
+                )?;
+                let cold = range("functionColdStartSeconds", self.function_cold_start_seconds)?;
+                let overheads = Overheads {
+                    submission: draw(
+                        &mut extra,
+                        range("taskSubmissionSeconds", self.task_submission_seconds)?,
+                    ),
+                    transitions: [
+                        draw(&mut extra, transition),
+                        draw(&mut extra, transition),
+                        draw(&mut extra, transition),
+                        draw(&mut extra, transition),
+                    ],
+                    cold_start: [draw(&mut extra, cold), draw(&mut extra, cold)],
+                };
+                let id = if several {
+                    format!("d{}-run-{:02}", d + 1, i + 1)
+                } else {
+                    format!("run-{:02}", i + 1)
+                };
+                day_runs.push(Run {
+                    id,
+                    day: d,
+                    measured: d >= self.learning_days,
+                    arrival,
+                    task_seconds,
+                    nodes,
+                    overheads,
+                });
+            }
+            day_runs.sort_by_key(|r| r.arrival);
+            runs.extend(day_runs);
+        }
         Ok(DayPlan {
             config: self.clone(),
-            start,
-            end,
+            start: first,
+            measured_start: day_start(self.learning_days),
+            end: day_start(total - 1) + length,
             runs,
         })
     }
@@ -219,9 +480,12 @@ mod tests {
         let plan = DayConfig::default().plan().unwrap();
         assert_eq!(plan.runs.len(), 12);
         assert_eq!(plan.start.weekday(), time::Weekday::Monday);
+        assert_eq!(plan.measured_start, plan.start);
         for r in &plan.runs {
             assert!((8..18).contains(&r.arrival.hour()), "{r:?}");
             assert!((480..=720).contains(&r.task_seconds), "{r:?}");
+            assert_eq!((r.nodes, r.day, r.measured), (1, 0, true));
+            assert!((3.0..=10.0).contains(&r.overheads.submission), "{r:?}");
         }
         assert_eq!(plan.runs, DayConfig::default().plan().unwrap().runs);
         let other = DayConfig {
@@ -229,6 +493,120 @@ mod tests {
             ..DayConfig::default()
         };
         assert_ne!(plan.runs, other.plan().unwrap().runs);
+    }
+
+    #[test]
+    fn the_boot_times_are_the_simulators_own() {
+        let c = DayConfig::default();
+        let t = batch_simulator::Timing::default();
+        assert_eq!(
+            (
+                c.allocate_seconds,
+                c.creating_seconds,
+                c.starting_seconds,
+                c.leaving_seconds
+            ),
+            (
+                [t.allocate.0, t.allocate.1],
+                [t.creating.0, t.creating.1],
+                [t.starting.0, t.starting.1],
+                [t.leaving.0, t.leaving.1]
+            )
+        );
+    }
+
+    #[test]
+    fn days_in_a_row_measure_only_the_last_ones() {
+        let c = DayConfig {
+            learning_days: 2,
+            measured_days: 2,
+            ..DayConfig::default()
+        };
+        let plan = c.plan().unwrap();
+        assert_eq!(plan.runs.len(), 48);
+        assert_eq!(plan.measured_runs().len(), 24);
+        assert_eq!((plan.measured_start - plan.start).whole_days(), 2);
+        assert_eq!((plan.end - plan.start).whole_days(), 4);
+        assert_eq!(plan.measured_minutes(), 2.0 * 1440.0);
+        assert_eq!(plan.runs[0].id, "d1-run-01");
+        assert!(plan.runs.iter().all(|r| r.measured == (r.day >= 2)));
+        // Random days differ from one day to the next.
+        let times = |d: u32| -> Vec<time::Time> {
+            plan.runs
+                .iter()
+                .filter(|r| r.day == d)
+                .map(|r| r.arrival.time())
+                .collect()
+        };
+        assert_ne!(times(0), times(1));
+        // Day 0 draws what a single day with the same seed draws.
+        let single = DayConfig::default().plan().unwrap();
+        let first: Vec<(time::Time, u32)> = plan
+            .runs
+            .iter()
+            .filter(|r| r.day == 0)
+            .map(|r| (r.arrival.time(), r.task_seconds))
+            .collect();
+        let alone: Vec<(time::Time, u32)> = single
+            .runs
+            .iter()
+            .map(|r| (r.arrival.time(), r.task_seconds))
+            .collect();
+        assert_eq!(first, alone);
+    }
+
+    #[test]
+    fn recurring_days_keep_their_times_give_or_take_the_jitter() {
+        let c = DayConfig {
+            measured_days: 3,
+            recurring: true,
+            trigger_delay_seconds: [0.0, 60.0],
+            upstream_jitter_seconds: 180.0,
+            ..DayConfig::default()
+        };
+        let plan = c.plan().unwrap();
+        let day = |d: u32| -> Vec<f64> {
+            plan.runs
+                .iter()
+                .filter(|r| r.day == d)
+                .map(|r| {
+                    let t = r.arrival.time();
+                    f64::from(t.hour()) * 3600.0
+                        + f64::from(t.minute()) * 60.0
+                        + f64::from(t.second())
+                })
+                .collect()
+        };
+        let (a, b) = (day(0), day(2));
+        assert_eq!(a.len(), 12);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 2.0 * 180.0 + 60.0, "{x} {y}");
+        }
+        assert_ne!(a, b, "jitter moves them");
+    }
+
+    #[test]
+    fn bursts_clump_and_pipelines_ask_for_several_nodes() {
+        let c = DayConfig {
+            runs: 12,
+            bursts: 3,
+            burst_minutes: 10.0,
+            nodes_per_run: [2, 4],
+            ..DayConfig::default()
+        };
+        let plan = c.plan().unwrap();
+        // Sorted arrivals fall in at most three clumps of ten minutes.
+        let mut clumps = 1;
+        for w in plan.runs.windows(2) {
+            if (w[1].arrival - w[0].arrival).whole_minutes() > 10 {
+                clumps += 1;
+            }
+        }
+        assert!(clumps <= 3, "{clumps}");
+        assert!(plan.runs.iter().all(|r| (2..=4).contains(&r.nodes)));
+        let r = &plan.runs[0];
+        assert_eq!(r.task_ids().len() as u32, r.nodes);
+        assert!(r.task_ids()[0].ends_with("-t1"));
     }
 
     #[test]
@@ -252,5 +630,10 @@ mod tests {
             ..DayConfig::default()
         };
         assert!(late.plan().is_err());
+        let too_many = DayConfig {
+            nodes_per_run: [2, 12],
+            ..DayConfig::default()
+        };
+        assert!(too_many.plan().is_err());
     }
 }

@@ -80,6 +80,8 @@ pub struct Metrics {
     pub tasks_killed_or_requeued: usize,
     /// Requests the strategy made of Batch.
     pub batch_calls: u64,
+    /// Pipeline activities and timer firings that failed (0 in a sound replay).
+    pub failed_activities: usize,
     /// Nodes billed over the day: (minutes since the start of the day, count) at each change.
     pub nodes: Vec<(f64, u32)>,
     /// Each run as the day saw it.
@@ -105,7 +107,7 @@ fn phase(state: &str) -> Phase {
     }
 }
 
-/// Measure the span `[start, end]` of the log.
+/// Measure the span `[start, end]` of the log, for `runs` (the measured ones).
 pub fn measure(
     events: &[Event],
     runs: &[Run],
@@ -193,18 +195,29 @@ pub fn measure(
     let results: Vec<RunResult> = runs
         .iter()
         .map(|r| {
-            let started = task_start.get(r.id.as_str()).filter(|(t, _)| *t <= end);
+            // A pipeline's work runs once all its tasks run: its last task's start.
+            let starts: Option<Vec<(OffsetDateTime, Option<&str>)>> = r
+                .task_ids()
+                .iter()
+                .map(|id| {
+                    task_start
+                        .get(id.as_str())
+                        .filter(|(t, _)| *t <= end)
+                        .copied()
+                })
+                .collect();
+            let started = starts.and_then(|s| s.into_iter().max_by_key(|(t, _)| *t));
             RunResult {
                 id: r.id.clone(),
-                time_to_task: started.map(|(t, _)| (*t - r.arrival).as_seconds_f64()),
+                time_to_task: started.map(|(t, _)| (t - r.arrival).as_seconds_f64()),
                 after_ready: started.map(|(t, node)| {
                     let ready = node
                         .and_then(|n| ready_at.get(n))
-                        .and_then(|times| times.iter().rev().find(|at| *at <= t))
+                        .and_then(|times| times.iter().rev().find(|at| **at <= t))
                         .copied()
                         .unwrap_or(r.arrival)
                         .max(r.arrival);
-                    (*t - ready).as_seconds_f64().max(0.0)
+                    (t - ready).as_seconds_f64().max(0.0)
                 }),
                 error: errors.get(&r.id).cloned(),
             }
@@ -223,6 +236,7 @@ pub fn measure(
         tasks_not_run: runs.len() - waits.len(),
         tasks_killed_or_requeued: killed,
         batch_calls,
+        failed_activities: errors.len(),
         nodes,
         runs: results,
     }
@@ -261,6 +275,34 @@ mod tests {
         }
     }
 
+    fn run(id: &str, arrival: OffsetDateTime, nodes: u32) -> Run {
+        Run {
+            id: id.into(),
+            day: 0,
+            measured: true,
+            arrival,
+            task_seconds: 600,
+            nodes,
+            overheads: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_pipeline_of_several_tasks_waits_for_its_last() {
+        let t0 = datetime!(2026-02-02 10:00 UTC);
+        let m = |x: i64| t0 + time::Duration::minutes(x);
+        let events = vec![
+            task(m(4), "run-01-t1", "running", "scheduled"),
+            task(m(6), "run-01-t2", "running", "scheduled"),
+            task(m(5), "run-02-t1", "running", "scheduled"),
+        ];
+        let runs = vec![run("run-01", m(0), 2), run("run-02", m(0), 2)];
+        let x = measure(&events, &runs, &BTreeMap::new(), t0, m(30), 0);
+        assert_eq!(x.runs[0].time_to_task, Some(360.0));
+        assert_eq!(x.runs[1].time_to_task, None, "one of its tasks never ran");
+        assert_eq!((x.tasks_run, x.tasks_not_run), (1, 1));
+    }
+
     #[test]
     fn splits_billed_time_and_measures_waits() {
         let t0 = datetime!(2026-02-02 10:00 UTC);
@@ -276,16 +318,8 @@ mod tests {
             node(m(17), "n", "removed"),
         ];
         let runs = vec![
-            Run {
-                id: "run-01".into(),
-                arrival: m(0) + time::Duration::seconds(30),
-                task_seconds: 600,
-            },
-            Run {
-                id: "run-02".into(),
-                arrival: m(20),
-                task_seconds: 600,
-            },
+            run("run-01", m(0) + time::Duration::seconds(30), 1),
+            run("run-02", m(20), 1),
         ];
         let x = measure(&events, &runs, &BTreeMap::new(), t0, m(30), 9);
         assert_eq!(

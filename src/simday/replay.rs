@@ -1,4 +1,5 @@
-//! One strategy's day: a simulator of its own, the pipelines at their times, the log read.
+//! One strategy's days: a simulator of its own, the pipelines at their times, the
+//! strategy's timer, the log read over the measured days.
 //!
 //! The day runs on tokio's *paused* clock, in a runtime of its own: when every task
 //! waits (for a timer, a boot, the next pipeline), time jumps to the next thing due. So
@@ -25,7 +26,7 @@ use super::adf::BatchCalls;
 use super::config::{DayPlan, Run};
 use super::flight::Flight;
 use super::metrics::{Metrics, measure};
-use super::strategy::{Ctx, Strategy};
+use super::strategy::{Ctx, FunctionApp, Strategy};
 use crate::batch::transport::https_client;
 use crate::batch::{BatchAuth, BatchClient, BatchClientOptions, PoolId};
 use crate::clock::Clock;
@@ -45,7 +46,7 @@ pub struct ReplayError {
     pub message: String,
 }
 
-/// Replay the day for one strategy, on a paused-clock runtime of its own.
+/// Replay the days for one strategy, on a paused-clock runtime of its own.
 pub(crate) fn replay(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, ReplayError> {
     let fail = |message: String| ReplayError {
         strategy: strategy.name().to_string(),
@@ -69,6 +70,14 @@ fn timing(plan: &DayPlan) -> Timing {
         leaving: pair(c.leaving_seconds),
         ..Timing::default()
     }
+}
+
+/// The first multiple of `period` (on the clock, as an NCRONTAB `0 */15 * * * *` fires)
+/// strictly after `now`.
+fn next_firing(now: OffsetDateTime, period: Duration) -> OffsetDateTime {
+    let p = i64::try_from(period.as_secs()).unwrap_or(i64::MAX).max(1);
+    let next = (now.unix_timestamp().div_euclid(p) + 1) * p;
+    OffsetDateTime::from_unix_timestamp(next).unwrap_or(now)
 }
 
 async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String> {
@@ -115,15 +124,20 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
     let flight = Flight::default();
     tokio::spawn(flight.clone().spin());
     let calls = BatchCalls::new(http, endpoint, info.account.clone(), key, flight.clone());
+    let days = (0..plan.config.total_days())
+        .map(|d| plan.start + time::Duration::days(d.into()))
+        .collect();
     let ctx = Ctx {
         pool: POOL.parse::<PoolId>().map_err(|e| e.to_string())?,
         batch,
         calls: calls.clone(),
         clock: Clock::scaled_from(1.0, base_sim),
         config: plan.config.clone(),
+        days,
         strategy_calls: AtomicU64::new(0),
         looks: Default::default(),
         flight,
+        function_app: FunctionApp::default(),
     };
     let start_task = plan
         .config
@@ -154,6 +168,7 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
     strategy.prepare(&ctx).await?;
 
     let errors = std::sync::Mutex::new(BTreeMap::new());
+    let timer_failures = AtomicU64::new(0);
     let pipelines = plan.runs.iter().map(|run| {
         let (ctx, errors) = (&ctx, &errors);
         async move {
@@ -165,61 +180,107 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
             }
         }
     });
+    // The strategy's own timer, firing on the clock's multiples of its period until the
+    // replay ends.
+    let timer = async {
+        let Some(period) = strategy.timer() else {
+            return std::future::pending::<()>().await;
+        };
+        loop {
+            let at = next_firing(ctx.clock.now_utc(), period);
+            tokio::time::sleep_until(instant_at(at)).await;
+            if let Err(e) = strategy.on_timer(&ctx).await {
+                tracing::debug!(strategy = strategy.name(), error = %e, "timer firing failed");
+                timer_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    // Batch calls are counted from the measured days' start.
+    let calls_before = AtomicU64::new(0);
+    let mark = async {
+        tokio::time::sleep_until(instant_at(plan.measured_start)).await;
+        calls_before.store(
+            ctx.strategy_calls.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        std::future::pending::<()>().await
+    };
     let whole_day = async {
         futures::future::join_all(pipelines).await;
         tokio::time::sleep_until(instant_at(plan.end)).await;
     };
-    // Pipelines still waiting at the day's end (a schedule that never opens) are cut off.
-    let _ = tokio::time::timeout_at(instant_at(plan.end), whole_day).await;
+    // Pipelines still waiting at the end (a schedule that never opens) are cut off.
+    let _ = tokio::time::timeout_at(
+        instant_at(plan.end),
+        futures::future::join3(whole_day, timer, mark),
+    )
+    .await;
     let events = sim.events();
     let errors = errors.into_inner().unwrap_or_default();
-    let metrics = measure(
+    let measured = plan.measured_runs();
+    let mut metrics = measure(
         &events,
-        &plan.runs,
+        &measured,
         &errors,
-        plan.start,
+        plan.measured_start,
         plan.end,
-        ctx.strategy_calls.load(Ordering::Relaxed),
+        ctx.strategy_calls.load(Ordering::Relaxed) - calls_before.load(Ordering::Relaxed),
     );
+    metrics.failed_activities = errors.len() + timer_failures.load(Ordering::Relaxed) as usize;
     sim.shutdown().await;
     Ok(metrics)
 }
 
-/// One pipeline: the strategy's activity, the Custom activity (a task, polled by ADF
-/// until it completes), the strategy's closing activity.
+/// One pipeline: the strategy's activities, the Custom activity (its tasks, polled by ADF
+/// until they complete), the strategy's closing activity; with ADF's own delays between
+/// them.
 async fn pipeline(ctx: &Ctx, strategy: &dyn Strategy, run: &Run) -> Result<(), String> {
     strategy
         .before_task(ctx, run)
         .await
         .map_err(|e| format!("before the task: {e}"))?;
-    let command = format!("/bin/bash -c \"sleep {}\"", run.task_seconds);
-    ctx.calls
-        .call(
-            Method::POST,
-            &format!("/jobs/{JOB}/tasks"),
-            Some(&json!({"id": run.id, "commandLine": command})),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    if !strategy.acts_after_task() {
-        return Ok(());
+    let activities = strategy.has_activities();
+    if activities {
+        ctx.pause(run.overheads.transitions[2]).await;
     }
-    let poll = Duration::from_secs(ctx.config.adf_poll_seconds.into());
-    loop {
-        ctx.clock.sleep(poll).await;
-        let task = ctx
-            .calls
+    ctx.pause(run.overheads.submission).await;
+    let command = format!("/bin/bash -c \"sleep {}\"", run.task_seconds);
+    let tasks = run.task_ids();
+    for task in &tasks {
+        ctx.calls
             .call(
-                Method::GET,
-                &format!("/jobs/{JOB}/tasks/{}?$select=state", run.id),
-                None,
+                Method::POST,
+                &format!("/jobs/{JOB}/tasks"),
+                Some(&json!({"id": task, "commandLine": command})),
             )
             .await
             .map_err(|e| e.to_string())?;
-        if task["state"] == "completed" {
-            break;
-        }
     }
+    if !activities || ctx.config.skip_scale_down {
+        return Ok(());
+    }
+    let poll = Duration::from_secs(ctx.config.adf_poll_seconds.into());
+    let mut left = tasks;
+    while !left.is_empty() {
+        ctx.clock.sleep(poll).await;
+        let mut still = Vec::new();
+        for task in left {
+            let state = ctx
+                .calls
+                .call(
+                    Method::GET,
+                    &format!("/jobs/{JOB}/tasks/{task}?$select=state"),
+                    None,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if state["state"] != "completed" {
+                still.push(task);
+            }
+        }
+        left = still;
+    }
+    ctx.pause(run.overheads.transitions[3]).await;
     strategy
         .after_task(ctx, run)
         .await
@@ -250,6 +311,10 @@ mod tests {
             arrivals,
             task_minutes: [5.0, 5.0],
             start_task_seconds: None,
+            // ADF's own overheads would add to the lag measured here.
+            activity_transition_seconds: [0.0, 0.0],
+            task_submission_seconds: [0.0, 0.0],
+            function_cold_start_seconds: [0.0, 0.0],
             creating_seconds: [20.0, 22.0],
             starting_seconds: [120.0, 123.0],
             wait_seconds: 200,
@@ -260,7 +325,7 @@ mod tests {
         .unwrap();
         let day = |timed_boot| {
             let strategy = Resizer {
-                keep_warm_minutes: 0,
+                mode: super::super::strategy::ResizerMode::Plain,
                 policy: PollPolicy {
                     timed_boot,
                     ..PollPolicy::default()

@@ -174,6 +174,27 @@ $NodeDeallocationOption = taskcompletion;";
     assert_eq!(run(f, &inputs(now, &over)).target_dedicated, 20);
 }
 
+/// The pattern of Microsoft's examples on the last sample alone: a node per task
+/// waiting for one, capped, shrinking only as tasks complete.
+#[test]
+fn active_tasks_with_taskcompletion() {
+    let f = "$tasks = max(0, $ActiveTasks.GetSample(1));
+$TargetDedicatedNodes = min(10, $tasks);
+$NodeDeallocationOption = taskcompletion;";
+    let now = at(12, 0);
+    let target = |values: &[f64]| {
+        let h = history(now, Metric::ActiveTasks, values);
+        let e = run(f, &inputs(now, &h));
+        assert_eq!(e.error, None, "{}", e.results);
+        assert_eq!(e.node_deallocation_option, "taskcompletion");
+        e.target_dedicated
+    };
+    // Only the newest visible sample counts; running tasks are not active ones.
+    assert_eq!(target(&[5.0, 0.0, 3.0]), 3);
+    assert_eq!(target(&[3.0, 0.0]), 0);
+    assert_eq!(target(&[14.0]), 10);
+}
+
 #[test]
 fn docs_preempted_nodes_example() {
     let f = "maxNumberofVMs = 25;
