@@ -13,7 +13,7 @@ use crate::batch::PoolId;
 use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
 use crate::resizer::budget::{Budget, STATUS_PATIENCE};
-use crate::resizer::lease::{FORECAST_LEASE, SPARE_LEASES, live_leases};
+use crate::resizer::lease::{FORECAST_LEASE, live_leases};
 use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
     ConvergeError, Converger, FailureCode, Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite,
@@ -713,22 +713,14 @@ impl<B: PoolApi> Service<'_, B> {
     }
 }
 
-/// The service's lapsing leases (keep-warm, a pre-warm) the pool still
-/// carries after they expired: the next firing lets their nodes go.
+/// The leases the pool still carries after they expired (a pipeline that
+/// never scaled down, keep-warm's grace, a pre-warm nobody came for): the
+/// next firing lets their nodes go, so an expired lease bounds the bill.
 fn lapsed_floors(observed: &Observed) -> Vec<LeaseId> {
     let Observed::Pool(snapshot) = observed else {
         return Vec::new();
     };
-    let live = live_leases(&snapshot.pool.metadata, snapshot.observed_at);
-    SPARE_LEASES
-        .iter()
-        .filter(|id| {
-            let name = format!("{}{id}", crate::resizer::lease::LEASE_PREFIX);
-            snapshot.pool.metadata.iter().any(|item| item.name == name)
-                && !live.iter().any(|lease| lease.id.as_str() == **id)
-        })
-        .map(|id| id.parse().expect("a valid lease id"))
-        .collect()
+    crate::resizer::lease::expired_leases(&snapshot.pool.metadata, snapshot.observed_at)
 }
 
 #[cfg(test)]

@@ -224,6 +224,18 @@ fn is_lease_entry(item: &MetadataItem) -> bool {
     item.name.starts_with(LEASE_PREFIX)
 }
 
+/// Lease entries a pool still carries after they expired: their holders
+/// never released them (a pipeline that failed before its scale-down, a
+/// grace or a pre-warm that ran out). Nothing keeps their nodes any more.
+pub(crate) fn expired_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<LeaseId> {
+    metadata
+        .iter()
+        .filter_map(Lease::parse)
+        .filter(|lease| !lease.is_live(now))
+        .map(|lease| lease.id)
+        .collect()
+}
+
 /// Live leases on a pool, in id order.
 pub(crate) fn live_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<Lease> {
     let mut leases: Vec<Lease> = metadata

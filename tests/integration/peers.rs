@@ -281,3 +281,44 @@ async fn the_reconcile_timer_releases_expired_warmth() {
     );
     assert_eq!(look.body["pool"]["keptWarm"], Value::Null);
 }
+
+/// A pipeline that failed before its scale-down: its lease expires, and the
+/// next reconcile firing lets its node go, so an expired lease bounds the
+/// bill instead of holding the node until someone scales down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_whose_pipeline_never_scaled_down_is_let_go() {
+    let app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
+        settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
+        settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
+    })
+    .await;
+    let up = app
+        .scale_up(r#"{"leaseId": "run-failed", "leaseMinutes": 1, "waitSeconds": 180}"#)
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+
+    // While the lease lives, the reconcile leaves the pool alone.
+    let (status, answer) = app.host.fire("timer-reconcile").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        app.pool_status("adf-pool").await.body["pool"]["targetDedicatedNodes"],
+        1
+    );
+
+    simulated(Duration::from_secs(120)).await;
+    let (status, answer) = app.host.fire("timer-reconcile").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["Logs"]
+            .to_string()
+            .contains("a lease whose pipeline never scaled down over"),
+        "{answer}"
+    );
+    let look = app.pool_status("adf-pool").await;
+    assert_eq!(
+        look.body["pool"]["targetDedicatedNodes"], 0,
+        "{}",
+        look.body
+    );
+    assert_eq!(look.body["pool"]["leases"], serde_json::json!([]));
+}

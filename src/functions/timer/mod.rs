@@ -244,13 +244,16 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                 log.info(describe_lease(edit));
             }
             if let Some((lapsed, released)) = warmth {
-                let what: Vec<&str> = lapsed
+                let mut what: Vec<&str> = lapsed
                     .iter()
                     .map(|id| match id.as_str() {
                         crate::resizer::lease::FORECAST_LEASE => "a pre-warm nobody came for",
-                        _ => "keep-warm grace",
+                        crate::resizer::lease::WARM_LEASE => "keep-warm grace",
+                        crate::resizer::lease::SCHEDULE_LEASE => "the schedule's lease",
+                        _ => "a lease whose pipeline never scaled down",
                     })
                     .collect();
+                what.dedup();
                 match released {
                     Ok(report) => log.info(format!(
                         "{} over: released its nodes of pool '{}' down to what live leases need ({} action(s))",
