@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The study docs/cost.md cites: every day type, 20 seeds, one learning day then two
-# measured days, every strategy (8 x 20 x 8 = 1280 replays of three simulated days).
+# The study docs/cost.md cites: every day type, 20 seeds, three learning days (a
+# forecast needs a rhythm seen on three days) then two measured days, every strategy
+# (8 x 20 x 9 = 1440 replays of five simulated days).
 #
 #   bench/study.sh           the full matrix: writes docs/simulated-study.json, .md and
 #                            one chart per day type, and renders docs/cost.md's tables

@@ -73,6 +73,11 @@ impl Limits {
     }
 }
 
+/// How long a pre-warm's firing waits: enough to look again and resize
+/// after a lost race (a 412 on the ETag its lease write just moved), far
+/// short of a boot; the nodes need nobody waiting on them.
+pub(crate) const PREWARM_WAIT: Duration = Duration::from_secs(30);
+
 /// A scale-up or scale-down, as any face asks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ScaleRequest {
@@ -597,16 +602,21 @@ impl<B: PoolApi> Service<'_, B> {
             dedicated.min(self.limits.max_dedicated),
             low_priority.min(self.limits.max_low_priority),
         );
+        let id: LeaseId = FORECAST_LEASE.parse().expect("a valid lease id");
         let lease = LeaseEdit::Hold(Lease {
-            id: FORECAST_LEASE.parse().expect("a valid lease id"),
+            id: id.clone(),
             dedicated,
             low_priority,
             expires: hold_until,
         });
+        // Judged as a leased scale-up: ready when the pipelines' leases and
+        // this spare are all held by ready nodes, so a node another
+        // pipeline's task fills does not count as the pre-warm.
         let want = Want {
             provision_deadline: self.provision_deadline,
             caps: self.limits.caps(),
             origin: crate::resizer::rhythm::Origin::Service,
+            lease: Some(id),
             ..Want::scale_up(pool_id.clone(), dedicated, low_priority)
         };
         let budget = self.converger.budget(wait);

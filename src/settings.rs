@@ -106,7 +106,7 @@ pub(crate) struct ForecastSettings {
 
 /// Long enough for a trigger's jitter and an upstream activity's delay,
 /// short enough that a pre-warm nobody used bills little.
-pub(crate) const DEFAULT_FORECAST_GRACE_MINUTES: u32 = 15;
+pub(crate) const DEFAULT_FORECAST_GRACE_MINUTES: u32 = 10;
 
 impl ForecastSettings {
     fn read(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {

@@ -22,8 +22,68 @@
 //!
 //! Everything here is pure: no clock, no Batch, no I/O.
 
+use crate::batch::models::MetadataItem;
 use std::time::Duration;
 use time::{OffsetDateTime, Weekday};
+
+/// A boot before the pool has shown any: about what an Ubuntu node with a
+/// short start task takes on Batch (allocation, creating, starting).
+pub(crate) const BOOT_BEFORE_HISTORY: Duration = Duration::from_secs(6 * 60);
+
+/// What a pool's metadata says of its next arrival, at `now`: everything a
+/// firing needs to log, judge and act, read once.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reading {
+    /// Arrivals remembered in the pool's rhythm.
+    pub remembered: usize,
+    /// The 90th percentile of the pool's recorded boots, or
+    /// [`BOOT_BEFORE_HISTORY`].
+    pub boot: Duration,
+    /// How early a pre-warm must start: a boot plus the time to the next
+    /// firing, which could otherwise be too late.
+    pub lead: Duration,
+    pub backtest: Backtest,
+    /// The pre-warm due now, if any.
+    pub due: Option<PreWarm>,
+    /// The pool already holds a live pre-warm lease.
+    pub held: bool,
+}
+
+/// Reads the pool's rhythm from its metadata and judges `now`, for a firing
+/// every `cadence` with pre-warms held `grace` past the arrival.
+pub(crate) fn read(
+    metadata: &[MetadataItem],
+    now: OffsetDateTime,
+    cadence: Duration,
+    grace: Duration,
+) -> Reading {
+    let rhythm = super::rhythm::read(metadata);
+    let history: Vec<Arrival> = rhythm
+        .arrivals
+        .iter()
+        .filter_map(|&(minute, dedicated, low_priority)| {
+            Some(Arrival {
+                at: OffsetDateTime::from_unix_timestamp(minute.checked_mul(60)?).ok()?,
+                dedicated,
+                low_priority,
+            })
+        })
+        .collect();
+    let boot = percentile_boot(&rhythm.boots, 0.9).unwrap_or(BOOT_BEFORE_HISTORY);
+    let lead = boot + cadence;
+    let params = Params::default();
+    let held = super::lease::live_leases(metadata, now)
+        .iter()
+        .any(|lease| lease.id.as_str() == super::lease::FORECAST_LEASE);
+    Reading {
+        remembered: history.len(),
+        boot,
+        lead,
+        backtest: backtest(&history, now, lead, grace, &params),
+        due: due(&history, now, lead, grace, &params),
+        held,
+    }
+}
 
 /// One scale-up a pipeline made (never one the forecast made itself: a
 /// forecast must not feed on its own pre-warms).
@@ -53,7 +113,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             days: 14,
-            tolerance: Duration::from_secs(10 * 60),
+            tolerance: Duration::from_secs(5 * 60),
             min_days: 3,
             min_share: 0.6,
         }
@@ -196,7 +256,9 @@ pub(crate) struct PreWarm {
 }
 
 /// The pre-warm due at `now`, if any: an expected arrival today (or just
-/// after midnight) no more than `lead` ahead and not yet `grace` past.
+/// after midnight) no more than `lead` ahead and not yet `grace` past, that
+/// no pipeline has come for yet (a slot already served is not warmed again,
+/// and does not hide the next one).
 pub(crate) fn due(
     history: &[Arrival],
     now: OffsetDateTime,
@@ -207,10 +269,15 @@ pub(crate) fn due(
     let tomorrow = now + time::Duration::days(1);
     let lead = time::Duration::try_from(lead).unwrap_or(time::Duration::ZERO);
     let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
+    let served = |e: &Expected| {
+        history
+            .iter()
+            .any(|a| a.at >= e.at - lead && a.at < e.at + grace)
+    };
     [now, tomorrow]
         .into_iter()
         .flat_map(|day| expected_on(history, day, params))
-        .find(|e| e.at - lead <= now && now < e.at + grace)
+        .find(|e| e.at - lead <= now && now < e.at + grace && !served(e))
         .map(|expected| PreWarm {
             expected,
             hold_until: expected.at + grace,

@@ -218,8 +218,9 @@ pub struct StudyArgs {
     /// Seeds per day type: 1, 2, ... N.
     #[arg(long, default_value_t = 20)]
     pub(crate) seeds: u64,
-    /// Days replayed before the measured ones (for strategies that learn).
-    #[arg(long, default_value_t = 1)]
+    /// Days replayed before the measured ones (for strategies that learn: a
+    /// forecast needs a rhythm seen on three days).
+    #[arg(long, default_value_t = 3)]
     pub(crate) learning_days: u32,
     /// Days measured after them.
     #[arg(long, default_value_t = 2)]

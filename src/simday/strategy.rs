@@ -174,6 +174,10 @@ pub(crate) fn all(config: &DayConfig) -> Vec<Box<dyn Strategy>> {
             mode: ResizerMode::KeepWarm(KEEP_WARM_MINUTES),
             policy: PollPolicy::default(),
         }),
+        Box::new(Resizer {
+            mode: ResizerMode::Forecast,
+            policy: PollPolicy::default(),
+        }),
         Box::new(Formula {
             name: "pending-tasks formula".into(),
             what: "the seed article's formula: one node while the last $PendingTasks sample is not 0, taskcompletion".into(),
@@ -337,7 +341,14 @@ pub(crate) enum ResizerMode {
     Plain,
     /// The scale-down keeps the nodes warm this many minutes (`keepWarmMinutes`).
     KeepWarm(u32),
+    /// `FORECAST_MODE=on` with the reconcile every minute: pre-warms ahead of
+    /// the rhythm the pool has recorded (`docs/schedules.md`).
+    Forecast,
 }
+
+/// The forecast strategy's reconcile: every minute, as docs/schedules.md
+/// recommends with `FORECAST_MODE=on`.
+const FORECAST_RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
 /// pool-resizer as `adf/pipeline/RunOnBatchPool.json` uses it: scale-up with the run's
 /// lease (its 202 followed until the nodes are ready), the task, scale-down releasing the
@@ -407,6 +418,7 @@ impl Strategy for Resizer {
         match self.mode {
             ResizerMode::Plain => "pool-resizer",
             ResizerMode::KeepWarm(_) => "pool-resizer keep-warm",
+            ResizerMode::Forecast => "pool-resizer forecast",
         }
     }
 
@@ -416,6 +428,10 @@ impl Strategy for Resizer {
                 .into(),
             ResizerMode::KeepWarm(minutes) => format!(
                 "as pool-resizer, but the scale-down keeps the nodes warm {minutes} min for the next pipeline; the reconcile timer (every 15 min) releases expired warmth"
+            ),
+            ResizerMode::Forecast => format!(
+                "as pool-resizer, with FORECAST_MODE=on and the reconcile every minute: it pre-warms a boot ahead of the arrivals the pool's rhythm expects, under a lease that lapses {} min after them",
+                crate::settings::DEFAULT_FORECAST_GRACE_MINUTES
             ),
         }
     }
@@ -489,7 +505,7 @@ impl Strategy for Resizer {
             force: false,
             repair_attempts: 0,
             keep_warm_minutes: match self.mode {
-                ResizerMode::Plain => 0,
+                ResizerMode::Plain | ResizerMode::Forecast => 0,
                 ResizerMode::KeepWarm(minutes) => minutes,
             },
             fallback_to_dedicated: false,
@@ -504,7 +520,10 @@ impl Strategy for Resizer {
     }
 
     fn timer(&self) -> Option<Duration> {
-        Some(RECONCILE_EVERY)
+        Some(match self.mode {
+            ResizerMode::Forecast => FORECAST_RECONCILE_EVERY,
+            ResizerMode::Plain | ResizerMode::KeepWarm(_) => RECONCILE_EVERY,
+        })
     }
 
     /// The reconcile firing outside a schedule window (the replay deploys none): it
@@ -517,9 +536,39 @@ impl Strategy for Resizer {
             lease: None,
             wait: TIMER_WAIT,
         };
-        match service.fire(work).await {
-            Fired::LeaseNotWritten(_) => Err("the reconcile wrote no lease".into()),
-            Fired::Ran(ran) => ran.result.map(|_| ()).map_err(|e| e.to_string()),
+        let report = match service.fire(work).await {
+            Fired::LeaseNotWritten(_) => return Err("the reconcile wrote no lease".into()),
+            Fired::Ran(ran) => ran.result.map_err(|e| e.to_string())?,
+        };
+        if self.mode != ResizerMode::Forecast {
+            return Ok(());
+        }
+        // The timer face's forecast step, as FORECAST_MODE=on runs it.
+        let Some(crate::resizer::Observed::Pool(snapshot)) = &report.last else {
+            return Ok(());
+        };
+        let grace =
+            Duration::from_secs(u64::from(crate::settings::DEFAULT_FORECAST_GRACE_MINUTES) * 60);
+        let reading = crate::resizer::forecast::read(
+            &snapshot.pool.metadata,
+            ctx.clock.now_utc(),
+            FORECAST_RECONCILE_EVERY,
+            grace,
+        );
+        match reading.due {
+            Some(due) if !reading.held => {
+                let nodes = (due.expected.dedicated, due.expected.low_priority);
+                let answer = service
+                    .prewarm(
+                        &ctx.pool,
+                        nodes,
+                        due.hold_until,
+                        crate::service::PREWARM_WAIT,
+                    )
+                    .await;
+                answer.result.map(|_| ()).map_err(|e| e.to_string())
+            }
+            _ => Ok(()),
         }
     }
 }

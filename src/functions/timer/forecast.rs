@@ -8,11 +8,6 @@ use crate::schedule::format_utc;
 use crate::settings::ScheduleSettings;
 use crate::telemetry::escape;
 use std::time::Duration;
-use time::OffsetDateTime;
-
-/// A boot before the pool has shown any: about what an Ubuntu node with a
-/// short start task takes on Batch (allocation, creating, starting).
-const BOOT_BEFORE_HISTORY: Duration = Duration::from_secs(6 * 60);
 
 /// The reconcile's forecast (`FORECAST_MODE`), on the pool its firing just saw:
 /// what the pool's rhythm expects next, how often that forecast would have
@@ -34,20 +29,7 @@ pub(super) async fn forecast_step(
     if config.mode == ForecastMode::Off {
         return;
     }
-    let rhythm = crate::resizer::rhythm::read(&snapshot.pool.metadata);
-    let history: Vec<forecast::Arrival> = rhythm
-        .arrivals
-        .iter()
-        .filter_map(|&(minute, dedicated, low_priority)| {
-            Some(forecast::Arrival {
-                at: OffsetDateTime::from_unix_timestamp(minute.checked_mul(60)?).ok()?,
-                dedicated,
-                low_priority,
-            })
-        })
-        .collect();
     let now = app.clock().now_utc();
-    let boot = forecast::percentile_boot(&rhythm.boots, 0.9).unwrap_or(BOOT_BEFORE_HISTORY);
     let cadence = settings
         .reconcile
         .as_ref()
@@ -57,23 +39,23 @@ pub(super) async fn forecast_step(
             Duration::try_from(after - next).ok()
         })
         .unwrap_or(Duration::from_secs(15 * 60));
-    let lead = boot + cadence;
-    let params = forecast::Params::default();
-    let judged = forecast::backtest(&history, now, lead, config.grace, &params);
+    let reading = forecast::read(&snapshot.pool.metadata, now, cadence, config.grace);
+    let (boot, lead) = (reading.boot, reading.lead);
+    let judged = reading.backtest;
     log.info(format!(
         "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen",
         match config.mode {
             ForecastMode::On => "on",
             _ => "forecast-only",
         },
-        history.len(),
+        reading.remembered,
         judged.days,
         judged.hits,
         judged.misses,
         judged.missed_node_minutes,
         judged.unforeseen
     ));
-    let Some(due) = forecast::due(&history, now, lead, config.grace, &params) else {
+    let Some(due) = reading.due else {
         log.info(format!(
             "forecast: no arrival expected within the lead ({} min: a boot of {} s plus {} min to the next firing)",
             lead.as_secs() / 60,
@@ -99,16 +81,18 @@ pub(super) async fn forecast_step(
         ));
         return;
     }
-    let held = crate::resizer::lease::live_leases(&snapshot.pool.metadata, snapshot.observed_at)
-        .iter()
-        .any(|lease| lease.id.as_str() == crate::resizer::lease::FORECAST_LEASE);
-    if held {
+    if reading.held {
         log.info(format!("pre-warm already held: {what}"));
         return;
     }
     let answer = app
         .service()
-        .prewarm(&settings.pool_id, nodes, due.hold_until, Duration::ZERO)
+        .prewarm(
+            &settings.pool_id,
+            nodes,
+            due.hold_until,
+            crate::service::PREWARM_WAIT,
+        )
         .await;
     match answer.result {
         Ok(report) => {
