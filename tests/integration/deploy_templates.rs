@@ -74,7 +74,7 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
     ),
     (
         "FORECAST_GRACE_MINUTES",
-        "optional: how long a pre-warm waits for the pipeline it expects (default 15)",
+        "optional: how long a pre-warm waits for the pipeline it expects (default 10)",
     ),
 ];
 
