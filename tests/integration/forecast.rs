@@ -4,8 +4,7 @@
 //! takes and that lapses when nobody comes; `forecast-only` says what it
 //! would do and writes nothing. The simulator's event log is the witness.
 
-use crate::helpers::app::{TIME_SCALE, TestApp, pools, spawn_app_with};
-use batch_simulator::EventKind;
+use crate::helpers::app::{TIME_SCALE, TestApp, pools, spawn_app_with, writes};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -53,19 +52,6 @@ async fn remember_a_daily_trigger(app: &TestApp) {
     assert_eq!(patched.status, 200, "{}", patched.body);
 }
 
-fn writes(app: &TestApp) -> Vec<String> {
-    app.sim
-        .events()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Request { method, path, .. } if method != "GET" && method != "HEAD" => {
-                Some(format!("{method} {path}"))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 async fn reconcile(app: &TestApp) -> Vec<String> {
     let (status, answer) = app.host.fire("timer-reconcile").await;
     let logs: Vec<String> = answer["Logs"]
@@ -97,7 +83,7 @@ async fn simulated(duration: Duration) {
 async fn forecast_only_says_what_it_would_do_and_writes_nothing() {
     let app = spawn("forecast-only", "15").await;
     remember_a_daily_trigger(&app).await;
-    let before = writes(&app);
+    let before = writes(&app.sim);
     let logs = reconcile(&app).await;
     assert!(
         says(
@@ -108,7 +94,7 @@ async fn forecast_only_says_what_it_would_do_and_writes_nothing() {
     );
     assert!(says(&logs, "nothing written"), "{logs:#?}");
     assert!(says(&logs, "14 arrival(s) remembered"), "{logs:#?}");
-    assert_eq!(writes(&app), before, "forecast-only changed nothing");
+    assert_eq!(writes(&app.sim), before, "forecast-only changed nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 //! Batch call, with the simulator's request log as the witness. And no key,
 //! lease id, status-URL secret or token reaches a log line, even at trace.
 
-use crate::helpers::app::{STATUS_URL_SECRET, TestApp, pools, spawn_app, spawn_app_with};
+use crate::helpers::app::{STATUS_URL_SECRET, TestApp, pools, spawn_app, spawn_app_with, writes};
 use crate::helpers::host::{FUNCTION_KEY, FunctionsHost, HostResponse, Key};
 use batch_simulator::{EventKind, Simulator};
 
@@ -15,19 +15,6 @@ fn batch_requests(sim: &Simulator) -> usize {
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Request { .. }))
         .count()
-}
-
-/// Requests that could change a pool (anything but GET).
-fn batch_writes(sim: &Simulator) -> Vec<String> {
-    sim.events()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Request { method, path, .. } if method != "GET" && method != "HEAD" => {
-                Some(format!("{method} {path}"))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// The path and query of an absolute URL.
@@ -120,7 +107,7 @@ async fn a_changed_or_unissued_status_url_acts_on_nothing() {
     }
 
     // The forgeries with a key that opens pool-status: none acts.
-    let writes = batch_writes(&app.sim);
+    let before = writes(&app.sim);
     for forged in [
         "poolId=adf-pool&operation=scale-up&dedicatedNodes=5&leaseId=pin&leaseMinutes=10080&resume=1",
         "poolId=adf-pool&operation=scale-down&dedicatedNodes=0&resume=1",
@@ -144,8 +131,8 @@ async fn a_changed_or_unissued_status_url_acts_on_nothing() {
         followed.body
     );
     assert_eq!(
-        batch_writes(&app.sim),
-        writes,
+        writes(&app.sim),
+        before,
         "no forgery and no look changed the pool"
     );
     let pool = app.batch().pool("adf-pool").await;

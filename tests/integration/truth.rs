@@ -13,26 +13,12 @@
 //! by the host stand-in.
 
 use crate::helpers::app::{
-    Settings, TestApp, pools, spawn_app, spawn_app_with, use_managed_identity,
+    Settings, TestApp, pools, spawn_app, spawn_app_with, use_managed_identity, writes,
 };
 use crate::helpers::faults;
 use crate::helpers::host::Key;
-use batch_simulator::{EventKind, Simulator};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-/// Requests that could change something: anything but GET and HEAD.
-fn writes(sim: &Simulator) -> Vec<String> {
-    sim.events()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Request { method, path, .. } if method != "GET" && method != "HEAD" => {
-                Some(format!("{method} {path}"))
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 /// A loopback port nothing listens on: tcpmux's port 1, which no service
 /// of this machine or test uses. (A port picked free and then let go could

@@ -167,6 +167,21 @@ pub fn use_managed_identity(settings: &mut Settings, sim: &Simulator) {
     settings.insert("IDENTITY_HEADER".into(), info.identity_header.clone());
 }
 
+/// Every request that could change a pool (anything but GET and HEAD), as
+/// `METHOD /path`: the witness that a refusal, a look or a forecast-only
+/// firing changed nothing.
+pub fn writes(sim: &Simulator) -> Vec<String> {
+    sim.events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Request { method, path, .. } if method != "GET" && method != "HEAD" => {
+                Some(format!("{method} {path}"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Requests the simulator accepted (202) with `method` on a path ending in
 /// `suffix`: e.g. ("POST", "/pools/p/resize") counts the resizes Batch took.
 pub fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
