@@ -13,11 +13,10 @@
 //! from one day to the next, as in Azure. So a strategy that learns from the days before
 //! sees the learning days through the pool itself; [`Ctx::day`] says which day it is.
 //!
-//! Slots for what is still to come: "pool-resizer auto keep-warm" (a grace picked from
-//! the gaps the pool has shown) and "pool-resizer forecast" (pre-warming on a timer from
-//! the pool's recorded rhythm) are one [`ResizerMode`] each, run through the same
-//! [`Resizer`]; a forecast's pre-warm belongs in [`Strategy::on_timer`], whose cadence
-//! [`Strategy::timer`] sets.
+//! "pool-resizer forecast" (pre-warming on a timer from the pool's recorded rhythm) is
+//! one [`ResizerMode`] of the same [`Resizer`], its pre-warm in [`Strategy::on_timer`],
+//! whose cadence [`Strategy::timer`] sets; "pool-resizer auto keep-warm" (a grace picked
+//! from the gaps the pool has shown) is still to come, as one more.
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -333,8 +332,7 @@ impl Strategy for Floor {
     }
 }
 
-/// How a pool-resizer strategy releases its nodes. "auto keep-warm" and "forecast"
-/// are to come here.
+/// How a pool-resizer strategy holds its nodes. "auto keep-warm" is to come here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResizerMode {
     /// The scale-down releases at once.
