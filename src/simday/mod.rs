@@ -235,7 +235,7 @@ pub struct StudyArgs {
     /// Replays at once (default: the machine's cores).
     #[arg(long)]
     pub(crate) jobs: Option<usize>,
-    /// Write simulated-study.json, .md and one -<day type>.svg per day type here
+    /// Write simulated-study.json, .md and one `simulated-study-<day type>.svg` per day type here
     /// (`--out docs` rewrites what docs/cost.md cites).
     #[arg(long, default_value = "target/study")]
     pub(crate) out: PathBuf,
