@@ -6,6 +6,7 @@
 //! simulator port picked free at run time, so nothing is shared with a
 //! reader's own dev or another test.
 
+use crate::helpers::host::free_port;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,15 +19,6 @@ struct Dev {
     port: u16,
     export_line: String,
     banner: String,
-}
-
-/// A port free now (bound, then let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn scratch(name: &str) -> PathBuf {

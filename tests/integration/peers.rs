@@ -244,16 +244,21 @@ async fn preempted_spot_nodes_are_made_up_with_dedicated_ones() {
     );
 }
 
+/// An app whose schedule window is closed all year but a minute on
+/// 1 January: its reconcile firings only look, and let lapsed leases go.
+async fn outside_the_window() -> TestApp {
+    spawn_app_with(pools(&["adf-pool"]), |settings, _| {
+        settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
+        settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
+    })
+    .await
+}
+
 /// Keep-warm's grace ends with nobody calling: the next reconcile firing
 /// lets the warm node go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconcile_timer_releases_expired_warmth() {
-    let app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
-        // A window that is closed all year but a minute on 1 January.
-        settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
-        settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
-    })
-    .await;
+    let app = outside_the_window().await;
     let up = app.scale_up(r#"{"waitSeconds": 180}"#).await;
     assert_eq!(up.status, 200, "{}", up.body);
     let down = app
@@ -287,11 +292,7 @@ async fn the_reconcile_timer_releases_expired_warmth() {
 /// bill instead of holding the node until someone scales down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_whose_pipeline_never_scaled_down_is_let_go() {
-    let app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
-        settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
-        settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
-    })
-    .await;
+    let app = outside_the_window().await;
     let up = app
         .scale_up(r#"{"leaseId": "run-failed", "leaseMinutes": 1, "waitSeconds": 180}"#)
         .await;

@@ -569,7 +569,8 @@ enum Ready {
     Exited,
 }
 
-fn free_port() -> u16 {
+/// A port free now (bound, then let go).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
