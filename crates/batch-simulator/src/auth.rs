@@ -55,7 +55,7 @@ const SIGNED_HEADERS: [&str; 11] = [
 
 /// Who the caller is, once authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Principal {
+pub(crate) enum Principal {
     SharedKey,
     Bearer,
 }
@@ -143,7 +143,7 @@ pub fn sign(key: &[u8], string_to_sign: &str) -> String {
 }
 
 /// Verify a request. `key` is the decoded account key.
-pub fn authenticate(
+pub(crate) fn authenticate(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,

@@ -49,47 +49,69 @@ pub enum FaultSpec {
     /// Answer matching requests with `status` and a Batch error body.
     #[serde(rename_all = "camelCase")]
     Status {
+        /// HTTP status to answer.
         status: u16,
         /// Error code; default `TooManyRequests` (429), `InternalError` (500), `ServerBusy` (503).
         code: Option<String>,
         /// `Retry-After` seconds (default 1 for 429/503, none otherwise).
         retry_after: Option<u64>,
+        /// Only requests with this method (any when `None`).
         method: Option<String>,
+        /// Only requests whose path contains this.
         path_contains: Option<String>,
         #[serde(default = "one")]
+        /// How many requests to hit (what is left, once armed).
         count: u32,
     },
     /// Delay matching requests by `ms` real milliseconds, then serve them normally.
     #[serde(rename_all = "camelCase")]
     Latency {
+        /// Real milliseconds to wait.
         ms: u64,
+        /// Only requests with this method (any when `None`).
         method: Option<String>,
+        /// Only requests whose path contains this.
         path_contains: Option<String>,
         #[serde(default = "one")]
+        /// How many requests to hit (what is left, once armed).
         count: u32,
     },
     /// Close the connection without answering.
     #[serde(rename_all = "camelCase")]
     Drop {
+        /// Only requests with this method (any when `None`).
         method: Option<String>,
+        /// Only requests whose path contains this.
         path_contains: Option<String>,
         #[serde(default = "one")]
+        /// How many requests to hit (what is left, once armed).
         count: u32,
     },
     /// The pool's next resize allocates at most `afterNodes` nodes, then `AllocationFailed`.
     #[serde(rename_all = "camelCase")]
-    AllocationFailure { pool_id: String, after_nodes: u32 },
+    AllocationFailure {
+        /// The pool.
+        pool_id: String,
+        /// Nodes allocated before the failure.
+        after_nodes: u32,
+    },
     /// The pool's next resize allocates nothing until its resize timeout.
     #[serde(rename_all = "camelCase")]
-    AllocationStall { pool_id: String },
+    AllocationStall {
+        /// The pool.
+        pool_id: String,
+    },
     /// Force a node (default: first idle; for `preempted`, first idle Spot node) into
     /// `unusable`, `starttaskfailed` or `preempted` now, or restart it: `rebooting` or
     /// `reimaging`, then `starting` and its start task again, as Batch does.
     #[serde(rename_all = "camelCase")]
     NodeState {
+        /// The pool.
         pool_id: String,
         #[serde(default)]
+        /// The node; when `None`, the first idle one.
         node_id: Option<String>,
+        /// `unusable`, `starttaskfailed`, `preempted`, `rebooting` or `reimaging`.
         state: String,
     },
 }
@@ -100,7 +122,7 @@ fn one() -> u32 {
 
 /// What to do with one request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RequestFault {
+pub(crate) enum RequestFault {
     Respond(ApiError),
     Delay(std::time::Duration),
     Drop,

@@ -51,20 +51,20 @@
 //! serves until Ctrl-C / SIGTERM.
 
 mod auth;
-pub mod autoscale;
-pub mod cli;
+mod autoscale;
+mod cli;
 mod clock;
 mod command;
-pub mod config;
+mod config;
 mod errors;
-pub mod events;
-pub mod faults;
+mod events;
+mod faults;
 mod http;
 mod model;
 mod odata;
 mod tls;
 mod token;
-pub mod versions;
+mod versions;
 mod wire;
 mod world;
 
@@ -100,14 +100,19 @@ pub const API_VERSIONS: &[&str] = versions::PUBLISHED;
 pub struct ReadyInfo {
     /// `https://127.0.0.1:PORT`
     pub endpoint: String,
+    /// The account name to sign requests with.
     pub account: String,
+    /// The account key, base64.
     pub key: String,
+    /// Where the CA certificate was written, when asked to.
     pub ca_file: Option<String>,
     /// `https://127.0.0.1:PORT/msi/token`
     pub identity_endpoint: String,
+    /// The `X-IDENTITY-HEADER` value the managed-identity endpoint expects.
     pub identity_header: String,
     /// `https://127.0.0.1:PORT/_simulator`
     pub control_endpoint: String,
+    /// Simulated seconds per real second.
     pub time_scale: f64,
 }
 

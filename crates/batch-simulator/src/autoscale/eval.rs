@@ -16,7 +16,7 @@ use super::{Formula, FormulaError};
 
 /// What a formula can read about its pool at the moment of evaluation.
 #[derive(Debug, Clone)]
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub now: OffsetDateTime,
     pub current_dedicated: u32,
     pub current_low_priority: u32,
@@ -30,7 +30,7 @@ pub struct Inputs<'a> {
 
 /// What one run left: the targets (unchanged when it failed), the results string, the error.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
+pub(crate) struct Evaluation {
     pub target_dedicated: u32,
     pub target_low_priority: u32,
     /// `requeue`, `terminate`, `taskcompletion` or `retaineddata`.
@@ -63,7 +63,7 @@ fn interval_constant(name: &str) -> Option<f64> {
 }
 
 /// Run `formula` against `inputs`.
-pub fn evaluate(formula: &Formula, inputs: &Inputs<'_>) -> Evaluation {
+pub(crate) fn evaluate(formula: &Formula, inputs: &Inputs<'_>) -> Evaluation {
     let mut env = Env {
         inputs,
         target_dedicated: Value::Double(f64::from(inputs.target_dedicated)),

@@ -33,7 +33,7 @@ use crate::errors::ApiError;
 use crate::faults::FaultSpec;
 
 /// Routes, relative to `/_simulator`.
-pub fn routes(state: AppState) -> Router {
+pub(super) fn routes(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health).head(unknown))
         .route("/now", get(now).head(unknown))
@@ -50,7 +50,7 @@ pub fn routes(state: AppState) -> Router {
 }
 
 /// `/_simulator/health/` is `/_simulator/health`, as before routes existed.
-pub fn trim_trailing_slashes(mut req: Request) -> Request {
+pub(super) fn trim_trailing_slashes(mut req: Request) -> Request {
     let path = req.uri().path();
     let trimmed = path.trim_end_matches('/');
     if trimmed.len() != path.len() {

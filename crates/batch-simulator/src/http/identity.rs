@@ -14,7 +14,7 @@ use super::reply::Bare;
 use super::state::AppState;
 use crate::token::validate_request;
 
-pub async fn token(
+pub(super) async fn token(
     State(state): State<AppState>,
     method: Method,
     q: Query,

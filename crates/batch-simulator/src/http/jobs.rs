@@ -16,7 +16,7 @@ use crate::model::job::{Task, TaskState};
 use crate::versions::ApiVersion;
 use crate::wire::{JobCreateBody, TaskCountsResultWire, TaskCountsWire, TaskCreateBody};
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/jobs", get(list).post(create))
         .route("/jobs/{id}", get(read))

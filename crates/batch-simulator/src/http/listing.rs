@@ -29,18 +29,18 @@ use crate::odata::{Expr, apply_select, parse_filter, parse_select};
 use crate::versions::ApiVersion;
 use crate::wire::ListPage;
 
-pub fn to_json<T: Serialize>(v: &T) -> Result<String, ApiError> {
+pub(super) fn to_json<T: Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|_| ApiError::internal("InternalError"))
 }
 
 /// An entity's wire struct as JSON, for the version to adapt and the query to filter.
-pub fn to_value<T: Serialize>(v: T) -> Result<Value, ApiError> {
+pub(super) fn to_value<T: Serialize>(v: T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|_| ApiError::internal("InternalError"))
 }
 
 /// What is listed: says which properties exist and which values a state can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     Pool,
     Node,
     Job,
@@ -409,7 +409,7 @@ fn page_size(q: &Query) -> Result<usize, ApiError> {
 /// A GET of Batch entities: the api-version and OData query it asks with, and the state
 /// that answers it. A handler finds the entities; [`Get::list`] and [`Get::entity`]
 /// render them, so every resource answers its GETs the same way.
-pub struct Get {
+pub(super) struct Get {
     pub state: AppState,
     pub version: ApiVersion,
     pub query: Query,
@@ -429,14 +429,14 @@ impl FromRequestParts<AppState> for Get {
 
 impl Get {
     /// `https://127.0.0.1:PORT`, which entity URLs start with.
-    pub fn base(&self) -> &str {
+    pub(super) fn base(&self) -> &str {
         &self.state.base_url
     }
 
     /// A collection at `url`: one page of `entities`, in key order whatever order they
     /// come in. The key of the last entity of a full page becomes the `$skiptoken` of
     /// `odata.nextLink`, which repeats the request's other query parameters.
-    pub fn list(
+    pub(super) fn list(
         &self,
         kind: Kind,
         url: &str,
@@ -491,7 +491,7 @@ impl Get {
 
     /// One entity, with `$select` applied, and the [`modified`] headers of an entity
     /// that has an ETag (pools, jobs and tasks do; nodes do not).
-    pub fn entity(
+    pub(super) fn entity(
         &self,
         kind: Kind,
         mut item: Value,
@@ -510,7 +510,7 @@ impl Get {
 }
 
 /// A single object's body: `odata.metadata` first, then the object's own fields.
-pub fn with_metadata(metadata: String, item: Value) -> Result<String, ApiError> {
+pub(super) fn with_metadata(metadata: String, item: Value) -> Result<String, ApiError> {
     let mut out = Map::new();
     out.insert("odata.metadata".into(), Value::String(metadata));
     if let Value::Object(m) = item {

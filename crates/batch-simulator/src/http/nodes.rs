@@ -12,7 +12,7 @@ use crate::errors::ApiError;
 use crate::model::node::{Node, NodeState};
 use crate::wire::{NodeCountsWire, PoolNodeCountsWire};
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/pools/{id}/nodes", get(list))
         .route("/pools/{id}/nodes/{node}", get(read))

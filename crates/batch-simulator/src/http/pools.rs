@@ -27,7 +27,7 @@ use crate::versions::ApiVersion;
 use crate::wire::{PoolBody, PoolPatchBody};
 use crate::world::NewPool;
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/pools", get(list).post(create))
         .route("/pools/{id}", get(read).patch(patch).delete(delete))

@@ -10,7 +10,7 @@ use crate::errors::ApiError;
 /// 404 `ResourceNotFound` for paths outside `pools`, `jobs` and `nodecounts` (and for
 /// an unknown pool action); 400 `UnsupportedRequestVerb` for a known resource asked
 /// with the wrong verb.
-pub async fn not_routed(req: Request) -> ApiError {
+pub(super) async fn not_routed(req: Request) -> ApiError {
     let segs = segments(req.uri().path());
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {

@@ -28,10 +28,10 @@ use crate::model::{Jobs, Pools};
 use crate::wire::{ErrorWire, NameValue};
 
 /// Evaluation interval when none is given.
-pub const DEFAULT_INTERVAL: &str = "PT15M";
+pub(crate) const DEFAULT_INTERVAL: &str = "PT15M";
 
 /// `autoScaleEvaluationInterval`: 5 minutes to 168 hours, else 400 as Batch words it.
-pub fn check_interval(interval: &str) -> Result<Duration, ApiError> {
+pub(crate) fn check_interval(interval: &str) -> Result<Duration, ApiError> {
     let invalid = || {
         ApiError::invalid_property(
             "autoScaleEvaluationInterval",
@@ -47,7 +47,7 @@ pub fn check_interval(interval: &str) -> Result<Duration, ApiError> {
 }
 
 /// A formula Batch would accept: at most 8192 characters, no syntax error.
-pub fn check_formula(formula: &str) -> Result<Formula, ApiError> {
+pub(crate) fn check_formula(formula: &str) -> Result<Formula, ApiError> {
     if formula.chars().count() > autoscale::MAX_FORMULA_CHARS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -66,7 +66,7 @@ pub fn check_formula(formula: &str) -> Result<Formula, ApiError> {
 }
 
 /// The first sample of a new pool, 30 s after its creation.
-pub fn start_sampling(agenda: &mut Agenda, pool: &str) {
+pub(crate) fn start_sampling(agenda: &mut Agenda, pool: &str) {
     agenda.schedule(
         time::Duration::seconds(SAMPLE_PERIOD_SECS),
         Action::Sample {
@@ -77,7 +77,7 @@ pub fn start_sampling(agenda: &mut Agenda, pool: &str) {
 
 /// Handles [`Action::Sample`]: the pool's metrics now, and the next sample; none once
 /// the pool is gone.
-pub fn sample(agenda: &mut Agenda, pools: &mut Pools, jobs: &Jobs, pool: &str) {
+pub(crate) fn sample(agenda: &mut Agenda, pools: &mut Pools, jobs: &Jobs, pool: &str) {
     let Some(p) = pools.get_mut(pool) else { return };
     let now = agenda.now();
     let since = p
@@ -185,7 +185,7 @@ fn run_error(e: &FormulaError) -> ErrorWire {
 
 /// Evaluate the pool's own formula now, record the run, and resize when the targets
 /// changed. An armed allocation fault is consumed by the resize it causes.
-pub fn evaluate_now(
+pub(crate) fn evaluate_now(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -249,7 +249,7 @@ fn schedule_next(agenda: &mut Agenda, p: &Pool) {
 }
 
 /// Handles [`Action::AutoScale`]: evaluate, then schedule the next evaluation.
-pub fn evaluate_due(
+pub(crate) fn evaluate_due(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -266,7 +266,7 @@ pub fn evaluate_due(
 
 /// Start evaluating a pool's formula: now, then every interval (a new interval
 /// restarts the schedule from now, as documented).
-pub fn start(
+pub(crate) fn start(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -295,7 +295,7 @@ fn evaluate_and_repeat(
 
 /// `POST /pools/{id}/enableautoscale`: a steady pool only; the formula may be left out
 /// when one is set already, the interval defaults to 15 minutes.
-pub fn enable(
+pub(crate) fn enable(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -333,7 +333,7 @@ pub fn enable(
 }
 
 /// `POST /pools/{id}/disableautoscale`: evaluations stop, the targets stay as they are.
-pub fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiError> {
+pub(crate) fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiError> {
     let now = agenda.now();
     let p = for_change(pools, id)?;
     p.enable_auto_scale = false;
@@ -347,7 +347,7 @@ pub fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiEr
 
 /// `POST /pools/{id}/evaluateautoscale`: the run a formula would make now, nothing
 /// changed. Only for a pool with autoscale enabled, as the REST reference says.
-pub fn dry_run(
+pub(crate) fn dry_run(
     agenda: &Agenda,
     pools: &Pools,
     id: &str,

@@ -26,7 +26,7 @@ use crate::wire::NodeErrorWire;
 /// queue (`nodeFailed`; `requeued` for a restart, Batch's default `nodeRebootOption`); its
 /// pending boot steps are cancelled, and a restarted node boots again after
 /// `Timing::rebooting` or `Timing::reimaging`. Returns the node's id.
-pub fn fail_node(
+pub(super) fn fail_node(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,

@@ -35,7 +35,7 @@ use crate::wire::{ErrorWire, NameValue};
 
 /// Parameters of a pool creation, already validated.
 #[derive(Debug, Clone)]
-pub struct NewPool {
+pub(crate) struct NewPool {
     pub id: String,
     pub display_name: Option<String>,
     pub vm_size: String,
@@ -52,7 +52,7 @@ pub struct NewPool {
 
 impl NewPool {
     /// The pool `--pool ID` creates: Ubuntu, standard_a1_v2, 0 nodes, `sleep 30` start task.
-    pub fn default_ubuntu(id: &str) -> Self {
+    pub(crate) fn default_ubuntu(id: &str) -> Self {
         NewPool {
             id: id.to_string(),
             display_name: None,
@@ -75,7 +75,7 @@ impl NewPool {
 
 /// Where a resize goes.
 #[derive(Debug, Clone)]
-pub struct Resize {
+pub(super) struct Resize {
     pub dedicated: u32,
     pub low_priority: u32,
     pub timeout: (String, Duration),
@@ -85,7 +85,7 @@ pub struct Resize {
 }
 
 /// Account core quotas, (dedicated, low priority).
-pub type Quota = (u32, u32);
+pub(super) type Quota = (u32, u32);
 
 fn resize_error(code: &str, message: &str) -> ErrorWire {
     ErrorWire {
@@ -97,7 +97,7 @@ fn resize_error(code: &str, message: &str) -> ErrorWire {
 
 /// `POST /pools` after validation: the record, then its initial sizing (even to 0 it
 /// shows `resizing` briefly, as recorded).
-pub fn create(
+pub(super) fn create(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -168,7 +168,7 @@ pub fn create(
 }
 
 /// A pool that exists and is not being deleted, for a mutating call.
-pub fn for_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, ApiError> {
+pub(super) fn for_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, ApiError> {
     let p = pools.get_mut(id).ok_or_else(ApiError::pool_not_found)?;
     if p.deleting {
         return Err(ApiError::pool_being_deleted());
@@ -192,7 +192,7 @@ fn for_manual_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool,
 /// `POST /pools/{id}/resize` after validation: only a steady, manually scaled pool.
 /// A target left out keeps its current value.
 #[allow(clippy::too_many_arguments)]
-pub fn resize(
+pub(super) fn resize(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -305,7 +305,13 @@ fn surplus(p: &Pool, dedicated: bool, target: u32) -> Vec<String> {
 /// Handles [`Action::Allocate`]: the missing nodes appear, as far as the account's core
 /// quota and an armed `FailAfter` fault allow (each shortfall is a resize error shown
 /// once the pool is steady).
-pub fn allocate(agenda: &mut Agenda, pools: &mut Pools, quota: Quota, pool: &str, epoch: u64) {
+pub(super) fn allocate(
+    agenda: &mut Agenda,
+    pools: &mut Pools,
+    quota: Quota,
+    pool: &str,
+    epoch: u64,
+) {
     let used = cores_in_use(pools);
     let Some(p) = pools.get_mut(pool) else {
         return;
@@ -385,7 +391,7 @@ fn cores_in_use(pools: &Pools) -> (u32, u32) {
 
 /// Handles [`Action::AllocDone`]: allocation is over; steady unless nodes still leave
 /// (then the last `NodeGone` settles it).
-pub fn alloc_done(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64) {
+pub(super) fn alloc_done(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64) {
     let Some(p) = pools.get_mut(pool) else {
         return;
     };
@@ -399,7 +405,7 @@ pub fn alloc_done(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64
 }
 
 /// Handles [`Action::ResizeTimeout`]: only a stalled allocation is still running by now.
-pub fn resize_timeout(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64) {
+pub(super) fn resize_timeout(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64) {
     let Some(p) = pools.get_mut(pool) else {
         return;
     };
@@ -422,7 +428,11 @@ pub fn resize_timeout(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch:
 /// `stopping` and once steady with `ResizeStopped` (recorded: JS
 /// `recording_should_stop_pool_resizing_successfully.json`, Java
 /// `PoolTests.canRebootReimageRemoveNodesAndStopResize`).
-pub fn stop_resize(agenda: &mut Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiError> {
+pub(super) fn stop_resize(
+    agenda: &mut Agenda,
+    pools: &mut Pools,
+    id: &str,
+) -> Result<(), ApiError> {
     let p = for_change(pools, id)?;
     let now = agenda.now();
     if p.allocation_state == AllocationState::Resizing {
@@ -443,7 +453,7 @@ pub fn stop_resize(agenda: &mut Agenda, pools: &mut Pools, id: &str) -> Result<(
 
 /// Handles [`Action::StopDone`]: steady, with the targets as requested and
 /// `ResizeStopped` when the nodes fall short of them.
-pub fn stop_done(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64) {
+pub(super) fn stop_done(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64) {
     let Some(p) = pools.get_mut(pool) else {
         return;
     };
@@ -466,7 +476,7 @@ pub fn stop_done(agenda: &mut Agenda, pools: &mut Pools, pool: &str, epoch: u64)
 
 /// `POST /pools/{id}/removenodes`: only when steady; the targets drop at once to the
 /// nodes that stay (recorded: 2 nodes, remove 1 -> target 1 immediately).
-pub fn remove_nodes(
+pub(super) fn remove_nodes(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -521,7 +531,7 @@ pub fn remove_nodes(
 /// Batch refuses pool metadata above a size with 400 `MetadataTooLarge`; it
 /// documents no number, so the limit is the config's (names and values,
 /// UTF-8 bytes, added up).
-pub fn check_metadata(metadata: &[NameValue], limit: usize) -> Result<(), ApiError> {
+pub(super) fn check_metadata(metadata: &[NameValue], limit: usize) -> Result<(), ApiError> {
     let size: usize = metadata.iter().map(|m| m.name.len() + m.value.len()).sum();
     if size > limit {
         return Err(ApiError::new(
@@ -534,7 +544,7 @@ pub fn check_metadata(metadata: &[NameValue], limit: usize) -> Result<(), ApiErr
 }
 
 /// `PATCH /pools/{id}`: replaces what is given (metadata as a whole list).
-pub fn patch(
+pub(super) fn patch(
     agenda: &Agenda,
     pools: &mut Pools,
     id: &str,
@@ -559,12 +569,12 @@ pub fn patch(
 
 /// What the service shows as a deleted pool's `resizeTimeout` (recorded by the Java and
 /// .NET SDKs on two different pools: `PT7M9.497S`).
-pub const DELETE_RESIZE_TIMEOUT: &str = "PT7M9.497S";
+pub(super) const DELETE_RESIZE_TIMEOUT: &str = "PT7M9.497S";
 
 /// `DELETE /pools/{id}`: `deleting` (a new `lastModified`, so a new ETag), resizing
 /// toward 0 with every node leaving, for `Timing::pool_delete` (recorded: 108 s with its
 /// node still counted); then the pool and its nodes are gone at once.
-pub fn delete(
+pub(super) fn delete(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -599,7 +609,7 @@ pub fn delete(
 
 /// Handles [`Action::PoolGone`]: the record disappears with the nodes it still had,
 /// with a last `poolTarget` event whose state is `deleted`.
-pub fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str) {
+pub(super) fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str) {
     if let Some(p) = pools.remove(pool) {
         for n in &p.nodes {
             agenda.log(crate::events::EventKind::Node {

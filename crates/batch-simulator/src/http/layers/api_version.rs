@@ -17,9 +17,9 @@ use crate::http::extract::Query;
 use crate::versions::ApiVersion;
 
 /// The newest version the simulator is tested against by default.
-pub const API_VERSION: &str = crate::versions::DEFAULT;
+pub(crate) const API_VERSION: &str = crate::versions::DEFAULT;
 
-pub async fn check(query: Query, mut req: Request, next: Next) -> Response {
+pub(crate) async fn check(query: Query, mut req: Request, next: Next) -> Response {
     match query.get("api-version") {
         None => ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::authenticate;
 use crate::http::state::AppState;
 
-pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let verdict = authenticate(
         req.method(),
         req.uri(),

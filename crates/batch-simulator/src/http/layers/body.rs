@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use crate::errors::ApiError;
 
 /// The largest request body read.
-pub const LIMIT: usize = 4 << 20;
+pub(crate) const LIMIT: usize = 4 << 20;
 
-pub async fn read(req: Request, next: Next) -> Response {
+pub(crate) async fn read(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, LIMIT).await {
         Ok(bytes) => {

@@ -24,7 +24,7 @@ fn header_str<'a>(h: &'a HeaderMap, n: &str) -> Option<&'a str> {
     h.get(n).and_then(|v| v.to_str().ok())
 }
 
-pub async fn wrap(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn wrap(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();

@@ -11,7 +11,7 @@ use crate::http::layers::body::LIMIT;
 use crate::http::reply::DropConnection;
 use crate::http::state::AppState;
 
-pub async fn inject(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn inject(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut canned = None;
     for f in state
         .faults
