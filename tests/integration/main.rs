@@ -25,6 +25,7 @@ mod docs;
 mod forecast;
 mod functions_edge;
 mod fuzz_http;
+mod house;
 mod leases;
 mod package;
 mod peers;
