@@ -16,7 +16,8 @@
 //! | file | API calls | events handled |
 //! |---|---|---|
 //! | [`agenda`] | — | the queue itself, time, jitter, the log |
-//! | [`pools`] | create, resize, stop, remove nodes, autoscale, patch, delete | `Allocate`, `AllocDone`, `ResizeTimeout`, `StopDone`, `PoolGone` |
+//! | [`pools`] | create, patch, delete | `PoolGone` |
+//! | `pools/resize.rs` | resize, stop, remove nodes (autoscale resizes through it) | `Allocate`, `AllocDone`, `ResizeTimeout`, `StopDone` |
 //! | [`nodes`] | age nodes (pools add and remove them) | `NodeStep`, `StartTaskDone`, `NodeGone` |
 //! | [`tasks`] | create job, add task | `TaskDone` |
 //! | [`autoscale`] | enable, disable, evaluate autoscale | `Sample`, `AutoScale` |
