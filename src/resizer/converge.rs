@@ -33,7 +33,7 @@ use super::converger::Run;
 pub(crate) use super::converger::{Action, ConvergeError, Converger, Outcome, Report};
 use super::decide::{History, ResizeTo, Step, WaitReason, decide};
 use super::lease_write::PoolEdit;
-use super::observe::{etag_of, judges_readiness, nodes_only_pool};
+use super::observe::{etag_of, judges_readiness};
 use super::poll::{BootLooks, Decided, is_near, ready_window, since_modified};
 use super::rhythm::{Note, Origin};
 use super::snapshot::{NodeTally, Observed};
@@ -329,56 +329,6 @@ impl<B: PoolApi> Converger<'_, B> {
             let near = run.last.as_ref().is_some_and(|seen| is_near(seen, want));
             interval = self.policy.grown(interval, near);
         }
-    }
-
-    /// One look at the pool, the cheapest that will do: another caller's
-    /// recent look, the nodes only while the pool this run read is fresh
-    /// and nobody else is waiting on it, else the pool and its nodes
-    /// (shared with the callers waiting on the same pool). `Ok((observed,
-    /// whether the pool itself was read))`.
-    async fn look(
-        &self,
-        want: &Want,
-        run: &mut Run<'_>,
-        pool_read_at: Duration,
-    ) -> Result<(Observed, bool), Cut> {
-        let budget = run.budget;
-        let crowded = self.looks.is_some_and(|looks| looks.crowded(&want.pool_id));
-        let reuse = run
-            .last
-            .as_ref()
-            .filter(|_| {
-                budget.elapsed().saturating_sub(pool_read_at) < self.policy.pool_refresh
-                    && !run.stale
-                    && !crowded
-            })
-            .and_then(|seen| nodes_only_pool(seen, want, run.history))
-            .cloned();
-        let mut calls = 0;
-        let needs_nodes = judges_readiness(want);
-        let since = run.newest;
-        let shared = self
-            .looks
-            .and_then(|looks| looks.recent(&want.pool_id, since, needs_nodes));
-        let look = async {
-            match (shared, &reuse, self.looks) {
-                (Some(observed), _, _) => Ok((observed, true)),
-                (None, Some(pool), _) => self.observe_nodes(want, pool.clone(), &mut calls).await,
-                (None, None, Some(looks)) => looks
-                    .look(
-                        &want.pool_id,
-                        since,
-                        needs_nodes,
-                        self.observe(want, &mut calls),
-                    )
-                    .await
-                    .map(|(observed, _)| (observed, true)),
-                (None, None, None) => self.observe(want, &mut calls).await.map(|o| (o, true)),
-            }
-        };
-        let looked = self.bounded(look, budget).await;
-        run.calls += calls;
-        looked
     }
 
     /// A wait, for the poll policy, and whether the pool is near its want.
