@@ -158,47 +158,7 @@ pub(crate) fn authenticate(
             .map_err(|_| ApiError::auth_failed("The Authorization header is not valid."))?,
     };
     if let Some(rest) = auth.strip_prefix("SharedKey ") {
-        let (acct, sig) = rest
-            .trim()
-            .split_once(':')
-            .ok_or_else(|| ApiError::auth_failed("The Authorization header is malformed."))?;
-        if acct != account {
-            return Err(ApiError::auth_failed(
-                "The account name in the Authorization header does not match.",
-            ));
-        }
-        let date = headers
-            .get("ocp-date")
-            .or_else(|| headers.get("date"))
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::auth_failed("Request date header not specified."))?;
-        let when = parse_rfc1123(date).ok_or_else(|| {
-            ApiError::auth_failed("The request date header is not a valid RFC 1123 date.")
-        })?;
-        let now = time::OffsetDateTime::now_utc();
-        if (now - when).abs() > time::Duration::minutes(15) {
-            return Err(ApiError::auth_failed(
-                "Request date header too old or too far in the future (15 minutes allowed).",
-            ));
-        }
-        let provided = STANDARD
-            .decode(sig.trim())
-            .map_err(|_| ApiError::auth_failed("The signature is not valid base64."))?;
-        for lower in [false, true] {
-            for zero in [true, false] {
-                let sts = string_to_sign(method, uri, headers, account, lower, zero);
-                let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-                    continue;
-                };
-                mac.update(sts.as_bytes());
-                if mac.verify_slice(&provided).is_ok() {
-                    return Ok(Principal::SharedKey);
-                }
-            }
-        }
-        return Err(ApiError::auth_failed(
-            "The MAC signature found in the HTTP request is not the same as any computed signature.",
-        ));
+        return shared_key(rest, method, uri, headers, account, key);
     }
     if let Some(token) = auth.strip_prefix("Bearer ") {
         return match tokens.check(token.trim()) {
@@ -222,5 +182,58 @@ pub(crate) fn authenticate(
     }
     Err(ApiError::auth_failed(
         "The authentication scheme is not supported.",
+    ))
+}
+
+/// `SharedKey account:signature`: the account, a date within 15 minutes,
+/// and a signature over any of the canonical forms clients compute.
+fn shared_key(
+    rest: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    account: &str,
+    key: &[u8],
+) -> Result<Principal, ApiError> {
+    let (acct, sig) = rest
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| ApiError::auth_failed("The Authorization header is malformed."))?;
+    if acct != account {
+        return Err(ApiError::auth_failed(
+            "The account name in the Authorization header does not match.",
+        ));
+    }
+    let date = headers
+        .get("ocp-date")
+        .or_else(|| headers.get("date"))
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::auth_failed("Request date header not specified."))?;
+    let when = parse_rfc1123(date).ok_or_else(|| {
+        ApiError::auth_failed("The request date header is not a valid RFC 1123 date.")
+    })?;
+    let now = time::OffsetDateTime::now_utc();
+    if (now - when).abs() > time::Duration::minutes(15) {
+        return Err(ApiError::auth_failed(
+            "Request date header too old or too far in the future (15 minutes allowed).",
+        ));
+    }
+    let provided = STANDARD
+        .decode(sig.trim())
+        .map_err(|_| ApiError::auth_failed("The signature is not valid base64."))?;
+    for lower in [false, true] {
+        for zero in [true, false] {
+            let sts = string_to_sign(method, uri, headers, account, lower, zero);
+            let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+                continue;
+            };
+            mac.update(sts.as_bytes());
+            if mac.verify_slice(&provided).is_ok() {
+                return Ok(Principal::SharedKey);
+            }
+        }
+    }
+    Err(ApiError::auth_failed(
+        "The MAC signature found in the HTTP request is not the same as any computed signature.",
     ))
 }
