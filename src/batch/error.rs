@@ -216,108 +216,23 @@ impl BatchError {
     /// What to do about it, in words, naming the setting or command that
     /// fixes it. `None` when the message says it all.
     pub(crate) fn hint(&self) -> Option<String> {
-        Some(match self {
-            BatchError::Unreachable { problem, url, .. } => match problem {
-                Unreachable::Tls(_) if is_loopback(url) => format!(
-                    "the certificate of {} is not trusted: {DEV_RESTARTED} (it sets \
-                     BATCH_CA_FILE); for `pool-resizer simulator`, set BATCH_CA_FILE to the \
-                     caFile it printed. Certificate checks are never turned off",
-                    origin(url)
-                ),
-                Unreachable::Tls(_) => format!(
-                    "the certificate of {} is not trusted: for the local simulator set \
-                     BATCH_CA_FILE to the CA file it printed (caFile); behind a TLS-inspecting \
-                     proxy set BATCH_CA_FILE to the proxy's CA (PEM). Certificate checks are \
-                     never turned off",
-                    origin(url)
-                ),
-                Unreachable::PlainHttp => format!(
-                    "{} serves plain HTTP, and Batch is HTTPS: BATCH_ACCOUNT_URL names another \
-                     server (the handler's http://127.0.0.1:7071, say); set it to the Batch \
-                     account's https:// URL, locally the one in the export line dev printed",
-                    origin(url)
-                ),
-                Unreachable::Refused if is_loopback(url) => format!(
-                    "nothing accepts connections at {}: is `cargo run -- dev` still running? \
-                     {DEV_RESTARTED}; otherwise check BATCH_ACCOUNT_URL (for `pool-resizer \
-                     simulator`, the endpoint it printed)",
-                    origin(url)
-                ),
-                Unreachable::Refused => format!(
-                    "nothing accepts connections at {}: check BATCH_ACCOUNT_URL \
-                     (https://<account>.<region>.batch.azure.com), or start the simulator \
-                     (pool-resizer simulator) and use the endpoint it printed",
-                    origin(url)
-                ),
-                Unreachable::Dns => format!(
-                    "the host of {} does not resolve: check the account name and region in \
-                     BATCH_ACCOUNT_URL, and the app's DNS / private endpoint",
-                    origin(url)
-                ),
-                Unreachable::Dropped | Unreachable::Other(_) | Unreachable::TimedOut => format!(
-                    "check that {} is Batch's account URL (BATCH_ACCOUNT_URL) and that the \
-                     network path to it is open",
-                    origin(url)
-                ),
-            },
+        match self {
+            BatchError::Unreachable { problem, url, .. } => Some(unreachable_hint(problem, url)),
             BatchError::Service {
                 status: status @ (StatusCode::Unauthorized | StatusCode::Forbidden),
                 auth,
                 ..
-            } => match (auth, status) {
-                (AuthMode::SharedKey, _) => "Batch refused the Shared Key signature: check \
-                     BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY (the account's primary or \
-                     secondary key) and that the account allows Shared Key"
-                    .to_owned(),
-                (_, StatusCode::Unauthorized) => {
-                    "Batch refused the Microsoft Entra token: check that the \
-                     identity belongs to the Batch account's tenant and that the account \
-                     allows Entra ID authentication"
-                        .to_owned()
-                }
-                (AuthMode::ManagedIdentity, _) => "the managed identity lacks permission: \
-                     check the managed identity's role on the Batch account (it needs \
-                     Microsoft.Batch/batchAccounts/pools/read and pools/write; infra/ \
-                     assigns such a role)"
-                    .to_owned(),
-                (AuthMode::DeveloperTools, _) => "your signed-in account lacks permission: \
-                     ask for a role on the Batch account with pools/read and pools/write, \
-                     or use Shared Key (BATCH_ACCOUNT_NAME, BATCH_ACCOUNT_KEY)"
-                    .to_owned(),
-            },
+            } => Some(refused_hint(*auth, *status).to_owned()),
             BatchError::Credential {
                 problem,
                 auth,
                 summary,
                 ..
-            } => match (problem, auth) {
-                (CredentialProblem::Outage, _) => "the identity endpoint did not give a \
-                     token (an identity-service outage, usually transient): try again in a \
-                     minute; if it lasts, check the Function App's managed identity"
-                    .to_owned(),
-                (CredentialProblem::Refused, AuthMode::DeveloperTools)
-                    if summary.contains("az not found on PATH") =>
-                {
-                    "the Azure CLI (az) is not on PATH: install it and run `az login`, or set \
-                     BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY for Shared Key (against \
-                     `cargo run -- dev`: paste the export line it printed)"
-                        .to_owned()
-                }
-                (CredentialProblem::Refused, AuthMode::DeveloperTools) => "run `az login` \
-                     (or `azd auth login`), or set BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY \
-                     for Shared Key"
-                    .to_owned(),
-                (CredentialProblem::Refused, _) => "check the managed identity: enabled on \
-                     the Function App, and AZURE_CLIENT_ID naming a user-assigned identity \
-                     attached to it (or unset for the system-assigned one)"
-                    .to_owned(),
-            },
+            } => Some(credential_hint(problem, *auth, summary).to_owned()),
             BatchError::Service { .. }
             | BatchError::Decode { .. }
-            | BatchError::Contended { .. } => {
-                return None;
-            }
-        })
+            | BatchError::Contended { .. } => None,
+        }
     }
 
     /// Classifies an error from the `azure_core` pipeline (after its quick
@@ -491,6 +406,108 @@ fn credential_problem(error: &azure_core::Error) -> CredentialProblem {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What to do when Batch could not be reached at `url`.
+fn unreachable_hint(problem: &Unreachable, url: &str) -> String {
+    match problem {
+        Unreachable::Tls(_) if is_loopback(url) => format!(
+            "the certificate of {} is not trusted: {DEV_RESTARTED} (it sets \
+             BATCH_CA_FILE); for `pool-resizer simulator`, set BATCH_CA_FILE to the \
+             caFile it printed. Certificate checks are never turned off",
+            origin(url)
+        ),
+        Unreachable::Tls(_) => format!(
+            "the certificate of {} is not trusted: for the local simulator set \
+             BATCH_CA_FILE to the CA file it printed (caFile); behind a TLS-inspecting \
+             proxy set BATCH_CA_FILE to the proxy's CA (PEM). Certificate checks are \
+             never turned off",
+            origin(url)
+        ),
+        Unreachable::PlainHttp => format!(
+            "{} serves plain HTTP, and Batch is HTTPS: BATCH_ACCOUNT_URL names another \
+             server (the handler's http://127.0.0.1:7071, say); set it to the Batch \
+             account's https:// URL, locally the one in the export line dev printed",
+            origin(url)
+        ),
+        Unreachable::Refused if is_loopback(url) => format!(
+            "nothing accepts connections at {}: is `cargo run -- dev` still running? \
+             {DEV_RESTARTED}; otherwise check BATCH_ACCOUNT_URL (for `pool-resizer \
+             simulator`, the endpoint it printed)",
+            origin(url)
+        ),
+        Unreachable::Refused => format!(
+            "nothing accepts connections at {}: check BATCH_ACCOUNT_URL \
+             (https://<account>.<region>.batch.azure.com), or start the simulator \
+             (pool-resizer simulator) and use the endpoint it printed",
+            origin(url)
+        ),
+        Unreachable::Dns => format!(
+            "the host of {} does not resolve: check the account name and region in \
+             BATCH_ACCOUNT_URL, and the app's DNS / private endpoint",
+            origin(url)
+        ),
+        Unreachable::Dropped | Unreachable::Other(_) | Unreachable::TimedOut => format!(
+            "check that {} is Batch's account URL (BATCH_ACCOUNT_URL) and that the \
+             network path to it is open",
+            origin(url)
+        ),
+    }
+}
+
+/// What to do when Batch refused who we are (401) or what we may do (403).
+fn refused_hint(auth: AuthMode, status: StatusCode) -> &'static str {
+    match (auth, status) {
+        (AuthMode::SharedKey, _) => {
+            "Batch refused the Shared Key signature: check \
+             BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY (the account's primary or \
+             secondary key) and that the account allows Shared Key"
+        }
+        (_, StatusCode::Unauthorized) => {
+            "Batch refused the Microsoft Entra token: check that the \
+             identity belongs to the Batch account's tenant and that the account \
+             allows Entra ID authentication"
+        }
+        (AuthMode::ManagedIdentity, _) => {
+            "the managed identity lacks permission: \
+             check the managed identity's role on the Batch account (it needs \
+             Microsoft.Batch/batchAccounts/pools/read and pools/write; infra/ \
+             assigns such a role)"
+        }
+        (AuthMode::DeveloperTools, _) => {
+            "your signed-in account lacks permission: \
+             ask for a role on the Batch account with pools/read and pools/write, \
+             or use Shared Key (BATCH_ACCOUNT_NAME, BATCH_ACCOUNT_KEY)"
+        }
+    }
+}
+
+/// What to do when no token could be had.
+fn credential_hint(problem: &CredentialProblem, auth: AuthMode, summary: &str) -> &'static str {
+    match (problem, auth) {
+        (CredentialProblem::Outage, _) => {
+            "the identity endpoint did not give a \
+             token (an identity-service outage, usually transient): try again in a \
+             minute; if it lasts, check the Function App's managed identity"
+        }
+        (CredentialProblem::Refused, AuthMode::DeveloperTools)
+            if summary.contains("az not found on PATH") =>
+        {
+            "the Azure CLI (az) is not on PATH: install it and run `az login`, or set \
+             BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY for Shared Key (against \
+             `cargo run -- dev`: paste the export line it printed)"
+        }
+        (CredentialProblem::Refused, AuthMode::DeveloperTools) => {
+            "run `az login` \
+             (or `azd auth login`), or set BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY \
+             for Shared Key"
+        }
+        (CredentialProblem::Refused, _) => {
+            "check the managed identity: enabled on \
+             the Function App, and AZURE_CLIENT_ID naming a user-assigned identity \
+             attached to it (or unset for the system-assigned one)"
+        }
+    }
 }
 
 #[cfg(test)]
