@@ -223,7 +223,9 @@ async fn connection(
             let answer = app.clone().oneshot(request);
             async move {
                 let response = answer.await?;
-                Ok::<_, std::convert::Infallible>(response.map(|body| Answer { body, _busy: busy }))
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| BusyBody { body, _busy: busy }),
+                )
             }
         })
     };
@@ -302,12 +304,14 @@ impl Drop for Busy {
     }
 }
 
-struct Answer {
+/// A response body that keeps its connection counted busy (the [`Busy`]
+/// guard) until hyper drops it, after the last byte.
+struct BusyBody {
     body: Body,
     _busy: Busy,
 }
 
-impl hyper::body::Body for Answer {
+impl hyper::body::Body for BusyBody {
     type Data = Bytes;
     type Error = axum::Error;
 

@@ -10,7 +10,7 @@
 //! - every shrink keeps what other pipelines' live leases need, unless an
 //!   operator says `force=true` (and the answer lists what it overrode).
 
-use super::error::{ApiError, InputCode, batch_failure, failure_status};
+use super::error::{InputCode, Refusal, batch_failure, failure_status};
 use super::params::{PauseParams, ScaleParams, StatusParams, StatusTarget, pool_hint};
 use super::state::AppState;
 use super::status_url::{Capability, Refused, TOKEN_PARAM, status_url};
@@ -56,7 +56,7 @@ async fn scale(
     query: Option<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let refuse = |e: ApiError, body: &[u8]| {
+    let refuse = |e: Refusal, body: &[u8]| {
         let hint = pool_hint(query.as_deref(), body, app.settings());
         e.respond(
             Some(operation.as_str()),
@@ -100,7 +100,7 @@ async fn scale(
         Ok(answer) => answer,
         Err(over) => {
             return refuse(
-                ApiError::invalid(InputCode::InvalidParameter, over.to_string()),
+                Refusal::invalid(InputCode::InvalidParameter, over.to_string()),
                 &body,
             );
         }
@@ -154,7 +154,7 @@ async fn set_pause(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let operation = if pausing { "pause" } else { "unpause" };
-    let refuse = |e: ApiError, body: &[u8]| {
+    let refuse = |e: Refusal, body: &[u8]| {
         let hint = pool_hint(query.as_deref(), body, app.settings());
         e.respond(Some(operation), hint.as_ref(), Requested::default())
     };
@@ -197,7 +197,7 @@ pub(crate) async fn pool_status(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let refuse = |e: ApiError| {
+    let refuse = |e: Refusal| {
         let hint = pool_hint(query.as_deref(), b"", app.settings());
         e.respond(Some("pool-status"), hint.as_ref(), Requested::default())
     };
@@ -206,7 +206,7 @@ pub(crate) async fn pool_status(
         Err(e) => return refuse(e),
     };
     if params.resume {
-        return refuse(ApiError::Forbidden {
+        return refuse(Refusal::Forbidden {
             code: "ResumeNotSigned",
             message: "pool-status only looks: resume=1 acts only through a status URL this app issued (the statusUrl / Location of a 202, /api/operation-status?token=...). Nothing was changed".into(),
         });
@@ -243,7 +243,7 @@ pub(crate) async fn operation_status(
         Err(e) => return e.respond(Some(OPERATION), None, Requested::default()),
     };
     if !app.settings().allowed_pools.allows(&capability.pool_id) {
-        return ApiError::PoolNotAllowed(capability.pool_id.to_string()).respond(
+        return Refusal::PoolNotAllowed(capability.pool_id.to_string()).respond(
             Some(OPERATION),
             Some(&capability.pool_id),
             Requested::default(),
@@ -271,7 +271,7 @@ pub(crate) async fn operation_status(
 }
 
 /// The capability a status URL's query carries, or why it carries none.
-fn open_capability(app: &AppState, query: Option<&str>) -> Result<Capability, ApiError> {
+fn open_capability(app: &AppState, query: Option<&str>) -> Result<Capability, Refusal> {
     let mut token = None;
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match name.as_ref() {
@@ -287,8 +287,8 @@ fn open_capability(app: &AppState, query: Option<&str>) -> Result<Capability, Ap
         .map_err(|why| refused(&why))
 }
 
-fn refused(why: &Refused) -> ApiError {
-    ApiError::Forbidden {
+fn refused(why: &Refused) -> Refusal {
+    Refusal::Forbidden {
         code: why.code(),
         message: why.to_string(),
     }
@@ -305,7 +305,7 @@ async fn status(
     let answer = match app.service().status(&request).await {
         Ok(answer) => answer,
         Err(over) => {
-            return ApiError::invalid(InputCode::InvalidParameter, over.to_string()).respond(
+            return Refusal::invalid(InputCode::InvalidParameter, over.to_string()).respond(
                 Some(operation),
                 Some(&request.pool_id),
                 Requested::default(),
@@ -530,13 +530,13 @@ fn pending(
     response
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+fn body_error(rejection: BytesRejection) -> Refusal {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge {
+        Refusal::TooLarge {
             limit: super::state::BODY_LIMIT,
         }
     } else {
-        ApiError::invalid(
+        Refusal::invalid(
             InputCode::InvalidBody,
             format!("cannot read the request body: {rejection}"),
         )

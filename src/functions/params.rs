@@ -7,7 +7,7 @@
 //! produce strings. Anything unknown or ill-typed is refused with a message
 //! naming the parameter: a typo must not silently fall back to a default.
 
-use super::error::{ApiError, InputCode};
+use super::error::{InputCode, Refusal};
 use crate::batch::PoolId;
 use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
 use crate::resizer::want::MAX_REPAIR_ATTEMPTS;
@@ -80,9 +80,9 @@ impl PauseParams {
         query: Option<&str>,
         body: &[u8],
         settings: &Settings,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Refusal> {
         let raw = Raw::collect(query, body, PAUSE_NAMES)?;
-        let text = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
+        let text = |name: &str, max: usize| -> Result<Option<String>, Refusal> {
             match raw.values.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s))
@@ -90,7 +90,7 @@ impl PauseParams {
                 {
                     Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
                 }
-                Some(other) => Err(ApiError::invalid(
+                Some(other) => Err(Refusal::invalid(
                     InputCode::InvalidParameter,
                     format!(
                         "{name} must be a string of at most {max} characters without control characters, not {}",
@@ -136,7 +136,7 @@ const STATUS_NAMES: &[&str] = &[
 ];
 
 impl Raw {
-    fn collect(query: Option<&str>, body: &[u8], known: &[&str]) -> Result<Self, ApiError> {
+    fn collect(query: Option<&str>, body: &[u8], known: &[&str]) -> Result<Self, Refusal> {
         let mut values = Map::new();
         for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             if name == FUNCTION_KEY_PARAM {
@@ -147,7 +147,7 @@ impl Raw {
                 .insert(name.to_string(), Value::String(value.into_owned()))
                 .is_some()
             {
-                return Err(ApiError::invalid(
+                return Err(Refusal::invalid(
                     InputCode::DuplicateParameter,
                     format!("query parameter '{name}' is given more than once"),
                 ));
@@ -155,7 +155,7 @@ impl Raw {
         }
         if !body.iter().all(u8::is_ascii_whitespace) {
             let parsed: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::invalid(
+                Refusal::invalid(
                     InputCode::InvalidJson,
                     format!("the request body is not valid JSON: {e}"),
                 )
@@ -169,7 +169,7 @@ impl Raw {
                 }
                 Value::Null => {}
                 other => {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidJson,
                         format!(
                             "the request body must be a JSON object, not {}",
@@ -183,34 +183,34 @@ impl Raw {
     }
 
     /// The pool named (or the default), if this app may touch it.
-    fn pool_id(&self, settings: &Settings) -> Result<PoolId, ApiError> {
+    fn pool_id(&self, settings: &Settings) -> Result<PoolId, Refusal> {
         let pool_id = self.named_pool(settings)?;
         if settings.allowed_pools.allows(&pool_id) {
             Ok(pool_id)
         } else {
-            Err(ApiError::PoolNotAllowed(pool_id.to_string()))
+            Err(Refusal::PoolNotAllowed(pool_id.to_string()))
         }
     }
 
-    fn named_pool(&self, settings: &Settings) -> Result<PoolId, ApiError> {
+    fn named_pool(&self, settings: &Settings) -> Result<PoolId, Refusal> {
         match self.values.get("poolId") {
             None | Some(Value::Null) => settings.default_pool_id.clone().ok_or_else(|| {
-                ApiError::invalid(
+                Refusal::invalid(
                     InputCode::MissingParameter,
                     "poolId is required: no default pool is set (BATCH_POOL_ID)".to_owned(),
                 )
             }),
-            Some(Value::String(raw)) => raw.parse::<PoolId>().map_err(|e| {
-                ApiError::invalid(InputCode::InvalidParameter, format!("poolId: {e}"))
-            }),
-            Some(other) => Err(ApiError::invalid(
+            Some(Value::String(raw)) => raw
+                .parse::<PoolId>()
+                .map_err(|e| Refusal::invalid(InputCode::InvalidParameter, format!("poolId: {e}"))),
+            Some(other) => Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 format!("poolId must be a string, not {}", json_kind(other)),
             )),
         }
     }
 
-    fn count(&self, name: &str, default: u32, max: u32, limit_name: &str) -> Result<u32, ApiError> {
+    fn count(&self, name: &str, default: u32, max: u32, limit_name: &str) -> Result<u32, Refusal> {
         let value = match self.values.get(name) {
             None | Some(Value::Null) => return Ok(default),
             Some(value) => value,
@@ -224,19 +224,19 @@ impl Raw {
             _ => None,
         };
         let Some(n) = parsed else {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 format!("{name} must be a whole number, not {}", describe(value)),
             ));
         };
         if n < 0 {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 format!("{name} must not be negative (got {n})"),
             ));
         }
         if n > i128::from(max) {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 format!("{name} is {n}, above the limit of {max} ({limit_name})"),
             ));
@@ -247,7 +247,7 @@ impl Raw {
     /// `dedicatedNodes` and `lowPriorityNodes`. Scale-up means one dedicated
     /// node unless told otherwise; scale-down, none. The caps
     /// (`MAX_*_NODES`) are the service's to check, for every face alike.
-    fn node_counts(&self, operation: Operation) -> Result<(u32, u32), ApiError> {
+    fn node_counts(&self, operation: Operation) -> Result<(u32, u32), Refusal> {
         let default_dedicated = match operation {
             Operation::ScaleUp => 1,
             Operation::ScaleDown => 0,
@@ -263,12 +263,12 @@ impl Raw {
         ))
     }
 
-    fn operation(&self) -> Result<Option<Operation>, ApiError> {
+    fn operation(&self) -> Result<Option<Operation>, Refusal> {
         match self.values.get("operation") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s == "scale-up" => Ok(Some(Operation::ScaleUp)),
             Some(Value::String(s)) if s == "scale-down" => Ok(Some(Operation::ScaleDown)),
-            Some(other) => Err(ApiError::invalid(
+            Some(other) => Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 format!(
                     "operation must be 'scale-up' or 'scale-down', not {}",
@@ -278,22 +278,22 @@ impl Raw {
         }
     }
 
-    fn lease_id(&self) -> Result<Option<LeaseId>, ApiError> {
+    fn lease_id(&self) -> Result<Option<LeaseId>, Refusal> {
         match self.values.get("leaseId") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(raw)) => {
                 let id = raw.parse::<LeaseId>().map_err(|e| {
-                    ApiError::invalid(InputCode::InvalidParameter, format!("leaseId: {e}"))
+                    Refusal::invalid(InputCode::InvalidParameter, format!("leaseId: {e}"))
                 })?;
                 if id.is_reserved() {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         format!("leaseId '{id}' is reserved for the service's own leases"),
                     ));
                 }
                 Ok(Some(id))
             }
-            Some(other) => Err(ApiError::invalid(
+            Some(other) => Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 format!("leaseId must be a string, not {}", json_kind(other)),
             )),
@@ -306,14 +306,14 @@ impl Raw {
 
     /// `true`/`false` as JSON booleans, or the strings `true`/`false`/`1`/`0`
     /// (query strings and ADF expressions give strings).
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    fn flag(&self, name: &str) -> Result<bool, Refusal> {
         match self.values.get(name) {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
             Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" => Ok(true),
                 "false" | "0" => Ok(false),
-                _ => Err(ApiError::invalid(
+                _ => Err(Refusal::invalid(
                     InputCode::InvalidParameter,
                     format!(
                         "{name} must be true or false, not {}",
@@ -321,7 +321,7 @@ impl Raw {
                     ),
                 )),
             },
-            Some(other) => Err(ApiError::invalid(
+            Some(other) => Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 format!("{name} must be true or false, not {}", describe(other)),
             )),
@@ -334,7 +334,7 @@ impl Raw {
     /// nodes again under a lease of its own; the request would say both
     /// "release them now" and "keep them". Without one, a forced shrink
     /// keeps nothing warm (the app's default included), and says so.
-    fn keep_warm_minutes(&self, force: bool, settings: &Settings) -> Result<u32, ApiError> {
+    fn keep_warm_minutes(&self, force: bool, settings: &Settings) -> Result<u32, Refusal> {
         let minutes = self.count(
             "keepWarmMinutes",
             settings.keep_warm_minutes,
@@ -345,7 +345,7 @@ impl Raw {
             return Ok(minutes);
         }
         if self.has("keepWarmMinutes") && minutes > 0 {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "keepWarmMinutes cannot go with force=true: force releases nodes despite live \
                  leases, and keep-warm would hold the same nodes again under a lease of its own; \
@@ -362,20 +362,20 @@ impl Raw {
         &self,
         operation: Operation,
         lease_id: Option<&LeaseId>,
-    ) -> Result<Option<u32>, ApiError> {
+    ) -> Result<Option<u32>, Refusal> {
         if !self.has("leaseMinutes") {
             return Ok(lease_id
                 .filter(|_| operation == Operation::ScaleUp)
                 .map(|_| DEFAULT_LEASE_MINUTES));
         }
         if operation == Operation::ScaleDown {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "leaseMinutes applies to scale-up only: a scale-down releases its lease".into(),
             ));
         }
         if lease_id.is_none() {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "leaseMinutes needs a leaseId: without one there is no lease to keep".into(),
             ));
@@ -387,7 +387,7 @@ impl Raw {
             "a lease lasts at most 7 days",
         )?;
         if minutes == 0 {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "leaseMinutes must be at least 1: a 0-minute lease would already be expired".into(),
             ));
@@ -418,13 +418,13 @@ impl ScaleParams {
         query: Option<&str>,
         body: &[u8],
         settings: &Settings,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Refusal> {
         let raw = Raw::collect(query, body, SCALE_NAMES)?;
         let (dedicated, low_priority) = raw.node_counts(operation)?;
         let lease_id = raw.lease_id()?;
         let force = raw.flag("force")?;
         if force && operation == Operation::ScaleUp {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "force applies to scale-down only (scale-up never shrinks, so it never overrides a lease)"
                     .into(),
@@ -451,7 +451,7 @@ impl ScaleParams {
                     "each repair replaces nodes and waits for them again",
                 )?,
                 Operation::ScaleDown if raw.has("repairAttempts") => {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         "repairAttempts applies to scale-up only: a scale-down removes failed nodes first anyway".into(),
                     ));
@@ -461,7 +461,7 @@ impl ScaleParams {
             keep_warm_minutes: match operation {
                 Operation::ScaleDown => raw.keep_warm_minutes(force, settings)?,
                 Operation::ScaleUp if raw.has("keepWarmMinutes") => {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         "keepWarmMinutes applies to scale-down only".into(),
                     ));
@@ -471,7 +471,7 @@ impl ScaleParams {
             fallback_to_dedicated: match operation {
                 Operation::ScaleUp => raw.flag("fallbackToDedicated")?,
                 Operation::ScaleDown if raw.has("fallbackToDedicated") => {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         "fallbackToDedicated applies to scale-up only".into(),
                     ));
@@ -483,7 +483,7 @@ impl ScaleParams {
 }
 
 impl StatusParams {
-    pub(crate) fn parse(query: Option<&str>, settings: &Settings) -> Result<Self, ApiError> {
+    pub(crate) fn parse(query: Option<&str>, settings: &Settings) -> Result<Self, Refusal> {
         let raw = Raw::collect(query, b"", STATUS_NAMES)?;
         let pool_id = raw.pool_id(settings)?;
         let operation = raw.operation()?;
@@ -502,7 +502,7 @@ impl StatusParams {
         };
         let resume = raw.flag("resume")?;
         if resume && target.is_none() {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "resume needs a target (operation, dedicatedNodes...): it continues an operation"
                     .into(),
@@ -515,7 +515,7 @@ impl StatusParams {
                 ..
             }) => raw.lease_minutes(Operation::ScaleUp, lease_id.as_ref())?,
             _ if raw.has("leaseMinutes") => {
-                return Err(ApiError::invalid(
+                return Err(Refusal::invalid(
                     InputCode::InvalidParameter,
                     "leaseMinutes goes with a scale-up target and a leaseId".into(),
                 ));
@@ -533,11 +533,11 @@ impl StatusParams {
     }
 }
 
-fn check_known(name: &str, known: &[&str], what: &str) -> Result<(), ApiError> {
+fn check_known(name: &str, known: &[&str], what: &str) -> Result<(), Refusal> {
     if known.contains(&name) {
         Ok(())
     } else {
-        Err(ApiError::invalid(
+        Err(Refusal::invalid(
             InputCode::UnknownParameter,
             format!(
                 "unknown {what} '{}'; known: {}",

@@ -9,15 +9,16 @@
 //!   "values": [ { "key": "HeaderName", "value": "Authorization" } ] }
 //! ```
 //!
-//! Handlers return [`ApiError`]; the server turns it into that body (see `response.rs`)
+//! Handlers return [`ErrorReply`]; the server turns it into that body (see `response.rs`)
 //! once it knows the request id and the simulated time.
 
 use axum::http::StatusCode;
 
-/// One failed request, before it is rendered.
+/// The error reply to one request, as Batch would give it, before it is
+/// rendered with the request id and time.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
-pub struct ApiError {
+pub struct ErrorReply {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
@@ -26,7 +27,7 @@ pub struct ApiError {
     pub(crate) retry_after: Option<u64>,
 }
 
-impl ApiError {
+impl ErrorReply {
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::node::NodeState;
 use crate::model::pool::AllocFault;
 use crate::world::World;
@@ -123,7 +123,7 @@ fn one() -> u32 {
 /// What to do with one request.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RequestFault {
-    Respond(ApiError),
+    Respond(ErrorReply),
     Delay(std::time::Duration),
     Drop,
 }
@@ -194,12 +194,12 @@ impl Faults {
     }
 
     /// Inject a fault. Returns the affected node id for `nodeState`.
-    pub fn inject(&self, spec: FaultSpec) -> Result<Option<String>, ApiError> {
+    pub fn inject(&self, spec: FaultSpec) -> Result<Option<String>, ErrorReply> {
         match &spec {
             FaultSpec::Status { status, .. }
                 if StatusCode::from_u16(*status).is_err() || *status < 400 =>
             {
-                return Err(ApiError::invalid_property(
+                return Err(ErrorReply::invalid_property(
                     "status",
                     status.to_string(),
                     "must be an HTTP error status (400-599)",
@@ -230,7 +230,7 @@ impl Faults {
                     "rebooting" => NodeState::Rebooting,
                     "reimaging" => NodeState::Reimaging,
                     other => {
-                        return Err(ApiError::invalid_property(
+                        return Err(ErrorReply::invalid_property(
                             "state",
                             other,
                             "must be 'unusable', 'starttaskfailed', 'preempted', 'rebooting' or 'reimaging'",
@@ -241,7 +241,7 @@ impl Faults {
                 let mut w = self
                     .world
                     .lock()
-                    .map_err(|_| ApiError::internal("InternalError"))?;
+                    .map_err(|_| ErrorReply::internal("InternalError"))?;
                 w.advance_to(now);
                 return w
                     .force_node_state(pool_id, node_id.as_deref(), to)
@@ -341,11 +341,11 @@ impl Faults {
     }
 }
 
-fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> ApiError {
+fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> ErrorReply {
     let sc = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut e = match status {
         429 => {
-            let mut e = ApiError::new(
+            let mut e = ErrorReply::new(
                 sc,
                 "TooManyRequests",
                 "The request was throttled. Please retry after the time given in Retry-After.",
@@ -353,9 +353,9 @@ fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> Ap
             e.retry_after = Some(retry_after.unwrap_or(1));
             e
         }
-        503 => ApiError::server_busy(sc, retry_after.unwrap_or(1)),
-        500 => ApiError::internal("InternalError"),
-        _ => ApiError::new(sc, "InjectedFault", "A fault injected by the simulator."),
+        503 => ErrorReply::server_busy(sc, retry_after.unwrap_or(1)),
+        500 => ErrorReply::internal("InternalError"),
+        _ => ErrorReply::new(sc, "InjectedFault", "A fault injected by the simulator."),
     };
     if let Some(c) = code {
         // Codes are limited to a known set (errors carry `&'static str` codes);

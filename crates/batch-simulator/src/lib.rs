@@ -81,7 +81,7 @@ use tokio::task::JoinHandle;
 pub use auth::{sign as sign_shared_key, string_to_sign};
 pub use cli::SimulatorArgs;
 pub use config::{DEV_KEY, SimulatorConfig};
-pub use errors::{ApiError, SimulatorError};
+pub use errors::{ErrorReply, SimulatorError};
 pub use events::{Event, EventKind};
 pub use faults::{FaultSpec, Faults};
 pub use tls::CaPair;
@@ -132,7 +132,7 @@ fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 pub struct Simulator {
     info: ReadyInfo,
     ca_pem: String,
-    state: http::AppState,
+    state: http::SimulatorState,
     shutdown_tx: watch::Sender<bool>,
     server: JoinHandle<()>,
     ticker: JoinHandle<()>,
@@ -174,7 +174,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
     let identity_header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     let faults = Faults::new(world.clone(), clock.clone());
-    let state: http::AppState = Arc::new(http::Shared {
+    let state: http::SimulatorState = Arc::new(http::Shared {
         world,
         clock,
         account: config.account.clone(),
@@ -260,7 +260,11 @@ fn first_world(
 /// Advancing the world also happens before every answer; the ticker makes
 /// the event log move while nobody asks, so a test reading it sees what
 /// happened by now. Without a `tick`, it only waits for the shutdown.
-async fn tick(state: http::AppState, tick: Option<Duration>, mut shutdown: watch::Receiver<bool>) {
+async fn tick(
+    state: http::SimulatorState,
+    tick: Option<Duration>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let Some(tick) = tick else {
         let _ = shutdown.changed().await;
         return;
@@ -327,7 +331,7 @@ impl Simulator {
         pool: &str,
         node: Option<&str>,
         by: Duration,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, ErrorReply> {
         age_nodes(&self.state, pool, node, by)
     }
 
@@ -349,16 +353,16 @@ impl Simulator {
 
 /// Shared by [`Simulator::age_nodes`] and the control route.
 pub(crate) fn age_nodes(
-    state: &http::AppState,
+    state: &http::SimulatorState,
     pool: &str,
     node: Option<&str>,
     by: Duration,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, ErrorReply> {
     let by = time::Duration::try_from(by)
         .ok()
         .filter(|by| *by <= time::Duration::days(3650))
         .ok_or_else(|| {
-            ApiError::invalid_property("seconds", by.as_secs().to_string(), "at most ten years")
+            ErrorReply::invalid_property("seconds", by.as_secs().to_string(), "at most ten years")
         })?;
     state.lock_world().age_nodes(pool, node, by)
 }

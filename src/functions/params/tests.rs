@@ -10,11 +10,11 @@ fn settings() -> Settings {
     .unwrap()
 }
 
-fn up(query: Option<&str>, body: &str) -> Result<ScaleParams, ApiError> {
+fn up(query: Option<&str>, body: &str) -> Result<ScaleParams, Refusal> {
     ScaleParams::parse(Operation::ScaleUp, query, body.as_bytes(), &settings())
 }
 
-fn code(result: Result<ScaleParams, ApiError>) -> &'static str {
+fn code(result: Result<ScaleParams, Refusal>) -> &'static str {
     result.unwrap_err().code()
 }
 

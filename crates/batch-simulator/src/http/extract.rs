@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::clock::parse_iso_duration;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::node::Dealloc;
 use crate::versions::{ApiVersion, UNKNOWN_MARK};
 
@@ -94,11 +94,11 @@ pub(super) fn normalize_path<B>(mut req: Request<B>) -> Request<B> {
 
 /// A body that may be empty (then every field is absent), read without checking its
 /// property names (the autoscale routes).
-pub(super) fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ErrorReply> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| ErrorReply::invalid_body(e.to_string()))
 }
 
 /// What a request body may hold: the type the service names in its errors, and the
@@ -228,14 +228,14 @@ pub(super) fn read_body<T: DeserializeOwned>(
     body: &[u8],
     version: ApiVersion,
     spec: &BodySpec,
-) -> Result<T, ApiError> {
+) -> Result<T, ErrorReply> {
     let mut v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
         Value::Object(Default::default())
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))?
+        serde_json::from_slice(body).map_err(|e| ErrorReply::invalid_body(e.to_string()))?
     };
     if !v.is_object() {
-        return Err(ApiError::invalid_body(
+        return Err(ErrorReply::invalid_body(
             "A JSON object was expected as the request body.",
         ));
     }
@@ -251,39 +251,39 @@ pub(super) fn read_body<T: DeserializeOwned>(
                     .cloned()
             });
         if let Some(name) = unknown {
-            return Err(ApiError::invalid_body(format!(
+            return Err(ErrorReply::invalid_body(format!(
                 "The property '{name}' does not exist on type 'Microsoft.Azure.Batch.Protocol.Entities.{}'. Make sure to only use property names that are defined by the type.",
                 spec.entity
             )));
         }
     }
-    serde_json::from_value(v).map_err(|e| ApiError::invalid_body(e.to_string()))
+    serde_json::from_value(v).map_err(|e| ErrorReply::invalid_body(e.to_string()))
 }
 
 /// A node count from a body: an `Edm.Int32` that must not be negative.
-pub(super) fn count(name: &str, v: Option<i64>) -> Result<Option<u32>, ApiError> {
+pub(super) fn count(name: &str, v: Option<i64>) -> Result<Option<u32>, ErrorReply> {
     match v {
         None => Ok(None),
         Some(n) => u32::try_from(n).map(Some).map_err(|_| {
-            ApiError::invalid_property(name, n.to_string(), "The value must not be negative.")
+            ErrorReply::invalid_property(name, n.to_string(), "The value must not be negative.")
         }),
     }
 }
 
 /// `resizeTimeout`: ISO-8601, at least 5 minutes; default `PT15M`.
-pub(super) fn parse_timeout(v: Option<&str>) -> Result<(String, Duration), ApiError> {
+pub(super) fn parse_timeout(v: Option<&str>) -> Result<(String, Duration), ErrorReply> {
     match v {
         None => Ok(("PT15M".into(), Duration::from_secs(900))),
         Some(s) => {
             let d = parse_iso_duration(s).ok_or_else(|| {
-                ApiError::invalid_property(
+                ErrorReply::invalid_property(
                     "resizeTimeout",
                     s,
                     "The value is not a valid ISO-8601 duration.",
                 )
             })?;
             if d < Duration::from_secs(300) {
-                return Err(ApiError::invalid_property(
+                return Err(ErrorReply::invalid_property(
                     "resizeTimeout",
                     s,
                     "The specified resize timeout is less than the minimum of 5 minutes.",
@@ -295,11 +295,11 @@ pub(super) fn parse_timeout(v: Option<&str>) -> Result<(String, Duration), ApiEr
 }
 
 /// `nodeDeallocationOption`; default `requeue`.
-pub(super) fn parse_dealloc(v: Option<&str>) -> Result<Dealloc, ApiError> {
+pub(super) fn parse_dealloc(v: Option<&str>) -> Result<Dealloc, ErrorReply> {
     match v {
         None => Ok(Dealloc::Requeue),
         Some(s) => Dealloc::parse(s).ok_or_else(|| {
-            ApiError::invalid_property(
+            ErrorReply::invalid_property(
                 "nodeDeallocationOption",
                 s,
                 "Must be one of requeue, terminate, taskcompletion, retaineddata.",
@@ -309,7 +309,7 @@ pub(super) fn parse_dealloc(v: Option<&str>) -> Result<Dealloc, ApiError> {
 }
 
 /// Pool, job and task ids: up to 64 letters, digits, hyphens and underscores.
-pub(super) fn check_id(id: String) -> Result<String, ApiError> {
+pub(super) fn check_id(id: String) -> Result<String, ErrorReply> {
     let valid = !id.is_empty()
         && id.len() <= 64
         && id
@@ -318,7 +318,7 @@ pub(super) fn check_id(id: String) -> Result<String, ApiError> {
     if valid {
         Ok(id)
     } else {
-        Err(ApiError::invalid_property(
+        Err(ErrorReply::invalid_property(
             "id",
             id,
             "The id may contain up to 64 letters, digits, hyphens and underscores.",

@@ -47,10 +47,10 @@ use tower::ServiceBuilder;
 
 pub(crate) use layers::api_version::API_VERSION;
 pub(crate) use serve::serve;
-pub(crate) use state::{AppState, Shared};
+pub(crate) use state::{Shared, SimulatorState};
 
 /// The whole simulator as one router.
-pub(crate) fn router(state: AppState) -> Router {
+pub(crate) fn router(state: SimulatorState) -> Router {
     let batch = Router::new()
         .merge(pools::routes())
         .merge(nodes::routes())

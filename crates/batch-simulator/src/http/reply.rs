@@ -1,7 +1,7 @@
-//! How answers are made: [`Reply`] for success, [`ApiError`] for failure, and the markers
+//! How answers are made: [`Reply`] for success, [`ErrorReply`] for failure, and the markers
 //! that tell the outer layers what to do with a response.
 //!
-//! A handler or layer that fails returns the [`ApiError`] as a response *unrendered*: the
+//! A handler or layer that fails returns the [`ErrorReply`] as a response *unrendered*: the
 //! error rides in the response's extensions and the envelope layer renders the Batch
 //! error body, because only it knows the request id the body must quote. So errors are
 //! rendered in one place, whichever layer produced them.
@@ -13,13 +13,13 @@ use axum::response::IntoResponse;
 use time::OffsetDateTime;
 
 use crate::clock::{etag_for, format_rfc1123, format_ts};
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 
 /// JSON content type exactly as the service sends it.
 pub(super) const JSON_CT: &str = "application/json; odata=minimalmetadata";
 
 /// What a handler returns; an error is rendered by the envelope layer (see above).
-pub(super) type Answer = Result<Reply, ApiError>;
+pub(super) type Answer = Result<Reply, ErrorReply>;
 
 /// A successful Batch answer: status, extra headers, optional JSON body.
 pub(super) struct Reply {
@@ -91,9 +91,9 @@ impl IntoResponse for Reply {
 
 /// An error on its way to the envelope layer, which renders it.
 #[derive(Clone)]
-pub(super) struct Unrendered(pub ApiError);
+pub(super) struct Unrendered(pub ErrorReply);
 
-impl IntoResponse for ApiError {
+impl IntoResponse for ErrorReply {
     fn into_response(self) -> axum::response::Response {
         let mut r = self.status.into_response();
         r.extensions_mut().insert(Unrendered(self));
@@ -122,7 +122,7 @@ pub(super) struct DropConnection;
 pub(super) fn render_error(
     base_url: &str,
     now: time::OffsetDateTime,
-    e: &ApiError,
+    e: &ErrorReply,
     request_id: &str,
 ) -> Reply {
     #[derive(serde::Serialize)]

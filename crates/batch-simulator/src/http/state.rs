@@ -10,7 +10,7 @@ use crate::token::TokenStore;
 use crate::world::World;
 
 /// The router's state: cheap to clone into every request.
-pub(crate) type AppState = Arc<Shared>;
+pub(crate) type SimulatorState = Arc<Shared>;
 
 /// Everything the request pipeline needs, shared by all connections.
 pub(crate) struct Shared {

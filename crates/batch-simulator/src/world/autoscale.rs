@@ -20,7 +20,7 @@ use super::pools::{Resize, for_change, start_resize};
 use crate::autoscale::samples::SAMPLE_PERIOD_SECS;
 use crate::autoscale::{self, ErrorKind, Formula, FormulaError, Inputs, Metric, Sample};
 use crate::clock::parse_iso_duration;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::job::TaskState;
 use crate::model::node::{Dealloc, NodeState};
 use crate::model::pool::{AllocFault, AllocationState, AutoScaleRun, Pool};
@@ -31,9 +31,9 @@ use crate::wire::{ErrorWire, NameValue};
 pub(crate) const DEFAULT_INTERVAL: &str = "PT15M";
 
 /// `autoScaleEvaluationInterval`: 5 minutes to 168 hours, else 400 as Batch words it.
-pub(crate) fn check_interval(interval: &str) -> Result<Duration, ApiError> {
+pub(crate) fn check_interval(interval: &str) -> Result<Duration, ErrorReply> {
     let invalid = || {
-        ApiError::invalid_property(
+        ErrorReply::invalid_property(
             "autoScaleEvaluationInterval",
             interval,
             "The specified auto scale evaluation interval is outside the valid range of 5 minutes to 168 hours.",
@@ -47,16 +47,16 @@ pub(crate) fn check_interval(interval: &str) -> Result<Duration, ApiError> {
 }
 
 /// A formula Batch would accept: at most 8192 characters, no syntax error.
-pub(crate) fn check_formula(formula: &str) -> Result<Formula, ApiError> {
+pub(crate) fn check_formula(formula: &str) -> Result<Formula, ErrorReply> {
     if formula.chars().count() > autoscale::MAX_FORMULA_CHARS {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "AutoScaleFormulaTooLong",
             "The specified auto-scaling formula exceeds lengths limit.",
         ));
     }
     autoscale::parse(formula).map_err(|e| {
-        ApiError::new(
+        ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "AutoScalingFormulaSyntaxError",
             "The specified auto-scaling formula has a syntax error.",
@@ -303,7 +303,7 @@ pub(crate) fn enable(
     formula: Option<String>,
     interval: Option<String>,
     fault: impl FnOnce() -> Option<AllocFault>,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     if let Some(f) = &formula {
         check_formula(f)?;
     }
@@ -313,10 +313,10 @@ pub(crate) fn enable(
     let now = agenda.now();
     let p = for_change(pools, id)?;
     if p.allocation_state != AllocationState::Steady {
-        return Err(ApiError::pool_being_resized());
+        return Err(ErrorReply::pool_being_resized());
     }
     if formula.is_none() && !p.enable_auto_scale {
-        return Err(ApiError::missing_property("autoScaleFormula"));
+        return Err(ErrorReply::missing_property("autoScaleFormula"));
     }
     p.enable_auto_scale = true;
     if let Some(f) = formula {
@@ -333,7 +333,7 @@ pub(crate) fn enable(
 }
 
 /// `POST /pools/{id}/disableautoscale`: evaluations stop, the targets stay as they are.
-pub(crate) fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiError> {
+pub(crate) fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ErrorReply> {
     let now = agenda.now();
     let p = for_change(pools, id)?;
     p.enable_auto_scale = false;
@@ -352,11 +352,11 @@ pub(crate) fn dry_run(
     pools: &Pools,
     id: &str,
     formula: &str,
-) -> Result<AutoScaleRun, ApiError> {
+) -> Result<AutoScaleRun, ErrorReply> {
     let f = check_formula(formula)?;
-    let p = pools.get(id).ok_or_else(ApiError::pool_not_found)?;
+    let p = pools.get(id).ok_or_else(ErrorReply::pool_not_found)?;
     if !p.enable_auto_scale {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::CONFLICT,
             "AutoScalingNotEnabled",
             "The pool must have auto scaling enabled in order to evaluate a formula.",

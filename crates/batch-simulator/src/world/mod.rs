@@ -50,7 +50,7 @@ use std::time::Duration;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::events::{EventKind, EventLog};
 use crate::model::node::{Dealloc, NodeState};
 use crate::model::pool::{AllocFault, Pool};
@@ -167,7 +167,7 @@ impl World {
             .map_or_else(|| id.to_string(), |p| p.id.clone())
     }
 
-    pub(crate) fn create_pool(&mut self, np: NewPool) -> Result<(), ApiError> {
+    pub(crate) fn create_pool(&mut self, np: NewPool) -> Result<(), ErrorReply> {
         pools::check_metadata(&np.metadata, self.config.metadata_limit_bytes)?;
         let faults = &mut self.alloc_faults;
         let id = np.id.clone();
@@ -196,7 +196,7 @@ impl World {
     }
 
     /// A pool that exists and is not being deleted, for a mutating call.
-    pub(crate) fn pool_for_change(&mut self, id: &str) -> Result<&mut Pool, ApiError> {
+    pub(crate) fn pool_for_change(&mut self, id: &str) -> Result<&mut Pool, ErrorReply> {
         pools::for_change(&mut self.pools, id)
     }
 
@@ -208,7 +208,7 @@ impl World {
         low_priority: Option<u32>,
         timeout: (String, Duration),
         dealloc: Dealloc,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         let faults = &mut self.alloc_faults;
         pools::resize(
@@ -224,7 +224,7 @@ impl World {
         )
     }
 
-    pub(crate) fn stop_resize(&mut self, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn stop_resize(&mut self, id: &str) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         pools::stop_resize(&mut self.agenda, &mut self.pools, id)
     }
@@ -235,7 +235,7 @@ impl World {
         node_ids: &[String],
         timeout: (String, Duration),
         dealloc: Dealloc,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         pools::remove_nodes(
             &mut self.agenda,
@@ -253,7 +253,7 @@ impl World {
         id: &str,
         formula: Option<String>,
         interval: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         let faults = &mut self.alloc_faults;
         autoscale::enable(
@@ -267,7 +267,7 @@ impl World {
         )
     }
 
-    pub(crate) fn disable_autoscale(&mut self, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn disable_autoscale(&mut self, id: &str) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         autoscale::disable(&self.agenda, &mut self.pools, id)
     }
@@ -277,7 +277,7 @@ impl World {
         &self,
         id: &str,
         formula: &str,
-    ) -> Result<crate::model::pool::AutoScaleRun, ApiError> {
+    ) -> Result<crate::model::pool::AutoScaleRun, ErrorReply> {
         autoscale::dry_run(&self.agenda, &self.pools, id, formula)
     }
 
@@ -287,7 +287,7 @@ impl World {
         metadata: Option<Vec<NameValue>>,
         start_task: Option<Value>,
         display_name: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         if let Some(metadata) = &metadata {
             pools::check_metadata(metadata, self.config.metadata_limit_bytes)?;
@@ -302,7 +302,7 @@ impl World {
         )
     }
 
-    pub(crate) fn delete_pool(&mut self, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn delete_pool(&mut self, id: &str) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         pools::delete(&mut self.agenda, &mut self.pools, &mut self.jobs, id)
     }
@@ -325,7 +325,7 @@ impl World {
         pool: &str,
         node: Option<&str>,
         by: time::Duration,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, ErrorReply> {
         nodes::age(&mut self.pools, pool, node, by)
     }
 
@@ -336,7 +336,7 @@ impl World {
         pool: &str,
         node: Option<&str>,
         to: NodeState,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, ErrorReply> {
         let pool = &self.canonical(pool);
         faults::fail_node(
             &mut self.agenda,
@@ -355,7 +355,7 @@ impl World {
         id: &str,
         pool_id: &str,
         priority: i32,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let pool_id = &self.canonical(pool_id);
         tasks::create_job(self.agenda.now(), &mut self.jobs, id, pool_id, priority)
     }
@@ -366,7 +366,7 @@ impl World {
         task_id: &str,
         command_line: &str,
         required_slots: u32,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         tasks::add_task(
             &mut self.agenda,
             &mut self.pools,

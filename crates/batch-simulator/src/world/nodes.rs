@@ -136,11 +136,11 @@ pub(super) fn age(
     pool: &str,
     node: Option<&str>,
     by: time::Duration,
-) -> Result<Vec<String>, crate::errors::ApiError> {
-    use crate::errors::ApiError;
-    let p = pools.get_mut(pool).ok_or_else(ApiError::pool_not_found)?;
+) -> Result<Vec<String>, crate::errors::ErrorReply> {
+    use crate::errors::ErrorReply;
+    let p = pools.get_mut(pool).ok_or_else(ErrorReply::pool_not_found)?;
     if node.is_some_and(|id| p.node_mut(id).is_none()) {
-        return Err(ApiError::node_not_found());
+        return Err(ErrorReply::node_not_found());
     }
     let mut aged = Vec::new();
     for n in p

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::agenda::{Action, Agenda};
 use super::nodes;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::node::Dealloc;
 use crate::model::pool::{
     AllocFault, AllocationState, Pool, ResizeOp, cores_for, default_vm_config, normalize_start_task,
@@ -87,9 +87,9 @@ pub(super) fn create(
     jobs: &mut Jobs,
     np: NewPool,
     fault: impl FnOnce() -> Option<AllocFault>,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     if pools.contains_key(&np.id) {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::CONFLICT,
             "PoolExists",
             "The specified pool already exists.",
@@ -152,10 +152,10 @@ pub(super) fn create(
 }
 
 /// A pool that exists and is not being deleted, for a mutating call.
-pub(super) fn for_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, ApiError> {
-    let p = pools.get_mut(id).ok_or_else(ApiError::pool_not_found)?;
+pub(super) fn for_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, ErrorReply> {
+    let p = pools.get_mut(id).ok_or_else(ErrorReply::pool_not_found)?;
     if p.deleting {
-        return Err(ApiError::pool_being_deleted());
+        return Err(ErrorReply::pool_being_deleted());
     }
     Ok(p)
 }
@@ -163,10 +163,10 @@ pub(super) fn for_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut P
 /// Batch refuses pool metadata above a size with 400 `MetadataTooLarge`; it
 /// documents no number, so the limit is the config's (names and values,
 /// UTF-8 bytes, added up).
-pub(super) fn check_metadata(metadata: &[NameValue], limit: usize) -> Result<(), ApiError> {
+pub(super) fn check_metadata(metadata: &[NameValue], limit: usize) -> Result<(), ErrorReply> {
     let size: usize = metadata.iter().map(|m| m.name.len() + m.value.len()).sum();
     if size > limit {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "MetadataTooLarge",
             "The size of the metadata exceeds the maximum permitted.",
@@ -183,7 +183,7 @@ pub(super) fn patch(
     metadata: Option<Vec<NameValue>>,
     start_task: Option<Value>,
     display_name: Option<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let now = agenda.now();
     let p = for_change(pools, id)?;
     if let Some(m) = metadata {
@@ -211,7 +211,7 @@ pub(super) fn delete(
     pools: &mut Pools,
     jobs: &mut Jobs,
     id: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let p = for_change(pools, id)?;
     let now = agenda.now();
     p.deleting = true;

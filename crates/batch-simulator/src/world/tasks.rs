@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::agenda::{Action, Agenda};
 use crate::command;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::job::{Job, Task, TaskState};
 use crate::model::node::NodeState;
 use crate::model::{Jobs, Pools};
@@ -25,9 +25,9 @@ pub(super) fn create_job(
     id: &str,
     pool_id: &str,
     priority: i32,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     if jobs.contains_key(id) {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::CONFLICT,
             "JobExists",
             "The specified job already exists.",
@@ -58,11 +58,11 @@ pub(super) fn add_task(
     task_id: &str,
     command_line: &str,
     required_slots: u32,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let now = agenda.now();
-    let job = jobs.get_mut(job_id).ok_or_else(ApiError::job_not_found)?;
+    let job = jobs.get_mut(job_id).ok_or_else(ErrorReply::job_not_found)?;
     if job.index.contains_key(task_id) {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::CONFLICT,
             "TaskExists",
             "The specified task already exists.",

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 
 /// The largest request body read.
 pub(crate) const LIMIT: usize = 4 << 20;
@@ -19,7 +19,7 @@ pub(crate) async fn read(req: Request, next: Next) -> Response {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(_) => ApiError::new(
+        Err(_) => ErrorReply::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestBodyTooLarge",
             "The request body is too large.",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 
 use super::for_change;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::node::Dealloc;
 use crate::model::pool::{AllocFault, AllocationState, Pool, ResizeOp};
 use crate::model::{Jobs, Pools};
@@ -40,13 +40,13 @@ fn resize_error(code: &str, message: &str) -> ErrorWire {
 
 /// A pool whose nodes the API may change by hand: not being deleted, not autoscaled, and
 /// steady (a resize or a removal waits for the last one to end).
-fn for_manual_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, ApiError> {
+fn for_manual_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool, ErrorReply> {
     let p = for_change(pools, id)?;
     if p.enable_auto_scale {
-        return Err(ApiError::autoscale_enabled());
+        return Err(ErrorReply::autoscale_enabled());
     }
     if p.allocation_state != AllocationState::Steady {
-        return Err(ApiError::pool_being_resized());
+        return Err(ErrorReply::pool_being_resized());
     }
     Ok(p)
 }
@@ -64,7 +64,7 @@ pub(in crate::world) fn resize(
     timeout: (String, Duration),
     dealloc: Dealloc,
     fault: impl FnOnce() -> Option<AllocFault>,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let p = for_manual_change(pools, id)?;
     let to = Resize {
         dedicated: dedicated.unwrap_or(p.target_dedicated),
@@ -299,7 +299,7 @@ pub(in crate::world) fn stop_resize(
     agenda: &mut Agenda,
     pools: &mut Pools,
     id: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let p = for_change(pools, id)?;
     let now = agenda.now();
     if p.allocation_state == AllocationState::Resizing {
@@ -351,13 +351,13 @@ pub(in crate::world) fn remove_nodes(
     node_ids: &[String],
     timeout: (String, Duration),
     dealloc: Dealloc,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let p = for_manual_change(pools, id)?;
     for nid in node_ids {
         match p.nodes.iter().find(|n| &n.id == nid) {
-            None => return Err(ApiError::node_not_found().with_value("NodeId", nid.clone())),
+            None => return Err(ErrorReply::node_not_found().with_value("NodeId", nid.clone())),
             Some(n) if n.is_leaving() => {
-                return Err(ApiError::new(
+                return Err(ErrorReply::new(
                     StatusCode::CONFLICT,
                     "OperationNotValidOnNode",
                     "The specified operation is not valid on a node that is leaving the pool.",
