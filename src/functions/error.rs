@@ -127,6 +127,38 @@ impl Refusal {
     }
 }
 
+/// A [`Refusal`] with what its answer names: the operation, and the pool
+/// when the request named one. The handlers' error type (as `http/error.rs`
+/// is in realworld-axum-sqlx): they refuse with `?`, and the answer is made
+/// once, here.
+#[derive(Debug)]
+pub(crate) struct RefusedRequest {
+    refusal: Refusal,
+    operation: &'static str,
+    pool_id: Option<PoolId>,
+}
+
+impl Refusal {
+    /// This refusal, as the answer to `operation` (about `pool_id`).
+    pub(crate) fn of(self, operation: &'static str, pool_id: Option<PoolId>) -> RefusedRequest {
+        RefusedRequest {
+            refusal: self,
+            operation,
+            pool_id,
+        }
+    }
+}
+
+impl IntoResponse for RefusedRequest {
+    fn into_response(self) -> Response {
+        self.refusal.respond(
+            Some(self.operation),
+            self.pool_id.as_ref(),
+            Requested::default(),
+        )
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let operation = match &self {

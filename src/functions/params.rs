@@ -12,6 +12,7 @@ use crate::batch::PoolId;
 use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
 use crate::resizer::want::MAX_REPAIR_ATTEMPTS;
 use crate::resizer::{LeaseId, Operation};
+use crate::service::{LeaseRequest, ScaleRequest, StatusRequest};
 use crate::settings::{HTTP_WAIT_LIMIT_SECONDS, Settings};
 use serde_json::{Map, Value};
 
@@ -74,6 +75,48 @@ pub(crate) struct PauseParams {
 }
 
 const PAUSE_NAMES: &[&str] = &["poolId", "by", "reason"];
+
+impl ScaleParams {
+    /// What the service is asked to do.
+    pub(crate) fn into_request(self, operation: Operation) -> ScaleRequest {
+        ScaleRequest {
+            operation,
+            lease: lease_request(self.lease_id, self.lease_minutes),
+            pool_id: self.pool_id,
+            dedicated: self.dedicated,
+            low_priority: self.low_priority,
+            wait: std::time::Duration::from_secs(self.wait_seconds.into()),
+            force: self.force,
+            repair_attempts: self.repair_attempts,
+            keep_warm_minutes: self.keep_warm_minutes,
+            fallback_to_dedicated: self.fallback_to_dedicated,
+        }
+    }
+}
+
+impl StatusParams {
+    /// What the service is asked to look at; a look never resumes (only a
+    /// sealed status URL does).
+    pub(crate) fn into_request(self) -> StatusRequest {
+        StatusRequest {
+            target: self
+                .target
+                .map(|t| (t.operation, t.dedicated, t.low_priority)),
+            lease: lease_request(self.lease_id, self.lease_minutes),
+            pool_id: self.pool_id,
+            resume: false,
+            fallback_to_dedicated: self.fallback_to_dedicated,
+        }
+    }
+}
+
+/// A lease and its minutes (the default when not given).
+pub(crate) fn lease_request(id: Option<LeaseId>, minutes: Option<u32>) -> Option<LeaseRequest> {
+    id.map(|id| LeaseRequest {
+        id,
+        minutes: minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
+    })
+}
 
 impl PauseParams {
     pub(crate) fn parse(
