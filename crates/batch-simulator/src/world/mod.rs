@@ -210,16 +210,26 @@ impl World {
         dealloc: Dealloc,
     ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
+        // A target left out keeps its current value.
+        let current = self
+            .pools
+            .get(id)
+            .map(|p| (p.target_dedicated, p.target_low_priority))
+            .unwrap_or_default();
+        let to = pools::Resize {
+            dedicated: dedicated.unwrap_or(current.0),
+            low_priority: low_priority.unwrap_or(current.1),
+            timeout,
+            dealloc,
+            touch: true,
+        };
         let faults = &mut self.alloc_faults;
         pools::resize(
             &mut self.agenda,
             &mut self.pools,
             &mut self.jobs,
             id,
-            dedicated,
-            low_priority,
-            timeout,
-            dealloc,
+            to,
             || faults.remove(&pool_key(id)),
         )
     }

@@ -52,27 +52,15 @@ fn for_manual_change<'a>(pools: &'a mut Pools, id: &str) -> Result<&'a mut Pool,
 }
 
 /// `POST /pools/{id}/resize` after validation: only a steady, manually scaled pool.
-/// A target left out keeps its current value.
-#[allow(clippy::too_many_arguments)]
 pub(in crate::world) fn resize(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
     id: &str,
-    dedicated: Option<u32>,
-    low_priority: Option<u32>,
-    timeout: (String, Duration),
-    dealloc: Dealloc,
+    to: Resize,
     fault: impl FnOnce() -> Option<AllocFault>,
 ) -> Result<(), ErrorReply> {
-    let p = for_manual_change(pools, id)?;
-    let to = Resize {
-        dedicated: dedicated.unwrap_or(p.target_dedicated),
-        low_priority: low_priority.unwrap_or(p.target_low_priority),
-        timeout,
-        dealloc,
-        touch: true,
-    };
+    for_manual_change(pools, id)?;
     start_resize(agenda, pools, jobs, id, to, fault());
     Ok(())
 }
