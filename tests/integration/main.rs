@@ -14,6 +14,8 @@
 
 mod helpers;
 
+mod answers_under_failure;
+mod beyond_resizing;
 mod cli;
 mod deploy_rules;
 mod deploy_templates;
@@ -28,7 +30,6 @@ mod fuzz_http;
 mod house;
 mod leases;
 mod package;
-mod peers;
 mod platform;
 mod races;
 mod reliability;
@@ -42,4 +43,3 @@ mod simulator_fixtures;
 mod standalone;
 mod status_urls;
 mod timers;
-mod truth;

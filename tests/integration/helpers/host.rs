@@ -411,6 +411,12 @@ impl FunctionsHost {
         }
     }
 
+    /// One `POST` and its first answer, a 202 left unfollowed. Scenarios
+    /// call [`TestApp::scale_up`](super::app::TestApp::scale_up) and
+    /// friends, which follow a 202 to the final answer as ADF does; this is
+    /// for what they cannot say: the first answer itself (a 202, a refusal
+    /// before any wait), routes beside scale-up/down, many callers at once,
+    /// a request cut by a signal mid-wait.
     pub(crate) async fn post(&self, path_and_query: &str, body: &str) -> HostResponse {
         self.request("POST", path_and_query, Some(body), Key::Query)
             .await
