@@ -310,3 +310,20 @@ fn too_large(pool_id: &PoolId) -> BatchError {
         source: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pause after a lost race stays within 1 ms and 5 ms per loss,
+    /// capped at ten losses: a storm of writers spreads out, none waits long.
+    #[test]
+    fn the_pause_after_a_lost_race_grows_with_the_losses_and_is_capped() {
+        for (attempts, most) in [(1, 5), (4, 20), (10, 50), (40, 50)] {
+            for _ in 0..50 {
+                let pause = race_pause(attempts).as_millis();
+                assert!((1..=most).contains(&pause), "{attempts}: {pause} ms");
+            }
+        }
+    }
+}

@@ -275,3 +275,33 @@ fn removes_no_node(pool: &Pool) -> bool {
     pool.target_dedicated_nodes >= pool.current_dedicated_nodes
         && pool.target_low_priority_nodes >= pool.current_low_priority_nodes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool's targets against what a scale-up grows to: each kind its
+    /// own, or, with a Spot fallback, dedicated nodes counting toward the total.
+    #[test]
+    fn targets_suffice_as_a_table() {
+        let pool = |dedicated, low_priority| Pool {
+            target_low_priority_nodes: low_priority,
+            ..Pool::test("p").target(dedicated).pool()
+        };
+        for (targets, grow, fallback, suffice) in [
+            ((2, 0), (2, 0), None, true),
+            ((1, 0), (2, 0), None, false),
+            ((2, 0), (1, 1), None, false),
+            ((2, 0), (1, 1), Some(4), true),
+            ((1, 1), (2, 0), Some(4), false),
+            ((0, 3), (0, 2), None, true),
+        ] {
+            let pool = pool(targets.0, targets.1);
+            assert_eq!(
+                targets_suffice(&pool, grow, fallback),
+                suffice,
+                "targets {targets:?}, grow {grow:?}, fallback {fallback:?}"
+            );
+        }
+    }
+}
