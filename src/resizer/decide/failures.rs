@@ -52,7 +52,7 @@ pub(super) fn resize_again_or_fail(pool: &Pool, target: ResizeTo, history: Histo
 
 /// A node still on its way long after its current boot began (its
 /// allocation, or a later reboot or reimage: see
-/// [`provisioning_since`](super::snapshot::provisioning_since)) is stuck,
+/// [`provisioning_since`](crate::resizer::snapshot::provisioning_since)) is stuck,
 /// not slow: say so, with its state and error, instead of waiting for ever.
 pub(super) fn past_deadline(
     tally: &NodeTally,
