@@ -169,7 +169,7 @@ impl<B: PoolApi> Converger<'_, B> {
                 Ok(()) => return Ok(LeaseWrite::Written { attempts }),
                 Err(Cut::Failed(e)) if e.code() == Some(rhythm::TOO_LARGE) => {
                     // Batch documents no limit: cut the history and try again.
-                    tracing::info!(pool = %pool_id, trim, "pool metadata too large; cutting its rhythm");
+                    tracing::info!(pool = %pool_id, cut = trim, "pool metadata too large; cutting its rhythm");
                     trim += 1;
                 }
                 Err(Cut::Failed(e)) if e.is_precondition_failed() || e.is_conflict() => {
