@@ -1,7 +1,9 @@
 //! HTTP trigger handlers: scale-up, scale-down, pool-status.
 //!
 //! Thin: parse, build a [`Want`], run the resizer, map its report to one
-//! status and the one body shape. The rules they keep:
+//! status and the one body shape. A request refused before anything is done
+//! is their `Err` ([`RefusedRequest`], with `?`), answered once in
+//! [`super::error`]. The rules they keep:
 //! - a 200 always rests on an observation of the pool made by this call;
 //! - a GET never changes a pool unless it is a status URL this service
 //!   issued (`operation-status?token=`, a sealed capability: see
