@@ -21,10 +21,9 @@
 //!   `azure_core`'s `Secret`, which never prints), scaled time.
 
 // pub(crate) by default: what is public is what the binaries and the tests
-// use, and documented. The module docs are for the crate's maintainers and
-// link freely to private items (`cargo doc --document-private-items`).
-#![warn(missing_docs, unreachable_pub)]
-#![allow(rustdoc::private_intra_doc_links)]
+// use, and documented (missing_docs, unreachable_pub: [workspace.lints] in
+// Cargo.toml). The module docs are for the crate's maintainers and link
+// freely to private items (`cargo doc --document-private-items`).
 
 pub mod app;
 pub mod batch;

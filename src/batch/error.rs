@@ -216,108 +216,23 @@ impl BatchError {
     /// What to do about it, in words, naming the setting or command that
     /// fixes it. `None` when the message says it all.
     pub(crate) fn hint(&self) -> Option<String> {
-        Some(match self {
-            BatchError::Unreachable { problem, url, .. } => match problem {
-                Unreachable::Tls(_) if is_loopback(url) => format!(
-                    "the certificate of {} is not trusted: {DEV_RESTARTED} (it sets \
-                     BATCH_CA_FILE); for `pool-resizer simulator`, set BATCH_CA_FILE to the \
-                     caFile it printed. Certificate checks are never turned off",
-                    origin(url)
-                ),
-                Unreachable::Tls(_) => format!(
-                    "the certificate of {} is not trusted: for the local simulator set \
-                     BATCH_CA_FILE to the CA file it printed (caFile); behind a TLS-inspecting \
-                     proxy set BATCH_CA_FILE to the proxy's CA (PEM). Certificate checks are \
-                     never turned off",
-                    origin(url)
-                ),
-                Unreachable::PlainHttp => format!(
-                    "{} serves plain HTTP, and Batch is HTTPS: BATCH_ACCOUNT_URL names another \
-                     server (the handler's http://127.0.0.1:7071, say); set it to the Batch \
-                     account's https:// URL, locally the one in the export line dev printed",
-                    origin(url)
-                ),
-                Unreachable::Refused if is_loopback(url) => format!(
-                    "nothing accepts connections at {}: is `cargo run -- dev` still running? \
-                     {DEV_RESTARTED}; otherwise check BATCH_ACCOUNT_URL (for `pool-resizer \
-                     simulator`, the endpoint it printed)",
-                    origin(url)
-                ),
-                Unreachable::Refused => format!(
-                    "nothing accepts connections at {}: check BATCH_ACCOUNT_URL \
-                     (https://<account>.<region>.batch.azure.com), or start the simulator \
-                     (pool-resizer simulator) and use the endpoint it printed",
-                    origin(url)
-                ),
-                Unreachable::Dns => format!(
-                    "the host of {} does not resolve: check the account name and region in \
-                     BATCH_ACCOUNT_URL, and the app's DNS / private endpoint",
-                    origin(url)
-                ),
-                Unreachable::Dropped | Unreachable::Other(_) | Unreachable::TimedOut => format!(
-                    "check that {} is Batch's account URL (BATCH_ACCOUNT_URL) and that the \
-                     network path to it is open",
-                    origin(url)
-                ),
-            },
+        match self {
+            BatchError::Unreachable { problem, url, .. } => Some(unreachable_hint(problem, url)),
             BatchError::Service {
                 status: status @ (StatusCode::Unauthorized | StatusCode::Forbidden),
                 auth,
                 ..
-            } => match (auth, status) {
-                (AuthMode::SharedKey, _) => "Batch refused the Shared Key signature: check \
-                     BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY (the account's primary or \
-                     secondary key) and that the account allows Shared Key"
-                    .to_owned(),
-                (_, StatusCode::Unauthorized) => {
-                    "Batch refused the Microsoft Entra token: check that the \
-                     identity belongs to the Batch account's tenant and that the account \
-                     allows Entra ID authentication"
-                        .to_owned()
-                }
-                (AuthMode::ManagedIdentity, _) => "the managed identity lacks permission: \
-                     check the managed identity's role on the Batch account (it needs \
-                     Microsoft.Batch/batchAccounts/pools/read and pools/write; infra/ \
-                     assigns such a role)"
-                    .to_owned(),
-                (AuthMode::DeveloperTools, _) => "your signed-in account lacks permission: \
-                     ask for a role on the Batch account with pools/read and pools/write, \
-                     or use Shared Key (BATCH_ACCOUNT_NAME, BATCH_ACCOUNT_KEY)"
-                    .to_owned(),
-            },
+            } => Some(refused_hint(*auth, *status).to_owned()),
             BatchError::Credential {
                 problem,
                 auth,
                 summary,
                 ..
-            } => match (problem, auth) {
-                (CredentialProblem::Outage, _) => "the identity endpoint did not give a \
-                     token (an identity-service outage, usually transient): try again in a \
-                     minute; if it lasts, check the Function App's managed identity"
-                    .to_owned(),
-                (CredentialProblem::Refused, AuthMode::DeveloperTools)
-                    if summary.contains("az not found on PATH") =>
-                {
-                    "the Azure CLI (az) is not on PATH: install it and run `az login`, or set \
-                     BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY for Shared Key (against \
-                     `cargo run -- dev`: paste the export line it printed)"
-                        .to_owned()
-                }
-                (CredentialProblem::Refused, AuthMode::DeveloperTools) => "run `az login` \
-                     (or `azd auth login`), or set BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY \
-                     for Shared Key"
-                    .to_owned(),
-                (CredentialProblem::Refused, _) => "check the managed identity: enabled on \
-                     the Function App, and AZURE_CLIENT_ID naming a user-assigned identity \
-                     attached to it (or unset for the system-assigned one)"
-                    .to_owned(),
-            },
+            } => Some(credential_hint(problem, *auth, summary).to_owned()),
             BatchError::Service { .. }
             | BatchError::Decode { .. }
-            | BatchError::Contended { .. } => {
-                return None;
-            }
-        })
+            | BatchError::Contended { .. } => None,
+        }
     }
 
     /// Classifies an error from the `azure_core` pipeline (after its quick
@@ -493,112 +408,107 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn service(status: u16, retry_after: Option<u64>) -> BatchError {
-        BatchError::Service {
-            status: StatusCode::from(status),
-            code: "X".into(),
-            message: String::new(),
-            request_id: None,
-            retry_after: retry_after.map(Duration::from_secs),
-            url: "https://a.westeurope.batch.azure.com/pools/p".into(),
-            auth: AuthMode::ManagedIdentity,
-        }
-    }
-
-    #[test]
-    fn throttling_and_server_hiccups_are_busy_refusals_are_not() {
-        for status in [408, 429, 500, 502, 503, 504] {
-            assert!(service(status, None).busy().is_some(), "{status}");
-        }
-        for status in [400, 401, 403, 404, 409, 412] {
-            assert!(service(status, None).busy().is_none(), "{status}");
-        }
-        assert_eq!(
-            service(429, Some(7)).busy().unwrap().retry_after,
-            Some(Duration::from_secs(7))
-        );
-    }
-
-    #[test]
-    fn refusals_point_at_the_fix_for_the_auth_in_use() {
-        let forbidden = service(403, None);
-        assert!(
-            forbidden
-                .hint()
-                .unwrap()
-                .contains("managed identity's role")
-        );
-        let BatchError::Service {
-            status,
-            code,
-            message,
-            request_id,
-            retry_after,
-            url,
-            ..
-        } = service(401, None)
-        else {
-            unreachable!()
-        };
-        let shared_key = BatchError::Service {
-            status,
-            code,
-            message,
-            request_id,
-            retry_after,
-            url,
-            auth: AuthMode::SharedKey,
-        };
-        assert!(shared_key.hint().unwrap().contains("BATCH_ACCOUNT_KEY"));
-        assert!(service(409, None).hint().is_none());
-    }
-
-    #[test]
-    fn a_local_endpoint_that_fails_points_at_dev_having_restarted() {
-        let unreachable = |url: &str, problem| BatchError::Unreachable {
-            url: url.into(),
-            problem,
-            source: Box::new(azure_core::Error::with_message(
-                azure_core::error::ErrorKind::Io,
-                "x",
-            )),
-        };
-        for url in [
-            "https://127.0.0.1:7072/pools/p",
-            "https://localhost:7072/pools/p",
-            "https://[::1]:7072/pools/p",
-        ] {
-            for problem in [
-                Unreachable::Refused,
-                Unreachable::Tls("UnknownIssuer".into()),
-            ] {
-                let hint = unreachable(url, problem).hint().unwrap();
-                assert!(hint.contains(DEV_RESTARTED), "{url}: {hint}");
-            }
-        }
-        let azure = "https://a.westeurope.batch.azure.com/pools/p";
-        let hint = unreachable(azure, Unreachable::Refused).hint().unwrap();
-        assert!(!hint.contains("dev"), "{hint}");
-        let plain = unreachable(azure, Unreachable::PlainHttp).hint().unwrap();
-        assert!(
-            plain.contains("plain HTTP") && !plain.contains("certificate"),
-            "{plain}"
-        );
-    }
-
-    #[test]
-    fn a_chain_reads_outermost_first_without_repeats() {
-        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let outer = azure_core::Error::with_error(
-            azure_core::error::ErrorKind::Connection,
-            inner,
-            "failed to execute request",
-        );
-        assert_eq!(cause_chain(&outer), "failed to execute request: refused");
-        assert_eq!(unreachable(&outer), Unreachable::Refused);
+/// What to do when Batch could not be reached at `url`.
+fn unreachable_hint(problem: &Unreachable, url: &str) -> String {
+    match problem {
+        Unreachable::Tls(_) if is_loopback(url) => format!(
+            "the certificate of {} is not trusted: {DEV_RESTARTED} (it sets \
+             BATCH_CA_FILE); for `pool-resizer simulator`, set BATCH_CA_FILE to the \
+             caFile it printed. Certificate checks are never turned off",
+            origin(url)
+        ),
+        Unreachable::Tls(_) => format!(
+            "the certificate of {} is not trusted: for the local simulator set \
+             BATCH_CA_FILE to the CA file it printed (caFile); behind a TLS-inspecting \
+             proxy set BATCH_CA_FILE to the proxy's CA (PEM). Certificate checks are \
+             never turned off",
+            origin(url)
+        ),
+        Unreachable::PlainHttp => format!(
+            "{} serves plain HTTP, and Batch is HTTPS: BATCH_ACCOUNT_URL names another \
+             server (the handler's http://127.0.0.1:7071, say); set it to the Batch \
+             account's https:// URL, locally the one in the export line dev printed",
+            origin(url)
+        ),
+        Unreachable::Refused if is_loopback(url) => format!(
+            "nothing accepts connections at {}: is `cargo run -- dev` still running? \
+             {DEV_RESTARTED}; otherwise check BATCH_ACCOUNT_URL (for `pool-resizer \
+             simulator`, the endpoint it printed)",
+            origin(url)
+        ),
+        Unreachable::Refused => format!(
+            "nothing accepts connections at {}: check BATCH_ACCOUNT_URL \
+             (https://<account>.<region>.batch.azure.com), or start the simulator \
+             (pool-resizer simulator) and use the endpoint it printed",
+            origin(url)
+        ),
+        Unreachable::Dns => format!(
+            "the host of {} does not resolve: check the account name and region in \
+             BATCH_ACCOUNT_URL, and the app's DNS / private endpoint",
+            origin(url)
+        ),
+        Unreachable::Dropped | Unreachable::Other(_) | Unreachable::TimedOut => format!(
+            "check that {} is Batch's account URL (BATCH_ACCOUNT_URL) and that the \
+             network path to it is open",
+            origin(url)
+        ),
     }
 }
+
+/// What to do when Batch refused who we are (401) or what we may do (403).
+fn refused_hint(auth: AuthMode, status: StatusCode) -> &'static str {
+    match (auth, status) {
+        (AuthMode::SharedKey, _) => {
+            "Batch refused the Shared Key signature: check \
+             BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY (the account's primary or \
+             secondary key) and that the account allows Shared Key"
+        }
+        (_, StatusCode::Unauthorized) => {
+            "Batch refused the Microsoft Entra token: check that the \
+             identity belongs to the Batch account's tenant and that the account \
+             allows Entra ID authentication"
+        }
+        (AuthMode::ManagedIdentity, _) => {
+            "the managed identity lacks permission: \
+             check the managed identity's role on the Batch account (it needs \
+             Microsoft.Batch/batchAccounts/pools/read and pools/write; infra/ \
+             assigns such a role)"
+        }
+        (AuthMode::DeveloperTools, _) => {
+            "your signed-in account lacks permission: \
+             ask for a role on the Batch account with pools/read and pools/write, \
+             or use Shared Key (BATCH_ACCOUNT_NAME, BATCH_ACCOUNT_KEY)"
+        }
+    }
+}
+
+/// What to do when no token could be had.
+fn credential_hint(problem: &CredentialProblem, auth: AuthMode, summary: &str) -> &'static str {
+    match (problem, auth) {
+        (CredentialProblem::Outage, _) => {
+            "the identity endpoint did not give a \
+             token (an identity-service outage, usually transient): try again in a \
+             minute; if it lasts, check the Function App's managed identity"
+        }
+        (CredentialProblem::Refused, AuthMode::DeveloperTools)
+            if summary.contains("az not found on PATH") =>
+        {
+            "the Azure CLI (az) is not on PATH: install it and run `az login`, or set \
+             BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY for Shared Key (against \
+             `cargo run -- dev`: paste the export line it printed)"
+        }
+        (CredentialProblem::Refused, AuthMode::DeveloperTools) => {
+            "run `az login` \
+             (or `azd auth login`), or set BATCH_ACCOUNT_NAME and BATCH_ACCOUNT_KEY \
+             for Shared Key"
+        }
+        (CredentialProblem::Refused, _) => {
+            "check the managed identity: enabled on \
+             the Function App, and AZURE_CLIENT_ID naming a user-assigned identity \
+             attached to it (or unset for the system-assigned one)"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -261,19 +261,7 @@ pub async fn run(command: Command, stop: CancellationToken) -> ExitCode {
 }
 
 async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliError> {
-    let settings = Settings::for_cli(|name| std::env::var(name).ok()).map_err(|e| {
-        let no_account = e.0.iter().any(|p| p.starts_with(ACCOUNT_URL_NOT_SET));
-        let e = CliError::from(e);
-        if no_account {
-            e.with_fix(
-                "against `cargo run -- dev`, paste the export line it printed into this terminal; \
-                 against Azure, export BATCH_ACCOUNT_URL=https://<account>.<region>.batch.azure.com \
-                 and BATCH_POOL_ID (docs/cli.md)",
-            )
-        } else {
-            e
-        }
-    })?;
+    let settings = cli_settings()?;
     let common = match &command {
         Command::Scale(_, args) => &args.common,
         Command::Status(common) | Command::Unpause(common) => common,
@@ -286,38 +274,9 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
         }
         _ => None,
     };
-    let clock_now = Clock::scaled(settings.time_scale).now_utc();
-    let pause = match &command {
-        Command::Pause(args) => Some(Some(Paused {
-            by: args
-                .by
-                .clone()
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "an operator".into()),
-            since: clock_now.replace_nanosecond(0).unwrap_or(clock_now),
-            reason: args.reason.clone(),
-        })),
-        Command::Unpause(_) => Some(None),
-        _ => None,
-    };
-    let batch = crate::app::batch_client(&settings).map_err(|e| {
-        let ca_file = matches!(
-            &e,
-            StartupError::Unusable(unusable) if unusable.ca_file.is_some()
-        ) || matches!(&e, StartupError::Transport(_));
-        let e = CliError::from(e);
-        match (ca_file, is_loopback(settings.batch_account_url.as_str())) {
-            (true, true) => e.with_fix(format!(
-                "{DEV_RESTARTED} (BATCH_CA_FILE names a CA file this simulator does not use)"
-            )),
-            (true, false) => e.with_fix(
-                "set BATCH_CA_FILE to a readable PEM file with the CA to trust (a \
-                 TLS-inspecting proxy's), or unset it",
-            ),
-            _ => e,
-        }
-    })?;
     let clock = Clock::scaled(settings.time_scale);
+    let pause = pause_of(&command, clock.now_utc());
+    let batch = batch_client(&settings)?;
     let progress = Progress::new(clock, common.quiet);
     let observer = |observed: &_, step: &_| progress.update(observed, step);
     let converger = Converger {
@@ -363,26 +322,14 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
         not_written,
     } = result?;
     let out = summary::Summary {
-        operation: match &command {
-            Command::Scale(operation, _) => operation.as_str(),
-            Command::Status(_) => "pool-status",
-            Command::Pause(_) => "pause",
-            Command::Unpause(_) => "unpause",
-        },
+        operation: command.operation(),
         want: &want,
         requested: request.as_ref().map(ScaleRequest::requested),
         not_written: &not_written,
     };
     let exit = match &result {
         Err(_) => Exit::Failed,
-        Ok(report) => match (&report.outcome, request.is_none(), &report.last) {
-            // A look is a success only when it saw the pool.
-            (_, true, Some(Observed::Missing)) => Exit::Failed,
-            (_, true, None) => Exit::TimedOut,
-            (_, true, Some(_)) | (Outcome::Converged, _, _) => Exit::Success,
-            (Outcome::Failed(_), _, _) => Exit::Failed,
-            (Outcome::Pending(_), _, _) => Exit::TimedOut,
-        },
+        Ok(report) => exit_of(report, request.is_none()),
     };
     if common.json {
         println!("{}", out.json(&result, exit));
@@ -390,6 +337,87 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
         println!("{}", out.plain(&result, exit));
     }
     Ok(exit)
+}
+
+impl Command {
+    /// The operation's name, as the summary and the API spell it.
+    fn operation(&self) -> &'static str {
+        match self {
+            Command::Scale(operation, _) => operation.as_str(),
+            Command::Status(_) => "pool-status",
+            Command::Pause(_) => "pause",
+            Command::Unpause(_) => "unpause",
+        }
+    }
+}
+
+/// The settings from the environment; without an account URL, the fix says
+/// where one comes from.
+fn cli_settings() -> Result<Settings, CliError> {
+    Settings::for_cli(|name| std::env::var(name).ok()).map_err(|e| {
+        let no_account = e.0.iter().any(|p| p.starts_with(ACCOUNT_URL_NOT_SET));
+        let e = CliError::from(e);
+        if no_account {
+            e.with_fix(
+                "against `cargo run -- dev`, paste the export line it printed into this terminal; \
+                 against Azure, export BATCH_ACCOUNT_URL=https://<account>.<region>.batch.azure.com \
+                 and BATCH_POOL_ID (docs/cli.md)",
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// The Batch client; a CA file it cannot use comes with the fix.
+fn batch_client(settings: &Settings) -> Result<crate::batch::BatchClient, CliError> {
+    crate::app::batch_client(settings).map_err(|e| {
+        let ca_file = matches!(
+            &e,
+            StartupError::Unusable(unusable) if unusable.ca_file.is_some()
+        ) || matches!(&e, StartupError::Transport(_));
+        let e = CliError::from(e);
+        match (ca_file, is_loopback(settings.batch_account_url.as_str())) {
+            (true, true) => e.with_fix(format!(
+                "{DEV_RESTARTED} (BATCH_CA_FILE names a CA file this simulator does not use)"
+            )),
+            (true, false) => e.with_fix(
+                "set BATCH_CA_FILE to a readable PEM file with the CA to trust (a \
+                 TLS-inspecting proxy's), or unset it",
+            ),
+            _ => e,
+        }
+    })
+}
+
+/// `pause` and `unpause`: the mark to write (`Some(None)` clears it);
+/// `None` for the other commands.
+fn pause_of(command: &Command, now: time::OffsetDateTime) -> Option<Option<Paused>> {
+    match command {
+        Command::Pause(args) => Some(Some(Paused {
+            by: args
+                .by
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "an operator".into()),
+            since: now.replace_nanosecond(0).unwrap_or(now),
+            reason: args.reason.clone(),
+        })),
+        Command::Unpause(_) => Some(None),
+        _ => None,
+    }
+}
+
+/// The exit code of a run that answered: a look (`status`) is a success
+/// only when it saw the pool; a change, when it converged.
+fn exit_of(report: &crate::resizer::Report, look: bool) -> Exit {
+    match (&report.outcome, look, &report.last) {
+        (_, true, Some(Observed::Missing)) => Exit::Failed,
+        (_, true, None) => Exit::TimedOut,
+        (_, true, Some(_)) | (Outcome::Converged, _, _) => Exit::Success,
+        (Outcome::Failed(_), _, _) => Exit::Failed,
+        (Outcome::Pending(_), _, _) => Exit::TimedOut,
+    }
 }
 
 fn pool_id(flag: Option<&str>, settings: &Settings) -> Result<PoolId, CliError> {

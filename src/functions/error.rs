@@ -2,7 +2,7 @@
 //!
 //! Which status each failure gets, and the `error.code` and `error.hint` it
 //! carries, is documented once, for callers, in `docs/api.md` (*Answers*);
-//! this module is where it is decided: [`ApiError`] for requests refused
+//! this module is where it is decided: [`Refusal`] for requests refused
 //! before anything is done (400, 403, 404/405 routes, 413),
 //! [`failure_status`] for a pool that cannot get there (404, 409), and
 //! [`batch_failure`] for a Batch call that failed for good (502, or 503
@@ -43,8 +43,9 @@ impl InputCode {
     }
 }
 
+/// A request refused before anything was done: nothing was asked of Batch.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ApiError {
+pub(crate) enum Refusal {
     #[error("{message}")]
     Invalid { code: InputCode, message: String },
     #[error("the request body is larger than {limit} bytes")]
@@ -65,24 +66,24 @@ pub(crate) enum ApiError {
     },
 }
 
-impl ApiError {
+impl Refusal {
     pub(crate) fn invalid(code: InputCode, message: String) -> Self {
-        ApiError::Invalid { code, message }
+        Refusal::Invalid { code, message }
     }
 
     pub(crate) fn code(&self) -> &'static str {
         match self {
-            ApiError::Invalid { code, .. } => code.as_str(),
-            ApiError::Route { code, .. } | ApiError::Forbidden { code, .. } => code,
-            ApiError::TooLarge { .. } => "PayloadTooLarge",
-            ApiError::PoolNotAllowed(_) => "PoolNotAllowed",
+            Refusal::Invalid { code, .. } => code.as_str(),
+            Refusal::Route { code, .. } | Refusal::Forbidden { code, .. } => code,
+            Refusal::TooLarge { .. } => "PayloadTooLarge",
+            Refusal::PoolNotAllowed(_) => "PoolNotAllowed",
         }
     }
 
     /// What to do about it, where the message does not say.
     fn hint(&self) -> Option<String> {
         match self {
-            ApiError::PoolNotAllowed(pool) => Some(format!(
+            Refusal::PoolNotAllowed(pool) => Some(format!(
                 "name a pool this app may resize (BATCH_POOL_ID, or one the app setting \
                  ALLOWED_POOLS lists), or add '{pool}' to ALLOWED_POOLS (comma-separated ids, \
                  or * for every pool in the account); `cargo run -- dev` reads ALLOWED_POOLS \
@@ -94,10 +95,10 @@ impl ApiError {
 
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::PoolNotAllowed(_) | ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::Route { status, .. } => *status,
+            Refusal::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::PoolNotAllowed(_) | Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Refusal::Route { status, .. } => *status,
         }
     }
 
@@ -126,10 +127,42 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
+/// A [`Refusal`] with what its answer names: the operation, and the pool
+/// when the request named one. The handlers' error type (as `http/error.rs`
+/// is in realworld-axum-sqlx): they refuse with `?`, and the answer is made
+/// once, here.
+#[derive(Debug)]
+pub(crate) struct RefusedRequest {
+    refusal: Refusal,
+    operation: &'static str,
+    pool_id: Option<PoolId>,
+}
+
+impl Refusal {
+    /// This refusal, as the answer to `operation` (about `pool_id`).
+    pub(crate) fn of(self, operation: &'static str, pool_id: Option<PoolId>) -> RefusedRequest {
+        RefusedRequest {
+            refusal: self,
+            operation,
+            pool_id,
+        }
+    }
+}
+
+impl IntoResponse for RefusedRequest {
+    fn into_response(self) -> Response {
+        self.refusal.respond(
+            Some(self.operation),
+            self.pool_id.as_ref(),
+            Requested::default(),
+        )
+    }
+}
+
+impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let operation = match &self {
-            ApiError::Route { operation, .. } => *operation,
+            Refusal::Route { operation, .. } => *operation,
             _ => None,
         };
         self.respond(operation, None, Requested::default())

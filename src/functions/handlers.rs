@@ -1,7 +1,9 @@
 //! HTTP trigger handlers: scale-up, scale-down, pool-status.
 //!
 //! Thin: parse, build a [`Want`], run the resizer, map its report to one
-//! status and the one body shape. The rules they keep:
+//! status and the one body shape. A request refused before anything is done
+//! is their `Err` ([`RefusedRequest`], with `?`), answered once in
+//! [`super::error`]. The rules they keep:
 //! - a 200 always rests on an observation of the pool made by this call;
 //! - a GET never changes a pool unless it is a status URL this service
 //!   issued (`operation-status?token=`, a sealed capability: see
@@ -10,16 +12,17 @@
 //! - every shrink keeps what other pipelines' live leases need, unless an
 //!   operator says `force=true` (and the answer lists what it overrode).
 
-use super::error::{ApiError, InputCode, batch_failure, failure_status};
-use super::params::{PauseParams, ScaleParams, StatusParams, StatusTarget, pool_hint};
+use super::error::{InputCode, Refusal, RefusedRequest, batch_failure, failure_status};
+use super::params::{
+    PauseParams, ScaleParams, StatusParams, StatusTarget, lease_request, pool_hint,
+};
 use super::state::AppState;
 use super::status_url::{Capability, Refused, TOKEN_PARAM, status_url};
 use crate::report::{ErrorView, OperationBody, Requested};
-use crate::resizer::lease::DEFAULT_LEASE_MINUTES;
 use crate::resizer::{
     ConvergeError, LeaseId, LeaseRule, Observed, Operation, Outcome, Report, Want,
 };
-use crate::service::{LeaseRequest, ScaleRequest, StatusRequest, Unwritten};
+use crate::service::{StatusRequest, Unwritten};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -36,7 +39,7 @@ pub(crate) async fn scale_up(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+) -> Result<Response, RefusedRequest> {
     scale(app, Operation::ScaleUp, headers, query, body).await
 }
 
@@ -45,7 +48,7 @@ pub(crate) async fn scale_down(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+) -> Result<Response, RefusedRequest> {
     scale(app, Operation::ScaleDown, headers, query, body).await
 }
 
@@ -55,56 +58,32 @@ async fn scale(
     headers: HeaderMap,
     query: Option<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let refuse = |e: ApiError, body: &[u8]| {
-        let hint = pool_hint(query.as_deref(), body, app.settings());
-        e.respond(
-            Some(operation.as_str()),
-            hint.as_ref(),
-            Requested::default(),
+) -> Result<Response, RefusedRequest> {
+    let refuse = |e: Refusal, body: &[u8]| {
+        e.of(
+            operation.as_str(),
+            pool_hint(query.as_deref(), body, app.settings()),
         )
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return refuse(body_error(rejection), b""),
-    };
-    let params = match ScaleParams::parse(operation, query.as_deref(), &body, app.settings()) {
-        Ok(params) => params,
-        Err(e) => return refuse(e, &body),
-    };
-    let request = ScaleRequest {
-        operation,
-        pool_id: params.pool_id.clone(),
-        dedicated: params.dedicated,
-        low_priority: params.low_priority,
-        wait: Duration::from_secs(params.wait_seconds.into()),
-        lease: params.lease_id.clone().map(|id| LeaseRequest {
-            id,
-            minutes: params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
-        }),
-        force: params.force,
-        repair_attempts: params.repair_attempts,
-        keep_warm_minutes: params.keep_warm_minutes,
-        fallback_to_dedicated: params.fallback_to_dedicated,
-    };
+    let body = body.map_err(|rejection| refuse(body_error(rejection), b""))?;
+    let params = ScaleParams::parse(operation, query.as_deref(), &body, app.settings())
+        .map_err(|e| refuse(e, &body))?;
+    let request = params.into_request(operation);
     tracing::info!(
         operation = operation.as_str(),
         pool = %request.pool_id,
         dedicated = request.dedicated,
         low_priority = request.low_priority,
-        wait_seconds = params.wait_seconds,
+        wait_seconds = request.wait.as_secs(),
         force = request.force,
         "starting"
     );
-    let answer = match app.service().scale(&request).await {
-        Ok(answer) => answer,
-        Err(over) => {
-            return refuse(
-                ApiError::invalid(InputCode::InvalidParameter, over.to_string()),
-                &body,
-            );
-        }
-    };
+    let answer = app.service().scale(&request).await.map_err(|over| {
+        refuse(
+            Refusal::invalid(InputCode::InvalidParameter, over.to_string()),
+            &body,
+        )
+    })?;
     let requested = request.requested();
     let context = Context {
         operation: operation.as_str(),
@@ -122,7 +101,7 @@ async fn scale(
             Operation::ScaleDown => None,
         },
     };
-    respond(&app, &context, requested, answer.result)
+    Ok(respond(&app, &context, requested, answer.result))
 }
 
 /// `POST /api/pause`: an operator stops every route and timer from
@@ -132,7 +111,7 @@ pub(crate) async fn pause(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+) -> Result<Response, RefusedRequest> {
     set_pause(app, true, headers, query, body).await
 }
 
@@ -142,7 +121,7 @@ pub(crate) async fn unpause(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+) -> Result<Response, RefusedRequest> {
     set_pause(app, false, headers, query, body).await
 }
 
@@ -152,20 +131,14 @@ async fn set_pause(
     headers: HeaderMap,
     query: Option<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+) -> Result<Response, RefusedRequest> {
     let operation = if pausing { "pause" } else { "unpause" };
-    let refuse = |e: ApiError, body: &[u8]| {
-        let hint = pool_hint(query.as_deref(), body, app.settings());
-        e.respond(Some(operation), hint.as_ref(), Requested::default())
+    let refuse = |e: Refusal, body: &[u8]| {
+        e.of(operation, pool_hint(query.as_deref(), body, app.settings()))
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return refuse(body_error(rejection), b""),
-    };
-    let params = match PauseParams::parse(query.as_deref(), &body, app.settings()) {
-        Ok(params) => params,
-        Err(e) => return refuse(e, &body),
-    };
+    let body = body.map_err(|rejection| refuse(body_error(rejection), b""))?;
+    let params = PauseParams::parse(query.as_deref(), &body, app.settings())
+        .map_err(|e| refuse(e, &body))?;
     let paused = pausing.then(|| crate::resizer::marks::Paused {
         by: params.by.clone(),
         since: app
@@ -186,7 +159,7 @@ async fn set_pause(
         not_written: &answer.not_written,
         held_lease: None,
     };
-    respond(&app, &context, Requested::default(), answer.result)
+    Ok(respond(&app, &context, Requested::default(), answer.result))
 }
 
 /// `GET /api/pool-status`: a look, judged against a target if one is
@@ -196,33 +169,21 @@ pub(crate) async fn pool_status(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
-    let refuse = |e: ApiError| {
-        let hint = pool_hint(query.as_deref(), b"", app.settings());
-        e.respond(Some("pool-status"), hint.as_ref(), Requested::default())
+) -> Result<Response, RefusedRequest> {
+    let refuse = |e: Refusal| {
+        e.of(
+            "pool-status",
+            pool_hint(query.as_deref(), b"", app.settings()),
+        )
     };
-    let params = match StatusParams::parse(query.as_deref(), app.settings()) {
-        Ok(params) => params,
-        Err(e) => return refuse(e),
-    };
+    let params = StatusParams::parse(query.as_deref(), app.settings()).map_err(&refuse)?;
     if params.resume {
-        return refuse(ApiError::Forbidden {
+        return Err(refuse(Refusal::Forbidden {
             code: "ResumeNotSigned",
             message: "pool-status only looks: resume=1 acts only through a status URL this app issued (the statusUrl / Location of a 202, /api/operation-status?token=...). Nothing was changed".into(),
-        });
+        }));
     }
-    let request = StatusRequest {
-        pool_id: params.pool_id.clone(),
-        target: params
-            .target
-            .map(|t| (t.operation, t.dedicated, t.low_priority)),
-        lease: params.lease_id.clone().map(|id| LeaseRequest {
-            id,
-            minutes: params.lease_minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
-        }),
-        resume: false,
-        fallback_to_dedicated: params.fallback_to_dedicated,
-    };
+    let request = params.into_request();
     // A look with a target answers 202 while it is not met, and its status
     // URL only looks too: a key that opens pool-status buys no action.
     status(&app, "pool-status", &headers, request, Resumed::No).await
@@ -236,18 +197,12 @@ pub(crate) async fn operation_status(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, RefusedRequest> {
     const OPERATION: &str = "operation-status";
-    let capability = match open_capability(&app, query.as_deref()) {
-        Ok(capability) => capability,
-        Err(e) => return e.respond(Some(OPERATION), None, Requested::default()),
-    };
+    let capability = open_capability(&app, query.as_deref()).map_err(|e| e.of(OPERATION, None))?;
     if !app.settings().allowed_pools.allows(&capability.pool_id) {
-        return ApiError::PoolNotAllowed(capability.pool_id.to_string()).respond(
-            Some(OPERATION),
-            Some(&capability.pool_id),
-            Requested::default(),
-        );
+        let refusal = Refusal::PoolNotAllowed(capability.pool_id.to_string());
+        return Err(refusal.of(OPERATION, Some(capability.pool_id)));
     }
     let request = StatusRequest {
         pool_id: capability.pool_id.clone(),
@@ -256,10 +211,10 @@ pub(crate) async fn operation_status(
             capability.dedicated,
             capability.low_priority,
         )),
-        lease: capability.lease.clone().map(|(id, minutes)| LeaseRequest {
-            id,
-            minutes: minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
-        }),
+        lease: capability
+            .lease
+            .clone()
+            .and_then(|(id, minutes)| lease_request(Some(id), minutes)),
         resume: capability.acts,
         fallback_to_dedicated: capability.fallback_to_dedicated,
     };
@@ -271,7 +226,7 @@ pub(crate) async fn operation_status(
 }
 
 /// The capability a status URL's query carries, or why it carries none.
-fn open_capability(app: &AppState, query: Option<&str>) -> Result<Capability, ApiError> {
+fn open_capability(app: &AppState, query: Option<&str>) -> Result<Capability, Refusal> {
     let mut token = None;
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match name.as_ref() {
@@ -287,8 +242,8 @@ fn open_capability(app: &AppState, query: Option<&str>) -> Result<Capability, Ap
         .map_err(|why| refused(&why))
 }
 
-fn refused(why: &Refused) -> ApiError {
-    ApiError::Forbidden {
+fn refused(why: &Refused) -> Refusal {
+    Refusal::Forbidden {
         code: why.code(),
         message: why.to_string(),
     }
@@ -301,17 +256,11 @@ async fn status(
     headers: &HeaderMap,
     request: StatusRequest,
     resumed: Resumed,
-) -> Response {
-    let answer = match app.service().status(&request).await {
-        Ok(answer) => answer,
-        Err(over) => {
-            return ApiError::invalid(InputCode::InvalidParameter, over.to_string()).respond(
-                Some(operation),
-                Some(&request.pool_id),
-                Requested::default(),
-            );
-        }
-    };
+) -> Result<Response, RefusedRequest> {
+    let answer = app.service().status(&request).await.map_err(|over| {
+        Refusal::invalid(InputCode::InvalidParameter, over.to_string())
+            .of(operation, Some(request.pool_id.clone()))
+    })?;
     let context = Context {
         operation,
         want: &answer.want,
@@ -330,7 +279,7 @@ async fn status(
             _ => None,
         },
     };
-    respond(app, &context, request.requested(), answer.result)
+    Ok(respond(app, &context, request.requested(), answer.result))
 }
 
 /// Where a request's authority comes from, which its 202's status URL
@@ -530,13 +479,13 @@ fn pending(
     response
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+fn body_error(rejection: BytesRejection) -> Refusal {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge {
+        Refusal::TooLarge {
             limit: super::state::BODY_LIMIT,
         }
     } else {
-        ApiError::invalid(
+        Refusal::invalid(
             InputCode::InvalidBody,
             format!("cannot read the request body: {rejection}"),
         )

@@ -7,13 +7,19 @@
 //! produce strings. Anything unknown or ill-typed is refused with a message
 //! naming the parameter: a typo must not silently fall back to a default.
 
-use super::error::{ApiError, InputCode};
+use super::error::{InputCode, Refusal};
 use crate::batch::PoolId;
-use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
+use crate::resizer::lease::DEFAULT_LEASE_MINUTES;
 use crate::resizer::want::MAX_REPAIR_ATTEMPTS;
 use crate::resizer::{LeaseId, Operation};
+use crate::service::{LeaseRequest, ScaleRequest, StatusRequest};
 use crate::settings::{HTTP_WAIT_LIMIT_SECONDS, Settings};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+mod raw;
+
+pub(crate) use raw::json_kind;
+use raw::{Raw, describe};
 
 /// Function keys travel as `?code=`; accepted and never read or echoed.
 const FUNCTION_KEY_PARAM: &str = "code";
@@ -75,14 +81,56 @@ pub(crate) struct PauseParams {
 
 const PAUSE_NAMES: &[&str] = &["poolId", "by", "reason"];
 
+impl ScaleParams {
+    /// What the service is asked to do.
+    pub(crate) fn into_request(self, operation: Operation) -> ScaleRequest {
+        ScaleRequest {
+            operation,
+            lease: lease_request(self.lease_id, self.lease_minutes),
+            pool_id: self.pool_id,
+            dedicated: self.dedicated,
+            low_priority: self.low_priority,
+            wait: std::time::Duration::from_secs(self.wait_seconds.into()),
+            force: self.force,
+            repair_attempts: self.repair_attempts,
+            keep_warm_minutes: self.keep_warm_minutes,
+            fallback_to_dedicated: self.fallback_to_dedicated,
+        }
+    }
+}
+
+impl StatusParams {
+    /// What the service is asked to look at; a look never resumes (only a
+    /// sealed status URL does).
+    pub(crate) fn into_request(self) -> StatusRequest {
+        StatusRequest {
+            target: self
+                .target
+                .map(|t| (t.operation, t.dedicated, t.low_priority)),
+            lease: lease_request(self.lease_id, self.lease_minutes),
+            pool_id: self.pool_id,
+            resume: false,
+            fallback_to_dedicated: self.fallback_to_dedicated,
+        }
+    }
+}
+
+/// A lease and its minutes (the default when not given).
+pub(crate) fn lease_request(id: Option<LeaseId>, minutes: Option<u32>) -> Option<LeaseRequest> {
+    id.map(|id| LeaseRequest {
+        id,
+        minutes: minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
+    })
+}
+
 impl PauseParams {
     pub(crate) fn parse(
         query: Option<&str>,
         body: &[u8],
         settings: &Settings,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Refusal> {
         let raw = Raw::collect(query, body, PAUSE_NAMES)?;
-        let text = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
+        let text = |name: &str, max: usize| -> Result<Option<String>, Refusal> {
             match raw.values.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s))
@@ -90,7 +138,7 @@ impl PauseParams {
                 {
                     Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
                 }
-                Some(other) => Err(ApiError::invalid(
+                Some(other) => Err(Refusal::invalid(
                     InputCode::InvalidParameter,
                     format!(
                         "{name} must be a string of at most {max} characters without control characters, not {}",
@@ -105,11 +153,6 @@ impl PauseParams {
             reason: text("reason", 200)?,
         })
     }
-}
-
-/// Raw name -> value pairs from both sources, body last so it wins.
-struct Raw {
-    values: Map<String, Value>,
 }
 
 const SCALE_NAMES: &[&str] = &[
@@ -135,267 +178,6 @@ const STATUS_NAMES: &[&str] = &[
     "fallbackToDedicated",
 ];
 
-impl Raw {
-    fn collect(query: Option<&str>, body: &[u8], known: &[&str]) -> Result<Self, ApiError> {
-        let mut values = Map::new();
-        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            if name == FUNCTION_KEY_PARAM {
-                continue;
-            }
-            check_known(&name, known, "query parameter")?;
-            if values
-                .insert(name.to_string(), Value::String(value.into_owned()))
-                .is_some()
-            {
-                return Err(ApiError::invalid(
-                    InputCode::DuplicateParameter,
-                    format!("query parameter '{name}' is given more than once"),
-                ));
-            }
-        }
-        if !body.iter().all(u8::is_ascii_whitespace) {
-            let parsed: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::invalid(
-                    InputCode::InvalidJson,
-                    format!("the request body is not valid JSON: {e}"),
-                )
-            })?;
-            match parsed {
-                Value::Object(fields) => {
-                    for (name, value) in fields {
-                        check_known(&name, known, "body field")?;
-                        values.insert(name, value);
-                    }
-                }
-                Value::Null => {}
-                other => {
-                    return Err(ApiError::invalid(
-                        InputCode::InvalidJson,
-                        format!(
-                            "the request body must be a JSON object, not {}",
-                            json_kind(&other)
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(Self { values })
-    }
-
-    /// The pool named (or the default), if this app may touch it.
-    fn pool_id(&self, settings: &Settings) -> Result<PoolId, ApiError> {
-        let pool_id = self.named_pool(settings)?;
-        if settings.allowed_pools.allows(&pool_id) {
-            Ok(pool_id)
-        } else {
-            Err(ApiError::PoolNotAllowed(pool_id.to_string()))
-        }
-    }
-
-    fn named_pool(&self, settings: &Settings) -> Result<PoolId, ApiError> {
-        match self.values.get("poolId") {
-            None | Some(Value::Null) => settings.default_pool_id.clone().ok_or_else(|| {
-                ApiError::invalid(
-                    InputCode::MissingParameter,
-                    "poolId is required: no default pool is set (BATCH_POOL_ID)".to_owned(),
-                )
-            }),
-            Some(Value::String(raw)) => raw.parse::<PoolId>().map_err(|e| {
-                ApiError::invalid(InputCode::InvalidParameter, format!("poolId: {e}"))
-            }),
-            Some(other) => Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                format!("poolId must be a string, not {}", json_kind(other)),
-            )),
-        }
-    }
-
-    fn count(&self, name: &str, default: u32, max: u32, limit_name: &str) -> Result<u32, ApiError> {
-        let value = match self.values.get(name) {
-            None | Some(Value::Null) => return Ok(default),
-            Some(value) => value,
-        };
-        let parsed: Option<i128> = match value {
-            Value::Number(n) => n
-                .as_i64()
-                .map(i128::from)
-                .or_else(|| n.as_u64().map(i128::from)),
-            Value::String(s) => s.trim().parse::<i128>().ok(),
-            _ => None,
-        };
-        let Some(n) = parsed else {
-            return Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                format!("{name} must be a whole number, not {}", describe(value)),
-            ));
-        };
-        if n < 0 {
-            return Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                format!("{name} must not be negative (got {n})"),
-            ));
-        }
-        if n > i128::from(max) {
-            return Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                format!("{name} is {n}, above the limit of {max} ({limit_name})"),
-            ));
-        }
-        Ok(n as u32)
-    }
-
-    /// `dedicatedNodes` and `lowPriorityNodes`. Scale-up means one dedicated
-    /// node unless told otherwise; scale-down, none. The caps
-    /// (`MAX_*_NODES`) are the service's to check, for every face alike.
-    fn node_counts(&self, operation: Operation) -> Result<(u32, u32), ApiError> {
-        let default_dedicated = match operation {
-            Operation::ScaleUp => 1,
-            Operation::ScaleDown => 0,
-        };
-        Ok((
-            self.count(
-                "dedicatedNodes",
-                default_dedicated,
-                u32::MAX,
-                "a node count",
-            )?,
-            self.count("lowPriorityNodes", 0, u32::MAX, "a node count")?,
-        ))
-    }
-
-    fn operation(&self) -> Result<Option<Operation>, ApiError> {
-        match self.values.get("operation") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s == "scale-up" => Ok(Some(Operation::ScaleUp)),
-            Some(Value::String(s)) if s == "scale-down" => Ok(Some(Operation::ScaleDown)),
-            Some(other) => Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                format!(
-                    "operation must be 'scale-up' or 'scale-down', not {}",
-                    describe(other)
-                ),
-            )),
-        }
-    }
-
-    fn lease_id(&self) -> Result<Option<LeaseId>, ApiError> {
-        match self.values.get("leaseId") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(raw)) => {
-                let id = raw.parse::<LeaseId>().map_err(|e| {
-                    ApiError::invalid(InputCode::InvalidParameter, format!("leaseId: {e}"))
-                })?;
-                if id.is_reserved() {
-                    return Err(ApiError::invalid(
-                        InputCode::InvalidParameter,
-                        format!("leaseId '{id}' is reserved for the service's own leases"),
-                    ));
-                }
-                Ok(Some(id))
-            }
-            Some(other) => Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                format!("leaseId must be a string, not {}", json_kind(other)),
-            )),
-        }
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.values.get(name).is_some_and(|v| !v.is_null())
-    }
-
-    /// `true`/`false` as JSON booleans, or the strings `true`/`false`/`1`/`0`
-    /// (query strings and ADF expressions give strings).
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
-        match self.values.get(name) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => Ok(true),
-                "false" | "0" => Ok(false),
-                _ => Err(ApiError::invalid(
-                    InputCode::InvalidParameter,
-                    format!(
-                        "{name} must be true or false, not {}",
-                        describe(&Value::String(s.clone()))
-                    ),
-                )),
-            },
-            Some(other) => Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                format!("{name} must be true or false, not {}", describe(other)),
-            )),
-        }
-    }
-
-    /// A scale-down's `keepWarmMinutes` (the app's `KEEP_WARM_MINUTES` when
-    /// left out). Not beside `force=true`: a forced shrink releases nodes
-    /// that live leases hold, and keeping them warm would hold the same
-    /// nodes again under a lease of its own; the request would say both
-    /// "release them now" and "keep them". Without one, a forced shrink
-    /// keeps nothing warm (the app's default included), and says so.
-    fn keep_warm_minutes(&self, force: bool, settings: &Settings) -> Result<u32, ApiError> {
-        let minutes = self.count(
-            "keepWarmMinutes",
-            settings.keep_warm_minutes,
-            crate::settings::MAX_KEEP_WARM_MINUTES,
-            "a warm pool for longer is a floor: use a lease or the schedule",
-        )?;
-        if !force {
-            return Ok(minutes);
-        }
-        if self.has("keepWarmMinutes") && minutes > 0 {
-            return Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                "keepWarmMinutes cannot go with force=true: force releases nodes despite live \
-                 leases, and keep-warm would hold the same nodes again under a lease of its own; \
-                 send force alone to release them now, or keepWarmMinutes without force to keep them"
-                    .into(),
-            ));
-        }
-        Ok(0)
-    }
-
-    /// `leaseMinutes`: 1 to 7 days, on scale-up, and only beside a `leaseId`
-    /// (alone it would be silently meaningless).
-    fn lease_minutes(
-        &self,
-        operation: Operation,
-        lease_id: Option<&LeaseId>,
-    ) -> Result<Option<u32>, ApiError> {
-        if !self.has("leaseMinutes") {
-            return Ok(lease_id
-                .filter(|_| operation == Operation::ScaleUp)
-                .map(|_| DEFAULT_LEASE_MINUTES));
-        }
-        if operation == Operation::ScaleDown {
-            return Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                "leaseMinutes applies to scale-up only: a scale-down releases its lease".into(),
-            ));
-        }
-        if lease_id.is_none() {
-            return Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                "leaseMinutes needs a leaseId: without one there is no lease to keep".into(),
-            ));
-        }
-        let minutes = self.count(
-            "leaseMinutes",
-            DEFAULT_LEASE_MINUTES,
-            MAX_LEASE_MINUTES,
-            "a lease lasts at most 7 days",
-        )?;
-        if minutes == 0 {
-            return Err(ApiError::invalid(
-                InputCode::InvalidParameter,
-                "leaseMinutes must be at least 1: a 0-minute lease would already be expired".into(),
-            ));
-        }
-        Ok(Some(minutes))
-    }
-}
-
 /// The pool a request names (or the default it falls back to), read as
 /// leniently as possible: for the body of an answer that refuses the
 /// request, so even a 400 says which pool it was about when it can.
@@ -418,13 +200,13 @@ impl ScaleParams {
         query: Option<&str>,
         body: &[u8],
         settings: &Settings,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Refusal> {
         let raw = Raw::collect(query, body, SCALE_NAMES)?;
         let (dedicated, low_priority) = raw.node_counts(operation)?;
         let lease_id = raw.lease_id()?;
         let force = raw.flag("force")?;
         if force && operation == Operation::ScaleUp {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "force applies to scale-down only (scale-up never shrinks, so it never overrides a lease)"
                     .into(),
@@ -451,7 +233,7 @@ impl ScaleParams {
                     "each repair replaces nodes and waits for them again",
                 )?,
                 Operation::ScaleDown if raw.has("repairAttempts") => {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         "repairAttempts applies to scale-up only: a scale-down removes failed nodes first anyway".into(),
                     ));
@@ -461,7 +243,7 @@ impl ScaleParams {
             keep_warm_minutes: match operation {
                 Operation::ScaleDown => raw.keep_warm_minutes(force, settings)?,
                 Operation::ScaleUp if raw.has("keepWarmMinutes") => {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         "keepWarmMinutes applies to scale-down only".into(),
                     ));
@@ -471,7 +253,7 @@ impl ScaleParams {
             fallback_to_dedicated: match operation {
                 Operation::ScaleUp => raw.flag("fallbackToDedicated")?,
                 Operation::ScaleDown if raw.has("fallbackToDedicated") => {
-                    return Err(ApiError::invalid(
+                    return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         "fallbackToDedicated applies to scale-up only".into(),
                     ));
@@ -483,7 +265,7 @@ impl ScaleParams {
 }
 
 impl StatusParams {
-    pub(crate) fn parse(query: Option<&str>, settings: &Settings) -> Result<Self, ApiError> {
+    pub(crate) fn parse(query: Option<&str>, settings: &Settings) -> Result<Self, Refusal> {
         let raw = Raw::collect(query, b"", STATUS_NAMES)?;
         let pool_id = raw.pool_id(settings)?;
         let operation = raw.operation()?;
@@ -502,7 +284,7 @@ impl StatusParams {
         };
         let resume = raw.flag("resume")?;
         if resume && target.is_none() {
-            return Err(ApiError::invalid(
+            return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "resume needs a target (operation, dedicatedNodes...): it continues an operation"
                     .into(),
@@ -515,7 +297,7 @@ impl StatusParams {
                 ..
             }) => raw.lease_minutes(Operation::ScaleUp, lease_id.as_ref())?,
             _ if raw.has("leaseMinutes") => {
-                return Err(ApiError::invalid(
+                return Err(Refusal::invalid(
                     InputCode::InvalidParameter,
                     "leaseMinutes goes with a scale-up target and a leaseId".into(),
                 ));
@@ -533,217 +315,5 @@ impl StatusParams {
     }
 }
 
-fn check_known(name: &str, known: &[&str], what: &str) -> Result<(), ApiError> {
-    if known.contains(&name) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            InputCode::UnknownParameter,
-            format!(
-                "unknown {what} '{}'; known: {}",
-                truncate(name, 64),
-                known.join(", ")
-            ),
-        ))
-    }
-}
-
-pub(super) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn describe(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("'{}'", truncate(s, 64)),
-        Value::Number(n) => n.to_string(),
-        other => json_kind(other).to_owned(),
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        format!("{}...", s.chars().take(max).collect::<String>())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> Settings {
-        Settings::from_env(|name| match name {
-            "BATCH_ACCOUNT_URL" => Some("https://a.b".into()),
-            "BATCH_POOL_ID" => Some("default-pool".into()),
-            "ALLOWED_POOLS" => Some("default-pool,q,p,a".into()),
-            _ => None,
-        })
-        .unwrap()
-    }
-
-    fn up(query: Option<&str>, body: &str) -> Result<ScaleParams, ApiError> {
-        ScaleParams::parse(Operation::ScaleUp, query, body.as_bytes(), &settings())
-    }
-
-    fn code(result: Result<ScaleParams, ApiError>) -> &'static str {
-        result.unwrap_err().code()
-    }
-
-    #[test]
-    fn defaults_come_from_settings() {
-        let p = up(None, "").unwrap();
-        assert_eq!(p.pool_id.as_str(), "default-pool");
-        assert_eq!((p.dedicated, p.low_priority, p.wait_seconds), (1, 0, 180));
-        let down = ScaleParams::parse(Operation::ScaleDown, None, b"{}", &settings()).unwrap();
-        assert_eq!(down.dedicated, 0);
-    }
-
-    #[test]
-    fn body_and_query_both_work_and_body_wins() {
-        let p = up(
-            Some("poolId=q&dedicatedNodes=2&code=secret"),
-            r#"{"dedicatedNodes":"3","waitSeconds":5}"#,
-        )
-        .unwrap();
-        assert_eq!(p.pool_id.as_str(), "q");
-        assert_eq!((p.dedicated, p.wait_seconds), (3, 5));
-    }
-
-    #[test]
-    fn bad_input_names_the_problem() {
-        assert_eq!(code(up(None, "{not json")), "InvalidJson");
-        assert_eq!(code(up(None, "[1,2]")), "InvalidJson");
-        assert_eq!(code(up(None, r#"{"dedicatedNode":1}"#)), "UnknownParameter");
-        assert_eq!(
-            code(up(None, r#"{"dedicatedNodes":-1}"#)),
-            "InvalidParameter"
-        );
-        assert_eq!(
-            code(up(None, r#"{"dedicatedNodes":1.5}"#)),
-            "InvalidParameter"
-        );
-        assert_eq!(
-            code(up(None, r#"{"dedicatedNodes":true}"#)),
-            "InvalidParameter"
-        );
-        assert_eq!(
-            code(up(None, r#"{"dedicatedNodes":99999999999999999999999}"#)),
-            "InvalidParameter"
-        );
-        assert_eq!(code(up(None, r#"{"waitSeconds":600}"#)), "InvalidParameter");
-        assert_eq!(code(up(None, r#"{"poolId":"../x"}"#)), "InvalidParameter");
-        assert_eq!(code(up(None, r#"{"poolId":7}"#)), "InvalidParameter");
-        assert_eq!(
-            code(up(Some("poolId=a&poolId=b"), "")),
-            "DuplicateParameter"
-        );
-    }
-
-    #[test]
-    fn lease_and_force_rules() {
-        let with_lease = up(None, r#"{"leaseId":"run-1"}"#).unwrap();
-        assert_eq!(with_lease.lease_minutes, Some(DEFAULT_LEASE_MINUTES));
-        assert_eq!(up(None, "").unwrap().lease_minutes, None);
-        assert_eq!(
-            up(None, r#"{"leaseId":"run-1","leaseMinutes":"10080"}"#)
-                .unwrap()
-                .lease_minutes,
-            Some(10080)
-        );
-        for bad in [
-            r#"{"leaseId":"run-1","leaseMinutes":0}"#,
-            r#"{"leaseId":"run-1","leaseMinutes":10081}"#,
-            r#"{"leaseMinutes":30}"#,
-            r#"{"force":true}"#,
-        ] {
-            assert_eq!(code(up(None, bad)), "InvalidParameter", "{bad}");
-        }
-        let down = |body: &str| {
-            ScaleParams::parse(Operation::ScaleDown, None, body.as_bytes(), &settings())
-        };
-        assert!(down(r#"{"force":"true"}"#).unwrap().force);
-        assert!(!down("").unwrap().force);
-        assert_eq!(code(down(r#"{"force":"yes"}"#)), "InvalidParameter");
-        assert_eq!(
-            code(down(r#"{"leaseId":"a","leaseMinutes":5}"#)),
-            "InvalidParameter"
-        );
-    }
-
-    /// `keepWarmMinutes` beside `force=true` is refused, not echoed and
-    /// ignored; a forced shrink keeps nothing warm, the app's default
-    /// (`KEEP_WARM_MINUTES`) included.
-    #[test]
-    fn keep_warm_does_not_go_with_force() {
-        let warm_by_default = Settings::from_env(|name| match name {
-            "BATCH_ACCOUNT_URL" => Some("https://a.b".into()),
-            "BATCH_POOL_ID" => Some("default-pool".into()),
-            "KEEP_WARM_MINUTES" => Some("15".into()),
-            _ => None,
-        })
-        .unwrap();
-        let down = |query: Option<&str>, body: &str| {
-            ScaleParams::parse(
-                Operation::ScaleDown,
-                query,
-                body.as_bytes(),
-                &warm_by_default,
-            )
-        };
-        for (query, body) in [
-            (None, r#"{"force":true,"keepWarmMinutes":30}"#),
-            (None, r#"{"force":"true","keepWarmMinutes":"1"}"#),
-            (Some("force=true&keepWarmMinutes=30"), ""),
-        ] {
-            let err = down(query, body).unwrap_err();
-            assert_eq!(err.code(), "InvalidParameter", "{query:?} {body}");
-            assert!(
-                err.to_string()
-                    .contains("keepWarmMinutes cannot go with force=true"),
-                "{err}"
-            );
-        }
-        let forced = down(None, r#"{"force":true}"#).unwrap();
-        assert_eq!((forced.force, forced.keep_warm_minutes), (true, 0));
-        let forced = down(None, r#"{"force":true,"keepWarmMinutes":0}"#).unwrap();
-        assert_eq!(forced.keep_warm_minutes, 0);
-        assert_eq!(down(None, "").unwrap().keep_warm_minutes, 15);
-        let warm = down(None, r#"{"force":false,"keepWarmMinutes":30}"#).unwrap();
-        assert_eq!((warm.force, warm.keep_warm_minutes), (false, 30));
-    }
-
-    #[test]
-    fn only_an_explicit_resume_may_act() {
-        let plain = StatusParams::parse(Some("operation=scale-up&dedicatedNodes=5"), &settings());
-        assert!(!plain.unwrap().resume);
-        let resume = StatusParams::parse(
-            Some("operation=scale-up&dedicatedNodes=5&resume=1"),
-            &settings(),
-        );
-        assert!(resume.unwrap().resume);
-        assert!(StatusParams::parse(Some("resume=1"), &settings()).is_err());
-    }
-
-    #[test]
-    fn status_with_and_without_a_target() {
-        let plain = StatusParams::parse(Some("poolId=p"), &settings()).unwrap();
-        assert_eq!(plain.target, None);
-        let t = StatusParams::parse(
-            Some("poolId=p&operation=scale-down&dedicatedNodes=0"),
-            &settings(),
-        )
-        .unwrap();
-        assert_eq!(t.target.unwrap().operation, Operation::ScaleDown);
-        let implicit = StatusParams::parse(Some("dedicatedNodes=2"), &settings()).unwrap();
-        assert_eq!(implicit.target.unwrap().operation, Operation::ScaleUp);
-        assert!(StatusParams::parse(Some("operation=sideways"), &settings()).is_err());
-    }
-}
+mod tests;

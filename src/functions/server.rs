@@ -1,7 +1,7 @@
 //! The router, request logging, and serving with graceful shutdown.
 
 use super::connections::{ServerLimits, serve_with_limits};
-use super::error::ApiError;
+use super::error::Refusal;
 use super::handlers::{operation_status, pause, pool_status, scale_down, scale_up, unpause};
 use super::state::AppState;
 use super::timer::{timer_reconcile, timer_scale_down, timer_scale_up};
@@ -44,8 +44,8 @@ async fn ready() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ready", "service": "pool-resizer" }))
 }
 
-async fn not_found(request: Request) -> ApiError {
-    ApiError::Route {
+async fn not_found(request: Request) -> Refusal {
+    Refusal::Route {
         status: StatusCode::NOT_FOUND,
         operation: operation_of(request.uri().path()),
         code: "NotFound",
@@ -56,8 +56,8 @@ async fn not_found(request: Request) -> ApiError {
     }
 }
 
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::Route {
+async fn method_not_allowed(request: Request) -> Refusal {
+    Refusal::Route {
         status: StatusCode::METHOD_NOT_ALLOWED,
         operation: operation_of(request.uri().path()),
         code: "MethodNotAllowed",

@@ -33,7 +33,7 @@ use super::converger::Run;
 pub(crate) use super::converger::{Action, ConvergeError, Converger, Outcome, Report};
 use super::decide::{History, ResizeTo, Step, WaitReason, decide};
 use super::lease_write::PoolEdit;
-use super::observe::{etag_of, judges_readiness, nodes_only_pool};
+use super::observe::{etag_of, judges_readiness};
 use super::poll::{BootLooks, Decided, is_near, ready_window, since_modified};
 use super::rhythm::{Note, Origin};
 use super::snapshot::{NodeTally, Observed};
@@ -259,44 +259,7 @@ impl<B: PoolApi> Converger<'_, B> {
         let mut pool_read_at = Duration::ZERO;
         let _waiting = self.looks.map(|looks| looks.wait_on(&want.pool_id));
         loop {
-            let crowded = self.looks.is_some_and(|looks| looks.crowded(&want.pool_id));
-            let reuse = run
-                .last
-                .as_ref()
-                .filter(|_| {
-                    budget.elapsed().saturating_sub(pool_read_at) < self.policy.pool_refresh
-                        && !run.stale
-                        && !crowded
-                })
-                .and_then(|seen| nodes_only_pool(seen, want, run.history))
-                .cloned();
-            let mut calls = 0;
-            let needs_nodes = judges_readiness(want);
-            let since = run.newest;
-            let shared = self
-                .looks
-                .and_then(|looks| looks.recent(&want.pool_id, since, needs_nodes));
-            let look = async {
-                match (shared, &reuse, self.looks) {
-                    (Some(observed), _, _) => Ok((observed, true)),
-                    (None, Some(pool), _) => {
-                        self.observe_nodes(want, pool.clone(), &mut calls).await
-                    }
-                    (None, None, Some(looks)) => looks
-                        .look(
-                            &want.pool_id,
-                            since,
-                            needs_nodes,
-                            self.observe(want, &mut calls),
-                        )
-                        .await
-                        .map(|(observed, _)| (observed, true)),
-                    (None, None, None) => self.observe(want, &mut calls).await.map(|o| (o, true)),
-                }
-            };
-            let looked = self.bounded(look, budget).await;
-            run.calls += calls;
-            match looked {
+            match self.look(want, &mut run, pool_read_at).await {
                 Ok((observed, pool_read)) => {
                     if pool_read {
                         pool_read_at = budget.elapsed();
@@ -321,25 +284,7 @@ impl<B: PoolApi> Converger<'_, B> {
                     return Ok(self.finish(run, want, Some(Outcome::Failed(failure))).await);
                 }
                 Step::Wait(reason) => {
-                    // Counted from the resize this wait is for, as the SDK's
-                    // poller would: a wait that joined late (a caller posting
-                    // again after a 202) did not see the slow looks that
-                    // earned the credit, but they were made.
-                    let since_resize = match run.history.resizes_issued {
-                        0 => since_modified(observed, self.clock.now_utc())
-                            .map_or(budget.elapsed(), |since| since.max(budget.elapsed())),
-                        _ => budget.elapsed(),
-                    };
-                    let near = is_near(observed, want);
-                    let decided = Decided::Wait {
-                        reason,
-                        near,
-                        // A call that resized writes the pool's rhythm once
-                        // it answers: counted now, so the total keeps to the
-                        // same bound.
-                        calls: run.calls + u32::from(!run.actions.is_empty()),
-                        since_resize,
-                    };
+                    let (decided, near) = self.waited(reason, observed, want, &run);
                     interval = self.policy.after_decision(interval, decided);
                     // Nodes boot, and the pool's boots say when the last one
                     // should be ready: look around then, not every `max`.
@@ -361,39 +306,59 @@ impl<B: PoolApi> Converger<'_, B> {
                 }
                 step @ (Step::Resize(_) | Step::StopResize | Step::RemoveNodes(_)) => {
                     let etag = etag_of(observed);
-                    match self.act(want, &step, etag.as_deref(), &mut run).await {
-                        Ok(true) => {
-                            let shrink = matches!(
-                                step,
-                                Step::Resize(ResizeTo {
-                                    deallocation: Some(_),
-                                    ..
-                                })
-                            );
-                            interval = self
-                                .policy
-                                .after_decision(interval, Decided::Acted { shrink });
-                        }
-                        Ok(false) => {
-                            interval = self.policy.after_decision(interval, Decided::Refused);
-                        }
+                    let decided = match self.act(want, &step, etag.as_deref(), &mut run).await {
+                        Ok(true) => Decided::Acted {
+                            shrink: shrinks(&step),
+                        },
+                        Ok(false) => Decided::Refused,
                         Err(cut) => match self.after_cut(cut, &mut run, interval).await {
                             Next::LookAgain => continue,
                             Next::Answer => return Ok(self.finish(run, want, None).await),
                             Next::Fail(e) => return Err(run.error(e, want, "acting on the pool")),
                         },
-                    }
+                    };
+                    interval = self.policy.after_decision(interval, decided);
                 }
             }
-            if budget.left().is_zero() || self.stopping() {
-                return Ok(self.finish(run, want, None).await);
-            }
-            if !self.pause(interval.min(budget.left())).await {
+            if budget.left().is_zero()
+                || self.stopping()
+                || !self.pause(interval.min(budget.left())).await
+            {
                 return Ok(self.finish(run, want, None).await);
             }
             let near = run.last.as_ref().is_some_and(|seen| is_near(seen, want));
             interval = self.policy.grown(interval, near);
         }
+    }
+
+    /// A wait, for the poll policy, and whether the pool is near its want.
+    fn waited(
+        &self,
+        reason: WaitReason,
+        observed: &Observed,
+        want: &Want,
+        run: &Run<'_>,
+    ) -> (Decided, bool) {
+        let elapsed = run.budget.elapsed();
+        // Counted from the resize this wait is for, as the SDK's poller
+        // would: a wait that joined late (a caller posting again after a
+        // 202) did not see the slow looks that earned the credit, but they
+        // were made.
+        let since_resize = match run.history.resizes_issued {
+            0 => since_modified(observed, self.clock.now_utc())
+                .map_or(elapsed, |since| since.max(elapsed)),
+            _ => elapsed,
+        };
+        let near = is_near(observed, want);
+        let decided = Decided::Wait {
+            reason,
+            near,
+            // A call that resized writes the pool's rhythm once it answers:
+            // counted now, so the total keeps to the same bound.
+            calls: run.calls + u32::from(!run.actions.is_empty()),
+            since_resize,
+        };
+        (decided, near)
     }
 
     /// What the loop does after a Batch call did not complete: wait out a
@@ -556,6 +521,17 @@ impl<B: PoolApi> Converger<'_, B> {
 }
 
 /// Why the pool is not there yet, judged as the status check would.
+/// A resize that removes nodes (it says how they leave).
+fn shrinks(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Resize(ResizeTo {
+            deallocation: Some(_),
+            ..
+        })
+    )
+}
+
 fn pending_reason(observed: &Observed, want: &Want) -> WaitReason {
     match decide(observed, want, History::assume_resized()) {
         Step::Wait(reason) => reason,

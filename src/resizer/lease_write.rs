@@ -12,6 +12,7 @@ use super::lease::{self, Lease, LeaseEdit, WARM_LEASE};
 use super::marks::{self, Backoff, Paused};
 use super::rhythm::{self, Note};
 use super::want::Want;
+use crate::batch::models::{MetadataItem, Pool, PoolState};
 use crate::batch::{BatchError, PoolId};
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ impl<B: PoolApi> Converger<'_, B> {
     pub(crate) async fn edit_pool_from(
         &self,
         pool_id: &PoolId,
-        seen: Option<crate::batch::models::Pool>,
+        seen: Option<Pool>,
         edit: &PoolEdit,
         budget: &Budget,
     ) -> (Result<LeaseWrite, ConvergeError>, u32) {
@@ -98,16 +99,31 @@ impl<B: PoolApi> Converger<'_, B> {
     async fn edit_pool_counted(
         &self,
         pool_id: &PoolId,
-        mut seen: Option<crate::batch::models::Pool>,
+        seen: Option<Pool>,
         edit: &PoolEdit,
         budget: &Budget,
         calls: &mut u32,
     ) -> Result<LeaseWrite, ConvergeError> {
         let want = Want::look(pool_id.clone());
         let mut run = Run::new(budget);
+        let written = self.write_loop(pool_id, seen, edit, &mut run, calls).await;
+        written.map_err(|(e, doing)| run.error(e, &want, doing))
+    }
+
+    /// Read, edit, write until written, unchanged or given up; a failure
+    /// says what it was doing, for [`Run::error`].
+    async fn write_loop(
+        &self,
+        pool_id: &PoolId,
+        mut seen: Option<Pool>,
+        edit: &PoolEdit,
+        run: &mut Run<'_>,
+        calls: &mut u32,
+    ) -> Result<LeaseWrite, Refused> {
+        let budget = run.budget;
         let mut attempts = 0;
         // How far the rhythm is cut after `MetadataTooLarge` (`rhythm::compact`).
-        let mut cut = 0;
+        let mut trim = 0;
         while attempts < MAX_LEASE_WRITE_ATTEMPTS {
             let read = match seen.take() {
                 Some(pool) => Ok(pool),
@@ -123,131 +139,49 @@ impl<B: PoolApi> Converger<'_, B> {
                     pool
                 }
                 Err(Cut::Failed(e)) if e.is_not_found() => return Ok(LeaseWrite::Skipped),
-                Err(Cut::Failed(e)) => return Err(run.error(e, &want, "reading the leases of")),
-                Err(Cut::Busy {
-                    retry_after,
-                    why,
-                    dropped,
-                }) => {
-                    if let Some(e) = run.busy(why.clone(), retry_after, dropped) {
-                        return Err(run.error(e, &want, "reading the leases of"));
-                    }
-                    if self.wait_out(retry_after, self.policy.first, budget).await {
-                        continue;
-                    }
-                    return Ok(LeaseWrite::NotWritten { why, retry_after });
-                }
-                Err(Cut::Stopping) => {
-                    return Ok(LeaseWrite::NotWritten {
-                        why: "the handler is shutting down".into(),
-                        retry_after: None,
-                    });
-                }
+                Err(cut) => match self.edit_after_cut(cut, run, READING).await? {
+                    Some(answer) => return Ok(answer),
+                    None => continue,
+                },
             };
-            if pool.state == Some(crate::batch::models::PoolState::Deleting) {
+            if pool.state == Some(PoolState::Deleting) {
                 return Ok(LeaseWrite::Skipped);
             }
-            let Some(etag) = pool.e_tag.clone() else {
-                let e = BatchError::Decode {
-                    url: pool_id.to_string(),
-                    detail:
-                        "the pool came without an ETag, so its metadata cannot be updated safely"
-                            .into(),
-                    source: None,
-                };
-                return Err(run.error(e, &want, "writing the leases of"));
-            };
-            let now = self.clock.now_utc();
-            let next = match edit {
-                PoolEdit::Lease(edit) => lease::apply(&pool.metadata, edit, now).map(|next| {
-                    match arrival(&pool.metadata, edit, now) {
-                        Some(note) => rhythm::record(&next, &note).unwrap_or(next),
-                        None => next,
-                    }
-                }),
-                PoolEdit::KeepWarm { minutes } => {
-                    // The nodes nothing else keeps (the leases left after
-                    // this scale-down's release, a pre-warm, the schedule)
-                    // are the ones it releases: those stay warm, with any
-                    // still warm from before.
-                    let warm: lease::LeaseId = WARM_LEASE.parse().expect("a valid lease id");
-                    let kept = lease::lease_need(&pool.metadata, now, Some(&warm), lease::UNCAPPED);
-                    lease::apply(
-                        &pool.metadata,
-                        &LeaseEdit::Hold(Lease {
-                            id: warm,
-                            dedicated: pool.target_dedicated_nodes.saturating_sub(kept.0),
-                            low_priority: pool.target_low_priority_nodes.saturating_sub(kept.1),
-                            expires: now + Duration::from_secs(u64::from(*minutes) * 60),
-                        }),
-                        now,
-                    )
-                }
-                PoolEdit::SetBackoff(backoff) => {
-                    marks::set(&pool.metadata, marks::BACKOFF, Some(backoff))
-                }
-                PoolEdit::ClearBackoff => {
-                    marks::set::<Backoff>(&pool.metadata, marks::BACKOFF, None)
-                }
-                PoolEdit::Pause(paused) => marks::set(&pool.metadata, marks::PAUSED, Some(paused)),
-                PoolEdit::Unpause => marks::set::<Paused>(&pool.metadata, marks::PAUSED, None),
-                PoolEdit::Rhythm(note) => rhythm::record(&pool.metadata, note),
-            };
-            let Some(mut next) = next else {
+            let etag = pool
+                .e_tag
+                .clone()
+                .ok_or_else(|| (no_etag(pool_id), WRITING))?;
+            let Some(next) = edited(&pool, edit, self.clock.now_utc()) else {
                 return Ok(LeaseWrite::Unchanged);
             };
-            if cut > 0 {
-                match rhythm::compact(&next, cut) {
-                    Some(smaller) => next = smaller,
-                    // No history left to cut: the write itself is too large.
-                    None => {
-                        return Err(run.error(too_large(pool_id), &want, "writing the leases of"));
-                    }
-                }
-            }
+            let next = match trim {
+                0 => next,
+                // No history left to cut: the write itself is too large.
+                _ => rhythm::compact(&next, trim).ok_or_else(|| (too_large(pool_id), WRITING))?,
+            };
             attempts += 1;
             run.calls += 1;
             *calls = run.calls;
-            match self
-                .bounded(
-                    self.batch
-                        .replace_pool_metadata(pool_id, &next, Some(&etag)),
-                    budget,
-                )
-                .await
-            {
+            let replace = self
+                .batch
+                .replace_pool_metadata(pool_id, &next, Some(&etag));
+            match self.bounded(replace, budget).await {
                 Ok(()) => return Ok(LeaseWrite::Written { attempts }),
                 Err(Cut::Failed(e)) if e.code() == Some(rhythm::TOO_LARGE) => {
                     // Batch documents no limit: cut the history and try again.
-                    tracing::info!(pool = %pool_id, cut, "pool metadata too large; cutting its rhythm");
-                    cut += 1;
+                    tracing::info!(pool = %pool_id, cut = trim, "pool metadata too large; cutting its rhythm");
+                    trim += 1;
                 }
                 Err(Cut::Failed(e)) if e.is_precondition_failed() || e.is_conflict() => {
                     tracing::debug!(pool = %pool_id, attempts, "lease write lost a race; reading again");
-                    let spread = 5 * u64::from(attempts.min(10));
-                    let pause = rand::random_range(1..=spread);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    self.clock.sleep(race_pause(attempts)).await;
                 }
                 Err(Cut::Failed(e)) if e.is_not_found() => return Ok(LeaseWrite::Skipped),
-                Err(Cut::Failed(e)) => return Err(run.error(e, &want, "writing the leases of")),
-                Err(Cut::Busy {
-                    retry_after,
-                    why,
-                    dropped,
-                }) => {
-                    if let Some(e) = run.busy(why.clone(), retry_after, dropped) {
-                        return Err(run.error(e, &want, "writing the leases of"));
+                // After a busy answer the write may or may not have landed: read and see.
+                Err(cut) => {
+                    if let Some(answer) = self.edit_after_cut(cut, run, WRITING).await? {
+                        return Ok(answer);
                     }
-                    // The write may or may not have landed: read and see.
-                    if !self.wait_out(retry_after, self.policy.first, budget).await {
-                        return Ok(LeaseWrite::NotWritten { why, retry_after });
-                    }
-                }
-                Err(Cut::Stopping) => {
-                    return Ok(LeaseWrite::NotWritten {
-                        why: "the handler is shutting down".into(),
-                        retry_after: None,
-                    });
                 }
             }
         }
@@ -255,17 +189,106 @@ impl<B: PoolApi> Converger<'_, B> {
             url: pool_id.to_string(),
             attempts,
         };
-        Err(run.error(e, &want, "writing the leases of"))
+        Err((e, WRITING))
+    }
+
+    /// After a call that failed, found Batch busy or was cut short: `Err` to
+    /// fail, `Some` to answer with (Batch stayed busy for the whole budget,
+    /// the handler stops), `None` to read again once Batch was waited out.
+    async fn edit_after_cut(
+        &self,
+        cut: Cut,
+        run: &mut Run<'_>,
+        doing: &'static str,
+    ) -> Result<Option<LeaseWrite>, Refused> {
+        match cut {
+            Cut::Failed(e) => Err((e, doing)),
+            Cut::Busy {
+                retry_after,
+                why,
+                dropped,
+            } => {
+                if let Some(e) = run.busy(why.clone(), retry_after, dropped) {
+                    return Err((e, doing));
+                }
+                if self
+                    .wait_out(retry_after, self.policy.first, run.budget)
+                    .await
+                {
+                    return Ok(None);
+                }
+                Ok(Some(LeaseWrite::NotWritten { why, retry_after }))
+            }
+            Cut::Stopping => Ok(Some(LeaseWrite::NotWritten {
+                why: "the handler is shutting down".into(),
+                retry_after: None,
+            })),
+        }
+    }
+}
+
+/// A failed metadata write: the Batch error, and what was being done.
+type Refused = (BatchError, &'static str);
+
+const READING: &str = "reading the leases of";
+const WRITING: &str = "writing the leases of";
+
+/// After a lost race, a short random pause on the clock before reading
+/// again, longer as the losses add up: spreads a storm of writers out.
+fn race_pause(attempts: u32) -> Duration {
+    let spread = 5 * u64::from(attempts.min(10));
+    Duration::from_millis(rand::random_range(1..=spread))
+}
+
+/// The pool's metadata with `edit` applied at `now`; `None` when it
+/// already says so.
+fn edited(pool: &Pool, edit: &PoolEdit, now: time::OffsetDateTime) -> Option<Vec<MetadataItem>> {
+    match edit {
+        PoolEdit::Lease(edit) => {
+            lease::apply(&pool.metadata, edit, now).map(|next| {
+                match arrival(&pool.metadata, edit, now) {
+                    Some(note) => rhythm::record(&next, &note).unwrap_or(next),
+                    None => next,
+                }
+            })
+        }
+        PoolEdit::KeepWarm { minutes } => {
+            // The nodes nothing else keeps (the leases left after this
+            // scale-down's release, a pre-warm, the schedule) are the ones
+            // it releases: those stay warm, with any still warm from before.
+            let warm: lease::LeaseId = WARM_LEASE.parse().expect("a valid lease id");
+            let kept = lease::lease_need(&pool.metadata, now, Some(&warm), lease::UNCAPPED);
+            lease::apply(
+                &pool.metadata,
+                &LeaseEdit::Hold(Lease {
+                    id: warm,
+                    dedicated: pool.target_dedicated_nodes.saturating_sub(kept.0),
+                    low_priority: pool.target_low_priority_nodes.saturating_sub(kept.1),
+                    expires: now + Duration::from_secs(u64::from(*minutes) * 60),
+                }),
+                now,
+            )
+        }
+        PoolEdit::SetBackoff(backoff) => marks::set(&pool.metadata, marks::BACKOFF, Some(backoff)),
+        PoolEdit::ClearBackoff => marks::set::<Backoff>(&pool.metadata, marks::BACKOFF, None),
+        PoolEdit::Pause(paused) => marks::set(&pool.metadata, marks::PAUSED, Some(paused)),
+        PoolEdit::Unpause => marks::set::<Paused>(&pool.metadata, marks::PAUSED, None),
+        PoolEdit::Rhythm(note) => rhythm::record(&pool.metadata, note),
+    }
+}
+
+/// A pool without an ETag cannot be written safely (`If-Match`).
+fn no_etag(pool_id: &PoolId) -> BatchError {
+    BatchError::Decode {
+        url: pool_id.to_string(),
+        detail: "the pool came without an ETag, so its metadata cannot be updated safely".into(),
+        source: None,
     }
 }
 
 /// A caller taking a lease it does not hold yet: its arrival, for the
 /// pool's rhythm. Renewals, releases and the service's own leases are none.
-fn arrival(
-    metadata: &[crate::batch::models::MetadataItem],
-    edit: &LeaseEdit,
-    now: time::OffsetDateTime,
-) -> Option<Note> {
+fn arrival(metadata: &[MetadataItem], edit: &LeaseEdit, now: time::OffsetDateTime) -> Option<Note> {
     let LeaseEdit::Hold(hold) = edit else {
         return None;
     };
@@ -285,5 +308,22 @@ fn too_large(pool_id: &PoolId) -> BatchError {
             rhythm::TOO_LARGE
         ),
         source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pause after a lost race stays within 1 ms and 5 ms per loss,
+    /// capped at ten losses: a storm of writers spreads out, none waits long.
+    #[test]
+    fn the_pause_after_a_lost_race_grows_with_the_losses_and_is_capped() {
+        for (attempts, most) in [(1, 5), (4, 20), (10, 50), (40, 50)] {
+            for _ in 0..50 {
+                let pause = race_pause(attempts).as_millis();
+                assert!((1..=most).contains(&pause), "{attempts}: {pause} ms");
+            }
+        }
     }
 }

@@ -1,16 +1,69 @@
-//! Looking at a pool: what one observation reads (the pool, and its nodes
-//! when readiness is judged), the nodes-only look of the start-task phase,
-//! and the status check's side-by-side look.
+//! Looking at a pool: which look the loop takes (another caller's, the
+//! nodes only, the whole pool), what one observation reads (the pool, and
+//! its nodes when readiness is judged), the nodes-only look of the
+//! start-task phase, and the status check's side-by-side look.
 
 use super::api::PoolApi;
-use super::converger::Converger;
+use super::budget::Cut;
+use super::converger::{Converger, Run};
 use super::decide::{History, Step, WaitReason, decide};
 use super::snapshot::{NodeTally, Observed, Snapshot};
 use super::want::{Operation, Want};
 use crate::batch::BatchError;
 use crate::batch::models::Pool;
+use std::time::Duration;
 
 impl<B: PoolApi> Converger<'_, B> {
+    /// One look at the pool, the cheapest that will do: another caller's
+    /// recent look, the nodes only while the pool this run read is fresh
+    /// and nobody else is waiting on it, else the pool and its nodes
+    /// (shared with the callers waiting on the same pool). `Ok((observed,
+    /// whether the pool itself was read))`.
+    pub(super) async fn look(
+        &self,
+        want: &Want,
+        run: &mut Run<'_>,
+        pool_read_at: Duration,
+    ) -> Result<(Observed, bool), Cut> {
+        let budget = run.budget;
+        let crowded = self.looks.is_some_and(|looks| looks.crowded(&want.pool_id));
+        let reuse = run
+            .last
+            .as_ref()
+            .filter(|_| {
+                budget.elapsed().saturating_sub(pool_read_at) < self.policy.pool_refresh
+                    && !run.stale
+                    && !crowded
+            })
+            .and_then(|seen| nodes_only_pool(seen, want, run.history))
+            .cloned();
+        let mut calls = 0;
+        let needs_nodes = judges_readiness(want);
+        let since = run.newest;
+        let shared = self
+            .looks
+            .and_then(|looks| looks.recent(&want.pool_id, since, needs_nodes));
+        let look = async {
+            match (shared, &reuse, self.looks) {
+                (Some(observed), _, _) => Ok((observed, true)),
+                (None, Some(pool), _) => self.observe_nodes(want, pool.clone(), &mut calls).await,
+                (None, None, Some(looks)) => looks
+                    .look(
+                        &want.pool_id,
+                        since,
+                        needs_nodes,
+                        self.observe(want, &mut calls),
+                    )
+                    .await
+                    .map(|(observed, _)| (observed, true)),
+                (None, None, None) => self.observe(want, &mut calls).await.map(|o| (o, true)),
+            }
+        };
+        let looked = self.bounded(look, budget).await;
+        run.calls += calls;
+        looked
+    }
+
     /// A look that lists the nodes only, judged with the pool read earlier
     /// (`(observation, pool_read)`). When the nodes do not add up to the
     /// pool's counts (someone resized, nodes left) the pool is read too.

@@ -14,6 +14,8 @@
 
 mod helpers;
 
+mod answers_under_failure;
+mod beyond_resizing;
 mod cli;
 mod deploy_rules;
 mod deploy_templates;
@@ -25,9 +27,9 @@ mod docs;
 mod forecast;
 mod functions_edge;
 mod fuzz_http;
+mod house;
 mod leases;
 mod package;
-mod peers;
 mod platform;
 mod races;
 mod reliability;
@@ -41,4 +43,3 @@ mod simulator_fixtures;
 mod standalone;
 mod status_urls;
 mod timers;
-mod truth;

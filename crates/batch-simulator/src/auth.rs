@@ -34,7 +34,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::clock::parse_rfc1123;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::token::{TokenCheck, TokenStore};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -55,7 +55,7 @@ const SIGNED_HEADERS: [&str; 11] = [
 
 /// Who the caller is, once authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Principal {
+pub(crate) enum Principal {
     SharedKey,
     Bearer,
 }
@@ -143,84 +143,97 @@ pub fn sign(key: &[u8], string_to_sign: &str) -> String {
 }
 
 /// Verify a request. `key` is the decoded account key.
-pub fn authenticate(
+pub(crate) fn authenticate(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     account: &str,
     key: &[u8],
     tokens: &TokenStore,
-) -> Result<Principal, ApiError> {
+) -> Result<Principal, ErrorReply> {
     let auth = match headers.get("authorization") {
-        None => return Err(ApiError::missing_header("Authorization")),
+        None => return Err(ErrorReply::missing_header("Authorization")),
         Some(v) => v
             .to_str()
-            .map_err(|_| ApiError::auth_failed("The Authorization header is not valid."))?,
+            .map_err(|_| ErrorReply::auth_failed("The Authorization header is not valid."))?,
     };
     if let Some(rest) = auth.strip_prefix("SharedKey ") {
-        let (acct, sig) = rest
-            .trim()
-            .split_once(':')
-            .ok_or_else(|| ApiError::auth_failed("The Authorization header is malformed."))?;
-        if acct != account {
-            return Err(ApiError::auth_failed(
-                "The account name in the Authorization header does not match.",
-            ));
-        }
-        let date = headers
-            .get("ocp-date")
-            .or_else(|| headers.get("date"))
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::auth_failed("Request date header not specified."))?;
-        let when = parse_rfc1123(date).ok_or_else(|| {
-            ApiError::auth_failed("The request date header is not a valid RFC 1123 date.")
-        })?;
-        let now = time::OffsetDateTime::now_utc();
-        if (now - when).abs() > time::Duration::minutes(15) {
-            return Err(ApiError::auth_failed(
-                "Request date header too old or too far in the future (15 minutes allowed).",
-            ));
-        }
-        let provided = STANDARD
-            .decode(sig.trim())
-            .map_err(|_| ApiError::auth_failed("The signature is not valid base64."))?;
-        for lower in [false, true] {
-            for zero in [true, false] {
-                let sts = string_to_sign(method, uri, headers, account, lower, zero);
-                let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-                    continue;
-                };
-                mac.update(sts.as_bytes());
-                if mac.verify_slice(&provided).is_ok() {
-                    return Ok(Principal::SharedKey);
-                }
-            }
-        }
-        return Err(ApiError::auth_failed(
-            "The MAC signature found in the HTTP request is not the same as any computed signature.",
-        ));
+        return shared_key(rest, method, uri, headers, account, key);
     }
     if let Some(token) = auth.strip_prefix("Bearer ") {
         return match tokens.check(token.trim()) {
             TokenCheck::Valid => Ok(Principal::Bearer),
-            TokenCheck::Unknown => Err(ApiError::new(
+            TokenCheck::Unknown => Err(ErrorReply::new(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "The access token is invalid.",
             )),
-            TokenCheck::WrongAudience => Err(ApiError::new(
+            TokenCheck::WrongAudience => Err(ErrorReply::new(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationTokenAudience",
                 "The access token has been obtained for wrong audience or resource. It should exactly match the Batch resource https://batch.core.windows.net/.",
             )),
-            TokenCheck::Expired => Err(ApiError::new(
+            TokenCheck::Expired => Err(ErrorReply::new(
                 StatusCode::UNAUTHORIZED,
                 "ExpiredAuthenticationToken",
                 "The access token expiry UTC time is earlier than the current UTC time.",
             )),
         };
     }
-    Err(ApiError::auth_failed(
+    Err(ErrorReply::auth_failed(
         "The authentication scheme is not supported.",
+    ))
+}
+
+/// `SharedKey account:signature`: the account, a date within 15 minutes,
+/// and a signature over any of the canonical forms clients compute.
+fn shared_key(
+    rest: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    account: &str,
+    key: &[u8],
+) -> Result<Principal, ErrorReply> {
+    let (acct, sig) = rest
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| ErrorReply::auth_failed("The Authorization header is malformed."))?;
+    if acct != account {
+        return Err(ErrorReply::auth_failed(
+            "The account name in the Authorization header does not match.",
+        ));
+    }
+    let date = headers
+        .get("ocp-date")
+        .or_else(|| headers.get("date"))
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ErrorReply::auth_failed("Request date header not specified."))?;
+    let when = parse_rfc1123(date).ok_or_else(|| {
+        ErrorReply::auth_failed("The request date header is not a valid RFC 1123 date.")
+    })?;
+    let now = time::OffsetDateTime::now_utc();
+    if (now - when).abs() > time::Duration::minutes(15) {
+        return Err(ErrorReply::auth_failed(
+            "Request date header too old or too far in the future (15 minutes allowed).",
+        ));
+    }
+    let provided = STANDARD
+        .decode(sig.trim())
+        .map_err(|_| ErrorReply::auth_failed("The signature is not valid base64."))?;
+    for lower in [false, true] {
+        for zero in [true, false] {
+            let sts = string_to_sign(method, uri, headers, account, lower, zero);
+            let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+                continue;
+            };
+            mac.update(sts.as_bytes());
+            if mac.verify_slice(&provided).is_ok() {
+                return Ok(Principal::SharedKey);
+            }
+        }
+    }
+    Err(ErrorReply::auth_failed(
+        "The MAC signature found in the HTTP request is not the same as any computed signature.",
     ))
 }

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 /// only moves when told to: replaying recorded traffic needs each request at the
 /// recorded distance from the previous one, to the millisecond.
 #[derive(Debug, Clone)]
-pub struct SimClock {
+pub(crate) struct SimClock {
     start_wall: OffsetDateTime,
     start_instant: Instant,
     scale: f64,
@@ -40,12 +40,12 @@ pub struct SimClock {
 
 impl SimClock {
     /// Start a clock at the current wall time.
-    pub fn new(scale: f64) -> Self {
+    pub(crate) fn new(scale: f64) -> Self {
         Self::starting_at(OffsetDateTime::now_utc(), scale)
     }
 
     /// Start a clock whose first reading is `start` (a replayed day starts at its midnight).
-    pub fn starting_at(start: OffsetDateTime, scale: f64) -> Self {
+    pub(crate) fn starting_at(start: OffsetDateTime, scale: f64) -> Self {
         Self {
             start_wall: start,
             start_instant: Instant::now(),
@@ -56,7 +56,7 @@ impl SimClock {
     }
 
     /// A clock that stands still until advanced.
-    pub fn frozen() -> Self {
+    pub(crate) fn frozen() -> Self {
         Self {
             frozen: true,
             ..Self::new(1.0)
@@ -64,13 +64,13 @@ impl SimClock {
     }
 
     /// Move simulated time forward (on any clock).
-    pub fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         self.skipped.fetch_add(nanos, Ordering::SeqCst);
     }
 
     /// Simulated "now".
-    pub fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         let real = if self.frozen {
             0.0
         } else {
@@ -87,17 +87,17 @@ impl SimClock {
 const UNIX_EPOCH_TICKS: i128 = 621_355_968_000_000_000;
 
 /// .NET ticks of a timestamp.
-pub fn ticks(t: OffsetDateTime) -> i128 {
+pub(crate) fn ticks(t: OffsetDateTime) -> i128 {
     t.unix_timestamp_nanos() / 100 + UNIX_EPOCH_TICKS
 }
 
 /// The ETag the service derives from a last-modified time: `0x` + upper-case hex ticks.
-pub fn etag_for(t: OffsetDateTime) -> String {
+pub(crate) fn etag_for(t: OffsetDateTime) -> String {
     format!("0x{:X}", ticks(t))
 }
 
 /// `2026-02-03T18:11:55.3971038Z`: UTC, up to 7 fractional digits, trailing zeros trimmed.
-pub fn format_ts(t: OffsetDateTime) -> String {
+pub(crate) fn format_ts(t: OffsetDateTime) -> String {
     let full = format_utc(
         t,
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]"),
@@ -107,7 +107,7 @@ pub fn format_ts(t: OffsetDateTime) -> String {
 }
 
 /// RFC 1123 (`Tue, 03 Feb 2026 00:00:00 GMT`) for `Last-Modified`.
-pub fn format_rfc1123(t: OffsetDateTime) -> String {
+pub(crate) fn format_rfc1123(t: OffsetDateTime) -> String {
     format_utc(
         t,
         format_description!(
@@ -125,12 +125,12 @@ fn format_utc(t: OffsetDateTime, format: &[BorrowedFormatItem<'_>]) -> String {
 }
 
 /// Parse an RFC 1123 date as sent in `ocp-date` / `Date`.
-pub fn parse_rfc1123(s: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_rfc1123(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822).ok()
 }
 
 /// Parse an ISO-8601 duration of the shape the API uses (`PT15M`, `PT7M9.497S`, `P1DT2H`).
-pub fn parse_iso_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_iso_duration(s: &str) -> Option<Duration> {
     let rest = s.trim().strip_prefix('P')?;
     let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
     let mut secs = 0f64;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Duration and exit code of a simulated command.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Effect {
+pub(crate) struct Effect {
     pub duration: Duration,
     pub exit_code: i32,
 }
@@ -40,7 +40,7 @@ fn number_after(cmd: &str, word: &str) -> Option<f64> {
 }
 
 /// Interpret a command line.
-pub fn effect(cmd: &str) -> Effect {
+pub(crate) fn effect(cmd: &str) -> Effect {
     let secs = number_after(cmd, "sleep ")
         .or_else(|| number_after(cmd, "timeout /t "))
         .unwrap_or(1.0)

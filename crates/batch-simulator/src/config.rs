@@ -19,7 +19,7 @@ use crate::world::Timing;
 /// oversized pool metadata with `MetadataTooLarge` but documents no number, so
 /// this is an assumption (names and values, UTF-8, added up); a test that
 /// needs the refusal sets a small limit of its own.
-pub const METADATA_LIMIT_BYTES: usize = 16 * 1024;
+pub(crate) const METADATA_LIMIT_BYTES: usize = 16 * 1024;
 
 /// The fixed development key used when none is given (public; not a secret).
 pub const DEV_KEY: &str =
@@ -28,7 +28,9 @@ pub const DEV_KEY: &str =
 /// How to run a simulator.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
+    /// Where to listen; port 0 picks a free one (the ready line says which).
     pub listen: SocketAddr,
+    /// The Batch account name the URLs and Shared Key use.
     pub account: String,
     /// Account key, base64.
     pub key: String,
@@ -36,7 +38,9 @@ pub struct SimulatorConfig {
     pub time_scale: f64,
     /// Ready pools created at start (Ubuntu, standard_a1_v2, 0 nodes).
     pub pools: Vec<String>,
+    /// Dedicated cores the account may hold; a resize past it fails allocation as Batch does.
     pub dedicated_core_quota: u32,
+    /// Spot/low-priority cores the account may hold.
     pub low_priority_core_quota: u32,
     /// A pool's metadata (names and values, UTF-8 bytes, added up) above this
     /// is refused with 400 `MetadataTooLarge`, on create and on PATCH.
@@ -46,6 +50,7 @@ pub struct SimulatorConfig {
     /// Sign the server certificate with this CA instead of a fresh one, so a
     /// CA file a client was given by an earlier start keeps working.
     pub ca: Option<CaPair>,
+    /// Seeds the delays drawn from [`crate::Timing`], so a run can be replayed.
     pub seed: u64,
     /// Lifetime of issued access tokens (real time).
     pub token_lifetime: Duration,

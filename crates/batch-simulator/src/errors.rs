@@ -9,25 +9,26 @@
 //!   "values": [ { "key": "HeaderName", "value": "Authorization" } ] }
 //! ```
 //!
-//! Handlers return [`ApiError`]; the server turns it into that body (see `response.rs`)
+//! Handlers return [`ErrorReply`]; the server turns it into that body (see `response.rs`)
 //! once it knows the request id and the simulated time.
 
 use axum::http::StatusCode;
 
-/// One failed request, before it is rendered.
+/// The error reply to one request, as Batch would give it, before it is
+/// rendered with the request id and time.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub values: Vec<(String, String)>,
+pub struct ErrorReply {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) values: Vec<(String, String)>,
     /// `Retry-After` seconds (429/503).
-    pub retry_after: Option<u64>,
+    pub(crate) retry_after: Option<u64>,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+impl ErrorReply {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -37,12 +38,12 @@ impl ApiError {
         }
     }
 
-    pub fn with_value(mut self, key: &str, value: impl Into<String>) -> Self {
+    pub(crate) fn with_value(mut self, key: &str, value: impl Into<String>) -> Self {
         self.values.push((key.to_string(), value.into()));
         self
     }
 
-    pub fn pool_not_found() -> Self {
+    pub(crate) fn pool_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "PoolNotFound",
@@ -50,7 +51,7 @@ impl ApiError {
         )
     }
 
-    pub fn node_not_found() -> Self {
+    pub(crate) fn node_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "NodeNotFound",
@@ -58,7 +59,7 @@ impl ApiError {
         )
     }
 
-    pub fn job_not_found() -> Self {
+    pub(crate) fn job_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "JobNotFound",
@@ -66,7 +67,7 @@ impl ApiError {
         )
     }
 
-    pub fn task_not_found() -> Self {
+    pub(crate) fn task_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "TaskNotFound",
@@ -74,7 +75,7 @@ impl ApiError {
         )
     }
 
-    pub fn resource_not_found() -> Self {
+    pub(crate) fn resource_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
@@ -82,7 +83,7 @@ impl ApiError {
         )
     }
 
-    pub fn pool_being_deleted() -> Self {
+    pub(crate) fn pool_being_deleted() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "PoolBeingDeleted",
@@ -90,7 +91,7 @@ impl ApiError {
         )
     }
 
-    pub fn pool_being_resized() -> Self {
+    pub(crate) fn pool_being_resized() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "PoolBeingResized",
@@ -100,7 +101,7 @@ impl ApiError {
 
     /// Manual resize of an autoscale pool. The real code is not recorded anywhere we could
     /// read; `OperationNotValidOnPool` (409) is the catalogue entry that fits best.
-    pub fn autoscale_enabled() -> Self {
+    pub(crate) fn autoscale_enabled() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "OperationNotValidOnPool",
@@ -108,7 +109,7 @@ impl ApiError {
         )
     }
 
-    pub fn condition_not_met(status: StatusCode) -> Self {
+    pub(crate) fn condition_not_met(status: StatusCode) -> Self {
         Self::new(
             status,
             "ConditionNotMet",
@@ -116,7 +117,7 @@ impl ApiError {
         )
     }
 
-    pub fn missing_property(name: &str) -> Self {
+    pub(crate) fn missing_property(name: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "MissingRequiredProperty",
@@ -125,7 +126,7 @@ impl ApiError {
         .with_value("PropertyName", name)
     }
 
-    pub fn invalid_property(name: &str, value: impl Into<String>, reason: &str) -> Self {
+    pub(crate) fn invalid_property(name: &str, value: impl Into<String>, reason: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "InvalidPropertyValue",
@@ -136,7 +137,7 @@ impl ApiError {
         .with_value("Reason", reason)
     }
 
-    pub fn invalid_query(name: &str, value: &str, reason: &str) -> Self {
+    pub(crate) fn invalid_query(name: &str, value: &str, reason: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "InvalidQueryParameterValue",
@@ -147,7 +148,7 @@ impl ApiError {
         .with_value("Reason", reason)
     }
 
-    pub fn invalid_body(detail: impl Into<String>) -> Self {
+    pub(crate) fn invalid_body(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "InvalidRequestBody",
@@ -156,7 +157,7 @@ impl ApiError {
         .with_value("Reason", detail)
     }
 
-    pub fn missing_header(name: &str) -> Self {
+    pub(crate) fn missing_header(name: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "MissingRequiredHeader",
@@ -165,7 +166,7 @@ impl ApiError {
         .with_value("HeaderName", name)
     }
 
-    pub fn auth_failed(detail: &str) -> Self {
+    pub(crate) fn auth_failed(detail: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "AuthenticationFailed",
@@ -174,7 +175,7 @@ impl ApiError {
         .with_value("AuthenticationErrorDetail", detail)
     }
 
-    pub fn unsupported_operation() -> Self {
+    pub(crate) fn unsupported_operation() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "UnsupportedRequestVerb",
@@ -182,7 +183,7 @@ impl ApiError {
         )
     }
 
-    pub fn internal(code: &'static str) -> Self {
+    pub(crate) fn internal(code: &'static str) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             code,
@@ -194,7 +195,7 @@ impl ApiError {
         )
     }
 
-    pub fn server_busy(status: StatusCode, retry_after: u64) -> Self {
+    pub(crate) fn server_busy(status: StatusCode, retry_after: u64) -> Self {
         let mut e = Self::new(
             status,
             "ServerBusy",
@@ -208,22 +209,32 @@ impl ApiError {
 /// Errors from starting or running the simulator itself (not request errors).
 #[derive(Debug, thiserror::Error)]
 pub enum SimulatorError {
+    /// The listen address is taken (`pool-resizer dev` then tries any port).
     #[error("cannot bind {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: std::net::SocketAddr,
+        /// Why the OS refused it.
         source: std::io::Error,
     },
+    /// The CA or server certificate could not be made.
     #[error("certificate generation failed: {0}")]
     Cert(#[from] rcgen::Error),
+    /// rustls refused the certificates it was given.
     #[error("TLS configuration failed: {0}")]
     Tls(#[from] rustls::Error),
+    /// The account key is not base64.
     #[error("invalid account key: {0}")]
     Key(String),
+    /// A setting out of range (time scale, quota...).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The CA file could not be written.
     #[error("I/O error on {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
 }

@@ -39,39 +39,60 @@ pub enum EventKind {
     /// which log `status: 0`).
     #[serde(rename_all = "camelCase")]
     Request {
+        /// HTTP method.
         method: String,
+        /// Path and query as received.
         path: String,
+        /// The status answered.
         status: u16,
         #[serde(skip_serializing_if = "Option::is_none")]
+        /// The `client-request-id` header, when the client sent one.
         client_request_id: Option<String>,
     },
     /// Pool targets, allocation state or pool state changed.
     #[serde(rename_all = "camelCase")]
     PoolTarget {
+        /// The pool.
         pool_id: String,
+        /// Dedicated nodes asked for.
         target_dedicated_nodes: u32,
+        /// Spot nodes asked for.
         target_low_priority_nodes: u32,
+        /// Dedicated nodes in the pool now.
         current_dedicated_nodes: u32,
+        /// Spot nodes in the pool now.
         current_low_priority_nodes: u32,
+        /// `steady`, `resizing` or `stopping`.
         allocation_state: String,
+        /// `active` or `deleting` (`deleted` on the last event).
         state: String,
     },
     /// A node changed state (`from: null` when it was allocated, `to: "removed"` when it left).
     #[serde(rename_all = "camelCase")]
     Node {
+        /// The pool.
         pool_id: String,
+        /// The node.
         node_id: String,
+        /// The state it left (`None` when allocated).
         from: Option<String>,
+        /// The state it entered (`removed` when it left the pool).
         to: String,
     },
     /// A task changed state.
     #[serde(rename_all = "camelCase")]
     Task {
+        /// The job.
         job_id: String,
+        /// The task.
         task_id: String,
+        /// The node it runs on, when it has one.
         node_id: Option<String>,
+        /// The state it left.
         from: String,
+        /// The state it entered.
         to: String,
+        /// Why (see the module docs).
         reason: String,
     },
 }
@@ -79,10 +100,13 @@ pub enum EventKind {
 /// One entry of the log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
+    /// Position in the log, from 1, never reused.
     pub seq: u64,
     #[serde(serialize_with = "ser_ts")]
+    /// Simulated time it happened.
     pub at: OffsetDateTime,
     #[serde(flatten)]
+    /// What happened.
     pub kind: EventKind,
 }
 
@@ -93,11 +117,11 @@ fn ser_ts<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Er
 /// Events the log keeps by default: at about 300 bytes each (168 for the record, the
 /// rest its strings), some 15 MB at most where the unbounded log reached 77 MB in 12
 /// minutes of load; still far more history than any test or benchmark here reads.
-pub const DEFAULT_EVENT_LOG_CAPACITY: usize = 50_000;
+pub(crate) const DEFAULT_EVENT_LOG_CAPACITY: usize = 50_000;
 
 /// Append-only log of the newest `capacity` events; `seq` keeps counting across drops.
 #[derive(Debug)]
-pub struct EventLog {
+pub(crate) struct EventLog {
     events: VecDeque<Event>,
     capacity: usize,
     /// Events dropped so far: the oldest kept has `seq == dropped + 1`.
@@ -112,7 +136,7 @@ impl Default for EventLog {
 
 impl EventLog {
     /// A log keeping the newest `capacity` events (at least one).
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             events: VecDeque::new(),
             capacity: capacity.max(1),
@@ -120,7 +144,7 @@ impl EventLog {
         }
     }
 
-    pub fn push(&mut self, at: OffsetDateTime, kind: EventKind) {
+    pub(crate) fn push(&mut self, at: OffsetDateTime, kind: EventKind) {
         let seq = self.last_seq() + 1;
         if self.events.len() >= self.capacity {
             self.events.pop_front();
@@ -130,22 +154,22 @@ impl EventLog {
     }
 
     /// Kept events with `seq > since`.
-    pub fn since(&self, since: u64) -> Vec<Event> {
+    pub(crate) fn since(&self, since: u64) -> Vec<Event> {
         let skip = usize::try_from(since.saturating_sub(self.dropped)).unwrap_or(usize::MAX);
         self.events.iter().skip(skip).cloned().collect()
     }
 
-    pub fn last_seq(&self) -> u64 {
+    pub(crate) fn last_seq(&self) -> u64 {
         self.dropped + self.events.len() as u64
     }
 
     /// Events dropped so far (the oldest ones).
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped
     }
 
     /// Of the events with `seq > since`, how many were dropped before anyone read them.
-    pub fn missed(&self, since: u64) -> u64 {
+    pub(crate) fn missed(&self, since: u64) -> u64 {
         self.dropped.saturating_sub(since)
     }
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::node::NodeState;
 use crate::model::pool::AllocFault;
 use crate::world::World;
@@ -49,47 +49,69 @@ pub enum FaultSpec {
     /// Answer matching requests with `status` and a Batch error body.
     #[serde(rename_all = "camelCase")]
     Status {
+        /// HTTP status to answer.
         status: u16,
         /// Error code; default `TooManyRequests` (429), `InternalError` (500), `ServerBusy` (503).
         code: Option<String>,
         /// `Retry-After` seconds (default 1 for 429/503, none otherwise).
         retry_after: Option<u64>,
+        /// Only requests with this method (any when `None`).
         method: Option<String>,
+        /// Only requests whose path contains this.
         path_contains: Option<String>,
         #[serde(default = "one")]
+        /// How many requests to hit (what is left, once armed).
         count: u32,
     },
     /// Delay matching requests by `ms` real milliseconds, then serve them normally.
     #[serde(rename_all = "camelCase")]
     Latency {
+        /// Real milliseconds to wait.
         ms: u64,
+        /// Only requests with this method (any when `None`).
         method: Option<String>,
+        /// Only requests whose path contains this.
         path_contains: Option<String>,
         #[serde(default = "one")]
+        /// How many requests to hit (what is left, once armed).
         count: u32,
     },
     /// Close the connection without answering.
     #[serde(rename_all = "camelCase")]
     Drop {
+        /// Only requests with this method (any when `None`).
         method: Option<String>,
+        /// Only requests whose path contains this.
         path_contains: Option<String>,
         #[serde(default = "one")]
+        /// How many requests to hit (what is left, once armed).
         count: u32,
     },
     /// The pool's next resize allocates at most `afterNodes` nodes, then `AllocationFailed`.
     #[serde(rename_all = "camelCase")]
-    AllocationFailure { pool_id: String, after_nodes: u32 },
+    AllocationFailure {
+        /// The pool.
+        pool_id: String,
+        /// Nodes allocated before the failure.
+        after_nodes: u32,
+    },
     /// The pool's next resize allocates nothing until its resize timeout.
     #[serde(rename_all = "camelCase")]
-    AllocationStall { pool_id: String },
+    AllocationStall {
+        /// The pool.
+        pool_id: String,
+    },
     /// Force a node (default: first idle; for `preempted`, first idle Spot node) into
     /// `unusable`, `starttaskfailed` or `preempted` now, or restart it: `rebooting` or
     /// `reimaging`, then `starting` and its start task again, as Batch does.
     #[serde(rename_all = "camelCase")]
     NodeState {
+        /// The pool.
         pool_id: String,
         #[serde(default)]
+        /// The node; when `None`, the first idle one.
         node_id: Option<String>,
+        /// `unusable`, `starttaskfailed`, `preempted`, `rebooting` or `reimaging`.
         state: String,
     },
 }
@@ -100,8 +122,8 @@ fn one() -> u32 {
 
 /// What to do with one request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RequestFault {
-    Respond(ApiError),
+pub(crate) enum RequestFault {
+    Respond(ErrorReply),
     Delay(std::time::Duration),
     Drop,
 }
@@ -172,12 +194,12 @@ impl Faults {
     }
 
     /// Inject a fault. Returns the affected node id for `nodeState`.
-    pub fn inject(&self, spec: FaultSpec) -> Result<Option<String>, ApiError> {
+    pub fn inject(&self, spec: FaultSpec) -> Result<Option<String>, ErrorReply> {
         match &spec {
             FaultSpec::Status { status, .. }
                 if StatusCode::from_u16(*status).is_err() || *status < 400 =>
             {
-                return Err(ApiError::invalid_property(
+                return Err(ErrorReply::invalid_property(
                     "status",
                     status.to_string(),
                     "must be an HTTP error status (400-599)",
@@ -208,7 +230,7 @@ impl Faults {
                     "rebooting" => NodeState::Rebooting,
                     "reimaging" => NodeState::Reimaging,
                     other => {
-                        return Err(ApiError::invalid_property(
+                        return Err(ErrorReply::invalid_property(
                             "state",
                             other,
                             "must be 'unusable', 'starttaskfailed', 'preempted', 'rebooting' or 'reimaging'",
@@ -219,7 +241,7 @@ impl Faults {
                 let mut w = self
                     .world
                     .lock()
-                    .map_err(|_| ApiError::internal("InternalError"))?;
+                    .map_err(|_| ErrorReply::internal("InternalError"))?;
                 w.advance_to(now);
                 return w
                     .force_node_state(pool_id, node_id.as_deref(), to)
@@ -319,11 +341,11 @@ impl Faults {
     }
 }
 
-fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> ApiError {
+fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> ErrorReply {
     let sc = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut e = match status {
         429 => {
-            let mut e = ApiError::new(
+            let mut e = ErrorReply::new(
                 sc,
                 "TooManyRequests",
                 "The request was throttled. Please retry after the time given in Retry-After.",
@@ -331,9 +353,9 @@ fn status_error(status: u16, code: Option<&str>, retry_after: Option<u64>) -> Ap
             e.retry_after = Some(retry_after.unwrap_or(1));
             e
         }
-        503 => ApiError::server_busy(sc, retry_after.unwrap_or(1)),
-        500 => ApiError::internal("InternalError"),
-        _ => ApiError::new(sc, "InjectedFault", "A fault injected by the simulator."),
+        503 => ErrorReply::server_busy(sc, retry_after.unwrap_or(1)),
+        500 => ErrorReply::internal("InternalError"),
+        _ => ErrorReply::new(sc, "InjectedFault", "A fault injected by the simulator."),
     };
     if let Some(c) = code {
         // Codes are limited to a known set (errors carry `&'static str` codes);

@@ -51,20 +51,20 @@
 //! serves until Ctrl-C / SIGTERM.
 
 mod auth;
-pub mod autoscale;
-pub mod cli;
+mod autoscale;
+mod cli;
 mod clock;
 mod command;
-pub mod config;
+mod config;
 mod errors;
-pub mod events;
-pub mod faults;
+mod events;
+mod faults;
 mod http;
 mod model;
 mod odata;
 mod tls;
 mod token;
-pub mod versions;
+mod versions;
 mod wire;
 mod world;
 
@@ -81,7 +81,7 @@ use tokio::task::JoinHandle;
 pub use auth::{sign as sign_shared_key, string_to_sign};
 pub use cli::SimulatorArgs;
 pub use config::{DEV_KEY, SimulatorConfig};
-pub use errors::{ApiError, SimulatorError};
+pub use errors::{ErrorReply, SimulatorError};
 pub use events::{Event, EventKind};
 pub use faults::{FaultSpec, Faults};
 pub use tls::CaPair;
@@ -100,14 +100,19 @@ pub const API_VERSIONS: &[&str] = versions::PUBLISHED;
 pub struct ReadyInfo {
     /// `https://127.0.0.1:PORT`
     pub endpoint: String,
+    /// The account name to sign requests with.
     pub account: String,
+    /// The account key, base64.
     pub key: String,
+    /// Where the CA certificate was written, when asked to.
     pub ca_file: Option<String>,
     /// `https://127.0.0.1:PORT/msi/token`
     pub identity_endpoint: String,
+    /// The `X-IDENTITY-HEADER` value the managed-identity endpoint expects.
     pub identity_header: String,
     /// `https://127.0.0.1:PORT/_simulator`
     pub control_endpoint: String,
+    /// Simulated seconds per real second.
     pub time_scale: f64,
 }
 
@@ -127,7 +132,7 @@ fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 pub struct Simulator {
     info: ReadyInfo,
     ca_pem: String,
-    state: http::AppState,
+    state: http::SimulatorState,
     shutdown_tx: watch::Sender<bool>,
     server: JoinHandle<()>,
     ticker: JoinHandle<()>,
@@ -152,61 +157,24 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         .decode(config.key.trim())
         .map_err(|e| SimulatorError::Key(e.to_string()))?;
     let certs = tls::generate(config.ca.as_ref())?;
-    let listener =
-        TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| SimulatorError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| SimulatorError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let host = match addr.ip() {
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        std::net::IpAddr::V4(ip) => ip.to_string(),
-    };
-    let endpoint = format!("https://{host}:{}", addr.port());
+    let (listener, endpoint) = bind(config.listen).await?;
     if let Some(path) = &config.ca_file {
         write_whole(path, &certs.ca_pem).map_err(|source| SimulatorError::Io {
             path: path.display().to_string(),
             source,
         })?;
     }
-
     let clock = match (config.frozen_clock, config.start_time) {
         (true, _) => clock::SimClock::frozen(),
         (false, Some(t)) => clock::SimClock::starting_at(t, config.time_scale),
         (false, None) => clock::SimClock::new(config.time_scale),
     };
-    let mut world = world::World::new(
-        world::WorldConfig {
-            dedicated_core_quota: config.dedicated_core_quota,
-            low_priority_core_quota: config.low_priority_core_quota,
-            metadata_limit_bytes: config.metadata_limit_bytes,
-            seed: config.seed,
-            timing: config.timing.clone(),
-        },
-        // Pre-created pools are born an hour ago so they are steady by "now".
-        clock.now() - time::Duration::hours(1),
-    );
-    world.keep_events(config.event_log_capacity);
-    for id in &config.pools {
-        world
-            .create_pool(world::NewPool::default_ubuntu(id))
-            .map_err(|e| SimulatorError::Config(format!("pool {id}: {}", e.message)))?;
-    }
-    world.advance_to(clock.now());
-    let world = Arc::new(Mutex::new(world));
-
+    let world = Arc::new(Mutex::new(first_world(&config, &clock)?));
     let mut secret = [0u8; 24];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
     let identity_header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     let faults = Faults::new(world.clone(), clock.clone());
-    let state: http::AppState = Arc::new(http::Shared {
+    let state: http::SimulatorState = Arc::new(http::Shared {
         world,
         clock,
         account: config.account.clone(),
@@ -235,27 +203,7 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         http::router(state.clone()),
         shutdown_rx.clone(),
     ));
-    // Advancing the world also happens before every answer; the ticker makes the event
-    // log move while nobody asks, so a test reading it sees what happened by now.
-    let ticker = {
-        let state = state.clone();
-        let mut rx = shutdown_rx;
-        let tick = config.tick;
-        tokio::spawn(async move {
-            let Some(tick) = tick else {
-                let _ = rx.changed().await;
-                return;
-            };
-            let mut iv = tokio::time::interval(tick);
-            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = iv.tick() => { drop(state.lock_world()); }
-                    _ = rx.changed() => break,
-                }
-            }
-        })
-    };
+    let ticker = tokio::spawn(tick(state.clone(), config.tick, shutdown_rx));
     tracing::info!(endpoint = %info.endpoint, account = %info.account, time_scale = config.time_scale, "simulator ready");
     Ok(Simulator {
         info,
@@ -265,6 +213,70 @@ pub async fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError>
         server,
         ticker,
     })
+}
+
+/// The listener, and the `https://` endpoint it answers on (the port the
+/// OS chose when asked for 0).
+async fn bind(listen: std::net::SocketAddr) -> Result<(TcpListener, String), SimulatorError> {
+    let refused = |source| SimulatorError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(refused)?;
+    let addr = listener.local_addr().map_err(refused)?;
+    let host = match addr.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    Ok((listener, format!("https://{host}:{}", addr.port())))
+}
+
+/// The world at start: its configured pools already steady, brought to now.
+fn first_world(
+    config: &SimulatorConfig,
+    clock: &clock::SimClock,
+) -> Result<world::World, SimulatorError> {
+    let mut world = world::World::new(
+        world::WorldConfig {
+            dedicated_core_quota: config.dedicated_core_quota,
+            low_priority_core_quota: config.low_priority_core_quota,
+            metadata_limit_bytes: config.metadata_limit_bytes,
+            seed: config.seed,
+            timing: config.timing.clone(),
+        },
+        // Pre-created pools are born an hour ago so they are steady by "now".
+        clock.now() - time::Duration::hours(1),
+    );
+    world.keep_events(config.event_log_capacity);
+    for id in &config.pools {
+        world
+            .create_pool(world::NewPool::default_ubuntu(id))
+            .map_err(|e| SimulatorError::Config(format!("pool {id}: {}", e.message)))?;
+    }
+    world.advance_to(clock.now());
+    Ok(world)
+}
+
+/// Advancing the world also happens before every answer; the ticker makes
+/// the event log move while nobody asks, so a test reading it sees what
+/// happened by now. Without a `tick`, it only waits for the shutdown.
+async fn tick(
+    state: http::SimulatorState,
+    tick: Option<Duration>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(tick) = tick else {
+        let _ = shutdown.changed().await;
+        return;
+    };
+    let mut iv = tokio::time::interval(tick);
+    iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = iv.tick() => { drop(state.lock_world()); }
+            _ = shutdown.changed() => break,
+        }
+    }
 }
 
 impl Simulator {
@@ -319,7 +331,7 @@ impl Simulator {
         pool: &str,
         node: Option<&str>,
         by: Duration,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, ErrorReply> {
         age_nodes(&self.state, pool, node, by)
     }
 
@@ -341,16 +353,16 @@ impl Simulator {
 
 /// Shared by [`Simulator::age_nodes`] and the control route.
 pub(crate) fn age_nodes(
-    state: &http::AppState,
+    state: &http::SimulatorState,
     pool: &str,
     node: Option<&str>,
     by: Duration,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, ErrorReply> {
     let by = time::Duration::try_from(by)
         .ok()
         .filter(|by| *by <= time::Duration::days(3650))
         .ok_or_else(|| {
-            ApiError::invalid_property("seconds", by.as_secs().to_string(), "at most ten years")
+            ErrorReply::invalid_property("seconds", by.as_secs().to_string(), "at most ten years")
         })?;
     state.lock_world().age_nodes(pool, node, by)
 }

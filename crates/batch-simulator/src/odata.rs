@@ -22,10 +22,10 @@ use serde_json::Value;
 /// A parse error, reported to the client as 400 `InvalidQueryParameterValue`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid $filter: {0}")]
-pub struct FilterError(pub String);
+pub(crate) struct FilterError(pub String);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Op {
+pub(crate) enum Op {
     Eq,
     Ne,
     Gt,
@@ -35,7 +35,7 @@ pub enum Op {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Lit {
+pub(crate) enum Lit {
     Str(String),
     Num(f64),
     Bool(bool),
@@ -52,7 +52,7 @@ impl std::fmt::Display for Lit {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
@@ -231,7 +231,7 @@ impl Parser {
 }
 
 /// Parse a `$filter` expression.
-pub fn parse_filter(s: &str) -> Result<Expr, FilterError> {
+pub(crate) fn parse_filter(s: &str) -> Result<Expr, FilterError> {
     let toks = tokenize(s)?;
     if toks.is_empty() {
         return Err(FilterError("empty filter".into()));
@@ -267,7 +267,7 @@ fn compare(v: &Value, lit: &Lit) -> Option<std::cmp::Ordering> {
 
 impl Expr {
     /// Does the entity (its wire JSON) match?
-    pub fn matches(&self, v: &Value) -> bool {
+    pub(crate) fn matches(&self, v: &Value) -> bool {
         use std::cmp::Ordering::*;
         match self {
             Expr::And(a, b) => a.matches(v) && b.matches(v),
@@ -294,7 +294,7 @@ impl Expr {
 }
 
 /// Parse `$select=id,state` into the list of requested top-level names.
-pub fn parse_select(s: &str) -> Vec<String> {
+pub(crate) fn parse_select(s: &str) -> Vec<String> {
     s.split(',')
         .map(|x| x.trim().to_string())
         .filter(|x| !x.is_empty())
@@ -302,7 +302,7 @@ pub fn parse_select(s: &str) -> Vec<String> {
 }
 
 /// Keep only the selected top-level fields (and `odata.*` annotations).
-pub fn apply_select(v: &mut Value, select: &[String]) {
+pub(crate) fn apply_select(v: &mut Value, select: &[String]) {
     if let Value::Object(map) = v {
         map.retain(|k, _| {
             k.starts_with("odata.") || select.iter().any(|s| s.eq_ignore_ascii_case(k))

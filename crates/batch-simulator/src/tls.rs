@@ -93,14 +93,14 @@ fn ca_params() -> Result<CertificateParams, SimulatorError> {
 }
 
 /// The generated material.
-pub struct Certs {
+pub(crate) struct Certs {
     pub ca_pem: String,
     pub server_config: Arc<ServerConfig>,
 }
 
 /// Sign a leaf with `ca` (a fresh CA when `None`) and build a rustls server
 /// config (HTTP/1.1 via ALPN).
-pub fn generate(ca: Option<&CaPair>) -> Result<Certs, SimulatorError> {
+pub(crate) fn generate(ca: Option<&CaPair>) -> Result<Certs, SimulatorError> {
     let ca = match ca {
         Some(ca) => ca.clone(),
         None => CaPair::generate()?,

@@ -30,7 +30,7 @@ use rand::RngCore;
 use serde::Serialize;
 
 /// The Batch resource id, as issued in `resource`.
-pub const BATCH_RESOURCE: &str = "https://batch.core.windows.net/";
+pub(crate) const BATCH_RESOURCE: &str = "https://batch.core.windows.net/";
 
 #[derive(Debug, Clone)]
 struct Issued {
@@ -40,13 +40,13 @@ struct Issued {
 
 /// Tokens minted by this simulator.
 #[derive(Debug, Default)]
-pub struct TokenStore {
+pub(crate) struct TokenStore {
     tokens: Mutex<HashMap<String, Issued>>,
 }
 
 /// The token endpoint's answer.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     pub access_token: String,
     pub expires_on: String,
     pub resource: String,
@@ -57,7 +57,7 @@ pub struct TokenResponse {
 
 impl TokenStore {
     /// Mint a token for `resource` valid for `lifetime` of real time.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         resource: &str,
         lifetime: Duration,
@@ -90,7 +90,7 @@ impl TokenStore {
     }
 
     /// Is this a token we issued, for Batch, still valid?
-    pub fn check(&self, token: &str) -> TokenCheck {
+    pub(crate) fn check(&self, token: &str) -> TokenCheck {
         let Ok(map) = self.tokens.lock() else {
             return TokenCheck::Unknown;
         };
@@ -105,7 +105,7 @@ impl TokenStore {
 
 /// Result of looking a bearer token up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenCheck {
+pub(crate) enum TokenCheck {
     Valid,
     Unknown,
     WrongAudience,
@@ -113,21 +113,21 @@ pub enum TokenCheck {
 }
 
 /// Is `resource` the Batch audience (with or without the trailing slash, or as a scope)?
-pub fn is_batch_resource(resource: &str) -> bool {
+pub(crate) fn is_batch_resource(resource: &str) -> bool {
     let r = resource.trim_end_matches("/.default").trim_end_matches('/');
     r.eq_ignore_ascii_case("https://batch.core.windows.net")
 }
 
 /// Why the endpoint refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenError {
+pub(crate) struct TokenError {
     pub status: u16,
     pub error: &'static str,
     pub description: String,
 }
 
 /// Validate a token request (query pairs + the identity header) against the expected secret.
-pub fn validate_request(
+pub(crate) fn validate_request(
     query: &[(String, String)],
     identity_header: Option<&str>,
     expected_header: &str,

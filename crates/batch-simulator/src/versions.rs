@@ -20,7 +20,7 @@
 use serde_json::{Map, Value};
 
 /// Every stable data-plane version, oldest first, as the spec folders name them.
-pub const PUBLISHED: &[&str] = &[
+pub(crate) const PUBLISHED: &[&str] = &[
     "2015-12-01.2.2",
     "2016-02-01.3.0",
     "2016-07-01.3.1",
@@ -47,11 +47,11 @@ pub const PUBLISHED: &[&str] = &[
 ];
 
 /// The version the simulator renders when nobody asked (internal renders, the docs).
-pub const DEFAULT: &str = "2025-06-01";
+pub(crate) const DEFAULT: &str = "2025-06-01";
 
 /// One published api-version. Versions order by their date, which every name starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApiVersion(&'static str);
+pub(crate) struct ApiVersion(&'static str);
 
 impl Default for ApiVersion {
     fn default() -> Self {
@@ -61,11 +61,12 @@ impl Default for ApiVersion {
 
 impl ApiVersion {
     /// A published version, spelled exactly as published.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         PUBLISHED.iter().find(|v| **v == s).map(|v| ApiVersion(v))
     }
 
-    pub fn as_str(self) -> &'static str {
+    #[cfg(test)]
+    fn as_str(self) -> &'static str {
         self.0
     }
 
@@ -74,17 +75,17 @@ impl ApiVersion {
     }
 
     /// `targetDedicatedNodes` and low-priority nodes (else `targetDedicated`).
-    pub fn has_low_priority(self) -> bool {
+    pub(crate) fn has_low_priority(self) -> bool {
         self.since("2017-05-01")
     }
 
     /// `taskSlotsPerNode`, `requiredSlots`, `runningTaskSlotsCount`, wrapped task counts.
-    pub fn has_task_slots(self) -> bool {
+    pub(crate) fn has_task_slots(self) -> bool {
         self.since("2020-09-01")
     }
 
     /// `GET /jobs/{id}/taskcounts`.
-    pub fn has_task_counts(self) -> bool {
+    pub(crate) fn has_task_counts(self) -> bool {
         self.since("2017-06-01")
     }
 
@@ -102,7 +103,7 @@ impl ApiVersion {
 
     /// A pool body as this version shows it. `had_nodes`: the pool has allocated nodes
     /// at some point (only then is `currentNodeCommunicationMode` shown).
-    pub fn adapt_pool(self, v: &mut Value, had_nodes: bool) {
+    pub(crate) fn adapt_pool(self, v: &mut Value, had_nodes: bool) {
         let Value::Object(m) = v else { return };
         if !self.has_low_priority() {
             rename(m, "currentDedicatedNodes", "currentDedicated");
@@ -135,7 +136,7 @@ impl ApiVersion {
     }
 
     /// A node body as this version shows it.
-    pub fn adapt_node(self, v: &mut Value) {
+    pub(crate) fn adapt_node(self, v: &mut Value) {
         if let Value::Object(m) = v
             && !self.has_task_slots()
         {
@@ -144,7 +145,7 @@ impl ApiVersion {
     }
 
     /// A task body as this version shows it.
-    pub fn adapt_task(self, v: &mut Value) {
+    pub(crate) fn adapt_task(self, v: &mut Value) {
         if let Value::Object(m) = v
             && !self.has_task_slots()
         {
@@ -153,7 +154,7 @@ impl ApiVersion {
     }
 
     /// The task counts body: before 2020-09-01.12.0 the bare counts.
-    pub fn adapt_task_counts(self, v: &mut Value) {
+    pub(crate) fn adapt_task_counts(self, v: &mut Value) {
         if self.has_task_slots() {
             return;
         }
@@ -166,7 +167,7 @@ impl ApiVersion {
 
     /// A request body in this version's names, renamed to the current ones (the names of
     /// other versions are then unknown properties, as the service would find them).
-    pub fn adapt_request(self, v: &mut Value) {
+    pub(crate) fn adapt_request(self, v: &mut Value) {
         let Value::Object(m) = v else { return };
         if !self.has_low_priority() {
             if m.contains_key("targetDedicatedNodes") || m.contains_key("targetLowPriorityNodes") {
@@ -188,7 +189,7 @@ impl ApiVersion {
 }
 
 /// The key the request readers treat as the first unknown property of a body.
-pub const UNKNOWN_MARK: &str = "\u{0}unknown";
+pub(crate) const UNKNOWN_MARK: &str = "\u{0}unknown";
 
 fn mark_unknown(m: &mut Map<String, Value>, names: &[&str]) {
     if let Some(n) = names.iter().find(|n| m.contains_key(**n)) {

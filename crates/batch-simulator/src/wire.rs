@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// Wraps a body with its `odata.metadata` link, keeping the body's own field order.
 #[derive(Serialize)]
-pub struct WithMeta<'a, T: Serialize> {
+pub(crate) struct WithMeta<'a, T: Serialize> {
     #[serde(rename = "odata.metadata")]
     pub metadata: String,
     #[serde(flatten)]
@@ -20,7 +20,7 @@ pub struct WithMeta<'a, T: Serialize> {
 
 /// A list page: `{"odata.metadata": ..., "value": [...], "odata.nextLink": ...}`.
 #[derive(Serialize)]
-pub struct ListPage<T: Serialize> {
+pub(crate) struct ListPage<T: Serialize> {
     #[serde(rename = "odata.metadata")]
     pub metadata: String,
     pub value: Vec<T>,
@@ -29,7 +29,7 @@ pub struct ListPage<T: Serialize> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct NameValue {
+pub(crate) struct NameValue {
     pub name: String,
     pub value: String,
 }
@@ -40,7 +40,7 @@ pub struct NameValue {
 /// the details are `{name,value}`, where the error body has `{lang,value}` and
 /// `{key,value}`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ErrorWire {
+pub(crate) struct ErrorWire {
     pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -49,7 +49,7 @@ pub struct ErrorWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AutoScaleRunWire {
+pub(crate) struct AutoScaleRunWire {
     pub timestamp: String,
     pub results: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,7 +58,7 @@ pub struct AutoScaleRunWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskSchedulingPolicyWire {
+pub(crate) struct TaskSchedulingPolicyWire {
     pub node_fill_type: &'static str,
     pub job_default_order: &'static str,
 }
@@ -66,7 +66,7 @@ pub struct TaskSchedulingPolicyWire {
 /// `GET /pools/{id}` body (without `odata.metadata`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolWire {
+pub(crate) struct PoolWire {
     pub id: String,
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +108,7 @@ pub struct PoolWire {
 /// `failureInfo` of a start task or a task: the same type in both places.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FailureInfoWire {
+pub(crate) struct FailureInfoWire {
     pub category: &'static str,
     pub code: &'static str,
     pub message: String,
@@ -116,7 +116,7 @@ pub struct FailureInfoWire {
 
 impl FailureInfoWire {
     /// A command that ended with a non-zero exit code, in the service's words.
-    pub fn exit_code() -> Self {
+    pub(crate) fn exit_code() -> Self {
         FailureInfoWire {
             category: "UserError",
             code: "FailureExitCode",
@@ -127,7 +127,7 @@ impl FailureInfoWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StartTaskInfoWire {
+pub(crate) struct StartTaskInfoWire {
     pub state: &'static str,
     pub start_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,14 +143,14 @@ pub struct StartTaskInfoWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeAgentInfoWire {
+pub(crate) struct NodeAgentInfoWire {
     pub last_update_time: String,
     pub version: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeErrorWire {
+pub(crate) struct NodeErrorWire {
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -160,7 +160,7 @@ pub struct NodeErrorWire {
 /// `GET /pools/{id}/nodes/{nodeId}` body (without `odata.metadata`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeWire {
+pub(crate) struct NodeWire {
     pub id: String,
     pub url: String,
     pub state: &'static str,
@@ -191,7 +191,7 @@ pub struct NodeWire {
 /// One entry of `GET /nodecounts`.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeCountsWire {
+pub(crate) struct NodeCountsWire {
     pub creating: u32,
     pub deallocated: u32,
     pub deallocating: u32,
@@ -214,7 +214,7 @@ pub struct NodeCountsWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolNodeCountsWire {
+pub(crate) struct PoolNodeCountsWire {
     pub pool_id: String,
     pub dedicated: NodeCountsWire,
     pub low_priority: NodeCountsWire,
@@ -222,7 +222,7 @@ pub struct PoolNodeCountsWire {
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskCountsWire {
+pub(crate) struct TaskCountsWire {
     pub active: u32,
     pub running: u32,
     pub completed: u32,
@@ -232,27 +232,27 @@ pub struct TaskCountsWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskCountsResultWire {
+pub(crate) struct TaskCountsResultWire {
     pub task_counts: TaskCountsWire,
     pub task_slot_counts: TaskCountsWire,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolInfoWire {
+pub(crate) struct PoolInfoWire {
     pub pool_id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JobExecutionInfoWire {
+pub(crate) struct JobExecutionInfoWire {
     pub start_time: String,
     pub pool_id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JobWire {
+pub(crate) struct JobWire {
     pub id: String,
     pub url: String,
     pub e_tag: String,
@@ -273,7 +273,7 @@ pub struct JobWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskExecutionInfoWire {
+pub(crate) struct TaskExecutionInfoWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -290,7 +290,7 @@ pub struct TaskExecutionInfoWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskNodeInfoWire {
+pub(crate) struct TaskNodeInfoWire {
     pub affinity_id: String,
     pub node_url: String,
     pub pool_id: String,
@@ -299,7 +299,7 @@ pub struct TaskNodeInfoWire {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskWire {
+pub(crate) struct TaskWire {
     pub id: String,
     pub url: String,
     pub e_tag: String,
@@ -328,7 +328,7 @@ pub struct TaskWire {
 // what properties each body may name is in `crate::http::extract::BodySpec`.
 
 /// Primitives as OData reads them: the JSON type, or a string that converts to it.
-pub mod lenient {
+pub(crate) mod lenient {
     use serde::Deserialize;
     use serde::de::{Deserializer, Error};
     use serde_json::Value;
@@ -355,12 +355,12 @@ pub mod lenient {
     }
 
     /// An `Edm.Int32`: a JSON number or a string holding one.
-    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(crate) fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         number(Value::deserialize(d)?).map_err(D::Error::custom)
     }
 
     /// An `Edm.Boolean`: `true`/`false`, or a string holding one (any case).
-    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         match Value::deserialize(d)? {
             Value::Null => Ok(None),
             Value::Bool(b) => Ok(Some(b)),
@@ -381,7 +381,7 @@ pub mod lenient {
 /// that the simulator accepts and ignores there, and this struct would type-check them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolBody {
+pub(crate) struct PoolBody {
     pub id: Option<String>,
     pub display_name: Option<String>,
     pub vm_size: Option<String>,
@@ -409,7 +409,7 @@ pub struct PoolBody {
 /// properties they do not name are ignored, whatever their values.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EnableAutoScaleBody {
+pub(crate) struct EnableAutoScaleBody {
     pub auto_scale_formula: Option<String>,
     pub auto_scale_evaluation_interval: Option<String>,
 }
@@ -418,13 +418,13 @@ pub struct EnableAutoScaleBody {
 /// type) is ignored rather than read.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EvaluateAutoScaleBody {
+pub(crate) struct EvaluateAutoScaleBody {
     pub auto_scale_formula: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolPatchBody {
+pub(crate) struct PoolPatchBody {
     pub metadata: Option<Vec<NameValue>>,
     pub start_task: Option<Value>,
     pub display_name: Option<String>,
@@ -432,13 +432,13 @@ pub struct PoolPatchBody {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JobPoolInfoBody {
+pub(crate) struct JobPoolInfoBody {
     pub pool_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JobCreateBody {
+pub(crate) struct JobCreateBody {
     pub id: Option<String>,
     pub pool_info: Option<JobPoolInfoBody>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -447,7 +447,7 @@ pub struct JobCreateBody {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskCreateBody {
+pub(crate) struct TaskCreateBody {
     pub id: Option<String>,
     pub command_line: Option<String>,
     #[serde(default, deserialize_with = "lenient::int")]

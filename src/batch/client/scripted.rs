@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 /// What the "service" does with the next request.
 #[derive(Debug)]
-pub(super) enum Answer {
+pub(super) enum ScriptedReply {
     Response {
         status: StatusCode,
         headers: Headers,
@@ -20,9 +20,9 @@ pub(super) enum Answer {
     Fail(azure_core::Error),
 }
 
-impl Answer {
+impl ScriptedReply {
     pub(super) fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Answer::Response {
+        ScriptedReply::Response {
             status: StatusCode::from(status),
             headers: Headers::new(),
             body: body.into(),
@@ -31,7 +31,7 @@ impl Answer {
 
     /// The connection fails with an I/O error of `kind`, as reqwest reports it.
     pub(super) fn io_error(kind: std::io::ErrorKind) -> Self {
-        Answer::Fail(azure_core::Error::with_error(
+        ScriptedReply::Fail(azure_core::Error::with_error(
             azure_core::error::ErrorKind::Io,
             std::io::Error::new(kind, format!("{kind:?} by the scripted transport")),
             "failed to execute `reqwest` request",
@@ -39,7 +39,7 @@ impl Answer {
     }
 
     pub(super) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        if let Answer::Response { headers, .. } = &mut self {
+        if let ScriptedReply::Response { headers, .. } = &mut self {
             headers.insert(HeaderName::from_static(name), value.into());
         }
         self
@@ -48,12 +48,12 @@ impl Answer {
 
 #[derive(Debug, Default)]
 pub(super) struct Scripted {
-    answers: Mutex<VecDeque<Answer>>,
+    answers: Mutex<VecDeque<ScriptedReply>>,
     requests: Mutex<Vec<Request>>,
 }
 
 impl Scripted {
-    pub(super) fn new(answers: impl IntoIterator<Item = Answer>) -> Arc<Self> {
+    pub(super) fn new(answers: impl IntoIterator<Item = ScriptedReply>) -> Arc<Self> {
         Arc::new(Self {
             answers: Mutex::new(answers.into_iter().collect()),
             requests: Mutex::default(),
@@ -72,12 +72,12 @@ impl HttpClient for Scripted {
         self.requests.lock().unwrap().push(request.clone());
         let next = self.answers.lock().unwrap().pop_front();
         match next {
-            Some(Answer::Response {
+            Some(ScriptedReply::Response {
                 status,
                 headers,
                 body,
             }) => Ok(AsyncRawResponse::from_bytes(status, headers, body)),
-            Some(Answer::Fail(error)) => Err(error),
+            Some(ScriptedReply::Fail(error)) => Err(error),
             None => panic!(
                 "no answer scripted for {:?} {}",
                 request.method(),

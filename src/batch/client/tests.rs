@@ -2,7 +2,7 @@
 //! api-version, `$select`, `If-Match`, Shared Key signature), how it reads
 //! Batch's answers, errors included, and how it pages.
 
-use super::scripted::{Answer, Scripted};
+use super::scripted::{Scripted, ScriptedReply};
 use super::*;
 use crate::batch::error::Unreachable;
 use crate::batch::models::recorded::fixture;
@@ -97,10 +97,11 @@ fn an_unreadable_answer_keeps_the_parsers_error() {
 async fn get_pool_selects_what_it_reads_and_signs_with_shared_key() {
     let transport = Scripted::new([
         // `$select` may leave the ETag out of the body: the header has it.
-        Answer::new(200, fixture("pool-get-odata-select-id-state.json"))
+        ScriptedReply::new(200, fixture("pool-get-odata-select-id-state.json"))
             .header("etag", "0x8DE0000000000A1"),
         // A body ETag is the pool's own and wins.
-        Answer::new(200, fixture("pool-get-steady-fixed-scale.json")).header("etag", "0xHEADER"),
+        ScriptedReply::new(200, fixture("pool-get-steady-fixed-scale.json"))
+            .header("etag", "0xHEADER"),
     ]);
     let client = client(&transport);
     let selected = client.get_pool(&p1()).await.unwrap();
@@ -128,7 +129,7 @@ async fn get_pool_selects_what_it_reads_and_signs_with_shared_key() {
 
 #[tokio::test]
 async fn writes_send_if_match_when_given_and_a_signed_json_body() {
-    let transport = Scripted::new((0..5).map(|_| Answer::new(202, "")));
+    let transport = Scripted::new((0..5).map(|_| ScriptedReply::new(202, "")));
     let client = client(&transport);
     let resize = ResizePool {
         target_dedicated_nodes: 3,
@@ -227,11 +228,11 @@ fn node_ids(name: &str) -> Vec<String> {
 async fn a_node_list_follows_next_link_to_the_end() {
     let next = format!("{POOL_URL}/nodes?api-version={API_VERSION}&$skiptoken=page-2");
     let transport = Scripted::new([
-        Answer::new(
+        ScriptedReply::new(
             200,
             node_page("nodes-list-creating-starting.json", Some(&next)),
         ),
-        Answer::new(
+        ScriptedReply::new(
             200,
             node_page("nodes-list-all-idle-starttask-completed.json", None),
         ),
@@ -268,7 +269,7 @@ async fn a_node_list_follows_next_link_to_the_end() {
 
 #[tokio::test]
 async fn a_next_link_to_another_host_gets_no_request() {
-    let transport = Scripted::new([Answer::new(
+    let transport = Scripted::new([ScriptedReply::new(
         200,
         node_page(
             "nodes-list-creating-starting.json",
@@ -290,7 +291,8 @@ async fn a_next_link_to_another_host_gets_no_request() {
 async fn a_node_list_that_never_ends_is_cut_off() {
     let next = format!("{POOL_URL}/nodes?api-version={API_VERSION}&$skiptoken=again");
     let transport = Scripted::new(
-        (0..MAX_PAGES).map(|_| Answer::new(200, node_page("nodes-list-empty.json", Some(&next)))),
+        (0..MAX_PAGES)
+            .map(|_| ScriptedReply::new(200, node_page("nodes-list-empty.json", Some(&next)))),
     );
     let error = client(&transport)
         .list_nodes(&p1(), None)
@@ -345,67 +347,67 @@ fn holding(error: &BatchError) -> Option<&'static str> {
 #[rustfmt::skip]
 async fn error_answers_become_service_errors_with_batchs_code() {
     let expect = |status, code, message, retry_after, predicate| Expected { status, code, message, retry_after, predicate };
-    let rows: Vec<(&str, Answer, Expected)> = vec![
+    let rows: Vec<(&str, ScriptedReply, Expected)> = vec![
         (
             "recorded 404",
-            Answer::new(404, fixture("error-404-pool-not-found-get.json")),
+            ScriptedReply::new(404, fixture("error-404-pool-not-found-get.json")),
             expect(404, "PoolNotFound", "The specified pool does not exist.", None, Some("not_found")),
         ),
         (
             "recorded 400: a required property missing",
-            Answer::new(400, fixture("error-400-resize-missing-required-property.json")),
+            ScriptedReply::new(400, fixture("error-400-resize-missing-required-property.json")),
             expect(400, "MissingRequiredProperty", "A required property was not specified in the request body. (PropertyName: targetDedicatedNodes and/or targetLowPriorityNodes)", None, None),
         ),
         (
             "recorded 400: no Authorization header",
-            Answer::new(400, fixture("error-400-missing-required-header.json")),
+            ScriptedReply::new(400, fixture("error-400-missing-required-header.json")),
             expect(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified. (HeaderName: Authorization)", None, None),
         ),
         (
             "recorded 400: a bad query parameter",
-            Answer::new(400, fixture("error-400-invalid-query-parameter-value.json")),
+            ScriptedReply::new(400, fixture("error-400-invalid-query-parameter-value.json")),
             expect(400, "InvalidQueryParameterValue", "Value for one of the query parameters specified in the request URI is invalid. (QueryParameterName: maxresults; QueryParameterValue: -5; Reason: MaxResults cannot be less than 1)", None, None),
         ),
         (
             "409: the pool is resizing",
-            Answer::new(409, batch_error("PoolBeingResized", "The specified pool is being resized.")),
+            ScriptedReply::new(409, batch_error("PoolBeingResized", "The specified pool is being resized.")),
             expect(409, "PoolBeingResized", "The specified pool is being resized.", None, Some("conflict")),
         ),
         (
             "409: autoscale refuses manual resizes",
-            Answer::new(409, batch_error("AutoScaleEnabled", "The specified operation is not valid on a pool with autoscale enabled.")),
+            ScriptedReply::new(409, batch_error("AutoScaleEnabled", "The specified operation is not valid on a pool with autoscale enabled.")),
             expect(409, "AutoScaleEnabled", "The specified operation is not valid on a pool with autoscale enabled.", None, Some("conflict")),
         ),
         (
             "412: a stale If-Match",
-            Answer::new(412, batch_error("ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")),
+            ScriptedReply::new(412, batch_error("ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")),
             expect(412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.", None, Some("precondition_failed")),
         ),
         (
             "429 with Retry-After in seconds",
-            Answer::new(429, batch_error("TooManyRequests", "The server is busy.")).header("retry-after", "7"),
+            ScriptedReply::new(429, batch_error("TooManyRequests", "The server is busy.")).header("retry-after", "7"),
             expect(429, "TooManyRequests", "The server is busy.", Some(7), Some("busy")),
         ),
         (
             "503 from a front end: an HTML page",
-            Answer::new(503, "<html><body><h1>503 Service Unavailable</h1></body></html>")
+            ScriptedReply::new(503, "<html><body><h1>503 Service Unavailable</h1></body></html>")
                 .header("content-type", "text/html")
                 .header("retry-after", "30"),
             expect(503, "Http503", "503 Service Unavailable", Some(30), Some("busy")),
         ),
         (
             "502 with no body",
-            Answer::new(502, ""),
+            ScriptedReply::new(502, ""),
             expect(502, "Http502", "", None, Some("busy")),
         ),
         (
             "500 with a body that is not JSON",
-            Answer::new(500, "upstream connect error or disconnect/reset before headers"),
+            ScriptedReply::new(500, "upstream connect error or disconnect/reset before headers"),
             expect(500, "Http500", "upstream connect error or disconnect/reset before headers", None, Some("busy")),
         ),
         (
             "401 through a proxy: a plain-string message",
-            Answer::new(401, r#"{"code":"AuthenticationFailed","message":"Server failed to authenticate the request."}"#),
+            ScriptedReply::new(401, r#"{"code":"AuthenticationFailed","message":"Server failed to authenticate the request."}"#),
             expect(401, "AuthenticationFailed", "Server failed to authenticate the request.", None, None),
         ),
     ];
@@ -439,8 +441,8 @@ async fn error_answers_become_service_errors_with_batchs_code() {
 #[tokio::test]
 async fn a_refused_write_names_its_url_and_the_fix() {
     let transport = Scripted::new([
-        Answer::new(404, fixture("error-404-pool-not-found-resize.json")),
-        Answer::new(
+        ScriptedReply::new(404, fixture("error-404-pool-not-found-resize.json")),
+        ScriptedReply::new(
             403,
             batch_error(
                 "AuthenticationFailed",
@@ -470,7 +472,7 @@ async fn a_refused_write_names_its_url_and_the_fix() {
 async fn retry_after_as_an_http_date_is_a_wait_from_now() {
     let at = azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::seconds(120);
     let transport = Scripted::new([
-        Answer::new(503, "").header("retry-after", azure_core::time::to_rfc7231(&at))
+        ScriptedReply::new(503, "").header("retry-after", azure_core::time::to_rfc7231(&at))
     ]);
     let error = client(&transport).get_pool(&p1()).await.unwrap_err();
     let wait = error.busy().unwrap().retry_after.unwrap();
@@ -484,8 +486,8 @@ async fn retry_after_as_an_http_date_is_a_wait_from_now() {
 #[tokio::test]
 async fn an_unreadable_success_is_a_decode_error_with_the_parsers_error() {
     let transport = Scripted::new([
-        Answer::new(200, "<html><body>Sign in to continue</body></html>"),
-        Answer::new(200, r#"{"value": [{"id": 7}]}"#),
+        ScriptedReply::new(200, "<html><body>Sign in to continue</body></html>"),
+        ScriptedReply::new(200, r#"{"value": [{"id": 7}]}"#),
     ]);
     let client = client(&transport);
     let pool = client.get_pool(&p1()).await.unwrap_err();
@@ -506,9 +508,9 @@ async fn an_unreadable_success_is_a_decode_error_with_the_parsers_error() {
 async fn no_answer_is_unreachable_with_the_io_error_kept() {
     use std::io::ErrorKind::{ConnectionRefused, ConnectionReset, TimedOut};
     let transport = Scripted::new([
-        Answer::io_error(ConnectionRefused),
-        Answer::io_error(ConnectionReset),
-        Answer::io_error(TimedOut),
+        ScriptedReply::io_error(ConnectionRefused),
+        ScriptedReply::io_error(ConnectionReset),
+        ScriptedReply::io_error(TimedOut),
     ]);
     let client = client(&transport);
     for (kind, problem) in [
@@ -553,9 +555,9 @@ async fn quick_retries_cover_hiccups_not_throttling() {
         })
     };
     let hiccups = Scripted::new([
-        Answer::new(502, ""),
-        Answer::io_error(std::io::ErrorKind::ConnectionReset),
-        Answer::new(200, fixture("pool-get-steady-fixed-scale.json")),
+        ScriptedReply::new(502, ""),
+        ScriptedReply::io_error(std::io::ErrorKind::ConnectionReset),
+        ScriptedReply::new(200, fixture("pool-get-steady-fixed-scale.json")),
     ]);
     let pool = client_with(&hiccups, quick())
         .get_pool(&p1())
@@ -572,7 +574,7 @@ async fn quick_retries_cover_hiccups_not_throttling() {
     tries.iter().for_each(assert_signed);
 
     for status in [429, 503] {
-        let throttled = Scripted::new([Answer::new(status, "").header("retry-after", "5")]);
+        let throttled = Scripted::new([ScriptedReply::new(status, "").header("retry-after", "5")]);
         let error = client_with(&throttled, quick())
             .get_pool(&p1())
             .await

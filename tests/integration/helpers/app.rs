@@ -11,19 +11,19 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Simulated seconds per real second, for the simulator and the handler alike.
-pub const TIME_SCALE: f64 = 300.0;
+pub(crate) const TIME_SCALE: f64 = 300.0;
 
 /// App settings, as the Functions host passes them to the handler.
-pub type Settings = HashMap<String, String>;
+pub(crate) type Settings = HashMap<String, String>;
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub sim: Simulator,
     pub host: FunctionsHost,
     pub settings: Settings,
 }
 
 /// A simulator with these pools and Batch's defaults otherwise.
-pub fn pools(ids: &[&str]) -> SimulatorConfig {
+pub(crate) fn pools(ids: &[&str]) -> SimulatorConfig {
     SimulatorConfig {
         pools: ids.iter().map(|p| p.to_string()).collect(),
         ..SimulatorConfig::default()
@@ -32,13 +32,13 @@ pub fn pools(ids: &[&str]) -> SimulatorConfig {
 
 /// The simulator of `config` at [`TIME_SCALE`], and the handler serving its
 /// first pool (`adf-pool` when it has none) with Shared Key.
-pub async fn spawn_app(config: SimulatorConfig) -> TestApp {
+pub(crate) async fn spawn_app(config: SimulatorConfig) -> TestApp {
     spawn_app_with(config, |_, _| {}).await
 }
 
 /// [`spawn_app`] with the app settings changed before the handler starts:
 /// another host name, a wrong key, a managed identity, schedules.
-pub async fn spawn_app_with(
+pub(crate) async fn spawn_app_with(
     config: SimulatorConfig,
     edit: impl FnOnce(&mut Settings, &Simulator),
 ) -> TestApp {
@@ -61,45 +61,45 @@ pub async fn spawn_app_with(
 impl TestApp {
     /// Another handler instance on the same app settings: a second worker,
     /// or the one that takes over after a stop.
-    pub async fn instance(&self) -> FunctionsHost {
+    pub(crate) async fn instance(&self) -> FunctionsHost {
         FunctionsHost::start(&self.settings).await
     }
 
     /// Another instance whose app settings differ by `edit`.
-    pub async fn instance_with(&self, edit: impl FnOnce(&mut Settings)) -> FunctionsHost {
+    pub(crate) async fn instance_with(&self, edit: impl FnOnce(&mut Settings)) -> FunctionsHost {
         let mut settings = self.settings.clone();
         edit(&mut settings);
         FunctionsHost::start(&settings).await
     }
 
     /// Scale-up with `body`, followed to its final answer as ADF does.
-    pub async fn scale_up(&self, body: &str) -> HostResponse {
+    pub(crate) async fn scale_up(&self, body: &str) -> HostResponse {
         self.host.scale_up(body).await
     }
 
     /// Scale-down with `body`, followed to its final answer as ADF does.
-    pub async fn scale_down(&self, body: &str) -> HostResponse {
+    pub(crate) async fn scale_down(&self, body: &str) -> HostResponse {
         self.host.scale_down(body).await
     }
 
     /// `GET /api/pool-status?poolId=<pool>`: a plain look.
-    pub async fn pool_status(&self, pool: &str) -> HostResponse {
+    pub(crate) async fn pool_status(&self, pool: &str) -> HostResponse {
         self.host.pool_status(pool).await
     }
 
     /// Makes Batch misbehave: see `helpers::faults`.
-    pub fn inject(&self, fault: FaultSpec) {
+    pub(crate) fn inject(&self, fault: FaultSpec) {
         self.sim.faults().inject(fault).expect("a valid fault");
     }
 
     /// Requests the simulator accepted; see [`accepted`].
-    pub fn accepted(&self, method: &str, suffix: &str) -> usize {
+    pub(crate) fn accepted(&self, method: &str, suffix: &str) -> usize {
         accepted(&self.sim, method, suffix)
     }
 
     /// Waits (10 s at most) until the simulator has accepted such a
     /// request: e.g. ("POST", "/resize"), the moment a resize is in.
-    pub async fn until_accepted(&self, method: &str, suffix: &str) {
+    pub(crate) async fn until_accepted(&self, method: &str, suffix: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.accepted(method, suffix) == 0 {
             assert!(Instant::now() < deadline, "no {method} *{suffix} accepted");
@@ -108,19 +108,19 @@ impl TestApp {
     }
 
     /// A signed client for arranging the world behind the handler's back.
-    pub fn batch(&self) -> batch::Client {
+    pub(crate) fn batch(&self) -> batch::Client {
         batch::Client::for_simulator(&self.sim)
     }
 
     /// "No running task was ever killed": a task leaving `running` for any
     /// reason but completion means a scale-down took its node from under it.
-    pub fn killed_tasks(&self) -> Vec<String> {
+    pub(crate) fn killed_tasks(&self) -> Vec<String> {
         killed_tasks(&self.sim)
     }
 }
 
 /// The handler's app settings for talking to `sim` with Shared Key.
-pub fn settings_for(sim: &Simulator, pool: &str) -> Settings {
+pub(crate) fn settings_for(sim: &Simulator, pool: &str) -> Settings {
     let info = sim.ready_info();
     let ca = ca_file(sim);
     HashMap::from([
@@ -140,14 +140,14 @@ pub fn settings_for(sim: &Simulator, pool: &str) -> Settings {
 }
 
 /// What seals the test apps' status URLs: no log may show it.
-pub const STATUS_URL_SECRET: &str = "test-status-url-secret-8c1d2e3f4a5b6c7d";
+pub(crate) const STATUS_URL_SECRET: &str = "test-status-url-secret-8c1d2e3f4a5b6c7d";
 
 /// The account key of [`offline_settings`]: no log may show it.
-pub const OFFLINE_ACCOUNT_KEY: &str = "c2VjcmV0LWtleS1kby1ub3QtbG9n";
+pub(crate) const OFFLINE_ACCOUNT_KEY: &str = "c2VjcmV0LWtleS1kby1ub3QtbG9n";
 
 /// App settings whose Batch is never reached (nothing listens on port 9):
 /// for a handler whose every request here is refused before any Batch call.
-pub fn offline_settings() -> Settings {
+pub(crate) fn offline_settings() -> Settings {
     HashMap::from([
         ("BATCH_ACCOUNT_URL".into(), "https://127.0.0.1:9".into()),
         ("BATCH_POOL_ID".into(), "adf-pool".into()),
@@ -159,7 +159,7 @@ pub fn offline_settings() -> Settings {
 
 /// Settings for a system-assigned managed identity instead of Shared Key:
 /// what App Service / Functions sets, pointing at the simulator's endpoint.
-pub fn use_managed_identity(settings: &mut Settings, sim: &Simulator) {
+pub(crate) fn use_managed_identity(settings: &mut Settings, sim: &Simulator) {
     let info = sim.ready_info();
     settings.remove("BATCH_ACCOUNT_NAME");
     settings.remove("BATCH_ACCOUNT_KEY");
@@ -170,7 +170,7 @@ pub fn use_managed_identity(settings: &mut Settings, sim: &Simulator) {
 /// Every request that could change a pool (anything but GET and HEAD), as
 /// `METHOD /path`: the witness that a refusal, a look or a forecast-only
 /// firing changed nothing.
-pub fn writes(sim: &Simulator) -> Vec<String> {
+pub(crate) fn writes(sim: &Simulator) -> Vec<String> {
     sim.events()
         .iter()
         .filter_map(|e| match &e.kind {
@@ -184,7 +184,7 @@ pub fn writes(sim: &Simulator) -> Vec<String> {
 
 /// Requests the simulator accepted (202) with `method` on a path ending in
 /// `suffix`: e.g. ("POST", "/pools/p/resize") counts the resizes Batch took.
-pub fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
+pub(crate) fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
     sim.events()
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::Request { method: m, path, status: 202, .. } if m == method && path.ends_with(suffix)))
@@ -193,7 +193,7 @@ pub fn accepted(sim: &Simulator, method: &str, suffix: &str) -> usize {
 
 /// Tasks that left `running` for any reason but completion, as
 /// `"<task>: <reason>"`.
-pub fn killed_tasks(sim: &Simulator) -> Vec<String> {
+pub(crate) fn killed_tasks(sim: &Simulator) -> Vec<String> {
     sim.events()
         .iter()
         .filter_map(|e| match &e.kind {
@@ -209,7 +209,7 @@ pub fn killed_tasks(sim: &Simulator) -> Vec<String> {
 }
 
 /// Writes the simulator's CA where `BATCH_CA_FILE` can point.
-pub fn ca_file(sim: &Simulator) -> PathBuf {
+pub(crate) fn ca_file(sim: &Simulator) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "sim-ca-{}.pem",
         sim.ready_info().endpoint.rsplit(':').next().unwrap_or("0")
@@ -218,7 +218,7 @@ pub fn ca_file(sim: &Simulator) -> PathBuf {
     path
 }
 
-pub async fn start_simulator(config: SimulatorConfig) -> Simulator {
+pub(crate) async fn start_simulator(config: SimulatorConfig) -> Simulator {
     batch_simulator::start(SimulatorConfig {
         time_scale: TIME_SCALE,
         ..config

@@ -15,39 +15,39 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use sha2::Sha256;
 
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
 impl Resp {
-    pub fn header(&self, n: &str) -> Option<String> {
+    pub(crate) fn header(&self, n: &str) -> Option<String> {
         self.headers
             .get(n)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     }
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.body.get("code").and_then(Value::as_str).unwrap_or("")
     }
 }
 
-pub enum Auth {
+pub(crate) enum Auth {
     Key,
     WrongKey,
     None,
     Bearer(String),
 }
 
-pub struct Client {
+pub(crate) struct Client {
     pub http: reqwest::Client,
     pub endpoint: String,
     pub account: String,
     pub key: Vec<u8>,
 }
 
-pub fn http_client(ca_pem: &str) -> reqwest::Client {
+pub(crate) fn http_client(ca_pem: &str) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.expect("pem")).expect("add root");
@@ -65,7 +65,7 @@ pub fn http_client(ca_pem: &str) -> reqwest::Client {
         .expect("client")
 }
 
-pub async fn sim(scale: f64, pools: &[&str]) -> (Simulator, Client) {
+pub(crate) async fn sim(scale: f64, pools: &[&str]) -> (Simulator, Client) {
     sim_with(SimulatorConfig {
         time_scale: scale,
         pools: pools.iter().map(|s| s.to_string()).collect(),
@@ -74,7 +74,7 @@ pub async fn sim(scale: f64, pools: &[&str]) -> (Simulator, Client) {
     .await
 }
 
-pub async fn sim_with(cfg: SimulatorConfig) -> (Simulator, Client) {
+pub(crate) async fn sim_with(cfg: SimulatorConfig) -> (Simulator, Client) {
     let s = start(cfg).await.expect("start");
     let c = Client::for_simulator(&s);
     (s, c)
@@ -155,7 +155,7 @@ fn sign(
 
 impl Client {
     /// Signs with `sim`'s account key and trusts its CA.
-    pub fn for_simulator(sim: &Simulator) -> Self {
+    pub(crate) fn for_simulator(sim: &Simulator) -> Self {
         let info = sim.ready_info();
         Client {
             http: http_client(sim.ca_pem()),
@@ -165,17 +165,22 @@ impl Client {
         }
     }
 
-    pub fn url(&self, path_and_query: &str) -> String {
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
         format!("{}{}", self.endpoint, path_and_query)
     }
 
     /// `path_and_query` without api-version; it is appended unless `raw` is set.
-    pub async fn call(&self, method: &str, path_and_query: &str, body: Option<Value>) -> Resp {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> Resp {
         self.call_with(method, path_and_query, body, &[], Auth::Key)
             .await
     }
 
-    pub async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         method: &str,
         path_and_query: &str,
@@ -243,37 +248,37 @@ impl Client {
     }
 
     /// `POST /pools/{pool}/resize` with `body`.
-    pub async fn resize(&self, pool: &str, body: Value) -> Resp {
+    pub(crate) async fn resize(&self, pool: &str, body: Value) -> Resp {
         self.call("POST", &format!("/pools/{pool}/resize"), Some(body))
             .await
     }
 
     /// `POST /jobs`: job `job` on `pool`.
-    pub async fn add_job(&self, job: &str, pool: &str) -> Resp {
+    pub(crate) async fn add_job(&self, job: &str, pool: &str) -> Resp {
         let body = serde_json::json!({"id": job, "poolInfo": {"poolId": pool}});
         self.call("POST", "/jobs", Some(body)).await
     }
 
     /// `POST /jobs/{job}/tasks`: task `task` running `command_line`.
-    pub async fn add_task(&self, job: &str, task: &str, command_line: &str) -> Resp {
+    pub(crate) async fn add_task(&self, job: &str, task: &str, command_line: &str) -> Resp {
         let body = serde_json::json!({"id": task, "commandLine": command_line});
         self.call("POST", &format!("/jobs/{job}/tasks"), Some(body))
             .await
     }
 
-    pub async fn pool(&self, id: &str) -> Value {
+    pub(crate) async fn pool(&self, id: &str) -> Value {
         let r = self.call("GET", &format!("/pools/{id}"), None).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         r.body
     }
 
-    pub async fn nodes(&self, id: &str) -> Vec<Value> {
+    pub(crate) async fn nodes(&self, id: &str) -> Vec<Value> {
         let r = self.call("GET", &format!("/pools/{id}/nodes"), None).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         r.body["value"].as_array().cloned().unwrap_or_default()
     }
 
-    pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let m = Method::from_bytes(method.as_bytes()).expect("method");
         let mut rb = self
             .http
@@ -285,7 +290,7 @@ impl Client {
         serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or(Value::Null)
     }
 
-    pub async fn create_pool(&self, id: &str, extra: Value) {
+    pub(crate) async fn create_pool(&self, id: &str, extra: Value) {
         let mut body = serde_json::json!({
             "id": id,
             "vmSize": "Standard_A1_v2",
@@ -305,11 +310,16 @@ impl Client {
     }
 
     /// Poll until `pred(pool)` holds (bounded).
-    pub async fn wait_pool(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_pool(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         wait_until(what, || self.pool(id), pred).await
     }
 
-    pub async fn wait_nodes(
+    pub(crate) async fn wait_nodes(
         &self,
         id: &str,
         what: &str,
@@ -340,10 +350,10 @@ async fn wait_until<T: serde::Serialize, F: Future<Output = T>>(
     }
 }
 
-pub fn steady(p: &Value) -> bool {
+pub(crate) fn steady(p: &Value) -> bool {
     p["allocationState"] == "steady"
 }
 
-pub fn all_in(nodes: &[Value], state: &str, n: usize) -> bool {
+pub(crate) fn all_in(nodes: &[Value], state: &str, n: usize) -> bool {
     nodes.len() == n && nodes.iter().all(|x| x["state"] == state)
 }

@@ -5,7 +5,7 @@
 use batch_simulator::FaultSpec;
 
 /// Batch answers `status` with its error body, and `Retry-After` when given.
-pub fn status(status: u16, retry_after: Option<u64>, path: &str, count: u32) -> FaultSpec {
+pub(crate) fn status(status: u16, retry_after: Option<u64>, path: &str, count: u32) -> FaultSpec {
     FaultSpec::Status {
         status,
         code: None,
@@ -17,7 +17,7 @@ pub fn status(status: u16, retry_after: Option<u64>, path: &str, count: u32) -> 
 }
 
 /// Batch answers `ms` real milliseconds late.
-pub fn latency(ms: u64, method: Option<&str>, path: &str, count: u32) -> FaultSpec {
+pub(crate) fn latency(ms: u64, method: Option<&str>, path: &str, count: u32) -> FaultSpec {
     FaultSpec::Latency {
         ms,
         method: method.map(str::to_owned),
@@ -27,7 +27,7 @@ pub fn latency(ms: u64, method: Option<&str>, path: &str, count: u32) -> FaultSp
 }
 
 /// The connection closes without an answer.
-pub fn dropped(method: &str, path: &str, count: u32) -> FaultSpec {
+pub(crate) fn dropped(method: &str, path: &str, count: u32) -> FaultSpec {
     FaultSpec::Drop {
         method: Some(method.into()),
         path_contains: Some(path.into()),
@@ -37,7 +37,7 @@ pub fn dropped(method: &str, path: &str, count: u32) -> FaultSpec {
 
 /// A node of `pool` (the first idle one; for `preempted`, the first idle
 /// Spot node) goes to `state` now.
-pub fn node_state(pool: &str, state: &str) -> FaultSpec {
+pub(crate) fn node_state(pool: &str, state: &str) -> FaultSpec {
     FaultSpec::NodeState {
         pool_id: pool.into(),
         node_id: None,

@@ -19,18 +19,18 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-pub const FUNCTION_KEY: &str = "test-function-key-3f9a7c1e";
+pub(crate) const FUNCTION_KEY: &str = "test-function-key-3f9a7c1e";
 const HOST_VERSION: &str = "4.1037.0.0";
 
 /// One function folder.
 #[derive(Debug, Clone)]
-pub struct FunctionManifest {
+pub(crate) struct FunctionManifest {
     pub name: String,
     pub bindings: Vec<Value>,
 }
 
 impl FunctionManifest {
-    pub fn trigger(&self) -> &Value {
+    pub(crate) fn trigger(&self) -> &Value {
         self.bindings
             .iter()
             .find(|b| {
@@ -39,12 +39,12 @@ impl FunctionManifest {
             .unwrap_or_else(|| panic!("{} has no trigger binding", self.name))
     }
 
-    pub fn trigger_type(&self) -> &str {
+    pub(crate) fn trigger_type(&self) -> &str {
         self.trigger()["type"].as_str().unwrap()
     }
 
     /// HTTP and forwarding apply only with exactly one httpTrigger in and one http out.
-    pub fn is_forwarded_http(&self) -> bool {
+    pub(crate) fn is_forwarded_http(&self) -> bool {
         let ins: Vec<_> = self
             .bindings
             .iter()
@@ -64,14 +64,14 @@ impl FunctionManifest {
 
 /// host.json plus every function.json under the app root.
 #[derive(Debug, Clone)]
-pub struct AppManifest {
+pub(crate) struct AppManifest {
     pub root: PathBuf,
     pub host: Value,
     pub functions: Vec<FunctionManifest>,
 }
 
 impl AppManifest {
-    pub fn load(root: &Path) -> Self {
+    pub(crate) fn load(root: &Path) -> Self {
         let host: Value =
             serde_json::from_slice(&std::fs::read(root.join("host.json")).expect("host.json"))
                 .expect("host.json is JSON");
@@ -96,18 +96,18 @@ impl AppManifest {
         }
     }
 
-    pub fn repo() -> Self {
+    pub(crate) fn repo() -> Self {
         Self::load(Path::new(env!("CARGO_MANIFEST_DIR")))
     }
 
-    pub fn route_prefix(&self) -> String {
+    pub(crate) fn route_prefix(&self) -> String {
         self.host["extensions"]["http"]["routePrefix"]
             .as_str()
             .unwrap_or("api")
             .to_owned()
     }
 
-    pub fn function(&self, name: &str) -> &FunctionManifest {
+    pub(crate) fn function(&self, name: &str) -> &FunctionManifest {
         self.functions
             .iter()
             .find(|f| f.name == name)
@@ -131,7 +131,7 @@ impl AppManifest {
     }
 }
 
-pub struct HostResponse {
+pub(crate) struct HostResponse {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
@@ -147,18 +147,18 @@ impl HostResponse {
         }
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
-pub enum Key {
+pub(crate) enum Key {
     Query,
     Header,
     None,
 }
 
-pub struct FunctionsHost {
+pub(crate) struct FunctionsHost {
     pub manifest: AppManifest,
     child: Child,
     port: u16,
@@ -172,7 +172,7 @@ pub struct FunctionsHost {
 
 impl FunctionsHost {
     /// Starts the handler as the host would, with the app settings `env`.
-    pub async fn start(env: &HashMap<String, String>) -> Self {
+    pub(crate) async fn start(env: &HashMap<String, String>) -> Self {
         let manifest = AppManifest::repo();
         let description = &manifest.host["customHandler"]["description"];
         assert_eq!(
@@ -207,7 +207,9 @@ impl FunctionsHost {
 
     /// Starts the handler with settings it must refuse: waits for it to
     /// exit and returns its exit code and everything it wrote.
-    pub async fn start_expecting_exit(env: &HashMap<String, String>) -> (Option<i32>, String) {
+    pub(crate) async fn start_expecting_exit(
+        env: &HashMap<String, String>,
+    ) -> (Option<i32>, String) {
         let manifest = AppManifest::repo();
         let arguments: Vec<String> = manifest.host["customHandler"]["description"]["arguments"]
             .as_array()
@@ -305,7 +307,7 @@ impl FunctionsHost {
         }
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
@@ -314,7 +316,7 @@ impl FunctionsHost {
     }
 
     /// A public request, e.g. `("POST", "/api/scale-up?poolId=p", Some(body))`.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         path_and_query: &str,
@@ -409,19 +411,25 @@ impl FunctionsHost {
         }
     }
 
-    pub async fn post(&self, path_and_query: &str, body: &str) -> HostResponse {
+    /// One `POST` and its first answer, a 202 left unfollowed. Scenarios
+    /// call [`TestApp::scale_up`](super::app::TestApp::scale_up) and
+    /// friends, which follow a 202 to the final answer as ADF does; this is
+    /// for what they cannot say: the first answer itself (a 202, a refusal
+    /// before any wait), routes beside scale-up/down, many callers at once,
+    /// a request cut by a signal mid-wait.
+    pub(crate) async fn post(&self, path_and_query: &str, body: &str) -> HostResponse {
         self.request("POST", path_and_query, Some(body), Key::Query)
             .await
     }
 
-    pub async fn get(&self, path_and_query: &str) -> HostResponse {
+    pub(crate) async fn get(&self, path_and_query: &str) -> HostResponse {
         self.request("GET", path_and_query, None, Key::Query).await
     }
 
     /// Follows a `Location` URL as ADF's poller does: a GET of exactly that
     /// URL, re-sending no header (no key header either), so the URL must
     /// authenticate on its own. Its host must be the one the app is served as.
-    pub async fn follow(&self, location: &str) -> HostResponse {
+    pub(crate) async fn follow(&self, location: &str) -> HostResponse {
         let (authority, path) = location
             .split_once("://")
             .map(|(_, rest)| rest)
@@ -441,7 +449,7 @@ impl FunctionsHost {
     /// Follows 202 + `Location` the way an ADF Web activity does, until the
     /// answer is final; checks every 202 carries `Location`, `Retry-After`
     /// and the same URL in its body.
-    pub async fn until_final(&self, first: HostResponse) -> HostResponse {
+    pub(crate) async fn until_final(&self, first: HostResponse) -> HostResponse {
         let mut response = first;
         let deadline = Instant::now() + Duration::from_secs(30);
         while response.status == 202 {
@@ -470,25 +478,25 @@ impl FunctionsHost {
     }
 
     /// Scale-up with `body`, followed to its final answer as ADF does.
-    pub async fn scale_up(&self, body: &str) -> HostResponse {
+    pub(crate) async fn scale_up(&self, body: &str) -> HostResponse {
         let first = self.post("/api/scale-up", body).await;
         self.until_final(first).await
     }
 
     /// Scale-down with `body`, followed to its final answer as ADF does.
-    pub async fn scale_down(&self, body: &str) -> HostResponse {
+    pub(crate) async fn scale_down(&self, body: &str) -> HostResponse {
         let first = self.post("/api/scale-down", body).await;
         self.until_final(first).await
     }
 
     /// `GET /api/pool-status?poolId=<pool>`: a plain look, which never acts.
-    pub async fn pool_status(&self, pool: &str) -> HostResponse {
+    pub(crate) async fn pool_status(&self, pool: &str) -> HostResponse {
         self.get(&format!("/api/pool-status?poolId={pool}")).await
     }
 
     /// A timer function firing on schedule: not past due, no monitor
     /// status. Returns the status and the invocation's JSON answer.
-    pub async fn fire(&self, function_name: &str) -> (u16, Value) {
+    pub(crate) async fn fire(&self, function_name: &str) -> (u16, Value) {
         let (status, _, answer) = self
             .invoke(function_name, &timer_payload(function_name, false, None))
             .await;
@@ -496,7 +504,7 @@ impl FunctionsHost {
     }
 
     /// A non-HTTP invocation: `POST /<FunctionName>` with `Data` and `Metadata`.
-    pub async fn invoke(
+    pub(crate) async fn invoke(
         &self,
         function_name: &str,
         payload: &Value,
@@ -517,23 +525,23 @@ impl FunctionsHost {
     }
 
     /// Everything the handler wrote, `[stdout] ...` / `[stderr] ...` per line.
-    pub fn logs(&self) -> Vec<String> {
+    pub(crate) fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
 
     /// SIGTERM, as the host does on shutdown; returns the exit code.
-    pub async fn terminate(&mut self) -> Option<i32> {
+    pub(crate) async fn terminate(&mut self) -> Option<i32> {
         self.sigterm();
         self.wait_exit().await
     }
 
     /// SIGKILL: what a crashed or recycled worker looks like.
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         self.child.kill().await.unwrap();
     }
 
     /// SIGTERM without waiting: for what happens while the handler stops.
-    pub fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let pid = self.child.id().expect("running");
         std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -542,7 +550,7 @@ impl FunctionsHost {
     }
 
     /// Waits (20 s at most) for the handler to exit; returns the exit code.
-    pub async fn wait_exit(&mut self) -> Option<i32> {
+    pub(crate) async fn wait_exit(&mut self) -> Option<i32> {
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("exits")
@@ -553,7 +561,7 @@ impl FunctionsHost {
 
 /// reqwest with only `rustls-no-provider` needs a process-wide provider
 /// even for plain HTTP; tests use ring, like the production client.
-pub fn plain_client() -> reqwest::Client {
+pub(crate) fn plain_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -570,7 +578,7 @@ enum Ready {
 }
 
 /// A port free now (bound, then let go).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -582,7 +590,7 @@ pub fn free_port() -> u16 {
 impl FunctionsHost {
     /// `POST /<FunctionName>` with any bytes, as the host posts an
     /// invocation: for malformed payloads.
-    pub async fn invoke_raw(
+    pub(crate) async fn invoke_raw(
         &self,
         function_name: &str,
         body: &[u8],
@@ -617,7 +625,7 @@ impl FunctionsHost {
 /// A timer invocation as the host sends it (binding `timer`): `Data.timer` is
 /// the serialised `TimerInfo`, `Metadata.sys` the system binding data.
 /// `schedule_status: None` sends `null`, as with `useMonitor: false`.
-pub fn timer_payload(
+pub(crate) fn timer_payload(
     function_name: &str,
     is_past_due: bool,
     schedule_status: Option<(&str, &str)>,

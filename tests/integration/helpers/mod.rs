@@ -7,8 +7,8 @@
 //!   world behind the handler's back;
 //! - `faults`: the simulator's faults, by what Batch does.
 
-pub mod app;
-pub mod batch;
-pub mod faults;
-pub mod host;
-pub mod schema;
+pub(crate) mod app;
+pub(crate) mod batch;
+pub(crate) mod faults;
+pub(crate) mod host;
+pub(crate) mod schema;

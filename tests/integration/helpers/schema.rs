@@ -20,7 +20,7 @@ fn validator() -> &'static jsonschema::Validator {
 }
 
 /// Panics with every violation when `body` breaks the contract.
-pub fn assert_answer(body: &Value) {
+pub(crate) fn assert_answer(body: &Value) {
     let problems: Vec<String> = validator()
         .iter_errors(body)
         .map(|e| format!("{} at {}", e, e.instance_path()))

@@ -9,13 +9,13 @@ use super::FormulaError;
 
 /// Where a token starts: 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Pos {
+pub(crate) struct Pos {
     pub line: u32,
     pub col: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Tok {
+pub(super) enum Tok {
     Number(f64),
     Str(String),
     /// A name, `$` included when it has one (`$PendingTasks`, `startingNumberOfVMs`).
@@ -46,7 +46,7 @@ pub enum Tok {
 
 impl Tok {
     /// How a message names the token.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             Tok::Number(n) => format!("'{n}'"),
             Tok::Str(s) => format!("'\"{s}\"'"),
@@ -85,7 +85,11 @@ impl Tok {
 }
 
 /// The whole formula as tokens, ending with [`Tok::End`].
-pub fn tokenize(src: &str) -> Result<Vec<(Tok, Pos)>, FormulaError> {
+///
+/// Longer than the house's 80 lines on purpose: one loop, one match on the
+/// next character, an arm per token; split into helpers, each would have to
+/// carry the position and the line/column bookkeeping the arms share.
+pub(super) fn tokenize(src: &str) -> Result<Vec<(Tok, Pos)>, FormulaError> {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let (mut i, mut line, mut col) = (0usize, 1u32, 1u32);

@@ -35,7 +35,7 @@
 mod eval;
 mod lexer;
 mod parser;
-pub mod samples;
+pub(crate) mod samples;
 mod value;
 
 #[cfg(test)]
@@ -43,19 +43,19 @@ mod tests;
 
 use std::fmt;
 
-pub use eval::{Evaluation, Inputs, evaluate};
-pub use lexer::Pos;
-pub use parser::{MAX_FORMULA_CHARS, Stmt};
-pub use samples::{History, Metric, Sample};
+pub(crate) use eval::{Evaluation, Inputs, evaluate};
+pub(crate) use lexer::Pos;
+pub(crate) use parser::{MAX_FORMULA_CHARS, Stmt};
+pub(crate) use samples::{History, Metric, Sample};
 
 /// A parsed formula.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Formula {
+pub(crate) struct Formula {
     pub statements: Vec<Stmt>,
 }
 
 /// Parse `src`; the error is the one `enableautoscale` / `evaluateautoscale` answer 400 with.
-pub fn parse(src: &str) -> Result<Formula, FormulaError> {
+pub(crate) fn parse(src: &str) -> Result<Formula, FormulaError> {
     Ok(Formula {
         statements: parser::parse(src)?,
     })
@@ -63,21 +63,21 @@ pub fn parse(src: &str) -> Result<Formula, FormulaError> {
 
 /// Whether the formula could not be read at all, or failed while running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     Syntax,
     Evaluation,
 }
 
 /// A formula error, displayed as Batch words it: `Line 1, Col 1: Undefined symbol: $x`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FormulaError {
+pub(crate) struct FormulaError {
     pub kind: ErrorKind,
     pub pos: Pos,
     pub message: String,
 }
 
 impl FormulaError {
-    pub fn syntax(pos: Pos, message: impl Into<String>) -> Self {
+    pub(crate) fn syntax(pos: Pos, message: impl Into<String>) -> Self {
         FormulaError {
             kind: ErrorKind::Syntax,
             pos,
@@ -85,7 +85,7 @@ impl FormulaError {
         }
     }
 
-    pub fn eval(pos: Pos, message: impl Into<String>) -> Self {
+    pub(crate) fn eval(pos: Pos, message: impl Into<String>) -> Self {
         FormulaError {
             kind: ErrorKind::Evaluation,
             pos,

@@ -22,13 +22,13 @@ use super::FormulaError;
 use super::lexer::{Pos, Tok, tokenize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnOp {
+pub(crate) enum UnOp {
     Neg,
     Not,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
+pub(crate) enum BinOp {
     Add,
     Sub,
     Mul,
@@ -44,7 +44,7 @@ pub enum BinOp {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr {
     Num(f64),
     Str(String),
     Name(String, Pos),
@@ -60,18 +60,18 @@ pub enum Expr {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Stmt {
+pub(crate) enum Stmt {
     Assign(String, Pos, Expr),
     Expr(Expr, Pos),
 }
 
 /// The longest formula Batch accepts, in characters.
-pub const MAX_FORMULA_CHARS: usize = 8192;
+pub(crate) const MAX_FORMULA_CHARS: usize = 8192;
 /// The most statements Batch accepts.
-pub const MAX_STATEMENTS: usize = 100;
+pub(super) const MAX_STATEMENTS: usize = 100;
 
 /// Parse a whole formula.
-pub fn parse(src: &str) -> Result<Vec<Stmt>, FormulaError> {
+pub(super) fn parse(src: &str) -> Result<Vec<Stmt>, FormulaError> {
     let toks = tokenize(src)?;
     let mut p = Parser { toks, i: 0 };
     let mut out = Vec::new();

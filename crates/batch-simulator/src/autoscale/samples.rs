@@ -12,16 +12,16 @@ use std::collections::VecDeque;
 use time::OffsetDateTime;
 
 /// Seconds between two samples.
-pub const SAMPLE_PERIOD_SECS: i64 = 30;
+pub(crate) const SAMPLE_PERIOD_SECS: i64 = 30;
 /// Seconds after it was taken that a sample becomes visible to formulas.
-pub const VISIBLE_AFTER_SECS: i64 = 60;
+pub(crate) const VISIBLE_AFTER_SECS: i64 = 60;
 /// Samples kept per pool: a little over a day, enough for a week-day formula's
 /// `GetSample(TimeInterval_Hour * 24)` and little memory (a few hundred KiB per pool).
-pub const KEEP: usize = 3000;
+pub(crate) const KEEP: usize = 3000;
 
 /// The sampled service variables, in the documentation's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
+pub(crate) enum Metric {
     CpuPercent,
     WallClockSeconds,
     MemoryBytes,
@@ -43,7 +43,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 18] = [
+    pub(crate) const ALL: [Metric; 18] = [
         Metric::CpuPercent,
         Metric::WallClockSeconds,
         Metric::MemoryBytes,
@@ -64,7 +64,7 @@ impl Metric {
         Metric::UsableNodeCount,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Metric::CpuPercent => "$CPUPercent",
             Metric::WallClockSeconds => "$WallClockSeconds",
@@ -87,43 +87,43 @@ impl Metric {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Metric> {
+    pub(crate) fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }
 }
 
 /// One sample: every metric at one moment.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub at: OffsetDateTime,
     pub values: [f64; 18],
 }
 
 impl Sample {
-    pub fn new(at: OffsetDateTime) -> Self {
+    pub(crate) fn new(at: OffsetDateTime) -> Self {
         Sample {
             at,
             values: [0.0; 18],
         }
     }
 
-    pub fn set(&mut self, m: Metric, v: f64) {
+    pub(crate) fn set(&mut self, m: Metric, v: f64) {
         self.values[m as usize] = v;
     }
 
-    pub fn get(&self, m: Metric) -> f64 {
+    pub(crate) fn get(&self, m: Metric) -> f64 {
         self.values[m as usize]
     }
 }
 
 /// A pool's samples, oldest first.
 #[derive(Debug, Clone, Default)]
-pub struct History {
+pub(crate) struct History {
     samples: VecDeque<Sample>,
 }
 
 impl History {
-    pub fn record(&mut self, s: Sample) {
+    pub(crate) fn record(&mut self, s: Sample) {
         if self.samples.len() >= KEEP {
             self.samples.pop_front();
         }
@@ -131,12 +131,12 @@ impl History {
     }
 
     /// When the latest sample was taken.
-    pub fn last_at(&self) -> Option<OffsetDateTime> {
+    pub(crate) fn last_at(&self) -> Option<OffsetDateTime> {
         self.samples.back().map(|s| s.at)
     }
 
     /// The samples a formula evaluated at `now` can see, oldest first.
-    pub fn visible(&self, now: OffsetDateTime) -> impl DoubleEndedIterator<Item = &Sample> {
+    pub(crate) fn visible(&self, now: OffsetDateTime) -> impl DoubleEndedIterator<Item = &Sample> {
         let cutoff = now - time::Duration::seconds(VISIBLE_AFTER_SECS);
         self.samples.iter().filter(move |s| s.at <= cutoff)
     }

@@ -44,14 +44,14 @@ fn run(src: &str, inputs: &Inputs<'_>) -> Evaluation {
 }
 
 /// The seed article's formula "Option 2: Autoscaling based on the number of pending tasks".
-pub const SEED_PENDING: &str = "$LastSampledPendingTasks = $PendingTasks.GetSample(1);
+pub(super) const SEED_PENDING: &str = "$LastSampledPendingTasks = $PendingTasks.GetSample(1);
 $needcompute = min($LastSampledPendingTasks,1);
 $TargetDedicated = $needcompute ? 1 : 0;
 $NodeDeallocationOption = taskcompletion;";
 
 /// The seed article's "Option 1: Autoscaling with a fixed schedule", as printed: it
 /// computes the window but never assigns a target.
-pub const SEED_SCHEDULE: &str = "$Now=time();
+pub(super) const SEED_SCHEDULE: &str = "$Now=time();
 $WorkHours=$Now.hour>=6 && $Now.hour<7;
 $IsWeekday=$Now.weekday>=1 && $Now.weekday<=5;
 $IsWorkingWeekdayHour=$WorkHours && $IsWeekday;

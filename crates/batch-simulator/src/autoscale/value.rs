@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::samples::Metric;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(super) enum Value {
     Double(f64),
     Vec(Vec<f64>),
     Timestamp(OffsetDateTime),
@@ -22,7 +22,7 @@ pub enum Value {
 
 impl Value {
     /// The type name messages use.
-    pub fn type_name(&self) -> &'static str {
+    pub(super) fn type_name(&self) -> &'static str {
         match self {
             Value::Double(_) => "double",
             Value::Vec(_) => "doubleVec",
@@ -34,7 +34,7 @@ impl Value {
     }
 
     /// As the results string of an `AutoScaleRun` shows it.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         match self {
             Value::Double(d) => render_double(*d),
             Value::Vec(v) => format!(
@@ -53,7 +53,7 @@ impl Value {
 }
 
 /// Integers without a fraction (`3`, as recorded), others as short as they round-trip.
-pub fn render_double(d: f64) -> String {
+pub(super) fn render_double(d: f64) -> String {
     if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e15 {
         format!("{}", d as i64)
     } else {
@@ -62,7 +62,7 @@ pub fn render_double(d: f64) -> String {
 }
 
 /// Milliseconds, `Z`: `2016-10-13T19:18:47.805Z`, as the documentation's results show.
-pub fn render_timestamp(t: OffsetDateTime) -> String {
+pub(super) fn render_timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -77,7 +77,7 @@ pub fn render_timestamp(t: OffsetDateTime) -> String {
 }
 
 /// .NET `TimeSpan` style: `00:05:00`, `1.02:00:00`, `-00:00:30`.
-pub fn render_interval(secs: f64) -> String {
+pub(super) fn render_interval(secs: f64) -> String {
     let sign = if secs < 0.0 { "-" } else { "" };
     let total = secs.abs();
     let whole = total.trunc() as u64;

@@ -8,13 +8,13 @@ use super::conditional::{changed, check_conditions};
 use super::extract::parse_body;
 use super::listing::to_json;
 use super::reply::{Answer, Reply};
-use super::state::AppState;
-use crate::errors::ApiError;
+use super::state::SimulatorState;
+use crate::errors::ErrorReply;
 use crate::wire::{EnableAutoScaleBody, EvaluateAutoScaleBody, WithMeta};
 use crate::world::autoscale::{check_formula, check_interval};
 
 /// `enableautoscale`: 200 with the pool's headers; the first evaluation happens now.
-pub fn enable(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+pub(super) fn enable(s: &SimulatorState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
     let b: EnableAutoScaleBody = parse_body(body)?;
     if let Some(f) = &b.auto_scale_formula {
         check_formula(f)?;
@@ -29,7 +29,7 @@ pub fn enable(s: &AppState, id: &str, headers: &HeaderMap, body: &[u8]) -> Answe
     changed(&w, &s.base_url, id, StatusCode::OK, None)
 }
 
-pub fn disable(s: &AppState, id: &str) -> Answer {
+pub(super) fn disable(s: &SimulatorState, id: &str) -> Answer {
     let mut w = s.lock_world();
     w.disable_autoscale(id)?;
     changed(&w, &s.base_url, id, StatusCode::OK, None)
@@ -37,11 +37,11 @@ pub fn disable(s: &AppState, id: &str) -> Answer {
 
 /// `evaluateautoscale`: 200 with an `AutoScaleRun`, its `error` set when the formula
 /// failed while running (recorded: a formula error is not an HTTP error).
-pub fn evaluate(s: &AppState, id: &str, body: &[u8]) -> Answer {
+pub(super) fn evaluate(s: &SimulatorState, id: &str, body: &[u8]) -> Answer {
     let b: EvaluateAutoScaleBody = parse_body(body)?;
     let formula = b
         .auto_scale_formula
-        .ok_or_else(|| ApiError::missing_property("autoScaleFormula"))?;
+        .ok_or_else(|| ErrorReply::missing_property("autoScaleFormula"))?;
     check_formula(&formula)?;
     let w = s.lock_world();
     let run = w.evaluate_autoscale(id, &formula)?;

@@ -7,7 +7,7 @@
 use axum::http::{HeaderMap, StatusCode};
 
 use super::reply::{Answer, Reply, modified};
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::world::World;
 
 /// The answer to a change: `status` 200 or 202 as the service answers, the pool's
@@ -20,7 +20,7 @@ pub(super) fn changed(
     status: StatusCode,
     action: Option<&str>,
 ) -> Answer {
-    let p = w.pools.get(id).ok_or_else(ApiError::pool_not_found)?;
+    let p = w.pools.get(id).ok_or_else(ErrorReply::pool_not_found)?;
     let url = match action {
         Some(a) => format!("{}/{a}", p.url(base)),
         None => p.url(base),
@@ -36,7 +36,7 @@ pub(super) fn check_conditions(
     headers: &HeaderMap,
     etag: &str,
     read: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let names = [
         "if-match",
         "if-none-match",
@@ -44,7 +44,7 @@ pub(super) fn check_conditions(
         "if-unmodified-since",
     ];
     if names.iter().filter(|n| headers.contains_key(**n)).count() > 1 {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "MultipleConditionHeadersNotSupported",
             "Multiple condition headers are not supported.",
@@ -67,12 +67,14 @@ pub(super) fn check_conditions(
         && m != "*"
         && !m.eq_ignore_ascii_case(etag)
     {
-        return Err(ApiError::condition_not_met(StatusCode::PRECONDITION_FAILED));
+        return Err(ErrorReply::condition_not_met(
+            StatusCode::PRECONDITION_FAILED,
+        ));
     }
     if let Some(m) = val("if-none-match")
         && (m == "*" || m.eq_ignore_ascii_case(etag))
     {
-        return Err(ApiError::condition_not_met(failed));
+        return Err(ErrorReply::condition_not_met(failed));
     }
     Ok(())
 }

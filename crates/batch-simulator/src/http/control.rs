@@ -27,13 +27,13 @@ use serde::Deserialize;
 
 use super::extract::Query;
 use super::reply::render_error;
-use super::state::AppState;
+use super::state::SimulatorState;
 use crate::clock::format_ts;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::faults::FaultSpec;
 
 /// Routes, relative to `/_simulator`.
-pub fn routes(state: AppState) -> Router {
+pub(super) fn routes(state: SimulatorState) -> Router {
     Router::new()
         .route("/health", get(health).head(unknown))
         .route("/now", get(now).head(unknown))
@@ -50,7 +50,7 @@ pub fn routes(state: AppState) -> Router {
 }
 
 /// `/_simulator/health/` is `/_simulator/health`, as before routes existed.
-pub fn trim_trailing_slashes(mut req: Request) -> Request {
+pub(super) fn trim_trailing_slashes(mut req: Request) -> Request {
     let path = req.uri().path();
     let trimmed = path.trim_end_matches('/');
     if trimmed.len() != path.len() {
@@ -74,7 +74,7 @@ fn ok(v: serde_json::Value) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn fail(state: &AppState, e: &ApiError) -> Response<Body> {
+fn fail(state: &SimulatorState, e: &ErrorReply) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     render_error(&state.base_url, state.clock.now(), e, &request_id).into_response()
 }
@@ -90,11 +90,11 @@ async fn health() -> Response<Body> {
     ok(serde_json::json!({"ok": true}))
 }
 
-async fn now(State(state): State<AppState>) -> Response<Body> {
+async fn now(State(state): State<SimulatorState>) -> Response<Body> {
     ok(serde_json::json!({"now": format_ts(state.clock.now())}))
 }
 
-async fn events(State(state): State<AppState>, q: Query) -> Response<Body> {
+async fn events(State(state): State<SimulatorState>, q: Query) -> Response<Body> {
     let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
     let w = state.lock_world();
     let log = w.events();
@@ -109,20 +109,20 @@ async fn events(State(state): State<AppState>, q: Query) -> Response<Body> {
     }))
 }
 
-async fn inject(State(state): State<AppState>, body: Body) -> Response<Body> {
+async fn inject(State(state): State<SimulatorState>, body: Body) -> Response<Body> {
     let body = read(body).await;
     serde_json::from_slice::<FaultSpec>(&body)
-        .map_err(|e| ApiError::invalid_body(e.to_string()))
+        .map_err(|e| ErrorReply::invalid_body(e.to_string()))
         .and_then(|spec| state.faults.inject(spec))
         .map(|node| ok(serde_json::json!({"ok": true, "nodeId": node})))
         .unwrap_or_else(|e| fail(&state, &e))
 }
 
-async fn faults(State(state): State<AppState>) -> Response<Body> {
+async fn faults(State(state): State<SimulatorState>) -> Response<Body> {
     ok(serde_json::json!({"faults": state.faults.list()}))
 }
 
-async fn clear(State(state): State<AppState>) -> Response<Body> {
+async fn clear(State(state): State<SimulatorState>) -> Response<Body> {
     state.faults.clear();
     ok(serde_json::json!({"ok": true}))
 }
@@ -135,7 +135,7 @@ struct TokenBody {
     lifetime_secs: Option<u64>,
 }
 
-async fn tokens(State(state): State<AppState>, body: Body) -> Response<Body> {
+async fn tokens(State(state): State<SimulatorState>, body: Body) -> Response<Body> {
     let body = read(body).await;
     match serde_json::from_slice::<TokenBody>(&body) {
         Ok(b) => {
@@ -146,7 +146,7 @@ async fn tokens(State(state): State<AppState>, body: Body) -> Response<Body> {
             let t = state.tokens.issue(&b.resource, life, None);
             ok(serde_json::to_value(&t).unwrap_or_default())
         }
-        Err(e) => fail(&state, &ApiError::invalid_body(e.to_string())),
+        Err(e) => fail(&state, &ErrorReply::invalid_body(e.to_string())),
     }
 }
 
@@ -159,10 +159,10 @@ struct AgeBody {
     seconds: u64,
 }
 
-async fn age(State(state): State<AppState>, body: Body) -> Response<Body> {
+async fn age(State(state): State<SimulatorState>, body: Body) -> Response<Body> {
     let body = read(body).await;
     serde_json::from_slice::<AgeBody>(&body)
-        .map_err(|e| ApiError::invalid_body(e.to_string()))
+        .map_err(|e| ErrorReply::invalid_body(e.to_string()))
         .and_then(|b| {
             crate::age_nodes(
                 &state,
@@ -175,10 +175,10 @@ async fn age(State(state): State<AppState>, body: Body) -> Response<Body> {
         .unwrap_or_else(|e| fail(&state, &e))
 }
 
-async fn unknown(State(state): State<AppState>) -> Response<Body> {
+async fn unknown(State(state): State<SimulatorState>) -> Response<Body> {
     fail(
         &state,
-        &ApiError::new(
+        &ErrorReply::new(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
             "Unknown control route.",

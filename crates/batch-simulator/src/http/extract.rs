@@ -12,24 +12,24 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::clock::parse_iso_duration;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::node::Dealloc;
 use crate::versions::{ApiVersion, UNKNOWN_MARK};
 
 /// Decoded query parameters, names matched case-insensitively as the service does.
-pub struct Query {
+pub(super) struct Query {
     pub pairs: Vec<(String, String)>,
 }
 
 impl Query {
-    pub fn parse(raw: Option<&str>) -> Self {
+    pub(super) fn parse(raw: Option<&str>) -> Self {
         let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         Query { pairs }
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -66,7 +66,7 @@ const SEGMENT: &AsciiSet = &CONTROLS
 
 /// The path's segments as the service reads them: outer slashes ignored (`/pools/` is
 /// `/pools`), each segment percent-decoded (`/pool%73` is `/pools`; bad UTF-8 replaced).
-pub fn segments(path: &str) -> Vec<String> {
+pub(super) fn segments(path: &str) -> Vec<String> {
     path.trim_matches('/')
         .split('/')
         .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
@@ -76,7 +76,7 @@ pub fn segments(path: &str) -> Vec<String> {
 /// Rewrite a Batch request's path to the form the router matches: [`segments`], each
 /// re-encoded only where it must be. Route matching is then exact, and `Path` extracts
 /// the decoded ids. Runs after authentication, which signs the path as sent.
-pub fn normalize_path<B>(mut req: Request<B>) -> Request<B> {
+pub(super) fn normalize_path<B>(mut req: Request<B>) -> Request<B> {
     let path: Vec<String> = segments(req.uri().path())
         .iter()
         .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
@@ -94,22 +94,22 @@ pub fn normalize_path<B>(mut req: Request<B>) -> Request<B> {
 
 /// A body that may be empty (then every field is absent), read without checking its
 /// property names (the autoscale routes).
-pub fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ErrorReply> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| ErrorReply::invalid_body(e.to_string()))
 }
 
 /// What a request body may hold: the type the service names in its errors, and the
 /// property names of that type in any published version (current names; older names are
 /// renamed by [`ApiVersion::adapt_request`] first).
-pub struct BodySpec {
+pub(super) struct BodySpec {
     pub entity: &'static str,
     pub known: &'static [&'static str],
 }
 
-pub const POOL_CREATE: BodySpec = BodySpec {
+pub(super) const POOL_CREATE: BodySpec = BodySpec {
     entity: "PoolAddParameter",
     known: &[
         "id",
@@ -140,7 +140,7 @@ pub const POOL_CREATE: BodySpec = BodySpec {
     ],
 };
 
-pub const POOL_PATCH: BodySpec = BodySpec {
+pub(super) const POOL_PATCH: BodySpec = BodySpec {
     entity: "PoolPatchParameter",
     known: &[
         "displayName",
@@ -162,7 +162,7 @@ pub const POOL_PATCH: BodySpec = BodySpec {
     ],
 };
 
-pub const POOL_RESIZE: BodySpec = BodySpec {
+pub(super) const POOL_RESIZE: BodySpec = BodySpec {
     entity: "PoolResizeParameter",
     known: &[
         "targetDedicatedNodes",
@@ -172,12 +172,12 @@ pub const POOL_RESIZE: BodySpec = BodySpec {
     ],
 };
 
-pub const NODE_REMOVE: BodySpec = BodySpec {
+pub(super) const NODE_REMOVE: BodySpec = BodySpec {
     entity: "NodeRemoveParameter",
     known: &["nodeList", "resizeTimeout", "nodeDeallocationOption"],
 };
 
-pub const JOB_CREATE: BodySpec = BodySpec {
+pub(super) const JOB_CREATE: BodySpec = BodySpec {
     entity: "JobAddParameter",
     known: &[
         "id",
@@ -199,7 +199,7 @@ pub const JOB_CREATE: BodySpec = BodySpec {
     ],
 };
 
-pub const TASK_CREATE: BodySpec = BodySpec {
+pub(super) const TASK_CREATE: BodySpec = BodySpec {
     entity: "TaskAddParameter",
     known: &[
         "id",
@@ -224,18 +224,18 @@ pub const TASK_CREATE: BodySpec = BodySpec {
 /// property the type does not have, or a value that does not convert to the property's
 /// type is 400 `InvalidRequestBody`; primitives sent as strings are converted (see
 /// [`crate::wire::lenient`]).
-pub fn read_body<T: DeserializeOwned>(
+pub(super) fn read_body<T: DeserializeOwned>(
     body: &[u8],
     version: ApiVersion,
     spec: &BodySpec,
-) -> Result<T, ApiError> {
+) -> Result<T, ErrorReply> {
     let mut v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
         Value::Object(Default::default())
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))?
+        serde_json::from_slice(body).map_err(|e| ErrorReply::invalid_body(e.to_string()))?
     };
     if !v.is_object() {
-        return Err(ApiError::invalid_body(
+        return Err(ErrorReply::invalid_body(
             "A JSON object was expected as the request body.",
         ));
     }
@@ -251,39 +251,39 @@ pub fn read_body<T: DeserializeOwned>(
                     .cloned()
             });
         if let Some(name) = unknown {
-            return Err(ApiError::invalid_body(format!(
+            return Err(ErrorReply::invalid_body(format!(
                 "The property '{name}' does not exist on type 'Microsoft.Azure.Batch.Protocol.Entities.{}'. Make sure to only use property names that are defined by the type.",
                 spec.entity
             )));
         }
     }
-    serde_json::from_value(v).map_err(|e| ApiError::invalid_body(e.to_string()))
+    serde_json::from_value(v).map_err(|e| ErrorReply::invalid_body(e.to_string()))
 }
 
 /// A node count from a body: an `Edm.Int32` that must not be negative.
-pub fn count(name: &str, v: Option<i64>) -> Result<Option<u32>, ApiError> {
+pub(super) fn count(name: &str, v: Option<i64>) -> Result<Option<u32>, ErrorReply> {
     match v {
         None => Ok(None),
         Some(n) => u32::try_from(n).map(Some).map_err(|_| {
-            ApiError::invalid_property(name, n.to_string(), "The value must not be negative.")
+            ErrorReply::invalid_property(name, n.to_string(), "The value must not be negative.")
         }),
     }
 }
 
 /// `resizeTimeout`: ISO-8601, at least 5 minutes; default `PT15M`.
-pub fn parse_timeout(v: Option<&str>) -> Result<(String, Duration), ApiError> {
+pub(super) fn parse_timeout(v: Option<&str>) -> Result<(String, Duration), ErrorReply> {
     match v {
         None => Ok(("PT15M".into(), Duration::from_secs(900))),
         Some(s) => {
             let d = parse_iso_duration(s).ok_or_else(|| {
-                ApiError::invalid_property(
+                ErrorReply::invalid_property(
                     "resizeTimeout",
                     s,
                     "The value is not a valid ISO-8601 duration.",
                 )
             })?;
             if d < Duration::from_secs(300) {
-                return Err(ApiError::invalid_property(
+                return Err(ErrorReply::invalid_property(
                     "resizeTimeout",
                     s,
                     "The specified resize timeout is less than the minimum of 5 minutes.",
@@ -295,11 +295,11 @@ pub fn parse_timeout(v: Option<&str>) -> Result<(String, Duration), ApiError> {
 }
 
 /// `nodeDeallocationOption`; default `requeue`.
-pub fn parse_dealloc(v: Option<&str>) -> Result<Dealloc, ApiError> {
+pub(super) fn parse_dealloc(v: Option<&str>) -> Result<Dealloc, ErrorReply> {
     match v {
         None => Ok(Dealloc::Requeue),
         Some(s) => Dealloc::parse(s).ok_or_else(|| {
-            ApiError::invalid_property(
+            ErrorReply::invalid_property(
                 "nodeDeallocationOption",
                 s,
                 "Must be one of requeue, terminate, taskcompletion, retaineddata.",
@@ -309,7 +309,7 @@ pub fn parse_dealloc(v: Option<&str>) -> Result<Dealloc, ApiError> {
 }
 
 /// Pool, job and task ids: up to 64 letters, digits, hyphens and underscores.
-pub fn check_id(id: String) -> Result<String, ApiError> {
+pub(super) fn check_id(id: String) -> Result<String, ErrorReply> {
     let valid = !id.is_empty()
         && id.len() <= 64
         && id
@@ -318,7 +318,7 @@ pub fn check_id(id: String) -> Result<String, ApiError> {
     if valid {
         Ok(id)
     } else {
-        Err(ApiError::invalid_property(
+        Err(ErrorReply::invalid_property(
             "id",
             id,
             "The id may contain up to 64 letters, digits, hyphens and underscores.",

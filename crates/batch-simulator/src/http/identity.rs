@@ -11,11 +11,11 @@ use axum::response::IntoResponse;
 
 use super::extract::Query;
 use super::reply::Bare;
-use super::state::AppState;
+use super::state::SimulatorState;
 use crate::token::validate_request;
 
-pub async fn token(
-    State(state): State<AppState>,
+pub(super) async fn token(
+    State(state): State<SimulatorState>,
     method: Method,
     q: Query,
     headers: HeaderMap,

@@ -10,13 +10,13 @@ use serde_json::Value;
 use super::extract::{JOB_CREATE, TASK_CREATE, check_id, count, read_body};
 use super::listing::{Get, Kind, to_value, with_metadata};
 use super::reply::{Answer, Reply};
-use super::state::AppState;
-use crate::errors::ApiError;
+use super::state::SimulatorState;
+use crate::errors::ErrorReply;
 use crate::model::job::{Task, TaskState};
 use crate::versions::ApiVersion;
 use crate::wire::{JobCreateBody, TaskCountsResultWire, TaskCountsWire, TaskCreateBody};
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<SimulatorState> {
     Router::new()
         .route("/jobs", get(list).post(create))
         .route("/jobs/{id}", get(read))
@@ -26,24 +26,24 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A task as the request's api-version shows it.
-fn task_json(t: &Task, job_url: &str, get: &Get) -> Result<Value, ApiError> {
+fn task_json(t: &Task, job_url: &str, get: &Get) -> Result<Value, ErrorReply> {
     let mut v = to_value(t.to_wire(job_url, get.base()))?;
     get.version.adapt_task(&mut v);
     Ok(v)
 }
 
 /// `POST /jobs`: an id and `poolInfo.poolId`.
-async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> Answer {
+async fn create(State(s): State<SimulatorState>, version: ApiVersion, body: Bytes) -> Answer {
     let b: JobCreateBody = read_body(&body, version, &JOB_CREATE)?;
-    let id = check_id(b.id.ok_or_else(|| ApiError::missing_property("id"))?)?;
+    let id = check_id(b.id.ok_or_else(|| ErrorReply::missing_property("id"))?)?;
     let pool = b
         .pool_info
         .and_then(|p| p.pool_id)
-        .ok_or_else(|| ApiError::missing_property("poolInfo"))?;
+        .ok_or_else(|| ErrorReply::missing_property("poolInfo"))?;
     let mut w = s.lock_world();
     let priority = b.priority.unwrap_or(0).clamp(-1000, 1000) as i32;
     w.create_job(&id, &pool, priority)?;
-    let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
+    let j = w.jobs.get(&id).ok_or_else(ErrorReply::job_not_found)?;
     Ok(Reply::created(j.url(&s.base_url), j.last_modified))
 }
 
@@ -58,7 +58,7 @@ async fn list(get: Get) -> Answer {
 /// `GET /jobs/{id}`.
 async fn read(get: Get, Path(id): Path<String>) -> Answer {
     let w = get.state.lock_world();
-    let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
+    let j = w.jobs.get(&id).ok_or_else(ErrorReply::job_not_found)?;
     let job = to_value(j.to_wire(get.base()))?;
     get.entity(Kind::Job, job, Some(j.last_modified))
 }
@@ -66,17 +66,17 @@ async fn read(get: Get, Path(id): Path<String>) -> Answer {
 /// `POST /jobs/{id}/tasks`: an id and a command line (which says how long the task runs
 /// and how it exits).
 async fn add_task(
-    State(s): State<AppState>,
+    State(s): State<SimulatorState>,
     Path(id): Path<String>,
     version: ApiVersion,
     body: Bytes,
 ) -> Answer {
     let b: TaskCreateBody = read_body(&body, version, &TASK_CREATE)?;
     let slots = count("requiredSlots", b.required_slots)?;
-    let tid = check_id(b.id.ok_or_else(|| ApiError::missing_property("id"))?)?;
+    let tid = check_id(b.id.ok_or_else(|| ErrorReply::missing_property("id"))?)?;
     let cmd = b
         .command_line
-        .ok_or_else(|| ApiError::missing_property("commandLine"))?;
+        .ok_or_else(|| ErrorReply::missing_property("commandLine"))?;
     let mut w = s.lock_world();
     w.add_task(&id, &tid, &cmd, slots.unwrap_or(1))?;
     Ok(Reply::created(
@@ -88,7 +88,7 @@ async fn add_task(
 /// `GET /jobs/{id}/tasks`.
 async fn list_tasks(get: Get, Path(id): Path<String>) -> Answer {
     let w = get.state.lock_world();
-    let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
+    let j = w.jobs.get(&id).ok_or_else(ErrorReply::job_not_found)?;
     let jurl = j.url(get.base());
     let tasks = j.tasks.iter().map(|t| task_json(t, &jurl, &get));
     get.list(Kind::Task, &format!("{jurl}/tasks"), tasks)
@@ -97,27 +97,27 @@ async fn list_tasks(get: Get, Path(id): Path<String>) -> Answer {
 /// `GET /jobs/{id}/tasks/{task}`.
 async fn read_task(get: Get, Path((id, task)): Path<(String, String)>) -> Answer {
     let w = get.state.lock_world();
-    let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
+    let j = w.jobs.get(&id).ok_or_else(ErrorReply::job_not_found)?;
     let t = j
         .task_index(&task)
         .map(|i| &j.tasks[i])
-        .ok_or_else(ApiError::task_not_found)?;
+        .ok_or_else(ErrorReply::task_not_found)?;
     let task = task_json(t, &j.url(get.base()), &get)?;
     get.entity(Kind::Task, task, Some(t.last_modified))
 }
 
 /// `GET /jobs/{id}/taskcounts`: tasks and their slots by state.
 async fn task_counts(
-    State(s): State<AppState>,
+    State(s): State<SimulatorState>,
     Path(id): Path<String>,
     version: ApiVersion,
 ) -> Answer {
     if !version.has_task_counts() {
-        return Err(ApiError::resource_not_found());
+        return Err(ErrorReply::resource_not_found());
     }
     let base = s.base_url.as_str();
     let w = s.lock_world();
-    let j = w.jobs.get(&id).ok_or_else(ApiError::job_not_found)?;
+    let j = w.jobs.get(&id).ok_or_else(ErrorReply::job_not_found)?;
     // A task counts once among the tasks and `requiredSlots` times among the slots.
     let tally = |counts: &mut TaskCountsWire, t: &Task, n: u32| match t.state {
         TaskState::Active => counts.active += n,

@@ -23,24 +23,24 @@ use time::OffsetDateTime;
 
 use super::extract::Query;
 use super::reply::{Answer, Reply, modified};
-use super::state::AppState;
-use crate::errors::ApiError;
+use super::state::SimulatorState;
+use crate::errors::ErrorReply;
 use crate::odata::{Expr, apply_select, parse_filter, parse_select};
 use crate::versions::ApiVersion;
 use crate::wire::ListPage;
 
-pub fn to_json<T: Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|_| ApiError::internal("InternalError"))
+pub(super) fn to_json<T: Serialize>(v: &T) -> Result<String, ErrorReply> {
+    serde_json::to_string(v).map_err(|_| ErrorReply::internal("InternalError"))
 }
 
 /// An entity's wire struct as JSON, for the version to adapt and the query to filter.
-pub fn to_value<T: Serialize>(v: T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|_| ApiError::internal("InternalError"))
+pub(super) fn to_value<T: Serialize>(v: T) -> Result<Value, ErrorReply> {
+    serde_json::to_value(v).map_err(|_| ErrorReply::internal("InternalError"))
 }
 
 /// What is listed: says which properties exist and which values a state can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     Pool,
     Node,
     Job,
@@ -347,25 +347,29 @@ impl Kind {
     }
 }
 
-fn select_of(kind: Kind, q: &Query, version: ApiVersion) -> Result<Option<Vec<String>>, ApiError> {
+fn select_of(
+    kind: Kind,
+    q: &Query,
+    version: ApiVersion,
+) -> Result<Option<Vec<String>>, ErrorReply> {
     match q.get("$select") {
         None => Ok(None),
         Some(raw) => {
             let names = parse_select(raw);
             kind.check_select(&names, version)
-                .map_err(|reason| ApiError::invalid_query("$select", raw, &reason))?;
+                .map_err(|reason| ErrorReply::invalid_query("$select", raw, &reason))?;
             Ok(Some(names))
         }
     }
 }
 
-fn filter_of(kind: Kind, q: &Query, version: ApiVersion) -> Result<Option<Expr>, ApiError> {
+fn filter_of(kind: Kind, q: &Query, version: ApiVersion) -> Result<Option<Expr>, ErrorReply> {
     let Some(raw) = q.get("$filter") else {
         return Ok(None);
     };
-    let e = parse_filter(raw).map_err(|e| ApiError::invalid_query("$filter", raw, &e.0))?;
+    let e = parse_filter(raw).map_err(|e| ErrorReply::invalid_query("$filter", raw, &e.0))?;
     kind.check_filter(&e, version)
-        .map_err(|reason| ApiError::invalid_query("$filter", raw, &reason))?;
+        .map_err(|reason| ErrorReply::invalid_query("$filter", raw, &reason))?;
     Ok(Some(e))
 }
 
@@ -382,22 +386,22 @@ fn next_page(url: &str, q: &Query, last: &str) -> String {
 }
 
 /// `maxresults`: 1 to 1000, 1000 when left out.
-fn page_size(q: &Query) -> Result<usize, ApiError> {
+fn page_size(q: &Query) -> Result<usize, ErrorReply> {
     let Some(s) = q.get("maxresults") else {
         return Ok(1000);
     };
     let n: i64 = s
         .parse()
-        .map_err(|_| ApiError::invalid_query("maxresults", s, "MaxResults must be an integer"))?;
+        .map_err(|_| ErrorReply::invalid_query("maxresults", s, "MaxResults must be an integer"))?;
     if n < 1 {
-        return Err(ApiError::invalid_query(
+        return Err(ErrorReply::invalid_query(
             "maxresults",
             s,
             "MaxResults cannot be less than 1",
         ));
     }
     if n > 1000 {
-        return Err(ApiError::invalid_query(
+        return Err(ErrorReply::invalid_query(
             "maxresults",
             s,
             "MaxResults cannot be greater than 1000",
@@ -409,16 +413,19 @@ fn page_size(q: &Query) -> Result<usize, ApiError> {
 /// A GET of Batch entities: the api-version and OData query it asks with, and the state
 /// that answers it. A handler finds the entities; [`Get::list`] and [`Get::entity`]
 /// render them, so every resource answers its GETs the same way.
-pub struct Get {
-    pub state: AppState,
+pub(super) struct Get {
+    pub state: SimulatorState,
     pub version: ApiVersion,
     pub query: Query,
 }
 
-impl FromRequestParts<AppState> for Get {
+impl FromRequestParts<SimulatorState> for Get {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SimulatorState,
+    ) -> Result<Self, Infallible> {
         Ok(Get {
             state: state.clone(),
             version: ApiVersion::from_request_parts(parts, state).await?,
@@ -429,18 +436,18 @@ impl FromRequestParts<AppState> for Get {
 
 impl Get {
     /// `https://127.0.0.1:PORT`, which entity URLs start with.
-    pub fn base(&self) -> &str {
+    pub(super) fn base(&self) -> &str {
         &self.state.base_url
     }
 
     /// A collection at `url`: one page of `entities`, in key order whatever order they
     /// come in. The key of the last entity of a full page becomes the `$skiptoken` of
     /// `odata.nextLink`, which repeats the request's other query parameters.
-    pub fn list(
+    pub(super) fn list(
         &self,
         kind: Kind,
         url: &str,
-        entities: impl IntoIterator<Item = Result<Value, ApiError>>,
+        entities: impl IntoIterator<Item = Result<Value, ErrorReply>>,
     ) -> Answer {
         let (q, version) = (&self.query, self.version);
         let filter = filter_of(kind, q, version)?;
@@ -491,7 +498,7 @@ impl Get {
 
     /// One entity, with `$select` applied, and the [`modified`] headers of an entity
     /// that has an ETag (pools, jobs and tasks do; nodes do not).
-    pub fn entity(
+    pub(super) fn entity(
         &self,
         kind: Kind,
         mut item: Value,
@@ -510,7 +517,7 @@ impl Get {
 }
 
 /// A single object's body: `odata.metadata` first, then the object's own fields.
-pub fn with_metadata(metadata: String, item: Value) -> Result<String, ApiError> {
+pub(super) fn with_metadata(metadata: String, item: Value) -> Result<String, ErrorReply> {
     let mut out = Map::new();
     out.insert("odata.metadata".into(), Value::String(metadata));
     if let Value::Object(m) = item {

@@ -45,12 +45,12 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::any;
 use tower::ServiceBuilder;
 
-pub use layers::api_version::API_VERSION;
-pub use serve::serve;
-pub use state::{AppState, Shared};
+pub(crate) use layers::api_version::API_VERSION;
+pub(crate) use serve::serve;
+pub(crate) use state::{Shared, SimulatorState};
 
 /// The whole simulator as one router.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: SimulatorState) -> Router {
     let batch = Router::new()
         .merge(pools::routes())
         .merge(nodes::routes())

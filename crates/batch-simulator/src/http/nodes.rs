@@ -7,12 +7,12 @@ use serde_json::Value;
 
 use super::listing::{Get, Kind, to_value};
 use super::reply::Answer;
-use super::state::AppState;
-use crate::errors::ApiError;
+use super::state::SimulatorState;
+use crate::errors::ErrorReply;
 use crate::model::node::{Node, NodeState};
 use crate::wire::{NodeCountsWire, PoolNodeCountsWire};
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<SimulatorState> {
     Router::new()
         .route("/pools/{id}/nodes", get(list))
         .route("/pools/{id}/nodes/{node}", get(read))
@@ -20,7 +20,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A node as the request's api-version shows it.
-fn node_json(n: &Node, pool_url: &str, get: &Get) -> Result<Value, ApiError> {
+fn node_json(n: &Node, pool_url: &str, get: &Get) -> Result<Value, ErrorReply> {
     let mut v = to_value(n.to_wire(pool_url))?;
     get.version.adapt_node(&mut v);
     Ok(v)
@@ -29,7 +29,7 @@ fn node_json(n: &Node, pool_url: &str, get: &Get) -> Result<Value, ApiError> {
 /// `GET /pools/{id}/nodes`.
 async fn list(get: Get, Path(id): Path<String>) -> Answer {
     let w = get.state.lock_world();
-    let p = w.pools.get(&id).ok_or_else(ApiError::pool_not_found)?;
+    let p = w.pools.get(&id).ok_or_else(ErrorReply::pool_not_found)?;
     let purl = p.url(get.base());
     let nodes = p.nodes.iter().map(|n| node_json(n, &purl, &get));
     get.list(Kind::Node, &format!("{purl}/nodes"), nodes)
@@ -38,12 +38,12 @@ async fn list(get: Get, Path(id): Path<String>) -> Answer {
 /// `GET /pools/{id}/nodes/{node}`.
 async fn read(get: Get, Path((id, node)): Path<(String, String)>) -> Answer {
     let w = get.state.lock_world();
-    let p = w.pools.get(&id).ok_or_else(ApiError::pool_not_found)?;
+    let p = w.pools.get(&id).ok_or_else(ErrorReply::pool_not_found)?;
     let n = p
         .nodes
         .iter()
         .find(|n| n.id == node)
-        .ok_or_else(ApiError::node_not_found)?;
+        .ok_or_else(ErrorReply::node_not_found)?;
     get.entity(Kind::Node, node_json(n, &p.url(get.base()), &get)?, None)
 }
 

@@ -20,14 +20,14 @@ use super::extract::{
 };
 use super::listing::{Get, Kind, to_value};
 use super::reply::{Answer, Reply};
-use super::state::AppState;
-use crate::errors::ApiError;
+use super::state::SimulatorState;
+use crate::errors::ErrorReply;
 use crate::model::pool::{Pool, default_vm_config, normalize_start_task, normalize_vm_config};
 use crate::versions::ApiVersion;
 use crate::wire::{PoolBody, PoolPatchBody};
 use crate::world::NewPool;
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<SimulatorState> {
     Router::new()
         .route("/pools", get(list).post(create))
         .route("/pools/{id}", get(read).patch(patch).delete(delete))
@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A pool as the request's api-version shows it.
-fn pool_json(p: &Pool, get: &Get) -> Result<serde_json::Value, ApiError> {
+fn pool_json(p: &Pool, get: &Get) -> Result<serde_json::Value, ErrorReply> {
     let mut v = to_value(p.to_wire(get.base()))?;
     get.version.adapt_pool(&mut v, p.node_counter > 0);
     Ok(v)
@@ -44,7 +44,7 @@ fn pool_json(p: &Pool, get: &Get) -> Result<serde_json::Value, ApiError> {
 /// `GET /pools` (the list answers GET only, not HEAD).
 async fn list(get: Get, method: Method) -> Answer {
     if method == Method::HEAD {
-        return Err(ApiError::unsupported_operation());
+        return Err(ErrorReply::unsupported_operation());
     }
     let w = get.state.lock_world();
     let pools = w.pools.values().map(|p| pool_json(p, &get));
@@ -52,23 +52,23 @@ async fn list(get: Get, method: Method) -> Answer {
 }
 
 /// `POST /pools`.
-async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> Answer {
+async fn create(State(s): State<SimulatorState>, version: ApiVersion, body: Bytes) -> Answer {
     let b: PoolBody = read_body(&body, version, &POOL_CREATE)?;
     let target_dedicated = count("targetDedicatedNodes", b.target_dedicated_nodes)?;
     let target_low_priority = count("targetLowPriorityNodes", b.target_low_priority_nodes)?;
     let task_slots = count("taskSlotsPerNode", b.task_slots_per_node)?;
     let id = check_id(
         b.id.clone()
-            .ok_or_else(|| ApiError::missing_property("id"))?,
+            .ok_or_else(|| ErrorReply::missing_property("id"))?,
     )?;
     let vm = b
         .vm_size
         .clone()
-        .ok_or_else(|| ApiError::missing_property("vmSize"))?;
+        .ok_or_else(|| ErrorReply::missing_property("vmSize"))?;
     let timeout = parse_timeout(b.resize_timeout.as_deref())?;
     let auto = b.enable_auto_scale.unwrap_or(false);
     if auto && (target_dedicated.is_some() || target_low_priority.is_some()) {
-        return Err(ApiError::invalid_property(
+        return Err(ErrorReply::invalid_property(
             "targetDedicatedNodes",
             "set",
             "Targets cannot be given when enableAutoScale is true.",
@@ -78,7 +78,7 @@ async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> 
         let f = b
             .auto_scale_formula
             .clone()
-            .ok_or_else(|| ApiError::missing_property("autoScaleFormula"))?;
+            .ok_or_else(|| ErrorReply::missing_property("autoScaleFormula"))?;
         crate::world::autoscale::check_formula(&f)?;
         let interval = b
             .auto_scale_evaluation_interval
@@ -110,21 +110,21 @@ async fn create(State(s): State<AppState>, version: ApiVersion, body: Bytes) -> 
     let p = w
         .pools
         .get(&id)
-        .ok_or_else(|| ApiError::internal("InternalError"))?;
+        .ok_or_else(|| ErrorReply::internal("InternalError"))?;
     Ok(Reply::created(p.url(&s.base_url), p.last_modified))
 }
 
 /// `GET|HEAD /pools/{id}`: `If-None-Match` on the current ETag answers 304.
 async fn read(get: Get, Path(id): Path<String>, headers: HeaderMap) -> Answer {
     let w = get.state.lock_world();
-    let p = w.pools.get(&id).ok_or_else(ApiError::pool_not_found)?;
+    let p = w.pools.get(&id).ok_or_else(ErrorReply::pool_not_found)?;
     check_conditions(&headers, &p.etag(), true)?;
     get.entity(Kind::Pool, pool_json(p, &get)?, Some(p.last_modified))
 }
 
 /// `PATCH /pools/{id}`: metadata, start task, display name.
 async fn patch(
-    State(s): State<AppState>,
+    State(s): State<SimulatorState>,
     Path(id): Path<String>,
     version: ApiVersion,
     headers: HeaderMap,
@@ -134,7 +134,7 @@ async fn patch(
     if let Some(md) = &b.metadata
         && md.iter().any(|nv| nv.name.is_empty())
     {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "EmptyMetadataKey",
             "A metadata name cannot be empty.",
@@ -148,7 +148,11 @@ async fn patch(
 }
 
 /// `DELETE /pools/{id}`.
-async fn delete(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+async fn delete(
+    State(s): State<SimulatorState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
     let mut w = s.lock_world();
     if let Some(p) = w.pools.get(&id) {
         check_conditions(&headers, &p.etag(), false)?;
@@ -159,7 +163,7 @@ async fn delete(State(s): State<AppState>, Path(id): Path<String>, headers: Head
 
 /// `POST /pools/{id}/{action}`; an unknown action is 404 `ResourceNotFound`.
 async fn action(
-    State(s): State<AppState>,
+    State(s): State<SimulatorState>,
     Path((id, action)): Path<(String, String)>,
     version: ApiVersion,
     headers: HeaderMap,
@@ -172,15 +176,21 @@ async fn action(
         "enableautoscale" => super::autoscale::enable(&s, &id, &headers, &body),
         "disableautoscale" => super::autoscale::disable(&s, &id),
         "evaluateautoscale" => super::autoscale::evaluate(&s, &id, &body),
-        _ => Err(ApiError::resource_not_found()),
+        _ => Err(ErrorReply::resource_not_found()),
     }
 }
 
 /// `resize`: a target is required, checked before the pool lookup (as recorded).
-fn resize(s: &AppState, id: &str, version: ApiVersion, headers: &HeaderMap, body: &[u8]) -> Answer {
+fn resize(
+    s: &SimulatorState,
+    id: &str,
+    version: ApiVersion,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer {
     let b: PoolBody = read_body(body, version, &POOL_RESIZE)?;
     if b.target_dedicated_nodes.is_none() && b.target_low_priority_nodes.is_none() {
-        return Err(ApiError::missing_property(
+        return Err(ErrorReply::missing_property(
             "targetDedicatedNodes and/or targetLowPriorityNodes",
         ));
     }
@@ -195,7 +205,7 @@ fn resize(s: &AppState, id: &str, version: ApiVersion, headers: &HeaderMap, body
     changed(&w, &s.base_url, id, StatusCode::ACCEPTED, Some("resize"))
 }
 
-fn stop_resize(s: &AppState, id: &str, headers: &HeaderMap) -> Answer {
+fn stop_resize(s: &SimulatorState, id: &str, headers: &HeaderMap) -> Answer {
     let mut w = s.lock_world();
     let p = w.pool_for_change(id)?;
     check_conditions(headers, &p.etag(), false)?;
@@ -211,7 +221,7 @@ fn stop_resize(s: &AppState, id: &str, headers: &HeaderMap) -> Answer {
 
 /// `removenodes`: 1 to 100 node ids.
 fn remove_nodes(
-    s: &AppState,
+    s: &SimulatorState,
     id: &str,
     version: ApiVersion,
     headers: &HeaderMap,
@@ -220,9 +230,9 @@ fn remove_nodes(
     let b: PoolBody = read_body(body, version, &NODE_REMOVE)?;
     let list = b
         .node_list
-        .ok_or_else(|| ApiError::missing_property("nodeList"))?;
+        .ok_or_else(|| ErrorReply::missing_property("nodeList"))?;
     if list.is_empty() || list.len() > 100 {
-        return Err(ApiError::invalid_property(
+        return Err(ErrorReply::invalid_property(
             "nodeList",
             list.len().to_string(),
             "nodeList must hold between 1 and 100 node ids.",

@@ -1,7 +1,7 @@
-//! How answers are made: [`Reply`] for success, [`ApiError`] for failure, and the markers
+//! How answers are made: [`Reply`] for success, [`ErrorReply`] for failure, and the markers
 //! that tell the outer layers what to do with a response.
 //!
-//! A handler or layer that fails returns the [`ApiError`] as a response *unrendered*: the
+//! A handler or layer that fails returns the [`ErrorReply`] as a response *unrendered*: the
 //! error rides in the response's extensions and the envelope layer renders the Batch
 //! error body, because only it knows the request id the body must quote. So errors are
 //! rendered in one place, whichever layer produced them.
@@ -13,23 +13,23 @@ use axum::response::IntoResponse;
 use time::OffsetDateTime;
 
 use crate::clock::{etag_for, format_rfc1123, format_ts};
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 
 /// JSON content type exactly as the service sends it.
-pub const JSON_CT: &str = "application/json; odata=minimalmetadata";
+pub(super) const JSON_CT: &str = "application/json; odata=minimalmetadata";
 
 /// What a handler returns; an error is rendered by the envelope layer (see above).
-pub type Answer = Result<Reply, ApiError>;
+pub(super) type Answer = Result<Reply, ErrorReply>;
 
 /// A successful Batch answer: status, extra headers, optional JSON body.
-pub struct Reply {
+pub(super) struct Reply {
     pub status: StatusCode,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<String>,
 }
 
 impl Reply {
-    pub fn json(status: StatusCode, body: String) -> Self {
+    pub(super) fn json(status: StatusCode, body: String) -> Self {
         Reply {
             status,
             headers: Vec::new(),
@@ -37,7 +37,7 @@ impl Reply {
         }
     }
 
-    pub fn empty(status: StatusCode) -> Self {
+    pub(super) fn empty(status: StatusCode) -> Self {
         Reply {
             status,
             headers: Vec::new(),
@@ -47,14 +47,14 @@ impl Reply {
 
     /// `201 Created` for a new resource at `url`: its [`modified`] headers, and `url` as
     /// both `DataServiceId` and `Location`.
-    pub fn created(url: String, last_modified: OffsetDateTime) -> Self {
+    pub(super) fn created(url: String, last_modified: OffsetDateTime) -> Self {
         let mut headers = modified(last_modified);
         headers.push(("dataserviceid", url.clone()));
         headers.push(("location", url));
         Reply::empty(StatusCode::CREATED).with_headers(headers)
     }
 
-    pub fn with_headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
+    pub(super) fn with_headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
         self.headers = headers;
         self
     }
@@ -62,7 +62,7 @@ impl Reply {
 
 /// `ETag` and `Last-Modified` of a resource. Batch derives the ETag from the
 /// modification time, so the two always move together and one function makes both.
-pub fn modified(last_modified: OffsetDateTime) -> Vec<(&'static str, String)> {
+pub(super) fn modified(last_modified: OffsetDateTime) -> Vec<(&'static str, String)> {
     vec![
         ("etag", etag_for(last_modified)),
         ("last-modified", format_rfc1123(last_modified)),
@@ -91,9 +91,9 @@ impl IntoResponse for Reply {
 
 /// An error on its way to the envelope layer, which renders it.
 #[derive(Clone)]
-pub struct Unrendered(pub ApiError);
+pub(super) struct Unrendered(pub ErrorReply);
 
-impl IntoResponse for ApiError {
+impl IntoResponse for ErrorReply {
     fn into_response(self) -> axum::response::Response {
         let mut r = self.status.into_response();
         r.extensions_mut().insert(Unrendered(self));
@@ -103,11 +103,11 @@ impl IntoResponse for ApiError {
 
 /// A response that is not Batch's (the token endpoint): no Batch headers added.
 #[derive(Clone, Copy)]
-pub struct Bare;
+pub(super) struct Bare;
 
 /// Close the connection instead of answering (the `drop` fault).
 #[derive(Clone, Copy)]
-pub struct DropConnection;
+pub(super) struct DropConnection;
 
 /// Render a Batch error body:
 ///
@@ -119,10 +119,10 @@ pub struct DropConnection;
 /// ```
 ///
 /// `Retry-After` when the error has one; a 304 carries no body.
-pub fn render_error(
+pub(super) fn render_error(
     base_url: &str,
     now: time::OffsetDateTime,
-    e: &ApiError,
+    e: &ErrorReply,
     request_id: &str,
 ) -> Reply {
     #[derive(serde::Serialize)]

@@ -29,7 +29,7 @@ use super::reply::DropConnection;
 /// The error hyper sees when we drop a connection on purpose.
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped by fault injection")]
-pub struct Dropped;
+pub(super) struct Dropped;
 
 async fn answer(router: Router, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
     let head = req.method() == Method::HEAD;
@@ -48,7 +48,7 @@ async fn answer(router: Router, req: Request<Incoming>) -> Result<Response<Body>
 }
 
 /// Accept connections until `shutdown` flips; open connections then get up to 2 s.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,

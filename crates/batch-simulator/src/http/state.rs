@@ -10,10 +10,10 @@ use crate::token::TokenStore;
 use crate::world::World;
 
 /// The router's state: cheap to clone into every request.
-pub type AppState = Arc<Shared>;
+pub(crate) type SimulatorState = Arc<Shared>;
 
 /// Everything the request pipeline needs, shared by all connections.
-pub struct Shared {
+pub(crate) struct Shared {
     pub world: Arc<Mutex<World>>,
     pub clock: SimClock,
     pub account: String,
@@ -31,7 +31,7 @@ impl Shared {
     /// Lock the world and bring it to simulated now, so every answer shows the world as
     /// it is at the moment of asking. A poisoned lock is recovered: the world stays
     /// usable even if a handler panicked.
-    pub fn lock_world(&self) -> MutexGuard<'_, World> {
+    pub(crate) fn lock_world(&self) -> MutexGuard<'_, World> {
         let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
         w.advance_to(self.clock.now());
         w

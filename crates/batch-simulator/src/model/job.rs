@@ -14,14 +14,14 @@ use crate::wire::{
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskState {
+pub(crate) enum TaskState {
     Active,
     Running,
     Completed,
 }
 
 impl TaskState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TaskState::Active => "active",
             TaskState::Running => "running",
@@ -31,7 +31,7 @@ impl TaskState {
 }
 
 #[derive(Debug, Clone)]
-pub struct Task {
+pub(crate) struct Task {
     pub id: String,
     pub command_line: String,
     pub required_slots: u32,
@@ -52,12 +52,12 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.state == TaskState::Completed
             && (self.failure.is_some() || self.exit_code.is_some_and(|c| c != 0))
     }
 
-    pub fn to_wire(&self, job_url: &str, base: &str) -> TaskWire {
+    pub(crate) fn to_wire(&self, job_url: &str, base: &str) -> TaskWire {
         let failure_info = if self.state != TaskState::Completed {
             None
         } else if let Some(msg) = &self.failure {
@@ -112,7 +112,7 @@ impl Task {
 }
 
 #[derive(Debug, Clone)]
-pub struct Job {
+pub(crate) struct Job {
     pub id: String,
     pub pool_id: String,
     pub priority: i32,
@@ -126,16 +126,16 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn task_index(&self, id: &str) -> Option<usize> {
+    pub(crate) fn task_index(&self, id: &str) -> Option<usize> {
         self.index.get(id).copied()
     }
 
     /// The job's URL, which its tasks' URLs start with.
-    pub fn url(&self, base: &str) -> String {
+    pub(crate) fn url(&self, base: &str) -> String {
         format!("{base}/jobs/{}", self.id)
     }
 
-    pub fn to_wire(&self, base: &str) -> JobWire {
+    pub(crate) fn to_wire(&self, base: &str) -> JobWire {
         JobWire {
             id: self.id.clone(),
             url: self.url(base),

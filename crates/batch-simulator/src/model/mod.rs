@@ -4,9 +4,9 @@
 //! when, is the business of `crate::world`; keeping the two apart lets the rendering be
 //! compared with the recorded bodies on its own (`tests/integration/simulator_fixtures.rs`).
 
-pub mod job;
-pub mod node;
-pub mod pool;
+pub(crate) mod job;
+pub(crate) mod node;
+pub(crate) mod pool;
 
 use std::collections::BTreeMap;
 
@@ -15,39 +15,39 @@ use std::collections::BTreeMap;
 /// and it answers with its own id, `P1`), so the map is keyed by [`pool_key`] and each pool
 /// keeps the id it was created with.
 #[derive(Debug, Default)]
-pub struct Pools(BTreeMap<String, pool::Pool>);
+pub(crate) struct Pools(BTreeMap<String, pool::Pool>);
 
 /// The key a pool id is known by, whatever its case.
-pub fn pool_key(id: &str) -> String {
+pub(crate) fn pool_key(id: &str) -> String {
     id.to_ascii_lowercase()
 }
 
 impl Pools {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn get(&self, id: &str) -> Option<&pool::Pool> {
+    pub(crate) fn get(&self, id: &str) -> Option<&pool::Pool> {
         self.0.get(&pool_key(id))
     }
 
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut pool::Pool> {
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut pool::Pool> {
         self.0.get_mut(&pool_key(id))
     }
 
-    pub fn contains_key(&self, id: &str) -> bool {
+    pub(crate) fn contains_key(&self, id: &str) -> bool {
         self.0.contains_key(&pool_key(id))
     }
 
-    pub fn insert(&mut self, id: String, pool: pool::Pool) -> Option<pool::Pool> {
+    pub(crate) fn insert(&mut self, id: String, pool: pool::Pool) -> Option<pool::Pool> {
         self.0.insert(pool_key(&id), pool)
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<pool::Pool> {
+    pub(crate) fn remove(&mut self, id: &str) -> Option<pool::Pool> {
         self.0.remove(&pool_key(id))
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &pool::Pool> {
+    pub(crate) fn values(&self) -> impl Iterator<Item = &pool::Pool> {
         self.0.values()
     }
 }
@@ -61,4 +61,4 @@ impl std::ops::Index<&str> for Pools {
 }
 
 /// Jobs by id.
-pub type Jobs = BTreeMap<String, job::Job>;
+pub(crate) type Jobs = BTreeMap<String, job::Job>;

@@ -15,7 +15,7 @@ use crate::wire::{FailureInfoWire, NodeAgentInfoWire, NodeErrorWire, NodeWire, S
 
 /// `BatchNodeState` values the simulator produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeState {
+pub(crate) enum NodeState {
     Creating,
     Starting,
     WaitingForStartTask,
@@ -34,7 +34,7 @@ pub enum NodeState {
 }
 
 impl NodeState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NodeState::Creating => "creating",
             NodeState::Starting => "starting",
@@ -51,7 +51,7 @@ impl NodeState {
     }
 
     /// Preference when the service picks nodes to remove on a shrink (lower goes first).
-    pub fn removal_rank(self) -> u8 {
+    pub(crate) fn removal_rank(self) -> u8 {
         match self {
             NodeState::Unusable | NodeState::StartTaskFailed | NodeState::Preempted => 0,
             NodeState::Idle => 1,
@@ -68,7 +68,7 @@ impl NodeState {
 
 /// How tasks on a removed node are treated (`nodeDeallocationOption`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dealloc {
+pub(crate) enum Dealloc {
     Requeue,
     Terminate,
     TaskCompletion,
@@ -76,7 +76,7 @@ pub enum Dealloc {
 }
 
 impl Dealloc {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "requeue" => Some(Dealloc::Requeue),
             "terminate" => Some(Dealloc::Terminate),
@@ -87,21 +87,21 @@ impl Dealloc {
     }
 
     /// Does the node wait for its running tasks before leaving?
-    pub fn waits_for_tasks(self) -> bool {
+    pub(crate) fn waits_for_tasks(self) -> bool {
         matches!(self, Dealloc::TaskCompletion | Dealloc::RetainedData)
     }
 }
 
 /// The start task as it ran on one node.
 #[derive(Debug, Clone)]
-pub struct StartTaskRun {
+pub(crate) struct StartTaskRun {
     pub start_time: OffsetDateTime,
     pub end_time: Option<OffsetDateTime>,
     pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     pub id: String,
     pub is_dedicated: bool,
     pub state: NodeState,
@@ -130,17 +130,17 @@ pub struct Node {
 
 impl Node {
     /// Takes every running task off the node (its slots free with them).
-    pub fn take_running(&mut self) -> Vec<(String, String)> {
+    pub(crate) fn take_running(&mut self) -> Vec<(String, String)> {
         self.running_slots = 0;
         std::mem::take(&mut self.running)
     }
 
     /// Is the node leaving (or about to)?
-    pub fn is_leaving(&self) -> bool {
+    pub(crate) fn is_leaving(&self) -> bool {
         self.state == NodeState::LeavingPool || self.pending_removal.is_some()
     }
 
-    pub fn to_wire(&self, pool_url: &str) -> NodeWire {
+    pub(crate) fn to_wire(&self, pool_url: &str) -> NodeWire {
         let start_task_info = self.start_task_run.as_ref().map(|r| {
             let completed = r.exit_code.is_some();
             let failed = r.exit_code.is_some_and(|c| c != 0);

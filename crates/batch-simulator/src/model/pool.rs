@@ -17,14 +17,14 @@ use crate::clock::{etag_for, format_ts};
 use crate::wire::{AutoScaleRunWire, ErrorWire, NameValue, PoolWire, TaskSchedulingPolicyWire};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AllocationState {
+pub(crate) enum AllocationState {
     Steady,
     Resizing,
     Stopping,
 }
 
 impl AllocationState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AllocationState::Steady => "steady",
             AllocationState::Resizing => "resizing",
@@ -35,7 +35,7 @@ impl AllocationState {
 
 /// An allocation fault armed for the pool's next resize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AllocFault {
+pub(crate) enum AllocFault {
     /// Allocate at most this many nodes, then settle with `AllocationFailed`.
     FailAfter(u32),
     /// Allocate nothing; only the resize timeout ends the resize (`AllocationTimedout`).
@@ -44,14 +44,14 @@ pub enum AllocFault {
 
 /// The last autoscale evaluation, as `autoScaleRun` shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AutoScaleRun {
+pub(crate) struct AutoScaleRun {
     pub timestamp: OffsetDateTime,
     pub results: String,
     pub error: Option<ErrorWire>,
 }
 
 impl AutoScaleRun {
-    pub fn to_wire(&self) -> AutoScaleRunWire {
+    pub(crate) fn to_wire(&self) -> AutoScaleRunWire {
         AutoScaleRunWire {
             timestamp: format_ts(self.timestamp),
             results: self.results.clone(),
@@ -62,14 +62,14 @@ impl AutoScaleRun {
 
 /// The running (or last) resize operation.
 #[derive(Debug, Clone)]
-pub struct ResizeOp {
+pub(crate) struct ResizeOp {
     pub alloc_done: bool,
     pub errors: Vec<ErrorWire>,
     pub fault: Option<AllocFault>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Pool {
+pub(crate) struct Pool {
     pub id: String,
     pub display_name: Option<String>,
     pub vm_size: String,
@@ -109,11 +109,11 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn etag(&self) -> String {
+    pub(crate) fn etag(&self) -> String {
         etag_for(self.last_modified)
     }
 
-    pub fn current(&self, dedicated: bool) -> u32 {
+    pub(crate) fn current(&self, dedicated: bool) -> u32 {
         self.nodes
             .iter()
             .filter(|n| n.is_dedicated == dedicated)
@@ -121,21 +121,21 @@ impl Pool {
     }
 
     /// Nodes of a kind that are staying (not leaving).
-    pub fn live(&self, dedicated: bool) -> u32 {
+    pub(crate) fn live(&self, dedicated: bool) -> u32 {
         self.nodes
             .iter()
             .filter(|n| n.is_dedicated == dedicated && !n.is_leaving())
             .count() as u32
     }
 
-    pub fn node_mut(&mut self, id: &str) -> Option<&mut Node> {
+    pub(crate) fn node_mut(&mut self, id: &str) -> Option<&mut Node> {
         self.nodes.iter_mut().find(|n| n.id == id)
     }
 
     /// A resizing pool goes steady once allocation is over and no node is still
     /// leaving; its errors show from then on. Returns whether it just did, so the
     /// caller logs the change (the record itself keeps no log).
-    pub fn settle_if_done(&mut self, now: OffsetDateTime) -> bool {
+    pub(crate) fn settle_if_done(&mut self, now: OffsetDateTime) -> bool {
         if self.deleting
             || self.allocation_state != AllocationState::Resizing
             || !self.op.alloc_done
@@ -150,11 +150,11 @@ impl Pool {
     }
 
     /// The pool's URL, which its nodes' URLs start with.
-    pub fn url(&self, base: &str) -> String {
+    pub(crate) fn url(&self, base: &str) -> String {
         format!("{base}/pools/{}", self.id)
     }
 
-    pub fn to_wire(&self, base: &str) -> PoolWire {
+    pub(crate) fn to_wire(&self, base: &str) -> PoolWire {
         PoolWire {
             id: self.id.clone(),
             url: self.url(base),
@@ -204,7 +204,7 @@ impl Pool {
 }
 
 /// Cores per node for the VM sizes the simulator knows (default 1).
-pub fn cores_for(vm_size: &str) -> u32 {
+pub(crate) fn cores_for(vm_size: &str) -> u32 {
     match vm_size {
         "standard_a1_v2" | "standard_d1_v2" | "standard_ds1_v2" | "standard_b1s"
         | "standard_b1ms" | "standard_f1s" => 1,
@@ -221,7 +221,7 @@ pub fn cores_for(vm_size: &str) -> u32 {
 }
 
 /// Ubuntu 22.04 image as the service echoes it.
-pub fn default_vm_config() -> Value {
+pub(crate) fn default_vm_config() -> Value {
     json!({
         "imageReference": {
             "publisher": "canonical",
@@ -235,7 +235,7 @@ pub fn default_vm_config() -> Value {
 
 /// The VM configuration as the service echoes it: the image's `version` is `latest`
 /// when not given (recorded: JS create without a version, GET shows `"version": "latest"`).
-pub fn normalize_vm_config(mut v: Value) -> Value {
+pub(crate) fn normalize_vm_config(mut v: Value) -> Value {
     if let Some(Value::Object(img)) = v.get_mut("imageReference") {
         img.entry("version").or_insert_with(|| json!("latest"));
     }
@@ -244,7 +244,7 @@ pub fn normalize_vm_config(mut v: Value) -> Value {
 
 /// Fill the defaults the service adds to a start task (`userIdentity`, `maxTaskRetryCount`,
 /// `waitForSuccess`), so a pool reads back as the service would show it.
-pub fn normalize_start_task(mut v: Value) -> Value {
+pub(crate) fn normalize_start_task(mut v: Value) -> Value {
     if let Value::Object(m) = &mut v {
         m.entry("userIdentity").or_insert_with(
             || json!({"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}),

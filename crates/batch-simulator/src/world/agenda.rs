@@ -33,14 +33,23 @@ use crate::model::pool::Pool;
 /// Ranges (simulated seconds) the state machine draws its delays from.
 #[derive(Debug, Clone)]
 pub struct Timing {
+    /// Resize asked to nodes allocated (the pool stays `resizing`).
     pub allocate: (f64, f64),
+    /// Nodes allocated to the pool back at `steady`.
     pub settle_after_allocate: (f64, f64),
+    /// A node in `creating`.
     pub creating: (f64, f64),
+    /// A node in `starting`, before its start task.
     pub starting: (f64, f64),
+    /// What a start task takes on top of its own duration.
     pub start_task_overhead: (f64, f64),
+    /// A node in `leavingpool` before it is gone.
     pub leaving: (f64, f64),
+    /// Resize stop to `steady`.
     pub stopping: f64,
+    /// A resize that changes nothing, to `steady`.
     pub noop_settle: (f64, f64),
+    /// Pool delete to gone.
     pub pool_delete: (f64, f64),
     /// A restart: `rebooting`, then `starting` as a new node boots.
     pub rebooting: (f64, f64),
@@ -87,7 +96,7 @@ impl Default for Timing {
 /// node or task, and the handler drops the stale action when it comes due: cheaper and
 /// simpler than searching the heap to cancel it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// The resize's VMs are allocated: node records appear.
     Allocate { pool: String, epoch: u64 },
     /// Allocation is over; the pool may go steady.
@@ -151,7 +160,7 @@ impl Ord for Scheduled {
 }
 
 /// Time, the queue of due actions, the RNG and the log.
-pub struct Agenda {
+pub(crate) struct Agenda {
     now: OffsetDateTime,
     rng: StdRng,
     queue: BinaryHeap<Scheduled>,
@@ -162,7 +171,7 @@ pub struct Agenda {
 }
 
 impl Agenda {
-    pub fn new(now: OffsetDateTime, seed: u64, timing: Timing) -> Self {
+    pub(crate) fn new(now: OffsetDateTime, seed: u64, timing: Timing) -> Self {
         Agenda {
             now,
             rng: StdRng::seed_from_u64(seed),
@@ -175,32 +184,32 @@ impl Agenda {
     }
 
     /// Keep the newest `capacity` events from now on (an empty log: at start).
-    pub fn keep_events(&mut self, capacity: usize) {
+    pub(crate) fn keep_events(&mut self, capacity: usize) {
         self.events = EventLog::with_capacity(capacity);
     }
 
     /// Simulated time the world has been advanced to.
-    pub fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.now
     }
 
     /// The seed, also used to name nodes, so one seed gives the same node ids.
-    pub fn seed(&self) -> u64 {
+    pub(crate) fn seed(&self) -> u64 {
         self.seed
     }
 
-    pub fn events(&self) -> &EventLog {
+    pub(crate) fn events(&self) -> &EventLog {
         &self.events
     }
 
     /// Append to the log at the agenda's now.
-    pub fn log(&mut self, kind: EventKind) {
+    pub(crate) fn log(&mut self, kind: EventKind) {
         self.events.push(self.now, kind);
     }
 
     /// A delay drawn uniformly from `(lo, hi)`; a fixed range draws nothing, so tests
     /// with fixed timings do not depend on the RNG.
-    pub fn jitter(&mut self, (lo, hi): (f64, f64)) -> time::Duration {
+    pub(crate) fn jitter(&mut self, (lo, hi): (f64, f64)) -> time::Duration {
         let s = if hi > lo {
             self.rng.random_range(lo..hi)
         } else {
@@ -210,7 +219,7 @@ impl Agenda {
     }
 
     /// Schedule `action` at now + `after`.
-    pub fn schedule(&mut self, after: time::Duration, action: Action) {
+    pub(crate) fn schedule(&mut self, after: time::Duration, action: Action) {
         self.seq += 1;
         self.queue.push(Scheduled {
             at: self.now + after,
@@ -221,7 +230,7 @@ impl Agenda {
 
     /// The next action due at or before `until`, with now moved to its time; `None`
     /// when nothing more is due (now is then moved to `until`).
-    pub fn next_due(&mut self, until: OffsetDateTime) -> Option<Action> {
+    pub(crate) fn next_due(&mut self, until: OffsetDateTime) -> Option<Action> {
         match self.queue.peek() {
             Some(top) if top.at <= until => {
                 let item = self.queue.pop()?;
@@ -240,7 +249,7 @@ impl Agenda {
     }
 
     /// Log a pool's targets, counts and states as they are now.
-    pub fn pool_event(&mut self, p: &Pool) {
+    pub(crate) fn pool_event(&mut self, p: &Pool) {
         self.log(EventKind::PoolTarget {
             pool_id: p.id.clone(),
             target_dedicated_nodes: p.target_dedicated,
@@ -253,7 +262,7 @@ impl Agenda {
     }
 
     /// Move a node to `to` (a no-op, and no log line, when it is there already).
-    pub fn set_node_state(&mut self, pool: &str, n: &mut Node, to: NodeState) {
+    pub(crate) fn set_node_state(&mut self, pool: &str, n: &mut Node, to: NodeState) {
         if n.state == to {
             return;
         }
@@ -268,7 +277,7 @@ impl Agenda {
     }
 
     /// Move a task to `to`, remembering where it came from (`previousState`).
-    pub fn set_task_state(&mut self, job: &str, t: &mut Task, to: TaskState, reason: &str) {
+    pub(crate) fn set_task_state(&mut self, job: &str, t: &mut Task, to: TaskState, reason: &str) {
         self.log(EventKind::Task {
             job_id: job.to_string(),
             task_id: t.id.clone(),
@@ -286,7 +295,7 @@ impl Agenda {
     /// Schedule a node's next boot step (`nodes::step`) after a delay drawn from `range`.
     /// The step carries the node's `epoch`: a removal or failure in between bumps the
     /// node's, and the step is then ignored.
-    pub fn next_boot_step(&mut self, range: (f64, f64), pool: &str, node: &str, epoch: u64) {
+    pub(crate) fn next_boot_step(&mut self, range: (f64, f64), pool: &str, node: &str, epoch: u64) {
         let after = self.jitter(range);
         self.schedule(
             after,
@@ -299,7 +308,7 @@ impl Agenda {
     }
 
     /// A node starts leaving the pool: `leavingpool` now, gone after `Timing::leaving`.
-    pub fn node_leaves(&mut self, pool: &str, n: &mut Node) {
+    pub(crate) fn node_leaves(&mut self, pool: &str, n: &mut Node) {
         self.set_node_state(pool, n, NodeState::LeavingPool);
         let after = self.jitter(self.timing.leaving);
         self.schedule(

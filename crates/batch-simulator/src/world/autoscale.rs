@@ -20,7 +20,7 @@ use super::pools::{Resize, for_change, start_resize};
 use crate::autoscale::samples::SAMPLE_PERIOD_SECS;
 use crate::autoscale::{self, ErrorKind, Formula, FormulaError, Inputs, Metric, Sample};
 use crate::clock::parse_iso_duration;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::job::TaskState;
 use crate::model::node::{Dealloc, NodeState};
 use crate::model::pool::{AllocFault, AllocationState, AutoScaleRun, Pool};
@@ -28,12 +28,12 @@ use crate::model::{Jobs, Pools};
 use crate::wire::{ErrorWire, NameValue};
 
 /// Evaluation interval when none is given.
-pub const DEFAULT_INTERVAL: &str = "PT15M";
+pub(crate) const DEFAULT_INTERVAL: &str = "PT15M";
 
 /// `autoScaleEvaluationInterval`: 5 minutes to 168 hours, else 400 as Batch words it.
-pub fn check_interval(interval: &str) -> Result<Duration, ApiError> {
+pub(crate) fn check_interval(interval: &str) -> Result<Duration, ErrorReply> {
     let invalid = || {
-        ApiError::invalid_property(
+        ErrorReply::invalid_property(
             "autoScaleEvaluationInterval",
             interval,
             "The specified auto scale evaluation interval is outside the valid range of 5 minutes to 168 hours.",
@@ -47,16 +47,16 @@ pub fn check_interval(interval: &str) -> Result<Duration, ApiError> {
 }
 
 /// A formula Batch would accept: at most 8192 characters, no syntax error.
-pub fn check_formula(formula: &str) -> Result<Formula, ApiError> {
+pub(crate) fn check_formula(formula: &str) -> Result<Formula, ErrorReply> {
     if formula.chars().count() > autoscale::MAX_FORMULA_CHARS {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "AutoScaleFormulaTooLong",
             "The specified auto-scaling formula exceeds lengths limit.",
         ));
     }
     autoscale::parse(formula).map_err(|e| {
-        ApiError::new(
+        ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "AutoScalingFormulaSyntaxError",
             "The specified auto-scaling formula has a syntax error.",
@@ -66,7 +66,7 @@ pub fn check_formula(formula: &str) -> Result<Formula, ApiError> {
 }
 
 /// The first sample of a new pool, 30 s after its creation.
-pub fn start_sampling(agenda: &mut Agenda, pool: &str) {
+pub(crate) fn start_sampling(agenda: &mut Agenda, pool: &str) {
     agenda.schedule(
         time::Duration::seconds(SAMPLE_PERIOD_SECS),
         Action::Sample {
@@ -77,7 +77,7 @@ pub fn start_sampling(agenda: &mut Agenda, pool: &str) {
 
 /// Handles [`Action::Sample`]: the pool's metrics now, and the next sample; none once
 /// the pool is gone.
-pub fn sample(agenda: &mut Agenda, pools: &mut Pools, jobs: &Jobs, pool: &str) {
+pub(crate) fn sample(agenda: &mut Agenda, pools: &mut Pools, jobs: &Jobs, pool: &str) {
     let Some(p) = pools.get_mut(pool) else { return };
     let now = agenda.now();
     let since = p
@@ -185,7 +185,7 @@ fn run_error(e: &FormulaError) -> ErrorWire {
 
 /// Evaluate the pool's own formula now, record the run, and resize when the targets
 /// changed. An armed allocation fault is consumed by the resize it causes.
-pub fn evaluate_now(
+pub(crate) fn evaluate_now(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -249,7 +249,7 @@ fn schedule_next(agenda: &mut Agenda, p: &Pool) {
 }
 
 /// Handles [`Action::AutoScale`]: evaluate, then schedule the next evaluation.
-pub fn evaluate_due(
+pub(crate) fn evaluate_due(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -266,7 +266,7 @@ pub fn evaluate_due(
 
 /// Start evaluating a pool's formula: now, then every interval (a new interval
 /// restarts the schedule from now, as documented).
-pub fn start(
+pub(crate) fn start(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -295,7 +295,7 @@ fn evaluate_and_repeat(
 
 /// `POST /pools/{id}/enableautoscale`: a steady pool only; the formula may be left out
 /// when one is set already, the interval defaults to 15 minutes.
-pub fn enable(
+pub(crate) fn enable(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -303,7 +303,7 @@ pub fn enable(
     formula: Option<String>,
     interval: Option<String>,
     fault: impl FnOnce() -> Option<AllocFault>,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     if let Some(f) = &formula {
         check_formula(f)?;
     }
@@ -313,10 +313,10 @@ pub fn enable(
     let now = agenda.now();
     let p = for_change(pools, id)?;
     if p.allocation_state != AllocationState::Steady {
-        return Err(ApiError::pool_being_resized());
+        return Err(ErrorReply::pool_being_resized());
     }
     if formula.is_none() && !p.enable_auto_scale {
-        return Err(ApiError::missing_property("autoScaleFormula"));
+        return Err(ErrorReply::missing_property("autoScaleFormula"));
     }
     p.enable_auto_scale = true;
     if let Some(f) = formula {
@@ -333,7 +333,7 @@ pub fn enable(
 }
 
 /// `POST /pools/{id}/disableautoscale`: evaluations stop, the targets stay as they are.
-pub fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiError> {
+pub(crate) fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ErrorReply> {
     let now = agenda.now();
     let p = for_change(pools, id)?;
     p.enable_auto_scale = false;
@@ -347,16 +347,16 @@ pub fn disable(agenda: &Agenda, pools: &mut Pools, id: &str) -> Result<(), ApiEr
 
 /// `POST /pools/{id}/evaluateautoscale`: the run a formula would make now, nothing
 /// changed. Only for a pool with autoscale enabled, as the REST reference says.
-pub fn dry_run(
+pub(crate) fn dry_run(
     agenda: &Agenda,
     pools: &Pools,
     id: &str,
     formula: &str,
-) -> Result<AutoScaleRun, ApiError> {
+) -> Result<AutoScaleRun, ErrorReply> {
     let f = check_formula(formula)?;
-    let p = pools.get(id).ok_or_else(ApiError::pool_not_found)?;
+    let p = pools.get(id).ok_or_else(ErrorReply::pool_not_found)?;
     if !p.enable_auto_scale {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::CONFLICT,
             "AutoScalingNotEnabled",
             "The pool must have auto scaling enabled in order to evaluate a formula.",

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 
 use super::agenda::Agenda;
 use super::tasks::{self, Evicted};
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::node::{NodeState, StartTaskRun};
 use crate::model::{Jobs, Pools};
 use crate::wire::NodeErrorWire;
@@ -26,18 +26,18 @@ use crate::wire::NodeErrorWire;
 /// queue (`nodeFailed`; `requeued` for a restart, Batch's default `nodeRebootOption`); its
 /// pending boot steps are cancelled, and a restarted node boots again after
 /// `Timing::rebooting` or `Timing::reimaging`. Returns the node's id.
-pub fn fail_node(
+pub(super) fn fail_node(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
     pool: &str,
     node: Option<&str>,
     to: NodeState,
-) -> Result<String, ApiError> {
-    let p = pools.get_mut(pool).ok_or_else(ApiError::pool_not_found)?;
+) -> Result<String, ErrorReply> {
+    let p = pools.get_mut(pool).ok_or_else(ErrorReply::pool_not_found)?;
     let pool_id = p.id.clone();
     let n = match node {
-        Some(id) => p.node_mut(id).ok_or_else(ApiError::node_not_found)?,
+        Some(id) => p.node_mut(id).ok_or_else(ErrorReply::node_not_found)?,
         None => p
             .nodes
             .iter_mut()
@@ -47,7 +47,7 @@ pub fn fail_node(
                     && (to != NodeState::Preempted || !n.is_dedicated)
             })
             .ok_or_else(|| {
-                ApiError::new(
+                ErrorReply::new(
                     StatusCode::CONFLICT,
                     "NoIdleNode",
                     "The pool has no idle node.",

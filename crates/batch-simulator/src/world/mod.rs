@@ -16,7 +16,8 @@
 //! | file | API calls | events handled |
 //! |---|---|---|
 //! | [`agenda`] | — | the queue itself, time, jitter, the log |
-//! | [`pools`] | create, resize, stop, remove nodes, autoscale, patch, delete | `Allocate`, `AllocDone`, `ResizeTimeout`, `StopDone`, `PoolGone` |
+//! | [`pools`] | create, patch, delete | `PoolGone` |
+//! | `pools/resize.rs` | resize, stop, remove nodes (autoscale resizes through it) | `Allocate`, `AllocDone`, `ResizeTimeout`, `StopDone` |
 //! | [`nodes`] | age nodes (pools add and remove them) | `NodeStep`, `StartTaskDone`, `NodeGone` |
 //! | [`tasks`] | create job, add task | `TaskDone` |
 //! | [`autoscale`] | enable, disable, evaluate autoscale | `Sample`, `AutoScale` |
@@ -35,7 +36,7 @@
 //! `leavingpool` 15–30 s; `stopping` 5 s; a no-op resize settles in 2–5 s.
 
 mod agenda;
-pub mod autoscale;
+pub(crate) mod autoscale;
 mod faults;
 mod nodes;
 mod pools;
@@ -49,7 +50,7 @@ use std::time::Duration;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::events::{EventKind, EventLog};
 use crate::model::node::{Dealloc, NodeState};
 use crate::model::pool::{AllocFault, Pool};
@@ -58,11 +59,11 @@ use crate::wire::NameValue;
 use agenda::{Action, Agenda};
 
 pub use agenda::Timing;
-pub use pools::NewPool;
+pub(crate) use pools::NewPool;
 
 /// Static account settings the world needs.
 #[derive(Debug, Clone)]
-pub struct WorldConfig {
+pub(crate) struct WorldConfig {
     pub dedicated_core_quota: u32,
     pub low_priority_core_quota: u32,
     /// Pool metadata above this many bytes is refused (`MetadataTooLarge`).
@@ -72,7 +73,7 @@ pub struct WorldConfig {
 }
 
 /// The simulated Batch account.
-pub struct World {
+pub(crate) struct World {
     agenda: Agenda,
     pub pools: Pools,
     pub jobs: Jobs,
@@ -82,7 +83,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(config: WorldConfig, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(config: WorldConfig, now: OffsetDateTime) -> Self {
         World {
             agenda: Agenda::new(now, config.seed, config.timing.clone()),
             pools: Pools::new(),
@@ -93,25 +94,25 @@ impl World {
     }
 
     /// Simulated time the world has been advanced to.
-    pub fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.agenda.now()
     }
 
-    pub fn events(&self) -> &EventLog {
+    pub(crate) fn events(&self) -> &EventLog {
         self.agenda.events()
     }
 
     /// Keep the newest `capacity` events (set before anything happens).
-    pub fn keep_events(&mut self, capacity: usize) {
+    pub(crate) fn keep_events(&mut self, capacity: usize) {
         self.agenda.keep_events(capacity);
     }
 
-    pub fn log(&mut self, kind: EventKind) {
+    pub(crate) fn log(&mut self, kind: EventKind) {
         self.agenda.log(kind);
     }
 
     /// Apply every scheduled action due up to `now`, each at its own time.
-    pub fn advance_to(&mut self, now: OffsetDateTime) {
+    pub(crate) fn advance_to(&mut self, now: OffsetDateTime) {
         while let Some(action) = self.agenda.next_due(now) {
             self.apply(action);
         }
@@ -166,7 +167,7 @@ impl World {
             .map_or_else(|| id.to_string(), |p| p.id.clone())
     }
 
-    pub fn create_pool(&mut self, np: NewPool) -> Result<(), ApiError> {
+    pub(crate) fn create_pool(&mut self, np: NewPool) -> Result<(), ErrorReply> {
         pools::check_metadata(&np.metadata, self.config.metadata_limit_bytes)?;
         let faults = &mut self.alloc_faults;
         let id = np.id.clone();
@@ -195,46 +196,56 @@ impl World {
     }
 
     /// A pool that exists and is not being deleted, for a mutating call.
-    pub fn pool_for_change(&mut self, id: &str) -> Result<&mut Pool, ApiError> {
+    pub(crate) fn pool_for_change(&mut self, id: &str) -> Result<&mut Pool, ErrorReply> {
         pools::for_change(&mut self.pools, id)
     }
 
     /// `POST /pools/{id}/resize` after validation.
-    pub fn resize(
+    pub(crate) fn resize(
         &mut self,
         id: &str,
         dedicated: Option<u32>,
         low_priority: Option<u32>,
         timeout: (String, Duration),
         dealloc: Dealloc,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
+        // A target left out keeps its current value.
+        let current = self
+            .pools
+            .get(id)
+            .map(|p| (p.target_dedicated, p.target_low_priority))
+            .unwrap_or_default();
+        let to = pools::Resize {
+            dedicated: dedicated.unwrap_or(current.0),
+            low_priority: low_priority.unwrap_or(current.1),
+            timeout,
+            dealloc,
+            touch: true,
+        };
         let faults = &mut self.alloc_faults;
         pools::resize(
             &mut self.agenda,
             &mut self.pools,
             &mut self.jobs,
             id,
-            dedicated,
-            low_priority,
-            timeout,
-            dealloc,
+            to,
             || faults.remove(&pool_key(id)),
         )
     }
 
-    pub fn stop_resize(&mut self, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn stop_resize(&mut self, id: &str) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         pools::stop_resize(&mut self.agenda, &mut self.pools, id)
     }
 
-    pub fn remove_nodes(
+    pub(crate) fn remove_nodes(
         &mut self,
         id: &str,
         node_ids: &[String],
         timeout: (String, Duration),
         dealloc: Dealloc,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         pools::remove_nodes(
             &mut self.agenda,
@@ -247,12 +258,12 @@ impl World {
         )
     }
 
-    pub fn enable_autoscale(
+    pub(crate) fn enable_autoscale(
         &mut self,
         id: &str,
         formula: Option<String>,
         interval: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         let faults = &mut self.alloc_faults;
         autoscale::enable(
@@ -266,27 +277,27 @@ impl World {
         )
     }
 
-    pub fn disable_autoscale(&mut self, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn disable_autoscale(&mut self, id: &str) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         autoscale::disable(&self.agenda, &mut self.pools, id)
     }
 
     /// `POST /pools/{id}/evaluateautoscale`: what `formula` would do now.
-    pub fn evaluate_autoscale(
+    pub(crate) fn evaluate_autoscale(
         &self,
         id: &str,
         formula: &str,
-    ) -> Result<crate::model::pool::AutoScaleRun, ApiError> {
+    ) -> Result<crate::model::pool::AutoScaleRun, ErrorReply> {
         autoscale::dry_run(&self.agenda, &self.pools, id, formula)
     }
 
-    pub fn patch_pool(
+    pub(crate) fn patch_pool(
         &mut self,
         id: &str,
         metadata: Option<Vec<NameValue>>,
         start_task: Option<Value>,
         display_name: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         if let Some(metadata) = &metadata {
             pools::check_metadata(metadata, self.config.metadata_limit_bytes)?;
@@ -301,7 +312,7 @@ impl World {
         )
     }
 
-    pub fn delete_pool(&mut self, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn delete_pool(&mut self, id: &str) -> Result<(), ErrorReply> {
         let id = &self.canonical(id);
         pools::delete(&mut self.agenda, &mut self.pools, &mut self.jobs, id)
     }
@@ -309,33 +320,33 @@ impl World {
     // ------------------------------------------------------------------ faults
 
     /// Arm an allocation fault for the pool's next resize.
-    pub fn arm_alloc_fault(&mut self, pool: &str, fault: AllocFault) {
+    pub(crate) fn arm_alloc_fault(&mut self, pool: &str, fault: AllocFault) {
         self.alloc_faults.insert(pool_key(pool), fault);
     }
 
-    pub fn clear_alloc_faults(&mut self) {
+    pub(crate) fn clear_alloc_faults(&mut self) {
         self.alloc_faults.clear();
     }
 
     /// Move the times of a pool's nodes (or of one) `by` into the past
     /// (`nodes::age`): a node that joined the pool long ago.
-    pub fn age_nodes(
+    pub(crate) fn age_nodes(
         &mut self,
         pool: &str,
         node: Option<&str>,
         by: time::Duration,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, ErrorReply> {
         nodes::age(&mut self.pools, pool, node, by)
     }
 
     /// Force a node (default: the first idle one) into a failure or a restart
     /// (`faults::fail_node`).
-    pub fn force_node_state(
+    pub(crate) fn force_node_state(
         &mut self,
         pool: &str,
         node: Option<&str>,
         to: NodeState,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, ErrorReply> {
         let pool = &self.canonical(pool);
         faults::fail_node(
             &mut self.agenda,
@@ -349,18 +360,23 @@ impl World {
 
     // ------------------------------------------------------------------ jobs
 
-    pub fn create_job(&mut self, id: &str, pool_id: &str, priority: i32) -> Result<(), ApiError> {
+    pub(crate) fn create_job(
+        &mut self,
+        id: &str,
+        pool_id: &str,
+        priority: i32,
+    ) -> Result<(), ErrorReply> {
         let pool_id = &self.canonical(pool_id);
         tasks::create_job(self.agenda.now(), &mut self.jobs, id, pool_id, priority)
     }
 
-    pub fn add_task(
+    pub(crate) fn add_task(
         &mut self,
         job_id: &str,
         task_id: &str,
         command_line: &str,
         required_slots: u32,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ErrorReply> {
         tasks::add_task(
             &mut self.agenda,
             &mut self.pools,

@@ -33,7 +33,7 @@ use crate::model::{Jobs, Pools};
 ///
 /// Node ids are derived from the seed, the pool and a counter, so a seeded run names
 /// its nodes the same way every time (`tvmps_<sha256>_d` dedicated, `_p` low priority).
-pub fn allocate(agenda: &mut Agenda, p: &mut Pool, dedicated: bool) {
+pub(super) fn allocate(agenda: &mut Agenda, p: &mut Pool, dedicated: bool) {
     p.node_counter += 1;
     let mut h = Sha256::new();
     h.update(agenda.seed().to_le_bytes());
@@ -85,7 +85,7 @@ pub fn allocate(agenda: &mut Agenda, p: &mut Pool, dedicated: bool) {
 
 /// Handles [`Action::NodeStep`]: one boot step, chosen by the node's state. A node that
 /// became idle may take waiting tasks.
-pub fn step(
+pub(super) fn step(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -131,16 +131,16 @@ fn restarted(agenda: &mut Agenda, pool: &str, n: &mut Node) -> bool {
 /// the pool that much earlier: `allocationTime`, `lastBootTime`, `stateTransitionTime` and
 /// the start task's times. Nothing else changes (not the pool, not the event log).
 /// Returns the ids of the nodes moved.
-pub fn age(
+pub(super) fn age(
     pools: &mut Pools,
     pool: &str,
     node: Option<&str>,
     by: time::Duration,
-) -> Result<Vec<String>, crate::errors::ApiError> {
-    use crate::errors::ApiError;
-    let p = pools.get_mut(pool).ok_or_else(ApiError::pool_not_found)?;
+) -> Result<Vec<String>, crate::errors::ErrorReply> {
+    use crate::errors::ErrorReply;
+    let p = pools.get_mut(pool).ok_or_else(ErrorReply::pool_not_found)?;
     if node.is_some_and(|id| p.node_mut(id).is_none()) {
-        return Err(ApiError::node_not_found());
+        return Err(ErrorReply::node_not_found());
     }
     let mut aged = Vec::new();
     for n in p
@@ -209,7 +209,13 @@ fn start_task_ended(agenda: &mut Agenda, pool: &str, n: &mut Node) -> bool {
 
 /// Handles [`Action::StartTaskDone`]: a start task without waitForSuccess ended; only its
 /// record changes (the node was idle all along).
-pub fn start_task_done(agenda: &Agenda, pools: &mut Pools, pool: &str, node: &str, epoch: u64) {
+pub(super) fn start_task_done(
+    agenda: &Agenda,
+    pools: &mut Pools,
+    pool: &str,
+    node: &str,
+    epoch: u64,
+) {
     let Some(p) = pools.get_mut(pool) else {
         return;
     };
@@ -238,7 +244,13 @@ fn finish_start_task(n: &mut Node, now: OffsetDateTime) -> i32 {
 /// `taskcompletion`/`retaineddata` it only stops taking tasks and leaves when the last
 /// one ends (see `tasks::done`); otherwise its tasks are requeued or terminated and it
 /// starts leaving now.
-pub fn remove(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_id: &str, dealloc: Dealloc) {
+pub(super) fn remove(
+    agenda: &mut Agenda,
+    jobs: &mut Jobs,
+    p: &mut Pool,
+    node_id: &str,
+    dealloc: Dealloc,
+) {
     let pool_id = p.id.clone();
     let Some(n) = p.node_mut(node_id) else { return };
     if n.is_leaving() {
@@ -260,7 +272,7 @@ pub fn remove(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_id: &str,
 
 /// A node of a pool being deleted: its tasks are requeued and it is `leavingpool` until
 /// the pool itself is gone (`PoolGone` takes it), as the recorded deletions count it.
-pub fn leave_with_pool(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_id: &str) {
+pub(super) fn leave_with_pool(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_id: &str) {
     let pool_id = p.id.clone();
     let Some(n) = p.node_mut(node_id) else { return };
     n.epoch += 1; // cancel pending boot steps
@@ -276,7 +288,7 @@ pub fn leave_with_pool(agenda: &mut Agenda, jobs: &mut Jobs, p: &mut Pool, node_
 
 /// Handles [`Action::NodeGone`]: the node's record disappears. The pool may now be
 /// steady (a deleted pool goes with its nodes, in `pools::gone`).
-pub fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str, node: &str) {
+pub(super) fn gone(agenda: &mut Agenda, pools: &mut Pools, pool: &str, node: &str) {
     let Some(p) = pools.get_mut(pool) else {
         return;
     };

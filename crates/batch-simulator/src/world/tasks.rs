@@ -12,22 +12,22 @@ use time::OffsetDateTime;
 
 use super::agenda::{Action, Agenda};
 use crate::command;
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::model::job::{Job, Task, TaskState};
 use crate::model::node::NodeState;
 use crate::model::{Jobs, Pools};
 use axum::http::StatusCode;
 
 /// `POST /jobs` after validation.
-pub fn create_job(
+pub(super) fn create_job(
     now: OffsetDateTime,
     jobs: &mut Jobs,
     id: &str,
     pool_id: &str,
     priority: i32,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     if jobs.contains_key(id) {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::CONFLICT,
             "JobExists",
             "The specified job already exists.",
@@ -50,7 +50,7 @@ pub fn create_job(
 }
 
 /// `POST /jobs/{id}/tasks` after validation: queue the task, start it if a slot is free.
-pub fn add_task(
+pub(super) fn add_task(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -58,11 +58,11 @@ pub fn add_task(
     task_id: &str,
     command_line: &str,
     required_slots: u32,
-) -> Result<(), ApiError> {
+) -> Result<(), ErrorReply> {
     let now = agenda.now();
-    let job = jobs.get_mut(job_id).ok_or_else(ApiError::job_not_found)?;
+    let job = jobs.get_mut(job_id).ok_or_else(ErrorReply::job_not_found)?;
     if job.index.contains_key(task_id) {
-        return Err(ApiError::new(
+        return Err(ErrorReply::new(
             StatusCode::CONFLICT,
             "TaskExists",
             "The specified task already exists.",
@@ -93,7 +93,7 @@ pub fn add_task(
 }
 
 /// Start every waiting task that has a free slot on an idle/running node of its pool.
-pub fn schedule(agenda: &mut Agenda, pools: &mut Pools, jobs: &mut Jobs) {
+pub(super) fn schedule(agenda: &mut Agenda, pools: &mut Pools, jobs: &mut Jobs) {
     for (job_id, job) in jobs.iter_mut() {
         if job.queue.is_empty() {
             continue;
@@ -142,7 +142,7 @@ pub fn schedule(agenda: &mut Agenda, pools: &mut Pools, jobs: &mut Jobs) {
 /// Handles [`Action::TaskDone`]: the task completes with its command line's exit code,
 /// its node gets the slot back (and leaves, if it only waited for its tasks), and the
 /// queue moves.
-pub fn done(
+pub(super) fn done(
     agenda: &mut Agenda,
     pools: &mut Pools,
     jobs: &mut Jobs,
@@ -188,7 +188,7 @@ pub fn done(
 
 /// What happens to the tasks of a node that goes away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Evicted {
+pub(super) enum Evicted {
     /// Back to the front of the queue; `reason` is the log's (`requeued`, `nodeFailed`).
     Requeue { reason: &'static str },
     /// Completed as failed (`nodeDeallocationOption: terminate`).
@@ -197,7 +197,12 @@ pub enum Evicted {
 
 /// Take these `(jobId, taskId)` off their node. Their epochs move, so the `TaskDone`
 /// actions already scheduled for them are ignored.
-pub fn evict(agenda: &mut Agenda, jobs: &mut Jobs, running: Vec<(String, String)>, how: Evicted) {
+pub(super) fn evict(
+    agenda: &mut Agenda,
+    jobs: &mut Jobs,
+    running: Vec<(String, String)>,
+    how: Evicted,
+) {
     for (job_id, task_id) in running {
         let Some(job) = jobs.get_mut(&job_id) else {
             continue;

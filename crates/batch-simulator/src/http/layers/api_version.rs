@@ -12,16 +12,16 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 use crate::http::extract::Query;
 use crate::versions::ApiVersion;
 
 /// The newest version the simulator is tested against by default.
-pub const API_VERSION: &str = crate::versions::DEFAULT;
+pub(crate) const API_VERSION: &str = crate::versions::DEFAULT;
 
-pub async fn check(query: Query, mut req: Request, next: Next) -> Response {
+pub(crate) async fn check(query: Query, mut req: Request, next: Next) -> Response {
     match query.get("api-version") {
-        None => ApiError::new(
+        None => ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "MissingRequiredQueryParameter",
             "A query parameter that's mandatory for this request is not specified.",
@@ -29,7 +29,7 @@ pub async fn check(query: Query, mut req: Request, next: Next) -> Response {
         .with_value("QueryParameterName", "api-version")
         .into_response(),
         Some(v) => match ApiVersion::parse(v) {
-            None => ApiError::invalid_query(
+            None => ErrorReply::invalid_query(
                 "api-version",
                 v,
                 "The specified api-version is not supported.",

@@ -9,9 +9,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::authenticate;
-use crate::http::state::AppState;
+use crate::http::state::SimulatorState;
 
-pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn check(
+    State(state): State<SimulatorState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let verdict = authenticate(
         req.method(),
         req.uri(),

@@ -7,19 +7,19 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::ApiError;
+use crate::errors::ErrorReply;
 
 /// The largest request body read.
-pub const LIMIT: usize = 4 << 20;
+pub(crate) const LIMIT: usize = 4 << 20;
 
-pub async fn read(req: Request, next: Next) -> Response {
+pub(crate) async fn read(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, LIMIT).await {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(_) => ApiError::new(
+        Err(_) => ErrorReply::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestBodyTooLarge",
             "The request body is too large.",

@@ -18,13 +18,17 @@ use axum::response::{IntoResponse, Response};
 
 use crate::events::EventKind;
 use crate::http::reply::{Bare, DropConnection, Unrendered, render_error};
-use crate::http::state::AppState;
+use crate::http::state::SimulatorState;
 
 fn header_str<'a>(h: &'a HeaderMap, n: &str) -> Option<&'a str> {
     h.get(n).and_then(|v| v.to_str().ok())
 }
 
-pub async fn wrap(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn wrap(
+    State(state): State<SimulatorState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();

@@ -9,9 +9,13 @@ use axum::response::{IntoResponse, Response};
 use crate::faults::RequestFault;
 use crate::http::layers::body::LIMIT;
 use crate::http::reply::DropConnection;
-use crate::http::state::AppState;
+use crate::http::state::SimulatorState;
 
-pub async fn inject(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn inject(
+    State(state): State<SimulatorState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut canned = None;
     for f in state
         .faults

@@ -14,8 +14,8 @@
 //! can be faulted, but has neither api-version nor Batch auth. The control surface
 //! (`/_simulator`) has none of these layers.
 
-pub mod api_version;
-pub mod auth;
-pub mod body;
-pub mod envelope;
-pub mod faults;
+pub(super) mod api_version;
+pub(super) mod auth;
+pub(super) mod body;
+pub(super) mod envelope;
+pub(super) mod faults;

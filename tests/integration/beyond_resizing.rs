@@ -1,6 +1,7 @@
-//! What puts pool-resizer beyond its peers, checked in the simulator's
-//! event log: keep-warm for back-to-back pipelines, node repair, the
-//! backoff after an allocation failure, and the operator's pause switch.
+//! What pool-resizer does beyond resizing, checked in the simulator's event
+//! log: keep-warm for back-to-back pipelines, the operator's pause switch,
+//! the backoff after an allocation failure, the Spot fallback to dedicated
+//! nodes, and letting go of warmth and leases that expired.
 
 use crate::helpers::app::{TIME_SCALE, TestApp, pools, spawn_app, spawn_app_with};
 use crate::helpers::faults;
@@ -142,7 +143,7 @@ async fn a_quota_failure_backs_off_instead_of_asking_again() {
     );
     let resizes = app.accepted("POST", "/resize");
 
-    let again = app.host.post("/api/scale-up", three).await;
+    let again = app.scale_up(three).await;
     assert_eq!(again.status, 409, "{}", again.body);
     assert_eq!(again.body["error"]["code"], "BackingOff");
     assert_eq!(again.body["error"]["batchCode"], "AccountCoreQuotaReached");

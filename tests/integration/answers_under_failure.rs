@@ -1,4 +1,5 @@
-//! Truthful answers under failure, and safe sharing by default.
+//! The answers when Batch fails or a request is refused, and safe sharing
+//! by default.
 //!
 //! - No success without evidence: an unreachable, untrusted or refusing
 //!   Batch is a 502 that names its cause, the URL and the fix, within
