@@ -1,4 +1,4 @@
-//! Log set-up for the two ways the binary runs.
+//! Log set-up for the ways the binary runs.
 //!
 //! As a custom handler, the Functions host reads our stdout as Information
 //! and stderr as Error (Warning when the line contains "warn"), one line per
