@@ -23,9 +23,6 @@ use std::time::Duration;
 /// byte. The exporter retries a failed upload with backoff; the SDK's
 /// threads, not an answer, wait for it.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Spans waiting to be sent at most; more are dropped (and counted). At
-/// about 1 KB each, a bounded few MB however long ingestion is down.
-pub(crate) const SPAN_QUEUE: usize = 2048;
 /// How often metrics are sent: Application Insights' own one-minute grain.
 const METRIC_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -98,12 +95,12 @@ impl Telemetry {
             .with_service_name("pool-resizer")
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
+        // At most OTEL_BSP_MAX_QUEUE_SIZE spans wait (SDK default 2048, about 1 KB
+        // each: a bounded few MB however long ingestion is down); more are
+        // dropped and counted. The SDK reads it and OTEL_BSP_SCHEDULE_DELAY
+        // (default 5 s) from the environment.
         let spans = BatchSpanProcessor::builder(exporter()?)
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(SPAN_QUEUE)
-                    .build(),
-            )
+            .with_batch_config(BatchConfigBuilder::default().build())
             .build();
         let tracer = SdkTracerProvider::builder()
             .with_span_processor(spans)
@@ -168,7 +165,7 @@ impl HttpClient for Uploads {
         };
         match self
             .runtime
-            .spawn(tokio::time::timeout(UPLOAD_TIMEOUT, upload))
+            .spawn(async move { tokio::time::timeout(UPLOAD_TIMEOUT, upload).await })
             .await
         {
             Ok(Ok(result)) => result,

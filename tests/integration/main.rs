@@ -40,5 +40,6 @@ mod simulator_autoscale;
 mod simulator_fixtures;
 mod standalone;
 mod status_urls;
+mod telemetry;
 mod timers;
 mod truth;
