@@ -177,3 +177,168 @@ async fn with_ingestion_refusing_answers_are_unchanged() {
         app.host.logs().join("\n")
     );
 }
+
+fn repo_file(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The workbook's KQL queries.
+fn workbook_queries() -> Vec<String> {
+    let workbook: Value = serde_json::from_str(&repo_file("infra/workbook.json")).unwrap();
+    workbook["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["content"]["query"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The ```kusto blocks of docs/telemetry.md.
+fn doc_queries() -> Vec<String> {
+    let doc = repo_file("docs/telemetry.md");
+    let mut out = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in doc.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```kusto") => current = Some(Vec::new()),
+            (Some(lines), "```") => {
+                out.push(lines.join("\n"));
+                current = None;
+            }
+            (Some(lines), _) => lines.push(line),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Text outside double quotes, and the quoted strings.
+fn split_quotes(query: &str) -> (String, Vec<String>) {
+    let (mut code, mut strings) = (String::new(), Vec::new());
+    for (i, part) in query.split('"').enumerate() {
+        if i % 2 == 0 {
+            code.push_str(part);
+            code.push(' ');
+        } else {
+            strings.push(part.to_owned());
+        }
+    }
+    assert!(
+        query.matches('"').count() % 2 == 0,
+        "unbalanced quotes: {query}"
+    );
+    (code, strings)
+}
+
+const TABLES: &[&str] = &["AppMetrics", "AppRequests"];
+/// The columns of those tables the exporter's items fill.
+const COLUMNS: &[&str] = &[
+    "TimeGenerated",
+    "Name",
+    "Sum",
+    "ItemCount",
+    "Min",
+    "Max",
+    "Properties",
+    "AppRoleName",
+    "ResultCode",
+    "DurationMs",
+    "Success",
+    "OperationId",
+];
+const OPERATORS: &[&str] = &[
+    "where",
+    "extend",
+    "summarize",
+    "project",
+    "order",
+    "render",
+    "take",
+];
+
+/// The workbook's queries are the docs' (so they can be pasted into Logs),
+/// and each reads a workspace table Application Insights fills, only metric
+/// names and properties the handler writes, and only those tables' columns.
+#[test]
+fn workbook_queries_are_the_docs_and_name_only_what_the_exporter_writes() {
+    let queries = workbook_queries();
+    assert!(queries.len() >= 6, "{queries:?}");
+    assert_eq!(
+        queries,
+        doc_queries(),
+        "infra/workbook.json and docs/telemetry.md differ"
+    );
+    for query in &queries {
+        let (code, strings) = split_quotes(query);
+        let mut stages = code.split('|');
+        let table = stages.next().unwrap().trim();
+        assert!(TABLES.contains(&table), "table {table} in {query}");
+        for stage in stages {
+            let operator = stage.split_whitespace().next().unwrap_or("");
+            assert!(
+                OPERATORS.contains(&operator),
+                "operator {operator} in {query}"
+            );
+        }
+        let opens = code.matches('(').count();
+        assert_eq!(opens, code.matches(')').count(), "parentheses in {query}");
+        // Metric names are the quoted strings that start like one.
+        for name in strings.iter().filter(|s| s.starts_with("poolresizer.")) {
+            assert!(
+                pool_resizer::telemetry::METRICS.contains(&name.as_str()),
+                "metric {name}"
+            );
+        }
+        // Aliases (`x = ...`) may be used after they are made.
+        let words: Vec<&str> = code
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let aliases: Vec<&str> = code
+            .split(|c: char| c == ',' || c == '|')
+            .filter_map(|part| {
+                part.split_once(" = ")
+                    .map(|(l, _)| l.split_whitespace().last().unwrap_or(""))
+            })
+            .collect();
+        for word in words {
+            if let Some(property) = word.strip_prefix("Properties.") {
+                assert!(
+                    pool_resizer::telemetry::DIMENSIONS.contains(&property)
+                        || property == "InvocationId",
+                    "property {property} in {query}"
+                );
+            } else if word.starts_with(|c: char| c.is_ascii_uppercase()) {
+                assert!(
+                    COLUMNS.contains(&word) || TABLES.contains(&word) || aliases.contains(&word),
+                    "column {word} in {query}"
+                );
+            }
+        }
+    }
+}
+
+/// The template deploys the workbook, on the workspace, with the file's text.
+#[test]
+fn the_template_deploys_the_workbook_on_the_workspace() {
+    let bicep = repo_file("infra/main.bicep");
+    assert!(bicep.contains("serializedData: loadTextContent('workbook.json')"));
+    let arm: Value = serde_json::from_str(&repo_file("infra/main.json")).unwrap();
+    let workbook = arm["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Microsoft.Insights/workbooks")
+        .expect("a workbook resource");
+    assert_eq!(
+        workbook["properties"]["serializedData"].as_str().unwrap(),
+        repo_file("infra/workbook.json"),
+        "main.json's workbook is not infra/workbook.json (rebuild main.json from main.bicep)"
+    );
+    assert_eq!(
+        workbook["properties"]["sourceId"],
+        "[resourceId('Microsoft.OperationalInsights/workspaces', variables('logWorkspaceName'))]"
+    );
+    assert_eq!(workbook["kind"], "shared");
+}
