@@ -351,6 +351,7 @@ impl Tally {
 
 /// Prints the tally (`metrics: ` lines on stdout) every `period` when it
 /// changed, and once more when `stop` is cancelled: `dev --metrics`.
+#[cfg(feature = "simulator")]
 pub(crate) async fn print_every(period: Duration, stop: tokio_util::sync::CancellationToken) {
     let mut shown = Vec::new();
     loop {

@@ -225,7 +225,7 @@ fn split_quotes(query: &str) -> (String, Vec<String>) {
         }
     }
     assert!(
-        query.matches('"').count() % 2 == 0,
+        query.matches('"').count().is_multiple_of(2),
         "unbalanced quotes: {query}"
     );
     (code, strings)
@@ -296,7 +296,7 @@ fn workbook_queries_are_the_docs_and_name_only_what_the_exporter_writes() {
             .filter(|w| !w.is_empty())
             .collect();
         let aliases: Vec<&str> = code
-            .split(|c: char| c == ',' || c == '|')
+            .split([',', '|'])
             .filter_map(|part| {
                 part.split_once(" = ")
                     .map(|(l, _)| l.split_whitespace().last().unwrap_or(""))
