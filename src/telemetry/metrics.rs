@@ -30,6 +30,12 @@ pub const FAILURES: &str = "poolresizer.failures";
 /// Nodes held, by `holder` kind, as last seen; sent every minute, so
 /// the sum of its one-minute values is node-minutes.
 pub const NODES_HELD: &str = "poolresizer.nodes.held";
+/// The forecast's backtest as the reconcile last read it (`FORECAST_MODE`
+/// not `off`): predicted arrivals a pipeline came for (`result` = `hit`),
+/// nobody came for (`miss`), and arrivals none covered (`unforeseen`).
+pub const FORECAST_ARRIVALS: &str = "poolresizer.forecast.arrivals";
+/// Node-minutes the backtest's misses warmed for nobody.
+pub const FORECAST_MISSED_NODE_MINUTES: &str = "poolresizer.forecast.missed.node.minutes";
 
 /// Every metric name the exporter writes.
 pub const METRICS: &[&str] = &[
@@ -41,6 +47,8 @@ pub const METRICS: &[&str] = &[
     BATCH_CALLS,
     FAILURES,
     NODES_HELD,
+    FORECAST_ARRIVALS,
+    FORECAST_MISSED_NODE_MINUTES,
 ];
 /// Every attribute any of them carries (customDimensions / Properties).
 pub const DIMENSIONS: &[&str] = &[
@@ -51,6 +59,7 @@ pub const DIMENSIONS: &[&str] = &[
     "code",
     "batchCode",
     "holder",
+    "result",
 ];
 
 /// A holding not seen again for this long is no longer reported: the
@@ -135,6 +144,26 @@ impl Answer {
         })
     }
 
+    /// A timer firing's answer is the host's invocation shape (`Logs`), which
+    /// names no pool: counted by its HTTP status only.
+    pub(crate) fn of_timer(route: &str, http_status: u16, answer_seconds: f64) -> Option<Answer> {
+        let operation = route
+            .strip_prefix("/timer-")
+            .map(|r| format!("timer-{r}"))?;
+        let status = if (200..300).contains(&http_status) {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        Some(Answer {
+            operation,
+            status: status.into(),
+            http_status,
+            answer_seconds,
+            ..Answer::default()
+        })
+    }
+
     fn is_scale_up(&self) -> bool {
         matches!(self.operation.as_str(), "scale-up" | "timer-scale-up")
     }
@@ -181,6 +210,43 @@ struct Instruments {
     batch_calls: Counter<u64>,
     failures: Counter<u64>,
     _held: ObservableGauge<u64>,
+    _arrivals: ObservableGauge<u64>,
+    _missed: ObservableGauge<f64>,
+}
+
+/// The forecast's last backtest per pool: hits, misses, unforeseen, missed node-minutes.
+type Forecasts = HashMap<String, (u32, u32, u32, f64)>;
+
+fn forecasts() -> &'static Mutex<Forecasts> {
+    static FORECASTS: OnceLock<Mutex<Forecasts>> = OnceLock::new();
+    FORECASTS.get_or_init(Default::default)
+}
+
+/// What the reconcile's forecast step read: reported every minute until
+/// the next reading replaces it.
+pub(crate) fn forecast(pool: &str, backtest: &crate::resizer::forecast::Backtest) {
+    let _ = instruments();
+    let row = (
+        backtest.hits,
+        backtest.misses,
+        backtest.unforeseen,
+        backtest.missed_node_minutes,
+    );
+    forecasts()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(pool.to_owned(), row);
+    let tally = Tally::global();
+    for (result, n) in [("hit", row.0), ("miss", row.1), ("unforeseen", row.2)] {
+        tally.set(
+            &format!("{FORECAST_ARRIVALS} pool={pool} result={result}"),
+            f64::from(n),
+        );
+    }
+    tally.set(
+        &format!("{FORECAST_MISSED_NODE_MINUTES} pool={pool}"),
+        row.3,
+    );
 }
 
 /// Nodes held per (pool, holder kind), as last seen, and when.
@@ -217,6 +283,34 @@ fn instruments() -> &'static Instruments {
                                 KeyValue::new("holder", *holder),
                             ],
                         );
+                    }
+                })
+                .build(),
+            _arrivals: meter
+                .u64_observable_gauge(FORECAST_ARRIVALS)
+                .with_callback(|observer| {
+                    let rows = forecasts().lock().unwrap_or_else(|e| e.into_inner());
+                    for (pool, (hits, misses, unforeseen, _)) in rows.iter() {
+                        for (result, n) in
+                            [("hit", hits), ("miss", misses), ("unforeseen", unforeseen)]
+                        {
+                            observer.observe(
+                                u64::from(*n),
+                                &[
+                                    KeyValue::new("pool", pool.clone()),
+                                    KeyValue::new("result", result),
+                                ],
+                            );
+                        }
+                    }
+                })
+                .build(),
+            _missed: meter
+                .f64_observable_gauge(FORECAST_MISSED_NODE_MINUTES)
+                .with_callback(|observer| {
+                    let rows = forecasts().lock().unwrap_or_else(|e| e.into_inner());
+                    for (pool, (.., minutes)) in rows.iter() {
+                        observer.observe(*minutes, &[KeyValue::new("pool", pool.clone())]);
                     }
                 })
                 .build(),

@@ -101,7 +101,8 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
                 let seconds = started.elapsed().as_secs_f64();
                 let answer = serde_json::from_slice(&bytes)
                     .ok()
-                    .and_then(|json| Answer::from_body(status.as_u16(), &json, seconds));
+                    .and_then(|json| Answer::from_body(status.as_u16(), &json, seconds))
+                    .or_else(|| Answer::of_timer(route, status.as_u16(), seconds));
                 (Body::from(bytes), answer)
             }
             // Only a streamed body can fail here; none of ours is.

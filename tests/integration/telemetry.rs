@@ -90,6 +90,12 @@ async fn a_scale_up_and_a_scale_down_arrive_as_metrics_and_requests_without_secr
         "{resizes:?}"
     );
     assert!(!metrics(&envelopes, "poolresizer.batch.calls").is_empty());
+    let held = metrics(&envelopes, "poolresizer.nodes.held");
+    assert!(
+        held.iter()
+            .any(|(p, _)| p["pool"] == "adf-pool" && p["holder"] == "leases"),
+        "{held:?}"
+    );
     assert!(!metrics(&envelopes, "poolresizer.answer.seconds").is_empty());
 
     // One request per operation, beside the host's: the same invocation id.
@@ -341,4 +347,73 @@ fn the_template_deploys_the_workbook_on_the_workspace() {
         "[resourceId('Microsoft.OperationalInsights/workspaces', variables('logWorkspaceName'))]"
     );
     assert_eq!(workbook["kind"], "shared");
+}
+
+/// A reconcile with the forecast on (`forecast-only`): its backtest arrives
+/// per pool, hits and misses, and the firing is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forecasts_backtest_and_the_timer_firing_arrive() {
+    let ingestion = Ingestion::start(Mode::Accept).await;
+    let mut app = spawn_app_with(pools(&["p1"]), |settings, sim| {
+        with_ingestion(&ingestion)(settings, sim);
+        for (name, value) in [
+            ("BATCH_POOL_ID", "p1"),
+            ("SCALE_UP_SCHEDULE", "0 0 0 1 1 *"),
+            ("SCALE_DOWN_SCHEDULE", "* * * * * *"),
+            ("SCHEDULE_RECONCILE_SCHEDULE", "0 */15 * * * *"),
+            ("TIMER_WAIT_SECONDS", "60"),
+            ("FORECAST_MODE", "forecast-only"),
+        ] {
+            settings.insert(name.into(), value.into());
+        }
+    })
+    .await;
+    // A trigger seen every day of the last two weeks, three minutes from now.
+    let next = app.sim.now() + std::time::Duration::from_secs(3 * 60);
+    let arrivals: Vec<Value> = (1..=14)
+        .map(|days| {
+            let at = next - time::Duration::days(days);
+            serde_json::json!([at.unix_timestamp().div_euclid(60), 1, 0])
+        })
+        .collect();
+    let rhythm = serde_json::json!({"a": arrivals, "b": [], "t": 0}).to_string();
+    let patched = app
+        .batch()
+        .call(
+            "PATCH",
+            "/pools/p1",
+            Some(
+                serde_json::json!({"metadata": [{"name": "pool-resizer-rhythm", "value": rhythm}]}),
+            ),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let (status, _) = app.host.fire("timer-reconcile").await;
+    assert_eq!(status, 200);
+    assert_eq!(app.host.terminate().await, Some(0));
+
+    let envelopes = ingestion.envelopes();
+    let arrivals = metrics(&envelopes, "poolresizer.forecast.arrivals");
+    for result in ["hit", "miss", "unforeseen"] {
+        assert!(
+            arrivals
+                .iter()
+                .any(|(p, _)| p["pool"] == "p1" && p["result"] == result),
+            "no {result}: {arrivals:?}"
+        );
+    }
+    assert!(
+        arrivals
+            .iter()
+            .any(|(p, n)| p["result"] == "hit" && *n > 0.0),
+        "{arrivals:?}"
+    );
+    assert!(!metrics(&envelopes, "poolresizer.forecast.missed.node.minutes").is_empty());
+    let answers = metrics(&envelopes, "poolresizer.answers");
+    assert!(
+        answers
+            .iter()
+            .any(|(p, _)| p["operation"] == "timer-reconcile" && p["status"] == "succeeded"),
+        "{answers:?}"
+    );
 }

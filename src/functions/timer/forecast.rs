@@ -42,6 +42,7 @@ pub(super) async fn forecast_step(
     let reading = forecast::read(&snapshot.pool.metadata, now, cadence, config.grace);
     let (boot, lead) = (reading.boot, reading.lead);
     let judged = reading.backtest;
+    crate::telemetry::metrics::forecast(settings.pool_id.as_str(), &judged);
     log.info(format!(
         "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen",
         match config.mode {
