@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 pub const ANSWERS: &str = "poolresizer.answers";
 /// Seconds from request to answer (histogram).
 pub const ANSWER_SECONDS: &str = "poolresizer.answer.seconds";
-/// Seconds a scale-up waited until its nodes were ready (histogram).
+/// Seconds from a scale-up's first call to the answer that found its nodes
+/// ready, through the status URLs followed on this instance (histogram).
 pub const READY_SECONDS: &str = "poolresizer.ready.seconds";
 /// Resizes sent to Batch.
 pub const RESIZES: &str = "poolresizer.resizes";
@@ -82,6 +83,9 @@ pub(crate) struct Answer {
     /// Nodes held per holder kind, when the answer shows the pool.
     pub(crate) held: Option<BTreeMap<&'static str, u64>>,
     pub(crate) answer_seconds: f64,
+    /// A scale-up that is ready: seconds since its first call (set by
+    /// [`crate::telemetry::observe`], which follows its status URLs).
+    pub(crate) ready_seconds: Option<f64>,
 }
 
 /// The kind of a lease holder: the service's own ids by name, every
@@ -141,6 +145,7 @@ impl Answer {
             removed_nodes,
             held,
             answer_seconds,
+            ready_seconds: None,
         })
     }
 
@@ -164,7 +169,7 @@ impl Answer {
         })
     }
 
-    fn is_scale_up(&self) -> bool {
+    pub(crate) fn is_scale_up(&self) -> bool {
         matches!(self.operation.as_str(), "scale-up" | "timer-scale-up")
     }
 }
@@ -341,9 +346,10 @@ pub(crate) fn record(answer: &Answer) {
     };
     tally.add(&key(ANSWERS, &format!(" status={}", answer.status)), 1.0);
     tally.add(&key(ANSWER_SECONDS, ""), answer.answer_seconds);
-    if answer.is_scale_up() && answer.status == "succeeded" {
-        i.ready_seconds.record(answer.waited_seconds, &on);
-        tally.add(&key(READY_SECONDS, ""), answer.waited_seconds);
+    if let Some(seconds) = answer.ready_seconds {
+        // The answer may be a poll's (`operation-status`): the pool says it all.
+        i.ready_seconds.record(seconds, &on[1..]);
+        tally.add(&format!("{READY_SECONDS} pool={pool}"), seconds);
     }
     for (instrument, name, n) in [
         (&i.resizes, RESIZES, answer.resizes),

@@ -17,6 +17,10 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{Span, SpanKind, Status, Tracer};
 use opentelemetry::{KeyValue, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use tokio::time::Instant;
 
 /// Answers are small JSON bodies; one larger than this is passed on unread.
 const BODY_READ_LIMIT: usize = 256 * 1024;
@@ -64,12 +68,61 @@ fn route(path: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// Operations answered 202 whose status URL may be followed here: by the
+/// SHA-256 of the URL's token (the token itself is not kept), when the
+/// operation began and whether it is a scale-up. Polls that reach another
+/// instance are not followed; that scale-up's ready time is not reported.
+type Followed = HashMap<[u8; 32], (Instant, bool)>;
+/// At most this many operations followed at once; more are not followed.
+const MAX_FOLLOWED: usize = 1024;
+/// A status URL not followed within this long is forgotten (their TTL is
+/// at most a day).
+const FOLLOW_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+fn followed() -> &'static Mutex<Followed> {
+    static FOLLOWED: OnceLock<Mutex<Followed>> = OnceLock::new();
+    FOLLOWED.get_or_init(Default::default)
+}
+
+/// The digest of a status URL's token, from a query or a `Location`.
+fn token_digest(url_or_query: &str) -> Option<[u8; 32]> {
+    let query = url_or_query
+        .rsplit_once('?')
+        .map_or(url_or_query, |(_, q)| q);
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, token)| Sha256::digest(token.as_bytes()).into())
+}
+
+/// Sets `answer.ready_seconds` for a scale-up that is ready, from its first
+/// call through the status URLs followed since; remembers a 202's.
+fn follow(answer: &mut Answer, began: Instant, token: Option<[u8; 32]>, location: Option<&str>) {
+    let mut map = followed().lock().unwrap_or_else(|e| e.into_inner());
+    let (since, scale_up) = token
+        .and_then(|t| map.remove(&t))
+        .unwrap_or((began, answer.is_scale_up()));
+    if answer.http_status == 202 {
+        let now = Instant::now();
+        map.retain(|_, (at, _)| now.duration_since(*at) < FOLLOW_FOR);
+        if let Some(next) = location.and_then(token_digest)
+            && map.len() < MAX_FOLLOWED
+        {
+            map.insert(next, (since, scale_up));
+        }
+    } else if scale_up && answer.status == "succeeded" {
+        answer.ready_seconds = Some(since.elapsed().as_secs_f64());
+    }
+}
+
 /// The layer (`axum::middleware::from_fn(observe)`).
 pub(crate) async fn observe(request: Request, next: Next) -> Response {
     if request.uri().path() == "/" {
         return next.run(request).await;
     }
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
+    let token = (route(request.uri().path()) == "/api/operation-status")
+        .then(|| request.uri().query().and_then(token_digest))
+        .flatten();
     let method = request.method().as_str().to_owned();
     let route = route(request.uri().path());
     let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));
@@ -115,6 +168,14 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         "http.response.status_code",
         i64::from(status.as_u16()),
     ));
+    let location = parts
+        .headers
+        .get(axum::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok());
+    let mut answer = answer;
+    if let Some(answer) = &mut answer {
+        follow(answer, started, token, location);
+    }
     if let Some(answer) = &answer {
         span.set_attribute(KeyValue::new("operation", answer.operation.clone()));
         span.set_attribute(KeyValue::new("status", answer.status.clone()));
@@ -149,5 +210,37 @@ mod tests {
         assert_eq!(invocation_id(&headers), Some("0f1e-2d3c"));
         headers.insert("x-azure-functions-invocationid", "key=abc".parse().unwrap());
         assert_eq!(invocation_id(&headers), None);
+    }
+
+    #[test]
+    fn a_scale_up_is_followed_through_its_status_urls_to_ready() {
+        let began = Instant::now();
+        let mut accepted = Answer {
+            operation: "scale-up".into(),
+            status: "inProgress".into(),
+            http_status: 202,
+            ..Answer::default()
+        };
+        let first = "https://app.example/api/operation-status?token=first-token-x";
+        follow(&mut accepted, began, None, Some(first));
+        assert_eq!(accepted.ready_seconds, None);
+        let mut ready = Answer {
+            operation: "operation-status".into(),
+            status: "succeeded".into(),
+            http_status: 200,
+            ..Answer::default()
+        };
+        follow(
+            &mut ready,
+            Instant::now(),
+            token_digest("token=first-token-x"),
+            None,
+        );
+        assert!(ready.ready_seconds.is_some());
+        // Followed once: a second poll of the same URL is not a scale-up's.
+        let mut again = ready.clone();
+        again.ready_seconds = None;
+        follow(&mut again, Instant::now(), token_digest(first), None);
+        assert_eq!(again.ready_seconds, None);
     }
 }

@@ -83,6 +83,14 @@ async fn a_scale_up_and_a_scale_down_arrive_as_metrics_and_requests_without_secr
             "no {operation} answer among {answers:?}"
         );
     }
+    // From the scale-up's call through its status URL to ready.
+    let ready = metrics(&envelopes, "poolresizer.ready.seconds");
+    assert!(
+        ready
+            .iter()
+            .any(|(p, seconds)| p["pool"] == "adf-pool" && *seconds > 0.0),
+        "{ready:?}"
+    );
     let resizes = metrics(&envelopes, "poolresizer.resizes");
     assert!(
         resizes.iter().any(|(p, _)| p["operation"] == "scale-up")
