@@ -17,6 +17,10 @@
 //!   windows with daylight saving (pure).
 //! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
 //!   resizer path as the triggers, with live progress.
+//! - [`telemetry`]: log set-up, and metrics and one span per request sent
+//!   to Application Insights through OpenTelemetry (off without
+//!   `APPLICATIONINSIGHTS_CONNECTION_STRING`), read from the answers at the
+//!   router's edge.
 //! - [`settings`], [`clock`]: typed configuration (secrets in
 //!   `azure_core`'s `Secret`, which never prints), scaled time.
 
