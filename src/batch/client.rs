@@ -291,7 +291,15 @@ impl BatchClient {
         Ok(url)
     }
 
-    async fn send(&self, mut request: Request) -> Result<RawResponse, BatchError> {
+    /// One call, counted by pool, status and code for telemetry.
+    async fn send(&self, request: Request) -> Result<RawResponse, BatchError> {
+        let url = request.url().clone();
+        let result = self.send_once(request).await;
+        crate::telemetry::metrics::batch_call(&url, &result);
+        result
+    }
+
+    async fn send_once(&self, mut request: Request) -> Result<RawResponse, BatchError> {
         let ctx = Context::new();
         let url = without_query(request.url());
         let response = self

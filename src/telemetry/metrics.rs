@@ -38,6 +38,10 @@ pub const FORECAST_ARRIVALS: &str = "poolresizer.forecast.arrivals";
 /// Node-minutes the backtest's misses warmed for nobody.
 pub const FORECAST_MISSED_NODE_MINUTES: &str = "poolresizer.forecast.missed.node.minutes";
 
+/// Every Batch response (after the pipeline's quick retries) by `pool`,
+/// `httpStatus` (`0`: no answer) and `code`: throttling is 429/503.
+pub const BATCH_RESPONSES: &str = "poolresizer.batch.responses";
+
 /// Every metric name the exporter writes.
 pub const METRICS: &[&str] = &[
     ANSWERS,
@@ -50,6 +54,7 @@ pub const METRICS: &[&str] = &[
     NODES_HELD,
     FORECAST_ARRIVALS,
     FORECAST_MISSED_NODE_MINUTES,
+    BATCH_RESPONSES,
 ];
 /// Every attribute any of them carries (customDimensions / Properties).
 pub const DIMENSIONS: &[&str] = &[
@@ -214,6 +219,7 @@ struct Instruments {
     removed_nodes: Counter<u64>,
     batch_calls: Counter<u64>,
     failures: Counter<u64>,
+    batch_responses: Counter<u64>,
     _held: ObservableGauge<u64>,
     _arrivals: ObservableGauge<u64>,
     _missed: ObservableGauge<f64>,
@@ -274,6 +280,7 @@ fn instruments() -> &'static Instruments {
             removed_nodes: meter.u64_counter(REMOVED_NODES).build(),
             batch_calls: meter.u64_counter(BATCH_CALLS).build(),
             failures: meter.u64_counter(FAILURES).build(),
+            batch_responses: meter.u64_counter(BATCH_RESPONSES).build(),
             _held: meter
                 .u64_observable_gauge(NODES_HELD)
                 .with_callback(|observer| {
@@ -321,6 +328,42 @@ fn instruments() -> &'static Instruments {
                 .build(),
         }
     })
+}
+
+/// Counts one Batch call's outcome. The pool is the path's `/pools/{id}`
+/// (`-` for account-wide calls); no query string, header or body is read.
+pub(crate) fn batch_call(
+    url: &url::Url,
+    result: &Result<azure_core::http::RawResponse, crate::batch::BatchError>,
+) {
+    let pool = url
+        .path_segments()
+        .and_then(|mut s| s.find(|x| *x == "pools").and_then(|_| s.next()))
+        .map(|p| {
+            url::form_urlencoded::parse(format!("p={p}").as_bytes())
+                .next()
+                .map_or_else(|| p.to_owned(), |(_, v)| v.into_owned())
+        })
+        .unwrap_or_else(|| "-".into());
+    let (status, code) = match result {
+        Ok(response) => (u16::from(response.status()), String::new()),
+        Err(error) => (
+            error.status().map_or(0, u16::from),
+            error.code().unwrap_or("Unreachable").to_owned(),
+        ),
+    };
+    instruments().batch_responses.add(
+        1,
+        &[
+            KeyValue::new("pool", pool.clone()),
+            KeyValue::new("httpStatus", i64::from(status)),
+            KeyValue::new("code", code.clone()),
+        ],
+    );
+    Tally::global().add(
+        &format!("{BATCH_RESPONSES} pool={pool} httpStatus={status} code={code}"),
+        1.0,
+    );
 }
 
 /// Adds one answer to the instruments (no-ops while telemetry is off) and

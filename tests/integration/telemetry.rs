@@ -58,6 +58,13 @@ async fn a_scale_up_and_a_scale_down_arrive_as_metrics_and_requests_without_secr
         ))
         .await;
     assert_eq!(up.status, 200, "{}", up.body);
+    // Batch throttles the scale-down's first looks: counted by status and code.
+    app.inject(crate::helpers::faults::status(
+        429,
+        Some(1),
+        "/pools/adf-pool",
+        2,
+    ));
     let down = app
         .scale_down(&format!(
             r#"{{"waitSeconds": 200, "leaseId": "{LEASE_ID}"}}"#
@@ -98,6 +105,20 @@ async fn a_scale_up_and_a_scale_down_arrive_as_metrics_and_requests_without_secr
         "{resizes:?}"
     );
     assert!(!metrics(&envelopes, "poolresizer.batch.calls").is_empty());
+    let responses = metrics(&envelopes, "poolresizer.batch.responses");
+    assert!(
+        responses.iter().any(|(p, n)| p["pool"] == "adf-pool"
+            && p["httpStatus"] == "429"
+            && p["code"] != ""
+            && *n >= 1.0),
+        "{responses:?}"
+    );
+    assert!(
+        responses
+            .iter()
+            .any(|(p, _)| p["pool"] == "adf-pool" && p["httpStatus"] == "200"),
+        "{responses:?}"
+    );
     let held = metrics(&envelopes, "poolresizer.nodes.held");
     assert!(
         held.iter()
