@@ -198,6 +198,21 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// The workbook that answers "why did my pipeline wait?" (docs/telemetry.md),
+// on the workspace where Application Insights keeps the handler's metrics
+// and requests (AppMetrics, AppRequests). Its queries are in workbook.json.
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, appName, 'pool-resizer-workbook')
+  location: location
+  kind: 'shared'
+  properties: {
+    displayName: 'pool-resizer: why did my pipeline wait? (${appName})'
+    category: 'workbook'
+    sourceId: logs.id
+    serializedData: loadTextContent('workbook.json')
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
   name: '${appName}-plan'
   location: location

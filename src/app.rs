@@ -5,11 +5,13 @@
 
 use crate::batch::credential::entra_credential;
 use crate::batch::shared_key::{AccountKey, InvalidAccountKey};
-use crate::batch::transport::{TransportError, https_client, read_ca_file};
 use crate::batch::{BatchAuth, BatchClient, BatchClientOptions};
+use crate::functions::connections::SHUTDOWN_GRACE;
+use crate::https::{TransportError, https_client, read_ca_file};
 use crate::settings::{AuthSettings, Settings};
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -196,16 +198,28 @@ pub(crate) async fn serve_handler(
         "pool-resizer handler listening"
     );
     let state = crate::functions::AppState::new(batch, settings, policy, stop.clone())?;
+    let telemetry = crate::telemetry::Telemetry::start_from_env();
+    let stopped_at = std::sync::Arc::new(std::sync::OnceLock::new());
+    let mark = stopped_at.clone();
     let shutdown = async move {
         stop.cancelled().await;
+        let _ = mark.set(tokio::time::Instant::now());
         tracing::info!("shutting down: open waits answer 202 with their status URL");
     };
-    crate::functions::serve(listener, state, shutdown)
-        .await
-        .map_err(|source| StartupError::Listen {
-            address: local.to_string(),
-            source,
-        })
+    let served = crate::functions::serve(listener, state, shutdown).await;
+    if let Some(telemetry) = telemetry {
+        // What is left is sent within the server's own grace, counted from
+        // the stop (at least a second, should the requests have taken it all).
+        let now = tokio::time::Instant::now();
+        let grace_ends = stopped_at.get().copied().unwrap_or(now) + SHUTDOWN_GRACE;
+        telemetry
+            .shutdown(grace_ends.max(now + Duration::from_secs(1)))
+            .await;
+    }
+    served.map_err(|source| StartupError::Listen {
+        address: local.to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ pub struct DevArgs {
     /// or a free port when that one is taken]. The export line names it.
     #[arg(long, value_name = "ADDRESS")]
     pub(crate) simulator_listen: Option<SocketAddr>,
+    /// Print the numbers telemetry sends to Application Insights (per pool:
+    /// answers, time to answer and to ready, resizes, Batch calls, failures,
+    /// nodes held by kind of holder), every 10 s when they changed and at stop.
+    #[arg(long)]
+    pub(crate) metrics: bool,
 }
 
 /// App settings `dev` takes from its own environment, as the Function App
@@ -174,7 +179,16 @@ pub async fn run(args: DevArgs, stop: tokio_util::sync::CancellationToken) -> Re
         kept: ca.kept,
     };
     print_welcome(address, &info, &args, &export, &settings.schedule);
+    let printer = args.metrics.then(|| {
+        tokio::spawn(crate::telemetry::metrics::print_every(
+            std::time::Duration::from_secs(10),
+            stop.clone(),
+        ))
+    });
     let result = crate::app::serve_handler(listener, settings, PollPolicy::default(), stop).await;
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
     sim.shutdown().await;
     ca.release();
     Ok(result?)

@@ -8,6 +8,8 @@
 //! - [`resizer`]: the decision at the centre (`decide`: pool snapshot + want ->
 //!   next step, pure) and the converge loop that drives it. No HTTP inside.
 //! - [`batch`]: the Batch REST client over `azure_core`'s pipeline.
+//! - [`https`]: the one HTTPS client builder (ring rustls, Mozilla's roots and
+//!   an extra CA file) that the Batch client and the telemetry export share.
 //! - `dev` (feature `simulator`, on by default): the handler against the
 //!   local Batch simulator, which is its own crate (`batch_simulator`), so it
 //!   cannot share types with [`batch`] and the deployed build leaves it out.
@@ -17,6 +19,10 @@
 //!   windows with daylight saving (pure).
 //! - [`cli`]: `scale-up`/`scale-down`/`status` for operators, on the same
 //!   resizer path as the triggers, with live progress.
+//! - [`telemetry`]: log set-up, and metrics and one span per request sent
+//!   to Application Insights through OpenTelemetry (off without
+//!   `APPLICATIONINSIGHTS_CONNECTION_STRING`), read from the answers at the
+//!   router's edge.
 //! - [`settings`], [`clock`]: typed configuration (secrets in
 //!   `azure_core`'s `Secret`, which never prints), scaled time.
 
@@ -34,6 +40,7 @@ pub mod dev;
 #[cfg(all(test, feature = "simulator"))]
 mod docs_figures;
 pub mod functions;
+pub(crate) mod https;
 pub(crate) mod report;
 pub mod resizer;
 pub mod schedule;

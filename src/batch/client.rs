@@ -291,7 +291,22 @@ impl BatchClient {
         Ok(url)
     }
 
-    async fn send(&self, mut request: Request) -> Result<RawResponse, BatchError> {
+    /// One call, counted by pool, status and code for telemetry.
+    async fn send(&self, request: Request) -> Result<RawResponse, BatchError> {
+        let pool = pool_in_path(request.url());
+        let result = self.send_once(request).await;
+        let (status, code) = match &result {
+            Ok(response) => (u16::from(response.status()), ""),
+            Err(error) => (
+                error.status().map_or(0, u16::from),
+                error.code().unwrap_or("Unreachable"),
+            ),
+        };
+        crate::telemetry::metrics::batch_call(&pool, status, code);
+        result
+    }
+
+    async fn send_once(&self, mut request: Request) -> Result<RawResponse, BatchError> {
         let ctx = Context::new();
         let url = without_query(request.url());
         let response = self
@@ -409,3 +424,16 @@ fn decode<T: serde::de::DeserializeOwned>(
 mod scripted;
 #[cfg(test)]
 mod tests;
+
+/// The pool a call is about: the path's `/pools/{id}`, decoded; `-` for
+/// account-wide calls.
+fn pool_in_path(url: &url::Url) -> String {
+    url.path_segments()
+        .and_then(|mut s| s.find(|x| *x == "pools").and_then(|_| s.next()))
+        .map(|p| {
+            url::form_urlencoded::parse(format!("p={p}").as_bytes())
+                .next()
+                .map_or_else(|| p.to_owned(), |(_, v)| v.into_owned())
+        })
+        .unwrap_or_else(|| "-".into())
+}

@@ -14,7 +14,6 @@ pub(crate) mod error;
 pub(crate) mod models;
 pub(crate) mod pool_id;
 pub(crate) mod shared_key;
-pub(crate) mod transport;
 
 pub use client::BatchClient;
 pub(crate) use client::{BatchAuth, BatchClientOptions};

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(crate::telemetry::observe::observe))
         .layer(middleware::from_fn(invocation_span))
         .with_state(state)
 }

@@ -656,6 +656,17 @@ mod tests {
         assert_eq!(ahead(&back, "run-a"), (3, 0), "taken anew: last in line");
     }
 
+    /// Telemetry reads holders off the answers by these names, without
+    /// importing the resizer: renaming a lease id must change it too.
+    #[test]
+    fn telemetry_names_the_services_own_leases_by_their_ids() {
+        use crate::telemetry::metrics::holder_kind;
+        assert_eq!(holder_kind(SCHEDULE_LEASE), "schedule");
+        assert_eq!(holder_kind(WARM_LEASE), "keep-warm");
+        assert_eq!(holder_kind(FORECAST_LEASE), "forecast");
+        assert_eq!(holder_kind("run-42"), "leases");
+    }
+
     #[test]
     fn zero_node_leases_take_no_slot() {
         assert_eq!(

@@ -27,9 +27,9 @@ use super::config::{DayPlan, Run};
 use super::flight::Flight;
 use super::metrics::{Metrics, measure};
 use super::strategy::{Ctx, FunctionApp, Strategy};
-use crate::batch::transport::https_client;
 use crate::batch::{BatchAuth, BatchClient, BatchClientOptions, PoolId};
 use crate::clock::Clock;
+use crate::https::https_client;
 
 /// The pool every strategy's day uses.
 pub(crate) const POOL: &str = "adf-pool";

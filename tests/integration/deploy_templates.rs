@@ -36,6 +36,10 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
     ),
     ("BATCH_CA_FILE", "extra CAs for the local simulator only"),
     (
+        "TELEMETRY_CA_FILE",
+        "extra CAs for a stand-in of the ingestion endpoint (tests) or a TLS-inspecting proxy only",
+    ),
+    (
         "POOL_RESIZER_TIME_SCALE",
         "fast time for dev and tests only",
     ),

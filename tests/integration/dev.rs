@@ -19,6 +19,8 @@ struct Dev {
     port: u16,
     export_line: String,
     banner: String,
+    /// What dev printed after its banner, and whether it has closed stdout.
+    output: std::sync::Arc<std::sync::Mutex<(Vec<String>, bool)>>,
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -70,12 +72,20 @@ async fn start_dev(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Dev {
         .trim()
         .to_owned();
     // Keep reading so dev never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let output = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), false)));
+    let kept = output.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().unwrap().0.push(line);
+        }
+        kept.lock().unwrap().1 = true;
+    });
     Dev {
         child,
         port,
         export_line,
         banner,
+        output,
     }
 }
 
@@ -209,6 +219,7 @@ async fn a_gone_ca_file_says_dev_restarted() {
         port: 0,
         export_line: export_line.clone(),
         banner: String::new(),
+        output: Default::default(),
     };
     dev.stop().await;
     let status = after_export(&export_line, "status").await;
@@ -254,4 +265,28 @@ async fn dev_honours_allowed_pools() {
         "{body}"
     );
     dev.stop().await;
+}
+
+/// `dev --metrics` prints what telemetry would send, per pool, at Ctrl-C
+/// at the latest.
+#[tokio::test]
+async fn dev_metrics_prints_the_numbers_telemetry_sends() {
+    let home = scratch("metrics");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let dev = start_dev(&home, &[], &["--simulator-listen", &listen, "--metrics"]).await;
+    let (status, body) = dev.post("/api/scale-down", "{}").await;
+    assert_eq!(status, 200, "{body}");
+    let output = dev.output.clone();
+    dev.stop().await;
+    // dev has exited: its last lines are in the pipe until the reader ends.
+    while !output.lock().unwrap().1 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let printed = output.lock().unwrap().0.join("\n");
+    for line in [
+        "metrics: poolresizer.answers operation=scale-down pool=adf-pool status=succeeded count=1",
+        "metrics: poolresizer.answer.seconds operation=scale-down pool=adf-pool count=1",
+    ] {
+        assert!(printed.contains(line), "no {line:?} in:\n{printed}");
+    }
 }

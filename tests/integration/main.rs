@@ -42,4 +42,5 @@ mod simulator_autoscale;
 mod simulator_fixtures;
 mod standalone;
 mod status_urls;
+mod telemetry;
 mod timers;

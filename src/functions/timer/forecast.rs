@@ -42,6 +42,15 @@ pub(super) async fn forecast_step(
     let reading = forecast::read(&snapshot.pool.metadata, now, cadence, config.grace);
     let (boot, lead) = (reading.boot, reading.lead);
     let judged = reading.backtest;
+    crate::telemetry::metrics::forecast(
+        settings.pool_id.as_str(),
+        crate::telemetry::metrics::ForecastBacktest {
+            hits: judged.hits,
+            misses: judged.misses,
+            unforeseen: judged.unforeseen,
+            missed_node_minutes: judged.missed_node_minutes,
+        },
+    );
     log.info(format!(
         "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen",
         match config.mode {

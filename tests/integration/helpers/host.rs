@@ -135,6 +135,9 @@ pub(crate) struct HostResponse {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+    /// The `X-Azure-Functions-InvocationId` the host sent (empty when the
+    /// host answered itself).
+    pub invocation_id: String,
 }
 
 impl HostResponse {
@@ -144,6 +147,7 @@ impl HostResponse {
             status,
             headers: Default::default(),
             body: Value::Null,
+            invocation_id: String::new(),
         }
     }
 
@@ -408,6 +412,7 @@ impl FunctionsHost {
             status,
             headers,
             body,
+            invocation_id,
         }
     }
 

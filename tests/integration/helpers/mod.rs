@@ -5,10 +5,12 @@
 //! - `schema`: the answer contract every answer is checked against;
 //! - `batch`: a signed Batch client of the tests' own, for arranging the
 //!   world behind the handler's back;
-//! - `faults`: the simulator's faults, by what Batch does.
+//! - `faults`: the simulator's faults, by what Batch does;
+//! - `ingestion`: a loopback HTTPS stand-in of Application Insights' ingestion endpoint.
 
 pub(crate) mod app;
 pub(crate) mod batch;
 pub(crate) mod faults;
 pub(crate) mod host;
+pub(crate) mod ingestion;
 pub(crate) mod schema;

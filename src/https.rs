@@ -1,4 +1,5 @@
-//! The HTTPS client under the pipeline, and the certificates it trusts.
+//! The HTTPS client under the Batch pipeline and the telemetry export, and
+//! the certificates it trusts.
 //!
 //! We build our own `reqwest` client instead of taking azure_core's default so
 //! that (1) TLS is rustls with the `ring` provider (no C toolchain, static musl

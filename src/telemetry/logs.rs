@@ -1,4 +1,4 @@
-//! Log set-up for the two ways the binary runs.
+//! Log set-up for the ways the binary runs.
 //!
 //! As a custom handler, the Functions host reads our stdout as Information
 //! and stderr as Error (Warning when the line contains "warn"), one line per
@@ -26,9 +26,14 @@ pub fn init_quiet_logs() {
 
 fn filter() -> EnvFilter {
     // azure_core's pipeline logs every failed try at info; our own lines say
-    // what matters (and retries are expected), so keep it to warnings.
-    EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,typespec_client_core=warn,azure_core=warn"))
+    // what matters (and retries are expected), so keep it to warnings. The
+    // OpenTelemetry SDK's info lines are its set-up; its warnings (spans
+    // dropped, exports failing) stay.
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(
+            "info,typespec_client_core=warn,azure_core=warn,opentelemetry=warn,opentelemetry_sdk=warn",
+        )
+    })
 }
 
 /// Text that came from outside (a caller, a timer payload, Batch) made fit
