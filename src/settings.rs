@@ -100,13 +100,13 @@ pub(crate) enum ForecastMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ForecastSettings {
     pub(crate) mode: ForecastMode,
-    /// How long after the expected arrival a pre-warm's lease lapses.
+    /// How long after its slot's latest arrival a pre-warm's lease lapses.
     pub(crate) grace: std::time::Duration,
 }
 
 /// Long enough for a trigger's jitter and an upstream activity's delay,
 /// short enough that a pre-warm nobody used bills little.
-pub(crate) const DEFAULT_FORECAST_GRACE_MINUTES: u32 = 10;
+pub(crate) const DEFAULT_FORECAST_GRACE_MINUTES: u32 = 5;
 
 impl ForecastSettings {
     fn read(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {

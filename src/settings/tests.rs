@@ -177,7 +177,7 @@ fn forecast_modes_are_read_and_checked() {
     };
     let off = with(&[]).unwrap().forecast;
     assert_eq!(off.mode, ForecastMode::Off);
-    assert_eq!(off.grace.as_secs(), 10 * 60);
+    assert_eq!(off.grace.as_secs(), 5 * 60);
     for (raw, mode) in [
         ("off", ForecastMode::Off),
         ("forecast-only", ForecastMode::ForecastOnly),

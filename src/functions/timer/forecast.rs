@@ -12,7 +12,7 @@ use std::time::Duration;
 /// The reconcile's forecast (`FORECAST_MODE`), on the pool its firing just saw:
 /// what the pool's rhythm expects next, how often that forecast would have
 /// been right, and, when on and an arrival is a lead away, the pre-warm.
-/// The lead is a boot (the 90th percentile of the pool's) plus the time to
+/// The lead is a boot (the median of the pool's) plus the time to
 /// the next firing, which could otherwise be too late.
 pub(super) async fn forecast_step(
     app: &AppState,
