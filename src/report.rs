@@ -161,7 +161,7 @@ pub(crate) struct Requested {
     pub lease_minutes: Option<u32>,
     pub force: Option<bool>,
     pub repair_attempts: Option<u32>,
-    pub keep_warm_minutes: Option<u32>,
+    pub keep_warm_minutes: Option<crate::resizer::keep_warm::KeepWarm>,
     pub fallback_to_dedicated: Option<bool>,
 }
 

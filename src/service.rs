@@ -13,6 +13,7 @@ use crate::batch::PoolId;
 use crate::batch::error::cause_chain;
 use crate::report::{ErrorView, Requested};
 use crate::resizer::budget::{Budget, STATUS_PATIENCE};
+use crate::resizer::keep_warm::KeepWarm;
 use crate::resizer::lease::{FORECAST_LEASE, live_leases};
 use crate::resizer::marks::{BACKOFF_CODES, Backoff, Paused};
 use crate::resizer::{
@@ -92,9 +93,9 @@ pub(crate) struct ScaleRequest {
     pub force: bool,
     /// Scale-up only: replacements of failed nodes this call may try.
     pub repair_attempts: u32,
-    /// Scale-down only: keep the released nodes this long for the next
-    /// pipeline (0: release now).
-    pub keep_warm_minutes: u32,
+    /// Scale-down only: keep the released nodes for the next pipeline, so
+    /// long or as `auto` picks (0: release now).
+    pub keep_warm: KeepWarm,
     /// Scale-up only: dedicated nodes stand in for Spot nodes Batch cannot
     /// allocate, up to `MAX_DEDICATED_NODES`.
     pub fallback_to_dedicated: bool,
@@ -147,7 +148,7 @@ impl ScaleRequest {
             },
             keep_warm_minutes: match self.operation {
                 Operation::ScaleUp => None,
-                Operation::ScaleDown => Some(self.keep_warm_minutes),
+                Operation::ScaleDown => Some(self.keep_warm),
             },
             fallback_to_dedicated: match self.operation {
                 Operation::ScaleUp => Some(self.fallback_to_dedicated),
@@ -354,12 +355,10 @@ impl<B: PoolApi> Service<'_, B> {
         // pipeline; a lease held by `warm` keeps them until it expires, when
         // the next scale-down or the reconcile timer lets them go.
         if request.operation == Operation::ScaleDown
-            && request.keep_warm_minutes > 0
+            && !request.keep_warm.is_off()
             && !request.force
         {
-            edits.push(PoolEdit::KeepWarm {
-                minutes: request.keep_warm_minutes,
-            });
+            edits.push(PoolEdit::KeepWarm(request.keep_warm));
         }
         // One budget for the whole request: the edits, the wait and the
         // backoff write after it, so the answer leaves within the wait plus

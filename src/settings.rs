@@ -53,8 +53,9 @@ pub struct Settings {
     pub(crate) max_dedicated_nodes: u32,
     pub(crate) max_low_priority_nodes: u32,
     /// `KEEP_WARM_MINUTES`: how long a scale-down keeps the released nodes
-    /// for the next pipeline when the request does not say (0: off).
-    pub(crate) keep_warm_minutes: u32,
+    /// for the next pipeline when the request does not say (0: off; `auto`:
+    /// picked from the pool's gaps).
+    pub(crate) keep_warm: crate::resizer::keep_warm::KeepWarm,
     /// `PROVISION_DEADLINE_MINUTES`: a node not ready this long after Batch
     /// allocated it is reported as stuck (default 15).
     pub(crate) provision_deadline: std::time::Duration,
@@ -272,9 +273,7 @@ pub(crate) enum AuthSettings {
 }
 
 pub(crate) const DEFAULT_MAX_NODES: u32 = 10;
-/// Keeping nodes warm longer than a day is a permanent floor by another
-/// name: set one with a lease or the schedule instead.
-pub(crate) const MAX_KEEP_WARM_MINUTES: u32 = 24 * 60;
+pub(crate) use crate::resizer::keep_warm::MAX_KEEP_WARM_MINUTES;
 const DEFAULT_PORT: u16 = 8080;
 /// An hour covers ADF's whole wait for nodes (the pipeline's *Wait for
 /// nodes* times out after 30 minutes) and bounds what a leaked status URL
@@ -521,13 +520,14 @@ impl Settings {
         if status_url_ttl_minutes == 0 {
             problems.push("STATUS_URL_TTL_MINUTES must be at least 1: a status URL that expires at once cannot be followed".to_owned());
         }
-        let keep_warm_minutes = whole_number(
-            &get,
-            &mut problems,
-            "KEEP_WARM_MINUTES",
-            0,
-            MAX_KEEP_WARM_MINUTES,
-        );
+        let keep_warm = match get("KEEP_WARM_MINUTES") {
+            None => crate::resizer::keep_warm::KeepWarm::OFF,
+            Some(raw) => crate::resizer::keep_warm::KeepWarm::parse(&raw, MAX_KEEP_WARM_MINUTES)
+                .unwrap_or_else(|why| {
+                    problems.push(format!("KEEP_WARM_MINUTES {why}"));
+                    crate::resizer::keep_warm::KeepWarm::OFF
+                }),
+        };
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
             None => DEFAULT_PORT,
             Some(raw) => raw.parse::<u16>().unwrap_or_else(|_| {
@@ -793,7 +793,7 @@ impl Settings {
                 default_wait_seconds,
                 max_dedicated_nodes,
                 max_low_priority_nodes,
-                keep_warm_minutes,
+                keep_warm,
                 provision_deadline: std::time::Duration::from_secs(
                     u64::from(provision_deadline_minutes) * 60,
                 ),

@@ -15,6 +15,7 @@ use crate::app::StartupError;
 use crate::batch::PoolId;
 use crate::batch::error::{DEV_RESTARTED, is_loopback};
 use crate::clock::Clock;
+use crate::resizer::keep_warm::KeepWarm;
 use crate::resizer::marks::Paused;
 use crate::resizer::{Converger, LeaseId, Observed, Operation, Outcome, PollPolicy};
 use crate::service::{Answer, LeaseRequest, ScaleRequest, Service, StatusRequest};
@@ -112,10 +113,10 @@ pub struct ScaleDownArgs {
     #[arg(long)]
     pub(crate) force: bool,
     /// Keep the released nodes warm this many minutes for the next pipeline
-    /// (0-1440) [default: KEEP_WARM_MINUTES, 0 = off].
-    #[arg(long = "keep-warm-minutes", value_name = "MINUTES",
-          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::settings::MAX_KEEP_WARM_MINUTES)))]
-    pub(crate) keep_warm_minutes: Option<u32>,
+    /// (0-1440), or `auto`: as long as the pool's gaps say it bills no more
+    /// than letting them go [default: KEEP_WARM_MINUTES, 0 = off].
+    #[arg(long = "keep-warm-minutes", value_name = "MINUTES|auto")]
+    pub(crate) keep_warm_minutes: Option<KeepWarm>,
 }
 
 /// What `scale-up` and `scale-down` asked, in one shape.
@@ -129,7 +130,7 @@ pub struct ScaleArgs {
     lease_minutes: u32,
     force: bool,
     repair_attempts: u32,
-    keep_warm_minutes: Option<u32>,
+    keep_warm_minutes: Option<KeepWarm>,
     fallback_to_dedicated: bool,
 }
 
@@ -459,7 +460,7 @@ fn scale_request(
         }
         None => None,
     };
-    if args.force && args.keep_warm_minutes.is_some_and(|minutes| minutes > 0) {
+    if args.force && args.keep_warm_minutes.is_some_and(|keep| !keep.is_off()) {
         return Err(CliError::Usage(
             "--keep-warm-minutes does not go with --force: force releases the nodes live leases \
              hold, keep-warm would hold them again"
@@ -478,11 +479,11 @@ fn scale_request(
         }),
         force: args.force,
         repair_attempts: args.repair_attempts,
-        keep_warm_minutes: match operation {
+        keep_warm: match operation {
             // A forced shrink keeps nothing warm, the app's default included.
-            Operation::ScaleDown if args.force => 0,
-            Operation::ScaleDown => args.keep_warm_minutes.unwrap_or(settings.keep_warm_minutes),
-            Operation::ScaleUp => 0,
+            Operation::ScaleDown if args.force => KeepWarm::OFF,
+            Operation::ScaleDown => args.keep_warm_minutes.unwrap_or(settings.keep_warm),
+            Operation::ScaleUp => KeepWarm::OFF,
         },
         fallback_to_dedicated: args.fallback_to_dedicated,
     })

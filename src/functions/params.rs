@@ -9,6 +9,7 @@
 
 use super::error::{InputCode, Refusal};
 use crate::batch::PoolId;
+use crate::resizer::keep_warm::KeepWarm;
 use crate::resizer::lease::DEFAULT_LEASE_MINUTES;
 use crate::resizer::want::MAX_REPAIR_ATTEMPTS;
 use crate::resizer::{LeaseId, Operation};
@@ -39,8 +40,8 @@ pub(crate) struct ScaleParams {
     pub force: bool,
     /// Scale-up only: how many times failed nodes may be replaced.
     pub repair_attempts: u32,
-    /// Scale-down only: keep the released nodes warm this long.
-    pub keep_warm_minutes: u32,
+    /// Scale-down only: keep the released nodes warm this long, or `auto`.
+    pub keep_warm: KeepWarm,
     /// Scale-up only: dedicated nodes may stand in for Spot ones.
     pub fallback_to_dedicated: bool,
 }
@@ -93,7 +94,7 @@ impl ScaleParams {
             wait: std::time::Duration::from_secs(self.wait_seconds.into()),
             force: self.force,
             repair_attempts: self.repair_attempts,
-            keep_warm_minutes: self.keep_warm_minutes,
+            keep_warm: self.keep_warm,
             fallback_to_dedicated: self.fallback_to_dedicated,
         }
     }
@@ -240,15 +241,15 @@ impl ScaleParams {
                 }
                 Operation::ScaleDown => 0,
             },
-            keep_warm_minutes: match operation {
-                Operation::ScaleDown => raw.keep_warm_minutes(force, settings)?,
+            keep_warm: match operation {
+                Operation::ScaleDown => raw.keep_warm(force, settings)?,
                 Operation::ScaleUp if raw.has("keepWarmMinutes") => {
                     return Err(Refusal::invalid(
                         InputCode::InvalidParameter,
                         "keepWarmMinutes applies to scale-down only".into(),
                     ));
                 }
-                Operation::ScaleUp => 0,
+                Operation::ScaleUp => KeepWarm::OFF,
             },
             fallback_to_dedicated: match operation {
                 Operation::ScaleUp => raw.flag("fallbackToDedicated")?,

@@ -229,6 +229,7 @@ impl<B: PoolApi> Converger<'_, B> {
         let note = Note {
             arrival: arrival.and_then(|note| note.arrival),
             boots,
+            departure: None,
         };
         if note.is_empty() {
             return;

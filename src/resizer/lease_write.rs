@@ -8,6 +8,7 @@
 use super::api::PoolApi;
 use super::budget::{Budget, Cut};
 use super::converger::{ConvergeError, Converger, Run};
+use super::keep_warm::{self, KeepWarm};
 use super::lease::{self, Lease, LeaseEdit, WARM_LEASE};
 use super::marks::{self, Backoff, Paused};
 use super::rhythm::{self, Note};
@@ -37,11 +38,10 @@ pub(crate) enum LeaseWrite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PoolEdit {
     Lease(LeaseEdit),
-    /// Keep the pool's current targets for `minutes` (a lease held by
-    /// `warm`, sized to the targets when it is written).
-    KeepWarm {
-        minutes: u32,
-    },
+    /// Keep the nodes a scale-down releases warm (a lease held by `warm`,
+    /// sized when it is written), for minutes fixed or picked by `auto`
+    /// from the pool's rhythm as it is then.
+    KeepWarm(KeepWarm),
     SetBackoff(Backoff),
     ClearBackoff,
     Pause(Paused),
@@ -227,6 +227,22 @@ impl<B: PoolApi> Converger<'_, B> {
     }
 }
 
+/// A caller letting go of a lease it holds: its departure, for keep-warm
+/// `auto`'s gaps. The service's own leases are none.
+fn departure(
+    metadata: &[MetadataItem],
+    edit: &LeaseEdit,
+    now: time::OffsetDateTime,
+) -> Option<Note> {
+    let LeaseEdit::Release(id) = edit else {
+        return None;
+    };
+    let held = lease::live_leases(metadata, now)
+        .iter()
+        .any(|live| &live.id == id);
+    (held && rhythm::counts_as_arrival(id)).then(|| Note::departure(now))
+}
+
 /// A failed metadata write: the Batch error, and what was being done.
 type Refused = (BatchError, &'static str);
 
@@ -246,13 +262,20 @@ fn edited(pool: &Pool, edit: &PoolEdit, now: time::OffsetDateTime) -> Option<Vec
     match edit {
         PoolEdit::Lease(edit) => {
             lease::apply(&pool.metadata, edit, now).map(|next| {
-                match arrival(&pool.metadata, edit, now) {
+                match arrival(&pool.metadata, edit, now)
+                    .or_else(|| departure(&pool.metadata, edit, now))
+                {
                     Some(note) => rhythm::record(&next, &note).unwrap_or(next),
                     None => next,
                 }
             })
         }
-        PoolEdit::KeepWarm { minutes } => {
+        PoolEdit::KeepWarm(keep) => {
+            let rhythm = rhythm::read(&pool.metadata);
+            let minutes = keep_warm::minutes(*keep, &rhythm, now.unix_timestamp().div_euclid(60));
+            if minutes == 0 {
+                return None;
+            }
             // The nodes nothing else keeps (the leases left after this
             // scale-down's release, a pre-warm, the schedule) are the ones
             // it releases: those stay warm, with any still warm from before.
@@ -264,7 +287,7 @@ fn edited(pool: &Pool, edit: &PoolEdit, now: time::OffsetDateTime) -> Option<Vec
                     id: warm,
                     dedicated: pool.target_dedicated_nodes.saturating_sub(kept.0),
                     low_priority: pool.target_low_priority_nodes.saturating_sub(kept.1),
-                    expires: now + Duration::from_secs(u64::from(*minutes) * 60),
+                    expires: now + Duration::from_secs(u64::from(minutes) * 60),
                 }),
                 now,
             )

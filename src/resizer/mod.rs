@@ -28,6 +28,7 @@ pub(crate) mod fixtures;
     reason = "wired to the pool's history and the reconcile timer next (issue 21)"
 )]
 pub(crate) mod forecast;
+pub(crate) mod keep_warm;
 pub mod lease;
 pub(crate) mod lease_write;
 pub(crate) mod looks;

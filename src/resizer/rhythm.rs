@@ -11,12 +11,15 @@
 //! ```
 //!
 //! `a`: arrivals, oldest first, each `[unix minute, dedicated, low-priority]`;
+//! `d` (when there are any): callers' scale-downs, oldest first, unix
+//! minutes, the gaps keep-warm `auto` learns from (`super::keep_warm`);
 //! `b`: boots, oldest first, seconds from a node's allocation to its being
 //! ready; `t`: when the newest recorded boot ended (unix seconds, Batch's
 //! clock), so a node is recorded once whoever sees it, on whichever
 //! instance. Short keys and numbers only: Batch refuses
 //! oversized metadata with `MetadataTooLarge` and documents no limit, so the
-//! entry is bounded ([`MAX_ARRIVALS`], [`MAX_BOOTS`], [`MAX_BYTES`]), and a
+//! entry is bounded ([`MAX_ARRIVALS`], [`MAX_BOOTS`], [`MAX_DEPARTURES`],
+//! [`MAX_BYTES`]), and a
 //! write Batch refuses anyway is retried with the history [`compact`]ed, then
 //! without it: the history never fails the write it rides on.
 //!
@@ -53,8 +56,10 @@ pub(crate) const TOO_LARGE: &str = "MetadataTooLarge";
 pub(crate) const MAX_ARRIVALS: usize = 96;
 /// Boots kept: enough to know a pool's spread, few enough to follow a change.
 pub(crate) const MAX_BOOTS: usize = 24;
-/// The entry's value at most (bytes): about 1.6 KB when both lists are full.
-pub(crate) const MAX_BYTES: usize = 2048;
+/// Scale-downs kept: one for each arrival kept.
+pub(crate) const MAX_DEPARTURES: usize = 96;
+/// The entry's value at most (bytes): about 2.5 KB when every list is full.
+pub(crate) const MAX_BYTES: usize = 3072;
 
 /// Who asked for a scale-up: only callers' scale-ups are the pool's rhythm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,12 +93,17 @@ pub(crate) struct Rhythm {
     /// When the newest recorded boot ended (unix seconds, Batch's clock).
     #[serde(rename = "t", default)]
     pub boots_until: i64,
+    /// Callers' scale-downs (unix minutes), for keep-warm `auto`.
+    #[serde(rename = "d", default, skip_serializing_if = "Vec::is_empty")]
+    pub departures: Vec<i64>,
 }
 
-/// What one scale-up adds to the history.
+/// What one scale-up (or a caller's scale-down) adds to the history.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Note {
     pub arrival: Option<Arrival>,
+    /// A caller's scale-down (unix minute).
+    pub departure: Option<i64>,
     /// (when the node became ready, unix seconds; its boot, seconds).
     pub boots: Vec<(i64, u32)>,
 }
@@ -103,7 +113,15 @@ impl Note {
     pub(crate) fn arrival(at: OffsetDateTime, dedicated: u32, low_priority: u32) -> Self {
         Note {
             arrival: Some((at.unix_timestamp().div_euclid(60), dedicated, low_priority)),
-            boots: Vec::new(),
+            ..Note::default()
+        }
+    }
+
+    /// A caller's scale-down at `at`.
+    pub(crate) fn departure(at: OffsetDateTime) -> Self {
+        Note {
+            departure: Some(at.unix_timestamp().div_euclid(60)),
+            ..Note::default()
         }
     }
 
@@ -129,7 +147,7 @@ impl Note {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.arrival.is_none() && self.boots.is_empty()
+        self.arrival.is_none() && self.departure.is_none() && self.boots.is_empty()
     }
 }
 
@@ -157,10 +175,11 @@ pub(crate) fn record(metadata: &[MetadataItem], note: &Note) -> Option<Vec<Metad
         .copied()
         .filter(|(at, _)| *at > rhythm.boots_until)
         .collect();
-    if note.arrival.is_none() && boots.is_empty() {
+    if note.arrival.is_none() && note.departure.is_none() && boots.is_empty() {
         return None;
     }
     rhythm.arrivals.extend(note.arrival);
+    rhythm.departures.extend(note.departure);
     rhythm.boots.extend(boots.iter().map(|(_, secs)| secs));
     rhythm.boots_until = boots
         .iter()
@@ -189,9 +208,18 @@ fn store(metadata: &[MetadataItem], mut rhythm: Rhythm, level: u32) -> Vec<Metad
     rhythm.arrivals.drain(..rhythm.arrivals.len() - arrivals);
     let boots = keep(rhythm.boots.len(), MAX_BOOTS);
     rhythm.boots.drain(..rhythm.boots.len() - boots);
+    let departures = keep(rhythm.departures.len(), MAX_DEPARTURES);
+    rhythm
+        .departures
+        .drain(..rhythm.departures.len() - departures);
     let mut value = serde_json::to_string(&rhythm).expect("numbers always serialize");
-    while value.len() > MAX_BYTES && !rhythm.arrivals.is_empty() {
-        rhythm.arrivals.remove(0);
+    while value.len() > MAX_BYTES && !(rhythm.arrivals.is_empty() && rhythm.departures.is_empty()) {
+        // Whichever list is longer gives up its oldest entry.
+        if rhythm.arrivals.len() >= rhythm.departures.len() {
+            rhythm.arrivals.remove(0);
+        } else {
+            rhythm.departures.remove(0);
+        }
         value = serde_json::to_string(&rhythm).expect("numbers always serialize");
     }
     let item = MetadataItem {
@@ -229,6 +257,7 @@ mod tests {
             &Note {
                 arrival: Some((NOW.unix_timestamp() / 60 + 5, 2, 0)),
                 boots: vec![(1_795_500_205, 205), (1_795_500_212, 212)],
+                departure: None,
             },
         )
         .unwrap();
@@ -250,6 +279,7 @@ mod tests {
         let again = Note {
             arrival: None,
             boots: vec![(1_795_500_212, 212)],
+            departure: None,
         };
         assert_eq!(record(&md, &again), None);
         let ready = [
@@ -280,6 +310,7 @@ mod tests {
             let note = Note {
                 arrival: Some((29_401_920 + i, 1, 0)),
                 boots: vec![(i + 1, 9999)],
+                departure: None,
             };
             md = record(&md, &note).unwrap();
         }
@@ -297,8 +328,9 @@ mod tests {
         // Wide arrivals: the byte bound drops the oldest.
         for i in 0..200 {
             let note = Note {
-                arrival: Some((29_401_920 + i, 4_000_000, 4_000_000)),
+                arrival: Some((29_401_920 + i, u32::MAX, u32::MAX)),
                 boots: vec![(10_000 + i, 99_999)],
+                departure: None,
             };
             md = record(&md, &note).unwrap();
         }
@@ -316,6 +348,7 @@ mod tests {
                 &Note {
                     arrival: Some((i, 1, 0)),
                     boots: vec![(i + 1, 200)],
+                    departure: None,
                 },
             )
             .unwrap();

@@ -32,7 +32,7 @@ fn a_shrink_keeps_leases_unless_forced() {
         lease: None,
         force: false,
         repair_attempts: 0,
-        keep_warm_minutes: 0,
+        keep_warm: crate::resizer::keep_warm::KeepWarm::OFF,
         fallback_to_dedicated: false,
     };
     assert_eq!(request.want().leases, LeaseRule::Honour);
@@ -160,7 +160,7 @@ async fn a_slow_write_after_the_wait_stays_inside_the_one_budget() {
             lease: None,
             force: false,
             repair_attempts: 0,
-            keep_warm_minutes: 0,
+            keep_warm: crate::resizer::keep_warm::KeepWarm::OFF,
             fallback_to_dedicated: false,
         };
         let started = tokio::time::Instant::now();

@@ -165,6 +165,27 @@ fn status_url_secrets_are_long_and_never_shown() {
 }
 
 #[test]
+fn keep_warm_is_minutes_or_auto() {
+    use crate::resizer::keep_warm::KeepWarm;
+    let with = |value: &'static str| {
+        Settings::from_env(env(&[
+            ("BATCH_ACCOUNT_URL", "https://a.b"),
+            ("BATCH_POOL_ID", "adf-pool"),
+            ("KEEP_WARM_MINUTES", value),
+        ]))
+    };
+    assert_eq!(with("Auto").unwrap().keep_warm, KeepWarm::Auto);
+    assert_eq!(with("15").unwrap().keep_warm, KeepWarm::Minutes(15));
+    let refused = format!("{:?}", with("later").unwrap_err());
+    assert!(
+        refused.contains(
+            "KEEP_WARM_MINUTES must be a whole number of minutes from 0 to 1440, or auto, not 'later'"
+        ),
+        "{refused}"
+    );
+}
+
+#[test]
 fn forecast_modes_are_read_and_checked() {
     let base = [
         ("BATCH_ACCOUNT_URL", "https://a.b"),

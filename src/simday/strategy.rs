@@ -16,7 +16,8 @@
 //! "pool-resizer forecast" (pre-warming on a timer from the pool's recorded rhythm) is
 //! one [`ResizerMode`] of the same [`Resizer`], its pre-warm in [`Strategy::on_timer`],
 //! whose cadence [`Strategy::timer`] sets; "pool-resizer auto keep-warm" (a grace picked
-//! from the gaps the pool has shown) is still to come, as one more.
+//! from the gaps the pool has shown, `keepWarmMinutes=auto`) is another, and the two
+//! together a fifth.
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -34,6 +35,7 @@ use super::flight::Flight;
 use crate::batch::models::{MetadataItem, Node, Pool, ResizePool};
 use crate::batch::{BatchClient, BatchError, PoolId};
 use crate::clock::Clock;
+use crate::resizer::keep_warm::KeepWarm;
 use crate::resizer::looks::Looks;
 use crate::resizer::want::{DEFAULT_PROVISION_DEADLINE, DEFAULT_REPAIR_ATTEMPTS};
 use crate::resizer::{Converger, LeaseId, Operation, Outcome, PollPolicy, PoolApi, Want};
@@ -170,11 +172,19 @@ pub(crate) fn all(config: &DayConfig) -> Vec<Box<dyn Strategy>> {
             policy: PollPolicy::default(),
         }),
         Box::new(Resizer {
-            mode: ResizerMode::KeepWarm(KEEP_WARM_MINUTES),
+            mode: ResizerMode::KeepWarm(KeepWarm::Minutes(KEEP_WARM_MINUTES)),
             policy: PollPolicy::default(),
         }),
         Box::new(Resizer {
-            mode: ResizerMode::Forecast,
+            mode: ResizerMode::KeepWarm(KeepWarm::Auto),
+            policy: PollPolicy::default(),
+        }),
+        Box::new(Resizer {
+            mode: ResizerMode::Forecast(KeepWarm::OFF),
+            policy: PollPolicy::default(),
+        }),
+        Box::new(Resizer {
+            mode: ResizerMode::Forecast(KeepWarm::Auto),
             policy: PollPolicy::default(),
         }),
         Box::new(Formula {
@@ -337,11 +347,27 @@ impl Strategy for Floor {
 pub(crate) enum ResizerMode {
     /// The scale-down releases at once.
     Plain,
-    /// The scale-down keeps the nodes warm this many minutes (`keepWarmMinutes`).
-    KeepWarm(u32),
+    /// The scale-down keeps the nodes warm (`keepWarmMinutes`: minutes, or
+    /// `auto`, with the reconcile every minute so a short warmth lapses on
+    /// time).
+    KeepWarm(KeepWarm),
     /// `FORECAST_MODE=on` with the reconcile every minute: pre-warms ahead of
-    /// the rhythm the pool has recorded (`docs/schedules.md`).
-    Forecast,
+    /// the rhythm the pool has recorded (`docs/schedules.md`); its
+    /// scale-downs keep warm as this says.
+    Forecast(KeepWarm),
+}
+
+impl ResizerMode {
+    fn keep_warm(self) -> KeepWarm {
+        match self {
+            ResizerMode::Plain => KeepWarm::OFF,
+            ResizerMode::KeepWarm(keep) | ResizerMode::Forecast(keep) => keep,
+        }
+    }
+
+    fn forecasts(self) -> bool {
+        matches!(self, ResizerMode::Forecast(_))
+    }
 }
 
 /// The forecast strategy's reconcile: every minute, as docs/schedules.md
@@ -415,8 +441,10 @@ impl Strategy for Resizer {
     fn name(&self) -> &str {
         match self.mode {
             ResizerMode::Plain => "pool-resizer",
+            ResizerMode::KeepWarm(KeepWarm::Auto) => "pool-resizer auto keep-warm",
             ResizerMode::KeepWarm(_) => "pool-resizer keep-warm",
-            ResizerMode::Forecast => "pool-resizer forecast",
+            ResizerMode::Forecast(KeepWarm::Auto) => "pool-resizer forecast + auto keep-warm",
+            ResizerMode::Forecast(_) => "pool-resizer forecast",
         }
     }
 
@@ -424,12 +452,15 @@ impl Strategy for Resizer {
         match self.mode {
             ResizerMode::Plain => "scale-up to the run's nodes with its lease before the task, scale-down after (taskcompletion); the reconcile timer every 15 min"
                 .into(),
+            ResizerMode::KeepWarm(KeepWarm::Auto) => "as pool-resizer, but each scale-down keeps its nodes warm as long as `keepWarmMinutes=auto` picks from the gaps the pool has shown (only when that bills no more than letting them go); the reconcile every minute, so warmth lapses on time"
+                .into(),
             ResizerMode::KeepWarm(minutes) => format!(
                 "as pool-resizer, but the scale-down keeps the nodes warm {minutes} min for the next pipeline; the reconcile timer (every 15 min) releases expired warmth"
             ),
-            ResizerMode::Forecast => format!(
-                "as pool-resizer, with FORECAST_MODE=on and the reconcile every minute: it pre-warms a boot ahead of the arrivals the pool's rhythm expects, under a lease that lapses {} min after them",
-                crate::settings::DEFAULT_FORECAST_GRACE_MINUTES
+            ResizerMode::Forecast(keep) => format!(
+                "as pool-resizer, with FORECAST_MODE=on and the reconcile every minute: it pre-warms a boot ahead of the arrivals the pool's rhythm expects, under a lease that lapses {} min after the latest of them{}",
+                crate::settings::DEFAULT_FORECAST_GRACE_MINUTES,
+                if keep == KeepWarm::Auto { "; and each scale-down with `keepWarmMinutes=auto`" } else { "" }
             ),
         }
     }
@@ -451,7 +482,7 @@ impl Strategy for Resizer {
             lease: Some(lease.clone()),
             force: false,
             repair_attempts: DEFAULT_REPAIR_ATTEMPTS,
-            keep_warm_minutes: 0,
+            keep_warm: KeepWarm::OFF,
             fallback_to_dedicated: false,
         };
         let [into_condition, into_web, ..] = run.overheads.transitions;
@@ -502,10 +533,7 @@ impl Strategy for Resizer {
             lease: Some(Self::lease_request(ctx, run)?),
             force: false,
             repair_attempts: 0,
-            keep_warm_minutes: match self.mode {
-                ResizerMode::Plain | ResizerMode::Forecast => 0,
-                ResizerMode::KeepWarm(minutes) => minutes,
-            },
+            keep_warm: self.mode.keep_warm(),
             fallback_to_dedicated: false,
         };
         ctx.function_app
@@ -519,7 +547,9 @@ impl Strategy for Resizer {
 
     fn timer(&self) -> Option<Duration> {
         Some(match self.mode {
-            ResizerMode::Forecast => FORECAST_RECONCILE_EVERY,
+            ResizerMode::Forecast(_) | ResizerMode::KeepWarm(KeepWarm::Auto) => {
+                FORECAST_RECONCILE_EVERY
+            }
             ResizerMode::Plain | ResizerMode::KeepWarm(_) => RECONCILE_EVERY,
         })
     }
@@ -538,7 +568,7 @@ impl Strategy for Resizer {
             Fired::LeaseNotWritten(_) => return Err("the reconcile wrote no lease".into()),
             Fired::Ran(ran) => ran.result.map_err(|e| e.to_string())?,
         };
-        if self.mode != ResizerMode::Forecast {
+        if !self.mode.forecasts() {
             return Ok(());
         }
         // The timer face's forecast step, as FORECAST_MODE=on runs it.

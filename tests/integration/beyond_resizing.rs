@@ -324,3 +324,71 @@ async fn an_expired_lease_whose_pipeline_never_scaled_down_is_let_go() {
     );
     assert_eq!(look.body["pool"]["leases"], serde_json::json!([]));
 }
+
+/// Writes a rhythm into the pool's metadata: scale-downs each followed by an
+/// arrival `gap_minutes` later, the last an hour ago, and 5-minute boots.
+async fn remember_gaps(app: &TestApp, pool: &str, gap_minutes: i64) {
+    let now = app.sim.now().unix_timestamp().div_euclid(60);
+    let departures: Vec<i64> = (0..8).map(|k| now - 60 - k * 120).collect();
+    let arrivals: Vec<Value> = departures
+        .iter()
+        .rev()
+        .map(|left| json!([left + gap_minutes, 1, 0]))
+        .collect();
+    let rhythm = json!({"a": arrivals, "b": [300, 300, 300], "t": 0, "d": departures.iter().rev().collect::<Vec<_>>()});
+    let patched = app
+        .batch()
+        .call(
+            "PATCH",
+            &format!("/pools/{pool}"),
+            Some(
+                json!({"metadata": [{"name": "pool-resizer-rhythm", "value": rhythm.to_string()}]}),
+            ),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+}
+
+/// The departures the pool's rhythm holds.
+async fn departures(app: &TestApp, pool: &str) -> usize {
+    let metadata = app.batch().pool(pool).await["metadata"].clone();
+    let rhythm = metadata
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|item| item["name"] == "pool-resizer-rhythm")
+        .map(|item| serde_json::from_str::<Value>(item["value"].as_str().unwrap()).unwrap())
+        .unwrap_or(Value::Null);
+    rhythm["d"].as_array().map_or(0, Vec::len)
+}
+
+/// `keepWarmMinutes=auto` keeps nodes only where the pool's gaps say it pays:
+/// pipelines that came back within two minutes of a scale-down (shorter than
+/// a boot) get a warm node; pipelines half an hour apart, none. Every
+/// leased scale-down is remembered as a departure either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_keep_warm_keeps_nodes_only_where_the_gaps_pay() {
+    for (gap, kept) in [(2, true), (45, false)] {
+        let app = spawn_app(pools(&["adf-pool"])).await;
+        remember_gaps(&app, "adf-pool", gap).await;
+        let up = app
+            .scale_up(r#"{"leaseId": "run-a", "waitSeconds": 180}"#)
+            .await;
+        assert_eq!(up.status, 200, "{}", up.body);
+        let before = departures(&app, "adf-pool").await;
+        let down = app
+            .scale_down(r#"{"leaseId": "run-a", "keepWarmMinutes": "auto", "waitSeconds": 180}"#)
+            .await;
+        assert_eq!(down.status, 200, "{}", down.body);
+        assert_eq!(down.body["requested"]["keepWarmMinutes"], "auto");
+        let warm = &down.body["pool"]["keptWarm"];
+        if kept {
+            assert_eq!(warm["holder"], "warm", "gaps of {gap} min: {}", down.body);
+            assert_eq!(warm["dedicated"], 1);
+        } else {
+            assert_eq!(*warm, Value::Null, "gaps of {gap} min: {}", down.body);
+            assert_eq!(down.body["pool"]["targetDedicatedNodes"], 0);
+        }
+        assert_eq!(departures(&app, "adf-pool").await, before + 1);
+    }
+}

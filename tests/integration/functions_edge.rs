@@ -101,6 +101,24 @@ async fn readiness_routes_and_bad_input_answer_json() {
         "{}",
         response.body
     );
+    // `auto` or minutes, nothing else; `auto` is a keep-warm too, so not
+    // beside force either.
+    for (body, says) in [
+        (
+            r#"{"keepWarmMinutes": "soon"}"#,
+            "keepWarmMinutes must be a whole number of minutes or auto, not 'soon'",
+        ),
+        (
+            r#"{"force": true, "keepWarmMinutes": "auto"}"#,
+            "keepWarmMinutes cannot go with force=true",
+        ),
+    ] {
+        let response = host.post("/api/scale-down", body).await;
+        assert_eq!(response.status, 400, "{body}: {}", response.body);
+        assert_eq!(response.body["error"]["code"], "InvalidParameter");
+        let message = response.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: {message}");
+    }
     let huge = format!(r#"{{"poolId": "{}"}}"#, "a".repeat(100_000));
     let response = host.post("/api/scale-down", &huge).await;
     assert_eq!(response.status, 413);

@@ -49,7 +49,14 @@ async fn a_restart_and_a_second_instance_keep_the_history() {
         .scale_down(r#"{"leaseId": "run-1", "waitSeconds": 200}"#)
         .await;
     assert_eq!(down.status, 200, "{}", down.body);
-    assert_eq!(rhythm(&app).await, first, "a scale-down is no arrival");
+    let after = rhythm(&app).await;
+    assert_eq!(after["a"], first["a"], "a scale-down is no arrival");
+    assert_eq!(after["b"], first["b"]);
+    assert_eq!(
+        after["d"].as_array().map(Vec::len),
+        Some(1),
+        "but a departure, for keep-warm auto: {after}"
+    );
     let again = second
         .scale_up(r#"{"leaseId": "run-2", "waitSeconds": 200}"#)
         .await;

@@ -5,6 +5,7 @@
 use super::FUNCTION_KEY_PARAM;
 use crate::batch::PoolId;
 use crate::functions::error::{InputCode, Refusal};
+use crate::resizer::keep_warm::KeepWarm;
 use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
 use crate::resizer::{LeaseId, Operation};
 use crate::settings::Settings;
@@ -224,21 +225,30 @@ impl Raw {
     /// nodes again under a lease of its own; the request would say both
     /// "release them now" and "keep them". Without one, a forced shrink
     /// keeps nothing warm (the app's default included), and says so.
-    pub(super) fn keep_warm_minutes(
-        &self,
-        force: bool,
-        settings: &Settings,
-    ) -> Result<u32, Refusal> {
-        let minutes = self.count(
-            "keepWarmMinutes",
-            settings.keep_warm_minutes,
-            crate::settings::MAX_KEEP_WARM_MINUTES,
-            "a warm pool for longer is a floor: use a lease or the schedule",
-        )?;
+    pub(super) fn keep_warm(&self, force: bool, settings: &Settings) -> Result<KeepWarm, Refusal> {
+        let keep = match self.values.get("keepWarmMinutes") {
+            None | Some(Value::Null) => settings.keep_warm,
+            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("auto") => KeepWarm::Auto,
+            Some(value @ Value::String(s)) if s.trim().parse::<i128>().is_err() => {
+                return Err(Refusal::invalid(
+                    InputCode::InvalidParameter,
+                    format!(
+                        "keepWarmMinutes must be a whole number of minutes or auto, not {}",
+                        describe(value)
+                    ),
+                ));
+            }
+            Some(_) => KeepWarm::Minutes(self.count(
+                "keepWarmMinutes",
+                0,
+                crate::settings::MAX_KEEP_WARM_MINUTES,
+                "a warm pool for longer is a floor: use a lease or the schedule",
+            )?),
+        };
         if !force {
-            return Ok(minutes);
+            return Ok(keep);
         }
-        if self.has("keepWarmMinutes") && minutes > 0 {
+        if self.has("keepWarmMinutes") && !keep.is_off() {
             return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
                 "keepWarmMinutes cannot go with force=true: force releases nodes despite live \
@@ -247,7 +257,7 @@ impl Raw {
                     .into(),
             ));
         }
-        Ok(0)
+        Ok(KeepWarm::OFF)
     }
 
     /// `leaseMinutes`: 1 to 7 days, on scale-up, and only beside a `leaseId`

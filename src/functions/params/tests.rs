@@ -132,12 +132,14 @@ fn keep_warm_does_not_go_with_force() {
         );
     }
     let forced = down(None, r#"{"force":true}"#).unwrap();
-    assert_eq!((forced.force, forced.keep_warm_minutes), (true, 0));
+    assert_eq!((forced.force, forced.keep_warm), (true, KeepWarm::OFF));
     let forced = down(None, r#"{"force":true,"keepWarmMinutes":0}"#).unwrap();
-    assert_eq!(forced.keep_warm_minutes, 0);
-    assert_eq!(down(None, "").unwrap().keep_warm_minutes, 15);
+    assert_eq!(forced.keep_warm, KeepWarm::OFF);
+    assert_eq!(down(None, "").unwrap().keep_warm, KeepWarm::Minutes(15));
     let warm = down(None, r#"{"force":false,"keepWarmMinutes":30}"#).unwrap();
-    assert_eq!((warm.force, warm.keep_warm_minutes), (false, 30));
+    assert_eq!((warm.force, warm.keep_warm), (false, KeepWarm::Minutes(30)));
+    let auto = down(None, r#"{"keepWarmMinutes":"AUTO"}"#).unwrap();
+    assert_eq!(auto.keep_warm, KeepWarm::Auto);
 }
 
 #[test]
