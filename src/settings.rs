@@ -27,6 +27,8 @@ use url::Url;
 mod forecast;
 #[cfg(feature = "simulator")]
 pub(crate) use forecast::DEFAULT_FORECAST_GRACE_MINUTES;
+#[cfg(all(test, feature = "simulator"))]
+pub(crate) use forecast::MAX_FORECAST_POOLS;
 pub(crate) use forecast::{ForecastMode, ForecastPool, ForecastPools, ForecastSettings, NO_WINDOW};
 
 /// The HTTP front end in Azure cuts a response that has not started 230 s
