@@ -175,7 +175,9 @@ pub(crate) async fn serve_handler(
     if !missing.is_empty() {
         return Err(crate::settings::SettingsError(missing).into());
     }
-    if let Err(disabled) = &settings.schedule {
+    if settings.forecast_pools.alone.is_some() {
+        tracing::info!("{}", crate::settings::NO_WINDOW);
+    } else if let Err(disabled) = &settings.schedule {
         // Loud but not fatal: pipelines call the HTTP functions, which must
         // not go down for a timer setting. Each firing fails with the same words.
         tracing::warn!(

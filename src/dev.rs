@@ -212,6 +212,10 @@ fn shell_word(value: &str) -> String {
 /// reader knows what a firing will do before firing it.
 fn describe_schedule(schedule: &Result<ScheduleSettings, ScheduleDisabled>) -> String {
     match schedule {
+        // FORECAST_POOLS with no window: the reconcile runs, for those pools.
+        Err(ScheduleDisabled(why)) if why == &[crate::settings::NO_WINDOW] => {
+            format!("Timers: {}.", crate::settings::NO_WINDOW)
+        }
         Err(disabled) => format!("Timers: {disabled}; every firing fails until it is fixed."),
         Ok(settings) => {
             let now = time::OffsetDateTime::now_utc();
@@ -414,6 +418,8 @@ mod tests {
         let disabled = settings.schedule.unwrap_err().to_string();
         assert!(disabled.contains("SCALE_UP_SCHEDULE"), "{disabled}");
         assert!(describe_schedule(&Err(ScheduleDisabled(vec![disabled]))).contains("fails"));
+        let alone = ScheduleDisabled(vec![crate::settings::NO_WINDOW.to_owned()]);
+        assert!(!describe_schedule(&Err(alone)).contains("fails"));
     }
 
     #[test]

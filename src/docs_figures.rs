@@ -120,6 +120,10 @@ fn the_settings_page_quotes_the_codes_defaults() {
             ),
             format!("how long a firing waits ({DEFAULT_TIMER_WAIT_SECONDS} s"),
             format!("port {}", crate::dev::DEFAULT_SIMULATOR_PORT),
+            format!(
+                "at most {} pools (each costs Batch calls on every firing)",
+                crate::settings::MAX_FORECAST_POOLS
+            ),
         ],
     );
 }

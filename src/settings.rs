@@ -24,6 +24,13 @@ use std::fmt;
 use std::path::PathBuf;
 use url::Url;
 
+mod forecast;
+#[cfg(feature = "simulator")]
+pub(crate) use forecast::DEFAULT_FORECAST_GRACE_MINUTES;
+#[cfg(all(test, feature = "simulator"))]
+pub(crate) use forecast::MAX_FORECAST_POOLS;
+pub(crate) use forecast::{ForecastMode, ForecastPool, ForecastPools, ForecastSettings, NO_WINDOW};
+
 /// The HTTP front end in Azure cuts a response that has not started 230 s
 /// after the front end got the request, and that clock runs before the
 /// handler sees the request: through a cold start (the app scales to zero
@@ -79,67 +86,11 @@ pub struct Settings {
     /// `STATUS_URL_TTL_MINUTES`: how long a status URL may act (default 60).
     pub(crate) status_url_ttl: std::time::Duration,
     /// `FORECAST_MODE`, `FORECAST_GRACE_MINUTES`: pre-warming the schedule's pool
-    /// ahead of its rhythm, on the reconcile timer's firings.
+    /// ahead of its rhythm, on the reconcile timer's firings (the grace for
+    /// every pool; `FORECAST_POOLS` overrides the mode of a pool it names).
     pub(crate) forecast: ForecastSettings,
-}
-
-/// What the reconcile timer does with the pool's forecast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum ForecastMode {
-    /// Nothing (the default).
-    #[default]
-    Off,
-    /// Says what it would pre-warm and how often that would have been right;
-    /// writes nothing to the pool.
-    ForecastOnly,
-    /// Pre-warms: a `forecast` floor lease and a scale-up, ahead of an
-    /// expected arrival; never shrinks on a prediction.
-    On,
-}
-
-/// `FORECAST_MODE` and its grace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ForecastSettings {
-    pub(crate) mode: ForecastMode,
-    /// How long after its slot's latest arrival a pre-warm's lease lapses.
-    pub(crate) grace: std::time::Duration,
-}
-
-/// Long enough for a trigger's jitter and an upstream activity's delay,
-/// short enough that a pre-warm nobody used bills little.
-pub(crate) const DEFAULT_FORECAST_GRACE_MINUTES: u32 = 5;
-
-impl ForecastSettings {
-    fn read(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
-        let mode = match get("FORECAST_MODE")
-            .map(|m| m.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("off") => ForecastMode::Off,
-            Some("forecast-only") => ForecastMode::ForecastOnly,
-            Some("on") => ForecastMode::On,
-            Some(other) => {
-                problems.push(format!(
-                    "FORECAST_MODE must be off, forecast-only or on, not '{other}'"
-                ));
-                ForecastMode::Off
-            }
-        };
-        let grace = whole_number(
-            get,
-            problems,
-            "FORECAST_GRACE_MINUTES",
-            DEFAULT_FORECAST_GRACE_MINUTES,
-            120,
-        );
-        if grace == 0 {
-            problems.push("FORECAST_GRACE_MINUTES must be at least 1: a pre-warm must wait for the pipeline it expects".to_owned());
-        }
-        ForecastSettings {
-            mode,
-            grace: std::time::Duration::from_secs(u64::from(grace.max(1)) * 60),
-        }
-    }
+    /// `FORECAST_POOLS`: a mode per pool, for pools besides the schedule's.
+    pub(crate) forecast_pools: ForecastPools,
 }
 
 /// The secrets that seal status URLs (`src/functions/status_url.rs`).
@@ -633,12 +584,6 @@ impl Settings {
                 }
             },
         };
-        if get("SCHEDULE_POOL_ID").is_none() && get("BATCH_POOL_ID").is_none() {
-            schedule_problems.push(
-                "neither SCHEDULE_POOL_ID nor BATCH_POOL_ID is set, so the schedule has no pool to keep: set SCHEDULE_POOL_ID"
-                    .to_owned(),
-            );
-        }
         let schedule_dedicated = whole_number(
             &get,
             &mut schedule_problems,
@@ -771,6 +716,11 @@ impl Settings {
             }
         }
 
+        let mut forecast_pools = ForecastPools::read(&get, &allowed_pools, &mut schedule_problems);
+        if get("SCHEDULE_POOL_ID").is_none() && get("BATCH_POOL_ID").is_none() {
+            let alone = (reconcile.clone(), timer_wait_seconds);
+            forecast_pools.without_schedule_pool(&get, &mut schedule_problems, alone);
+        }
         let schedule = match (schedule_problems.is_empty(), up, down, schedule_pool_id) {
             (true, Some(up), Some(down), Some(pool_id)) => Ok(ScheduleSettings {
                 window: Window { up, down },
@@ -806,6 +756,7 @@ impl Settings {
                     .filter(|h| is_host_name(h)),
                 status_url_secret,
                 forecast,
+                forecast_pools,
                 status_url_ttl: std::time::Duration::from_secs(
                     u64::from(status_url_ttl_minutes.max(1)) * 60,
                 ),

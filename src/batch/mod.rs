@@ -4,7 +4,7 @@
 //! - [`client`]: `BatchClient` over an `azure_core` pipeline.
 //! - [`shared_key`]: the Shared Key signing policy.
 //! - [`credential`]: which Entra credential to use where.
-//! - [`transport`]: the rustls HTTPS client and extra trusted CAs.
+//! - [`crate::https`]: the rustls HTTPS client and extra trusted CAs (shared with the telemetry export).
 //! - [`models`]: the wire shapes we read, lenient by design.
 //! - [`pool_id`]: ids validated before they reach a URL.
 

@@ -224,6 +224,148 @@ fn forecast_modes_are_read_and_checked() {
 }
 
 #[test]
+fn forecast_pools_are_read_with_their_modes() {
+    let base = [
+        ("BATCH_ACCOUNT_URL", "https://a.b"),
+        ("BATCH_POOL_ID", "adf-pool"),
+        ("ALLOWED_POOLS", "adf-pool, etl, reports"),
+    ];
+    let with = |more: &[(&'static str, &'static str)]| {
+        let mut pairs = base.to_vec();
+        pairs.extend_from_slice(more);
+        Settings::from_env(env(&pairs)).expect("the HTTP functions keep working")
+    };
+    assert!(with(&[]).forecast_pools.pools.is_empty());
+    let s = with(&[
+        ("FORECAST_MODE", "on"),
+        (
+            "FORECAST_POOLS",
+            " etl=ON ,reports = Forecast-Only,, adf-pool=off",
+        ),
+    ]);
+    let pools = &s.forecast_pools;
+    let mode = |id: &str| pools.mode_of(&id.parse().unwrap());
+    assert_eq!(mode("ETL"), Some(ForecastMode::On), "case-insensitive ids");
+    assert_eq!(mode("reports"), Some(ForecastMode::ForecastOnly));
+    assert_eq!(
+        mode("adf-pool"),
+        Some(ForecastMode::Off),
+        "the list's mode is the schedule's pool's too"
+    );
+    assert_eq!(mode("other"), None);
+    assert!(s.schedule.is_ok() && pools.alone.is_none());
+}
+
+#[test]
+fn forecast_pools_problems_disable_the_timers_each_with_its_reason() {
+    let base = [
+        ("BATCH_ACCOUNT_URL", "https://a.b"),
+        ("BATCH_POOL_ID", "adf-pool"),
+        ("ALLOWED_POOLS", "adf-pool, etl, reports"),
+    ];
+    let problems = |list: &str| {
+        let mut pairs = base.to_vec();
+        pairs.push(("FORECAST_POOLS", list));
+        Settings::from_env(env(&pairs))
+            .expect("the HTTP functions keep working")
+            .schedule
+            .expect_err("the timers are disabled")
+            .0
+    };
+    assert_eq!(
+        problems("etl=sometimes"),
+        [
+            "FORECAST_POOLS: 'etl=sometimes': the mode must be off, forecast-only or on, not 'sometimes'"
+        ]
+    );
+    assert_eq!(
+        problems("etl=on,night=on"),
+        [
+            "FORECAST_POOLS names pool 'night', which is not in ALLOWED_POOLS (adf-pool, etl, reports): \
+          list it in ALLOWED_POOLS, or remove it from FORECAST_POOLS"
+        ]
+    );
+    assert_eq!(
+        problems("etl=on,ETL=forecast-only"),
+        ["FORECAST_POOLS names pool 'ETL' more than once: give each pool one mode"]
+    );
+    assert_eq!(
+        problems("etl"),
+        ["FORECAST_POOLS: 'etl' is not pool=mode (e.g. etl-pool=on,reports=forecast-only)"]
+    );
+    assert!(
+        problems("a/b=on")[0].starts_with("FORECAST_POOLS: 'a/b' is not a valid pool id"),
+        "{:?}",
+        problems("a/b=on")
+    );
+    // Every problem at once.
+    assert_eq!(problems("etl=maybe,night=on,reports").len(), 3);
+
+    let too_many: Vec<String> = (0..=super::forecast::MAX_FORECAST_POOLS)
+        .map(|i| format!("p{i}=on"))
+        .collect();
+    let pairs = [
+        ("BATCH_ACCOUNT_URL", "https://a.b"),
+        ("BATCH_POOL_ID", "adf-pool"),
+        ("ALLOWED_POOLS", "*"),
+        ("FORECAST_POOLS", &too_many.join(",")),
+    ];
+    let problems = Settings::from_env(env(&pairs))
+        .unwrap()
+        .schedule
+        .unwrap_err()
+        .0;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with(
+            "FORECAST_POOLS names 21 pools, more than 20: each costs Batch calls on every reconcile firing"
+        ),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn forecast_pools_with_no_window_run_the_reconcile_alone() {
+    let base = [
+        ("BATCH_ACCOUNT_URL", "https://a.b"),
+        ("ALLOWED_POOLS", "etl, reports"),
+        ("SCHEDULE_RECONCILE_SCHEDULE", "0 */5 * * * *"),
+        ("TIMER_WAIT_SECONDS", "120"),
+    ];
+    let with = |more: &[(&'static str, &'static str)]| {
+        let mut pairs = base.to_vec();
+        pairs.extend_from_slice(more);
+        Settings::from_env(env(&pairs)).expect("the HTTP functions keep working")
+    };
+    let s = with(&[("FORECAST_POOLS", "etl=on")]);
+    let alone = s.forecast_pools.alone.expect("the reconcile runs alone");
+    assert_eq!(alone.wait_seconds, 120);
+    assert_eq!(alone.reconcile.unwrap().as_str(), "0 */5 * * * *");
+    assert_eq!(s.schedule.unwrap_err().0, [NO_WINDOW]);
+
+    // No FORECAST_POOLS, or a window named without a pool: the old problem.
+    for more in [
+        &[][..],
+        &[
+            ("FORECAST_POOLS", "etl=on"),
+            ("SCALE_UP_SCHEDULE", "0 0 6 * * *"),
+        ],
+    ] {
+        let s = with(more);
+        assert!(s.forecast_pools.alone.is_none(), "{more:?}");
+        let problems = s.schedule.unwrap_err().0;
+        assert!(
+            problems[0].starts_with("neither SCHEDULE_POOL_ID nor BATCH_POOL_ID is set"),
+            "{problems:?}"
+        );
+    }
+    // A problem of the list stops the reconcile too, saying so.
+    let s = with(&[("FORECAST_POOLS", "etl=on,night=on")]);
+    assert!(s.forecast_pools.alone.is_none());
+    assert!(s.schedule.unwrap_err().0[0].contains("'night'"));
+}
+
+#[test]
 fn a_provision_deadline_of_0_is_refused_with_every_other_problem() {
     let base = [
         ("BATCH_ACCOUNT_URL", "https://a.b"),

@@ -78,13 +78,19 @@ const NOT_IN_TEMPLATE: &[(&str, &str)] = &[
     ),
     (
         "FORECAST_GRACE_MINUTES",
-        "optional: how long a pre-warm waits for the pipeline it expects (default 10)",
+        "optional: how long a pre-warm waits for the pipeline it expects (default 5)",
+    ),
+    (
+        "FORECAST_POOLS",
+        "optional: other pools' forecast modes; none until an operator has judged each pool with forecast-only (docs/schedules.md)",
     ),
 ];
 
 /// Setting names the code reads: every whole upper-case string literal in
-/// the non-test part of a `settings.rs` under src/ (each is an argument of
-/// `get(..)`, `env(..)` or `number(..)` there). A literal scan rather than a
+/// the non-test part of a `settings.rs` under src/, or of a file of a
+/// `settings/` folder beside one (the split-out readers, such as
+/// `settings/forecast.rs`; its `tests.rs` aside): each is an argument of
+/// `get(..)`, `env(..)` or `number(..)` there. A literal scan rather than a
 /// hand-kept list, so a setting added by anyone is checked without an edit here.
 pub(crate) fn settings_read_by_code() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -113,9 +119,14 @@ pub(crate) fn settings_read_by_code() -> BTreeSet<String> {
 fn collect_settings_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
         let path = entry.path();
+        let in_settings_folder = dir.file_name().is_some_and(|n| n == "settings");
         if path.is_dir() {
             collect_settings_files(&path, out);
-        } else if path.file_name().is_some_and(|n| n == "settings.rs") {
+        } else if path.file_name().is_some_and(|n| n == "settings.rs")
+            || (in_settings_folder
+                && path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs"))
+        {
             out.push(path);
         }
     }

@@ -33,6 +33,11 @@ async fn spawn(mode: &str, grace_minutes: &str) -> TestApp {
 /// A schedule trigger three minutes from now, seen every day of the last
 /// two weeks: the pool's rhythm as scale-ups would have recorded it.
 async fn remember_a_daily_trigger(app: &TestApp) {
+    remember_a_daily_trigger_on(app, POOL).await;
+}
+
+/// [`remember_a_daily_trigger`] on any pool.
+pub(crate) async fn remember_a_daily_trigger_on(app: &TestApp, pool: &str) {
     let next = app.sim.now() + Duration::from_secs(3 * 60);
     let arrivals: Vec<Value> = (1..=14)
         .map(|days| {
@@ -45,14 +50,14 @@ async fn remember_a_daily_trigger(app: &TestApp) {
         .batch()
         .call(
             "PATCH",
-            &format!("/pools/{POOL}"),
+            &format!("/pools/{pool}"),
             Some(json!({"metadata": [{"name": "pool-resizer-rhythm", "value": rhythm}]})),
         )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
 }
 
-async fn reconcile(app: &TestApp) -> Vec<String> {
+pub(crate) async fn reconcile(app: &TestApp) -> Vec<String> {
     let (status, answer) = app.host.fire("timer-reconcile").await;
     let logs: Vec<String> = answer["Logs"]
         .as_array()
@@ -64,7 +69,7 @@ async fn reconcile(app: &TestApp) -> Vec<String> {
     logs
 }
 
-fn says(logs: &[String], needle: &str) -> bool {
+pub(crate) fn says(logs: &[String], needle: &str) -> bool {
     logs.iter().any(|l| l.contains(needle))
 }
 

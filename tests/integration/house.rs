@@ -35,7 +35,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ("src/service.rs", "", "pending: service split (lead)"),
     ("src/resizer/forecast.rs", "expected_on", "pending: forecast work (lead)"),
     ("src/functions/timer/mod.rs", "fire", "pending: timer work (lead)"),
-    ("src/functions/timer/forecast.rs", "forecast_step", "pending: timer work (lead)"),
     ("src/simday/config.rs", "plan", "pending: simday work (lead)"),
     ("src/simday/strategy.rs", "", "pending: simday work (lead)"),
     ("src/simday/chart.rs", "between", "pending: simday work (lead)"),

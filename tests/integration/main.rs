@@ -25,6 +25,7 @@ mod dev;
 mod doc_commands;
 mod docs;
 mod forecast;
+mod forecast_pools;
 mod functions_edge;
 mod fuzz_http;
 mod house;

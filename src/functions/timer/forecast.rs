@@ -1,49 +1,57 @@
-//! The reconcile's forecast step (`FORECAST_MODE`): what the pool's rhythm
-//! expects next, how often that would have been right, and the pre-warm.
+//! The reconcile's forecast step (`FORECAST_MODE`, `FORECAST_POOLS`): what
+//! a pool's rhythm expects next, how often that would have been right, and
+//! the pre-warm.
 
 use super::log::{Lines, describe_action, failed_line};
+use crate::batch::PoolId;
 use crate::functions::state::AppState;
 use crate::resizer::{Observed, Outcome};
-use crate::schedule::format_utc;
-use crate::settings::ScheduleSettings;
+use crate::schedule::{Schedule, format_utc};
+use crate::service::Answer;
+use crate::settings::ForecastMode;
 use crate::telemetry::escape;
 use std::time::Duration;
 
-/// The reconcile's forecast (`FORECAST_MODE`), on the pool its firing just saw:
-/// what the pool's rhythm expects next, how often that forecast would have
+/// The pool a forecast step acts on, and how.
+pub(super) struct Target<'a> {
+    pub(super) pool_id: &'a PoolId,
+    /// `FORECAST_POOLS`'s mode for the pool, else (the schedule's pool only)
+    /// `FORECAST_MODE`.
+    pub(super) mode: ForecastMode,
+    /// `SCHEDULE_RECONCILE_SCHEDULE`: its period is how early a pre-warm
+    /// must start.
+    pub(super) reconcile: Option<&'a Schedule>,
+    /// What the pre-warm may wait: `PREWARM_WAIT`, or what is left of the
+    /// firing's budget when less.
+    pub(super) wait: Duration,
+}
+
+/// The reconcile's forecast, on a pool its firing just saw: what the
+/// pool's rhythm expects next, how often that forecast would have
 /// been right, and, when on and an arrival is a lead away, the pre-warm.
 /// The lead is a boot (the median of the pool's) plus the time to
 /// the next firing, which could otherwise be too late.
 pub(super) async fn forecast_step(
     app: &AppState,
     log: &mut Lines,
-    settings: &ScheduleSettings,
+    target: Target<'_>,
     observed: &Observed,
 ) {
     use crate::resizer::forecast;
-    use crate::settings::ForecastMode;
-    let config = app.settings().forecast;
+    let grace = app.settings().forecast.grace;
     let Observed::Pool(snapshot) = observed else {
         return;
     };
-    if config.mode == ForecastMode::Off {
+    if target.mode == ForecastMode::Off {
         return;
     }
     let now = app.clock().now_utc();
-    let cadence = settings
-        .reconcile
-        .as_ref()
-        .and_then(|r| {
-            let next = r.next_after(now)?;
-            let after = r.next_after(next)?;
-            Duration::try_from(after - next).ok()
-        })
-        .unwrap_or(Duration::from_secs(15 * 60));
-    let reading = forecast::read(&snapshot.pool.metadata, now, cadence, config.grace);
+    let cadence = cadence(target.reconcile, now);
+    let reading = forecast::read(&snapshot.pool.metadata, now, cadence, grace);
     let (boot, lead) = (reading.boot, reading.lead);
     let judged = reading.backtest;
     crate::telemetry::metrics::forecast(
-        settings.pool_id.as_str(),
+        target.pool_id.as_str(),
         crate::telemetry::metrics::ForecastBacktest {
             hits: judged.hits,
             misses: judged.misses,
@@ -53,7 +61,7 @@ pub(super) async fn forecast_step(
     );
     log.info(format!(
         "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen",
-        match config.mode {
+        match target.mode {
             ForecastMode::On => "on",
             _ => "forecast-only",
         },
@@ -84,7 +92,7 @@ pub(super) async fn forecast_step(
         expected.of_days,
         format_utc(due.hold_until)
     );
-    if config.mode == ForecastMode::ForecastOnly {
+    if target.mode == ForecastMode::ForecastOnly {
         log.info(format!(
             "forecast-only: would pre-warm {what}; nothing written"
         ));
@@ -96,13 +104,25 @@ pub(super) async fn forecast_step(
     }
     let answer = app
         .service()
-        .prewarm(
-            &settings.pool_id,
-            nodes,
-            due.hold_until,
-            crate::service::PREWARM_WAIT,
-        )
+        .prewarm(target.pool_id, nodes, due.hold_until, target.wait)
         .await;
+    report_prewarm(log, answer, &what);
+}
+
+/// The time between two reconcile firings from `now`: a pre-warm must
+/// start one firing early, or the next firing could be too late. Every 15
+/// minutes when the period is unknown (the templates' default).
+fn cadence(reconcile: Option<&Schedule>, now: time::OffsetDateTime) -> Duration {
+    reconcile
+        .and_then(|r| {
+            let next = r.next_after(now)?;
+            let after = r.next_after(next)?;
+            Duration::try_from(after - next).ok()
+        })
+        .unwrap_or(Duration::from_secs(15 * 60))
+}
+
+fn report_prewarm(log: &mut Lines, answer: Answer, what: &str) {
     match answer.result {
         Ok(report) => {
             for action in &report.actions {

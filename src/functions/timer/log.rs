@@ -3,8 +3,9 @@
 
 use super::payload::Firing;
 use super::{EDGE_GRACE, Plan};
+use crate::batch::PoolId;
 use crate::resizer::lease::SCHEDULE_LEASE;
-use crate::resizer::{LeaseEdit, Observed, Outcome, Report, Want};
+use crate::resizer::{ConvergeError, LeaseEdit, LeaseId, Observed, Outcome, Report, Want};
 use crate::schedule::{ScheduleNow, format_utc};
 use crate::settings::ScheduleSettings;
 use crate::telemetry::escape;
@@ -49,23 +50,69 @@ pub(super) fn failed_line(error: &crate::resizer::ConvergeError) -> String {
 /// the one place both logs are written: a CR/LF in a payload cannot forge
 /// a line in the handler's log, nor in the invocation's `Logs`.
 #[derive(Default)]
-pub(super) struct Lines(Vec<String>);
+pub(super) struct Lines {
+    lines: Vec<String>,
+    /// Before every line: a firing that visits several pools reads pool by pool.
+    prefix: String,
+}
 
 impl Lines {
+    /// One pool's lines, each beginning with its id.
+    pub(super) fn for_pool(pool_id: &PoolId) -> Self {
+        Lines {
+            lines: Vec::new(),
+            prefix: format!("{pool_id}: "),
+        }
+    }
+
+    /// `other`'s lines after these (already in the handler's log).
+    pub(super) fn append(&mut self, other: Lines) {
+        self.lines.extend(other.lines);
+    }
+
     pub(super) fn info(&mut self, line: String) {
-        let line = escape(&line).into_owned();
+        let line = escape(&format!("{}{line}", self.prefix)).into_owned();
         tracing::info!("{line}");
-        self.0.push(line);
+        self.lines.push(line);
     }
 
     pub(super) fn error(&mut self, line: String) {
-        let line = escape(&line).into_owned();
+        let line = escape(&format!("{}{line}", self.prefix)).into_owned();
         tracing::error!("{line}");
-        self.0.push(line);
+        self.lines.push(line);
     }
 
     pub(super) fn answer(self, status: StatusCode) -> Response {
-        super::answer(status, self.0)
+        super::answer(status, self.lines)
+    }
+}
+
+/// What a firing's look let go of: the lapsed service leases (a pre-warm
+/// nobody came for, a keep-warm grace...) and the shrink after, so a reader
+/// sees why nodes went without anyone asking.
+pub(super) fn describe_warmth(
+    log: &mut Lines,
+    pool_id: &PoolId,
+    lapsed: &[LeaseId],
+    released: Result<Report, ConvergeError>,
+) {
+    let mut what: Vec<&str> = lapsed
+        .iter()
+        .map(|id| match id.as_str() {
+            crate::resizer::lease::FORECAST_LEASE => "a pre-warm nobody came for",
+            crate::resizer::lease::WARM_LEASE => "keep-warm grace",
+            crate::resizer::lease::SCHEDULE_LEASE => "the schedule's lease",
+            _ => "a lease whose pipeline never scaled down",
+        })
+        .collect();
+    what.dedup();
+    match released {
+        Ok(report) => log.info(format!(
+            "{} over: released its nodes of pool '{pool_id}' down to what live leases need ({} action(s))",
+            what.join(" and "),
+            report.actions.len()
+        )),
+        Err(error) => log.error(failed_line(&error)),
     }
 }
 

@@ -19,6 +19,10 @@
 //!   reconcile's above all, enforces the closed window too: the schedule's
 //!   lease released, the pool shrunk to what live leases need.
 //!
+//! The reconcile also visits the pools of `FORECAST_POOLS` after its own
+//! (`forecast_pools`); with no window configured at all, it visits only
+//! those and answers 200.
+//!
 //! Status codes: 200 when the pool got there or is still on its way at the
 //! end of the wait; 500 when it cannot get there (no such pool, autoscale on,
 //! quota, start task failed, Batch unreachable or refusing us) or when the
@@ -29,13 +33,15 @@
 //! (an Error trace in Application Insights).
 
 mod forecast;
+mod forecast_pools;
 mod log;
 mod payload;
 
-use self::forecast::forecast_step;
+use self::forecast::{Target, forecast_step};
+use self::forecast_pools::{Visits, visit_forecast_pools};
 use self::log::{
-    Lines, describe_action, describe_firing, describe_lease, describe_report, describe_window,
-    failed_line,
+    Lines, describe_action, describe_firing, describe_lease, describe_report, describe_warmth,
+    describe_window, failed_line,
 };
 use self::payload::parse_firing;
 use super::state::AppState;
@@ -144,10 +150,14 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
     };
     let mut log = Lines::default();
     let now = OffsetDateTime::now_utc();
+    let started = app.clock().start();
     log.info(describe_firing(name, &firing, now));
 
     let settings = match &app.settings().schedule {
         Ok(settings) => settings,
+        Err(_) if role == Role::Reconcile && app.settings().forecast_pools.alone.is_some() => {
+            return forecast_pools_alone(&app, log, started).await;
+        }
         // The handler started anyway so the HTTP functions keep working; a
         // firing must not pass for a success while its schedule means nothing.
         Err(disabled) => {
@@ -223,7 +233,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
         lease,
         wait: Duration::from_secs(settings.wait_seconds.into()),
     };
-    let (want, result) = match app.service().fire(work).await {
+    let status = match app.service().fire(work).await {
         Fired::LeaseNotWritten(failure) => {
             log.error(match failure {
                 LeaseFailure::Busy(why) => format!(
@@ -231,7 +241,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                 ),
                 LeaseFailure::Failed(error) => failed_line(&error),
             });
-            return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
+            StatusCode::INTERNAL_SERVER_ERROR
         }
         Fired::Ran(ran) => {
             let Ran {
@@ -244,40 +254,53 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                 log.info(describe_lease(edit));
             }
             if let Some((lapsed, released)) = warmth {
-                let mut what: Vec<&str> = lapsed
-                    .iter()
-                    .map(|id| match id.as_str() {
-                        crate::resizer::lease::FORECAST_LEASE => "a pre-warm nobody came for",
-                        crate::resizer::lease::WARM_LEASE => "keep-warm grace",
-                        crate::resizer::lease::SCHEDULE_LEASE => "the schedule's lease",
-                        _ => "a lease whose pipeline never scaled down",
-                    })
-                    .collect();
-                what.dedup();
-                match released {
-                    Ok(report) => log.info(format!(
-                        "{} over: released its nodes of pool '{}' down to what live leases need ({} action(s))",
-                        what.join(" and "),
-                        want.pool_id,
-                        report.actions.len()
-                    )),
-                    Err(error) => log.error(failed_line(&error)),
-                }
+                describe_warmth(&mut log, &want.pool_id, &lapsed, released);
             }
-            (want, result)
+            if role == Role::Reconcile
+                && let Ok(Report {
+                    last: Some(observed),
+                    ..
+                }) = &result
+            {
+                let target = Target {
+                    pool_id: &settings.pool_id,
+                    mode: app
+                        .settings()
+                        .forecast_pools
+                        .mode_of(&settings.pool_id)
+                        .unwrap_or(app.settings().forecast.mode),
+                    reconcile: settings.reconcile.as_ref(),
+                    wait: crate::service::PREWARM_WAIT,
+                };
+                forecast_step(&app, &mut log, target, observed).await;
+            }
+            conclude(&mut log, &want, plan, settings.wait_seconds, result)
         }
     };
-    if role == Role::Reconcile
-        && let Ok(Report {
-            last: Some(observed),
-            ..
-        }) = &result
-    {
-        forecast_step(&app, &mut log, settings, observed).await;
+    // The other pools' forecasts, whatever the schedule's pool did: its
+    // outcome alone decides the status.
+    if role == Role::Reconcile {
+        let visits = Visits {
+            started,
+            budget: Duration::from_secs(settings.wait_seconds.into()),
+            reconcile: settings.reconcile.as_ref(),
+        };
+        visit_forecast_pools(&app, &mut log, &visits, Some(&settings.pool_id)).await;
     }
+    log.answer(status)
+}
+
+/// The status of a firing, from its wait's outcome on the schedule's pool.
+fn conclude(
+    log: &mut Lines,
+    want: &Want,
+    plan: Plan,
+    wait_seconds: u32,
+    result: Result<Report, crate::resizer::ConvergeError>,
+) -> StatusCode {
     match result {
         Ok(report) => {
-            describe_report(&mut log, &want, plan, settings.wait_seconds, &report);
+            describe_report(log, want, plan, wait_seconds, &report);
             match report.outcome {
                 // An operator's pause is a decision, not a failure: the
                 // firing says so and leaves the pool alone.
@@ -285,10 +308,10 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                     if failure.code == crate::resizer::FailureCode::PoolPaused =>
                 {
                     log.info(format!("nothing done: {}", failure.message));
-                    log.answer(StatusCode::OK)
+                    StatusCode::OK
                 }
-                Outcome::Failed(_) => log.answer(StatusCode::INTERNAL_SERVER_ERROR),
-                Outcome::Converged | Outcome::Pending(_) => log.answer(StatusCode::OK),
+                Outcome::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                Outcome::Converged | Outcome::Pending(_) => StatusCode::OK,
             }
         }
         Err(error) => {
@@ -296,9 +319,30 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
                 log.info(describe_action(action));
             }
             log.error(failed_line(&error));
-            log.answer(StatusCode::INTERNAL_SERVER_ERROR)
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     }
+}
+
+/// A reconcile with no window configured (`FORECAST_POOLS` alone): the
+/// forecast pools are its whole work, and none of their failures is the
+/// firing's (see [`forecast_pools`]).
+async fn forecast_pools_alone(
+    app: &AppState,
+    mut log: Lines,
+    started: crate::clock::Stopwatch,
+) -> Response {
+    let Some(alone) = &app.settings().forecast_pools.alone else {
+        return log.answer(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    log.info(format!("{}; visiting them", crate::settings::NO_WINDOW));
+    let visits = Visits {
+        started,
+        budget: Duration::from_secs(alone.wait_seconds.into()),
+        reconcile: alone.reconcile.as_ref(),
+    };
+    visit_forecast_pools(app, &mut log, &visits, None).await;
+    log.answer(StatusCode::OK)
 }
 
 const SCHEDULE_LEASE_GRACE: time::Duration = time::Duration::minutes(15);
