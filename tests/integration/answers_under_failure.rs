@@ -79,9 +79,8 @@ async fn assert_fails_everywhere_with(app: &TestApp, code: &str, hint_mentions: 
         "{logs}"
     );
     let cause_logged = host
-        .logs()
-        .iter()
-        .any(|line| line.contains("Batch call failed") && line.contains("cause"));
+        .logged(|line| line.contains("Batch call failed") && line.contains("cause"))
+        .await;
     assert!(cause_logged, "the cause chain is logged");
 
     let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_pool-resizer"));

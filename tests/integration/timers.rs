@@ -223,9 +223,8 @@ async fn a_pool_that_cannot_be_kept_fails_the_invocation_with_json_logs() {
     assert_logged(&logs, &["FAILED: PoolNotFound"]);
     assert!(
         app.host
-            .logs()
-            .iter()
-            .any(|l| l.starts_with("[stderr]") && l.contains("PoolNotFound")),
+            .logged(|l| l.starts_with("[stderr]") && l.contains("PoolNotFound"))
+            .await,
         "the failure reaches stderr, since the host drops non-2xx bodies"
     );
 }
@@ -478,12 +477,13 @@ async fn a_local_time_zone_disables_the_timers_but_not_http() {
             "{function}: {logs:#?}"
         );
     }
-    assert!(
-        host.logs()
-            .iter()
+    let failed = |logs: &[String]| {
+        logs.iter()
             .filter(|l| l.starts_with("[stderr]") && l.contains("FAILED: schedule disabled"))
             .count()
-            >= 3,
+    };
+    assert!(
+        failed(&host.logs_once(|logs| failed(logs) >= 3).await) >= 3,
         "each failed firing reaches stderr, since the host drops non-2xx bodies"
     );
     assert_eq!(host.terminate().await, Some(0));
@@ -535,7 +535,8 @@ async fn crlf_in_a_timer_payload_forges_no_log_line() {
         "{line}"
     );
 
-    let handler_logs = host.logs();
+    let forged_lines = |logs: &[String]| logs.iter().filter(|l| l.contains("forged")).count();
+    let handler_logs = host.logs_once(|logs| forged_lines(logs) >= 2).await;
     let forged: Vec<_> = handler_logs
         .iter()
         .filter(|l| l.contains("forged"))

@@ -534,6 +534,29 @@ impl FunctionsHost {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether the handler writes a line `matches`, waiting for it a little:
+    /// its stdout and stderr are read by tasks of their own, so a line
+    /// written just before an answer may reach us just after it.
+    pub(crate) async fn logged(&self, matches: impl Fn(&str) -> bool) -> bool {
+        let logs = self
+            .logs_once(|logs| logs.iter().any(|line| matches(line)))
+            .await;
+        logs.iter().any(|line| matches(line))
+    }
+
+    /// The handler's lines once `done` holds of them (or after a few
+    /// seconds, for the assertion that follows to say what is missing).
+    pub(crate) async fn logs_once(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        for _ in 0..500 {
+            let logs = self.logs();
+            if done(&logs) {
+                return logs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.logs()
+    }
+
     /// SIGTERM, as the host does on shutdown; returns the exit code.
     pub(crate) async fn terminate(&mut self) -> Option<i32> {
         self.sigterm();
