@@ -33,7 +33,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ("src/settings.rs", "", "pending: settings split (lead)"),
     ("src/settings.rs", "read", "pending: settings split (lead)"),
     ("src/service.rs", "", "pending: service split (lead)"),
-    ("src/resizer/forecast.rs", "expected_on", "pending: forecast work (lead)"),
     ("src/functions/timer/mod.rs", "fire", "pending: timer work (lead)"),
     ("src/simday/config.rs", "plan", "pending: simday work (lead)"),
     ("src/simday/strategy.rs", "", "pending: simday work (lead)"),
