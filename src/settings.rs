@@ -3,7 +3,7 @@
 //! Every problem is collected and reported together, naming the setting and
 //! what is wrong with it, so a misconfigured Function App says everything in
 //! its first log line instead of one error per restart. Secrets are wrapped
-//! in [`Secret`] and never printed.
+//! in [`Secret`](azure_core::credentials::Secret) and never printed.
 //!
 //! Reading only parses: whether the account key decodes and the CA file
 //! holds certificates is found out by what uses them, building the client
