@@ -50,10 +50,6 @@ use limits::RequestLimits;
 #[cfg(feature = "simulator")]
 pub(crate) use schedule::EXAMPLE_RECONCILE_SCHEDULE;
 use schedule::ScheduleRead;
-#[cfg(test)]
-pub(crate) use schedule::{
-    DEFAULT_SCALE_DOWN_SCHEDULE, DEFAULT_SCALE_UP_SCHEDULE, DEFAULT_TIMER_WAIT_SECONDS,
-};
 pub(crate) use schedule::{ScheduleDisabled, ScheduleSettings};
 pub(crate) use status_url::StatusUrlSecret;
 
@@ -271,6 +267,13 @@ fn read_process(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String
     );
     (port, time_scale)
 }
+
+// Last in the file: the deploy test reads setting names up to the first
+// test-only line.
+#[cfg(test)]
+pub(crate) use schedule::{
+    DEFAULT_SCALE_DOWN_SCHEDULE, DEFAULT_SCALE_UP_SCHEDULE, DEFAULT_TIMER_WAIT_SECONDS,
+};
 
 #[cfg(test)]
 mod tests;
