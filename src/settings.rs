@@ -22,7 +22,9 @@
 //! may name (`allowed_pools.rs`), the timers' window (`schedule.rs`) and
 //! the forecast (`forecast.rs`). What one setting means for another (the
 //! schedule within the allowlist and the caps) is checked in one place,
-//! `checks.rs`; [`Settings::from_env`] only puts the parts together.
+//! `checks.rs`, once every part is read; only `FORECAST_POOLS` checks the
+//! allowlist as it reads, since a pool it may not name is left out of the
+//! list. [`Settings::from_env`] only puts the parts together.
 
 use crate::batch::PoolId;
 use std::fmt;

@@ -6,7 +6,7 @@
 //! must not go down for it.
 
 use super::AllowedPools;
-use super::reader::whole_number;
+use super::reader::{minutes_at_least_one, whole_number};
 use crate::batch::PoolId;
 use crate::schedule::Schedule;
 
@@ -72,7 +72,7 @@ impl ForecastSettings {
         }
         ForecastSettings {
             mode,
-            grace: std::time::Duration::from_secs(u64::from(grace.max(1)) * 60),
+            grace: minutes_at_least_one(grace),
         }
     }
 }
