@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::resizer::keep_warm::KeepWarm;
 use crate::resizer::marks::Paused;
 use crate::resizer::{Converger, LeaseId, Observed, Operation, Outcome, PollPolicy};
-use crate::service::{Answer, LeaseRequest, ScaleRequest, Service, StatusRequest};
+use crate::service::{LeaseRequest, ScaleRequest, Served, Service, StatusRequest};
 use crate::settings::{ACCOUNT_URL_NOT_SET, Settings, SettingsError};
 use progress::Progress;
 use std::process::ExitCode;
@@ -317,7 +317,7 @@ async fn execute(command: Command, stop: CancellationToken) -> Result<Exit, CliE
     };
     let result = work.await;
     progress.finish();
-    let Answer {
+    let Served {
         want,
         result,
         not_written,

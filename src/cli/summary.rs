@@ -83,7 +83,7 @@ impl Summary<'_> {
         let report = match result {
             Ok(report) => report,
             Err(error) => {
-                let view = crate::service::Answer::error_view(error);
+                let view = crate::service::Served::error_view(error);
                 let mut body = OperationBody::failed(
                     Some(self.operation),
                     Some(&self.want.pool_id),

@@ -179,7 +179,7 @@ pub(crate) fn failure_status(code: FailureCode) -> StatusCode {
 
 /// Status and error view for a run a Batch call ended.
 pub(crate) fn batch_failure(error: &ConvergeError) -> (StatusCode, ErrorView) {
-    let view = crate::service::Answer::error_view(error);
+    let view = crate::service::Served::error_view(error);
     let status = match error.source {
         BatchError::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_GATEWAY,

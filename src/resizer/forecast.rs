@@ -210,9 +210,51 @@ pub(crate) fn expected_on(
 ) -> Vec<Expected> {
     let day = day.to_offset(time::UtcOffset::UTC);
     let midnight = day.replace_time(time::Time::MIDNIGHT);
+    let days = past_days_like(history, day, params);
+    let active_days = days.len() as u32;
+    if active_days == 0 {
+        return Vec::new();
+    }
+    let tolerance = params.tolerance.as_secs() as i64;
+    // Every past arrival proposes a slot at its time of day, earliest first;
+    // one within the tolerance of a slot already found is that slot's.
+    let mut candidates: Vec<i64> = days
+        .iter()
+        .flat_map(|(_, arrivals)| arrivals.iter().map(|(s, _)| *s))
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut slots: Vec<Expected> = Vec::new();
+    let mut taken: Vec<i64> = Vec::new();
+    for centre in candidates {
+        if taken.iter().any(|t| circular_gap(*t, centre) <= tolerance) {
+            continue;
+        }
+        let candidate = Candidate {
+            centre,
+            tolerance,
+            taken: &taken,
+        };
+        let Some(slot) = candidate.slot(&days, midnight, params) else {
+            continue;
+        };
+        slots.push(slot);
+        taken.push(centre);
+    }
+    slots.sort_by_key(|e| e.at);
+    slots
+}
+
+/// One past day of the kind predicted, with its arrivals and their times of
+/// day (seconds since midnight UTC).
+type PastDay = (time::Date, Vec<(i64, Arrival)>);
+
+/// The last [`Params::days`] days before `day` of the same kind (weekdays
+/// with weekdays) that had arrivals, in the order history first shows them.
+fn past_days_like(history: &[Arrival], day: OffsetDateTime, params: &Params) -> Vec<PastDay> {
+    let midnight = day.replace_time(time::Time::MIDNIGHT);
     let from = midnight - time::Duration::days(i64::from(params.days));
-    // The past days of the same kind, each with its arrivals' times of day.
-    let mut days: Vec<(time::Date, Vec<(i64, Arrival)>)> = Vec::new();
+    let mut days: Vec<PastDay> = Vec::new();
     for arrival in history {
         let at = arrival.at.to_offset(time::UtcOffset::UTC);
         if at < from || at >= midnight || !same_kind(at.weekday(), day.weekday()) {
@@ -224,96 +266,90 @@ pub(crate) fn expected_on(
             None => days.push((at.date(), vec![entry])),
         }
     }
-    let active_days = days.len() as u32;
-    if active_days == 0 {
-        return Vec::new();
+    days
+}
+
+/// A time of day proposed as a slot, with the slots already found before it.
+struct Candidate<'a> {
+    centre: i64,
+    tolerance: i64,
+    taken: &'a [i64],
+}
+
+impl Candidate<'_> {
+    /// An arrival at `s` is this slot's when it is within the tolerance and
+    /// no nearer to a slot already found (the run before this one, a few
+    /// minutes earlier, is that slot's, not this one's).
+    fn claims(&self, s: i64) -> bool {
+        let gap = circular_gap(s, self.centre);
+        gap <= self.tolerance && self.taken.iter().all(|t| circular_gap(s, *t) > gap)
     }
-    let tolerance = params.tolerance.as_secs() as i64;
-    // Every past arrival proposes a slot at its time of day; the slot's
-    // support is the days with an arrival within the tolerance of it that
-    // is no nearer to a slot already found (the run before this one, a few
-    // minutes earlier, is that slot's, not this one's).
-    let mut slots: Vec<Expected> = Vec::new();
-    let mut candidates: Vec<i64> = days
-        .iter()
-        .flat_map(|(_, arrivals)| arrivals.iter().map(|(s, _)| *s))
-        .collect();
-    candidates.sort_unstable();
-    candidates.dedup();
-    let mut taken: Vec<i64> = Vec::new();
-    for centre in candidates {
-        if taken.iter().any(|t| circular_gap(*t, centre) <= tolerance) {
-            continue;
-        }
-        let belongs = |s: i64| {
-            let gap = circular_gap(s, centre);
-            gap <= tolerance && taken.iter().all(|t| circular_gap(s, *t) > gap)
-        };
-        let near: Vec<(i64, Arrival)> = days
-            .iter()
-            .flat_map(|(_, arrivals)| arrivals.iter())
-            .filter(|(s, _)| belongs(*s))
-            .copied()
-            .collect();
+
+    /// The slot, if it was seen on enough of `days` to predict today.
+    fn slot(
+        &self,
+        days: &[PastDay],
+        midnight: OffsetDateTime,
+        params: &Params,
+    ) -> Option<Expected> {
+        let active_days = days.len() as u32;
         let seen_on = days
             .iter()
-            .filter(|(_, arrivals)| arrivals.iter().any(|(s, _)| belongs(*s)))
+            .filter(|(_, arrivals)| arrivals.iter().any(|(s, _)| self.claims(*s)))
             .count() as u32;
         if seen_on < params.min_days
             || f64::from(seen_on) < params.min_share * f64::from(active_days)
         {
-            continue;
+            return None;
         }
-        // The earliest of the slot's arrivals relative to its centre.
-        let earliest = near
-            .iter()
-            .map(|(s, _)| {
-                let d = (s - centre).rem_euclid(86_400);
-                if d > 43_200 { d - 86_400 } else { d }
-            })
-            .min()
-            .unwrap_or(0);
-        let latest = near
-            .iter()
-            .map(|(s, _)| {
-                let d = (s - centre).rem_euclid(86_400);
-                if d > 43_200 { d - 86_400 } else { d }
-            })
-            .max()
-            .unwrap_or(0);
-        let at = midnight + time::Duration::seconds((centre + earliest).rem_euclid(86_400));
-        let until = at + time::Duration::seconds(latest - earliest);
-        // Two pipelines that come in the same slot each hold their own
-        // nodes (leases add up), so a slot asks for what its arrivals asked
-        // *together* on a day: the (upper) median over the days it was seen
-        // on, so two runs that met by chance once do not warm two nodes.
-        let together = |nodes: fn(&Arrival) -> u32| {
-            let mut per_day: Vec<u32> = days
-                .iter()
-                .map(|(_, arrivals)| {
-                    arrivals
-                        .iter()
-                        .filter(|(s, _)| belongs(*s))
-                        .map(|(_, a)| nodes(a))
-                        .sum::<u32>()
-                })
-                .filter(|&n| n > 0)
-                .collect();
-            per_day.sort_unstable();
-            per_day.get(per_day.len() / 2).copied().unwrap_or(0)
-        };
-        slots.push(Expected {
+        let (earliest, latest) = self.span(days);
+        let at = midnight + time::Duration::seconds((self.centre + earliest).rem_euclid(86_400));
+        Some(Expected {
             at,
-            latest: until,
-            dedicated: together(|a| a.dedicated),
-            low_priority: together(|a| a.low_priority),
+            latest: at + time::Duration::seconds(latest - earliest),
+            dedicated: self.together(days, |a| a.dedicated),
+            low_priority: self.together(days, |a| a.low_priority),
             seen_on,
             of_days: active_days,
-        });
-        taken.push(centre);
+        })
     }
-    slots.sort_by_key(|e| e.at);
-    slots
+
+    /// The earliest and latest of the slot's arrivals, in seconds from its
+    /// centre (negative: before it, across midnight too).
+    fn span(&self, days: &[PastDay]) -> (i64, i64) {
+        let offsets: Vec<i64> = days
+            .iter()
+            .flat_map(|(_, arrivals)| arrivals.iter())
+            .filter(|(s, _)| self.claims(*s))
+            .map(|(s, _)| {
+                let d = (s - self.centre).rem_euclid(86_400);
+                if d > 43_200 { d - 86_400 } else { d }
+            })
+            .collect();
+        let earliest = offsets.iter().copied().min().unwrap_or(0);
+        let latest = offsets.iter().copied().max().unwrap_or(0);
+        (earliest, latest)
+    }
+
+    /// Two pipelines that come in the same slot each hold their own nodes
+    /// (leases add up), so a slot asks for what its arrivals asked
+    /// *together* on a day: the (upper) median over the days it was seen
+    /// on, so two runs that met by chance once do not warm two nodes.
+    fn together(&self, days: &[PastDay], nodes: fn(&Arrival) -> u32) -> u32 {
+        let mut per_day: Vec<u32> = days
+            .iter()
+            .map(|(_, arrivals)| {
+                arrivals
+                    .iter()
+                    .filter(|(s, _)| self.claims(*s))
+                    .map(|(_, a)| nodes(a))
+                    .sum::<u32>()
+            })
+            .filter(|&n| n > 0)
+            .collect();
+        per_day.sort_unstable();
+        per_day.get(per_day.len() / 2).copied().unwrap_or(0)
+    }
 }
 
 /// The `share` percentile (0-1) of a pool's boots (seconds), nearest rank.

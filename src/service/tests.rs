@@ -1,4 +1,8 @@
 use super::*;
+use crate::batch::PoolId;
+use crate::resizer::budget::STATUS_PATIENCE;
+use crate::resizer::marks::Backoff;
+use crate::resizer::{Converger, LeaseRule, Operation, Outcome, PoolApi};
 
 #[test]
 fn caps_name_the_setting() {

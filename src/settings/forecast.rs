@@ -5,7 +5,8 @@
 //! do: pre-warming is a timer's work, and the HTTP functions pipelines call
 //! must not go down for it.
 
-use super::{AllowedPools, whole_number};
+use super::AllowedPools;
+use super::reader::{minutes_at_least_one, whole_number};
 use crate::batch::PoolId;
 use crate::schedule::Schedule;
 
@@ -71,7 +72,7 @@ impl ForecastSettings {
         }
         ForecastSettings {
             mode,
-            grace: std::time::Duration::from_secs(u64::from(grace.max(1)) * 60),
+            grace: minutes_at_least_one(grace),
         }
     }
 }
@@ -188,13 +189,7 @@ impl ForecastPools {
         // The forecast acts with the app's own credentials and no caller:
         // it keeps the allowlist a request keeps, as the schedule does.
         if !allowed.allows(&pool_id) {
-            let list = match get("ALLOWED_POOLS") {
-                Some(_) => format!("ALLOWED_POOLS ({})", allowed.describe()),
-                None => format!(
-                    "the pools requests may name (ALLOWED_POOLS is not set, so only BATCH_POOL_ID: {})",
-                    allowed.describe()
-                ),
-            };
+            let list = allowed.named(get);
             problems.push(format!(
                 "FORECAST_POOLS names pool '{pool_id}', which is not in {list}: list it in ALLOWED_POOLS, or remove it from FORECAST_POOLS"
             ));

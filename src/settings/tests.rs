@@ -1,4 +1,5 @@
 use super::*;
+use crate::batch::credential::CredentialKind;
 use std::collections::HashMap;
 
 /// The example settings as a whole are what the handler accepts, and

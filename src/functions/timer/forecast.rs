@@ -7,7 +7,7 @@ use crate::batch::PoolId;
 use crate::functions::state::AppState;
 use crate::resizer::{Observed, Outcome};
 use crate::schedule::{Schedule, format_utc};
-use crate::service::Answer;
+use crate::service::Served;
 use crate::settings::ForecastMode;
 use crate::telemetry::escape;
 use std::time::Duration;
@@ -122,7 +122,7 @@ fn cadence(reconcile: Option<&Schedule>, now: time::OffsetDateTime) -> Duration 
         .unwrap_or(Duration::from_secs(15 * 60))
 }
 
-fn report_prewarm(log: &mut Lines, answer: Answer, what: &str) {
+fn report_prewarm(log: &mut Lines, answer: Served, what: &str) {
     match answer.result {
         Ok(report) => {
             for action in &report.actions {

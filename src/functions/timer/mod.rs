@@ -19,6 +19,10 @@
 //!   reconcile's above all, enforces the closed window too: the schedule's
 //!   lease released, the pool shrunk to what live leases need.
 //!
+//! A firing reads its payload, judges the window, plans ([`plan`], then
+//! `scheduled_work`: the want and the schedule's lease, pure), hands that
+//! to the service, and logs what it did.
+//!
 //! The reconcile also visits the pools of `FORECAST_POOLS` after its own
 //! (`forecast_pools`); with no window configured at all, it visits only
 //! those and answers 200.
@@ -43,11 +47,13 @@ use self::log::{
     Lines, describe_action, describe_firing, describe_lease, describe_report, describe_warmth,
     describe_window, failed_line,
 };
-use self::payload::parse_firing;
+use self::payload::{Firing, parse_firing};
 use super::state::AppState;
 use crate::resizer::lease::{MAX_LEASE_MINUTES, SCHEDULE_LEASE};
 use crate::resizer::{Lease, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Outcome, Report, Want};
+use crate::schedule::ScheduleNow;
 use crate::service::{Fired, LeaseFailure, Ran, ScheduledWork};
+use crate::settings::ScheduleSettings;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -135,18 +141,9 @@ fn answer(status: StatusCode, logs: Vec<String>) -> Response {
 
 async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) -> Response {
     let name = role.function_name();
-    let firing = match body
-        .map_err(|e| format!("cannot read the invocation body: {e}"))
-        .and_then(|body| parse_firing(&body))
-    {
+    let firing = match read_firing(name, body) {
         Ok(firing) => firing,
-        Err(problem) => {
-            let mut log = Lines::default();
-            log.error(format!(
-                "{name}: malformed timer invocation, nothing done: {problem}"
-            ));
-            return log.answer(StatusCode::BAD_REQUEST);
-        }
+        Err(log) => return log.answer(StatusCode::BAD_REQUEST),
     };
     let mut log = Lines::default();
     let now = OffsetDateTime::now_utc();
@@ -168,114 +165,23 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
         }
     };
     let judged = settings.at(now + EDGE_GRACE);
-    let state = judged.state;
     log.info(describe_window(settings, &judged, now));
 
-    let pool_id = settings.pool_id.clone();
-    let plan = plan(role, state.open, settings.every_firing_closes());
-    let schedule_lease: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
-    let (want, lease) = match plan {
-        Plan::Hold => {
-            log.info(format!(
-                "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
-                judged.dedicated, judged.low_priority
-            ));
-            // Measured in real time (the window is wall-clock), added to the
-            // handler's clock (which runs fast in dev and tests).
-            let lifetime =
-                schedule_lease_lifetime(settings.every_firing_closes(), state.next_down, now);
-            let lease = LeaseEdit::Hold(Lease {
-                id: schedule_lease,
-                dedicated: judged.dedicated,
-                low_priority: judged.low_priority,
-                expires: app.clock().now_utc() + lifetime,
-            });
-            let want = Want {
-                // The app's deadline, as for every HTTP scale-up.
-                provision_deadline: app.settings().provision_deadline,
-                // The schedule's scale-ups are the service's own, not arrivals.
-                origin: crate::resizer::rhythm::Origin::Service,
-                ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
-            };
-            (want, Some(lease))
-        }
-        Plan::Release => {
-            if settings.every_firing_closes() {
-                log.info(format!(
-                    "window closed: releasing lease '{SCHEDULE_LEASE}' and scaling pool '{pool_id}' down to what live leases need, \
-                     with taskcompletion (running tasks finish first; with SCHEDULE_WINDOWS every firing enforces a closed window)"
-                ));
-            } else {
-                log.info(format!(
-                    "window closed and this is its end firing: scaling pool '{pool_id}' down to 0 nodes with taskcompletion (running tasks finish first)"
-                ));
-            }
-            // Its own lease counts as released; every other live lease
-            // keeps its nodes.
-            let want = Want::scale_down(
-                pool_id,
-                0,
-                0,
-                LeaseRule::HonourExcept(schedule_lease.clone()),
-            );
-            (want, Some(LeaseEdit::Release(schedule_lease)))
-        }
-        Plan::Leave => {
-            log.info(format!(
-                "window closed: {name} does not shrink pools, so nodes asked for over HTTP outside the window stay; \
-                 leaving pool '{pool_id}' as it is (only timer-scale-down releases nodes)"
-            ));
-            (Want::look(pool_id), None)
-        }
-    };
-    let work = ScheduledWork {
-        want,
-        lease,
-        wait: Duration::from_secs(settings.wait_seconds.into()),
-    };
+    let plan = plan(role, judged.state.open, settings.every_firing_closes());
+    let (line, work) = scheduled_work(
+        (plan, name),
+        settings,
+        &judged,
+        (now, app.clock().now_utc()),
+        app.settings().provision_deadline,
+    );
+    log.info(line);
     let status = match app.service().fire(work).await {
         Fired::LeaseNotWritten(failure) => {
-            log.error(match failure {
-                LeaseFailure::Busy(why) => format!(
-                    "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
-                ),
-                LeaseFailure::Failed(error) => failed_line(&error),
-            });
+            log.error(lease_not_written_line(failure));
             StatusCode::INTERNAL_SERVER_ERROR
         }
-        Fired::Ran(ran) => {
-            let Ran {
-                want,
-                lease,
-                result,
-                warmth,
-            } = *ran;
-            if let Some((edit, LeaseWrite::Written { .. })) = &lease {
-                log.info(describe_lease(edit));
-            }
-            if let Some((lapsed, released)) = warmth {
-                describe_warmth(&mut log, &want.pool_id, &lapsed, released);
-            }
-            if role == Role::Reconcile
-                && let Ok(Report {
-                    last: Some(observed),
-                    ..
-                }) = &result
-            {
-                let target = Target {
-                    pool_id: &settings.pool_id,
-                    mode: app
-                        .settings()
-                        .forecast_pools
-                        .mode_of(&settings.pool_id)
-                        .unwrap_or(app.settings().forecast.mode),
-                    reconcile: settings.reconcile.as_ref(),
-                    wait: crate::service::PREWARM_WAIT,
-                };
-                forecast_step(&app, &mut log, target, observed).await;
-            }
-            conclude(&mut log, &want, plan, settings.wait_seconds, result)
-        }
+        Fired::Ran(ran) => after_run(&app, &mut log, (role, plan), settings, *ran).await,
     };
     // The other pools' forecasts, whatever the schedule's pool did: its
     // outcome alone decides the status.
@@ -288,6 +194,148 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
         visit_forecast_pools(&app, &mut log, &visits, Some(&settings.pool_id)).await;
     }
     log.answer(status)
+}
+
+/// The invocation's payload, or the log of the 400 that says why it is not one.
+fn read_firing(name: &str, body: Result<Bytes, BytesRejection>) -> Result<Firing, Lines> {
+    body.map_err(|e| format!("cannot read the invocation body: {e}"))
+        .and_then(|body| parse_firing(&body))
+        .map_err(|problem| {
+            let mut log = Lines::default();
+            log.error(format!(
+                "{name}: malformed timer invocation, nothing done: {problem}"
+            ));
+            log
+        })
+}
+
+/// What a firing's plan asks of the service (the want, the schedule's lease
+/// edit, the wait), and the line that says so. Pure: from the plan, the
+/// window as judged, the real time (the window is wall-clock) and the
+/// handler's clock (which runs fast in dev and tests, and dates the lease).
+fn scheduled_work(
+    (plan, name): (Plan, &str),
+    settings: &ScheduleSettings,
+    judged: &ScheduleNow,
+    (now, handler_now): (OffsetDateTime, OffsetDateTime),
+    provision_deadline: Duration,
+) -> (String, ScheduledWork) {
+    let pool_id = settings.pool_id.clone();
+    let schedule_lease: LeaseId = SCHEDULE_LEASE.parse().expect("a valid lease id");
+    let (line, want, lease) = match plan {
+        Plan::Hold => {
+            let line = format!(
+                "window open: holding at least {} dedicated + {} low-priority ready node(s) in pool '{pool_id}' (scale-up; never shrinks)",
+                judged.dedicated, judged.low_priority
+            );
+            // Measured in real time, added to the handler's clock.
+            let lifetime = schedule_lease_lifetime(
+                settings.every_firing_closes(),
+                judged.state.next_down,
+                now,
+            );
+            let lease = LeaseEdit::Hold(Lease {
+                id: schedule_lease,
+                dedicated: judged.dedicated,
+                low_priority: judged.low_priority,
+                expires: handler_now + lifetime,
+            });
+            let want = Want {
+                // The app's deadline, as for every HTTP scale-up.
+                provision_deadline,
+                // The schedule's scale-ups are the service's own, not arrivals.
+                origin: crate::resizer::rhythm::Origin::Service,
+                ..Want::scale_up(pool_id, judged.dedicated, judged.low_priority)
+            };
+            (line, want, Some(lease))
+        }
+        Plan::Release => {
+            let line = if settings.every_firing_closes() {
+                format!(
+                    "window closed: releasing lease '{SCHEDULE_LEASE}' and scaling pool '{pool_id}' down to what live leases need, \
+                     with taskcompletion (running tasks finish first; with SCHEDULE_WINDOWS every firing enforces a closed window)"
+                )
+            } else {
+                format!(
+                    "window closed and this is its end firing: scaling pool '{pool_id}' down to 0 nodes with taskcompletion (running tasks finish first)"
+                )
+            };
+            // Its own lease counts as released; every other live lease
+            // keeps its nodes.
+            let want = Want::scale_down(
+                pool_id,
+                0,
+                0,
+                LeaseRule::HonourExcept(schedule_lease.clone()),
+            );
+            (line, want, Some(LeaseEdit::Release(schedule_lease)))
+        }
+        Plan::Leave => {
+            let line = format!(
+                "window closed: {name} does not shrink pools, so nodes asked for over HTTP outside the window stay; \
+                 leaving pool '{pool_id}' as it is (only timer-scale-down releases nodes)"
+            );
+            (line, Want::look(pool_id), None)
+        }
+    };
+    let work = ScheduledWork {
+        want,
+        lease,
+        wait: Duration::from_secs(settings.wait_seconds.into()),
+    };
+    (line, work)
+}
+
+/// What the log says when the schedule's lease could not be written.
+fn lease_not_written_line(failure: LeaseFailure) -> String {
+    match failure {
+        LeaseFailure::Busy(why) => format!(
+            "FAILED: BatchThrottled: Batch stayed busy for the whole wait ({why}); lease '{SCHEDULE_LEASE}' was not written and the pool was left as it is; the next firing tries again"
+        ),
+        LeaseFailure::Failed(error) => failed_line(&error),
+    }
+}
+
+/// A firing that ran: its lease and lapsed leases logged, the reconcile's
+/// forecast step for the schedule's pool, and the status its wait decides.
+async fn after_run(
+    app: &AppState,
+    log: &mut Lines,
+    (role, plan): (Role, Plan),
+    settings: &ScheduleSettings,
+    ran: Ran,
+) -> StatusCode {
+    let Ran {
+        want,
+        lease,
+        result,
+        warmth,
+    } = ran;
+    if let Some((edit, LeaseWrite::Written { .. })) = &lease {
+        log.info(describe_lease(edit));
+    }
+    if let Some((lapsed, released)) = warmth {
+        describe_warmth(log, &want.pool_id, &lapsed, released);
+    }
+    if role == Role::Reconcile
+        && let Ok(Report {
+            last: Some(observed),
+            ..
+        }) = &result
+    {
+        let target = Target {
+            pool_id: &settings.pool_id,
+            mode: app
+                .settings()
+                .forecast_pools
+                .mode_of(&settings.pool_id)
+                .unwrap_or(app.settings().forecast.mode),
+            reconcile: settings.reconcile.as_ref(),
+            wait: crate::service::PREWARM_WAIT,
+        };
+        forecast_step(app, log, target, observed).await;
+    }
+    conclude(log, &want, plan, settings.wait_seconds, result)
 }
 
 /// The status of a firing, from its wait's outcome on the schedule's pool.
