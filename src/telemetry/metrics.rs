@@ -412,15 +412,29 @@ pub(crate) fn record(answer: &Answer) {
         tally.add(&key(FAILURES, &format!(" code={code}")), 1.0);
     }
     if let (Some(held), Some(pool)) = (&answer.held, &answer.pool) {
-        let now = Instant::now();
-        let mut map = held_map().lock().unwrap_or_else(|e| e.into_inner());
-        for (kind, nodes) in held {
-            map.insert((pool.clone(), kind), (*nodes, now));
-            tally.set(
-                &format!("{NODES_HELD} pool={pool} holder={kind}"),
-                *nodes as f64,
-            );
-        }
+        record_held(pool, held);
+    }
+}
+
+/// A pool a timer firing saw (`pool` is its answer-shaped view): its nodes
+/// held, as an HTTP answer's pool would report them, so a pool only the
+/// schedule and the reconcile look at still shows who holds its nodes.
+pub(crate) fn pool_seen(pool: &str, view: &Value) {
+    if view.get("exists").and_then(Value::as_bool) == Some(true) {
+        record_held(pool, &held_of(view));
+    }
+}
+
+fn record_held(pool: &str, held: &BTreeMap<&'static str, u64>) {
+    let now = Instant::now();
+    let tally = Tally::global();
+    let mut map = held_map().lock().unwrap_or_else(|e| e.into_inner());
+    for (kind, nodes) in held {
+        map.insert((pool.to_owned(), kind), (*nodes, now));
+        tally.set(
+            &format!("{NODES_HELD} pool={pool} holder={kind}"),
+            *nodes as f64,
+        );
     }
 }
 

@@ -7,7 +7,7 @@
 //! the span ends into the SDK's bounded queue (`try_send`, dropped when
 //! full), and instruments are in-memory adds.
 
-use super::metrics::{Answer, record};
+use super::metrics::{Answer, pool_seen, record};
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
@@ -24,6 +24,12 @@ use tokio::time::Instant;
 
 /// Answers are small JSON bodies; one larger than this is passed on unread.
 const BODY_READ_LIMIT: usize = 256 * 1024;
+
+/// The pools a timer firing saw, as answers show them: put on its response
+/// by the timer face, read here. A timer's answer is the host's invocation
+/// shape, whose `Logs` name no pool.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PoolsSeen(pub(crate) Vec<(String, serde_json::Value)>);
 
 /// The host's invocation id, when it is one (hex digits and dashes): the
 /// header is the only place it comes from, so anything else is not logged.
@@ -148,6 +154,11 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let (parts, body) = response.into_parts();
+    if let Some(PoolsSeen(seen)) = parts.extensions.get::<PoolsSeen>() {
+        for (pool, view) in seen {
+            pool_seen(pool, view);
+        }
+    }
     let (body, answer) = if is_json {
         match to_bytes(body, BODY_READ_LIMIT).await {
             Ok(bytes) => {

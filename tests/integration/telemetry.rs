@@ -379,7 +379,8 @@ fn the_template_deploys_the_workbook_on_the_workspace() {
 }
 
 /// A reconcile with the forecast on (`forecast-only`): its backtest arrives
-/// per pool, hits and misses, and the firing is counted.
+/// per pool, hits and misses, the firing is counted, and the pool it saw
+/// reports its nodes held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_forecasts_backtest_and_the_timer_firing_arrive() {
     let ingestion = Ingestion::start(Mode::Accept).await;
@@ -444,5 +445,12 @@ async fn the_forecasts_backtest_and_the_timer_firing_arrive() {
             .iter()
             .any(|(p, _)| p["operation"] == "timer-reconcile" && p["status"] == "succeeded"),
         "{answers:?}"
+    ); // The firing's answer names no pool, yet the pool it saw reports who
+    // holds its nodes (no HTTP call ever named p1 here).
+    let held = metrics(&envelopes, "poolresizer.nodes.held");
+    assert!(
+        held.iter()
+            .any(|(p, _)| p["pool"] == "p1" && p["holder"] == "schedule"),
+        "{held:?}"
     );
 }

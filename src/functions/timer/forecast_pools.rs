@@ -110,7 +110,10 @@ async fn visit(app: &AppState, log: &mut Lines, firing: &Visits<'_>, pool: &Fore
         Ok(Report {
             last: Some(observed),
             ..
-        }) => observed,
+        }) => {
+            log.saw(&pool.pool_id, &observed);
+            observed
+        }
         Ok(_) => {
             log.info("Batch did not answer within the wait; no forecast on this firing".into());
             return;

@@ -54,20 +54,31 @@ pub(super) struct Lines {
     lines: Vec<String>,
     /// Before every line: a firing that visits several pools reads pool by pool.
     prefix: String,
+    /// The pools this firing saw, as an answer shows them: telemetry reads
+    /// them off the response (the invocation's `Logs` name no pool).
+    seen: Vec<(String, serde_json::Value)>,
 }
 
 impl Lines {
     /// One pool's lines, each beginning with its id.
     pub(super) fn for_pool(pool_id: &PoolId) -> Self {
         Lines {
-            lines: Vec::new(),
             prefix: format!("{pool_id}: "),
+            ..Lines::default()
         }
     }
 
     /// `other`'s lines after these (already in the handler's log).
     pub(super) fn append(&mut self, other: Lines) {
         self.lines.extend(other.lines);
+        self.seen.extend(other.seen);
+    }
+
+    /// The pool as this firing last saw it, for the nodes-held metrics.
+    pub(super) fn saw(&mut self, pool_id: &PoolId, observed: &Observed) {
+        if let Ok(view) = serde_json::to_value(crate::report::PoolView::of(observed)) {
+            self.seen.push((pool_id.to_string(), view));
+        }
     }
 
     pub(super) fn info(&mut self, line: String) {
@@ -83,7 +94,11 @@ impl Lines {
     }
 
     pub(super) fn answer(self, status: StatusCode) -> Response {
-        super::answer(status, self.lines)
+        let mut response = super::answer(status, self.lines);
+        response
+            .extensions_mut()
+            .insert(crate::telemetry::observe::PoolsSeen(self.seen));
+        response
     }
 }
 

@@ -348,6 +348,9 @@ fn conclude(
 ) -> StatusCode {
     match result {
         Ok(report) => {
+            if let Some(observed) = &report.last {
+                log.saw(&want.pool_id, observed);
+            }
             describe_report(log, want, plan, wait_seconds, &report);
             match report.outcome {
                 // An operator's pause is a decision, not a failure: the
