@@ -35,7 +35,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ("src/service.rs", "", "pending: service split (lead)"),
     ("src/resizer/forecast.rs", "expected_on", "pending: forecast work (lead)"),
     ("src/functions/timer/mod.rs", "fire", "pending: timer work (lead)"),
-    ("src/simday/study.rs", "run", "pending: simday work (lead)"),
 ];
 
 #[test]
