@@ -15,12 +15,13 @@
 
 use std::ops::Range;
 
+use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::report::{DayReport, duration};
-use super::study::DayTypeReport;
+use super::report::{DayReport, StrategyReport, duration};
+use super::study::{DayTypeReport, StrategySummary};
 
 /// Width of the SVG, in pixels.
 const WIDTH: u32 = 1000;
@@ -88,15 +89,8 @@ pub fn busy_hours(report: &DayReport) -> Result<String, ChartError> {
 /// Nodes between minutes `from` and `to` of the day.
 pub fn between(report: &DayReport, from: f64, to: f64) -> Result<String, ChartError> {
     let to = to.max(from + 1.0);
-    let whole_day = from <= 0.0 && to >= report.minutes;
     let clock = Clock::of(report);
-    let max_nodes = report
-        .strategies
-        .iter()
-        .flat_map(|s| s.metrics.nodes.iter().map(|(_, n)| *n))
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let max_nodes = most_nodes(report);
     let n = report.strategies.len() as u32;
     let height = TITLE + RUNS + n * PANEL + X_AXIS;
 
@@ -113,90 +107,145 @@ pub fn between(report: &DayReport, from: f64, to: f64) -> Result<String, ChartEr
             return Err(ChartError("no room for the chart".into()));
         };
         title_area.titled(
-            &format!(
-                "Billed nodes {} ({} UTC, {} runs, seed {})",
-                if whole_day {
-                    "over the day"
-                } else {
-                    "in the busy hours"
-                },
-                report.config.date,
-                report.runs.len(),
-                report.config.seed
-            ),
+            &day_title(report, from, to),
             ("sans-serif", 20).into_font().style(FontStyle::Bold),
         )?;
-
         let time = || Axis::time(&clock, from, to);
-
-        // Each run from its start for its task's length, in lanes so overlaps show.
-        let mut chart = ChartBuilder::on(runs_area)
-            .margin_right(20)
-            .margin_top(5)
-            .y_label_area_size(Y_AXIS)
-            .build_cartesian_2d(time(), Axis::counts(LANES as f64 * 1.5, 0))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
-            .draw()?;
-        chart
-            .draw_series(report.runs.iter().enumerate().filter_map(|(i, r)| {
-                let start = minute_of(report, r.arrival);
-                let end = start + f64::from(r.task_seconds) / 60.0;
-                let lane = (i % LANES) as f64;
-                (end > from && start < to).then(|| {
-                    Rectangle::new(
-                        [(start.max(from), lane + 0.15), (end.min(to), lane + 0.85)],
-                        GREY.filled(),
-                    )
-                })
-            }))?
-            .label("pipeline runs: each from its start for its task's length")
-            .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], GREY.filled()));
-        legend(&mut chart)?;
-
+        draw_runs(runs_area, report, time(), from, to)?;
         for (i, (strategy, area)) in report.strategies.iter().zip(panels).enumerate() {
-            let last = i + 1 == report.strategies.len();
-            let colour = COLOURS[i % COLOURS.len()];
-            // Headroom above the top count, for the legend.
-            let top = f64::from(max_nodes) * 1.6;
-            let mut chart = ChartBuilder::on(area)
-                .margin_right(20)
-                .margin_top(5)
-                .x_label_area_size(if last { X_AXIS } else { 0 })
-                .y_label_area_size(Y_AXIS)
-                .build_cartesian_2d(time(), Axis::counts(top, max_nodes))?;
-            let mut mesh = chart.configure_mesh();
-            mesh.bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
-                .y_desc("nodes")
-                .label_style(("sans-serif", 14));
-            if last {
-                mesh.x_desc("time of day (UTC)");
-            }
-            mesh.draw()?;
-            chart
-                .draw_series(
-                    AreaSeries::new(
-                        steps(&strategy.metrics.nodes, from, to),
-                        0.0,
-                        colour.mix(0.3),
-                    )
-                    .border_style(colour.stroke_width(2)),
-                )?
-                .label(format!(
-                    "{}: {:.0} node-min billed over the day",
-                    strategy.name, strategy.metrics.billed_node_minutes
-                ))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 4), (x + 16, y + 4)], colour.mix(0.3).filled())
-                });
-            legend(&mut chart)?;
+            let panel = Panel {
+                colour: COLOURS[i % COLOURS.len()],
+                last: i + 1 == report.strategies.len(),
+                max_nodes,
+            };
+            panel.draw(area, strategy, time(), from, to)?;
         }
         root.present()?;
     }
     svg.push('\n');
     Ok(svg)
+}
+
+/// A drawing area of the SVG being written.
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// The most nodes any strategy billed at once (at least 1): every panel shares this
+/// scale, so their heights compare.
+fn most_nodes(report: &DayReport) -> u32 {
+    report
+        .strategies
+        .iter()
+        .flat_map(|s| s.metrics.nodes.iter().map(|(_, n)| *n))
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The day chart's title: which span, which day, how many runs, which seed.
+fn day_title(report: &DayReport, from: f64, to: f64) -> String {
+    let whole_day = from <= 0.0 && to >= report.minutes;
+    format!(
+        "Billed nodes {} ({} UTC, {} runs, seed {})",
+        if whole_day {
+            "over the day"
+        } else {
+            "in the busy hours"
+        },
+        report.config.date,
+        report.runs.len(),
+        report.config.seed
+    )
+}
+
+/// The runs strip: each run from its start for its task's length, in lanes so overlaps
+/// show.
+fn draw_runs(
+    area: &Area<'_>,
+    report: &DayReport,
+    time: Axis,
+    from: f64,
+    to: f64,
+) -> Result<(), ChartError> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_right(20)
+        .margin_top(5)
+        .y_label_area_size(Y_AXIS)
+        .build_cartesian_2d(time, Axis::counts(LANES as f64 * 1.5, 0))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+        .draw()?;
+    chart
+        .draw_series(report.runs.iter().enumerate().filter_map(|(i, r)| {
+            let start = minute_of(report, r.arrival);
+            let end = start + f64::from(r.task_seconds) / 60.0;
+            let lane = (i % LANES) as f64;
+            (end > from && start < to).then(|| {
+                Rectangle::new(
+                    [(start.max(from), lane + 0.15), (end.min(to), lane + 0.85)],
+                    GREY.filled(),
+                )
+            })
+        }))?
+        .label("pipeline runs: each from its start for its task's length")
+        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], GREY.filled()));
+    legend(&mut chart)
+}
+
+/// How one strategy's panel looks: its colour, whether it carries the time axis (the
+/// last one does), the node scale all panels share.
+struct Panel {
+    colour: RGBColor,
+    last: bool,
+    max_nodes: u32,
+}
+
+impl Panel {
+    /// The strategy's billed nodes as a filled step line, its total in the legend.
+    fn draw(
+        &self,
+        area: &Area<'_>,
+        strategy: &StrategyReport,
+        time: Axis,
+        from: f64,
+        to: f64,
+    ) -> Result<(), ChartError> {
+        let colour = self.colour;
+        // Headroom above the top count, for the legend.
+        let top = f64::from(self.max_nodes) * 1.6;
+        let mut chart = ChartBuilder::on(area)
+            .margin_right(20)
+            .margin_top(5)
+            .x_label_area_size(if self.last { X_AXIS } else { 0 })
+            .y_label_area_size(Y_AXIS)
+            .build_cartesian_2d(time, Axis::counts(top, self.max_nodes))?;
+        let mut mesh = chart.configure_mesh();
+        mesh.bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+            .y_desc("nodes")
+            .label_style(("sans-serif", 14));
+        if self.last {
+            mesh.x_desc("time of day (UTC)");
+        }
+        mesh.draw()?;
+        chart
+            .draw_series(
+                AreaSeries::new(
+                    steps(&strategy.metrics.nodes, from, to),
+                    0.0,
+                    colour.mix(0.3),
+                )
+                .border_style(colour.stroke_width(2)),
+            )?
+            .label(format!(
+                "{}: {:.0} node-min billed over the day",
+                strategy.name, strategy.metrics.billed_node_minutes
+            ))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 4), (x + 16, y + 4)], colour.mix(0.3).filled())
+            });
+        legend(&mut chart)
+    }
 }
 
 /// Height of the study chart.
@@ -214,16 +263,7 @@ pub fn study_day(day: &DayTypeReport) -> Result<String, ChartError> {
         .enumerate()
         .map(|(i, s)| (COLOURS[i % COLOURS.len()], s))
         .collect();
-    let floor = |v: f64| v.max(1.0);
-    let xs = points
-        .iter()
-        .flat_map(|(_, s)| [floor(s.billed.min), floor(s.billed.max)]);
-    let ys = points
-        .iter()
-        .filter_map(|(_, s)| s.mean_wait)
-        .flat_map(|w| [floor(w.min) / 60.0, floor(w.max) / 60.0]);
-    let (x_lo, x_hi) = bounds(xs, 10.0, 1000.0);
-    let (y_lo, y_hi) = bounds(ys, 0.1, 10.0);
+    let (x, y) = study_ranges(points.iter().map(|(_, s)| *s));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, STUDY_HEIGHT)).into_drawing_area();
@@ -239,10 +279,7 @@ pub fn study_day(day: &DayTypeReport) -> Result<String, ChartError> {
             .margin(15)
             .x_label_area_size(X_AXIS)
             .y_label_area_size(Y_AXIS + 10)
-            .build_cartesian_2d(
-                (x_lo / 1.3..x_hi * 1.3).log_scale(),
-                (y_lo / 1.5..y_hi * 6.0).log_scale(),
-            )?;
+            .build_cartesian_2d(x.log_scale(), y.log_scale())?;
         chart
             .configure_mesh()
             .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
@@ -260,40 +297,7 @@ pub fn study_day(day: &DayTypeReport) -> Result<String, ChartError> {
             .label_style(("sans-serif", 14))
             .draw()?;
         for (colour, s) in &points {
-            let colour = *colour;
-            let x = floor(s.billed.mean);
-            let label = match s.mean_wait {
-                Some(w) => format!(
-                    "{}: {:.0} node-min, {}",
-                    s.name,
-                    s.billed.mean,
-                    duration(w.mean)
-                ),
-                None => format!("{}: {:.0} node-min, no task ran", s.name, s.billed.mean),
-            };
-            let Some(wait) = s.mean_wait else {
-                // In the legend only.
-                chart
-                    .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-                    .label(label)
-                    .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.stroke_width(2)));
-                continue;
-            };
-            let y = floor(wait.mean) / 60.0;
-            chart.draw_series([
-                PathElement::new(
-                    vec![(floor(s.billed.min), y), (floor(s.billed.max), y)],
-                    colour.stroke_width(2),
-                ),
-                PathElement::new(
-                    vec![(x, floor(wait.min) / 60.0), (x, floor(wait.max) / 60.0)],
-                    colour.stroke_width(2),
-                ),
-            ])?;
-            chart
-                .draw_series([Circle::new((x, y), 6, colour.filled())])?
-                .label(label)
-                .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
+            draw_point(&mut chart, *colour, s)?;
         }
         chart
             .configure_series_labels()
@@ -307,6 +311,84 @@ pub fn study_day(day: &DayTypeReport) -> Result<String, ChartError> {
     }
     svg.push('\n');
     Ok(svg)
+}
+
+/// The study chart: billed node-minutes (x) against minutes to task (y), both log.
+type StudyChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// A value as the log scales draw it: at least 1, since 0 has no place on them.
+fn at_least_one(v: f64) -> f64 {
+    v.max(1.0)
+}
+
+/// The study chart's x (billed node-minutes) and y (minutes to task) ranges: every
+/// strategy's whiskers with a margin, or defaults when there is nothing to show.
+fn study_ranges<'s>(
+    strategies: impl Iterator<Item = &'s StrategySummary> + Clone,
+) -> (Range<f64>, Range<f64>) {
+    let xs = strategies
+        .clone()
+        .flat_map(|s| [at_least_one(s.billed.min), at_least_one(s.billed.max)]);
+    let ys = strategies
+        .filter_map(|s| s.mean_wait)
+        .flat_map(|w| [at_least_one(w.min) / 60.0, at_least_one(w.max) / 60.0]);
+    let (x_lo, x_hi) = bounds(xs, 10.0, 1000.0);
+    let (y_lo, y_hi) = bounds(ys, 0.1, 10.0);
+    (x_lo / 1.3..x_hi * 1.3, y_lo / 1.5..y_hi * 6.0)
+}
+
+/// A strategy's legend line: its mean bill and mean time to task over the seeds.
+fn point_label(s: &StrategySummary) -> String {
+    match s.mean_wait {
+        Some(w) => format!(
+            "{}: {:.0} node-min, {}",
+            s.name,
+            s.billed.mean,
+            duration(w.mean)
+        ),
+        None => format!("{}: {:.0} node-min, no task ran", s.name, s.billed.mean),
+    }
+}
+
+/// One strategy on the study chart: its mean as a dot, its ranges over the seeds as
+/// whiskers; in the legend only when no task ran (it has no time to task to place).
+fn draw_point(
+    chart: &mut StudyChart<'_, '_>,
+    colour: RGBColor,
+    s: &StrategySummary,
+) -> Result<(), ChartError> {
+    let x = at_least_one(s.billed.mean);
+    let label = point_label(s);
+    let Some(wait) = s.mean_wait else {
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.stroke_width(2)));
+        return Ok(());
+    };
+    let y = at_least_one(wait.mean) / 60.0;
+    chart.draw_series([
+        PathElement::new(
+            vec![
+                (at_least_one(s.billed.min), y),
+                (at_least_one(s.billed.max), y),
+            ],
+            colour.stroke_width(2),
+        ),
+        PathElement::new(
+            vec![
+                (x, at_least_one(wait.min) / 60.0),
+                (x, at_least_one(wait.max) / 60.0),
+            ],
+            colour.stroke_width(2),
+        ),
+    ])?;
+    chart
+        .draw_series([Circle::new((x, y), 6, colour.filled())])?
+        .label(label)
+        .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
+    Ok(())
 }
 
 /// The smallest and largest of `values`, or the defaults when there are none.

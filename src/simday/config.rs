@@ -368,7 +368,6 @@ impl DayConfig {
         let length = time::Duration::minutes(self.length_minutes.into());
         let day_start = |d: u32| first + time::Duration::days(d.into());
         let total = self.total_days();
-        let several = total > 1;
         // Recurring days: the times of day are drawn once, from day 0's generator.
         let recurring_times = if self.recurring {
             let at = |t: Time| date.with_time(t).assume_utc();
@@ -378,88 +377,14 @@ impl DayConfig {
         };
         let mut runs = Vec::new();
         for d in 0..total {
-            let start = day_start(d);
-            let end = start + length;
-            let day_date = date + time::Duration::days(d.into());
-            let at = |t: Time| day_date.with_time(t).assume_utc();
-            let mut rng = rng_for(self.seed, d, 0);
-            let mut scheduled = match &recurring_times {
-                Some(times) => {
-                    // The same times of day, on this day.
-                    let shift = time::Duration::days(d.into());
-                    times.iter().map(|t| *t + shift).collect()
-                }
-                None => self.times(&mut rng, &at)?,
+            let day = Day {
+                index: d,
+                date: date + time::Duration::days(d.into()),
+                start: day_start(d),
+                end: day_start(d) + length,
+                several: total > 1,
             };
-            scheduled.sort();
-            // Task lengths from the day's own generator, after its times (as a single
-            // day always drew them).
-            let (lo, hi) = range("taskMinutes", self.task_minutes)?;
-            let lengths: Vec<u32> = scheduled
-                .iter()
-                .map(|_| (draw(&mut rng, (lo, hi)) * 60.0).round() as u32)
-                .collect();
-            // Everything else from generators of its own.
-            let mut extra = rng_for(self.seed, d, 1);
-            let mut day_runs: Vec<Run> = Vec::new();
-            for (i, (t, task_seconds)) in scheduled.into_iter().zip(lengths).enumerate() {
-                let delay = draw(
-                    &mut extra,
-                    range("triggerDelaySeconds", self.trigger_delay_seconds)?,
-                );
-                let jitter = if self.upstream_jitter_seconds > 0.0 {
-                    extra.random_range(-self.upstream_jitter_seconds..self.upstream_jitter_seconds)
-                } else {
-                    0.0
-                };
-                let arrival = (t + time::Duration::seconds_f64(delay + jitter))
-                    .clamp(start, end - time::Duration::seconds(1));
-                if t < start || t >= end {
-                    return Err(ConfigError(format!(
-                        "arrival {} is outside the replayed span",
-                        t.time()
-                    )));
-                }
-                let nodes = if self.nodes_per_run[1] > self.nodes_per_run[0] {
-                    extra.random_range(self.nodes_per_run[0]..=self.nodes_per_run[1])
-                } else {
-                    self.nodes_per_run[0]
-                };
-                let transition = range(
-                    "activityTransitionSeconds",
-                    self.activity_transition_seconds,
-                )?;
-                let cold = range("functionColdStartSeconds", self.function_cold_start_seconds)?;
-                let overheads = Overheads {
-                    submission: draw(
-                        &mut extra,
-                        range("taskSubmissionSeconds", self.task_submission_seconds)?,
-                    ),
-                    transitions: [
-                        draw(&mut extra, transition),
-                        draw(&mut extra, transition),
-                        draw(&mut extra, transition),
-                        draw(&mut extra, transition),
-                    ],
-                    cold_start: [draw(&mut extra, cold), draw(&mut extra, cold)],
-                };
-                let id = if several {
-                    format!("d{}-run-{:02}", d + 1, i + 1)
-                } else {
-                    format!("run-{:02}", i + 1)
-                };
-                day_runs.push(Run {
-                    id,
-                    day: d,
-                    measured: d >= self.learning_days,
-                    arrival,
-                    task_seconds,
-                    nodes,
-                    overheads,
-                });
-            }
-            day_runs.sort_by_key(|r| r.arrival);
-            runs.extend(day_runs);
+            runs.extend(self.day_runs(&day, recurring_times.as_deref())?);
         }
         Ok(DayPlan {
             config: self.clone(),
@@ -469,6 +394,126 @@ impl DayConfig {
             runs,
         })
     }
+
+    /// One day's runs, in arrival order: their scheduled times (this day's draw, or
+    /// the recurring ones moved to this day), then each run's own draws.
+    fn day_runs(
+        &self,
+        day: &Day,
+        recurring_times: Option<&[OffsetDateTime]>,
+    ) -> Result<Vec<Run>, ConfigError> {
+        let at = |t: Time| day.date.with_time(t).assume_utc();
+        let mut rng = rng_for(self.seed, day.index, 0);
+        let mut scheduled = match recurring_times {
+            Some(times) => {
+                // The same times of day, on this day.
+                let shift = time::Duration::days(day.index.into());
+                times.iter().map(|t| *t + shift).collect()
+            }
+            None => self.times(&mut rng, &at)?,
+        };
+        scheduled.sort();
+        // Task lengths from the day's own generator, after its times (as a single
+        // day always drew them).
+        let (lo, hi) = range("taskMinutes", self.task_minutes)?;
+        let lengths: Vec<u32> = scheduled
+            .iter()
+            .map(|_| (draw(&mut rng, (lo, hi)) * 60.0).round() as u32)
+            .collect();
+        // Everything else from generators of its own.
+        let mut extra = rng_for(self.seed, day.index, 1);
+        let mut day_runs: Vec<Run> = Vec::new();
+        for (i, (t, task_seconds)) in scheduled.into_iter().zip(lengths).enumerate() {
+            day_runs.push(self.run(&mut extra, day, i, t, task_seconds)?);
+        }
+        day_runs.sort_by_key(|r| r.arrival);
+        Ok(day_runs)
+    }
+
+    /// The `i`th run of `day`, scheduled at `t`: its delay, jitter, nodes and ADF's
+    /// overheads drawn from `extra`, in that order (the order is part of the seed's
+    /// meaning: the same seed gives the same day).
+    fn run(
+        &self,
+        extra: &mut StdRng,
+        day: &Day,
+        i: usize,
+        t: OffsetDateTime,
+        task_seconds: u32,
+    ) -> Result<Run, ConfigError> {
+        let delay = draw(
+            extra,
+            range("triggerDelaySeconds", self.trigger_delay_seconds)?,
+        );
+        let jitter = if self.upstream_jitter_seconds > 0.0 {
+            extra.random_range(-self.upstream_jitter_seconds..self.upstream_jitter_seconds)
+        } else {
+            0.0
+        };
+        let arrival = (t + time::Duration::seconds_f64(delay + jitter))
+            .clamp(day.start, day.end - time::Duration::seconds(1));
+        if t < day.start || t >= day.end {
+            return Err(ConfigError(format!(
+                "arrival {} is outside the replayed span",
+                t.time()
+            )));
+        }
+        let nodes = if self.nodes_per_run[1] > self.nodes_per_run[0] {
+            extra.random_range(self.nodes_per_run[0]..=self.nodes_per_run[1])
+        } else {
+            self.nodes_per_run[0]
+        };
+        let overheads = self.overheads(extra)?;
+        let id = if day.several {
+            format!("d{}-run-{:02}", day.index + 1, i + 1)
+        } else {
+            format!("run-{:02}", i + 1)
+        };
+        Ok(Run {
+            id,
+            day: day.index,
+            measured: day.index >= self.learning_days,
+            arrival,
+            task_seconds,
+            nodes,
+            overheads,
+        })
+    }
+
+    /// What ADF adds around one run, drawn from `extra`: the task's submission, the
+    /// four transitions, the two cold starts.
+    fn overheads(&self, extra: &mut StdRng) -> Result<Overheads, ConfigError> {
+        let transition = range(
+            "activityTransitionSeconds",
+            self.activity_transition_seconds,
+        )?;
+        let cold = range("functionColdStartSeconds", self.function_cold_start_seconds)?;
+        Ok(Overheads {
+            submission: draw(
+                extra,
+                range("taskSubmissionSeconds", self.task_submission_seconds)?,
+            ),
+            transitions: [
+                draw(extra, transition),
+                draw(extra, transition),
+                draw(extra, transition),
+                draw(extra, transition),
+            ],
+            cold_start: [draw(extra, cold), draw(extra, cold)],
+        })
+    }
+}
+
+/// One day of the plan, as its runs are drawn.
+struct Day {
+    /// Which day (0: the first, learning or not).
+    index: u32,
+    date: Date,
+    /// Where its replayed span starts and ends: a run's arrival stays inside.
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    /// Whether the plan has more than one day: then run ids say which day.
+    several: bool,
 }
 
 #[cfg(test)]

@@ -116,71 +116,167 @@ pub fn measure(
     end: OffsetDateTime,
     batch_calls: u64,
 ) -> Metrics {
-    let clip = |t: OffsetDateTime| t.clamp(start, end);
-    let mut open: BTreeMap<&str, (&str, OffsetDateTime)> = BTreeMap::new();
-    let (mut boot, mut busy, mut idle) = (0.0, 0.0, 0.0);
-    let mut changes: Vec<(OffsetDateTime, i32)> = Vec::new();
-    // When each node became idle, each time: the last one before a task started is
-    // when that task could have started.
-    let mut ready_at: BTreeMap<&str, Vec<OffsetDateTime>> = BTreeMap::new();
-    let mut task_start: BTreeMap<&str, (OffsetDateTime, Option<&str>)> = BTreeMap::new();
-    let mut killed = 0;
-    let mut add = |state: &str, from: OffsetDateTime, to: OffsetDateTime| {
+    let log = Log::read(events, start, end);
+    let results: Vec<RunResult> = runs
+        .iter()
+        .map(|r| log.run_result(r, errors.get(&r.id).cloned()))
+        .collect();
+    let waits: Vec<f64> = results.iter().filter_map(|r| r.time_to_task).collect();
+    let lags: Vec<f64> = results.iter().filter_map(|r| r.after_ready).collect();
+    Metrics {
+        billed_node_minutes: log.boot + log.busy + log.idle,
+        boot_node_minutes: log.boot,
+        busy_node_minutes: log.busy,
+        idle_node_minutes: log.idle,
+        time_to_task: Stats::of(&waits),
+        after_ready: Stats::of(&lags),
+        tasks_run: waits.len(),
+        tasks_not_run: runs.len() - waits.len(),
+        tasks_killed_or_requeued: log.killed,
+        batch_calls,
+        failed_activities: errors.len(),
+        nodes: node_counts(log.changes, start, end),
+        runs: results,
+    }
+}
+
+/// What one pass over the event log gathers, clipped to the measured span.
+struct Log<'e> {
+    /// The measured span.
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    /// Node-minutes in each phase.
+    boot: f64,
+    busy: f64,
+    idle: f64,
+    /// A node appearing (+1) or gone (-1), when.
+    changes: Vec<(OffsetDateTime, i32)>,
+    /// When each node became idle, each time: the last one before a task started is
+    /// when that task could have started.
+    ready_at: BTreeMap<&'e str, Vec<OffsetDateTime>>,
+    /// When each task first ran, and on which node.
+    task_start: BTreeMap<&'e str, (OffsetDateTime, Option<&'e str>)>,
+    /// Task runs cut short within the span.
+    killed: usize,
+}
+
+impl<'e> Log<'e> {
+    fn read(events: &'e [Event], start: OffsetDateTime, end: OffsetDateTime) -> Self {
+        let mut log = Log {
+            start,
+            end,
+            boot: 0.0,
+            busy: 0.0,
+            idle: 0.0,
+            changes: Vec::new(),
+            ready_at: BTreeMap::new(),
+            task_start: BTreeMap::new(),
+            killed: 0,
+        };
+        // Each node's state since when, until its next change.
+        let mut open: BTreeMap<&str, (&str, OffsetDateTime)> = BTreeMap::new();
+        for e in events {
+            match &e.kind {
+                EventKind::Node { node_id, to, .. } => {
+                    if let Some((state, since)) = open.remove(node_id.as_str()) {
+                        log.add(state, since, e.at);
+                    } else {
+                        log.changes.push((e.at, 1));
+                    }
+                    if to == "removed" {
+                        log.changes.push((e.at, -1));
+                    } else {
+                        if to == "idle" {
+                            log.ready_at.entry(node_id.as_str()).or_default().push(e.at);
+                        }
+                        open.insert(node_id.as_str(), (to.as_str(), e.at));
+                    }
+                }
+                EventKind::Task {
+                    task_id,
+                    node_id,
+                    to,
+                    reason,
+                    ..
+                } => {
+                    if to == "running" {
+                        log.task_start
+                            .entry(task_id.as_str())
+                            .or_insert((e.at, node_id.as_deref()));
+                    }
+                    if e.at >= start
+                        && e.at <= end
+                        && matches!(reason.as_str(), "requeued" | "terminated" | "nodeFailed")
+                    {
+                        log.killed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (state, since) in open.values() {
+            log.add(state, *since, end);
+        }
+        log
+    }
+
+    /// A node in `state` from `from` to `to`: its minutes within the span, to its phase.
+    fn add(&mut self, state: &str, from: OffsetDateTime, to: OffsetDateTime) {
+        let clip = |t: OffsetDateTime| t.clamp(self.start, self.end);
         let m = minutes(clip(to) - clip(from));
         match phase(state) {
-            Phase::Boot => boot += m,
-            Phase::Busy => busy += m,
-            Phase::Idle => idle += m,
-        }
-    };
-    for e in events {
-        match &e.kind {
-            EventKind::Node { node_id, to, .. } => {
-                if let Some((state, since)) = open.remove(node_id.as_str()) {
-                    add(state, since, e.at);
-                } else {
-                    changes.push((e.at, 1));
-                }
-                if to == "removed" {
-                    changes.push((e.at, -1));
-                } else {
-                    if to == "idle" {
-                        ready_at.entry(node_id.as_str()).or_default().push(e.at);
-                    }
-                    open.insert(node_id.as_str(), (to.as_str(), e.at));
-                }
-            }
-            EventKind::Task {
-                task_id,
-                node_id,
-                to,
-                reason,
-                ..
-            } => {
-                if to == "running" {
-                    task_start
-                        .entry(task_id.as_str())
-                        .or_insert((e.at, node_id.as_deref()));
-                }
-                if e.at >= start
-                    && e.at <= end
-                    && matches!(reason.as_str(), "requeued" | "terminated" | "nodeFailed")
-                {
-                    killed += 1;
-                }
-            }
-            _ => {}
+            Phase::Boot => self.boot += m,
+            Phase::Busy => self.busy += m,
+            Phase::Idle => self.idle += m,
         }
     }
-    for (state, since) in open.values() {
-        add(state, *since, end);
+
+    /// How `run` fared: when its work ran (its last task's start, within the span), and
+    /// how long after its node was ready.
+    fn run_result(&self, r: &Run, error: Option<String>) -> RunResult {
+        // A pipeline's work runs once all its tasks run: its last task's start.
+        let starts: Option<Vec<(OffsetDateTime, Option<&str>)>> = r
+            .task_ids()
+            .iter()
+            .map(|id| {
+                self.task_start
+                    .get(id.as_str())
+                    .filter(|(t, _)| *t <= self.end)
+                    .copied()
+            })
+            .collect();
+        let started = starts.and_then(|s| s.into_iter().max_by_key(|(t, _)| *t));
+        RunResult {
+            id: r.id.clone(),
+            time_to_task: started.map(|(t, _)| (t - r.arrival).as_seconds_f64()),
+            after_ready: started.map(|(t, node)| {
+                let ready = node
+                    .and_then(|n| self.ready_at.get(n))
+                    .and_then(|times| times.iter().rev().find(|at| **at <= t))
+                    .copied()
+                    .unwrap_or(r.arrival)
+                    .max(r.arrival);
+                (t - ready).as_seconds_f64().max(0.0)
+            }),
+            error,
+        }
     }
+}
+
+/// The billed node count over the span, from the log's `changes`: (minutes since
+/// `start`, count) at each change, one point a minute value (the last change wins),
+/// from minute 0 to the span's end.
+fn node_counts(
+    mut changes: Vec<(OffsetDateTime, i32)>,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+) -> Vec<(f64, u32)> {
     let mut nodes = Vec::new();
     let mut count = 0i32;
     changes.sort_by_key(|c| c.0);
     for (at, delta) in changes {
         count += delta;
-        let at = clip(at);
+        let at = at.clamp(start, end);
         let point = (minutes(at - start), count.max(0) as u32);
         match nodes.last_mut() {
             Some((m, c)) if *m == point.0 => *c = point.1,
@@ -192,54 +288,7 @@ pub fn measure(
     }
     let last = nodes.last().map(|(_, c)| *c).unwrap_or(0);
     nodes.push((minutes(end - start), last));
-    let results: Vec<RunResult> = runs
-        .iter()
-        .map(|r| {
-            // A pipeline's work runs once all its tasks run: its last task's start.
-            let starts: Option<Vec<(OffsetDateTime, Option<&str>)>> = r
-                .task_ids()
-                .iter()
-                .map(|id| {
-                    task_start
-                        .get(id.as_str())
-                        .filter(|(t, _)| *t <= end)
-                        .copied()
-                })
-                .collect();
-            let started = starts.and_then(|s| s.into_iter().max_by_key(|(t, _)| *t));
-            RunResult {
-                id: r.id.clone(),
-                time_to_task: started.map(|(t, _)| (t - r.arrival).as_seconds_f64()),
-                after_ready: started.map(|(t, node)| {
-                    let ready = node
-                        .and_then(|n| ready_at.get(n))
-                        .and_then(|times| times.iter().rev().find(|at| **at <= t))
-                        .copied()
-                        .unwrap_or(r.arrival)
-                        .max(r.arrival);
-                    (t - ready).as_seconds_f64().max(0.0)
-                }),
-                error: errors.get(&r.id).cloned(),
-            }
-        })
-        .collect();
-    let waits: Vec<f64> = results.iter().filter_map(|r| r.time_to_task).collect();
-    let lags: Vec<f64> = results.iter().filter_map(|r| r.after_ready).collect();
-    Metrics {
-        billed_node_minutes: boot + busy + idle,
-        boot_node_minutes: boot,
-        busy_node_minutes: busy,
-        idle_node_minutes: idle,
-        time_to_task: Stats::of(&waits),
-        after_ready: Stats::of(&lags),
-        tasks_run: waits.len(),
-        tasks_not_run: runs.len() - waits.len(),
-        tasks_killed_or_requeued: killed,
-        batch_calls,
-        failed_activities: errors.len(),
-        nodes,
-        runs: results,
-    }
+    nodes
 }
 
 #[cfg(test)]
@@ -354,6 +403,18 @@ mod tests {
         );
         assert_eq!((x.billed_node_minutes, x.idle_node_minutes), (60.0, 60.0));
         assert_eq!(x.nodes, vec![(0.0, 1), (60.0, 1)]);
+    }
+
+    #[test]
+    fn node_counts_start_at_the_span_and_keep_one_point_a_minute() {
+        let t0 = datetime!(2026-02-02 10:00 UTC);
+        let at = |m: i64| t0 + time::Duration::minutes(m);
+        let changes = vec![(at(10), -1), (at(5), 1), (at(-10), 1), (at(5), 1)];
+        assert_eq!(
+            node_counts(changes, t0, at(60)),
+            [(0.0, 1), (5.0, 3), (10.0, 2), (60.0, 2)]
+        );
+        assert_eq!(node_counts(Vec::new(), t0, at(60)), [(0.0, 0), (60.0, 0)]);
     }
 
     #[test]

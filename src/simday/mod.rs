@@ -14,7 +14,7 @@
 //! |---|---|
 //! | [`config`] | the days: arrivals, nodes, task lengths, boot times, ADF's overheads (JSON, seeded) |
 //! | [`presets`] | the named day types (sparse, busy, bursts, recurring...) |
-//! | [`strategy`] | the strategies; a new one is one `impl Strategy` |
+//! | [`strategy`] | the strategies, a file per kind (pool-resizer's modes, formulas, schedules, floor); a new one is one `impl Strategy` and its row in `all` |
 //! | [`replay`] | one strategy's days, on a paused clock against its own simulator |
 //! | [`study`] | every day type x seed x strategy, summarized over the seeds |
 //! | [`adf`] | the replay's own Batch calls (jobs, tasks, setup) |

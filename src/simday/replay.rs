@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use azure_core::http::{Transport, Url};
 use base64::Engine;
-use batch_simulator::{SimulatorConfig, Timing};
+use batch_simulator::{Simulator, SimulatorConfig, Timing};
 use reqwest::Method;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::adf::BatchCalls;
-use super::config::{DayPlan, Run};
+use super::config::{DayConfig, DayPlan, Run};
 use super::flight::Flight;
 use super::metrics::{Metrics, measure};
 use super::strategy::{Ctx, FunctionApp, Strategy};
@@ -81,23 +81,67 @@ fn next_firing(now: OffsetDateTime, period: Duration) -> OffsetDateTime {
 }
 
 async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String> {
-    let sim_start = plan.start - WARM_UP;
-    let sim = batch_simulator::start(SimulatorConfig {
+    let sim = start_simulator(plan).await?;
+    // Simulated time and the runtime's instants, read together: the map between them.
+    let timeline = Timeline {
+        base_sim: sim.now(),
+        base_instant: Instant::now(),
+    };
+    let ctx = context(plan, &sim, timeline.base_sim)?;
+    create_pool_and_job(&ctx.calls, plan).await?;
+    // A new pool settles (its sizing to 0) within seconds.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    strategy.prepare(&ctx).await?;
+    let days = run_days(plan, strategy, &ctx, &timeline).await;
+    let events = sim.events();
+    let measured = plan.measured_runs();
+    let mut metrics = measure(
+        &events,
+        &measured,
+        &days.errors,
+        plan.measured_start,
+        plan.end,
+        days.measured_calls,
+    );
+    metrics.failed_activities = days.errors.len() + days.timer_failures;
+    sim.shutdown().await;
+    Ok(metrics)
+}
+
+/// The simulator of one replay, started [`WARM_UP`] before the first day, on the
+/// plan's seed and boot times.
+async fn start_simulator(plan: &DayPlan) -> Result<Simulator, String> {
+    batch_simulator::start(SimulatorConfig {
         time_scale: 1.0,
         seed: plan.config.seed,
         timing: timing(plan),
-        start_time: Some(sim_start),
+        start_time: Some(plan.start - WARM_UP),
         tick: None,
         // The day's metrics read its whole log: a bounded run, kept whole.
         event_log_capacity: usize::MAX,
         ..SimulatorConfig::default()
     })
     .await
-    .map_err(|e| e.to_string())?;
-    // Simulated time and the runtime's instants, read together: the map between them.
-    let (base_sim, base_instant) = (sim.now(), Instant::now());
-    let instant_at =
-        |t: OffsetDateTime| base_instant + Duration::try_from(t - base_sim).unwrap_or_default();
+    .map_err(|e| e.to_string())
+}
+
+/// Simulated time against the runtime's instants, from one reading of both.
+struct Timeline {
+    base_sim: OffsetDateTime,
+    base_instant: Instant,
+}
+
+impl Timeline {
+    /// The runtime's instant of simulated moment `t`, to sleep until.
+    fn instant_at(&self, t: OffsetDateTime) -> Instant {
+        self.base_instant + Duration::try_from(t - self.base_sim).unwrap_or_default()
+    }
+}
+
+/// What the strategy works with, on this simulator: pool-resizer's Batch client and
+/// ADF's counted calls, both trusting the simulator's CA and flown through one
+/// [`Flight`].
+fn context(plan: &DayPlan, sim: &Simulator, base_sim: OffsetDateTime) -> Result<Ctx, String> {
     let info = sim.ready_info().clone();
     let roots: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(sim.ca_pem().as_bytes())
@@ -127,10 +171,10 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
     let days = (0..plan.config.total_days())
         .map(|d| plan.start + time::Duration::days(d.into()))
         .collect();
-    let ctx = Ctx {
+    Ok(Ctx {
         pool: POOL.parse::<PoolId>().map_err(|e| e.to_string())?,
         batch,
-        calls: calls.clone(),
+        calls,
         clock: Clock::scaled_from(1.0, base_sim),
         config: plan.config.clone(),
         days,
@@ -138,21 +182,14 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
         looks: Default::default(),
         flight,
         function_app: FunctionApp::default(),
-    };
-    let start_task = plan
-        .config
-        .start_task_seconds
-        .map(|seconds| json!({"commandLine": format!("/bin/bash -c \"sleep {seconds}\""), "waitForSuccess": true}));
-    let mut pool = json!({
-        "id": POOL,
-        "vmSize": "Standard_A1_v2",
-        "taskSlotsPerNode": 1,
-    });
-    if let Some(start_task) = start_task {
-        pool["startTask"] = start_task;
-    }
+    })
+}
+
+/// The pool the strategies size (with the plan's start task, if any) and the job
+/// ADF's Custom activities add their tasks to.
+async fn create_pool_and_job(calls: &BatchCalls, plan: &DayPlan) -> Result<(), String> {
     calls
-        .call(Method::POST, "/pools", Some(&pool))
+        .call(Method::POST, "/pools", Some(&pool_body(&plan.config)))
         .await
         .map_err(|e| e.to_string())?;
     calls
@@ -163,16 +200,49 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
         )
         .await
         .map_err(|e| e.to_string())?;
-    // A new pool settles (its sizing to 0) within seconds.
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    strategy.prepare(&ctx).await?;
+    Ok(())
+}
 
+/// The pool as created: one task a node, and a start task that sleeps its drawn
+/// seconds when the day has one (what a real pool's setup adds to each boot).
+fn pool_body(config: &DayConfig) -> serde_json::Value {
+    let start_task = config
+        .start_task_seconds
+        .map(|seconds| json!({"commandLine": format!("/bin/bash -c \"sleep {seconds}\""), "waitForSuccess": true}));
+    let mut pool = json!({
+        "id": POOL,
+        "vmSize": "Standard_A1_v2",
+        "taskSlotsPerNode": 1,
+    });
+    if let Some(start_task) = start_task {
+        pool["startTask"] = start_task;
+    }
+    pool
+}
+
+/// What the days left for the metrics beyond the simulator's log.
+struct DaysRun {
+    /// The pipelines that failed, by run id, and why.
+    errors: BTreeMap<String, String>,
+    /// Timer firings that failed.
+    timer_failures: usize,
+    /// Batch calls the strategy made from the measured days' start.
+    measured_calls: u64,
+}
+
+/// Every pipeline at its arrival, and the strategy's timer, until the plan's end.
+async fn run_days(
+    plan: &DayPlan,
+    strategy: &dyn Strategy,
+    ctx: &Ctx,
+    timeline: &Timeline,
+) -> DaysRun {
     let errors = std::sync::Mutex::new(BTreeMap::new());
     let timer_failures = AtomicU64::new(0);
     let pipelines = plan.runs.iter().map(|run| {
-        let (ctx, errors) = (&ctx, &errors);
+        let errors = &errors;
         async move {
-            tokio::time::sleep_until(instant_at(run.arrival)).await;
+            tokio::time::sleep_until(timeline.instant_at(run.arrival)).await;
             if let Err(e) = pipeline(ctx, strategy, run).await
                 && let Ok(mut errors) = errors.lock()
             {
@@ -180,25 +250,11 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
             }
         }
     });
-    // The strategy's own timer, firing on the clock's multiples of its period until the
-    // replay ends.
-    let timer = async {
-        let Some(period) = strategy.timer() else {
-            return std::future::pending::<()>().await;
-        };
-        loop {
-            let at = next_firing(ctx.clock.now_utc(), period);
-            tokio::time::sleep_until(instant_at(at)).await;
-            if let Err(e) = strategy.on_timer(&ctx).await {
-                tracing::debug!(strategy = strategy.name(), error = %e, "timer firing failed");
-                timer_failures.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    };
+    let timer = strategy_timer(strategy, ctx, timeline, &timer_failures);
     // Batch calls are counted from the measured days' start.
     let calls_before = AtomicU64::new(0);
     let mark = async {
-        tokio::time::sleep_until(instant_at(plan.measured_start)).await;
+        tokio::time::sleep_until(timeline.instant_at(plan.measured_start)).await;
         calls_before.store(
             ctx.strategy_calls.load(Ordering::Relaxed),
             Ordering::Relaxed,
@@ -207,28 +263,41 @@ async fn day(plan: &DayPlan, strategy: &dyn Strategy) -> Result<Metrics, String>
     };
     let whole_day = async {
         futures::future::join_all(pipelines).await;
-        tokio::time::sleep_until(instant_at(plan.end)).await;
+        tokio::time::sleep_until(timeline.instant_at(plan.end)).await;
     };
     // Pipelines still waiting at the end (a schedule that never opens) are cut off.
     let _ = tokio::time::timeout_at(
-        instant_at(plan.end),
+        timeline.instant_at(plan.end),
         futures::future::join3(whole_day, timer, mark),
     )
     .await;
-    let events = sim.events();
-    let errors = errors.into_inner().unwrap_or_default();
-    let measured = plan.measured_runs();
-    let mut metrics = measure(
-        &events,
-        &measured,
-        &errors,
-        plan.measured_start,
-        plan.end,
-        ctx.strategy_calls.load(Ordering::Relaxed) - calls_before.load(Ordering::Relaxed),
-    );
-    metrics.failed_activities = errors.len() + timer_failures.load(Ordering::Relaxed) as usize;
-    sim.shutdown().await;
-    Ok(metrics)
+    DaysRun {
+        errors: errors.into_inner().unwrap_or_default(),
+        timer_failures: timer_failures.load(Ordering::Relaxed) as usize,
+        measured_calls: ctx.strategy_calls.load(Ordering::Relaxed)
+            - calls_before.load(Ordering::Relaxed),
+    }
+}
+
+/// The strategy's own timer, firing on the clock's multiples of its period until the
+/// replay ends (never, if it has none); each failed firing counted in `failures`.
+async fn strategy_timer(
+    strategy: &dyn Strategy,
+    ctx: &Ctx,
+    timeline: &Timeline,
+    failures: &AtomicU64,
+) {
+    let Some(period) = strategy.timer() else {
+        return std::future::pending::<()>().await;
+    };
+    loop {
+        let at = next_firing(ctx.clock.now_utc(), period);
+        tokio::time::sleep_until(timeline.instant_at(at)).await;
+        if let Err(e) = strategy.on_timer(ctx).await {
+            tracing::debug!(strategy = strategy.name(), error = %e, "timer firing failed");
+            failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One pipeline: the strategy's activities, the Custom activity (its tasks, polled by ADF
@@ -291,8 +360,20 @@ async fn pipeline(ctx: &Ctx, strategy: &dyn Strategy, run: &Run) -> Result<(), S
 mod tests {
     use super::*;
     use crate::resizer::PollPolicy;
-    use crate::simday::config::DayConfig;
     use crate::simday::strategy::Resizer;
+
+    #[test]
+    fn the_pool_has_a_start_task_only_when_the_day_has_one() {
+        let config = |start_task_seconds| DayConfig {
+            start_task_seconds,
+            ..DayConfig::default()
+        };
+        assert_eq!(pool_body(&config(None)).get("startTask"), None);
+        assert_eq!(
+            pool_body(&config(Some(45)))["startTask"]["commandLine"],
+            "/bin/bash -c \"sleep 45\""
+        );
+    }
 
     /// Issue 21, item 4, on the paused clock: a pool without a start task,
     /// whose nodes boot in about the same time each day (what a pool's image

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::DayConfig;
+use super::config::{DayConfig, DayPlan};
 use super::metrics::Metrics;
 use super::presets::DayType;
 use super::replay::{self, ReplayError};
@@ -284,6 +284,27 @@ pub fn run(
     study: &StudyConfig,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<StudyReport, StudyError> {
+    check(study)?;
+    let plans = plans(study)?;
+    let metrics = replay_all(&plans, study.threads, progress);
+    let gathered = gather(&plans, metrics)?;
+    let day_types = study
+        .day_types
+        .iter()
+        .zip(gathered)
+        .map(|(day, gathered)| day_type_report(study, day, gathered))
+        .collect();
+    Ok(StudyReport {
+        seeds: study.seeds.clone(),
+        learning_days: study.learning_days,
+        measured_days: study.measured_days,
+        price_per_hour: study.price_per_hour,
+        day_types,
+    })
+}
+
+/// Refuse a study that cannot run, before any replay: an unknown strategy, no seed.
+fn check(study: &StudyConfig) -> Result<(), StudyError> {
     let known = strategy::names();
     if let Some(bad) = study.strategies.iter().find(|s| !known.contains(s)) {
         return Err(StudyError::UnknownStrategy(bad.clone(), known.join(", ")));
@@ -291,7 +312,20 @@ pub fn run(
     if study.seeds.is_empty() {
         return Err(StudyError::Config("at least one seed".into()));
     }
-    // Every replay, in report order: (day type, seed, strategy index).
+    Ok(())
+}
+
+/// One (day type, seed) of the study, its runs drawn.
+struct Planned {
+    /// Which day type: its index in the study.
+    day: usize,
+    seed: u64,
+    plan: DayPlan,
+}
+
+/// Every (day type, seed) in report order, each drawn once: a bad day type fails the
+/// study before anything is replayed.
+fn plans(study: &StudyConfig) -> Result<Vec<Planned>, StudyError> {
     let mut plans = Vec::new();
     for (d, day) in study.day_types.iter().enumerate() {
         for &seed in &study.seeds {
@@ -299,25 +333,38 @@ pub fn run(
             let plan = config
                 .plan()
                 .map_err(|e| StudyError::Config(format!("{}: {e}", day.name)))?;
-            plans.push((d, seed, plan));
+            plans.push(Planned { day: d, seed, plan });
         }
     }
+    Ok(plans)
+}
+
+/// Replay every (plan, strategy) on `threads` threads, reporting each one done to
+/// `progress`; the results come back in job order (plans in order, strategies in table
+/// order), whichever thread ran them.
+fn replay_all(
+    plans: &[Planned],
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<Result<Metrics, ReplayError>> {
     let jobs: Vec<(usize, usize)> = plans
         .iter()
         .enumerate()
-        .flat_map(|(p, (_, _, plan))| (0..strategy::all(&plan.config).len()).map(move |s| (p, s)))
+        .flat_map(|(p, planned)| {
+            (0..strategy::all(&planned.plan.config).len()).map(move |s| (p, s))
+        })
         .collect();
     let results: Vec<Mutex<Option<Result<Metrics, ReplayError>>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..study.threads.max(1) {
+        for _ in 0..threads.max(1) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(p, s)) = jobs.get(i) else { break };
-                    let plan = &plans[p].2;
+                    let plan = &plans[p].plan;
                     let strategies = strategy::all(&plan.config);
                     let result = replay::replay(plan, strategies[s].as_ref());
                     if let Ok(mut slot) = results[i].lock() {
@@ -328,72 +375,82 @@ pub fn run(
             });
         }
     });
-    let mut metrics = results.into_iter().map(|slot| {
-        slot.into_inner().ok().flatten().unwrap_or_else(|| {
-            Err(ReplayError {
-                strategy: "?".into(),
-                message: "the replay panicked".into(),
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(ReplayError {
+                    strategy: "?".into(),
+                    message: "the replay panicked".into(),
+                })
             })
         })
-    });
-    // Gather in job order: plans in (day type, seed) order, strategies in table order.
-    let mut per_day: Vec<Vec<Vec<SeedResult>>> = Vec::new();
-    let mut runs_per_day: Vec<Vec<usize>> = Vec::new();
-    for (d, seed, plan) in &plans {
+        .collect()
+}
+
+/// One day type's results, gathered from its seeds' replays.
+struct Gathered {
+    /// Per strategy (table order), each seed's numbers.
+    per_strategy: Vec<Vec<SeedResult>>,
+    /// Per seed, how many runs it measured.
+    runs: Vec<usize>,
+}
+
+/// The replays' metrics (in job order) per day type and strategy; the first failed
+/// replay fails the study.
+fn gather(
+    plans: &[Planned],
+    metrics: Vec<Result<Metrics, ReplayError>>,
+) -> Result<Vec<Gathered>, StudyError> {
+    let mut metrics = metrics.into_iter();
+    let mut per_day: Vec<Gathered> = Vec::new();
+    for Planned { day: d, seed, plan } in plans {
         let n = strategy::all(&plan.config).len();
         if per_day.len() <= *d {
-            per_day.push(vec![Vec::new(); n]);
-            runs_per_day.push(Vec::new());
+            per_day.push(Gathered {
+                per_strategy: vec![Vec::new(); n],
+                runs: Vec::new(),
+            });
         }
-        runs_per_day[*d].push(plan.measured_runs().len());
+        per_day[*d].runs.push(plan.measured_runs().len());
         let days = f64::from(plan.config.measured_days);
-        for results in per_day[*d].iter_mut().take(n) {
+        for results in per_day[*d].per_strategy.iter_mut().take(n) {
             let m = metrics
                 .next()
                 .ok_or_else(|| StudyError::Config("lost a replay".into()))??;
             results.push(per_seed(*seed, &m, days));
         }
     }
-    let day_types = study
-        .day_types
+    Ok(per_day)
+}
+
+/// One day type's report: each strategy summarized over the seeds, who dominates whom.
+fn day_type_report(study: &StudyConfig, day: &DayType, gathered: Gathered) -> DayTypeReport {
+    let config = replay_config(study, day, study.seeds[0]);
+    let names = strategy::all(&config);
+    let total_runs: usize = gathered.runs.iter().sum();
+    let mut strategies: Vec<StrategySummary> = names
         .iter()
-        .zip(per_day)
-        .zip(runs_per_day)
-        .map(|((day, per_strategy), runs)| {
-            let config = replay_config(study, day, study.seeds[0]);
-            let names = strategy::all(&config);
-            let total_runs: usize = runs.iter().sum();
-            let mut strategies: Vec<StrategySummary> = names
-                .iter()
-                .zip(per_strategy)
-                .map(|(s, seeds)| {
-                    summarize(
-                        s.name().to_string(),
-                        s.description(),
-                        seeds,
-                        total_runs,
-                        study.price_per_hour,
-                    )
-                })
-                .collect();
-            dominance(&mut strategies);
-            DayTypeReport {
-                name: day.name.to_string(),
-                what: day.what.to_string(),
-                config,
-                runs_per_day: total_runs as f64
-                    / (runs.len().max(1) as f64 * f64::from(study.measured_days)),
-                strategies,
-            }
+        .zip(gathered.per_strategy)
+        .map(|(s, seeds)| {
+            summarize(
+                s.name().to_string(),
+                s.description(),
+                seeds,
+                total_runs,
+                study.price_per_hour,
+            )
         })
         .collect();
-    Ok(StudyReport {
-        seeds: study.seeds.clone(),
-        learning_days: study.learning_days,
-        measured_days: study.measured_days,
-        price_per_hour: study.price_per_hour,
-        day_types,
-    })
+    dominance(&mut strategies);
+    DayTypeReport {
+        name: day.name.to_string(),
+        what: day.what.to_string(),
+        config,
+        runs_per_day: total_runs as f64
+            / (gathered.runs.len().max(1) as f64 * f64::from(study.measured_days)),
+        strategies,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
