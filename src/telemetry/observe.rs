@@ -120,6 +120,41 @@ fn follow(answer: &mut Answer, began: Instant, token: Option<[u8; 32]>, location
     }
 }
 
+/// The response taken apart, with the answer its JSON body (or, for a
+/// timer, its status) tells, and the pools a timer firing saw recorded.
+async fn read_answer(
+    response: Response,
+    route: &'static str,
+    started: Instant,
+) -> (axum::http::response::Parts, Body, Option<Answer>) {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let (parts, body) = response.into_parts();
+    if let Some(PoolsSeen(seen)) = parts.extensions.get::<PoolsSeen>() {
+        for (pool, view) in seen {
+            pool_seen(pool, view);
+        }
+    }
+    if !is_json {
+        return (parts, body, None);
+    }
+    match to_bytes(body, BODY_READ_LIMIT).await {
+        Ok(bytes) => {
+            let seconds = started.elapsed().as_secs_f64();
+            let answer = serde_json::from_slice(&bytes)
+                .ok()
+                .and_then(|json| Answer::from_body(status.as_u16(), &json, seconds))
+                .or_else(|| Answer::of_timer(route, status.as_u16(), seconds));
+            (parts, Body::from(bytes), answer)
+        }
+        // Only a streamed body can fail here; none of ours is.
+        Err(_) => (parts, Body::empty(), None),
+    }
+}
+
 /// The layer (`axum::middleware::from_fn(observe)`).
 pub(crate) async fn observe(request: Request, next: Next) -> Response {
     if request.uri().path() == "/" {
@@ -149,32 +184,7 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
 
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let (parts, body) = response.into_parts();
-    if let Some(PoolsSeen(seen)) = parts.extensions.get::<PoolsSeen>() {
-        for (pool, view) in seen {
-            pool_seen(pool, view);
-        }
-    }
-    let (body, answer) = if is_json {
-        match to_bytes(body, BODY_READ_LIMIT).await {
-            Ok(bytes) => {
-                let seconds = started.elapsed().as_secs_f64();
-                let answer = serde_json::from_slice(&bytes)
-                    .ok()
-                    .and_then(|json| Answer::from_body(status.as_u16(), &json, seconds))
-                    .or_else(|| Answer::of_timer(route, status.as_u16(), seconds));
-                (Body::from(bytes), answer)
-            }
-            // Only a streamed body can fail here; none of ours is.
-            Err(_) => (Body::empty(), None),
-        }
-    } else {
-        (body, None)
-    };
+    let (parts, body, answer) = read_answer(response, route, started).await;
     span.set_attribute(KeyValue::new(
         "http.response.status_code",
         i64::from(status.as_u16()),
