@@ -74,7 +74,7 @@ const HELD_STALE: Duration = Duration::from_secs(30 * 60);
 
 /// What one answer says, read from the JSON body every route writes.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Answer {
+pub(crate) struct AnswerFacts {
     pub(crate) operation: String,
     pub(crate) pool: Option<String>,
     pub(crate) status: String,
@@ -107,9 +107,13 @@ pub(crate) fn holder_kind(holder: &str) -> &'static str {
     }
 }
 
-impl Answer {
+impl AnswerFacts {
     /// Reads an answer body; `None` when it is not one (the readiness probe).
-    pub(crate) fn from_body(http_status: u16, body: &Value, answer_seconds: f64) -> Option<Answer> {
+    pub(crate) fn from_body(
+        http_status: u16,
+        body: &Value,
+        answer_seconds: f64,
+    ) -> Option<AnswerFacts> {
         let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
         let status = text("status")?;
         let actions = body.get("actions").and_then(Value::as_array);
@@ -137,7 +141,7 @@ impl Answer {
             .get("pool")
             .filter(|p| p.get("exists").and_then(Value::as_bool) == Some(true))
             .map(held_of);
-        Some(Answer {
+        Some(AnswerFacts {
             operation: text("operation").unwrap_or_else(|| "unknown".into()),
             pool: text("poolId"),
             status,
@@ -159,7 +163,11 @@ impl Answer {
 
     /// A timer firing's answer is the host's invocation shape (`Logs`), which
     /// names no pool: counted by its HTTP status only.
-    pub(crate) fn of_timer(route: &str, http_status: u16, answer_seconds: f64) -> Option<Answer> {
+    pub(crate) fn of_timer(
+        route: &str,
+        http_status: u16,
+        answer_seconds: f64,
+    ) -> Option<AnswerFacts> {
         let operation = route
             .strip_prefix("/timer-")
             .map(|r| format!("timer-{r}"))?;
@@ -168,12 +176,12 @@ impl Answer {
         } else {
             "failed"
         };
-        Some(Answer {
+        Some(AnswerFacts {
             operation,
             status: status.into(),
             http_status,
             answer_seconds,
-            ..Answer::default()
+            ..AnswerFacts::default()
         })
     }
 
@@ -365,7 +373,7 @@ pub(crate) fn batch_call(pool: &str, status: u16, code: &str) {
 
 /// Adds one answer to the instruments (no-ops while telemetry is off) and
 /// to the local tally.
-pub(crate) fn record(answer: &Answer) {
+pub(crate) fn record(answer: &AnswerFacts) {
     let i = instruments();
     let pool = answer.pool.clone().unwrap_or_else(|| "-".into());
     let op = KeyValue::new("operation", answer.operation.clone());
@@ -549,7 +557,7 @@ mod tests {
             ], "keptWarm": {"holder": "warm", "dedicated": 1, "lowPriority": 0}},
             "waitedSeconds": 312.5, "batchCalls": 7, "error": null
         });
-        let answer = Answer::from_body(200, &body, 0.25).unwrap();
+        let answer = AnswerFacts::from_body(200, &body, 0.25).unwrap();
         assert_eq!(answer.resizes, 1);
         assert_eq!(answer.removed_nodes, 2);
         assert_eq!(answer.batch_calls, 7);
@@ -559,7 +567,7 @@ mod tests {
         assert_eq!(held["schedule"], 1);
         assert_eq!(held["keep-warm"], 1);
         assert_eq!(held["forecast"], 0);
-        assert!(Answer::from_body(200, &json!({"status": 1}), 0.0).is_none());
+        assert!(AnswerFacts::from_body(200, &json!({"status": 1}), 0.0).is_none());
     }
 
     #[test]

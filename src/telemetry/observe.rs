@@ -7,7 +7,7 @@
 //! the span ends into the SDK's bounded queue (`try_send`, dropped when
 //! full), and instruments are in-memory adds.
 
-use super::metrics::{Answer, pool_seen, record};
+use super::metrics::{AnswerFacts, pool_seen, record};
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
@@ -102,7 +102,12 @@ fn token_digest(url_or_query: &str) -> Option<[u8; 32]> {
 
 /// Sets `answer.ready_seconds` for a scale-up that is ready, from its first
 /// call through the status URLs followed since; remembers a 202's.
-fn follow(answer: &mut Answer, began: Instant, token: Option<[u8; 32]>, location: Option<&str>) {
+fn follow(
+    answer: &mut AnswerFacts,
+    began: Instant,
+    token: Option<[u8; 32]>,
+    location: Option<&str>,
+) {
     let mut map = followed().lock().unwrap_or_else(|e| e.into_inner());
     let (since, scale_up) = token
         .and_then(|t| map.remove(&t))
@@ -126,7 +131,7 @@ async fn read_answer(
     response: Response,
     route: &'static str,
     started: Instant,
-) -> (axum::http::response::Parts, Body, Option<Answer>) {
+) -> (axum::http::response::Parts, Body, Option<AnswerFacts>) {
     let status = response.status();
     let is_json = response
         .headers()
@@ -146,8 +151,8 @@ async fn read_answer(
             let seconds = started.elapsed().as_secs_f64();
             let answer = serde_json::from_slice(&bytes)
                 .ok()
-                .and_then(|json| Answer::from_body(status.as_u16(), &json, seconds))
-                .or_else(|| Answer::of_timer(route, status.as_u16(), seconds));
+                .and_then(|json| AnswerFacts::from_body(status.as_u16(), &json, seconds))
+                .or_else(|| AnswerFacts::of_timer(route, status.as_u16(), seconds));
             (parts, Body::from(bytes), answer)
         }
         // Only a streamed body can fail here; none of ours is.
@@ -236,20 +241,20 @@ mod tests {
     #[test]
     fn a_scale_up_is_followed_through_its_status_urls_to_ready() {
         let began = Instant::now();
-        let mut accepted = Answer {
+        let mut accepted = AnswerFacts {
             operation: "scale-up".into(),
             status: "inProgress".into(),
             http_status: 202,
-            ..Answer::default()
+            ..AnswerFacts::default()
         };
         let first = "https://app.example/api/operation-status?token=first-token-x";
         follow(&mut accepted, began, None, Some(first));
         assert_eq!(accepted.ready_seconds, None);
-        let mut ready = Answer {
+        let mut ready = AnswerFacts {
             operation: "operation-status".into(),
             status: "succeeded".into(),
             http_status: 200,
-            ..Answer::default()
+            ..AnswerFacts::default()
         };
         follow(
             &mut ready,
