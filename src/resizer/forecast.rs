@@ -19,7 +19,10 @@
 //!   that met once do not);
 //! - an arrival belongs to the slot nearest to it: the run of the slot
 //!   before, a few minutes early or late, neither props up this slot nor
-//!   counts as this slot having been served.
+//!   counts as this slot having been served;
+//! - a slot that was predicted before and missed more often than a
+//!   pipeline came is not warmed (random runs that three days happened to
+//!   share are predicted once, missed, and dropped).
 //!
 //! The same function judges itself: [`backtest`] replays each past day
 //! with only what was known before it, and counts hits, misses (nodes
@@ -110,7 +113,10 @@ pub(crate) struct Params {
     /// Days of history read (AWS predictive scaling learns from 14).
     pub days: u32,
     /// Arrivals this close in time of day are one slot (trigger and
-    /// upstream-activity jitter).
+    /// upstream-activity jitter). 4 minutes: the study's triggers spread
+    /// their runs over up to 5 (0-60 s late, then ±2 min), which a window
+    /// of ±4 around a middle run covers; a wider window lets random runs
+    /// make more chance slots, a narrower one splits real ones.
     pub tolerance: Duration,
     /// A slot must have been seen on at least this many days...
     pub min_days: u32,
@@ -123,7 +129,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             days: 14,
-            tolerance: Duration::from_secs(5 * 60),
+            tolerance: Duration::from_secs(4 * 60),
             min_days: 3,
             min_share: 0.6,
         }
@@ -394,13 +400,54 @@ pub(crate) fn due(
             let served =
                 |e: &Expected| history.iter().any(|a| serves(&day, e, a.at, grace, params));
             day.iter()
-                .find(|e| e.at - lead_t <= now && now < e.latest + grace_t && !served(e))
+                .find(|e| {
+                    e.at - lead_t <= now
+                        && now < e.latest + grace_t
+                        && !served(e)
+                        && trusted(history, e, grace, params)
+                })
                 .copied()
         })
         .map(|expected| PreWarm {
             expected,
             hold_until: expected.latest + grace_t,
         })
+}
+
+/// Whether slot `e` has earned a pre-warm: on the past days of its kind
+/// when the history then already predicted it, a pipeline came at least as
+/// often as nobody did. A slot three days happened to share (random runs)
+/// is predicted once, missed, and not warmed again; a trigger that skipped
+/// a holiday still is. A slot never predicted before is trusted: it has no
+/// record yet.
+fn trusted(history: &[Arrival], e: &Expected, grace: Duration, params: &Params) -> bool {
+    let day0 =
+        e.at.to_offset(time::UtcOffset::UTC)
+            .replace_time(time::Time::MIDNIGHT);
+    let tol = params.tolerance.as_secs() as i64;
+    let (mut hits, mut misses) = (0, 0);
+    for k in 1..=i64::from(params.days) {
+        let day = day0 - time::Duration::days(k);
+        if !same_kind(day.weekday(), day0.weekday()) {
+            continue;
+        }
+        let past = expected_on(history, day, params);
+        let Some(p) = past
+            .iter()
+            .find(|p| circular_gap(seconds_of_day(p.at), seconds_of_day(e.at)) <= tol)
+        else {
+            continue;
+        };
+        if history
+            .iter()
+            .any(|a| serves(&past, p, a.at, grace, params))
+        {
+            hits += 1;
+        } else {
+            misses += 1;
+        }
+    }
+    misses <= hits
 }
 
 /// How a forecast would have done over the history it has: each past day
@@ -448,7 +495,11 @@ pub(crate) fn backtest(
     let mut date = first;
     while date < today {
         let day = date.midnight().assume_utc();
-        let expected = expected_on(history, day, params);
+        // What a firing would have warmed: the slots it trusted then.
+        let expected: Vec<Expected> = expected_on(history, day, params)
+            .into_iter()
+            .filter(|e| trusted(history, e, grace, params))
+            .collect();
         let arrivals: Vec<&Arrival> = history
             .iter()
             .filter(|a| a.at.to_offset(time::UtcOffset::UTC).date() == date)

@@ -215,3 +215,21 @@ fn a_backtest_counts_hits_misses_and_the_unforeseen() {
         "{judged:?}"
     );
 }
+
+#[test]
+fn a_slot_predicted_and_missed_is_not_warmed_again() {
+    let p = Params::default();
+    let (lead, grace) = (Duration::from_secs(6 * 60), Duration::from_secs(5 * 60));
+    // Three runs that happened to come at 14:00, Tuesday to Thursday.
+    let mut history: Vec<Arrival> = [1, 2, 3]
+        .map(|d| arrival(datetime!(2026-11-30 14:00 UTC) + time::Duration::days(d)))
+        .to_vec();
+    // Monday: the slot is expected, but on Friday it was expected too and
+    // nobody came, so no pre-warm.
+    let monday = datetime!(2026-12-07 13:55 UTC);
+    assert_eq!(expected_on(&history, monday, &p).len(), 1);
+    assert_eq!(due(&history, monday, lead, grace, &p), None);
+    // Had Friday's pipeline come, Monday's would be warmed.
+    history.push(arrival(datetime!(2026-12-04 14:01 UTC)));
+    assert!(due(&history, monday, lead, grace, &p).is_some());
+}
