@@ -48,5 +48,23 @@ pub(crate) struct Service<'a, B: PoolApi> {
     pub waits: Option<&'a std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
+impl<B: PoolApi> Service<'_, B> {
+    /// A caller's want under the app's bounds: its provision deadline, the
+    /// node caps, and the Spot fallback only up to the dedicated cap. A
+    /// scale request and a status poll that resumes one must agree.
+    fn bounded(
+        &self,
+        want: crate::resizer::Want,
+        fallback_to_dedicated: bool,
+    ) -> crate::resizer::Want {
+        crate::resizer::Want {
+            provision_deadline: self.provision_deadline,
+            spot_fallback: fallback_to_dedicated.then_some(self.limits.max_dedicated),
+            caps: self.limits.caps(),
+            ..want
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,14 +17,7 @@ impl<B: PoolApi> Service<'_, B> {
             request.low_priority,
             ("dedicatedNodes", "lowPriorityNodes"),
         )?;
-        let want = Want {
-            provision_deadline: self.provision_deadline,
-            spot_fallback: request
-                .fallback_to_dedicated
-                .then_some(self.limits.max_dedicated),
-            caps: self.limits.caps(),
-            ..request.want()
-        };
+        let want = self.bounded(request.want(), request.fallback_to_dedicated);
         let mut edits: Vec<PoolEdit> = request
             .lease
             .iter()

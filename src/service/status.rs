@@ -15,14 +15,7 @@ impl<B: PoolApi> Service<'_, B> {
             self.limits
                 .check(dedicated, low, ("dedicatedNodes", "lowPriorityNodes"))?;
         }
-        let want = Want {
-            provision_deadline: self.provision_deadline,
-            spot_fallback: request
-                .fallback_to_dedicated
-                .then_some(self.limits.max_dedicated),
-            caps: self.limits.caps(),
-            ..request.want()
-        };
+        let want = self.bounded(request.want(), request.fallback_to_dedicated);
         // One budget for the look, the step and the writes after it.
         let budget = self.converger.budget(STATUS_PATIENCE);
         let mut not_written = Vec::new();
