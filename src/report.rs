@@ -159,6 +159,7 @@ pub(crate) struct Requested {
     pub wait_seconds: Option<u32>,
     pub lease_id: Option<String>,
     pub lease_minutes: Option<u32>,
+    pub lease_idle_minutes: Option<u32>,
     pub force: Option<bool>,
     pub repair_attempts: Option<u32>,
     pub keep_warm_minutes: Option<crate::resizer::keep_warm::KeepWarm>,

@@ -27,7 +27,7 @@ mod scale;
 mod served;
 mod status;
 
-pub(crate) use fire::{Fired, LeaseFailure, Ran, ScheduledWork};
+pub(crate) use fire::{Fired, LapseReason, Lapsed, LeaseFailure, Ran, ScheduledWork};
 pub(crate) use limits::{Limits, OverLimit};
 pub(crate) use prewarm::PREWARM_WAIT;
 pub(crate) use requests::{LeaseRequest, ScaleRequest, StatusRequest};

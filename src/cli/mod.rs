@@ -77,6 +77,12 @@ pub struct ScaleUpArgs {
           default_value_t = crate::resizer::lease::DEFAULT_LEASE_MINUTES,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::resizer::lease::MAX_LEASE_MINUTES)))]
     pub(crate) lease_minutes: u32,
+    /// Let the lease go once its nodes stand idle this long (5-10080), as a
+    /// pipeline's `leaseIdleMinutes` does: what ends the hold of a pipeline
+    /// that fails before its scale-down.
+    #[arg(long = "lease-idle-minutes", value_name = "MINUTES", requires = "lease",
+          value_parser = clap::value_parser!(u32).range(i64::from(crate::resizer::lease::MIN_LEASE_IDLE_MINUTES)..=i64::from(crate::resizer::lease::MAX_LEASE_MINUTES)))]
+    pub(crate) lease_idle_minutes: Option<u32>,
     /// Replace nodes whose start task failed or that went unusable, at most
     /// this many times (0-5; 0 fails at once).
     #[arg(long = "repair-attempts", value_name = "N",
@@ -128,6 +134,7 @@ pub struct ScaleArgs {
     wait: u32,
     lease: Option<String>,
     lease_minutes: u32,
+    lease_idle_minutes: Option<u32>,
     force: bool,
     repair_attempts: u32,
     keep_warm_minutes: Option<KeepWarm>,
@@ -143,6 +150,7 @@ impl From<ScaleUpArgs> for ScaleArgs {
             wait: a.wait,
             lease: a.lease,
             lease_minutes: a.lease_minutes,
+            lease_idle_minutes: a.lease_idle_minutes,
             force: false,
             repair_attempts: a.repair_attempts,
             keep_warm_minutes: None,
@@ -160,6 +168,7 @@ impl From<ScaleDownArgs> for ScaleArgs {
             wait: a.wait,
             lease: a.lease,
             lease_minutes: crate::resizer::lease::DEFAULT_LEASE_MINUTES,
+            lease_idle_minutes: None,
             force: a.force,
             repair_attempts: 0,
             keep_warm_minutes: a.keep_warm_minutes,
@@ -476,6 +485,7 @@ fn scale_request(
         lease: lease_id.map(|id| LeaseRequest {
             id,
             minutes: args.lease_minutes,
+            idle_minutes: args.lease_idle_minutes,
         }),
         force: args.force,
         repair_attempts: args.repair_attempts,

@@ -17,12 +17,10 @@ use super::params::{
     PauseParams, ScaleParams, StatusParams, StatusTarget, lease_request, pool_hint,
 };
 use super::state::AppState;
-use super::status_url::{Capability, Refused, TOKEN_PARAM, status_url};
+use super::status_url::{Capability, LeaseTerms, Refused, TOKEN_PARAM, status_url};
 use crate::report::{ErrorView, OperationBody, Requested};
-use crate::resizer::{
-    ConvergeError, LeaseId, LeaseRule, Observed, Operation, Outcome, Report, Want,
-};
-use crate::service::{StatusRequest, Unwritten};
+use crate::resizer::{ConvergeError, LeaseRule, Observed, Operation, Outcome, Report, Want};
+use crate::service::{LeaseRequest, StatusRequest, Unwritten};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -97,7 +95,7 @@ async fn scale(
         resumed: Resumed::Acting,
         not_written: &answer.not_written,
         held_lease: match operation {
-            Operation::ScaleUp => request.lease.as_ref().map(|l| (&l.id, l.minutes)),
+            Operation::ScaleUp => request.lease.as_ref(),
             Operation::ScaleDown => None,
         },
     };
@@ -214,7 +212,7 @@ pub(crate) async fn operation_status(
         lease: capability
             .lease
             .clone()
-            .and_then(|(id, minutes)| lease_request(Some(id), minutes)),
+            .and_then(|terms| lease_request(Some(terms.id), terms.minutes, terms.idle_minutes)),
         resume: capability.acts,
         fallback_to_dedicated: capability.fallback_to_dedicated,
     };
@@ -275,7 +273,7 @@ async fn status(
         resumed,
         not_written: &answer.not_written,
         held_lease: match request.target {
-            Some((Operation::ScaleUp, ..)) => request.lease.as_ref().map(|l| (&l.id, l.minutes)),
+            Some((Operation::ScaleUp, ..)) => request.lease.as_ref(),
             _ => None,
         },
     };
@@ -309,9 +307,9 @@ struct Context<'a> {
     resumed: Resumed,
     /// What the service left for the next call to write.
     not_written: &'a [Unwritten],
-    /// A scale-up's lease and its minutes, which its status URL carries so
+    /// A scale-up's lease and its terms, which its status URL carries so
     /// that a poll can still write it (a scale-down's comes from `want`).
-    held_lease: Option<(&'a LeaseId, u32)>,
+    held_lease: Option<&'a LeaseRequest>,
 }
 
 /// 503: Batch was too busy to observe or write anything in the time we
@@ -436,8 +434,16 @@ fn pending(
     };
     let mut body = OperationBody::from_report(operation, want, requested, report);
     let lease = match (&want.leases, context.held_lease) {
-        (_, Some((id, minutes))) => Some((id.clone(), Some(minutes))),
-        (LeaseRule::HonourExcept(id), None) => Some((id.clone(), None)),
+        (_, Some(held)) => Some(LeaseTerms {
+            id: held.id.clone(),
+            minutes: Some(held.minutes),
+            idle_minutes: held.idle_minutes,
+        }),
+        (LeaseRule::HonourExcept(id), None) => Some(LeaseTerms {
+            id: id.clone(),
+            minutes: None,
+            idle_minutes: None,
+        }),
         _ => None,
     };
     let capability = Capability {

@@ -36,6 +36,8 @@ pub(crate) struct ScaleParams {
     pub lease_id: Option<LeaseId>,
     /// Scale-up with a lease only: how long it lives.
     pub lease_minutes: Option<u32>,
+    /// Scale-up with a lease only: it lapses once its nodes stand idle this long.
+    pub lease_idle_minutes: Option<u32>,
     /// Scale-down only: ignore other pipelines' live leases (operators).
     pub force: bool,
     /// Scale-up only: how many times failed nodes may be replaced.
@@ -87,7 +89,7 @@ impl ScaleParams {
     pub(crate) fn into_request(self, operation: Operation) -> ScaleRequest {
         ScaleRequest {
             operation,
-            lease: lease_request(self.lease_id, self.lease_minutes),
+            lease: lease_request(self.lease_id, self.lease_minutes, self.lease_idle_minutes),
             pool_id: self.pool_id,
             dedicated: self.dedicated,
             low_priority: self.low_priority,
@@ -108,7 +110,7 @@ impl StatusParams {
             target: self
                 .target
                 .map(|t| (t.operation, t.dedicated, t.low_priority)),
-            lease: lease_request(self.lease_id, self.lease_minutes),
+            lease: lease_request(self.lease_id, self.lease_minutes, None),
             pool_id: self.pool_id,
             resume: false,
             fallback_to_dedicated: self.fallback_to_dedicated,
@@ -116,11 +118,16 @@ impl StatusParams {
     }
 }
 
-/// A lease and its minutes (the default when not given).
-pub(crate) fn lease_request(id: Option<LeaseId>, minutes: Option<u32>) -> Option<LeaseRequest> {
+/// A lease, its minutes (the default when not given) and its idle limit.
+pub(crate) fn lease_request(
+    id: Option<LeaseId>,
+    minutes: Option<u32>,
+    idle_minutes: Option<u32>,
+) -> Option<LeaseRequest> {
     id.map(|id| LeaseRequest {
         id,
         minutes: minutes.unwrap_or(DEFAULT_LEASE_MINUTES),
+        idle_minutes,
     })
 }
 
@@ -163,6 +170,7 @@ const SCALE_NAMES: &[&str] = &[
     "waitSeconds",
     "leaseId",
     "leaseMinutes",
+    "leaseIdleMinutes",
     "force",
     "repairAttempts",
     "keepWarmMinutes",
@@ -224,6 +232,7 @@ impl ScaleParams {
                 "the HTTP front end in Azure cuts responses at 230 s; poll the status URL for longer waits",
             )?,
             lease_minutes: raw.lease_minutes(operation, lease_id.as_ref())?,
+            lease_idle_minutes: raw.lease_idle_minutes(operation, lease_id.as_ref())?,
             lease_id,
             force,
             repair_attempts: match operation {

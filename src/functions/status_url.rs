@@ -58,9 +58,9 @@ pub(crate) struct Capability {
     pub operation: Operation,
     pub dedicated: u32,
     pub low_priority: u32,
-    /// A scale-up's lease with its minutes (the poll may still have to write
-    /// it), or the lease a scale-down releases (no minutes).
-    pub lease: Option<(LeaseId, Option<u32>)>,
+    /// A scale-up's lease with its terms (the poll may still have to write
+    /// it), or the lease a scale-down releases (no terms).
+    pub lease: Option<LeaseTerms>,
     /// The scale-up lets dedicated nodes stand in for Spot ones.
     pub fallback_to_dedicated: bool,
     /// May take the operation's next step (a scale-up's or scale-down's
@@ -68,6 +68,15 @@ pub(crate) struct Capability {
     /// (a key that opens pool-status must not buy a URL that acts).
     pub acts: bool,
     pub expires: OffsetDateTime,
+}
+
+/// A lease as its scale-up asked for it: the minutes and the idle limit
+/// (`None` on a scale-down's, which only releases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeaseTerms {
+    pub id: LeaseId,
+    pub minutes: Option<u32>,
+    pub idle_minutes: Option<u32>,
 }
 
 /// Lease ids never reach a log, not even through `{:?}`.
@@ -121,6 +130,9 @@ struct Sealed {
     lease: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lm: Option<u32>,
+    /// `leaseIdleMinutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    li: Option<u32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     spot: bool,
     act: bool,
@@ -167,8 +179,12 @@ impl StatusUrlKeys {
             lease: capability
                 .lease
                 .as_ref()
-                .map(|(id, _)| id.as_str().to_owned()),
-            lm: capability.lease.as_ref().and_then(|(_, minutes)| *minutes),
+                .map(|terms| terms.id.as_str().to_owned()),
+            lm: capability.lease.as_ref().and_then(|terms| terms.minutes),
+            li: capability
+                .lease
+                .as_ref()
+                .and_then(|terms| terms.idle_minutes),
             spot: capability.fallback_to_dedicated,
             act: capability.acts,
             exp: capability.expires.unix_timestamp(),
@@ -224,7 +240,11 @@ impl StatusUrlKeys {
             _ => return Err(Refused::NotIssued),
         };
         let lease = match sealed.lease {
-            Some(id) => Some((id.parse().map_err(|_| Refused::NotIssued)?, sealed.lm)),
+            Some(id) => Some(LeaseTerms {
+                id: id.parse().map_err(|_| Refused::NotIssued)?,
+                minutes: sealed.lm,
+                idle_minutes: sealed.li,
+            }),
             None => None,
         };
         Ok(Capability {
@@ -325,7 +345,11 @@ mod tests {
             operation: Operation::ScaleUp,
             dedicated: 2,
             low_priority: 1,
-            lease: Some(("run-7f3c".parse().unwrap(), Some(90))),
+            lease: Some(LeaseTerms {
+                id: "run-7f3c".parse().unwrap(),
+                minutes: Some(90),
+                idle_minutes: Some(15),
+            }),
             fallback_to_dedicated: true,
             acts: true,
             expires: NOW + time::Duration::minutes(60),

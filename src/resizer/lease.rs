@@ -87,6 +87,10 @@ pub(crate) const SPARE_LEASES: &[&str] = &[FORECAST_LEASE, WARM_LEASE];
 pub const MAX_LEASES: usize = 50;
 pub(crate) const DEFAULT_LEASE_MINUTES: u32 = 180;
 pub(crate) const MAX_LEASE_MINUTES: u32 = 7 * 24 * 60;
+/// The shortest `leaseIdleMinutes`: ADF takes seconds to a few minutes from
+/// a scale-up's answer to the Custom activity's task (the activity queues,
+/// the job and task are submitted), and the node is idle all that time.
+pub(crate) const MIN_LEASE_IDLE_MINUTES: u32 = 5;
 
 /// A caller's name for its lease, e.g. an ADF pipeline run id.
 ///
@@ -166,6 +170,25 @@ pub(crate) struct Lease {
     pub(crate) low_priority: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) expires: OffsetDateTime,
+    /// A pipeline's lease that lapses once its nodes stand idle this long
+    /// (`leaseIdleMinutes`): what bounds the bill of a pipeline that fails
+    /// before its scale-down, long before `expires` does.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub(crate) idle: Option<IdleLimit>,
+}
+
+/// How long a lease's nodes may stand idle before the reconcile lets the
+/// lease go ([`idle::idle_leases`]), and when its holder last took or renewed
+/// it: nodes idle since before that are not evidence that the holder is done
+/// (it may be about to use them), so the idle time counts from the later of
+/// the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IdleLimit {
+    #[serde(rename = "idleMinutes")]
+    pub(crate) minutes: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) held_at: OffsetDateTime,
 }
 
 fn as_fingerprint<S: serde::Serializer>(id: &LeaseId, s: S) -> Result<S::Ok, S::Error> {
@@ -179,6 +202,16 @@ struct StoredLease {
     low_priority: u32,
     #[serde(with = "time::serde::rfc3339")]
     expires: OffsetDateTime,
+    /// Absent on leases written without `leaseIdleMinutes` (and by versions
+    /// before it): they lapse only when they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idle_minutes: Option<u32>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    held_at: Option<OffsetDateTime>,
 }
 
 impl Lease {
@@ -190,6 +223,10 @@ impl Lease {
             dedicated: stored.dedicated,
             low_priority: stored.low_priority,
             expires: stored.expires,
+            idle: match (stored.idle_minutes, stored.held_at) {
+                (Some(minutes), Some(held_at)) => Some(IdleLimit { minutes, held_at }),
+                _ => None,
+            },
         })
     }
 
@@ -197,7 +234,9 @@ impl Lease {
         let stored = StoredLease {
             dedicated: self.dedicated,
             low_priority: self.low_priority,
-            expires: self.expires.replace_nanosecond(0).unwrap_or(self.expires),
+            expires: whole_seconds(self.expires),
+            idle_minutes: self.idle.map(|idle| idle.minutes),
+            held_at: self.idle.map(|idle| whole_seconds(idle.held_at)),
         };
         MetadataItem {
             name: format!("{LEASE_PREFIX}{}", self.id.as_str()),
@@ -220,6 +259,12 @@ impl Lease {
     }
 }
 
+/// Times are stored to the second: shorter metadata, and a lease read back
+/// equals the one written (a conditional [`LeaseEdit::Lapse`] compares them).
+fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).unwrap_or(at)
+}
+
 fn is_lease_entry(item: &MetadataItem) -> bool {
     item.name.starts_with(LEASE_PREFIX)
 }
@@ -227,12 +272,11 @@ fn is_lease_entry(item: &MetadataItem) -> bool {
 /// Lease entries a pool still carries after they expired: their holders
 /// never released them (a pipeline that failed before its scale-down, a
 /// grace or a pre-warm that ran out). Nothing keeps their nodes any more.
-pub(crate) fn expired_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<LeaseId> {
+pub(crate) fn expired_leases(metadata: &[MetadataItem], now: OffsetDateTime) -> Vec<Lease> {
     metadata
         .iter()
         .filter_map(Lease::parse)
         .filter(|lease| !lease.is_live(now))
-        .map(|lease| lease.id)
         .collect()
 }
 
@@ -338,12 +382,16 @@ pub(crate) enum LeaseEdit {
     /// Add or renew.
     Hold(Lease),
     Release(LeaseId),
+    /// The reconcile letting go of a lease its holder left behind (expired,
+    /// or idle past its limit), as it saw it: if the holder renewed it since,
+    /// the entry differs and stays.
+    Lapse(Lease),
 }
 
 impl LeaseEdit {
     pub(crate) fn lease_id(&self) -> &LeaseId {
         match self {
-            LeaseEdit::Hold(lease) => &lease.id,
+            LeaseEdit::Hold(lease) | LeaseEdit::Lapse(lease) => &lease.id,
             LeaseEdit::Release(id) => id,
         }
     }
@@ -394,6 +442,13 @@ pub(crate) fn apply(
                 next.push(merged.to_item());
             }
         }
+        LeaseEdit::Lapse(seen) => {
+            if let Some(at) = held_at
+                && Lease::parse(&next[at]).as_ref() == Some(seen)
+            {
+                next.remove(at);
+            }
+        }
         _ => {
             if let Some(at) = held_at {
                 next.remove(at);
@@ -436,19 +491,24 @@ fn take_over_spares(entries: &mut Vec<MetadataItem>, arriving: &Lease) {
 /// holder gets less than it asked.
 fn merge(overflow: Option<Lease>, lease: &Lease) -> Lease {
     let id: LeaseId = OVERFLOW_LEASE.parse().expect("a valid lease id");
+    // Merged holders share one entry, so none of them can be told idle:
+    // it lapses when it expires.
     match overflow {
         Some(old) => Lease {
             id,
             dedicated: old.dedicated.saturating_add(lease.dedicated),
             low_priority: old.low_priority.saturating_add(lease.low_priority),
             expires: old.expires.max(lease.expires),
+            idle: None,
         },
         None => Lease {
             id,
+            idle: None,
             ..lease.clone()
         },
     }
 }
 
+pub(crate) mod idle;
 #[cfg(test)]
 mod tests;

@@ -166,7 +166,7 @@ impl<B: PoolApi> Converger<'_, B> {
                 .batch
                 .replace_pool_metadata(pool_id, &next, Some(&etag));
             match self.bounded(replace, budget).await {
-                Ok(()) => return Ok(LeaseWrite::Written { attempts }),
+                Ok(()) => return Ok(self.written(pool_id, attempts)),
                 Err(Cut::Failed(e)) if e.code() == Some(rhythm::TOO_LARGE) => {
                     // Batch documents no limit: cut the history and try again.
                     tracing::info!(pool = %pool_id, cut = trim, "pool metadata too large; cutting its rhythm");
@@ -190,6 +190,16 @@ impl<B: PoolApi> Converger<'_, B> {
             attempts,
         };
         Err((e, WRITING))
+    }
+
+    /// A write landed. A look shared from before it shows the metadata it
+    /// replaced: whoever waits on the pool next (this caller's own wait
+    /// included) looks again.
+    fn written(&self, pool_id: &PoolId, attempts: u32) -> LeaseWrite {
+        if let Some(looks) = self.looks {
+            looks.forget(pool_id);
+        }
+        LeaseWrite::Written { attempts }
     }
 
     /// After a call that failed, found Batch busy or was cut short: `Err` to
@@ -288,6 +298,7 @@ fn edited(pool: &Pool, edit: &PoolEdit, now: time::OffsetDateTime) -> Option<Vec
                     dedicated: pool.target_dedicated_nodes.saturating_sub(kept.0),
                     low_priority: pool.target_low_priority_nodes.saturating_sub(kept.1),
                     expires: now + Duration::from_secs(u64::from(minutes) * 60),
+                    idle: None,
                 }),
                 now,
             )

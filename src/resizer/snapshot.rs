@@ -100,6 +100,11 @@ pub(crate) struct NodeTally {
     /// Ready nodes by Batch's stamps: when each became ready and how long
     /// after its allocation (its boot). What the pool's rhythm records.
     pub ready_boots: Vec<(time::OffsetDateTime, std::time::Duration)>,
+    /// Ready nodes running no task: whether each is dedicated, and since
+    /// when it has been idle (Batch's `stateTransitionTime`; a node Batch
+    /// does not date is left out). What tells a lease's holder is done
+    /// without saying so (`lease::idle`).
+    pub idle_since: Vec<(bool, time::OffsetDateTime)>,
 }
 
 /// A node on its way to ready, and since when.
@@ -128,6 +133,15 @@ pub(crate) struct NodeFailure {
 }
 
 impl NodeTally {
+    /// What `lease::idle` judges a lease's idleness from.
+    pub(crate) fn seen(&self) -> super::lease::idle::NodesSeen {
+        super::lease::idle::NodesSeen {
+            ready: (self.ready_dedicated, self.ready_low_priority),
+            coming: (self.coming_dedicated, self.coming_low_priority),
+            idle_since: self.idle_since.clone(),
+        }
+    }
+
     pub(crate) fn from_nodes(nodes: &[Node]) -> Self {
         let mut tally = NodeTally::default();
         for node in nodes {
@@ -162,6 +176,12 @@ impl NodeTally {
                         &mut tally.busy_slots_low_priority
                     };
                     *busy += node.busy_slots();
+                    if state == NodeState::Idle
+                        && node.running_tasks_count.unwrap_or(0) == 0
+                        && let Some(since) = node.state_transition_time
+                    {
+                        tally.idle_since.push((dedicated, since));
+                    }
                     if let (Some(allocated), Some(ready)) =
                         (node.allocation_time, node.ready_since())
                         && let Ok(boot) = std::time::Duration::try_from(ready - allocated)

@@ -4,8 +4,10 @@
 use super::Service;
 use crate::batch::PoolId;
 use crate::resizer::budget::Budget;
+use crate::resizer::lease::expired_leases;
+use crate::resizer::lease::idle::idle_leases;
 use crate::resizer::{
-    ConvergeError, LeaseEdit, LeaseId, LeaseRule, LeaseWrite, Observed, PoolApi, Report, Want,
+    ConvergeError, Lease, LeaseEdit, LeaseRule, LeaseWrite, Observed, PoolApi, Report, Want,
 };
 use std::time::Duration;
 
@@ -29,15 +31,30 @@ pub(crate) enum Fired {
 }
 
 /// A firing that ran: the lease written (if there was one), the wait's
-/// outcome, and the lapsed service leases it let go (a keep-warm grace, a
-/// pre-warm nobody came for), if any.
+/// outcome, and the lapsed leases it let go (a keep-warm grace, a pre-warm
+/// nobody came for, a pipeline's that expired or stood idle), if any.
 #[derive(Debug)]
 pub(crate) struct Ran {
     pub want: Want,
     pub lease: Option<(LeaseEdit, LeaseWrite)>,
     pub result: Result<Report, ConvergeError>,
-    /// The lapsed leases let go (`warm`, `forecast`) and the shrink after.
-    pub warmth: Option<(Vec<LeaseId>, Result<Report, ConvergeError>)>,
+    /// The lapsed leases let go and the shrink after.
+    pub let_go: Option<(Vec<Lapsed>, Result<Report, ConvergeError>)>,
+}
+
+/// A lease its holder left behind, as the firing saw it, and why it goes.
+#[derive(Debug, Clone)]
+pub(crate) struct Lapsed {
+    pub lease: Lease,
+    pub why: LapseReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LapseReason {
+    /// Past its `expires`.
+    Expired,
+    /// Its nodes stood idle past its `leaseIdleMinutes` ([`idle_leases`]).
+    Idle,
 }
 
 /// Why a lease write did not happen.
@@ -90,10 +107,10 @@ impl<B: PoolApi> Service<'_, B> {
         // What is left of the one budget: a grace it cannot end now is
         // ended by the next firing.
         let lapsed = match &result {
-            Ok(report) => report.last.as_ref().map(lapsed_floors).unwrap_or_default(),
+            Ok(report) => report.last.as_ref().map(lapsed).unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let warmth = if lapsed.is_empty() {
+        let let_go = if lapsed.is_empty() {
             None
         } else {
             let released = self.release_lapsed(&want.pool_id, &lapsed, &budget).await;
@@ -103,21 +120,22 @@ impl<B: PoolApi> Service<'_, B> {
             want,
             lease,
             result,
-            warmth,
+            let_go,
         }))
     }
 
-    /// Drops the lapsed service leases, then shrinks the pool to what live
+    /// Drops the lapsed leases (each only if unchanged since it was seen:
+    /// a holder that renewed keeps it), then shrinks the pool to what live
     /// leases (the schedule's included, while its window is open) still need.
     async fn release_lapsed(
         &self,
         pool_id: &PoolId,
-        lapsed: &[LeaseId],
+        lapsed: &[Lapsed],
         budget: &Budget,
     ) -> Result<Report, ConvergeError> {
-        for id in lapsed {
+        for gone in lapsed {
             self.converger
-                .edit_leases(pool_id, &LeaseEdit::Release(id.clone()), budget)
+                .edit_leases(pool_id, &LeaseEdit::Lapse(gone.lease.clone()), budget)
                 .await?;
         }
         let shrink = Want {
@@ -129,11 +147,30 @@ impl<B: PoolApi> Service<'_, B> {
 }
 
 /// The leases the pool still carries after they expired (a pipeline that
-/// never scaled down, keep-warm's grace, a pre-warm nobody came for): the
-/// next firing lets their nodes go, so an expired lease bounds the bill.
-fn lapsed_floors(observed: &Observed) -> Vec<LeaseId> {
+/// never scaled down, keep-warm's grace, a pre-warm nobody came for), and
+/// the pipelines' leases whose nodes stood idle past their own limit: the
+/// firing lets their nodes go, so the bill of a pipeline that never scaled
+/// down ends with its idle limit or, without one, its lease.
+fn lapsed(observed: &Observed) -> Vec<Lapsed> {
     let Observed::Pool(snapshot) = observed else {
         return Vec::new();
     };
-    crate::resizer::lease::expired_leases(&snapshot.pool.metadata, snapshot.observed_at)
+    let (metadata, now) = (&snapshot.pool.metadata, snapshot.observed_at);
+    let expired = expired_leases(metadata, now)
+        .into_iter()
+        .map(|lease| Lapsed {
+            lease,
+            why: LapseReason::Expired,
+        });
+    let idle = snapshot
+        .nodes
+        .as_ref()
+        .map(|nodes| idle_leases(metadata, &nodes.seen(), now))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|lease| Lapsed {
+            lease,
+            why: LapseReason::Idle,
+        });
+    expired.chain(idle).collect()
 }

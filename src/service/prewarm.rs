@@ -35,6 +35,7 @@ impl<B: PoolApi> Service<'_, B> {
             dedicated,
             low_priority,
             expires: hold_until,
+            idle: None,
         });
         // Judged as a leased scale-up: ready when the pipelines' leases and
         // this spare are all held by ready nodes, so a node another

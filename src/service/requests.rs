@@ -33,6 +33,9 @@ pub(crate) struct ScaleRequest {
 pub(crate) struct LeaseRequest {
     pub id: LeaseId,
     pub minutes: u32,
+    /// Scale-up only: the lease lapses once its nodes stand idle this long
+    /// (`leaseIdleMinutes`); `None`: only when it expires.
+    pub idle_minutes: Option<u32>,
 }
 
 impl ScaleRequest {
@@ -67,6 +70,10 @@ impl ScaleRequest {
             lease_id: self.lease.as_ref().map(|l| l.id.to_string()),
             lease_minutes: match self.operation {
                 Operation::ScaleUp => self.lease.as_ref().map(|l| l.minutes),
+                Operation::ScaleDown => None,
+            },
+            lease_idle_minutes: match self.operation {
+                Operation::ScaleUp => self.lease.as_ref().and_then(|l| l.idle_minutes),
                 Operation::ScaleDown => None,
             },
             force: Some(self.force),

@@ -3,6 +3,7 @@
 
 use super::{LeaseRequest, OverLimit, ScaleRequest, Served, Service, Unwritten};
 use crate::resizer::budget::Budget;
+use crate::resizer::lease::IdleLimit;
 use crate::resizer::{
     Lease, LeaseEdit, LeaseWrite, Operation, PoolApi, PoolEdit, WaitReason, Want,
 };
@@ -102,12 +103,16 @@ impl<B: PoolApi> Service<'_, B> {
         dedicated: u32,
         low_priority: u32,
     ) -> LeaseEdit {
+        let now = self.converger.clock.now_utc();
         LeaseEdit::Hold(Lease {
             id: lease.id.clone(),
             dedicated,
             low_priority,
-            expires: self.converger.clock.now_utc()
-                + Duration::from_secs(u64::from(lease.minutes) * 60),
+            expires: now + Duration::from_secs(u64::from(lease.minutes) * 60),
+            idle: lease.idle_minutes.map(|minutes| IdleLimit {
+                minutes,
+                held_at: now,
+            }),
         })
     }
 }

@@ -44,6 +44,7 @@ fn a_shrink_keeps_leases_unless_forced() {
         lease: Some(LeaseRequest {
             id: "run-1".parse().unwrap(),
             minutes: 5,
+            idle_minutes: None,
         }),
         ..request.clone()
     };
@@ -200,6 +201,7 @@ async fn a_polls_writes_share_its_one_budget() {
         lease: Some(LeaseRequest {
             id: "run-1".parse().unwrap(),
             minutes: 30,
+            idle_minutes: None,
         }),
         resume: true,
         fallback_to_dedicated: false,

@@ -87,6 +87,9 @@ pub struct DayConfig {
     pub wait_seconds: u32,
     /// How long each pipeline's lease lasts (`leaseMinutes`).
     pub lease_minutes: u32,
+    /// Each pipeline's `leaseIdleMinutes` (`null`: none), as the pipeline
+    /// template sends it: what ends a lease whose pipeline never scales down.
+    pub lease_idle_minutes: Option<u32>,
     /// The formulas' `autoScaleEvaluationInterval` (the seed article used 5).
     pub formula_interval_minutes: u32,
     /// Which strategies to replay (names as in the table); empty: all.
@@ -130,6 +133,7 @@ impl Default for DayConfig {
             function_idle_minutes: 20,
             wait_seconds: 180,
             lease_minutes: 180,
+            lease_idle_minutes: Some(15),
             formula_interval_minutes: 5,
             strategies: Vec::new(),
         }

@@ -207,6 +207,17 @@ async fn bad_usage_exits_2_before_calling_batch() {
             "--keep-warm-minutes",
             "5",
         ],
+        // Under 5 minutes, and without a lease to lapse.
+        &[
+            "scale-up",
+            "--pool",
+            "p",
+            "--lease",
+            "run-a",
+            "--lease-idle-minutes",
+            "2",
+        ],
+        &["scale-up", "--pool", "p", "--lease-idle-minutes", "15"],
         &["resize"],
     ];
     for args in cases {
@@ -447,6 +458,7 @@ async fn scale_up_and_scale_down_help_list_their_own_flags() {
     }
     for only_up in [
         "--lease-minutes",
+        "--lease-idle-minutes",
         "--repair-attempts",
         "--fallback-to-dedicated",
     ] {

@@ -1207,3 +1207,28 @@ fn funcignore_leaves_out_everything_but_the_app() {
     }
     assert!(!ignored(&binary) && !ignored("host.json"));
 }
+
+/// The scale-up of the pipeline template sends `leaseIdleMinutes` from a
+/// pipeline parameter whose default is what the study replays for
+/// pool-resizer: docs/cost.md's figures are this template's.
+#[test]
+fn the_template_sends_the_idle_limit_the_study_replays() {
+    let pipeline = pipeline();
+    let default = &pipeline["properties"]["parameters"]["leaseIdleMinutes"];
+    assert_eq!(default["type"], "int");
+    let studied = pool_resizer::simday::config::DayConfig::default().lease_idle_minutes;
+    assert_eq!(default["defaultValue"].as_u64(), studied.map(u64::from));
+    let mut all = Vec::new();
+    activities(&pipeline["properties"]["activities"], &mut all);
+    let scale_up = all
+        .iter()
+        .find(|a| a["typeProperties"]["functionName"] == "scale-up")
+        .expect("the scale-up activity");
+    let body = scale_up["typeProperties"]["body"]["value"]
+        .as_str()
+        .unwrap();
+    assert!(
+        body.contains(r#""leaseIdleMinutes":', string(pipeline().parameters.leaseIdleMinutes)"#),
+        "{body}"
+    );
+}

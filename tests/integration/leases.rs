@@ -6,7 +6,7 @@
 //! needs; no lease is lost in a storm of concurrent writers (412s forced);
 //! and the pool reaches zero once the last lease is released or expires.
 
-use crate::helpers::app::{pools, spawn_app};
+use crate::helpers::app::{TIME_SCALE, pools, spawn_app, spawn_app_with};
 use crate::helpers::host::FunctionsHost;
 use batch_simulator::EventKind;
 use pool_resizer::resizer::lease::fingerprint;
@@ -239,4 +239,113 @@ async fn many_pipelines_on_three_instances_keep_the_invariant() {
             );
         }
     }
+}
+
+/// Pipelines that failed before their scale-down, with `leaseIdleMinutes`
+/// as the pipeline template sends it: the reconcile lets a lease go once
+/// the pool shows its node idle past the limit, and not before; a lease
+/// whose task still runs, and one taken without a limit, stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_node_stands_idle_past_its_limit_lapses_and_no_other() {
+    let app = spawn_app_with(pools(&["adf-pool"]), |settings, _| {
+        // A schedule that never opens: the reconcile only looks.
+        settings.insert("SCALE_UP_SCHEDULE".into(), "0 0 0 1 1 *".into());
+        settings.insert("SCALE_DOWN_SCHEDULE".into(), "0 1 0 1 1 *".into());
+    })
+    .await;
+    let simulated = |d: Duration| tokio::time::sleep(d.div_f64(TIME_SCALE));
+    for body in [
+        r#"{"leaseId": "run-dead", "leaseIdleMinutes": 15, "waitSeconds": 200}"#,
+        r#"{"leaseId": "run-live", "leaseIdleMinutes": 15, "waitSeconds": 200}"#,
+        r#"{"leaseId": "run-a", "waitSeconds": 200}"#,
+    ] {
+        let up = app.scale_up(body).await;
+        assert_eq!(up.status, 200, "{}", up.body);
+    }
+    let shown = app.pool_status("adf-pool").await.body;
+    let limits: Vec<&Value> = shown["pool"]["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|lease| &lease["idleMinutes"])
+        .collect();
+    assert_eq!(limits.iter().filter(|m| **m == 15).count(), 2, "{shown}");
+    // run-live's task runs an hour; run-dead's pipeline failed before its
+    // task, run-a's is between activities.
+    let batch = app.batch();
+    assert_eq!(batch.add_job("live", "adf-pool").await.status, 201);
+    assert_eq!(batch.add_task("live", "t", "sleep 3600").await.status, 201);
+
+    // Idle 10 minutes: under the limit, the reconcile keeps all three.
+    simulated(Duration::from_secs(10 * 60)).await;
+    let (status, answer) = app.host.fire("timer-reconcile").await;
+    assert_eq!(status, 200, "{answer}");
+    let look = app.pool_status("adf-pool").await;
+    assert_eq!(
+        lease_names(&look.body["pool"]),
+        ["run-a", "run-dead", "run-live"]
+    );
+
+    // Past it: one idle node more than run-a (no limit) may keep is let go,
+    // and with it the one lease it can be; the running task is untouched.
+    simulated(Duration::from_secs(8 * 60)).await;
+    let (status, answer) = app.host.fire("timer-reconcile").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["Logs"]
+            .to_string()
+            .contains("a lease whose nodes stood idle past its leaseIdleMinutes over"),
+        "{answer}"
+    );
+    let look = app.pool_status("adf-pool").await;
+    assert_eq!(lease_names(&look.body["pool"]).len(), 2, "{}", look.body);
+    assert!(lease_names(&look.body["pool"]).contains(&"run-a".to_owned()));
+    assert_eq!(
+        look.body["pool"]["targetDedicatedNodes"], 2,
+        "{}\n{answer}",
+        look.body
+    );
+    let killed = app
+        .sim
+        .events()
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Task { to, .. } if to == "completed"));
+    assert!(!killed, "the hour-long task still runs");
+}
+
+/// `leaseIdleMinutes` is checked like every parameter: a scale-up's, with a
+/// lease, at least 5 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_idle_minutes_is_refused_where_it_means_nothing() {
+    let app = spawn_app(pools(&["adf-pool"])).await;
+    for (body, says) in [
+        (r#"{"leaseIdleMinutes": 15}"#, "needs a leaseId"),
+        (
+            r#"{"leaseId": "run-a", "leaseIdleMinutes": 2}"#,
+            "at least 5",
+        ),
+        (
+            r#"{"leaseId": "run-a", "leaseIdleMinutes": "soon"}"#,
+            "leaseIdleMinutes",
+        ),
+    ] {
+        let up = app.scale_up(body).await;
+        assert_eq!(up.status, 400, "{body}: {}", up.body);
+        assert_eq!(up.body["error"]["code"], "InvalidParameter", "{}", up.body);
+        assert!(
+            up.body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {}",
+            up.body
+        );
+    }
+    let down = app
+        .scale_down(r#"{"leaseId": "run-a", "leaseIdleMinutes": 15}"#)
+        .await;
+    assert_eq!(down.status, 400, "{}", down.body);
+    assert!(
+        down.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("scale-up only")
+    );
 }

@@ -6,7 +6,7 @@ use super::FUNCTION_KEY_PARAM;
 use crate::batch::PoolId;
 use crate::functions::error::{InputCode, Refusal};
 use crate::resizer::keep_warm::KeepWarm;
-use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES};
+use crate::resizer::lease::{DEFAULT_LEASE_MINUTES, MAX_LEASE_MINUTES, MIN_LEASE_IDLE_MINUTES};
 use crate::resizer::{LeaseId, Operation};
 use crate::settings::Settings;
 use serde_json::{Map, Value};
@@ -272,24 +272,8 @@ impl Raw {
                 .filter(|_| operation == Operation::ScaleUp)
                 .map(|_| DEFAULT_LEASE_MINUTES));
         }
-        if operation == Operation::ScaleDown {
-            return Err(Refusal::invalid(
-                InputCode::InvalidParameter,
-                "leaseMinutes applies to scale-up only: a scale-down releases its lease".into(),
-            ));
-        }
-        if lease_id.is_none() {
-            return Err(Refusal::invalid(
-                InputCode::InvalidParameter,
-                "leaseMinutes needs a leaseId: without one there is no lease to keep".into(),
-            ));
-        }
-        let minutes = self.count(
-            "leaseMinutes",
-            DEFAULT_LEASE_MINUTES,
-            MAX_LEASE_MINUTES,
-            "a lease lasts at most 7 days",
-        )?;
+        let minutes =
+            self.lease_term("leaseMinutes", operation, lease_id, DEFAULT_LEASE_MINUTES)?;
         if minutes == 0 {
             return Err(Refusal::invalid(
                 InputCode::InvalidParameter,
@@ -297,6 +281,67 @@ impl Raw {
             ));
         }
         Ok(Some(minutes))
+    }
+
+    /// `leaseIdleMinutes`: on scale-up beside a `leaseId`, at least
+    /// [`MIN_LEASE_IDLE_MINUTES`] (a node is idle for a while between the
+    /// scale-up's answer and the first task ADF submits), at most 7 days.
+    pub(super) fn lease_idle_minutes(
+        &self,
+        operation: Operation,
+        lease_id: Option<&LeaseId>,
+    ) -> Result<Option<u32>, Refusal> {
+        if !self.has("leaseIdleMinutes") {
+            return Ok(None);
+        }
+        let minutes = self.lease_term(
+            "leaseIdleMinutes",
+            operation,
+            lease_id,
+            MIN_LEASE_IDLE_MINUTES,
+        )?;
+        if minutes < MIN_LEASE_IDLE_MINUTES {
+            return Err(Refusal::invalid(
+                InputCode::InvalidParameter,
+                format!(
+                    "leaseIdleMinutes must be at least {MIN_LEASE_IDLE_MINUTES}: between the \
+                     scale-up's answer and the pipeline's first task the node stands idle, and \
+                     the lease must not lapse then"
+                ),
+            ));
+        }
+        Ok(Some(minutes))
+    }
+
+    /// A term of the lease a scale-up takes (`leaseMinutes`, `leaseIdleMinutes`):
+    /// refused on a scale-down (which releases its lease) and without a `leaseId`
+    /// (there is no lease then, and silently ignoring it would hide a mistake);
+    /// otherwise its count, at most 7 days.
+    fn lease_term(
+        &self,
+        name: &str,
+        operation: Operation,
+        lease_id: Option<&LeaseId>,
+        default: u32,
+    ) -> Result<u32, Refusal> {
+        if operation == Operation::ScaleDown {
+            return Err(Refusal::invalid(
+                InputCode::InvalidParameter,
+                format!("{name} applies to scale-up only: a scale-down releases its lease"),
+            ));
+        }
+        if lease_id.is_none() {
+            return Err(Refusal::invalid(
+                InputCode::InvalidParameter,
+                format!("{name} needs a leaseId: without one there is no lease to hold"),
+            ));
+        }
+        self.count(
+            name,
+            default,
+            MAX_LEASE_MINUTES,
+            "a lease lasts at most 7 days",
+        )
     }
 }
 

@@ -14,7 +14,7 @@
 //! is reported on every firing as an Error trace, which alerts can follow).
 
 use super::forecast::{Target, forecast_step};
-use super::log::{Lines, describe_warmth, failed_line};
+use super::log::{Lines, describe_let_go, failed_line};
 use crate::batch::PoolId;
 use crate::clock::Stopwatch;
 use crate::functions::state::AppState;
@@ -89,11 +89,11 @@ async fn visit(app: &AppState, log: &mut Lines, firing: &Visits<'_>, pool: &Fore
     let Ran {
         want,
         result,
-        warmth,
+        let_go,
         ..
     } = *ran;
-    if let Some((lapsed, released)) = warmth {
-        describe_warmth(log, &want.pool_id, &lapsed, released);
+    if let Some((lapsed, released)) = let_go {
+        describe_let_go(log, &want.pool_id, &lapsed, released);
     }
     let observed = match result {
         Ok(Report {

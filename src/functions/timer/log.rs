@@ -5,8 +5,9 @@ use super::payload::Firing;
 use super::{EDGE_GRACE, Plan};
 use crate::batch::PoolId;
 use crate::resizer::lease::SCHEDULE_LEASE;
-use crate::resizer::{ConvergeError, LeaseEdit, LeaseId, Observed, Outcome, Report, Want};
+use crate::resizer::{ConvergeError, LeaseEdit, Observed, Outcome, Report, Want};
 use crate::schedule::{ScheduleNow, format_utc};
+use crate::service::{LapseReason, Lapsed};
 use crate::settings::ScheduleSettings;
 use crate::telemetry::escape;
 use axum::http::StatusCode;
@@ -27,7 +28,7 @@ pub(super) fn describe_lease(edit: &LeaseEdit) -> String {
             "holding lease '{SCHEDULE_LEASE}' until {}",
             format_utc(lease.expires)
         ),
-        LeaseEdit::Release(_) => {
+        LeaseEdit::Release(_) | LeaseEdit::Lapse(_) => {
             format!("released lease '{SCHEDULE_LEASE}'; pipelines' live leases keep their nodes")
         }
     }
@@ -102,22 +103,24 @@ impl Lines {
     }
 }
 
-/// What a firing's look let go of: the lapsed service leases (a pre-warm
-/// nobody came for, a keep-warm grace...) and the shrink after, so a reader
-/// sees why nodes went without anyone asking.
-pub(super) fn describe_warmth(
+/// What a firing let go of: the lapsed leases (a pre-warm nobody came for,
+/// a keep-warm grace, a pipeline's lease expired or idle past its limit)
+/// and the shrink after, so a reader sees why nodes went without anyone
+/// asking.
+pub(super) fn describe_let_go(
     log: &mut Lines,
     pool_id: &PoolId,
-    lapsed: &[LeaseId],
+    lapsed: &[Lapsed],
     released: Result<Report, ConvergeError>,
 ) {
     let mut what: Vec<&str> = lapsed
         .iter()
-        .map(|id| match id.as_str() {
-            crate::resizer::lease::FORECAST_LEASE => "a pre-warm nobody came for",
-            crate::resizer::lease::WARM_LEASE => "keep-warm grace",
-            crate::resizer::lease::SCHEDULE_LEASE => "the schedule's lease",
-            _ => "a lease whose pipeline never scaled down",
+        .map(|gone| match (gone.lease.id.as_str(), gone.why) {
+            (crate::resizer::lease::FORECAST_LEASE, _) => "a pre-warm nobody came for",
+            (crate::resizer::lease::WARM_LEASE, _) => "keep-warm grace",
+            (crate::resizer::lease::SCHEDULE_LEASE, _) => "the schedule's lease",
+            (_, LapseReason::Expired) => "a lease whose pipeline never scaled down",
+            (_, LapseReason::Idle) => "a lease whose nodes stood idle past its leaseIdleMinutes",
         })
         .collect();
     what.dedup();

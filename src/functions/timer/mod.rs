@@ -44,7 +44,7 @@ mod payload;
 use self::forecast::{Target, forecast_step};
 use self::forecast_pools::{Visits, visit_forecast_pools};
 use self::log::{
-    Lines, describe_action, describe_firing, describe_lease, describe_report, describe_warmth,
+    Lines, describe_action, describe_firing, describe_lease, describe_let_go, describe_report,
     describe_window, failed_line,
 };
 use self::payload::{Firing, parse_firing};
@@ -239,6 +239,7 @@ fn scheduled_work(
                 dedicated: judged.dedicated,
                 low_priority: judged.low_priority,
                 expires: handler_now + lifetime,
+                idle: None,
             });
             let want = Want {
                 // The app's deadline, as for every HTTP scale-up.
@@ -309,13 +310,13 @@ async fn after_run(
         want,
         lease,
         result,
-        warmth,
+        let_go,
     } = ran;
     if let Some((edit, LeaseWrite::Written { .. })) = &lease {
         log.info(describe_lease(edit));
     }
-    if let Some((lapsed, released)) = warmth {
-        describe_warmth(log, &want.pool_id, &lapsed, released);
+    if let Some((lapsed, released)) = let_go {
+        describe_let_go(log, &want.pool_id, &lapsed, released);
     }
     if role == Role::Reconcile
         && let Ok(Report {

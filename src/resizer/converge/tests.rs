@@ -552,6 +552,7 @@ async fn a_slow_batch_never_pushes_the_answer_past_the_wait_plus_the_margin() {
         dedicated: 1,
         low_priority: 0,
         expires: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        idle: None,
     });
     converger
         .edit_leases(&"p".parse().unwrap(), &lease, &budget)

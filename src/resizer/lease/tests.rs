@@ -10,6 +10,7 @@ fn lease(id: &str, dedicated: u32, minutes: i64) -> Lease {
         dedicated,
         low_priority: 0,
         expires: NOW + Duration::minutes(minutes),
+        idle: None,
     }
 }
 

@@ -125,6 +125,7 @@ impl Resizer {
         Ok(LeaseRequest {
             id: Self::lease(run, ctx.config.seed)?,
             minutes: ctx.config.lease_minutes,
+            idle_minutes: ctx.config.lease_idle_minutes,
         })
     }
 }
@@ -143,7 +144,7 @@ impl Strategy for Resizer {
 
     fn description(&self) -> String {
         match self.mode {
-            ResizerMode::Plain => "scale-up to the run's nodes with its lease before the task, scale-down after (taskcompletion); the reconcile timer every 15 min"
+            ResizerMode::Plain => "scale-up to the run's nodes with its lease (leaseIdleMinutes 15, as the pipeline template sends) before the task, scale-down after (taskcompletion); the reconcile timer every 15 min, which also lets go of a lease whose nodes stood idle past its limit"
                 .into(),
             ResizerMode::KeepWarm(KeepWarm::Auto) => "as pool-resizer, but each scale-down keeps its nodes warm as long as `keepWarmMinutes=auto` picks from the gaps the pool has shown (only when that bills no more than letting them go); the reconcile every minute, so warmth lapses on time"
                 .into(),
