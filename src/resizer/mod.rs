@@ -23,10 +23,6 @@ pub(crate) mod converger;
 pub(crate) mod decide;
 #[cfg(test)]
 pub(crate) mod fixtures;
-#[allow(
-    dead_code,
-    reason = "wired to the pool's history and the reconcile timer next (issue 21)"
-)]
 pub(crate) mod forecast;
 pub(crate) mod keep_warm;
 pub mod lease;

@@ -99,6 +99,11 @@ async fn forecast_only_says_what_it_would_do_and_writes_nothing() {
     );
     assert!(says(&logs, "nothing written"), "{logs:#?}");
     assert!(says(&logs, "14 arrival(s) remembered"), "{logs:#?}");
+    // How often trusting it would have been right: a trigger every day.
+    assert!(
+        says(&logs, "right 100 % of the times it would have warmed"),
+        "{logs:#?}"
+    );
     assert_eq!(writes(&app.sim), before, "forecast-only changed nothing");
 }
 

@@ -60,7 +60,7 @@ pub(super) async fn forecast_step(
         },
     );
     log.info(format!(
-        "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen",
+        "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen; right {}",
         match target.mode {
             ForecastMode::On => "on",
             _ => "forecast-only",
@@ -70,7 +70,13 @@ pub(super) async fn forecast_step(
         judged.hits,
         judged.misses,
         judged.missed_node_minutes,
-        judged.unforeseen
+        judged.unforeseen,
+        judged
+            .precision()
+            .map_or("-: nothing predicted yet".to_owned(), |p| format!(
+                "{:.0} % of the times it would have warmed",
+                p * 100.0
+            ))
     ));
     let Some(due) = reading.due else {
         log.info(format!(
