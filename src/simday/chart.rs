@@ -15,13 +15,14 @@
 
 use std::ops::Range;
 
-use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::report::{DayReport, StrategyReport, duration};
-use super::study::{DayTypeReport, StrategySummary};
+use super::report::{DayReport, StrategyReport};
+
+mod study;
+pub use study::study_day;
 
 /// Width of the SVG, in pixels.
 const WIDTH: u32 = 1000;
@@ -38,7 +39,7 @@ const Y_AXIS: u32 = 55;
 /// Lanes the runs strip spreads overlapping runs over.
 const LANES: usize = 4;
 /// One colour per strategy, in the table's order (ColorBrewer Dark2).
-const COLOURS: [RGBColor; 8] = [
+pub(super) const COLOURS: [RGBColor; 8] = [
     RGBColor(0x1b, 0x9e, 0x77),
     RGBColor(0xd9, 0x5f, 0x02),
     RGBColor(0x75, 0x70, 0xb3),
@@ -246,160 +247,6 @@ impl Panel {
             });
         legend(&mut chart)
     }
-}
-
-/// Height of the study chart.
-const STUDY_HEIGHT: u32 = 640;
-
-/// One day type of a study: each strategy's billed node-minutes per day (x) against its
-/// mean time to task (y), both on log scales (the floor bills ten times what
-/// pool-resizer does; a schedule that misses the pipelines makes them wait hours). A
-/// point is the mean over the seeds, its whiskers the range. Strategies under which no
-/// task ran have no point and say so in the legend.
-pub fn study_day(day: &DayTypeReport) -> Result<String, ChartError> {
-    let points: Vec<_> = day
-        .strategies
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (COLOURS[i % COLOURS.len()], s))
-        .collect();
-    let (x, y) = study_ranges(points.iter().map(|(_, s)| *s));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, STUDY_HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!(
-                    "{}: billed against mean time to task ({:.1} pipelines a day)",
-                    day.name, day.runs_per_day
-                ),
-                ("sans-serif", 20).into_font().style(FontStyle::Bold),
-            )
-            .margin(15)
-            .x_label_area_size(X_AXIS)
-            .y_label_area_size(Y_AXIS + 10)
-            .build_cartesian_2d(x.log_scale(), y.log_scale())?;
-        chart
-            .configure_mesh()
-            .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
-            .light_line_style(WHITE)
-            .x_desc("billed node-minutes per day (log scale)")
-            .y_desc("mean time to task, minutes (log scale)")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| {
-                if *v < 1.0 {
-                    format!("{v:.1}")
-                } else {
-                    format!("{v:.0}")
-                }
-            })
-            .label_style(("sans-serif", 14))
-            .draw()?;
-        for (colour, s) in &points {
-            draw_point(&mut chart, *colour, s)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .margin(6)
-            .label_font(("sans-serif", 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(0xbb, 0xbb, 0xbb))
-            .draw()?;
-        root.present()?;
-    }
-    svg.push('\n');
-    Ok(svg)
-}
-
-/// The study chart: billed node-minutes (x) against minutes to task (y), both log.
-type StudyChart<'a, 'b> =
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
-
-/// A value as the log scales draw it: at least 1, since 0 has no place on them.
-fn at_least_one(v: f64) -> f64 {
-    v.max(1.0)
-}
-
-/// The study chart's x (billed node-minutes) and y (minutes to task) ranges: every
-/// strategy's whiskers with a margin, or defaults when there is nothing to show.
-fn study_ranges<'s>(
-    strategies: impl Iterator<Item = &'s StrategySummary> + Clone,
-) -> (Range<f64>, Range<f64>) {
-    let xs = strategies
-        .clone()
-        .flat_map(|s| [at_least_one(s.billed.min), at_least_one(s.billed.max)]);
-    let ys = strategies
-        .filter_map(|s| s.mean_wait)
-        .flat_map(|w| [at_least_one(w.min) / 60.0, at_least_one(w.max) / 60.0]);
-    let (x_lo, x_hi) = bounds(xs, 10.0, 1000.0);
-    let (y_lo, y_hi) = bounds(ys, 0.1, 10.0);
-    (x_lo / 1.3..x_hi * 1.3, y_lo / 1.5..y_hi * 6.0)
-}
-
-/// A strategy's legend line: its mean bill and mean time to task over the seeds.
-fn point_label(s: &StrategySummary) -> String {
-    match s.mean_wait {
-        Some(w) => format!(
-            "{}: {:.0} node-min, {}",
-            s.name,
-            s.billed.mean,
-            duration(w.mean)
-        ),
-        None => format!("{}: {:.0} node-min, no task ran", s.name, s.billed.mean),
-    }
-}
-
-/// One strategy on the study chart: its mean as a dot, its ranges over the seeds as
-/// whiskers; in the legend only when no task ran (it has no time to task to place).
-fn draw_point(
-    chart: &mut StudyChart<'_, '_>,
-    colour: RGBColor,
-    s: &StrategySummary,
-) -> Result<(), ChartError> {
-    let x = at_least_one(s.billed.mean);
-    let label = point_label(s);
-    let Some(wait) = s.mean_wait else {
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-            .label(label)
-            .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.stroke_width(2)));
-        return Ok(());
-    };
-    let y = at_least_one(wait.mean) / 60.0;
-    chart.draw_series([
-        PathElement::new(
-            vec![
-                (at_least_one(s.billed.min), y),
-                (at_least_one(s.billed.max), y),
-            ],
-            colour.stroke_width(2),
-        ),
-        PathElement::new(
-            vec![
-                (x, at_least_one(wait.min) / 60.0),
-                (x, at_least_one(wait.max) / 60.0),
-            ],
-            colour.stroke_width(2),
-        ),
-    ])?;
-    chart
-        .draw_series([Circle::new((x, y), 6, colour.filled())])?
-        .label(label)
-        .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
-    Ok(())
-}
-
-/// The smallest and largest of `values`, or the defaults when there are none.
-fn bounds(values: impl Iterator<Item = f64>, lo: f64, hi: f64) -> (f64, f64) {
-    let v: Vec<f64> = values.filter(|v| v.is_finite() && *v > 0.0).collect();
-    if v.is_empty() {
-        return (lo, hi);
-    }
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (min, max.max(min * 1.01))
 }
 
 /// The legend in the panel's top left corner, over the headroom its y range leaves.

@@ -97,6 +97,9 @@ pub enum DayError {
     #[error("writing {0}: {1}")]
     /// A result file could not be written.
     Write(PathBuf, std::io::Error),
+    #[error("reading the study {0}: {1}")]
+    /// `--redraw`'s study could not be read.
+    Read(PathBuf, String),
 }
 
 impl DayArgs {
@@ -246,6 +249,11 @@ pub struct StudyArgs {
     /// `<!-- study:KEY -->` and `<!-- /study:KEY -->` markers (`headline`, or a day type).
     #[arg(long)]
     pub(crate) update_doc: Option<PathBuf>,
+    /// Replay nothing: read a study written before (its simulated-study.json) and
+    /// write its files, and with --update-doc its tables, again: after a change to how
+    /// they are drawn, the same figures in seconds.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["day_types", "seeds", "strategies", "jobs", "learning_days", "measured_days", "price_per_hour"])]
+    pub(crate) redraw: Option<PathBuf>,
 }
 
 /// The study's default node-hour price (an assumption, see [`StudyArgs::price_per_hour`]).
@@ -295,6 +303,18 @@ pub fn write_study(
     report: &study::StudyReport,
     out: &std::path::Path,
 ) -> Result<Vec<PathBuf>, DayError> {
+    let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+    write_study_as(report, &json, out)
+}
+
+/// [`write_study`] with the JSON as given: a redrawn study keeps the JSON it was read
+/// from byte for byte (read back, a field added since would show its default, not
+/// what the replays used).
+fn write_study_as(
+    report: &study::StudyReport,
+    json: &str,
+    out: &std::path::Path,
+) -> Result<Vec<PathBuf>, DayError> {
     std::fs::create_dir_all(out).map_err(|e| DayError::Write(out.to_path_buf(), e))?;
     let mut written = Vec::new();
     let mut write = |name: &str, text: String| {
@@ -303,8 +323,7 @@ pub fn write_study(
         written.push(path);
         Ok::<_, DayError>(())
     };
-    let json = serde_json::to_string_pretty(report).unwrap_or_default();
-    write("simulated-study.json", json + "\n")?;
+    write("simulated-study.json", json.to_owned())?;
     write(
         "simulated-study.md",
         report::study_page(report, &study_chart_name),
@@ -317,6 +336,39 @@ pub fn write_study(
 
 /// The command: run the study, print the headline, write the files.
 pub fn run_study(args: &StudyArgs) -> Result<(), DayError> {
+    let (report, json) = match &args.redraw {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| DayError::Read(path.clone(), e.to_string()))?;
+            let report = serde_json::from_str(&text)
+                .map_err(|e| DayError::Read(path.clone(), e.to_string()))?;
+            (report, text)
+        }
+        None => {
+            let report = replay_study(args)?;
+            let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+            (report, json)
+        }
+    };
+    if args.no_files {
+        return Ok(());
+    }
+    for path in write_study_as(&report, &json, &args.out)? {
+        println!("wrote {}", path.display());
+    }
+    if let Some(doc) = &args.update_doc {
+        let text = std::fs::read_to_string(doc).map_err(|e| DayError::Write(doc.clone(), e))?;
+        let updated = report::update_doc(&text, &report).map_err(|e| {
+            DayError::Study(study::StudyError::Config(format!("{}: {e}", doc.display())))
+        })?;
+        std::fs::write(doc, updated).map_err(|e| DayError::Write(doc.clone(), e))?;
+        println!("updated the study's tables in {}", doc.display());
+    }
+    Ok(())
+}
+
+/// The study's replays, and its headline printed.
+fn replay_study(args: &StudyArgs) -> Result<study::StudyReport, DayError> {
     let config = args.study()?;
     let began = std::time::Instant::now();
     let progress = |done: usize, all: usize| {
@@ -338,21 +390,7 @@ pub fn run_study(args: &StudyArgs) -> Result<(), DayError> {
         report.measured_days,
         began.elapsed().as_secs_f64()
     );
-    if args.no_files {
-        return Ok(());
-    }
-    for path in write_study(&report, &args.out)? {
-        println!("wrote {}", path.display());
-    }
-    if let Some(doc) = &args.update_doc {
-        let text = std::fs::read_to_string(doc).map_err(|e| DayError::Write(doc.clone(), e))?;
-        let updated = report::update_doc(&text, &report).map_err(|e| {
-            DayError::Study(study::StudyError::Config(format!("{}: {e}", doc.display())))
-        })?;
-        std::fs::write(doc, updated).map_err(|e| DayError::Write(doc.clone(), e))?;
-        println!("updated the study's tables in {}", doc.display());
-    }
-    Ok(())
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -325,10 +325,54 @@ fn the_docs_cite_the_committed_study() {
             "docs/cost.md shows the {} table",
             day.name
         );
+        let drawn = pool_resizer::simday::chart::study_day(day).expect("draws");
         assert!(
-            root.join("docs").join(study_chart_name(&day.name)).exists(),
-            "{}'s chart",
-            day.name
+            read(&format!("docs/{}", study_chart_name(&day.name))) == drawn,
+            "docs/{} is not what the committed JSON draws: run \
+             `cargo run -- simulate-study --redraw docs/simulated-study.json --out docs`",
+            study_chart_name(&day.name)
         );
     }
+}
+
+/// `simulate-study --redraw` replays nothing: from the committed study it writes
+/// the same page and charts as are committed, and the JSON byte for byte.
+#[test]
+fn a_redrawn_study_is_the_committed_one() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("redraw-{}", std::process::id()));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_pool-resizer"))
+        .args(["simulate-study", "--redraw"])
+        .arg(root.join("docs/simulated-study.json"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let committed: StudyReport = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/simulated-study.json")).unwrap(),
+    )
+    .unwrap();
+    let mut names = vec![
+        "simulated-study.json".to_owned(),
+        "simulated-study.md".to_owned(),
+    ];
+    names.extend(
+        committed
+            .day_types
+            .iter()
+            .map(|d| study_chart_name(&d.name)),
+    );
+    for name in names {
+        assert!(
+            std::fs::read(out.join(&name)).unwrap()
+                == std::fs::read(root.join("docs").join(&name)).unwrap(),
+            "{name} redrawn differs from docs/{name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
 }
