@@ -49,35 +49,7 @@ pub(super) async fn forecast_step(
     let cadence = cadence(target.reconcile, now);
     let reading = forecast::read(&snapshot.pool.metadata, now, cadence, grace);
     let (boot, lead) = (reading.boot, reading.lead);
-    let judged = reading.backtest;
-    crate::telemetry::metrics::forecast(
-        target.pool_id.as_str(),
-        crate::telemetry::metrics::ForecastBacktest {
-            hits: judged.hits,
-            misses: judged.misses,
-            unforeseen: judged.unforeseen,
-            missed_node_minutes: judged.missed_node_minutes,
-        },
-    );
-    log.info(format!(
-        "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen; right {}",
-        match target.mode {
-            ForecastMode::On => "on",
-            _ => "forecast-only",
-        },
-        reading.remembered,
-        judged.days,
-        judged.hits,
-        judged.misses,
-        judged.missed_node_minutes,
-        judged.unforeseen,
-        judged
-            .precision()
-            .map_or("-: nothing predicted yet".to_owned(), |p| format!(
-                "{:.0} % of the times it would have warmed",
-                p * 100.0
-            ))
-    ));
+    report_backtest(log, &target, &reading);
     let Some(due) = reading.due else {
         log.info(format!(
             "forecast: no arrival expected within the lead ({} min: a boot of {} s plus {} min to the next firing)",
@@ -113,6 +85,44 @@ pub(super) async fn forecast_step(
         .prewarm(target.pool_id, nodes, due.hold_until, target.wait)
         .await;
     report_prewarm(log, answer, &what);
+}
+
+/// The forecast's backtest on this pool, to telemetry and the firing's log:
+/// how often trusting it would have been right (what forecast-only is for).
+fn report_backtest(
+    log: &mut Lines,
+    target: &Target<'_>,
+    reading: &crate::resizer::forecast::Reading,
+) {
+    let judged = reading.backtest;
+    crate::telemetry::metrics::forecast(
+        target.pool_id.as_str(),
+        crate::telemetry::metrics::ForecastBacktest {
+            hits: judged.hits,
+            misses: judged.misses,
+            unforeseen: judged.unforeseen,
+            missed_node_minutes: judged.missed_node_minutes,
+        },
+    );
+    log.info(format!(
+        "forecast ({}): {} arrival(s) remembered; backtest over {} day(s): {} hit(s), {} miss(es) ({:.0} node-min warmed for nobody), {} unforeseen; right {}",
+        match target.mode {
+            ForecastMode::On => "on",
+            _ => "forecast-only",
+        },
+        reading.remembered,
+        judged.days,
+        judged.hits,
+        judged.misses,
+        judged.missed_node_minutes,
+        judged.unforeseen,
+        judged
+            .precision()
+            .map_or("-: nothing predicted yet".to_owned(), |p| format!(
+                "{:.0} % of the times it would have warmed",
+                p * 100.0
+            ))
+    ));
 }
 
 /// The time between two reconcile firings from `now`: a pre-warm must
