@@ -1,7 +1,8 @@
 //! Forecast modes per pool (`FORECAST_POOLS`, issue 21): the reconcile
 //! firing, after the schedule's pool, visits every other pool the setting
-//! names in that pool's mode. The simulator's event log witnesses what
-//! each mode wrote, pool by pool.
+//! names in that pool's mode, and every pool `ALLOWED_POOLS` lists for its
+//! lapsed leases. The simulator's event log witnesses what each mode
+//! wrote, pool by pool.
 
 use crate::forecast::{reconcile, remember_a_daily_trigger_on, says};
 use crate::helpers::app::{TestApp, pools, spawn_app_with, writes};
@@ -183,9 +184,39 @@ async fn pools_past_the_firings_budget_are_named_and_left_to_the_next() {
     assert!(
         says(
             &logs,
-            "FORECAST_POOLS not visited, the firing's 0 s (TIMER_WAIT_SECONDS) being spent: p2, p3"
+            "pools not visited, the firing's 0 s (TIMER_WAIT_SECONDS) being spent: p2, p3"
         ),
         "{logs:#?}"
     );
     assert_eq!((writes_on(&app, "p2"), writes_on(&app, "p3")), before);
+}
+
+/// A pipeline on a pool no window and no forecast names fails before its
+/// scale-down: the reconcile still visits the pool, because `ALLOWED_POOLS`
+/// lists it, and lets the expired lease's node go. Pools named nowhere are
+/// not visited (`*` names none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_lets_lapsed_leases_go_on_every_pool_allowed_by_name() {
+    let app = spawn(&[("ALLOWED_POOLS", "p1,p2")]).await;
+    let up = app
+        .scale_up(
+            r#"{"poolId": "p2", "leaseId": "run-failed", "leaseMinutes": 1, "waitSeconds": 200}"#,
+        )
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    tokio::time::sleep(
+        std::time::Duration::from_secs(120).div_f64(crate::helpers::app::TIME_SCALE),
+    )
+    .await;
+    let logs = reconcile(&app).await;
+    assert!(
+        says(&logs, "p2: a lease whose pipeline never scaled down over"),
+        "{logs:#?}"
+    );
+    assert!(!logs.iter().any(|line| line.starts_with("p3")), "{logs:#?}");
+    assert_eq!(
+        app.batch().pool("p2").await["targetDedicatedNodes"],
+        0,
+        "the node goes"
+    );
 }

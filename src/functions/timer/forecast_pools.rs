@@ -1,10 +1,12 @@
-//! The reconcile's visits to `FORECAST_POOLS`, after its own work on the
-//! schedule's pool (or instead of it, when no window is configured).
+//! The reconcile's visits to the other pools, after its own work on the
+//! schedule's pool (or instead of it, when no window is configured): the
+//! `FORECAST_POOLS` that forecast, then every other pool the app may name
+//! (`FORECAST_POOLS` with `off`, and the ids `ALLOWED_POOLS` lists).
 //!
 //! Each pool is a look (which lets go of lapsed leases there, as on the
-//! schedule's pool: without it a pre-warm nobody came for would never
-//! lapse on a pool no window keeps) and then the forecast step in the
-//! pool's mode. Pools are visited one after another, each waiting at most
+//! schedule's pool: without it a pre-warm nobody came for, or the lease of
+//! a pipeline that failed before its scale-down, would never lapse on a
+//! pool no window keeps) and then the forecast step in the pool's mode. Pools are visited one after another, each waiting at most
 //! `PREWARM_WAIT` per step and never past the firing's `TIMER_WAIT_SECONDS`
 //! counted from its start, so the firing stays inside `functionTimeout`
 //! however many pools there are; the pools it does not reach are named,
@@ -21,7 +23,7 @@ use crate::functions::state::AppState;
 use crate::resizer::{Outcome, Report, Want};
 use crate::schedule::Schedule;
 use crate::service::{Fired, PREWARM_WAIT, Ran, ScheduledWork};
-use crate::settings::{ForecastMode, ForecastPool};
+use crate::settings::{AllowedPools, ForecastMode, ForecastPool, Settings};
 use std::time::Duration;
 
 /// The firing's time, shared by all the pools it visits.
@@ -40,22 +42,44 @@ impl Visits<'_> {
     }
 }
 
-/// Visits every `FORECAST_POOLS` pool but `skip` (the schedule's, whose
-/// forecast its own step did) whose mode is not off.
-pub(super) async fn visit_forecast_pools(
+/// The pools a firing visits besides `skip` (the schedule's, which its own
+/// work saw): the `FORECAST_POOLS` that forecast first (a pre-warm is the
+/// visit that must not come late), then the ones named `off` and every
+/// other id `ALLOWED_POOLS` lists, for their lapsed leases alone. With
+/// `ALLOWED_POOLS=*` only the pools named somewhere are visited: the app
+/// cannot list what it was never told about.
+fn pools_to_visit(settings: &Settings, skip: Option<&PoolId>) -> Vec<ForecastPool> {
+    let named = &settings.forecast_pools.pools;
+    let (forecasting, off): (Vec<&ForecastPool>, Vec<&ForecastPool>) = named
+        .iter()
+        .partition(|pool| pool.mode != ForecastMode::Off);
+    let allowed = match &settings.allowed_pools {
+        AllowedPools::Only(ids) => ids.as_slice(),
+        AllowedPools::Any => &[],
+    };
+    let mut visits: Vec<ForecastPool> = forecasting.into_iter().chain(off).cloned().collect();
+    for id in allowed {
+        if !visits.iter().any(|pool| &pool.pool_id == id) {
+            visits.push(ForecastPool {
+                pool_id: id.clone(),
+                mode: ForecastMode::Off,
+            });
+        }
+    }
+    visits.retain(|pool| Some(&pool.pool_id) != skip);
+    visits
+}
+
+/// Visits [`pools_to_visit`] one after another within the firing's budget.
+pub(super) async fn visit_other_pools(
     app: &AppState,
     log: &mut Lines,
     firing: &Visits<'_>,
     skip: Option<&PoolId>,
 ) {
-    let pools = app
-        .settings()
-        .forecast_pools
-        .pools
-        .iter()
-        .filter(|pool| Some(&pool.pool_id) != skip && pool.mode != ForecastMode::Off);
+    let pools = pools_to_visit(app.settings(), skip);
     let mut not_reached: Vec<&str> = Vec::new();
-    for pool in pools {
+    for pool in &pools {
         let left = firing.left();
         if left.is_zero() || !not_reached.is_empty() {
             not_reached.push(pool.pool_id.as_str());
@@ -67,7 +91,7 @@ pub(super) async fn visit_forecast_pools(
     }
     if !not_reached.is_empty() {
         log.info(format!(
-            "FORECAST_POOLS not visited, the firing's {} s (TIMER_WAIT_SECONDS) being spent: {}; the next firing visits them",
+            "pools not visited, the firing's {} s (TIMER_WAIT_SECONDS) being spent: {}; the next firing visits them",
             firing.budget.as_secs(),
             not_reached.join(", ")
         ));

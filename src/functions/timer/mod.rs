@@ -42,7 +42,7 @@ mod log;
 mod payload;
 
 use self::forecast::{Target, forecast_step};
-use self::forecast_pools::{Visits, visit_forecast_pools};
+use self::forecast_pools::{Visits, visit_other_pools};
 use self::log::{
     Lines, describe_action, describe_firing, describe_lease, describe_let_go, describe_report,
     describe_window, failed_line,
@@ -191,7 +191,7 @@ async fn fire(app: AppState, role: Role, body: Result<Bytes, BytesRejection>) ->
             budget: Duration::from_secs(settings.wait_seconds.into()),
             reconcile: settings.reconcile.as_ref(),
         };
-        visit_forecast_pools(&app, &mut log, &visits, Some(&settings.pool_id)).await;
+        visit_other_pools(&app, &mut log, &visits, Some(&settings.pool_id)).await;
     }
     log.answer(status)
 }
@@ -393,7 +393,7 @@ async fn forecast_pools_alone(
         budget: Duration::from_secs(alone.wait_seconds.into()),
         reconcile: alone.reconcile.as_ref(),
     };
-    visit_forecast_pools(app, &mut log, &visits, None).await;
+    visit_other_pools(app, &mut log, &visits, None).await;
     log.answer(StatusCode::OK)
 }
 
