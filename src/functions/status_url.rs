@@ -118,9 +118,13 @@ impl Refused {
     }
 }
 
-/// The sealed form: short names keep URLs short; unknown fields refused.
+/// The sealed form: short names keep URLs short. A field this build does
+/// not know is ignored, not refused: the token is authenticated, so only
+/// this app's own builds wrote it, and during a rolling deploy an older
+/// instance opens a newer instance's URL as far as it understands it (a
+/// lease re-held without `li` lives until it expires: the safe side)
+/// instead of failing the pipeline's poll with a 403.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Sealed {
     pool: String,
     op: String,
@@ -189,11 +193,15 @@ impl StatusUrlKeys {
             act: capability.acts,
             exp: capability.expires.unix_timestamp(),
         };
-        let plain = serde_json::to_vec(&sealed).expect("plain data serializes");
+        self.seal_plain(&serde_json::to_vec(&sealed).expect("plain data serializes"))
+    }
+
+    /// The token for a sealed form's JSON.
+    fn seal_plain(&self, plain: &[u8]) -> String {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let sealed = self
             .current
-            .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
+            .encrypt(XNonce::from_slice(&nonce), plain)
             .expect("in-memory encryption of a short message cannot fail");
         let mut bytes = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         bytes.push(FORMAT);
@@ -406,6 +414,28 @@ mod tests {
             Some(&Secret::new("the-old-secret-of-32-characters-or-more")),
         );
         assert_eq!(rotated.open(&token, NOW), Ok(capability()));
+    }
+
+    /// A field a newer build added opens on this one as if absent, so a
+    /// poll that lands on an older instance mid-deploy is served.
+    #[test]
+    fn a_field_this_build_does_not_know_is_ignored() {
+        let keys = keys("a-secret-of-at-least-32-characters!!");
+        let token = keys.seal(&capability());
+        let plain = open_plain(&keys, &token);
+        let mut newer: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        newer["zz"] = serde_json::json!(7);
+        let newer = keys.seal_plain(&serde_json::to_vec(&newer).unwrap());
+        assert_eq!(keys.open(&newer, NOW), Ok(capability()));
+    }
+
+    /// The JSON inside `token`, for tests that change it.
+    fn open_plain(keys: &StatusUrlKeys, token: &str) -> Vec<u8> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).unwrap();
+        let (nonce, sealed) = bytes[1..].split_at(NONCE_LEN);
+        keys.current
+            .decrypt(XNonce::from_slice(nonce), sealed)
+            .unwrap()
     }
 
     #[test]
