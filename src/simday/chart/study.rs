@@ -134,6 +134,8 @@ pub fn study_day(day: &DayTypeReport) -> Result<String, ChartError> {
             .light_line_style(WHITE)
             .x_desc("billed node-minutes per day (log scale)")
             .y_desc("mean time to task, minutes (log scale)")
+            .x_labels(20)
+            .y_labels(20)
             .x_label_formatter(&|v| log_label(*v))
             .y_label_formatter(&|v| log_label(*v))
             .label_style(("sans-serif", 14))
