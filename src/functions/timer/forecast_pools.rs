@@ -6,7 +6,8 @@
 //! Each pool is a look (which lets go of lapsed leases there, as on the
 //! schedule's pool: without it a pre-warm nobody came for, or the lease of
 //! a pipeline that failed before its scale-down, would never lapse on a
-//! pool no window keeps) and then the forecast step in the pool's mode. Pools are visited one after another, each waiting at most
+//! pool no window keeps) and then the forecast step in the pool's mode.
+//! Pools are visited one after another, each waiting at most
 //! `PREWARM_WAIT` per step and never past the firing's `TIMER_WAIT_SECONDS`
 //! counted from its start, so the firing stays inside `functionTimeout`
 //! however many pools there are; the pools it does not reach are named,
